@@ -1,0 +1,429 @@
+//! Strict JSON reading for every document the project accepts.
+//!
+//! serde_json's own `Value` silently keeps the last of duplicate object
+//! members and (without the workspace-wide `arbitrary_precision` feature)
+//! forgets how a number was spelled. Both are parser differentials: two
+//! implementations reading the same agent specification would hash different
+//! things. This module reads JSON with serde_json's lexer but builds its own
+//! [`Value`], which
+//!
+//! * rejects a duplicate member name in any object, at any depth, naming its path;
+//! * keeps every number's exact literal text (RFC 8259 §6 grammar, validated by
+//!   serde_json), so that each canonicalization profile can apply its own rules
+//!   (ECMAScript doubles for JCS, CPython int/float for `python-ref`);
+//! * keeps object members in document order;
+//! * bounds nesting depth ([`MAX_DEPTH`]).
+//!
+//! Numbers are captured through `serde_json::value::RawValue`: each container
+//! is re-read from its raw text, so reading costs O(size × depth), which is
+//! bounded by [`MAX_DEPTH`].
+
+use std::collections::HashSet;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+
+/// Maximum nesting depth of arrays and objects (serde_json's own default limit).
+pub const MAX_DEPTH: usize = 128;
+
+/// A JSON value read by [`parse_strict`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// `null`
+    Null,
+    /// `true` / `false`
+    Bool(bool),
+    /// A number, with its literal text.
+    Number(Number),
+    /// A string (always valid Unicode: lone surrogate escapes are rejected).
+    String(String),
+    /// An array.
+    Array(Vec<Value>),
+    /// An object, members in document order, names unique.
+    Object(Vec<(String, Value)>),
+}
+
+impl Value {
+    /// The JSON type name used in error messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "boolean",
+            Value::Number(_) => "number",
+            Value::String(_) => "string",
+            Value::Array(_) => "array",
+            Value::Object(_) => "object",
+        }
+    }
+
+    /// Looks up an object member by name (`None` for non-objects).
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        match self {
+            Value::Object(members) => members.iter().find(|(k, _)| k == name).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+}
+
+/// A JSON number literal exactly as written in the document.
+///
+/// The text always matches the RFC 8259 number grammar
+/// (`-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Number {
+    text: String,
+}
+
+impl Number {
+    /// Builds a number from a literal, checking the RFC 8259 grammar.
+    pub fn from_literal(text: &str) -> Option<Number> {
+        if is_json_number(text) {
+            Some(Number {
+                text: text.to_owned(),
+            })
+        } else {
+            None
+        }
+    }
+
+    /// The literal text.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// True when the literal has neither a fraction nor an exponent
+    /// (CPython's `json` reads such a literal as `int`, others as `float`).
+    pub fn is_integer_literal(&self) -> bool {
+        !self.text.contains(['.', 'e', 'E'])
+    }
+
+    /// The nearest IEEE-754 double (correctly rounded; may be infinite on overflow).
+    pub fn to_f64(&self) -> f64 {
+        // The grammar was checked at construction and Rust's float parser accepts
+        // every RFC 8259 number; overflow yields ±inf rather than an error.
+        self.text.parse::<f64>().unwrap_or(f64::NAN)
+    }
+}
+
+impl fmt::Display for Number {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+fn is_json_number(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    if b.get(i) == Some(&b'-') {
+        i += 1;
+    }
+    match b.get(i) {
+        Some(b'0') => i += 1,
+        Some(c) if c.is_ascii_digit() => {
+            while b.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+        }
+        _ => return false,
+    }
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        let start = i;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        if i == start {
+            return false;
+        }
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        let start = i;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        if i == start {
+            return false;
+        }
+    }
+    i == b.len()
+}
+
+/// Why a document was refused by [`parse_strict`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JsonError {
+    /// Not UTF-8, or not JSON (RFC 8259) at all.
+    #[error("invalid JSON: {0}")]
+    Syntax(String),
+    /// An object has the same member name twice.
+    #[error("{path}: duplicate key {key:?}")]
+    DuplicateKey {
+        /// Path of the object holding the duplicate.
+        path: String,
+        /// The repeated member name.
+        key: String,
+    },
+    /// Arrays/objects nested deeper than [`MAX_DEPTH`].
+    #[error("{path}: nesting deeper than {MAX_DEPTH} levels")]
+    TooDeep {
+        /// Path where the limit was crossed.
+        path: String,
+    },
+}
+
+/// Reads one JSON document strictly (see the module documentation).
+pub fn parse_strict(input: &[u8]) -> Result<Value, JsonError> {
+    let text = std::str::from_utf8(input)
+        .map_err(|e| JsonError::Syntax(format!("input is not UTF-8 ({e})")))?;
+    parse_strict_str(text)
+}
+
+/// [`parse_strict`] over a `&str`.
+pub fn parse_strict_str(text: &str) -> Result<Value, JsonError> {
+    let mut found: Option<JsonError> = None;
+    let seed = ValueSeed {
+        path: Path::Root,
+        depth: 0,
+        found: &mut found,
+    };
+    let mut de = serde_json::Deserializer::from_str(text);
+    let result = seed.deserialize(&mut de).and_then(|v| de.end().map(|()| v));
+    match (result, found) {
+        (_, Some(err)) => Err(err),
+        (Ok(v), None) => Ok(v),
+        (Err(e), None) => Err(JsonError::Syntax(e.to_string())),
+    }
+}
+
+/// A path inside the document, rendered like `tools[2].parameters`.
+#[derive(Clone)]
+enum Path<'a> {
+    Root,
+    Key(&'a Path<'a>, &'a str),
+    Index(&'a Path<'a>, usize),
+}
+
+impl fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Path::Root => f.write_str("$"),
+            Path::Key(p, k) if matches!(p, Path::Root) => {
+                write!(f, "{}", crate::error::render_key(k))
+            }
+            Path::Key(p, k) => {
+                let k = crate::error::render_key(k);
+                if k.starts_with('[') {
+                    write!(f, "{p}{k}")
+                } else {
+                    write!(f, "{p}.{k}")
+                }
+            }
+            Path::Index(p, i) => write!(f, "{p}[{i}]"),
+        }
+    }
+}
+
+/// Deserializes one value at `path`; errors that serde cannot carry with a
+/// path are parked in `found` and a placeholder serde error aborts parsing.
+struct ValueSeed<'p, 'f> {
+    path: Path<'p>,
+    depth: usize,
+    found: &'f mut Option<JsonError>,
+}
+
+impl<'de> DeserializeSeed<'de> for ValueSeed<'_, '_> {
+    type Value = Value;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        let raw: &'de RawValue = serde::Deserialize::deserialize(deserializer)?;
+        let text = raw.get();
+        let first = text.as_bytes().first().copied();
+        let fail = |found: &mut Option<JsonError>, err: JsonError| -> D::Error {
+            *found = Some(err);
+            de::Error::custom("strict JSON violation")
+        };
+        match first {
+            Some(b'{') | Some(b'[') => {
+                if self.depth >= MAX_DEPTH {
+                    let path = self.path.to_string();
+                    return Err(fail(self.found, JsonError::TooDeep { path }));
+                }
+                let mut inner = serde_json::Deserializer::from_str(text);
+                let visitor = ContainerVisitor {
+                    path: self.path,
+                    depth: self.depth + 1,
+                    found: self.found,
+                };
+                let r = if first == Some(b'{') {
+                    de::Deserializer::deserialize_map(&mut inner, visitor)
+                } else {
+                    de::Deserializer::deserialize_seq(&mut inner, visitor)
+                };
+                r.map_err(de::Error::custom)
+            }
+            Some(b'"') => serde_json::from_str::<String>(text)
+                .map(Value::String)
+                .map_err(de::Error::custom),
+            Some(b't') => Ok(Value::Bool(true)),
+            Some(b'f') => Ok(Value::Bool(false)),
+            Some(b'n') => Ok(Value::Null),
+            _ => Number::from_literal(text)
+                .map(Value::Number)
+                .ok_or_else(|| de::Error::custom(format!("invalid number {text:?}"))),
+        }
+    }
+}
+
+struct ContainerVisitor<'p, 'f> {
+    path: Path<'p>,
+    depth: usize,
+    found: &'f mut Option<JsonError>,
+}
+
+impl<'de> Visitor<'de> for ContainerVisitor<'_, '_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object or array")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut members: Vec<(String, Value)> = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if !seen.insert(key.clone()) {
+                *self.found = Some(JsonError::DuplicateKey {
+                    path: self.path.to_string(),
+                    key,
+                });
+                return Err(de::Error::custom("duplicate key"));
+            }
+            let value = map.next_value_seed(ValueSeed {
+                path: Path::Key(&self.path, &key),
+                depth: self.depth,
+                found: self.found,
+            })?;
+            members.push((key, value));
+        }
+        Ok(Value::Object(members))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        loop {
+            let index = items.len();
+            let next = seq.next_element_seed(ValueSeed {
+                path: Path::Index(&self.path, index),
+                depth: self.depth,
+                found: self.found,
+            })?;
+            match next {
+                Some(v) => items.push(v),
+                None => break,
+            }
+        }
+        Ok(Value::Array(items))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn num(s: &str) -> Value {
+        Value::Number(Number::from_literal(s).unwrap())
+    }
+
+    #[test]
+    fn keeps_number_text_and_member_order() {
+        let v = parse_strict(br#"{"b": 1.50, "a": [1E2, -0, 123456789012345678901234567890]}"#)
+            .unwrap();
+        assert_eq!(
+            v,
+            Value::Object(vec![
+                ("b".into(), num("1.50")),
+                (
+                    "a".into(),
+                    Value::Array(vec![
+                        num("1E2"),
+                        num("-0"),
+                        num("123456789012345678901234567890")
+                    ])
+                ),
+            ])
+        );
+    }
+
+    #[test]
+    fn rejects_duplicate_keys_at_any_depth_with_path() {
+        let err =
+            parse_strict(br#"{"tools":[{"name":"a"},{"parameters":{"x":1,"x":2}}]}"#).unwrap_err();
+        assert_eq!(
+            err,
+            JsonError::DuplicateKey {
+                path: "tools[1].parameters".into(),
+                key: "x".into()
+            }
+        );
+        assert_eq!(err.to_string(), r#"tools[1].parameters: duplicate key "x""#);
+        let top = parse_strict(br#"{"a":1,"a":1}"#).unwrap_err();
+        assert_eq!(top.to_string(), r#"$: duplicate key "a""#);
+        // Escaped spellings of the same name are the same name.
+        let esc = parse_strict(br#"{"a":1,"\u0061":1}"#).unwrap_err();
+        assert!(matches!(esc, JsonError::DuplicateKey { .. }));
+    }
+
+    #[test]
+    fn rejects_bad_syntax_trailing_data_and_lone_surrogates() {
+        for bad in [
+            &b"{"[..],
+            b"{} {}",
+            b"[1,]",
+            b"01",
+            b"\"\\ud800\"",
+            b"\xff",
+            b"NaN",
+            b"",
+        ] {
+            assert!(
+                matches!(parse_strict(bad), Err(JsonError::Syntax(_))),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn bounds_depth() {
+        let ok = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(parse_strict(ok.as_bytes()).is_ok());
+        let deep = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
+        assert!(matches!(
+            parse_strict(deep.as_bytes()),
+            Err(JsonError::TooDeep { .. })
+        ));
+        // Far deeper than serde_json's own limit: still a clean error, no stack overflow.
+        let very = "[".repeat(100_000);
+        assert!(parse_strict(very.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn number_grammar() {
+        for ok in ["0", "-0", "1.5", "1e5", "1E+5", "-1.0e-7", "123"] {
+            assert!(Number::from_literal(ok).is_some(), "{ok}");
+        }
+        for bad in ["01", "1.", ".5", "+1", "1e", "-", "1e+", "0x1", "Infinity"] {
+            assert!(Number::from_literal(bad).is_none(), "{bad}");
+        }
+        assert!(Number::from_literal("1e400")
+            .unwrap()
+            .to_f64()
+            .is_infinite());
+        assert!(Number::from_literal("100").unwrap().is_integer_literal());
+        assert!(!Number::from_literal("100.0").unwrap().is_integer_literal());
+    }
+}

@@ -1,0 +1,468 @@
+//! The agent specification (§5.2.1–§5.2.5) and its strict JSON reading.
+//!
+//! ```json
+//! {"agent_id": "...", "prompt": "..." /* or "prompt_template" */,
+//!  "tools": [{"name": "...", "description": "...", "parameters": {},
+//!             "signature": "(x: int) -> int", "checksum_level": "deep",
+//!             "source_code": "..."}],
+//!  "configuration": {"model_name": "...", "temperature": 0.0}}
+//! ```
+//!
+//! Every choice made here where the draft is silent or contradicts itself is
+//! recorded in `spec/interpretation.md`.
+
+use std::collections::HashSet;
+
+use crate::error::{render_key, ChecksumError, ErrorKind};
+use crate::json::{self, Value};
+
+/// Maximum length of an agent identifier.
+pub const MAX_AGENT_ID_LEN: usize = 128;
+
+/// True when `id` matches `^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`.
+///
+/// §5.2.1 says "alphanumeric with hyphens"; we also allow `_` and `.` (common
+/// in deployed agent names) but never `|`, which delimits the sequence-hash
+/// inputs of §4.4.4, nor anything else that could make two chains hash alike.
+pub fn is_valid_agent_id(id: &str) -> bool {
+    let b = id.as_bytes();
+    !b.is_empty()
+        && b.len() <= MAX_AGENT_ID_LEN
+        && b[0].is_ascii_alphanumeric()
+        && b[1..]
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+}
+
+/// How much of a tool goes into the checksum (§5.2.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ChecksumLevel {
+    /// Name, description and parameters only (the default).
+    #[default]
+    Shallow,
+    /// Also the tool's normalized source code.
+    Deep,
+}
+
+impl ChecksumLevel {
+    /// The wire name: `shallow` or `deep`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChecksumLevel::Shallow => "shallow",
+            ChecksumLevel::Deep => "deep",
+        }
+    }
+}
+
+/// One tool of an agent (§5.2.1, §5.2.3–§5.2.5).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tool {
+    /// Tool name, unique within the agent, non-empty.
+    pub name: String,
+    /// Human/LLM-facing description ("" when absent).
+    pub description: String,
+    /// JSON Schema of the parameters (`{}` when absent); an object or a boolean.
+    pub parameters: Value,
+    /// Host-language signature with wrapper parameters removed (§5.2.4);
+    /// used by the `python-ref` profile only.
+    pub signature: Option<String>,
+    /// Shallow or deep (§5.2.3).
+    pub checksum_level: ChecksumLevel,
+    /// Normalized source (§5.2.5), present exactly when `checksum_level` is deep.
+    /// Taken as given: the runtime normalizes it.
+    pub source_code: Option<String>,
+}
+
+impl Tool {
+    /// A shallow tool.
+    pub fn shallow(
+        name: impl Into<String>,
+        description: impl Into<String>,
+        parameters: Value,
+    ) -> Tool {
+        Tool {
+            name: name.into(),
+            description: description.into(),
+            parameters,
+            signature: None,
+            checksum_level: ChecksumLevel::Shallow,
+            source_code: None,
+        }
+    }
+}
+
+/// An agent specification (§5.2.1).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentSpec {
+    /// The agent identifier (see [`is_valid_agent_id`]).
+    pub agent_id: String,
+    /// The system prompt, before normalization.
+    pub prompt: String,
+    /// The tools, in any order (they are sorted by name when hashed).
+    pub tools: Vec<Tool>,
+    /// Model configuration, a JSON object; `None` when absent.
+    pub configuration: Option<Value>,
+}
+
+fn err(kind: ErrorKind, path: &str, message: String) -> ChecksumError {
+    ChecksumError::new(kind, Some(path.to_owned()), message)
+}
+
+fn join(parent: &str, key: &str) -> String {
+    let k = render_key(key);
+    if parent.is_empty() {
+        k
+    } else if k.starts_with('[') {
+        format!("{parent}{k}")
+    } else {
+        format!("{parent}.{k}")
+    }
+}
+
+/// Members of an object with `null` members dropped (null means absent).
+fn members<'a>(obj: &'a [(String, Value)]) -> impl Iterator<Item = (&'a str, &'a Value)> {
+    obj.iter()
+        .filter(|(_, v)| !matches!(v, Value::Null))
+        .map(|(k, v)| (k.as_str(), v))
+}
+
+fn expect_string(v: &Value, path: &str) -> Result<String, ChecksumError> {
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        other => Err(err(
+            ErrorKind::InvalidType,
+            path,
+            format!("expected a string, found {}", other.type_name()),
+        )),
+    }
+}
+
+impl AgentSpec {
+    /// Reads a specification from JSON text: strict JSON (see [`crate::json`]),
+    /// then the structure of §5.2.1. Optional members whose value is `null`
+    /// are treated as absent; unknown members are refused.
+    pub fn from_json(input: &[u8]) -> Result<AgentSpec, ChecksumError> {
+        let value = json::parse_strict(input)?;
+        AgentSpec::from_value(&value)
+    }
+
+    /// Reads a specification from an already parsed strict [`Value`].
+    pub fn from_value(value: &Value) -> Result<AgentSpec, ChecksumError> {
+        let Value::Object(obj) = value else {
+            return Err(ChecksumError::new(
+                ErrorKind::NotAnObject,
+                None,
+                format!(
+                    "agent specification must be a JSON object, found {}",
+                    value.type_name()
+                ),
+            ));
+        };
+        let mut agent_id = None;
+        let mut prompt: Option<(&str, String)> = None;
+        let mut tools = None;
+        let mut configuration = None;
+        for (key, v) in members(obj) {
+            let path = join("", key);
+            match key {
+                "agent_id" => agent_id = Some(expect_string(v, &path)?),
+                "prompt" | "prompt_template" => {
+                    if let Some((other, _)) = prompt {
+                        return Err(err(
+                            ErrorKind::ConflictingFields,
+                            &path,
+                            format!("both {other:?} and {key:?} given; use one"),
+                        ));
+                    }
+                    prompt = Some((key, expect_string(v, &path)?));
+                }
+                "tools" => {
+                    let Value::Array(items) = v else {
+                        return Err(err(
+                            ErrorKind::InvalidType,
+                            &path,
+                            format!("expected an array, found {}", v.type_name()),
+                        ));
+                    };
+                    let parsed = items
+                        .iter()
+                        .enumerate()
+                        .map(|(i, t)| Tool::from_value(t, &format!("tools[{i}]")))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    tools = Some(parsed);
+                }
+                "configuration" => {
+                    if !matches!(v, Value::Object(_)) {
+                        return Err(err(
+                            ErrorKind::InvalidType,
+                            &path,
+                            format!("expected an object, found {}", v.type_name()),
+                        ));
+                    }
+                    configuration = Some(v.clone());
+                }
+                _ => {
+                    return Err(err(
+                        ErrorKind::UnknownField,
+                        &path,
+                        "unknown field (expected agent_id, prompt, tools, configuration)".into(),
+                    ))
+                }
+            }
+        }
+        let missing = |name: &str| {
+            err(
+                ErrorKind::MissingField,
+                name,
+                "missing required field".into(),
+            )
+        };
+        let spec = AgentSpec {
+            agent_id: agent_id.ok_or_else(|| missing("agent_id"))?,
+            prompt: prompt.ok_or_else(|| missing("prompt"))?.1,
+            tools: tools.ok_or_else(|| missing("tools"))?,
+            configuration,
+        };
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    /// Checks the rules a specification built in code must also satisfy:
+    /// agent id syntax, non-empty unique tool names, `source_code` exactly on
+    /// deep tools, `parameters` an object or boolean, `configuration` an object.
+    pub fn validate(&self) -> Result<(), ChecksumError> {
+        if self.agent_id.is_empty() {
+            return Err(err(
+                ErrorKind::InvalidAgentId,
+                "agent_id",
+                "must not be empty".into(),
+            ));
+        }
+        if !is_valid_agent_id(&self.agent_id) {
+            return Err(err(
+                ErrorKind::InvalidAgentId,
+                "agent_id",
+                format!(
+                    "{:?} does not match ^[A-Za-z0-9][A-Za-z0-9._-]{{0,127}}$",
+                    self.agent_id
+                ),
+            ));
+        }
+        if let Some(c) = &self.configuration {
+            if !matches!(c, Value::Object(_)) {
+                return Err(err(
+                    ErrorKind::InvalidType,
+                    "configuration",
+                    format!("expected an object, found {}", c.type_name()),
+                ));
+            }
+        }
+        let mut names = HashSet::new();
+        for (i, tool) in self.tools.iter().enumerate() {
+            let path = format!("tools[{i}]");
+            tool.validate(&path)?;
+            if !names.insert(tool.name.as_str()) {
+                return Err(err(
+                    ErrorKind::DuplicateToolName,
+                    &format!("{path}.name"),
+                    format!("duplicate tool name {:?}", tool.name),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Tool {
+    fn from_value(v: &Value, path: &str) -> Result<Tool, ChecksumError> {
+        let Value::Object(obj) = v else {
+            return Err(err(
+                ErrorKind::InvalidType,
+                path,
+                format!("expected a tool object, found {}", v.type_name()),
+            ));
+        };
+        let mut name = None;
+        let mut tool = Tool::shallow("", "", Value::Object(Vec::new()));
+        for (key, v) in members(obj) {
+            let p = join(path, key);
+            match key {
+                "name" => name = Some(expect_string(v, &p)?),
+                "description" => tool.description = expect_string(v, &p)?,
+                "parameters" => {
+                    if !matches!(v, Value::Object(_) | Value::Bool(_)) {
+                        return Err(err(
+                            ErrorKind::InvalidType,
+                            &p,
+                            format!(
+                                "expected a JSON Schema (object or boolean), found {}",
+                                v.type_name()
+                            ),
+                        ));
+                    }
+                    tool.parameters = v.clone();
+                }
+                "signature" => tool.signature = Some(expect_string(v, &p)?),
+                "checksum_level" => {
+                    tool.checksum_level = match expect_string(v, &p)?.as_str() {
+                        "shallow" => ChecksumLevel::Shallow,
+                        "deep" => ChecksumLevel::Deep,
+                        other => {
+                            return Err(err(
+                                ErrorKind::UnknownChecksumLevel,
+                                &p,
+                                format!("unknown checksum level {other:?} (expected \"shallow\" or \"deep\")"),
+                            ))
+                        }
+                    }
+                }
+                "source_code" => tool.source_code = Some(expect_string(v, &p)?),
+                _ => {
+                    return Err(err(
+                        ErrorKind::UnknownField,
+                        &p,
+                        "unknown field (expected name, description, parameters, signature, checksum_level, source_code)".into(),
+                    ))
+                }
+            }
+        }
+        tool.name = name.ok_or_else(|| {
+            err(
+                ErrorKind::MissingField,
+                &join(path, "name"),
+                "missing required field".into(),
+            )
+        })?;
+        Ok(tool)
+    }
+
+    fn validate(&self, path: &str) -> Result<(), ChecksumError> {
+        if self.name.is_empty() {
+            return Err(err(
+                ErrorKind::InvalidToolName,
+                &format!("{path}.name"),
+                "tool name must not be empty".into(),
+            ));
+        }
+        if !matches!(self.parameters, Value::Object(_) | Value::Bool(_)) {
+            return Err(err(
+                ErrorKind::InvalidType,
+                &format!("{path}.parameters"),
+                format!(
+                    "expected a JSON Schema (object or boolean), found {}",
+                    self.parameters.type_name()
+                ),
+            ));
+        }
+        match (self.checksum_level, &self.source_code) {
+            (ChecksumLevel::Deep, None) => Err(err(
+                ErrorKind::MissingSourceCode,
+                &format!("{path}.source_code"),
+                format!("required for deep tool {:?} (§5.2.3)", self.name),
+            )),
+            (ChecksumLevel::Shallow, Some(_)) => Err(err(
+                ErrorKind::UnexpectedSourceCode,
+                &format!("{path}.source_code"),
+                format!(
+                    "tool {:?} is shallow, so its source code would not be hashed; set \"checksum_level\": \"deep\" or remove it",
+                    self.name
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<AgentSpec, ChecksumError> {
+        AgentSpec::from_json(s.as_bytes())
+    }
+
+    fn kind_and_message(s: &str) -> (ErrorKind, String) {
+        let e = parse(s).unwrap_err();
+        (e.kind(), e.to_string())
+    }
+
+    #[test]
+    fn agent_id_charset() {
+        for ok in ["a", "vulnerability-patcher-v1", "A.b_c-9", &"x".repeat(128)] {
+            assert!(is_valid_agent_id(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "-a",
+            ".a",
+            "_a",
+            "a|b",
+            "a b",
+            "é",
+            &"x".repeat(129),
+            "a/b",
+            "a:b",
+        ] {
+            assert!(!is_valid_agent_id(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn reads_full_spec_with_defaults_and_nulls() {
+        let s = parse(
+            r#"{"agent_id":"a1","prompt_template":"p","configuration":null,
+                "tools":[{"name":"t","description":null,"signature":"(x)","parameters":true},
+                         {"name":"d","checksum_level":"deep","source_code":"return 1"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(s.prompt, "p");
+        assert_eq!(s.configuration, None);
+        assert_eq!(s.tools[0].description, "");
+        assert_eq!(s.tools[0].parameters, Value::Bool(true));
+        assert_eq!(s.tools[0].signature.as_deref(), Some("(x)"));
+        assert_eq!(s.tools[1].parameters, Value::Object(vec![]));
+        assert_eq!(s.tools[1].checksum_level, ChecksumLevel::Deep);
+    }
+
+    #[test]
+    fn error_kinds_and_paths() {
+        let cases: &[(&str, ErrorKind, &str)] = &[
+            ("[]", ErrorKind::NotAnObject, "agent specification must be a JSON object, found array"),
+            (r#"{"prompt":"","tools":[]}"#, ErrorKind::MissingField, "agent_id: missing required field"),
+            (r#"{"agent_id":"","prompt":"","tools":[]}"#, ErrorKind::InvalidAgentId, "agent_id: must not be empty"),
+            (r#"{"agent_id":"a|b","prompt":"","tools":[]}"#, ErrorKind::InvalidAgentId, r#"agent_id: "a|b" does not match ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"#),
+            (r#"{"agent_id":7,"prompt":"","tools":[]}"#, ErrorKind::InvalidType, "agent_id: expected a string, found number"),
+            (r#"{"agent_id":"a","tools":[]}"#, ErrorKind::MissingField, "prompt: missing required field"),
+            (r#"{"agent_id":"a","prompt":"","prompt_template":"","tools":[]}"#, ErrorKind::ConflictingFields, r#"prompt_template: both "prompt" and "prompt_template" given; use one"#),
+            (r#"{"agent_id":"a","prompt":""}"#, ErrorKind::MissingField, "tools: missing required field"),
+            (r#"{"agent_id":"a","prompt":"","tools":{}}"#, ErrorKind::InvalidType, "tools: expected an array, found object"),
+            (r#"{"agent_id":"a","prompt":"","tools":[],"configuration":[]}"#, ErrorKind::InvalidType, "configuration: expected an object, found array"),
+            (r#"{"agent_id":"a","prompt":"","tools":[],"extra":1}"#, ErrorKind::UnknownField, "extra: unknown field (expected agent_id, prompt, tools, configuration)"),
+            (r#"{"agent_id":"a","prompt":"","tools":[1]}"#, ErrorKind::InvalidType, "tools[0]: expected a tool object, found number"),
+            (r#"{"agent_id":"a","prompt":"","tools":[{}]}"#, ErrorKind::MissingField, "tools[0].name: missing required field"),
+            (r#"{"agent_id":"a","prompt":"","tools":[{"name":""}]}"#, ErrorKind::InvalidToolName, "tools[0].name: tool name must not be empty"),
+            (r#"{"agent_id":"a","prompt":"","tools":[{"name":"x","parameters":"s"}]}"#, ErrorKind::InvalidType, "tools[0].parameters: expected a JSON Schema (object or boolean), found string"),
+            (r#"{"agent_id":"a","prompt":"","tools":[{"name":"x","checksumLevel":"deep"}]}"#, ErrorKind::UnknownField, "tools[0].checksumLevel: unknown field (expected name, description, parameters, signature, checksum_level, source_code)"),
+            (r#"{"agent_id":"a","prompt":"","tools":[{"name":"x","checksum_level":"full"}]}"#, ErrorKind::UnknownChecksumLevel, r#"tools[0].checksum_level: unknown checksum level "full" (expected "shallow" or "deep")"#),
+            (r#"{"agent_id":"a","prompt":"","tools":[{"name":"x","checksum_level":"deep"}]}"#, ErrorKind::MissingSourceCode, r#"tools[0].source_code: required for deep tool "x" (§5.2.3)"#),
+            (r#"{"agent_id":"a","prompt":"","tools":[{"name":"x","source_code":"1"}]}"#, ErrorKind::UnexpectedSourceCode, r#"tools[0].source_code: tool "x" is shallow, so its source code would not be hashed; set "checksum_level": "deep" or remove it"#),
+            (r#"{"agent_id":"a","prompt":"","tools":[{"name":"a"},{"name":"b"},{"name":"search"},{"name":"search"}]}"#, ErrorKind::DuplicateToolName, r#"tools[3].name: duplicate tool name "search""#),
+            (r#"{"agent_id":"a","agent_id":"b","prompt":"","tools":[]}"#, ErrorKind::DuplicateKey, r#"$: duplicate key "agent_id""#),
+            (r#"{"agent_id":"a","prompt":"","tools":[],"configuration":{"a b":{"x":1,"x":2}}}"#, ErrorKind::DuplicateKey, r#"configuration["a b"]: duplicate key "x""#),
+            ("{", ErrorKind::InvalidJson, "invalid JSON: EOF while parsing an object at line 1 column 1"),
+        ];
+        for (input, kind, message) in cases {
+            assert_eq!(
+                kind_and_message(input),
+                (*kind, (*message).to_owned()),
+                "{input}"
+            );
+        }
+    }
+
+    #[test]
+    fn messages_stay_on_one_line() {
+        let (_, m) = kind_and_message("{\"agent_id\":\"a\\nb\",\"prompt\":\"\",\"tools\":[]}");
+        assert!(!m.contains('\n'), "{m}");
+    }
+}
