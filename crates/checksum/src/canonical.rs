@@ -161,6 +161,24 @@ fn big_to_f64(b: &num_bigint::BigUint) -> f64 {
     b.to_string().parse::<f64>().unwrap_or(f64::NAN)
 }
 
+/// RFC 8785 canonical form of any strict JSON value, with this crate's number
+/// rules (doubles only; inexact integer literals and overflow refused).
+pub fn jcs_canonicalize(v: &Value) -> Result<Vec<u8>, ChecksumError> {
+    serialize_jcs(&to_jcs_value(v, "$")?)
+}
+
+fn serialize_jcs(v: &serde_json::Value) -> Result<Vec<u8>, ChecksumError> {
+    serde_jcs::to_vec(v).map_err(|e| {
+        // Unreachable for values built by `to_jcs_value` (finite doubles, string
+        // keys); reported rather than panicking.
+        ChecksumError::new(
+            ErrorKind::NumberOutOfRange,
+            None,
+            format!("JCS serialization failed: {e}"),
+        )
+    })
+}
+
 fn jcs_canonical(spec: &AgentSpec) -> Result<Vec<u8>, ChecksumError> {
     let tools = sorted_tools(spec)
         .into_iter()
@@ -193,15 +211,7 @@ fn jcs_canonical(spec: &AgentSpec) -> Result<Vec<u8>, ChecksumError> {
     );
     components.insert("tools".into(), serde_json::Value::Array(tools));
     components.insert("configuration".into(), configuration);
-    serde_jcs::to_vec(&serde_json::Value::Object(components)).map_err(|e| {
-        // Unreachable for the values built above (finite doubles, string keys);
-        // reported rather than panicking.
-        ChecksumError::new(
-            ErrorKind::NumberOutOfRange,
-            None,
-            format!("JCS serialization failed: {e}"),
-        )
-    })
+    serialize_jcs(&serde_json::Value::Object(components))
 }
 
 // --------------------------------------------------------- python-ref ----
@@ -217,8 +227,15 @@ fn check_python_int_digits(n: &Number, path: &str) -> Result<(), ChecksumError> 
     Ok(())
 }
 
-/// `repr(float)` of CPython 3 (shortest round-trip digits, exponent form when
-/// the decimal exponent is < -4 or >= 16, `.0` on integral values).
+/// `repr(float)` of CPython 3: the shortest digit string that round-trips and,
+/// among strings of that length, the one nearest the double, ties to even
+/// (David Gay's dtoa mode 0, which CPython uses); exponent form when the
+/// decimal exponent is < -4 or >= 16; `.0` on integral values.
+///
+/// Neither Rust's `{:e}` nor Ryū alone settles ties between two shortest
+/// candidates the same way (both print `947648685346405.3` where CPython
+/// prints `947648685346405.2`), so Ryū gives the length and Rust's exact,
+/// ties-to-even `{:.N$e}` formatting gives the digits.
 pub fn python_float_repr(f: f64) -> Option<String> {
     if !f.is_finite() {
         return None;
@@ -226,13 +243,20 @@ pub fn python_float_repr(f: f64) -> Option<String> {
     if f == 0.0 {
         return Some(if f.is_sign_negative() { "-0.0" } else { "0.0" }.to_owned());
     }
-    // Rust's `{:e}` prints the shortest digits that round-trip, like Python's repr.
-    let sci = format!("{:e}", f.abs());
-    let (mantissa, exp) = sci.split_once('e')?;
-    let exp: i32 = exp.parse().ok()?;
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let x = f.abs();
+    let mut buf = ryu::Buffer::new();
+    let shortest = decimal_digits(buf.format_finite(x))?;
+    let precision = shortest.0.len().saturating_sub(1);
+    let nearest = format!("{x:.precision$e}");
+    let (digits, decpt) = if nearest.parse::<f64>() == Ok(x) {
+        decimal_digits(&nearest)?
+    } else {
+        // At a power of two the rounding interval is lopsided and the nearest
+        // candidate may not round-trip; the shortest one that does is Ryū's.
+        shortest
+    };
     let n = digits.len() as i32;
-    let decpt = exp + 1; // value = 0.DIGITS × 10^decpt
+    let exp = decpt - 1; // value = D.IGITS × 10^exp
     let sign = if f < 0.0 { "-" } else { "" };
     let body = if decpt <= -4 || decpt > 16 {
         let (first, rest) = digits.split_at(1);
@@ -252,6 +276,24 @@ pub fn python_float_repr(f: f64) -> Option<String> {
         format!("{int}.{frac}")
     };
     Some(format!("{sign}{body}"))
+}
+
+/// Splits a positive decimal literal (`123.45`, `1.5e-7`, `1e16`) into its
+/// significant digits (no leading/trailing zeros) and `decpt`, such that the
+/// value is `0.DIGITS × 10^decpt`.
+fn decimal_digits(s: &str) -> Option<(String, i32)> {
+    let (mantissa, exp) = match s.split_once(['e', 'E']) {
+        Some((m, e)) => (m, e.parse::<i32>().ok()?),
+        None => (s, 0),
+    };
+    let point = mantissa.find('.').unwrap_or(mantissa.len()) as i32;
+    let all: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let leading = all.len() - all.trim_start_matches('0').len();
+    let digits = all.trim_start_matches('0').trim_end_matches('0').to_owned();
+    if digits.is_empty() {
+        return None;
+    }
+    Some((digits, point - leading as i32 + exp))
 }
 
 /// How `json.loads` then `json.dumps` print a number literal.
@@ -511,6 +553,12 @@ mod tests {
             (0.1, "0.1"),
             (-2.5e-300, "-2.5e-300"),
             (123456.789, "123456.789"),
+            // Two shortest candidates (…405.2 and …405.3) are equally near the
+            // double 947648685346405.25: CPython prints the even one.
+            (-947648685346405.312, "-947648685346405.2"),
+            (1e22, "1e+22"),
+            (0.5, "0.5"),
+            (123.0, "123.0"),
         ];
         for (f, want) in cases {
             assert_eq!(python_float_repr(f).as_deref(), Some(want), "{f:e}");

@@ -31,7 +31,7 @@ pub mod json;
 pub mod normalize;
 pub mod spec;
 
-pub use canonical::{canonical_bytes, Profile, UnknownProfile};
+pub use canonical::{canonical_bytes, jcs_canonicalize, python_dumps, Profile, UnknownProfile};
 pub use checksum::{AgentChecksum, ChecksumFormatError};
 pub use error::{ChecksumError, ErrorKind};
 pub use normalize::normalize_prompt;

@@ -1,1 +1,120 @@
-fn main() {}
+//! `ajwt`, the command-line tool of the *draft-goswami-agentic-jwt-00*
+//! (Agentic JWT) reference implementation. Each piece of functionality is a
+//! subcommand; today there is `ajwt checksum`, which prints the agent
+//! checksum (§5.3) of a JSON agent specification (§5.2.1) under the RFC 8785
+//! JCS profile (§5.3.1, the default) or the reference-code profile (§5.3.2).
+//!
+//! Conventions shared by every subcommand: a subcommand builds its whole
+//! output in memory and `main` writes it to stdout in one write followed by a
+//! flush, so a failure never leaves partial output. Bad input exits with
+//! status 2 and exactly one line `error: <message>` on stderr (the same
+//! status clap uses for usage errors); a failure to write the output exits
+//! with status 1, silently when stdout is a closed pipe.
+
+use std::fmt;
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod checksum;
+
+/// Exit status for bad input, like clap's usage errors.
+const EXIT_BAD_INPUT: u8 = 2;
+/// Exit status when the output could not be written.
+const EXIT_OUTPUT_FAILED: u8 = 1;
+
+/// Command-line tool for Agentic JWT (draft-goswami-agentic-jwt-00).
+#[derive(Debug, Parser)]
+#[command(
+    name = "ajwt",
+    version,
+    about = "Command-line tool for Agentic JWT (draft-goswami-agentic-jwt-00)",
+    long_about = "Command-line tool of the Rust reference implementation of Agentic JWT \
+                  (IETF draft-goswami-agentic-jwt-00).\n\n\
+                  Exit status: 0 on success, 2 on a usage error or bad input (with one \
+                  line `error: <message>` on stderr and nothing on stdout), 1 when the \
+                  output cannot be written."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The subcommands. Each variant's arguments live in its own module, which
+/// exposes `run(&Args) -> Result<Vec<u8>, CliError>`.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Compute the agent checksum of a JSON agent specification (§5.3)
+    #[command(long_about = checksum::LONG_ABOUT)]
+    Checksum(checksum::ChecksumArgs),
+}
+
+/// A failure reported as one `error: <message>` line on stderr.
+#[derive(Debug)]
+pub(crate) struct CliError {
+    message: String,
+}
+
+impl CliError {
+    /// An error with the given message (made one line when printed).
+    pub(crate) fn new(message: impl Into<String>) -> CliError {
+        CliError {
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&one_line(&self.message))
+    }
+}
+
+/// Escapes control characters (newlines included) so a message stays on one
+/// line whatever file names or OS messages it embeds.
+fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+fn main() -> ExitCode {
+    // `parse` prints help/version (exit 0) or the usage error (exit 2) and
+    // exits; clap ignores a failure to print, so a closed pipe cannot panic.
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Checksum(args) => checksum::run(args),
+    };
+    match result {
+        Ok(output) => write_stdout(&output),
+        Err(e) => {
+            // Ignore a failure to report: there is nowhere left to report it.
+            let _ = writeln!(io::stderr().lock(), "error: {e}");
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
+    }
+}
+
+/// Writes `output` in one write and flushes it.
+fn write_stdout(output: &[u8]) -> ExitCode {
+    let mut stdout = io::stdout().lock();
+    match stdout.write_all(output).and_then(|()| stdout.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::from(EXIT_OUTPUT_FAILED),
+        Err(e) => {
+            let _ = writeln!(
+                io::stderr().lock(),
+                "error: {}",
+                CliError::new(format!("cannot write output: {e}"))
+            );
+            ExitCode::from(EXIT_OUTPUT_FAILED)
+        }
+    }
+}
