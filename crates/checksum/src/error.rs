@@ -145,6 +145,14 @@ impl From<JsonError> for ChecksumError {
                 Some(path),
                 format!("duplicate key {key:?}"),
             ),
+            JsonError::NumberOutOfRange { path } => ChecksumError::new(
+                ErrorKind::NumberOutOfRange,
+                Some(path),
+                format!(
+                    "number out of range (a fraction or exponent that overflows an IEEE-754 double, or an integer longer than {} digits)",
+                    crate::json::MAX_INTEGER_DIGITS
+                ),
+            ),
             JsonError::TooDeep { path } => ChecksumError::new(
                 ErrorKind::NestingTooDeep,
                 Some(path),

@@ -14,15 +14,15 @@
 //! * keeps object members in document order;
 //! * bounds nesting depth ([`MAX_DEPTH`]).
 //!
-//! Numbers are captured through `serde_json::value::RawValue`: each container
-//! is re-read from its raw text, so reading costs O(size × depth), which is
-//! bounded by [`MAX_DEPTH`].
+//! Reading is two linear passes: serde_json's lexer drives a visitor that
+//! builds the tree (checking duplicates and depth), then a scan of the
+//! already-validated text collects the number literals in document order,
+//! which is the order in which the visitor met them.
 
 use std::collections::HashSet;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
-use serde_json::value::RawValue;
 
 /// Maximum nesting depth of arrays and objects (serde_json's own default limit).
 pub const MAX_DEPTH: usize = 128;
@@ -167,6 +167,13 @@ pub enum JsonError {
         /// The repeated member name.
         key: String,
     },
+    /// A fraction/exponent literal that overflows an IEEE-754 double (e.g.
+    /// `1e400`), or an integer literal longer than [`MAX_INTEGER_DIGITS`].
+    #[error("{path}: number out of range")]
+    NumberOutOfRange {
+        /// Path of the number.
+        path: String,
+    },
     /// Arrays/objects nested deeper than [`MAX_DEPTH`].
     #[error("{path}: nesting deeper than {MAX_DEPTH} levels")]
     TooDeep {
@@ -182,21 +189,134 @@ pub fn parse_strict(input: &[u8]) -> Result<Value, JsonError> {
     parse_strict_str(text)
 }
 
+/// CPython refuses to convert integer literals longer than this (3.11's
+/// default `sys.get_int_max_str_digits()`), so `json.loads` fails on them; so do we.
+pub const MAX_INTEGER_DIGITS: usize = 4300;
+
 /// [`parse_strict`] over a `&str`.
 pub fn parse_strict_str(text: &str) -> Result<Value, JsonError> {
+    // serde_json would read every number as u64/i64/f64: it forgets the
+    // spelling and refuses integers beyond a double's range, which CPython
+    // reads exactly. So it is shown the text with each number literal masked
+    // as `0` padded with spaces (same length: error positions stay true), and
+    // the literals are checked and put back afterwards.
+    let literals = number_literals(text);
+    let masked = mask(text, &literals)?;
     let mut found: Option<JsonError> = None;
     let seed = ValueSeed {
         path: Path::Root,
         depth: 0,
         found: &mut found,
     };
-    let mut de = serde_json::Deserializer::from_str(text);
+    let mut de = serde_json::Deserializer::from_str(&masked);
+    // Depth is bounded by our own MAX_DEPTH check before each recursion, so
+    // serde_json's fixed limit (127 levels) is replaced by ours (128).
+    de.disable_recursion_limit();
     let result = seed.deserialize(&mut de).and_then(|v| de.end().map(|()| v));
-    match (result, found) {
-        (_, Some(err)) => Err(err),
-        (Ok(v), None) => Ok(v),
-        (Err(e), None) => Err(JsonError::Syntax(e.to_string())),
+    let mut value = match (result, found) {
+        (_, Some(err)) => return Err(err),
+        (Ok(v), None) => v,
+        (Err(e), None) => return Err(JsonError::Syntax(e.to_string())),
+    };
+    let mut iter = literals.iter().map(|(_, lit)| *lit);
+    fill_numbers(&mut value, &mut iter, &Path::Root)?;
+    if iter.next().is_some() {
+        return Err(JsonError::Syntax(
+            "internal error: unmatched number literal".into(),
+        ));
     }
+    Ok(value)
+}
+
+/// The maximal runs of `0-9 + - . e E` that start with `-` or a digit outside
+/// string literals, with their byte offsets. In valid JSON these are exactly
+/// the number tokens, in document order.
+fn number_literals(text: &str) -> Vec<(usize, &str)> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'"' => {
+                i += 1;
+                while let Some(&c) = b.get(i) {
+                    i += if c == b'\\' { 2 } else { 1 };
+                    if c == b'"' {
+                        break;
+                    }
+                }
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                while b
+                    .get(i)
+                    .is_some_and(|c| matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+                {
+                    i += 1;
+                }
+                if let Some(lit) = text.get(start..i) {
+                    out.push((start, lit));
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    out
+}
+
+fn mask<'t>(
+    text: &'t str,
+    literals: &[(usize, &str)],
+) -> Result<std::borrow::Cow<'t, str>, JsonError> {
+    if literals.is_empty() {
+        return Ok(std::borrow::Cow::Borrowed(text));
+    }
+    let mut bytes = text.as_bytes().to_vec();
+    for (start, lit) in literals {
+        if let Some(span) = bytes.get_mut(*start..start + lit.len()) {
+            span.fill(b' ');
+            span[0] = b'0';
+        }
+    }
+    // Only ASCII bytes were replaced by ASCII bytes.
+    String::from_utf8(bytes)
+        .map(std::borrow::Cow::Owned)
+        .map_err(|e| JsonError::Syntax(format!("internal error: {e}")))
+}
+
+fn fill_numbers<'a>(
+    v: &mut Value,
+    literals: &mut impl Iterator<Item = &'a str>,
+    path: &Path<'_>,
+) -> Result<(), JsonError> {
+    match v {
+        Value::Number(n) => {
+            let text = literals.next().ok_or_else(|| {
+                JsonError::Syntax("internal error: missing number literal".into())
+            })?;
+            *n = Number::from_literal(text)
+                .ok_or_else(|| JsonError::Syntax(format!("{path}: invalid number {text:?}")))?;
+            let too_long =
+                n.is_integer_literal() && text.trim_start_matches('-').len() > MAX_INTEGER_DIGITS;
+            if too_long || (!n.is_integer_literal() && !n.to_f64().is_finite()) {
+                return Err(JsonError::NumberOutOfRange {
+                    path: path.to_string(),
+                });
+            }
+        }
+        Value::Array(items) => {
+            for (i, x) in items.iter_mut().enumerate() {
+                fill_numbers(x, literals, &Path::Index(path, i))?;
+            }
+        }
+        Value::Object(members) => {
+            for (k, x) in members.iter_mut() {
+                fill_numbers(x, literals, &Path::Key(path, k))?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// A path inside the document, rendered like `tools[2].parameters`.
@@ -211,9 +331,7 @@ impl fmt::Display for Path<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Path::Root => f.write_str("$"),
-            Path::Key(p, k) if matches!(p, Path::Root) => {
-                write!(f, "{}", crate::error::render_key(k))
-            }
+            Path::Key(Path::Root, k) => write!(f, "{}", crate::error::render_key(k)),
             Path::Key(p, k) => {
                 let k = crate::error::render_key(k);
                 if k.starts_with('[') {
@@ -239,59 +357,66 @@ impl<'de> DeserializeSeed<'de> for ValueSeed<'_, '_> {
     type Value = Value;
 
     fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        let raw: &'de RawValue = serde::Deserialize::deserialize(deserializer)?;
-        let text = raw.get();
-        let first = text.as_bytes().first().copied();
-        let fail = |found: &mut Option<JsonError>, err: JsonError| -> D::Error {
-            *found = Some(err);
-            de::Error::custom("strict JSON violation")
-        };
-        match first {
-            Some(b'{') | Some(b'[') => {
-                if self.depth >= MAX_DEPTH {
-                    let path = self.path.to_string();
-                    return Err(fail(self.found, JsonError::TooDeep { path }));
-                }
-                let mut inner = serde_json::Deserializer::from_str(text);
-                let visitor = ContainerVisitor {
-                    path: self.path,
-                    depth: self.depth + 1,
-                    found: self.found,
-                };
-                let r = if first == Some(b'{') {
-                    de::Deserializer::deserialize_map(&mut inner, visitor)
-                } else {
-                    de::Deserializer::deserialize_seq(&mut inner, visitor)
-                };
-                r.map_err(de::Error::custom)
-            }
-            Some(b'"') => serde_json::from_str::<String>(text)
-                .map(Value::String)
-                .map_err(de::Error::custom),
-            Some(b't') => Ok(Value::Bool(true)),
-            Some(b'f') => Ok(Value::Bool(false)),
-            Some(b'n') => Ok(Value::Null),
-            _ => Number::from_literal(text)
-                .map(Value::Number)
-                .ok_or_else(|| de::Error::custom(format!("invalid number {text:?}"))),
-        }
+        deserializer.deserialize_any(self)
     }
 }
 
-struct ContainerVisitor<'p, 'f> {
-    path: Path<'p>,
-    depth: usize,
-    found: &'f mut Option<JsonError>,
+/// A placeholder; the literal text is filled in by the second pass.
+fn placeholder<E>() -> Result<Value, E> {
+    Ok(Value::Number(Number {
+        text: String::new(),
+    }))
 }
 
-impl<'de> Visitor<'de> for ContainerVisitor<'_, '_> {
+impl ValueSeed<'_, '_> {
+    fn enter<E: de::Error>(&mut self) -> Result<(), E> {
+        if self.depth >= MAX_DEPTH {
+            *self.found = Some(JsonError::TooDeep {
+                path: self.path.to_string(),
+            });
+            return Err(E::custom("nesting too deep"));
+        }
+        Ok(())
+    }
+}
+
+impl<'de> Visitor<'de> for ValueSeed<'_, '_> {
     type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object or array")
+        f.write_str("a JSON value")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Value, E> {
+        placeholder()
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Value, E> {
+        placeholder()
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Value, E> {
+        placeholder()
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::String(s.to_owned()))
+    }
+
+    fn visit_string<E>(self, s: String) -> Result<Value, E> {
+        Ok(Value::String(s))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Value, A::Error> {
+        self.enter()?;
         let mut members: Vec<(String, Value)> = Vec::new();
         let mut seen: HashSet<String> = HashSet::new();
         while let Some(key) = map.next_key::<String>()? {
@@ -304,7 +429,7 @@ impl<'de> Visitor<'de> for ContainerVisitor<'_, '_> {
             }
             let value = map.next_value_seed(ValueSeed {
                 path: Path::Key(&self.path, &key),
-                depth: self.depth,
+                depth: self.depth + 1,
                 found: self.found,
             })?;
             members.push((key, value));
@@ -312,13 +437,14 @@ impl<'de> Visitor<'de> for ContainerVisitor<'_, '_> {
         Ok(Value::Object(members))
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<Value, A::Error> {
+        self.enter()?;
         let mut items = Vec::new();
         loop {
             let index = items.len();
             let next = seq.next_element_seed(ValueSeed {
                 path: Path::Index(&self.path, index),
-                depth: self.depth,
+                depth: self.depth + 1,
                 found: self.found,
             })?;
             match next {
@@ -381,6 +507,12 @@ mod tests {
     fn rejects_bad_syntax_trailing_data_and_lone_surrogates() {
         for bad in [
             &b"{"[..],
+            b"[01]",
+            b"[-]",
+            b"[1.]",
+            b"[1 2]",
+            b"{\"a\": tru1}",
+            b"[-Infinity]",
             b"{} {}",
             b"[1,]",
             b"01",

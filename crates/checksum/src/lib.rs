@@ -24,6 +24,8 @@
 //! assert!(out.checksum.to_string().starts_with("sha256:"));
 //! ```
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 pub mod canonical;
 pub mod checksum;
 pub mod error;

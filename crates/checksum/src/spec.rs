@@ -119,10 +119,15 @@ fn join(parent: &str, key: &str) -> String {
     }
 }
 
-/// Members of an object with `null` members dropped (null means absent).
-fn members<'a>(obj: &'a [(String, Value)]) -> impl Iterator<Item = (&'a str, &'a Value)> {
+/// Members of an object; `null` on one of the `optional` members means absent
+/// and is skipped. Anywhere else it is kept (a required member set to `null`
+/// is refused as the wrong type, an unknown one as unknown).
+fn members<'a>(
+    obj: &'a [(String, Value)],
+    optional: &'static [&'static str],
+) -> impl Iterator<Item = (&'a str, &'a Value)> {
     obj.iter()
-        .filter(|(_, v)| !matches!(v, Value::Null))
+        .filter(move |(k, v)| !(matches!(v, Value::Null) && optional.contains(&k.as_str())))
         .map(|(k, v)| (k.as_str(), v))
 }
 
@@ -162,7 +167,7 @@ impl AgentSpec {
         let mut prompt: Option<(&str, String)> = None;
         let mut tools = None;
         let mut configuration = None;
-        for (key, v) in members(obj) {
+        for (key, v) in members(obj, &["configuration"]) {
             let path = join("", key);
             match key {
                 "agent_id" => agent_id = Some(expect_string(v, &path)?),
@@ -284,7 +289,14 @@ impl Tool {
         };
         let mut name = None;
         let mut tool = Tool::shallow("", "", Value::Object(Vec::new()));
-        for (key, v) in members(obj) {
+        let optional = &[
+            "description",
+            "parameters",
+            "signature",
+            "checksum_level",
+            "source_code",
+        ];
+        for (key, v) in members(obj, optional) {
             let p = join(path, key);
             match key {
                 "name" => name = Some(expect_string(v, &p)?),
@@ -432,6 +444,11 @@ mod tests {
             (r#"{"agent_id":"","prompt":"","tools":[]}"#, ErrorKind::InvalidAgentId, "agent_id: must not be empty"),
             (r#"{"agent_id":"a|b","prompt":"","tools":[]}"#, ErrorKind::InvalidAgentId, r#"agent_id: "a|b" does not match ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"#),
             (r#"{"agent_id":7,"prompt":"","tools":[]}"#, ErrorKind::InvalidType, "agent_id: expected a string, found number"),
+            (r#"{"agent_id":null,"prompt":"","tools":[]}"#, ErrorKind::InvalidType, "agent_id: expected a string, found null"),
+            (r#"{"agent_id":"a","prompt":"","tools":null}"#, ErrorKind::InvalidType, "tools: expected an array, found null"),
+            (r#"{"agent_id":"a","prompt":"","tools":[{"name":null}]}"#, ErrorKind::InvalidType, "tools[0].name: expected a string, found null"),
+            (r#"{"agent_id":"a","prompt":"","tools":[],"nope":null}"#, ErrorKind::UnknownField, "nope: unknown field (expected agent_id, prompt, tools, configuration)"),
+            (r#"{"agent_id":"a","prompt":"","tools":[],"configuration":{"t":1e400}}"#, ErrorKind::NumberOutOfRange, "configuration.t: number out of range (a fraction or exponent that overflows an IEEE-754 double, or an integer longer than 4300 digits)"),
             (r#"{"agent_id":"a","tools":[]}"#, ErrorKind::MissingField, "prompt: missing required field"),
             (r#"{"agent_id":"a","prompt":"","prompt_template":"","tools":[]}"#, ErrorKind::ConflictingFields, r#"prompt_template: both "prompt" and "prompt_template" given; use one"#),
             (r#"{"agent_id":"a","prompt":""}"#, ErrorKind::MissingField, "tools: missing required field"),
