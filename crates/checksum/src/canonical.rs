@@ -518,7 +518,7 @@ mod tests {
     use crate::json::parse_strict_str;
 
     #[test]
-    fn python_float_repr_forms() {
+    fn s5_3_2_python_float_repr_forms() {
         let cases = [
             (100.0, "100.0"),
             (1.5, "1.5"),
@@ -547,7 +547,7 @@ mod tests {
     }
 
     #[test]
-    fn python_dumps_escapes_and_separators() {
+    fn s5_3_2_python_dumps_escapes_and_separators() {
         let v = parse_strict_str(r#"{"b":[1,2.50,"é😀\u007f\n\u0001"],"a":{}, "\u00e9":null}"#)
             .unwrap();
         assert_eq!(
@@ -557,7 +557,7 @@ mod tests {
     }
 
     #[test]
-    fn jcs_integer_exactness() {
+    fn s5_3_1_jcs_integer_exactness() {
         assert!(integer_is_exact("9007199254740992", 9007199254740992.0));
         assert!(!integer_is_exact("9007199254740993", 9007199254740992.0));
         assert!(integer_is_exact("1180591620717411303424", 2f64.powi(70)));
@@ -569,7 +569,7 @@ mod tests {
     }
 
     #[test]
-    fn profile_names_round_trip() {
+    fn s5_3_profile_names_round_trip() {
         for p in [Profile::Jcs, Profile::PythonRef] {
             assert_eq!(p.as_str().parse::<Profile>(), Ok(p));
         }

@@ -159,7 +159,7 @@ mod tests {
     const ABC: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
 
     #[test]
-    fn digest_prints_prefixed_lowercase() {
+    fn s5_3_1_digest_prints_prefixed_lowercase() {
         assert_eq!(
             AgentChecksum::digest(b"abc").to_string(),
             format!("sha256:{ABC}")
@@ -167,7 +167,7 @@ mod tests {
     }
 
     #[test]
-    fn parse_strict_and_errors() {
+    fn s9_1_1_parse_strict_format_and_errors() {
         let ok = AgentChecksum::parse(&format!("sha256:{ABC}")).unwrap();
         assert_eq!(ok, AgentChecksum::digest(b"abc"));
         assert_eq!(
@@ -201,7 +201,7 @@ mod tests {
     }
 
     #[test]
-    fn lenient_accepts_bare_hex_only_explicitly() {
+    fn s5_3_1_lenient_accepts_bare_hex_only_explicitly() {
         assert_eq!(
             AgentChecksum::parse_lenient(ABC).unwrap(),
             AgentChecksum::digest(b"abc")
@@ -217,7 +217,7 @@ mod tests {
     }
 
     #[test]
-    fn equality_and_serde() {
+    fn s5_5_2_constant_time_equality_and_serde() {
         let a = AgentChecksum::digest(b"a");
         let b = AgentChecksum::digest(b"b");
         assert_ne!(a, b);

@@ -465,7 +465,7 @@ mod tests {
     }
 
     #[test]
-    fn keeps_number_text_and_member_order() {
+    fn s5_3_1_keeps_number_text_and_member_order() {
         let v = parse_strict(br#"{"b": 1.50, "a": [1E2, -0, 123456789012345678901234567890]}"#)
             .unwrap();
         assert_eq!(
@@ -485,7 +485,7 @@ mod tests {
     }
 
     #[test]
-    fn rejects_duplicate_keys_at_any_depth_with_path() {
+    fn s5_3_1_rejects_duplicate_keys_at_any_depth_with_path() {
         let err =
             parse_strict(br#"{"tools":[{"name":"a"},{"parameters":{"x":1,"x":2}}]}"#).unwrap_err();
         assert_eq!(
@@ -504,7 +504,7 @@ mod tests {
     }
 
     #[test]
-    fn rejects_bad_syntax_trailing_data_and_lone_surrogates() {
+    fn s5_3_1_rejects_bad_syntax_trailing_data_and_lone_surrogates() {
         for bad in [
             &b"{"[..],
             b"[01]",
@@ -530,7 +530,7 @@ mod tests {
     }
 
     #[test]
-    fn bounds_depth() {
+    fn s9_4_3_bounds_depth() {
         let ok = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
         assert!(parse_strict(ok.as_bytes()).is_ok());
         let deep = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
@@ -544,7 +544,7 @@ mod tests {
     }
 
     #[test]
-    fn number_grammar() {
+    fn s5_3_1_number_grammar_and_ranges() {
         for ok in ["0", "-0", "1.5", "1e5", "1E+5", "-1.0e-7", "123"] {
             assert!(Number::from_literal(ok).is_some(), "{ok}");
         }

@@ -95,7 +95,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn draft_steps() {
+    fn s5_3_2_normalize_prompt_draft_steps() {
         assert_eq!(normalize_prompt(""), "");
         assert_eq!(normalize_prompt("  \t\n "), "");
         assert_eq!(normalize_prompt("a\r\nb"), "a\nb");
@@ -104,7 +104,7 @@ mod tests {
     }
 
     #[test]
-    fn python_whitespace_is_not_rust_whitespace() {
+    fn s5_3_2_python_whitespace_is_not_rust_whitespace() {
         // U+001C..U+001F: Python whitespace, not Rust's.
         assert!(!'\u{1C}'.is_whitespace());
         assert_eq!(normalize_prompt("\u{1C}a\u{1F}"), "a");
@@ -118,7 +118,7 @@ mod tests {
     }
 
     #[test]
-    fn collapse_matches_regex_semantics() {
+    fn s5_3_2_collapse_matches_re_sub_semantics() {
         assert_eq!(collapse_blank_runs("a\n \n \nb"), "a\nb");
         assert_eq!(collapse_blank_runs("a\n b"), "a\n b");
         assert_eq!(collapse_blank_runs("a\n\n"), "a\n");

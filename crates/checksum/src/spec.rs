@@ -399,7 +399,7 @@ mod tests {
     }
 
     #[test]
-    fn agent_id_charset() {
+    fn s5_2_1_agent_id_charset() {
         for ok in ["a", "vulnerability-patcher-v1", "A.b_c-9", &"x".repeat(128)] {
             assert!(is_valid_agent_id(ok), "{ok}");
         }
@@ -420,7 +420,7 @@ mod tests {
     }
 
     #[test]
-    fn reads_full_spec_with_defaults_and_nulls() {
+    fn s5_2_1_reads_full_spec_with_defaults_and_nulls() {
         let s = parse(
             r#"{"agent_id":"a1","prompt_template":"p","configuration":null,
                 "tools":[{"name":"t","description":null,"signature":"(x)","parameters":true},
@@ -437,7 +437,7 @@ mod tests {
     }
 
     #[test]
-    fn error_kinds_and_paths() {
+    fn s5_2_error_kinds_and_paths() {
         let cases: &[(&str, ErrorKind, &str)] = &[
             ("[]", ErrorKind::NotAnObject, "agent specification must be a JSON object, found array"),
             (r#"{"prompt":"","tools":[]}"#, ErrorKind::MissingField, "agent_id: missing required field"),
@@ -478,7 +478,7 @@ mod tests {
     }
 
     #[test]
-    fn messages_stay_on_one_line() {
+    fn s5_2_messages_stay_on_one_line() {
         let (_, m) = kind_and_message("{\"agent_id\":\"a\\nb\",\"prompt\":\"\",\"tools\":[]}");
         assert!(!m.contains('\n'), "{m}");
     }

@@ -35,7 +35,7 @@ fn prompt() -> impl Strategy<Value = String> {
 }
 
 #[test]
-fn python_isspace_is_exactly_cpythons() {
+fn s5_3_2_python_isspace_is_exactly_cpythons() {
     let script = r#"
 import json, sys
 json.load(sys.stdin)
@@ -53,7 +53,7 @@ print(json.dumps([c for c in range(0x110000) if chr(c).isspace()]))
 }
 
 #[test]
-fn normalize_prompt_matches_cpython() {
+fn s5_3_2_normalize_prompt_matches_cpython() {
     let seed = seed();
     let cases = generate(&prompt(), CASES, seed);
     let script = format!(
@@ -102,7 +102,7 @@ fn double() -> impl Strategy<Value = f64> {
 }
 
 #[test]
-fn python_float_repr_matches_cpython_repr() {
+fn s5_3_2_float_repr_matches_cpython() {
     let seed = seed();
     let cases = generate(&double(), CASES * 5, seed);
     let bits: Vec<String> = cases
@@ -313,7 +313,7 @@ def overflows(v):
 "#;
 
 #[test]
-fn python_ref_profile_matches_cpython_json_dumps() {
+fn s5_3_2_python_ref_profile_matches_cpython_json_dumps() {
     let seed = seed();
     let cases = generate(&spec_text(), CASES, seed);
     // The draft's §5.3.2 compute_agent_checksum, with the spec read by json.loads.
@@ -379,7 +379,7 @@ print(json.dumps(out))
 }
 
 #[test]
-fn jcs_profile_matches_python_jcs_package() {
+fn s5_3_1_jcs_profile_matches_python_jcs_package() {
     let seed = seed();
     let cases = generate(&spec_text(), CASES, seed);
     // §5.3.1 components, canonicalized by the `jcs` package (RFC 8785 reference

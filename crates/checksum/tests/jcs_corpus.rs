@@ -15,7 +15,7 @@ fn corpus() -> PathBuf {
 }
 
 #[test]
-fn rfc8785_cyberphone_corpus_matches_byte_for_byte() {
+fn s5_3_1_rfc8785_cyberphone_corpus_matches_byte_for_byte() {
     let mut n = 0;
     for entry in std::fs::read_dir(corpus().join("input")).unwrap() {
         let path = entry.unwrap().path();
@@ -264,7 +264,7 @@ fn jcs_text(f: f64) -> String {
 }
 
 #[test]
-fn es6_number_serialization_matches_published_sequence_hashes() {
+fn s5_3_1_es6_number_serialization_matches_published_hashes() {
     // (lines, SHA-256 of the first `lines` lines) from UPSTREAM-README.md.
     let checkpoints: &[(usize, &str)] = &[
         (
@@ -320,7 +320,7 @@ fn es6_number_serialization_matches_published_sequence_hashes() {
 }
 
 #[test]
-fn sample_lines_from_upstream_readme() {
+fn s5_3_1_es6_sample_lines_from_upstream_readme() {
     for (bits, expected) in [
         (0x4340000000000001u64, "9007199254740994"),
         (0x4340000000000002, "9007199254740996"),

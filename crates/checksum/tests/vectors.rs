@@ -16,7 +16,7 @@ fn vectors() -> Value {
 }
 
 #[test]
-fn checksum_vectors_all_pass() {
+fn s5_2_s5_3_checksum_vectors_all_pass() {
     let doc = vectors();
     assert_eq!(doc["algorithm"], "agent-checksum");
     let notes = doc["notes"].as_object().unwrap();
