@@ -418,9 +418,24 @@ impl<'de> Visitor<'de> for ValueSeed<'_, '_> {
     fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Value, A::Error> {
         self.enter()?;
         let mut members: Vec<(String, Value)> = Vec::new();
-        let mut seen: HashSet<String> = HashSet::new();
+        // Small objects (the common case) are checked by a linear scan; a set
+        // takes over past 16 members so that huge objects stay linear.
+        let mut seen: Option<HashSet<String>> = None;
         while let Some(key) = map.next_key::<String>()? {
-            if !seen.insert(key.clone()) {
+            let duplicate = match &mut seen {
+                Some(set) => !set.insert(key.clone()),
+                None => {
+                    let dup = members.iter().any(|(k, _)| *k == key);
+                    if members.len() >= 16 {
+                        let mut set: HashSet<String> =
+                            members.iter().map(|(k, _)| k.clone()).collect();
+                        set.insert(key.clone());
+                        seen = Some(set);
+                    }
+                    dup
+                }
+            };
+            if duplicate {
                 *self.found = Some(JsonError::DuplicateKey {
                     path: self.path.to_string(),
                     key,
@@ -496,6 +511,21 @@ mod tests {
             }
         );
         assert_eq!(err.to_string(), r#"tools[1].parameters: duplicate key "x""#);
+        // Large objects switch from a linear scan to a set: both must catch it.
+        for dup_at in [3, 15, 16, 17, 39] {
+            let mut members: Vec<String> = (0..40).map(|i| format!("\"k{i}\":{i}")).collect();
+            members.push(format!("\"k{dup_at}\":0"));
+            let doc = format!("{{{}}}", members.join(","));
+            assert_eq!(
+                parse_strict(doc.as_bytes()).unwrap_err(),
+                JsonError::DuplicateKey {
+                    path: "$".into(),
+                    key: format!("k{dup_at}")
+                }
+            );
+            members.pop();
+            assert!(parse_strict(format!("{{{}}}", members.join(",")).as_bytes()).is_ok());
+        }
         let top = parse_strict(br#"{"a":1,"a":1}"#).unwrap_err();
         assert_eq!(top.to_string(), r#"$: duplicate key "a""#);
         // Escaped spellings of the same name are the same name.

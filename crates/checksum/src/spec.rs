@@ -119,26 +119,29 @@ fn join(parent: &str, key: &str) -> String {
     }
 }
 
-/// Members of an object; `null` on one of the `optional` members means absent
-/// and is skipped. Anywhere else it is kept (a required member set to `null`
-/// is refused as the wrong type, an unknown one as unknown).
-fn members<'a>(
-    obj: &'a [(String, Value)],
+/// Members of an object, consumed; `null` on one of the `optional` members
+/// means absent and is skipped. Anywhere else it is kept (a required member
+/// set to `null` is refused as the wrong type, an unknown one as unknown).
+fn members(
+    obj: Vec<(String, Value)>,
     optional: &'static [&'static str],
-) -> impl Iterator<Item = (&'a str, &'a Value)> {
-    obj.iter()
+) -> impl Iterator<Item = (String, Value)> {
+    obj.into_iter()
         .filter(move |(k, v)| !(matches!(v, Value::Null) && optional.contains(&k.as_str())))
-        .map(|(k, v)| (k.as_str(), v))
 }
 
-fn expect_string(v: &Value, path: &str) -> Result<String, ChecksumError> {
+fn type_error(path: &str, expected: &str, found: &Value) -> ChecksumError {
+    err(
+        ErrorKind::InvalidType,
+        path,
+        format!("expected {expected}, found {}", found.type_name()),
+    )
+}
+
+fn expect_string(v: Value, path: impl FnOnce() -> String) -> Result<String, ChecksumError> {
     match v {
-        Value::String(s) => Ok(s.clone()),
-        other => Err(err(
-            ErrorKind::InvalidType,
-            path,
-            format!("expected a string, found {}", other.type_name()),
-        )),
+        Value::String(s) => Ok(s),
+        other => Err(type_error(&path(), "a string", &other)),
     }
 }
 
@@ -147,69 +150,69 @@ impl AgentSpec {
     /// then the structure of §5.2.1. Optional members whose value is `null`
     /// are treated as absent; unknown members are refused.
     pub fn from_json(input: &[u8]) -> Result<AgentSpec, ChecksumError> {
-        let value = json::parse_strict(input)?;
-        AgentSpec::from_value(&value)
+        AgentSpec::from_owned_value(json::parse_strict(input)?)
     }
 
     /// Reads a specification from an already parsed strict [`Value`].
     pub fn from_value(value: &Value) -> Result<AgentSpec, ChecksumError> {
-        let Value::Object(obj) = value else {
-            return Err(ChecksumError::new(
-                ErrorKind::NotAnObject,
-                None,
-                format!(
-                    "agent specification must be a JSON object, found {}",
-                    value.type_name()
-                ),
-            ));
+        AgentSpec::from_owned_value(value.clone())
+    }
+
+    /// [`AgentSpec::from_value`], consuming the value (no copies).
+    pub fn from_owned_value(value: Value) -> Result<AgentSpec, ChecksumError> {
+        let obj = match value {
+            Value::Object(obj) => obj,
+            other => {
+                return Err(ChecksumError::new(
+                    ErrorKind::NotAnObject,
+                    None,
+                    format!(
+                        "agent specification must be a JSON object, found {}",
+                        other.type_name()
+                    ),
+                ))
+            }
         };
         let mut agent_id = None;
-        let mut prompt: Option<(&str, String)> = None;
+        let mut prompt: Option<(String, String)> = None;
         let mut tools = None;
         let mut configuration = None;
         for (key, v) in members(obj, &["configuration"]) {
-            let path = join("", key);
-            match key {
-                "agent_id" => agent_id = Some(expect_string(v, &path)?),
+            let path = || join("", &key);
+            match key.as_str() {
+                "agent_id" => agent_id = Some(expect_string(v, path)?),
                 "prompt" | "prompt_template" => {
-                    if let Some((other, _)) = prompt {
+                    if let Some((other, _)) = &prompt {
                         return Err(err(
                             ErrorKind::ConflictingFields,
-                            &path,
+                            &path(),
                             format!("both {other:?} and {key:?} given; use one"),
                         ));
                     }
-                    prompt = Some((key, expect_string(v, &path)?));
+                    let text = expect_string(v, path)?;
+                    prompt = Some((key, text));
                 }
                 "tools" => {
                     let Value::Array(items) = v else {
-                        return Err(err(
-                            ErrorKind::InvalidType,
-                            &path,
-                            format!("expected an array, found {}", v.type_name()),
-                        ));
+                        return Err(type_error(&path(), "an array", &v));
                     };
                     let parsed = items
-                        .iter()
+                        .into_iter()
                         .enumerate()
-                        .map(|(i, t)| Tool::from_value(t, &format!("tools[{i}]")))
+                        .map(|(i, t)| Tool::from_owned_value(t, i))
                         .collect::<Result<Vec<_>, _>>()?;
                     tools = Some(parsed);
                 }
                 "configuration" => {
                     if !matches!(v, Value::Object(_)) {
-                        return Err(err(
-                            ErrorKind::InvalidType,
-                            &path,
-                            format!("expected an object, found {}", v.type_name()),
-                        ));
+                        return Err(type_error(&path(), "an object", &v));
                     }
-                    configuration = Some(v.clone());
+                    configuration = Some(v);
                 }
                 _ => {
                     return Err(err(
                         ErrorKind::UnknownField,
-                        &path,
+                        &path(),
                         "unknown field (expected agent_id, prompt, tools, configuration)".into(),
                     ))
                 }
@@ -255,11 +258,7 @@ impl AgentSpec {
         }
         if let Some(c) = &self.configuration {
             if !matches!(c, Value::Object(_)) {
-                return Err(err(
-                    ErrorKind::InvalidType,
-                    "configuration",
-                    format!("expected an object, found {}", c.type_name()),
-                ));
+                return Err(type_error("configuration", "an object", c));
             }
         }
         let mut names = HashSet::new();
@@ -279,13 +278,11 @@ impl AgentSpec {
 }
 
 impl Tool {
-    fn from_value(v: &Value, path: &str) -> Result<Tool, ChecksumError> {
-        let Value::Object(obj) = v else {
-            return Err(err(
-                ErrorKind::InvalidType,
-                path,
-                format!("expected a tool object, found {}", v.type_name()),
-            ));
+    fn from_owned_value(v: Value, index: usize) -> Result<Tool, ChecksumError> {
+        let path = format!("tools[{index}]");
+        let obj = match v {
+            Value::Object(obj) => obj,
+            other => return Err(type_error(&path, "a tool object", &other)),
         };
         let mut name = None;
         let mut tool = Tool::shallow("", "", Value::Object(Vec::new()));
@@ -297,42 +294,35 @@ impl Tool {
             "source_code",
         ];
         for (key, v) in members(obj, optional) {
-            let p = join(path, key);
-            match key {
-                "name" => name = Some(expect_string(v, &p)?),
-                "description" => tool.description = expect_string(v, &p)?,
+            let p = || join(&path, &key);
+            match key.as_str() {
+                "name" => name = Some(expect_string(v, p)?),
+                "description" => tool.description = expect_string(v, p)?,
                 "parameters" => {
                     if !matches!(v, Value::Object(_) | Value::Bool(_)) {
-                        return Err(err(
-                            ErrorKind::InvalidType,
-                            &p,
-                            format!(
-                                "expected a JSON Schema (object or boolean), found {}",
-                                v.type_name()
-                            ),
-                        ));
+                        return Err(type_error(&p(), "a JSON Schema (object or boolean)", &v));
                     }
-                    tool.parameters = v.clone();
+                    tool.parameters = v;
                 }
-                "signature" => tool.signature = Some(expect_string(v, &p)?),
+                "signature" => tool.signature = Some(expect_string(v, p)?),
                 "checksum_level" => {
-                    tool.checksum_level = match expect_string(v, &p)?.as_str() {
+                    tool.checksum_level = match expect_string(v, p)?.as_str() {
                         "shallow" => ChecksumLevel::Shallow,
                         "deep" => ChecksumLevel::Deep,
                         other => {
                             return Err(err(
                                 ErrorKind::UnknownChecksumLevel,
-                                &p,
+                                &p(),
                                 format!("unknown checksum level {other:?} (expected \"shallow\" or \"deep\")"),
                             ))
                         }
                     }
                 }
-                "source_code" => tool.source_code = Some(expect_string(v, &p)?),
+                "source_code" => tool.source_code = Some(expect_string(v, p)?),
                 _ => {
                     return Err(err(
                         ErrorKind::UnknownField,
-                        &p,
+                        &p(),
                         "unknown field (expected name, description, parameters, signature, checksum_level, source_code)".into(),
                     ))
                 }
@@ -341,7 +331,7 @@ impl Tool {
         tool.name = name.ok_or_else(|| {
             err(
                 ErrorKind::MissingField,
-                &join(path, "name"),
+                &join(&path, "name"),
                 "missing required field".into(),
             )
         })?;
@@ -357,13 +347,10 @@ impl Tool {
             ));
         }
         if !matches!(self.parameters, Value::Object(_) | Value::Bool(_)) {
-            return Err(err(
-                ErrorKind::InvalidType,
+            return Err(type_error(
                 &format!("{path}.parameters"),
-                format!(
-                    "expected a JSON Schema (object or boolean), found {}",
-                    self.parameters.type_name()
-                ),
+                "a JSON Schema (object or boolean)",
+                &self.parameters,
             ));
         }
         match (self.checksum_level, &self.source_code) {
