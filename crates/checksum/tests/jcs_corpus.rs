@@ -333,3 +333,56 @@ fn s5_3_1_es6_sample_lines_from_upstream_readme() {
         assert_eq!(jcs_text(f64::from_bits(bits)), expected, "{bits:x}");
     }
 }
+
+/// RFC 8785 Appendix B: IEEE-754 bit patterns and their canonical text
+/// (the RFC's table; cross-checked with the Python `jcs` package).
+#[test]
+fn s5_3_1_rfc8785_appendix_b_numbers() {
+    let rows: &[(u64, &str)] = &[
+        (0x0000000000000000, "0"),
+        (0x8000000000000000, "0"),
+        (0x0000000000000001, "5e-324"),
+        (0x8000000000000001, "-5e-324"),
+        (0x7fefffffffffffff, "1.7976931348623157e+308"),
+        (0xffefffffffffffff, "-1.7976931348623157e+308"),
+        (0x4340000000000000, "9007199254740992"),
+        (0xc340000000000000, "-9007199254740992"),
+        (0x4430000000000000, "295147905179352830000"),
+        (0x44b52d02c7e14af5, "9.999999999999997e+22"),
+        (0x44b52d02c7e14af6, "1e+23"),
+        (0x44b52d02c7e14af7, "1.0000000000000001e+23"),
+        (0x444b1ae4d6e2ef4e, "999999999999999700000"),
+        (0x444b1ae4d6e2ef4f, "999999999999999900000"),
+        (0x444b1ae4d6e2ef50, "1e+21"),
+        (0x3eb0c6f7a0b5ed8c, "9.999999999999997e-7"),
+        (0x3eb0c6f7a0b5ed8d, "0.000001"),
+        (0x41b3de4355555553, "333333333.3333332"),
+        (0x41b3de4355555554, "333333333.33333325"),
+        (0x41b3de4355555555, "333333333.3333333"),
+        (0x41b3de4355555556, "333333333.3333334"),
+        (0x41b3de4355555557, "333333333.33333343"),
+        (0xbecbf647612f3696, "-0.0000033333333333333333"),
+        (0x43143ff3c1cb0959, "1424953923781206.2"),
+    ];
+    for (bits, expected) in rows {
+        assert_eq!(jcs_text(f64::from_bits(*bits)), *expected, "{bits:016x}");
+    }
+}
+
+/// RFC 8785 §3.2.3: members sorted by UTF-16 code units (the emoji, a
+/// surrogate pair D83D DE00, sorts before U+FB33 although its code point is larger).
+#[test]
+fn s5_3_1_rfc8785_section_3_2_3_sorting_example() {
+    let input = r#"{
+        "\u20ac": "Euro Sign",
+        "\r": "Carriage Return",
+        "\ufb33": "Hebrew Letter Dalet With Dagesh",
+        "1": "One",
+        "\ud83d\ude00": "Emoji: Grinning Face",
+        "\u0080": "Control",
+        "\u00f6": "Latin Small Letter O With Diaeresis"
+    }"#;
+    let got = jcs_canonicalize(&parse_strict(input.as_bytes()).unwrap()).unwrap();
+    let expected = "{\"\\r\":\"Carriage Return\",\"1\":\"One\",\"\u{80}\":\"Control\",\"\u{f6}\":\"Latin Small Letter O With Diaeresis\",\"\u{20ac}\":\"Euro Sign\",\"\u{1F600}\":\"Emoji: Grinning Face\",\"\u{fb33}\":\"Hebrew Letter Dalet With Dagesh\"}";
+    assert_eq!(String::from_utf8(got).unwrap(), expected);
+}
