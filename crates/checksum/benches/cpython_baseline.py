@@ -34,78 +34,12 @@ import types
 DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 
 
-# ---------------------------------------------------------------------------
 # draft-goswami-agentic-jwt-00, section 5.3.2, "Reference Implementation
-# (Python)", verbatim (page headers removed).
-# ---------------------------------------------------------------------------
-
-def normalize_prompt(prompt: str) -> str:
-    """
-    Normalize prompt string for consistent checksum computation.
-    Apply this in BOTH client and server-side computation.
-    """
-    if not prompt:
-        return ""
-
-    # 1. Strip leading/trailing whitespace
-    normalized = prompt.strip()
-
-    # 2. Normalize line endings (Windows \r\n vs Unix \n)
-    normalized = normalized.replace('\r\n', '\n')
-
-    # 3. Collapse multiple consecutive newlines into single newline
-    import re
-    normalized = re.sub(r'\n\s*\n', '\n', normalized)
-
-    # 4. Strip whitespace from each line
-    lines = [line.strip() for line in normalized.split('\n')]
-    normalized = '\n'.join(lines)
-
-    # 5. Remove empty lines
-    lines = [line for line in lines if line]
-    normalized = '\n'.join(lines)
-
-    return normalized
-
-def compute_agent_checksum(agent_components) -> str:
-    """
-    Compute deterministic SHA-256 checksum for agent configuration.
-
-    Args:
-        agent_components: Object with fields:
-            - agent_id: str
-            - prompt_template: str
-            - tools: list of Tool objects
-            - configuration: dict
-
-    Returns:
-        64-character lowercase hex string (SHA-256 hash)
-    """
-    # Construct canonical components object
-    components = {
-        "id": agent_components.agent_id,
-        "prompt": normalize_prompt(agent_components.prompt_template),
-        "tools": sorted([
-            {
-                "name": tool.name,
-                "signature": tool.signature,
-                "description": tool.description
-                # "source_code" included only for deep checksum tools
-            }
-            for tool in agent_components.tools
-        ], key=lambda x: x["name"]),  # Sort tools by name
-        "config": agent_components.configuration
-    }
-
-    # Serialize with sorted keys for determinism
-    content = json.dumps(components, sort_keys=True)
-
-    # Compute SHA-256 hash
-    return hashlib.sha256(content.encode('utf-8')).hexdigest()
-
-# ---------------------------------------------------------------------------
-# End of the draft's code.
-# ---------------------------------------------------------------------------
+# (Python)", verbatim: the repository's single copy in conformance/tools.
+sys.path.insert(
+    0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "conformance", "tools")
+)
+from draft_reference import compute_agent_checksum, normalize_prompt  # noqa: E402
 
 
 def components_from_spec(spec: dict):

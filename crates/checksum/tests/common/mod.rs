@@ -64,22 +64,11 @@ pub fn run_python(
     Some(serde_json::from_slice(&out.stdout).expect("python3 printed JSON"))
 }
 
-/// The draft's §5.3.2 `normalize_prompt`, verbatim, for Python oracles.
-pub const PY_NORMALIZE_PROMPT: &str = r#"
-import re
-def normalize_prompt(prompt: str) -> str:
-    if not prompt:
-        return ""
-    normalized = prompt.strip()
-    normalized = normalized.replace('\r\n', '\n')
-    import re
-    normalized = re.sub(r'\n\s*\n', '\n', normalized)
-    lines = [line.strip() for line in normalized.split('\n')]
-    normalized = '\n'.join(lines)
-    lines = [line for line in lines if line]
-    normalized = '\n'.join(lines)
-    return normalized
-"#;
+/// The draft's §5.3.2 reference code (`normalize_prompt`,
+/// `compute_agent_checksum`), verbatim: the repository's single copy,
+/// prepended to every Python oracle script.
+pub const PY_NORMALIZE_PROMPT: &str =
+    include_str!("../../../../conformance/tools/draft_reference.py");
 
 /// Seed for generated cases: `AJWT_SEED` (hex, 64 digits) or a fresh one.
 pub fn seed() -> [u8; 32] {

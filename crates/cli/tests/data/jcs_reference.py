@@ -1,18 +1,9 @@
-import hashlib, json, re, sys
+import hashlib, json, os, sys
 import jcs
 
-def normalize_prompt(prompt: str) -> str:
-    if not prompt:
-        return ""
-    normalized = prompt.strip()
-    normalized = normalized.replace('\r\n', '\n')
-    import re
-    normalized = re.sub(r'\n\s*\n', '\n', normalized)
-    lines = [line.strip() for line in normalized.split('\n')]
-    normalized = '\n'.join(lines)
-    lines = [line for line in lines if line]
-    normalized = '\n'.join(lines)
-    return normalized
+# The draft's §5.3.2 normalize_prompt, verbatim (the repository's single copy).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "..", "conformance", "tools"))
+from draft_reference import normalize_prompt  # noqa: E402
 
 def floats(v):
     if isinstance(v, bool): return v
