@@ -118,7 +118,9 @@ impl fmt::Display for ChecksumError {
     }
 }
 
-fn one_line(s: &str) -> String {
+/// Escapes control characters (newlines included) so that a message embedding
+/// user input, file names or OS messages stays on one line.
+pub fn one_line(s: &str) -> String {
     if s.chars().any(char::is_control) {
         s.chars()
             .map(|c| {

@@ -15,6 +15,7 @@ use std::fmt;
 use std::io::{self, Write};
 use std::process::ExitCode;
 
+use ajwt_checksum::error::one_line;
 use clap::{Parser, Subcommand};
 
 mod checksum;
@@ -69,20 +70,6 @@ impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&one_line(&self.message))
     }
-}
-
-/// Escapes control characters (newlines included) so a message stays on one
-/// line whatever file names or OS messages it embeds.
-fn one_line(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
 }
 
 fn main() -> ExitCode {
