@@ -1,0 +1,1 @@
+//! Intent-token claims (§4.4.2). (being written)

@@ -1,0 +1,274 @@
+//! OAuth 2.0 errors of the agent_checksum grant (§4.5, RFC 6749 §5.2) with
+//! their exact codes, HTTP statuses and descriptions.
+
+use serde::{Deserialize, Serialize};
+
+/// Why a workflow step was refused (§4.3.3, §4.5.5, §6.6.4). The variant says
+/// which rule failed; [`StepDenial::description`] is the `error_description`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepDenial {
+    /// `workflow_id` is not in the workflow registry (§4.3.3 step 1).
+    UnknownWorkflow {
+        /// The workflow asked for.
+        workflow_id: String,
+    },
+    /// `workflow_step` is not defined in the workflow (§4.3.3 step 2, §4.5.5).
+    UnknownStep {
+        /// The step asked for.
+        step: String,
+    },
+    /// The step is assigned to another agent (§4.5.5 "Agent is not assigned to
+    /// this workflow step", §6.6.4 item 4).
+    AssignedToOtherAgent {
+        /// The step asked for.
+        step: String,
+        /// The agent the workflow assigns it to.
+        assigned_to: String,
+    },
+    /// Required steps before this one are not in `completed_steps` (§4.3.3 step 3).
+    MissingPrerequisites,
+    /// The step requires approval and the most recent approval gate before it is
+    /// not completed, or there is no gate (§4.3.3 step 4).
+    ApprovalGateNotCompleted {
+        /// The gate that must be completed (`None`: the workflow has no gate before the step).
+        gate: Option<String>,
+    },
+    /// `completed_steps` is not a possible execution history: it names an
+    /// unknown step, the requested step itself, a later step, or a step twice.
+    InvalidCompletedSteps {
+        /// What is wrong, naming the step.
+        detail: String,
+    },
+}
+
+impl StepDenial {
+    /// The `error_description` for this denial.
+    pub fn description(&self) -> String {
+        match self {
+            StepDenial::UnknownWorkflow { workflow_id } => {
+                format!("Agent not authorized for workflow step. Workflow {workflow_id:?} is not registered.")
+            }
+            StepDenial::UnknownStep { step } => {
+                format!("Agent not authorized for workflow step. Step {step:?} is not defined in the workflow.")
+            }
+            StepDenial::AssignedToOtherAgent { step, assigned_to } => format!(
+                "Agent not authorized for workflow step. Step {step:?} is assigned to agent {assigned_to:?}."
+            ),
+            StepDenial::MissingPrerequisites => {
+                "Agent not authorized for workflow step. Required prerequisite steps not completed."
+                    .to_owned()
+            }
+            StepDenial::ApprovalGateNotCompleted { gate: Some(gate) } => format!(
+                "Agent not authorized for workflow step. Step requires approval and approval gate {gate:?} is not completed."
+            ),
+            StepDenial::ApprovalGateNotCompleted { gate: None } => {
+                "Agent not authorized for workflow step. Step requires approval and the workflow has no approval gate before it."
+                    .to_owned()
+            }
+            StepDenial::InvalidCompletedSteps { detail } => {
+                format!("Agent not authorized for workflow step. Invalid completed_steps: {detail}.")
+            }
+        }
+    }
+}
+
+/// An OAuth error of the token or registration endpoints (§4.5). Each code
+/// knows its HTTP status exactly (§4.5.2–§4.5.6, §5.4.3, RFC 6749 §5.2).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OAuthError {
+    /// `invalid_request`, 400 (§4.5.6).
+    #[error("invalid_request: {0}")]
+    InvalidRequest(String),
+    /// `unsupported_grant_type`, 400 (§4.5.2).
+    #[error("unsupported_grant_type: {}", UNSUPPORTED_GRANT_TYPE)]
+    UnsupportedGrantType,
+    /// `duplicate_agent`, 400 (§5.4.2 step 3, §5.4.3).
+    #[error("duplicate_agent: {}", DUPLICATE_AGENT)]
+    DuplicateAgent {
+        /// The agent already registered with the identical checksum.
+        existing_agent_id: String,
+    },
+    /// `invalid_scope`, 400 (RFC 6749 §5.2; scope binding, anchor A3).
+    #[error("invalid_scope: {description}")]
+    InvalidScope {
+        /// Names the refused scopes.
+        description: String,
+        /// The requested scopes that were refused.
+        refused: Vec<String>,
+    },
+    /// `unknown_agent`, 401 (§4.5.3).
+    #[error("unknown_agent: {}", UNKNOWN_AGENT)]
+    UnknownAgent,
+    /// `agent_checksum_mismatch`, 401 (§4.5.4).
+    #[error("agent_checksum_mismatch: {}", CHECKSUM_MISMATCH)]
+    AgentChecksumMismatch,
+    /// `workflow_step_unauthorized`, 403 (§4.5.5).
+    #[error("workflow_step_unauthorized: {}", reason.description())]
+    WorkflowStepUnauthorized {
+        /// Which rule failed.
+        reason: StepDenial,
+        /// Required steps not completed, in workflow order (may be empty).
+        missing_steps: Vec<String>,
+    },
+}
+
+/// §4.5.2 example description.
+pub const UNSUPPORTED_GRANT_TYPE: &str = "Grant type must be 'agent_checksum'";
+/// §4.5.3 example description.
+pub const UNKNOWN_AGENT: &str = "Agent ID not found in registry. Register first.";
+/// §4.5.4 example description.
+pub const CHECKSUM_MISMATCH: &str = "Agent checksum mismatch - code integrity violation";
+/// §5.4.3 example description.
+pub const DUPLICATE_AGENT: &str = "Agent with identical checksum already exists";
+
+impl OAuthError {
+    /// The `error` code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            OAuthError::InvalidRequest(_) => "invalid_request",
+            OAuthError::UnsupportedGrantType => "unsupported_grant_type",
+            OAuthError::DuplicateAgent { .. } => "duplicate_agent",
+            OAuthError::InvalidScope { .. } => "invalid_scope",
+            OAuthError::UnknownAgent => "unknown_agent",
+            OAuthError::AgentChecksumMismatch => "agent_checksum_mismatch",
+            OAuthError::WorkflowStepUnauthorized { .. } => "workflow_step_unauthorized",
+        }
+    }
+
+    /// The HTTP status (§4.5.2–§4.5.6).
+    pub fn status(&self) -> u16 {
+        match self {
+            OAuthError::InvalidRequest(_)
+            | OAuthError::UnsupportedGrantType
+            | OAuthError::DuplicateAgent { .. }
+            | OAuthError::InvalidScope { .. } => 400,
+            OAuthError::UnknownAgent | OAuthError::AgentChecksumMismatch => 401,
+            OAuthError::WorkflowStepUnauthorized { .. } => 403,
+        }
+    }
+
+    /// The `error_description`.
+    pub fn description(&self) -> String {
+        match self {
+            OAuthError::InvalidRequest(d) => d.clone(),
+            OAuthError::UnsupportedGrantType => UNSUPPORTED_GRANT_TYPE.to_owned(),
+            OAuthError::DuplicateAgent { .. } => DUPLICATE_AGENT.to_owned(),
+            OAuthError::InvalidScope { description, .. } => description.clone(),
+            OAuthError::UnknownAgent => UNKNOWN_AGENT.to_owned(),
+            OAuthError::AgentChecksumMismatch => CHECKSUM_MISMATCH.to_owned(),
+            OAuthError::WorkflowStepUnauthorized { reason, .. } => reason.description(),
+        }
+    }
+
+    /// `invalid_request` with `Missing required parameter: NAME` (§4.5.6).
+    pub fn missing(name: &str) -> OAuthError {
+        OAuthError::InvalidRequest(format!("Missing required parameter: {name}"))
+    }
+
+    /// The response body (§4.5.1). `error_uri` is left to the server.
+    pub fn to_response(&self) -> ErrorResponse {
+        let mut r = ErrorResponse {
+            error: self.code().to_owned(),
+            error_description: Some(self.description()),
+            error_uri: None,
+            missing_steps: None,
+            existing_agent_id: None,
+        };
+        match self {
+            OAuthError::WorkflowStepUnauthorized { missing_steps, .. } => {
+                r.missing_steps = Some(missing_steps.clone());
+            }
+            OAuthError::DuplicateAgent { existing_agent_id } => {
+                r.existing_agent_id = Some(existing_agent_id.clone());
+            }
+            _ => {}
+        }
+        r
+    }
+}
+
+/// An OAuth error response body (§4.5.1, RFC 6749 §5.2) with the extra
+/// members the draft shows (§4.5.5 `missing_steps`, §5.4.3 `existing_agent_id`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorResponse {
+    /// The error code.
+    pub error: String,
+    /// Human-readable description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_description: Option<String>,
+    /// A page documenting the error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_uri: Option<String>,
+    /// `workflow_step_unauthorized`: required steps not completed (§4.5.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing_steps: Option<Vec<String>>,
+    /// `duplicate_agent`: the agent already holding the checksum (§5.4.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub existing_agent_id: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s4_5_codes_statuses_and_descriptions() {
+        let cases: Vec<(OAuthError, &str, u16, &str)> = vec![
+            (OAuthError::missing("computed_checksum"), "invalid_request", 400, "Missing required parameter: computed_checksum"),
+            (OAuthError::UnsupportedGrantType, "unsupported_grant_type", 400, "Grant type must be 'agent_checksum'"),
+            (OAuthError::DuplicateAgent { existing_agent_id: "other-agent-v1".into() }, "duplicate_agent", 400, "Agent with identical checksum already exists"),
+            (OAuthError::InvalidScope { description: "x".into(), refused: vec![] }, "invalid_scope", 400, "x"),
+            (OAuthError::UnknownAgent, "unknown_agent", 401, "Agent ID not found in registry. Register first."),
+            (OAuthError::AgentChecksumMismatch, "agent_checksum_mismatch", 401, "Agent checksum mismatch - code integrity violation"),
+            (
+                OAuthError::WorkflowStepUnauthorized { reason: StepDenial::MissingPrerequisites, missing_steps: vec!["step_1_analyze_manifest".into()] },
+                "workflow_step_unauthorized",
+                403,
+                "Agent not authorized for workflow step. Required prerequisite steps not completed.",
+            ),
+        ];
+        for (e, code, status, desc) in cases {
+            assert_eq!(
+                (e.code(), e.status(), e.description().as_str()),
+                (code, status, desc)
+            );
+            assert_eq!(e.to_response().error, code);
+        }
+    }
+
+    #[test]
+    fn s4_5_1_response_json_shapes() {
+        let e = OAuthError::WorkflowStepUnauthorized {
+            reason: StepDenial::MissingPrerequisites,
+            missing_steps: vec![
+                "step_1_analyze_manifest".into(),
+                "step_2_approval_gate".into(),
+            ],
+        };
+        assert_eq!(
+            serde_json::to_value(e.to_response()).unwrap(),
+            serde_json::json!({
+                "error": "workflow_step_unauthorized",
+                "error_description": "Agent not authorized for workflow step. Required prerequisite steps not completed.",
+                "missing_steps": ["step_1_analyze_manifest", "step_2_approval_gate"]
+            })
+        );
+        let d = OAuthError::DuplicateAgent {
+            existing_agent_id: "other-agent-v1".into(),
+        };
+        assert_eq!(
+            serde_json::to_value(d.to_response()).unwrap(),
+            serde_json::json!({
+                "error": "duplicate_agent",
+                "error_description": "Agent with identical checksum already exists",
+                "existing_agent_id": "other-agent-v1"
+            })
+        );
+        let plain = serde_json::to_value(OAuthError::UnknownAgent.to_response()).unwrap();
+        assert_eq!(
+            plain.as_object().unwrap().len(),
+            2,
+            "no null members: {plain}"
+        );
+    }
+}
