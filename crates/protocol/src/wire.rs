@@ -1,1 +1,326 @@
-//! Token request/response wire types and decoding (§4.2, §4.3.1, §4.4.1, §4.5.6). (being written)
+//! Token request and response of the `agent_checksum` grant (§4.2.1, §4.4.1)
+//! and the request decoder with the draft's exact `invalid_request` and
+//! `unsupported_grant_type` errors (§4.3.1, §4.5.2, §4.5.6).
+//!
+//! Decoding reads the body with the strict JSON reader (duplicate members are
+//! refused) and checks the parameters in the order §4.2.1 lists them; the
+//! first failure is reported. `grant_type` comes first, so an unsupported
+//! grant type is reported before any other missing parameter (§4.3.1 step 1;
+//! spec/interpretation.md I-15).
+
+use ajwt_checksum::json::{parse_strict, Value};
+use ajwt_checksum::{is_valid_agent_id, AgentChecksum};
+use serde::{Deserialize, Serialize};
+
+pub use crate::claims::Audience;
+use crate::error::OAuthError;
+use crate::scope::is_scope_token;
+
+/// The short grant type name used in the draft's examples (§4.1).
+pub const GRANT_TYPE: &str = "agent_checksum";
+/// The grant type URN (§4.1, §8.2).
+pub const GRANT_TYPE_URN: &str = "urn:ietf:params:oauth:grant-type:agent_checksum";
+
+/// `invalid_request` description for a malformed checksum (§4.5.6).
+pub const INVALID_CHECKSUM_FORMAT: &str = "Invalid checksum format (must be \"sha256:<hex>\")";
+/// `invalid_request` description for JSON that cannot be read (§4.5.6).
+pub const INVALID_JSON: &str = "Invalid JSON format";
+/// `invalid_request` description for workflow_enabled without its ids (§4.5.6).
+pub const WORKFLOW_IDS_MISSING: &str = "workflow_enabled=true but workflow_id/workflow_step missing";
+
+/// `delegation_context` (§4.2.1): the parent agents and the completed steps.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DelegationContext {
+    /// Agent ids from the initiating agent down (the requester may be last).
+    #[serde(default)]
+    pub chain: Vec<String>,
+    /// Workflow steps completed before this one.
+    #[serde(default)]
+    pub completed_steps: Vec<String>,
+}
+
+/// A decoded `agent_checksum` token request (§4.2.1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenRequest {
+    /// `agent_checksum` or its URN, as sent.
+    pub grant_type: String,
+    /// The registered agent.
+    pub agent_id: String,
+    /// The checksum the agent computed (`sha256:<hex>`).
+    pub computed_checksum: AgentChecksum,
+    /// The workflow, when any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow_id: Option<String>,
+    /// The step being executed, when any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow_step: Option<String>,
+    /// Whether the workflow must be validated (default false).
+    #[serde(default)]
+    pub workflow_enabled: bool,
+    /// Requested scopes, each once, in request order.
+    pub requested_scopes: Vec<String>,
+    /// Intended audience(s).
+    pub audience: Audience,
+    /// Delegation context (empty when absent).
+    #[serde(default)]
+    pub delegation_context: DelegationContext,
+    /// Extension: the parent agent's intent token, a verified delegation
+    /// assertion (spec/interpretation.md I-19).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_token: Option<String>,
+}
+
+/// A successful token response (§4.4.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenResponse {
+    /// The intent token (a JWT).
+    pub access_token: String,
+    /// `Bearer` (§4.4.1; `DPoP` when bound per RFC 9449).
+    pub token_type: String,
+    /// Lifetime in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<u64>,
+    /// Granted scopes, space-delimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+fn invalid(msg: impl Into<String>) -> OAuthError {
+    OAuthError::InvalidRequest(msg.into())
+}
+
+fn invalid_param(name: &str) -> OAuthError {
+    invalid(format!("Invalid parameter: {name}"))
+}
+
+/// A member that is absent, `null` or `""` is treated as omitted (RFC 6749 §3.1).
+fn present<'a>(obj: &'a [(String, Value)], name: &str) -> Option<&'a Value> {
+    obj.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+        .filter(|v| !matches!(v, Value::Null) && !matches!(v, Value::String(s) if s.is_empty()))
+}
+
+fn optional_string(obj: &[(String, Value)], name: &str) -> Result<Option<String>, OAuthError> {
+    match present(obj, name) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(invalid_param(name)),
+    }
+}
+
+fn id_list(v: Option<&Value>, name: &str) -> Result<Vec<String>, OAuthError> {
+    match v {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|x| match x {
+                Value::String(s) if is_valid_agent_id(s) => Ok(s.clone()),
+                _ => Err(invalid_param(name)),
+            })
+            .collect(),
+        Some(_) => Err(invalid_param(name)),
+    }
+}
+
+/// Decodes a JSON token request body (§4.2.1) with the errors of §4.5.
+pub fn decode_token_request(body: &[u8]) -> Result<TokenRequest, OAuthError> {
+    let value = parse_strict(body).map_err(|_| invalid(INVALID_JSON))?;
+    let Value::Object(obj) = &value else {
+        return Err(invalid(INVALID_JSON));
+    };
+
+    // §4.3.1 step 1: the grant type first.
+    let grant_type = match present(obj, "grant_type") {
+        None => return Err(OAuthError::missing("grant_type")),
+        Some(Value::String(s)) if s == GRANT_TYPE || s == GRANT_TYPE_URN => s.clone(),
+        Some(Value::String(_)) => return Err(OAuthError::UnsupportedGrantType),
+        Some(_) => return Err(invalid_param("grant_type")),
+    };
+
+    let agent_id = match present(obj, "agent_id") {
+        None => return Err(OAuthError::missing("agent_id")),
+        Some(Value::String(s)) if is_valid_agent_id(s) => s.clone(),
+        Some(_) => return Err(invalid_param("agent_id")),
+    };
+
+    let computed_checksum = match present(obj, "computed_checksum") {
+        None => return Err(OAuthError::missing("computed_checksum")),
+        Some(Value::String(s)) => {
+            AgentChecksum::parse(s).map_err(|_| invalid(INVALID_CHECKSUM_FORMAT))?
+        }
+        Some(_) => return Err(invalid(INVALID_CHECKSUM_FORMAT)),
+    };
+
+    let workflow_id = optional_string(obj, "workflow_id")?;
+    let workflow_step = optional_string(obj, "workflow_step")?;
+    let workflow_enabled = match present(obj, "workflow_enabled") {
+        None => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(invalid_param("workflow_enabled")),
+    };
+    if workflow_enabled && (workflow_id.is_none() || workflow_step.is_none()) {
+        return Err(invalid(WORKFLOW_IDS_MISSING));
+    }
+
+    let requested_scopes = match present(obj, "requested_scopes") {
+        None => return Err(OAuthError::missing("requested_scopes")),
+        Some(Value::Array(items)) if items.is_empty() => {
+            return Err(OAuthError::missing("requested_scopes"))
+        }
+        Some(Value::Array(items)) => {
+            let mut scopes: Vec<String> = Vec::with_capacity(items.len());
+            for item in items {
+                let Value::String(s) = item else {
+                    return Err(invalid_param("requested_scopes"));
+                };
+                if !is_scope_token(s) {
+                    let quoted = serde_json::Value::String(s.clone()).to_string();
+                    return Err(OAuthError::InvalidScope {
+                        description: format!("Malformed scope: {quoted}"),
+                        refused: vec![s.clone()],
+                    });
+                }
+                if !scopes.contains(s) {
+                    scopes.push(s.clone());
+                }
+            }
+            scopes
+        }
+        Some(_) => return Err(invalid_param("requested_scopes")),
+    };
+
+    let audience = match present(obj, "audience") {
+        None => return Err(OAuthError::missing("audience")),
+        Some(Value::Array(items)) if items.is_empty() => {
+            return Err(OAuthError::missing("audience"))
+        }
+        Some(Value::String(s)) => Audience::One(s.clone()),
+        Some(Value::Array(items)) => Audience::Many(
+            items
+                .iter()
+                .map(|x| match x {
+                    Value::String(s) if !s.is_empty() => Ok(s.clone()),
+                    _ => Err(invalid_param("audience")),
+                })
+                .collect::<Result<_, _>>()?,
+        ),
+        Some(_) => return Err(invalid_param("audience")),
+    };
+
+    let delegation_context = match present(obj, "delegation_context") {
+        None => DelegationContext::default(),
+        Some(v @ Value::Object(_)) => DelegationContext {
+            chain: id_list(v.get("chain"), "delegation_context.chain")?,
+            completed_steps: id_list(v.get("completed_steps"), "delegation_context.completed_steps")?,
+        },
+        Some(_) => return Err(invalid_param("delegation_context")),
+    };
+
+    let parent_token = match obj.iter().find(|(k, _)| k == "parent_token").map(|(_, v)| v) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        Some(_) => return Err(invalid_param("parent_token")),
+    };
+
+    Ok(TokenRequest {
+        grant_type,
+        agent_id,
+        computed_checksum,
+        workflow_id,
+        workflow_step,
+        workflow_enabled,
+        requested_scopes,
+        audience,
+        delegation_context,
+        parent_token,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CHECKSUM: &str = "sha256:986dd6b0fe7f88cc3c851c533aec14f7650ad195edd1071b8a98248e79b9300d";
+
+    fn body(extra: &str) -> String {
+        format!(
+            r#"{{"grant_type":"agent_checksum","agent_id":"vulnerability-patcher-v1","computed_checksum":"{CHECKSUM}",
+                "requested_scopes":["repo:write","vulnerability:read"],"audience":"https://api.github.com"{extra}}}"#
+        )
+    }
+
+    fn err(b: &str) -> (&'static str, u16, String) {
+        let e = decode_token_request(b.as_bytes()).unwrap_err();
+        (e.code(), e.status(), e.description())
+    }
+
+    #[test]
+    fn s4_2_2_draft_example_decodes() {
+        let b = format!(
+            r#"{{"grant_type": "agent_checksum", "agent_id": "vulnerability-patcher-v1",
+                "computed_checksum": "{CHECKSUM}", "workflow_id": "auto-patch-workflow-v1",
+                "workflow_step": "step_3_patch_application", "workflow_enabled": true,
+                "requested_scopes": ["repo:write", "vulnerability:read"], "audience": "https://api.github.com",
+                "delegation_context": {{"chain": ["supervisor-agent", "planner-agent", "vulnerability-patcher-v1"],
+                  "completed_steps": ["step_1_analyze_manifest", "step_2_create_patch_plan"]}}}}"#
+        );
+        let r = decode_token_request(b.as_bytes()).unwrap();
+        assert_eq!(r.workflow_step.as_deref(), Some("step_3_patch_application"));
+        assert!(r.workflow_enabled);
+        assert_eq!(r.delegation_context.chain.len(), 3);
+        assert_eq!(r.audience, Audience::One("https://api.github.com".into()));
+        // Round trip through serde.
+        let back: TokenRequest = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        assert_eq!(back, r);
+    }
+
+    #[test]
+    fn s4_3_1_unsupported_grant_type_precedes_missing_parameters() {
+        assert_eq!(
+            err(r#"{"grant_type":"client_credentials"}"#),
+            ("unsupported_grant_type", 400, "Grant type must be 'agent_checksum'".into())
+        );
+        assert_eq!(
+            err(r#"{"agent_id":"|bad|","computed_checksum":1}"#),
+            ("invalid_request", 400, "Missing required parameter: grant_type".into())
+        );
+        assert_eq!(err("{not json"), ("invalid_request", 400, "Invalid JSON format".into()));
+        assert_eq!(
+            err(&body(r#","agent_id":"dup""#)),
+            ("invalid_request", 400, "Invalid JSON format".into())
+        );
+    }
+
+    #[test]
+    fn s4_5_6_invalid_request_descriptions() {
+        let checksum_missing = body("").replace(&format!(r#""computed_checksum":"{CHECKSUM}","#), "");
+        assert_eq!(err(&checksum_missing).2, "Missing required parameter: computed_checksum");
+        let bad = body("").replace(CHECKSUM, "sha256:a3c7f2e8d9b4f1e2c8a7d6f3e9b2c4f1...");
+        assert_eq!(err(&bad).2, INVALID_CHECKSUM_FORMAT);
+        assert_eq!(
+            err(&body(r#","workflow_enabled":true,"workflow_id":"w""#)).2,
+            WORKFLOW_IDS_MISSING
+        );
+        assert_eq!(
+            err(&body("").replace(r#"["repo:write","vulnerability:read"]"#, r#"["a b"]"#)),
+            ("invalid_scope", 400, r#"Malformed scope: "a b""#.into())
+        );
+        assert_eq!(
+            err(&body(r#","delegation_context":{"chain":["a|b"]}"#)).2,
+            "Invalid parameter: delegation_context.chain"
+        );
+    }
+
+    #[test]
+    fn s4_2_1_defaults_dedupe_and_urn() {
+        let b = body("").replace("\"agent_checksum\"", &format!("\"{GRANT_TYPE_URN}\""));
+        let b = b.replace(r#"["repo:write","vulnerability:read"]"#, r#"["a","b","a"]"#);
+        let r = decode_token_request(b.as_bytes()).unwrap();
+        assert_eq!(r.grant_type, GRANT_TYPE_URN);
+        assert_eq!(r.requested_scopes, ["a", "b"]);
+        assert!(!r.workflow_enabled);
+        assert_eq!(r.delegation_context, DelegationContext::default());
+        assert_eq!(r.parent_token, None);
+    }
+}
