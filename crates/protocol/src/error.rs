@@ -46,20 +46,20 @@ impl StepDenial {
     pub fn description(&self) -> String {
         match self {
             StepDenial::UnknownWorkflow { workflow_id } => {
-                format!("Agent not authorized for workflow step. Workflow {workflow_id:?} is not registered.")
+                format!("Agent not authorized for workflow step. Workflow '{workflow_id}' is not registered.")
             }
             StepDenial::UnknownStep { step } => {
-                format!("Agent not authorized for workflow step. Step {step:?} is not defined in the workflow.")
+                format!("Agent not authorized for workflow step. Step '{step}' is not defined in the workflow.")
             }
             StepDenial::AssignedToOtherAgent { step, assigned_to } => format!(
-                "Agent not authorized for workflow step. Step {step:?} is assigned to agent {assigned_to:?}."
+                "Agent not authorized for workflow step. Step '{step}' is assigned to agent '{assigned_to}'."
             ),
             StepDenial::MissingPrerequisites => {
                 "Agent not authorized for workflow step. Required prerequisite steps not completed."
                     .to_owned()
             }
             StepDenial::ApprovalGateNotCompleted { gate: Some(gate) } => format!(
-                "Agent not authorized for workflow step. Step requires approval and approval gate {gate:?} is not completed."
+                "Agent not authorized for workflow step. Step requires approval and approval gate '{gate}' is not completed."
             ),
             StepDenial::ApprovalGateNotCompleted { gate: None } => {
                 "Agent not authorized for workflow step. Step requires approval and the workflow has no approval gate before it."
@@ -147,8 +147,13 @@ impl OAuthError {
         }
     }
 
-    /// The `error_description`.
+    /// The `error_description`, restricted to the characters RFC 6749 §5.2
+    /// allows (`%x20-21 / %x23-5B / %x5D-7E`): see [`rfc6749_description`].
     pub fn description(&self) -> String {
+        rfc6749_description(&self.raw_description())
+    }
+
+    fn raw_description(&self) -> String {
         match self {
             OAuthError::InvalidRequest(d) => d.clone(),
             OAuthError::UnsupportedGrantType => UNSUPPORTED_GRANT_TYPE.to_owned(),
@@ -185,6 +190,21 @@ impl OAuthError {
         }
         r
     }
+}
+
+/// Makes `text` a valid RFC 6749 §5.2 `error_description`: double quotes
+/// become single quotes (the draft's own style, §4.5.2 `'agent_checksum'`)
+/// and every other character outside `%x20-21 / %x23-5B / %x5D-7E` (a
+/// backslash, control or non-ASCII character, possibly from client input)
+/// becomes `?`.
+pub fn rfc6749_description(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '"' => '\'',
+            ' '..='~' if c != '\\' => c,
+            _ => '?',
+        })
+        .collect()
 }
 
 /// An OAuth error response body (§4.5.1, RFC 6749 §5.2) with the extra
@@ -233,6 +253,22 @@ mod tests {
                 (code, status, desc)
             );
             assert_eq!(e.to_response().error, code);
+        }
+    }
+
+    #[test]
+    fn rfc6749_5_2_descriptions_use_only_allowed_characters() {
+        assert_eq!(rfc6749_description(r#"Step "a\b" é"#), "Step 'a?b' ?");
+        let e = OAuthError::InvalidRequest(
+            r#"Invalid checksum format (must be "sha256:<hex>")"#.into(),
+        );
+        assert_eq!(
+            e.description(),
+            "Invalid checksum format (must be 'sha256:<hex>')"
+        );
+        let allowed = |c: char| matches!(c as u32, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E);
+        for s in ["\"\\\n\u{7f}é😀", "plain"] {
+            assert!(rfc6749_description(s).chars().all(allowed));
         }
     }
 

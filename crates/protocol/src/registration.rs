@@ -66,7 +66,7 @@ fn bool_member(step: &str, key: &str, v: &Value) -> Result<bool, OAuthError> {
     match v {
         Value::Bool(b) => Ok(*b),
         other => Err(invalid(format!(
-            "Invalid workflow step {step:?}: {key} must be a boolean, found {}",
+            "Invalid workflow step '{step}': {key} must be a boolean, found {}",
             other.type_name()
         ))),
     }
@@ -91,7 +91,7 @@ fn decode_step(id: Option<&str>, v: &Value, index: usize) -> Result<WorkflowStep
     let label = id.map_or_else(|| format!("steps[{index}]"), str::to_owned);
     let Value::Object(members) = v else {
         return Err(invalid(format!(
-            "Invalid workflow step {label:?}: must be an object"
+            "Invalid workflow step '{label}': must be an object"
         )));
     };
     let mut step = WorkflowStep {
@@ -115,7 +115,7 @@ fn decode_step(id: Option<&str>, v: &Value, index: usize) -> Result<WorkflowStep
                 }
                 _ => {
                     return Err(invalid(format!(
-                        "Invalid workflow step {label:?}: step_id must be a string"
+                        "Invalid workflow step '{label}': step_id must be a string"
                     )))
                 }
             },
@@ -126,26 +126,26 @@ fn decode_step(id: Option<&str>, v: &Value, index: usize) -> Result<WorkflowStep
                 Value::String(s) => step.agent_id = Some(s.clone()),
                 _ => {
                     return Err(invalid(format!(
-                        "Invalid workflow step {label:?}: agent_id must be a string"
+                        "Invalid workflow step '{label}': agent_id must be a string"
                     )))
                 }
             },
             "scopes" => {
                 step.scopes = Some(string_list(
                     v,
-                    &format!("Invalid workflow step {label:?}: scopes"),
+                    &format!("Invalid workflow step '{label}': scopes"),
                 )?)
             }
             other => {
                 return Err(invalid(format!(
-                    "Invalid workflow step {label:?}: unknown member {other:?}"
+                    "Invalid workflow step '{label}': unknown member '{other}'"
                 )))
             }
         }
     }
     if !has_id {
         return Err(invalid(format!(
-            "Invalid workflow step {label:?}: missing step_id"
+            "Invalid workflow step '{label}': missing step_id"
         )));
     }
     Ok(step)
@@ -158,7 +158,7 @@ fn decode_step(id: Option<&str>, v: &Value, index: usize) -> Result<WorkflowStep
 pub fn validate_workflow(w: &Workflow) -> Result<(), OAuthError> {
     if !is_valid_agent_id(&w.workflow_id) {
         return Err(invalid(format!(
-            "Invalid workflow_id {:?}: must match ^[A-Za-z0-9][A-Za-z0-9._-]{{0,127}}$",
+            "Invalid workflow_id '{}': must match ^[A-Za-z0-9][A-Za-z0-9._-]{{0,127}}$",
             w.workflow_id
         )));
     }
@@ -171,35 +171,35 @@ pub fn validate_workflow(w: &Workflow) -> Result<(), OAuthError> {
         let id = &step.step_id;
         if !is_valid_agent_id(id) {
             return Err(invalid(format!(
-                "Invalid workflow step {id:?}: step ids must match ^[A-Za-z0-9][A-Za-z0-9._-]{{0,127}}$"
+                "Invalid workflow step '{id}': step ids must match ^[A-Za-z0-9][A-Za-z0-9._-]{{0,127}}$"
             )));
         }
         if !seen.insert(id.as_str()) {
             return Err(invalid(format!(
-                "Invalid workflow step {id:?}: duplicate step id"
+                "Invalid workflow step '{id}': duplicate step id"
             )));
         }
         if let Some(agent) = &step.agent_id {
             if !is_valid_agent_id(agent) {
                 return Err(invalid(format!(
-                    "Invalid workflow step {id:?}: invalid agent_id {agent:?}"
+                    "Invalid workflow step '{id}': invalid agent_id '{agent}'"
                 )));
             }
             if step.approval_gate {
                 return Err(invalid(format!(
-                    "Invalid workflow step {id:?}: an approval gate cannot be assigned to an agent"
+                    "Invalid workflow step '{id}': an approval gate cannot be assigned to an agent"
                 )));
             }
         }
         if step.requires_approval && !gate_seen {
             return Err(invalid(format!(
-                "Invalid workflow step {id:?}: requires approval but no approval gate precedes it"
+                "Invalid workflow step '{id}': requires approval but no approval gate precedes it"
             )));
         }
         if let Some(scopes) = &step.scopes {
             if let Some(bad) = scopes.iter().find(|s| !is_scope_token(s)) {
                 return Err(invalid(format!(
-                    "Invalid workflow step {id:?}: malformed scope {bad:?}"
+                    "Invalid workflow step '{id}': malformed scope '{bad}'"
                 )));
             }
         }
@@ -336,13 +336,13 @@ pub fn decode_agent_registration(body: &[u8]) -> Result<AgentRegistrationRequest
             ("computed_checksum", Value::String(s)) => {
                 request.computed_checksum = Some(
                     AgentChecksum::parse(&s)
-                        .map_err(|_| invalid("Invalid checksum format (must be \"sha256:<hex>\")"))?,
+                        .map_err(|_| invalid(crate::wire::INVALID_CHECKSUM_FORMAT))?,
                 )
             }
             ("checksum_profile", Value::String(s)) => {
                 request.checksum_profile = s
                     .parse()
-                    .map_err(|_| invalid(format!("Invalid parameter: checksum_profile {s:?} (expected \"jcs\" or \"python-ref\")")))?
+                    .map_err(|_| invalid(format!("Invalid parameter: checksum_profile '{s}' (expected \"jcs\" or \"python-ref\")")))?
             }
             ("app_id", Value::String(s)) => request.app_id = Some(s),
             (k, _) => return Err(invalid(format!("Invalid parameter: {k} must be a string"))),
@@ -437,31 +437,31 @@ mod tests {
             ),
             (
                 r#"{"workflow_id":"w","steps":{"a":{"requires_approval":true},"g":{"approval_gate":true}}}"#,
-                r#"Invalid workflow step "a": requires approval but no approval gate precedes it"#,
+                r#"Invalid workflow step 'a': requires approval but no approval gate precedes it"#,
             ),
             (
                 r#"{"workflow_id":"w","steps":{"g":{"approval_gate":true,"agent_id":"x"}}}"#,
-                r#"Invalid workflow step "g": an approval gate cannot be assigned to an agent"#,
+                r#"Invalid workflow step 'g': an approval gate cannot be assigned to an agent"#,
             ),
             (
                 r#"{"workflow_id":"w","steps":[{"step_id":"a"},{"step_id":"a"}]}"#,
-                r#"Invalid workflow step "a": duplicate step id"#,
+                r#"Invalid workflow step 'a': duplicate step id"#,
             ),
             (
                 r#"{"workflow_id":"w","steps":{"a|b":{}}}"#,
-                r#"Invalid workflow step "a|b": step ids must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"#,
+                r#"Invalid workflow step 'a|b': step ids must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"#,
             ),
             (
                 r#"{"workflow_id":"w","steps":{"a":{"scopes":["ok","bad scope"]}}}"#,
-                r#"Invalid workflow step "a": malformed scope "bad scope""#,
+                r#"Invalid workflow step 'a': malformed scope 'bad scope'"#,
             ),
             (
                 r#"{"workflow_id":"w","steps":{"a":{"requires_aproval":true}}}"#,
-                r#"Invalid workflow step "a": unknown member "requires_aproval""#,
+                r#"Invalid workflow step 'a': unknown member 'requires_aproval'"#,
             ),
             (
                 r#"{"workflow_id":"w","steps":{"a":{"required":"yes"}}}"#,
-                r#"Invalid workflow step "a": required must be a boolean, found string"#,
+                r#"Invalid workflow step 'a': required must be a boolean, found string"#,
             ),
             (
                 r#"{"steps":{"a":{}}}"#,
@@ -503,7 +503,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             e.description(),
-            "Invalid checksum format (must be \"sha256:<hex>\")"
+            "Invalid checksum format (must be 'sha256:<hex>')"
         );
         let e = decode_agent_registration(
             br#"{"agent_id":"a1","prompt":"p","tools":[{"name":"x"},{"name":"x"}]}"#,
@@ -511,7 +511,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             e.description(),
-            r#"Invalid agent specification: tools[1].name: duplicate tool name "x""#
+            r#"Invalid agent specification: tools[1].name: duplicate tool name 'x'"#
         );
         assert_eq!(
             registration_id("vulnerability-patcher-v1", 1735680000),

@@ -22,11 +22,12 @@ pub const GRANT_TYPE: &str = "agent_checksum";
 pub const GRANT_TYPE_URN: &str = "urn:ietf:params:oauth:grant-type:agent_checksum";
 
 /// `invalid_request` description for a malformed checksum (§4.5.6).
-pub const INVALID_CHECKSUM_FORMAT: &str = "Invalid checksum format (must be \"sha256:<hex>\")";
+pub const INVALID_CHECKSUM_FORMAT: &str = "Invalid checksum format (must be 'sha256:<hex>')";
 /// `invalid_request` description for JSON that cannot be read (§4.5.6).
 pub const INVALID_JSON: &str = "Invalid JSON format";
 /// `invalid_request` description for workflow_enabled without its ids (§4.5.6).
-pub const WORKFLOW_IDS_MISSING: &str = "workflow_enabled=true but workflow_id/workflow_step missing";
+pub const WORKFLOW_IDS_MISSING: &str =
+    "workflow_enabled=true but workflow_id/workflow_step missing";
 
 /// `delegation_context` (§4.2.1): the parent agents and the completed steps.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -175,9 +176,8 @@ pub fn decode_token_request(body: &[u8]) -> Result<TokenRequest, OAuthError> {
                     return Err(invalid_param("requested_scopes"));
                 };
                 if !is_scope_token(s) {
-                    let quoted = serde_json::Value::String(s.clone()).to_string();
                     return Err(OAuthError::InvalidScope {
-                        description: format!("Malformed scope: {quoted}"),
+                        description: format!("Malformed scope: '{s}'"),
                         refused: vec![s.clone()],
                     });
                 }
@@ -212,12 +212,19 @@ pub fn decode_token_request(body: &[u8]) -> Result<TokenRequest, OAuthError> {
         None => DelegationContext::default(),
         Some(v @ Value::Object(_)) => DelegationContext {
             chain: id_list(v.get("chain"), "delegation_context.chain")?,
-            completed_steps: id_list(v.get("completed_steps"), "delegation_context.completed_steps")?,
+            completed_steps: id_list(
+                v.get("completed_steps"),
+                "delegation_context.completed_steps",
+            )?,
         },
         Some(_) => return Err(invalid_param("delegation_context")),
     };
 
-    let parent_token = match obj.iter().find(|(k, _)| k == "parent_token").map(|(_, v)| v) {
+    let parent_token = match obj
+        .iter()
+        .find(|(k, _)| k == "parent_token")
+        .map(|(_, v)| v)
+    {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
         Some(_) => return Err(invalid_param("parent_token")),
@@ -241,7 +248,8 @@ pub fn decode_token_request(body: &[u8]) -> Result<TokenRequest, OAuthError> {
 mod tests {
     use super::*;
 
-    const CHECKSUM: &str = "sha256:986dd6b0fe7f88cc3c851c533aec14f7650ad195edd1071b8a98248e79b9300d";
+    const CHECKSUM: &str =
+        "sha256:986dd6b0fe7f88cc3c851c533aec14f7650ad195edd1071b8a98248e79b9300d";
 
     fn body(extra: &str) -> String {
         format!(
@@ -279,13 +287,24 @@ mod tests {
     fn s4_3_1_unsupported_grant_type_precedes_missing_parameters() {
         assert_eq!(
             err(r#"{"grant_type":"client_credentials"}"#),
-            ("unsupported_grant_type", 400, "Grant type must be 'agent_checksum'".into())
+            (
+                "unsupported_grant_type",
+                400,
+                "Grant type must be 'agent_checksum'".into()
+            )
         );
         assert_eq!(
             err(r#"{"agent_id":"|bad|","computed_checksum":1}"#),
-            ("invalid_request", 400, "Missing required parameter: grant_type".into())
+            (
+                "invalid_request",
+                400,
+                "Missing required parameter: grant_type".into()
+            )
         );
-        assert_eq!(err("{not json"), ("invalid_request", 400, "Invalid JSON format".into()));
+        assert_eq!(
+            err("{not json"),
+            ("invalid_request", 400, "Invalid JSON format".into())
+        );
         assert_eq!(
             err(&body(r#","agent_id":"dup""#)),
             ("invalid_request", 400, "Invalid JSON format".into())
@@ -294,8 +313,12 @@ mod tests {
 
     #[test]
     fn s4_5_6_invalid_request_descriptions() {
-        let checksum_missing = body("").replace(&format!(r#""computed_checksum":"{CHECKSUM}","#), "");
-        assert_eq!(err(&checksum_missing).2, "Missing required parameter: computed_checksum");
+        let checksum_missing =
+            body("").replace(&format!(r#""computed_checksum":"{CHECKSUM}","#), "");
+        assert_eq!(
+            err(&checksum_missing).2,
+            "Missing required parameter: computed_checksum"
+        );
         let bad = body("").replace(CHECKSUM, "sha256:a3c7f2e8d9b4f1e2c8a7d6f3e9b2c4f1...");
         assert_eq!(err(&bad).2, INVALID_CHECKSUM_FORMAT);
         assert_eq!(
@@ -304,7 +327,7 @@ mod tests {
         );
         assert_eq!(
             err(&body("").replace(r#"["repo:write","vulnerability:read"]"#, r#"["a b"]"#)),
-            ("invalid_scope", 400, r#"Malformed scope: "a b""#.into())
+            ("invalid_scope", 400, r#"Malformed scope: 'a b'"#.into())
         );
         assert_eq!(
             err(&body(r#","delegation_context":{"chain":["a|b"]}"#)).2,

@@ -37,10 +37,14 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
         Just(serde_json::Value::Null),
         any::<bool>().prop_map(serde_json::Value::Bool),
         any::<i64>().prop_map(|i| serde_json::json!(i)),
-        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| serde_json::json!(f)),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(|f| serde_json::json!(f)),
         "\\PC{0,12}".prop_map(serde_json::Value::String),
         Just(serde_json::Value::String("agent_checksum".into())),
-        Just(serde_json::Value::String("sha256:986dd6b0fe7f88cc3c851c533aec14f7650ad195edd1071b8a98248e79b9300d".into())),
+        Just(serde_json::Value::String(
+            "sha256:986dd6b0fe7f88cc3c851c533aec14f7650ad195edd1071b8a98248e79b9300d".into()
+        )),
     ];
     leaf.prop_recursive(4, 64, 8, move |inner| {
         prop_oneof![

@@ -44,16 +44,31 @@ fn run(name: &str, algorithm: &str, mut check: impl FnMut(&Value) -> Result<(), 
             let id = t["tcId"].as_u64().unwrap();
             assert!(ids.insert(id), "{name}: duplicate tcId {id}");
             for flag in t["flags"].as_array().unwrap() {
-                assert!(notes.contains_key(flag.as_str().unwrap()), "{name} tcId {id}: undocumented flag {flag}");
+                assert!(
+                    notes.contains_key(flag.as_str().unwrap()),
+                    "{name} tcId {id}: undocumented flag {flag}"
+                );
             }
             if let Err(e) = check(t) {
                 failures.push(format!("tcId {id} ({}): {e}", t["comment"]));
             }
         }
     }
-    assert_eq!(count, doc["numberOfTests"].as_u64().unwrap() as usize, "{name}");
-    assert!(count >= 25, "{name}: the issue asks for at least 25 vectors, found {count}");
-    assert!(failures.is_empty(), "{name}: {} of {count} failed:\n{}", failures.len(), failures.join("\n"));
+    assert_eq!(
+        count,
+        doc["numberOfTests"].as_u64().unwrap() as usize,
+        "{name}"
+    );
+    assert!(
+        count >= 25,
+        "{name}: the issue asks for at least 25 vectors, found {count}"
+    );
+    assert!(
+        failures.is_empty(),
+        "{name}: {} of {count} failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 fn reason_name(r: &StepDenial) -> &'static str {
@@ -83,75 +98,94 @@ fn s4_4_4_sequence_hash_vectors() {
 
 #[test]
 fn s4_3_3_workflow_authorization_vectors() {
-    run("workflow_authorization.json", "workflow-step-authorization", |t| {
-        let body = serde_json::to_vec(&t["workflow"]).unwrap();
-        let workflow = decode_workflow_registration(&body).map_err(|e| format!("workflow refused: {e}"))?;
-        let req = &t["request"];
-        let got = authorize_step(
-            &workflow,
-            req["agent_id"].as_str().unwrap(),
-            req["workflow_step"].as_str().unwrap(),
-            &strings(&req["completed_steps"]),
-        );
-        match (t["result"].as_str().unwrap(), got) {
-            ("valid", Ok(())) => Ok(()),
-            ("invalid", Err(e @ OAuthError::WorkflowStepUnauthorized { .. })) => {
-                let OAuthError::WorkflowStepUnauthorized { reason, missing_steps } = &e else {
-                    unreachable!()
-                };
-                let want = (
-                    t["error"].as_str().unwrap(),
-                    t["status"].as_u64().unwrap() as u16,
-                    t["reason"].as_str().unwrap(),
-                    t["description"].as_str().unwrap().to_owned(),
-                    strings(&t["missing_steps"]),
-                );
-                let got = (e.code(), e.status(), reason_name(reason), e.description(), missing_steps.clone());
-                if got == want {
-                    Ok(())
-                } else {
-                    Err(format!("want {want:?}, got {got:?}"))
+    run(
+        "workflow_authorization.json",
+        "workflow-step-authorization",
+        |t| {
+            let body = serde_json::to_vec(&t["workflow"]).unwrap();
+            let workflow = decode_workflow_registration(&body)
+                .map_err(|e| format!("workflow refused: {e}"))?;
+            let req = &t["request"];
+            let got = authorize_step(
+                &workflow,
+                req["agent_id"].as_str().unwrap(),
+                req["workflow_step"].as_str().unwrap(),
+                &strings(&req["completed_steps"]),
+            );
+            match (t["result"].as_str().unwrap(), got) {
+                ("valid", Ok(())) => Ok(()),
+                ("invalid", Err(e @ OAuthError::WorkflowStepUnauthorized { .. })) => {
+                    let OAuthError::WorkflowStepUnauthorized {
+                        reason,
+                        missing_steps,
+                    } = &e
+                    else {
+                        unreachable!()
+                    };
+                    let want = (
+                        t["error"].as_str().unwrap(),
+                        t["status"].as_u64().unwrap() as u16,
+                        t["reason"].as_str().unwrap(),
+                        t["description"].as_str().unwrap().to_owned(),
+                        strings(&t["missing_steps"]),
+                    );
+                    let got = (
+                        e.code(),
+                        e.status(),
+                        reason_name(reason),
+                        e.description(),
+                        missing_steps.clone(),
+                    );
+                    if got == want {
+                        Ok(())
+                    } else {
+                        Err(format!("want {want:?}, got {got:?}"))
+                    }
                 }
+                (want, got) => Err(format!("want {want}, got {got:?}")),
             }
-            (want, got) => Err(format!("want {want}, got {got:?}")),
-        }
-    });
+        },
+    );
 }
 
 #[test]
 fn s4_5_token_request_decoding_vectors() {
-    run("token_request_decoding.json", "token-request-decoding", |t| {
-        let got = decode_token_request(t["body"].as_str().unwrap().as_bytes());
-        match (t["result"].as_str().unwrap(), got) {
-            ("valid", Ok(r)) => {
-                let d = &t["decoded"];
-                let mut ours = serde_json::to_value(&r).unwrap();
-                // Normalize our optional members to the vector's explicit nulls.
-                for k in ["workflow_id", "workflow_step", "parent_token"] {
-                    if ours.get(k).is_none() {
-                        ours[k] = Value::Null;
+    run(
+        "token_request_decoding.json",
+        "token-request-decoding",
+        |t| {
+            let got = decode_token_request(t["body"].as_str().unwrap().as_bytes());
+            match (t["result"].as_str().unwrap(), got) {
+                ("valid", Ok(r)) => {
+                    let d = &t["decoded"];
+                    let mut ours = serde_json::to_value(&r).unwrap();
+                    // Normalize our optional members to the vector's explicit nulls.
+                    for k in ["workflow_id", "workflow_step", "parent_token"] {
+                        if ours.get(k).is_none() {
+                            ours[k] = Value::Null;
+                        }
+                    }
+                    if &ours == d {
+                        Ok(())
+                    } else {
+                        Err(format!("want {d}, got {ours}"))
                     }
                 }
-                if &ours == d {
-                    Ok(())
-                } else {
-                    Err(format!("want {d}, got {ours}"))
+                ("invalid", Err(e)) => {
+                    let want = (
+                        t["error"].as_str().unwrap(),
+                        t["status"].as_u64().unwrap() as u16,
+                        t["description"].as_str().unwrap().to_owned(),
+                    );
+                    let got = (e.code(), e.status(), e.description());
+                    if got == want {
+                        Ok(())
+                    } else {
+                        Err(format!("want {want:?}, got {got:?}"))
+                    }
                 }
+                (want, got) => Err(format!("want {want}, got {got:?}")),
             }
-            ("invalid", Err(e)) => {
-                let want = (
-                    t["error"].as_str().unwrap(),
-                    t["status"].as_u64().unwrap() as u16,
-                    t["description"].as_str().unwrap().to_owned(),
-                );
-                let got = (e.code(), e.status(), e.description());
-                if got == want {
-                    Ok(())
-                } else {
-                    Err(format!("want {want:?}, got {got:?}"))
-                }
-            }
-            (want, got) => Err(format!("want {want}, got {got:?}")),
-        }
-    });
+        },
+    );
 }
