@@ -340,6 +340,28 @@ def build_sequence_vectors():
 
 WF_PREFIX = "Agent not authorized for workflow step. "
 
+
+def _q(step_or_agent_id):
+    """How a step or agent id is quoted inside a description: in single
+    quotes, because RFC 6749 Section 5.2 does not allow '"' in an
+    error_description (spec/interpretation.md I-24)."""
+    return "'%s'" % step_or_agent_id
+
+
+def rfc6749_description(text):
+    """RFC 6749 Section 5.2 allows only %x20-21 / %x23-5B / %x5D-7E in
+    error_description: '"' becomes "'", any other disallowed character "?"
+    (spec/interpretation.md I-24)."""
+    out = []
+    for ch in text:
+        if ch == '"':
+            out.append("'")
+        elif " " <= ch <= "~" and ch != "\\":
+            out.append(ch)
+        else:
+            out.append("?")
+    return "".join(out)
+
 WF_REASONS = {
     "unknown_step": "The requested workflow_step is not a step of the workflow. "
                     "missing_steps is [].",
@@ -449,13 +471,13 @@ def authorize(wf, request):
     # a. unknown step
     if target not in index:
         return ("unknown_step",
-                WF_PREFIX + 'Step "%s" is not defined in the workflow.' % target, [])
+                WF_PREFIX + "Step %s is not defined in the workflow." % _q(target), [])
     t = index[target]
     step = steps[t]
     # b. agent assignment
     if step["agent_id"] is not None and step["agent_id"] != agent:
         return ("assigned_to_other_agent",
-                WF_PREFIX + 'Step "%s" is assigned to agent "%s".' % (target, step["agent_id"]),
+                WF_PREFIX + "Step %s is assigned to agent %s." % (_q(target), _q(step["agent_id"])),
                 [])
     # c. completed_steps history
     seen = set()
@@ -463,16 +485,16 @@ def authorize(wf, request):
     for x in completed:
         detail = None
         if x not in index:
-            detail = 'step "%s" is not defined in the workflow' % x
+            detail = "step %s is not defined in the workflow" % _q(x)
         elif x == target:
-            detail = 'step "%s" is the requested step' % x
+            detail = "step %s is the requested step" % _q(x)
         elif index[x] > t:
-            detail = 'step "%s" comes after the requested step' % x
+            detail = "step %s comes after the requested step" % _q(x)
         elif x in seen:
-            detail = 'step "%s" is listed twice' % x
+            detail = "step %s is listed twice" % _q(x)
         elif prev is not None and index[x] < index[prev]:
-            detail = ('step "%s" is listed after step "%s", which comes later in the workflow'
-                      % (x, prev))
+            detail = ("step %s is listed after step %s, which comes later in the workflow"
+                      % (_q(x), _q(prev)))
         if detail is not None:
             return ("invalid_completed_steps",
                     WF_PREFIX + "Invalid completed_steps: %s." % detail, [])
@@ -490,8 +512,8 @@ def authorize(wf, request):
         gate = gates[-1]
         if gate not in seen:
             return ("approval_gate_not_completed",
-                    WF_PREFIX + 'Step requires approval and approval gate "%s" is not '
-                    'completed.' % gate, [gate])
+                    WF_PREFIX + "Step requires approval and approval gate %s is not "
+                    "completed." % _q(gate), [gate])
     return None
 
 
@@ -878,14 +900,14 @@ def build_workflow_vectors():
     assert results["optional-only"][2] == ["fetch", "build"]
     assert results["two-gates-recent-missing"][2] == ["gate_2"]
     assert results["two-gates-first-needed"][2] == ["gate_1"]
-    assert results["cs-twice-beats-order"][1].endswith('step "%s" is listed twice.' % S1)
+    assert results["cs-twice-beats-order"][1].endswith("step '%s' is listed twice." % S1)
     assert results["cs-out-of-order"][1] == (
-        'Agent not authorized for workflow step. Invalid completed_steps: step '
-        '"step_1_analyze_manifest" is listed after step "step_2_create_patch_plan", which '
-        'comes later in the workflow.')
+        "Agent not authorized for workflow step. Invalid completed_steps: step "
+        "'step_1_analyze_manifest' is listed after step 'step_2_create_patch_plan', which "
+        "comes later in the workflow.")
     assert results["s663-supervisor"][1] == (
-        'Agent not authorized for workflow step. Step "step_1_analyze_manifest" is assigned '
-        'to agent "vulnerability-analyzer".')
+        "Agent not authorized for workflow step. Step 'step_1_analyze_manifest' is assigned "
+        "to agent 'vulnerability-analyzer'.")
 
     groups = []
     used_flags, used_reasons, used_details = set(), set(), set()
@@ -905,7 +927,8 @@ def build_workflow_vectors():
             steps = normalize_workflow(c["workflow"])
             test = {"tcId": tc_ids[c["id"]], "comment": comment, "flags": flags,
                     "sections": sorted(set(c["sections"]), key=_section_key),
-                    "workflow": c["workflow"],
+                    # The exact registration body: member order is step order.
+                    "workflow": json.dumps(c["workflow"]),
                     "step_order": [s["step_id"] for s in steps],
                     "request": c["request"]}
             if r is None:
@@ -918,7 +941,7 @@ def build_workflow_vectors():
                         if kind in r[1]:
                             used_details.add(kind)
                 test.update({"result": "invalid", "error": "workflow_step_unauthorized",
-                             "status": 403, "reason": r[0], "description": r[1],
+                             "status": 403, "reason": r[0], "description": rfc6749_description(r[1]),
                              "missing_steps": r[2]})
             tests.append(test)
         groups.append({"type": "WorkflowAuthorizationTest", "form": form, "tests": tests})
@@ -953,7 +976,7 @@ GRANT_TYPES = ("agent_checksum", "urn:ietf:params:oauth:grant-type:agent_checksu
 
 D_INVALID_JSON = "Invalid JSON format"
 D_GRANT = "Grant type must be 'agent_checksum'"
-D_CHECKSUM = 'Invalid checksum format (must be "sha256:<hex>")'
+D_CHECKSUM = "Invalid checksum format (must be 'sha256:<hex>')"
 D_WF_MISSING = "workflow_enabled=true but workflow_id/workflow_step missing"
 
 
@@ -966,10 +989,9 @@ def d_invalid(p):
 
 
 def d_scope(scope):
-    # JSON string quoting of the offending scope.  ensure_ascii=False: only
-    # '"', '\\' and U+0000..U+001F are escaped; non-ASCII and DEL stay raw
-    # (this is what serde_json::to_string and JSON.stringify produce).
-    return "Malformed scope: " + json.dumps(scope, ensure_ascii=False)
+    # Single quotes; disallowed characters are replaced when the description
+    # is written (rfc6749_description).
+    return "Malformed scope: '%s'" % scope
 
 
 TOKEN_ERRORS = {
@@ -1036,10 +1058,6 @@ def _depth(value):
     if isinstance(value, list):
         return 1 + max((_depth(v) for v in value), default=0)
     return 0
-
-
-def _absent(obj, key):
-    return obj.get(key) is None
 
 
 def decode_token_request(body):
@@ -1644,8 +1662,8 @@ def build_token_vectors():
     assert results["escapes"][1] == results["minimal"][1]
     assert results["reordered-minified"][1] == results["minimal"][1]
     assert len(results["agent-id-128"][1]["agent_id"]) == 128
-    assert results["scope-quote"][2] == 'Malformed scope: "say\\"hi"'
-    assert results["scope-tab"][2] == 'Malformed scope: "a\\tb"'
+    assert rfc6749_description(results["scope-quote"][2]) == "Malformed scope: 'say'hi'"
+    assert rfc6749_description(results["scope-tab"][2]) == "Malformed scope: 'a?b'"
     # Section 6.6.3 patcher: decoded request -> workflow authorization and
     # sequence hashes agree with the other two files' inputs.
     p = results["s663-patcher"][1]
@@ -1673,7 +1691,7 @@ def build_token_vectors():
             used_errors.add(r[1])
             used_desc.add(r[2] if not r[2].startswith("Malformed scope: ") else "scope")
             test.update({"result": "invalid", "error": r[1], "status": TOKEN_STATUS[r[1]],
-                         "description": r[2]})
+                         "description": rfc6749_description(r[2])})
         tests.append(test)
     assert not set(TOKEN_FLAGS) - used_flags, set(TOKEN_FLAGS) - used_flags
     assert used_errors == set(TOKEN_ERRORS), used_errors

@@ -170,11 +170,15 @@ pub fn decode_token_request(body: &[u8]) -> Result<TokenRequest, OAuthError> {
             return Err(OAuthError::missing("requested_scopes"))
         }
         Some(Value::Array(items)) => {
+            // Types first (every element a string), then scope syntax.
+            if items.iter().any(|x| !matches!(x, Value::String(_))) {
+                return Err(invalid_param("requested_scopes"));
+            }
             let mut scopes: Vec<String> = Vec::with_capacity(items.len());
-            for item in items {
-                let Value::String(s) = item else {
-                    return Err(invalid_param("requested_scopes"));
-                };
+            for s in items.iter().filter_map(|x| match x {
+                Value::String(s) => Some(s),
+                _ => None,
+            }) {
                 if !is_scope_token(s) {
                     return Err(OAuthError::InvalidScope {
                         description: format!("Malformed scope: '{s}'"),

@@ -102,9 +102,10 @@ fn s4_3_3_workflow_authorization_vectors() {
         "workflow_authorization.json",
         "workflow-step-authorization",
         |t| {
-            let body = serde_json::to_vec(&t["workflow"]).unwrap();
-            let workflow = decode_workflow_registration(&body)
-                .map_err(|e| format!("workflow refused: {e}"))?;
+            // The exact registration body: object member order is the step order.
+            let body = t["workflow"].as_str().unwrap().as_bytes();
+            let workflow =
+                decode_workflow_registration(body).map_err(|e| format!("workflow refused: {e}"))?;
             let req = &t["request"];
             let got = authorize_step(
                 &workflow,
