@@ -57,6 +57,28 @@ impl Value {
         }
     }
 
+    /// The same value as a `serde_json::Value` (object member order kept only
+    /// if serde_json's `preserve_order` is on; numbers as serde_json reads
+    /// their literal, so integers beyond 64 bits become doubles).
+    pub fn to_serde_json(&self) -> serde_json::Value {
+        match self {
+            Value::Null => serde_json::Value::Null,
+            Value::Bool(b) => serde_json::Value::Bool(*b),
+            Value::Number(n) => serde_json::from_str::<serde_json::Number>(n.as_str())
+                .map_or(serde_json::Value::Null, serde_json::Value::Number),
+            Value::String(s) => serde_json::Value::String(s.clone()),
+            Value::Array(items) => {
+                serde_json::Value::Array(items.iter().map(Value::to_serde_json).collect())
+            }
+            Value::Object(members) => serde_json::Value::Object(
+                members
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_serde_json()))
+                    .collect(),
+            ),
+        }
+    }
+
     /// Looks up an object member by name (`None` for non-objects).
     pub fn get(&self, name: &str) -> Option<&Value> {
         match self {
@@ -571,6 +593,15 @@ mod tests {
         // Far deeper than serde_json's own limit: still a clean error, no stack overflow.
         let very = "[".repeat(100_000);
         assert!(parse_strict(very.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn to_serde_json_keeps_values() {
+        let v = parse_strict(br#"{"a":[1,-2,1.5,1e2,"x",null,true],"b":{}}"#).unwrap();
+        assert_eq!(
+            v.to_serde_json(),
+            serde_json::json!({"a": [1, -2, 1.5, 100.0, "x", null, true], "b": {}})
+        );
     }
 
     #[test]

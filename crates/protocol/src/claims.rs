@@ -483,6 +483,37 @@ impl Checker {
 /// claims are allowed; `null` counts as absent only for optional members. No
 /// time-based check is made here.
 pub fn validate_claims(payload: &Value) -> Result<IntentClaims, ClaimsError> {
+    validate_claims_inner(payload)
+}
+
+/// Reads a JWT payload (the decoded JSON bytes) strictly — a claim given
+/// twice is refused, since two JSON parsers could otherwise disagree on its
+/// value (spec/interpretation.md I-10) — then [`validate_claims`]. This is the
+/// entry point for verifiers.
+pub fn decode_claims(payload: &[u8]) -> Result<IntentClaims, ClaimsError> {
+    let strict = ajwt_checksum::json::parse_strict(payload).map_err(|e| {
+        let (claim, reason) = match e {
+            ajwt_checksum::json::JsonError::DuplicateKey { path, key } => {
+                let claim = if path == "$" {
+                    key
+                } else {
+                    format!("{path}.{key}")
+                };
+                (claim, "given more than once".to_owned())
+            }
+            other => (String::new(), format!("not a JSON object: {other}")),
+        };
+        ClaimsError {
+            problems: vec![ClaimProblem {
+                claim,
+                kind: ClaimProblemKind::Invalid { reason },
+            }],
+        }
+    })?;
+    validate_claims_inner(&strict.to_serde_json())
+}
+
+fn validate_claims_inner(payload: &Value) -> Result<IntentClaims, ClaimsError> {
     let Value::Object(root) = payload else {
         return Err(ClaimsError {
             problems: vec![ClaimProblem {
@@ -561,6 +592,31 @@ pub fn validate_claims(payload: &Value) -> Result<IntentClaims, ClaimsError> {
             agent_proof,
         }),
         _ => Err(ClaimsError { problems }),
+    }
+}
+
+#[cfg(test)]
+mod strict_tests {
+    use super::*;
+
+    #[test]
+    fn s4_4_2_decode_claims_refuses_duplicate_claims() {
+        let e = decode_claims(br#"{"sub":"a","sub":"b"}"#).unwrap_err();
+        assert_eq!(
+            e.problems,
+            vec![ClaimProblem {
+                claim: "sub".into(),
+                kind: ClaimProblemKind::Invalid {
+                    reason: "given more than once".into()
+                }
+            }]
+        );
+        let e = decode_claims(br#"{"intent":{"executed_by":"a","executed_by":"b"}}"#).unwrap_err();
+        assert_eq!(e.problems[0].claim, "intent.executed_by");
+        assert!(decode_claims(b"[1").is_err());
+        // Without duplicates it is validate_claims: every missing claim reported.
+        let e = decode_claims(b"{}").unwrap_err();
+        assert!(e.problem("iss").is_some() && e.problem("agent_proof").is_some());
     }
 }
 

@@ -236,6 +236,28 @@ pub fn validate_parent_token(
     Ok(())
 }
 
+/// Scope attenuation along a verified delegation (§2 "Delegation Assertion"
+/// combines identity, intent binding "and scope restrictions"): a child may
+/// request only scopes its parent's token carries. `invalid_scope` naming the
+/// scopes the parent does not hold.
+pub fn check_parent_scopes(parent: &IntentClaims, requested: &[String]) -> Result<(), OAuthError> {
+    let held = parent.scopes();
+    let mut refused: Vec<String> = Vec::new();
+    for s in requested {
+        if !held.contains(&s.as_str()) && !refused.contains(s) {
+            refused.push(s.clone());
+        }
+    }
+    if refused.is_empty() {
+        Ok(())
+    } else {
+        Err(OAuthError::InvalidScope {
+            description: format!("Scopes not held by the parent agent: {}", refused.join(" ")),
+            refused,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -536,6 +558,26 @@ mod tests {
 
     fn planner_token() -> IntentClaims {
         token(P, &[S], Some(STEP2), &[STEP1])
+    }
+
+    #[test]
+    fn s2_delegation_assertion_scope_attenuation() {
+        let mut parent = planner_token();
+        parent.scope = "repo:write vulnerability:read".into();
+        assert_eq!(check_parent_scopes(&parent, &v(&["repo:write"])), Ok(()));
+        let e = check_parent_scopes(
+            &parent,
+            &v(&["repo:write", "repo:admin", "repo:admin", "x"]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            (e.code(), e.status(), e.description()),
+            (
+                "invalid_scope",
+                400,
+                "Scopes not held by the parent agent: repo:admin x".to_owned()
+            )
+        );
     }
 
     fn patcher_request_check(parent: &IntentClaims, completed: &[&str]) -> Result<(), OAuthError> {

@@ -350,4 +350,49 @@ mod tests {
         assert_eq!(r.delegation_context, DelegationContext::default());
         assert_eq!(r.parent_token, None);
     }
+
+    #[test]
+    fn s4_4_1_and_s4_5_1_response_round_trips() {
+        let draft_4_4_1 = r#"{"access_token": "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6...",
+            "token_type": "Bearer", "expires_in": 300, "scope": "repo:write vulnerability:read"}"#;
+        let r: TokenResponse = serde_json::from_str(draft_4_4_1).unwrap();
+        assert_eq!((r.token_type.as_str(), r.expires_in), ("Bearer", Some(300)));
+        let again: TokenResponse =
+            serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        assert_eq!(again, r);
+
+        let draft_4_5_1 = r#"{"error": "agent_checksum_mismatch",
+            "error_description": "Agent checksum mismatch - code integrity violation",
+            "error_uri": "https://idp.example.com/docs/errors#checksum_mismatch"}"#;
+        let e: crate::ErrorResponse = serde_json::from_str(draft_4_5_1).unwrap();
+        assert_eq!(
+            e.error_uri.as_deref(),
+            Some("https://idp.example.com/docs/errors#checksum_mismatch")
+        );
+        let ours = OAuthError::AgentChecksumMismatch.to_response();
+        assert_eq!(
+            (ours.error, ours.error_description),
+            (e.error.clone(), e.error_description.clone())
+        );
+        let again: crate::ErrorResponse =
+            serde_json::from_str(&serde_json::to_string(&e).unwrap()).unwrap();
+        assert_eq!(again, e);
+    }
+
+    #[test]
+    fn s5_4_3_registration_response_uses_prefixed_checksum() {
+        use crate::registration::AgentRegistrationResponse;
+        let hex = "a3c7f2e8d9b4f1e2c8a7d6f3e9b2c4f1a8e7d3c2b5f4e9a7c3d8f2b6e1a9c4f7";
+        // The draft's §5.4.3 example uses bare hex; the wire form is prefixed (I-4).
+        let bare = format!(
+            r#"{{"agent_id":"a","registration_id":"reg_a_1","checksum":"{hex}","version":1}}"#
+        );
+        assert!(serde_json::from_str::<AgentRegistrationResponse>(&bare).is_err());
+        let prefixed = bare.replace(hex, &format!("sha256:{hex}"));
+        let r: AgentRegistrationResponse = serde_json::from_str(&prefixed).unwrap();
+        assert_eq!(
+            serde_json::to_value(&r).unwrap(),
+            serde_json::from_str::<serde_json::Value>(&prefixed).unwrap()
+        );
+    }
 }
