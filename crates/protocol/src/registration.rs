@@ -270,9 +270,11 @@ pub enum PublicKeyInput {
 
 /// An agent registration request (§5.4.1, §6.2.3): the agent specification
 /// members of §5.2.1 at top level, plus the registration members
-/// `public_key` (optional), `computed_checksum` (optional: the checksum the
-/// client computed, verified against the server's, §6.2.3 step 4),
-/// `checksum_profile` (`jcs` default, or `python-ref`) and `app_id` (optional).
+/// `public_key` (optional), `checksum` (optional: the checksum the client
+/// computed, which must equal the server's, §6.2.3 step 4),
+/// `checksum_profile` (`jcs` default, or `python-ref`), `app_id` (optional)
+/// and `allowed_scopes` (optional: the scopes the agent may ever be granted,
+/// anchor A3).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AgentRegistrationRequest {
     /// The agent specification.
@@ -280,18 +282,21 @@ pub struct AgentRegistrationRequest {
     /// The agent's proof-of-possession key.
     pub public_key: Option<PublicKeyInput>,
     /// The checksum the client claims.
-    pub computed_checksum: Option<AgentChecksum>,
+    pub checksum: Option<AgentChecksum>,
     /// The canonicalization profile.
     pub checksum_profile: Profile,
     /// Application the agent belongs to (§5.4.2 step 5).
     pub app_id: Option<String>,
+    /// Scopes the agent may be granted (`None`: no agent-level restriction).
+    pub allowed_scopes: Option<Vec<String>>,
 }
 
-const REGISTRATION_MEMBERS: [&str; 4] = [
+const REGISTRATION_MEMBERS: [&str; 5] = [
     "public_key",
-    "computed_checksum",
+    "checksum",
     "checksum_profile",
     "app_id",
+    "allowed_scopes",
 ];
 
 /// Decodes an agent registration request. Specification errors are
@@ -314,48 +319,50 @@ pub fn decode_agent_registration(body: &[u8]) -> Result<AgentRegistrationRequest
         spec: AgentSpec::from_owned_value(Value::Object(spec_members))
             .map_err(|e| invalid(format!("Invalid agent specification: {e}")))?,
         public_key: None,
-        computed_checksum: None,
+        checksum: None,
         checksum_profile: Profile::Jcs,
         app_id: None,
+        allowed_scopes: None,
     };
     for (key, v) in extra {
         match (key.as_str(), v) {
             (_, Value::Null) => {}
             ("public_key", Value::String(pem)) => request.public_key = Some(PublicKeyInput::Pem(pem)),
-            ("public_key", v @ Value::Object(_)) => {
-                let json: serde_json::Value = serde_json::from_slice(&to_plain_json(&v))
-                    .map_err(|_| invalid("Invalid parameter: public_key"))?;
-                match json {
-                    serde_json::Value::Object(map) => request.public_key = Some(PublicKeyInput::Jwk(map)),
-                    _ => return Err(invalid("Invalid parameter: public_key")),
-                }
-            }
+            ("public_key", v @ Value::Object(_)) => match v.to_serde_json() {
+                serde_json::Value::Object(map) => request.public_key = Some(PublicKeyInput::Jwk(map)),
+                _ => return Err(invalid("Invalid parameter: public_key")),
+            },
             ("public_key", _) => {
                 return Err(invalid("Invalid parameter: public_key must be a JWK object or a PEM string"))
             }
-            ("computed_checksum", Value::String(s)) => {
-                request.computed_checksum = Some(
+            ("checksum", Value::String(s)) => {
+                request.checksum = Some(
                     AgentChecksum::parse(&s)
                         .map_err(|_| invalid(crate::wire::INVALID_CHECKSUM_FORMAT))?,
                 )
             }
             ("checksum_profile", Value::String(s)) => {
-                request.checksum_profile = s
-                    .parse()
-                    .map_err(|_| invalid(format!("Invalid parameter: checksum_profile '{s}' (expected \"jcs\" or \"python-ref\")")))?
+                request.checksum_profile = s.parse().map_err(|_| {
+                    invalid(format!("Invalid parameter: checksum_profile '{s}' (expected 'jcs' or 'python-ref')"))
+                })?
             }
             ("app_id", Value::String(s)) => request.app_id = Some(s),
+            ("allowed_scopes", v @ Value::Array(_)) => {
+                let scopes = string_list(&v, "Invalid parameter: allowed_scopes")?;
+                if let Some(bad) = scopes.iter().find(|s| !is_scope_token(s)) {
+                    return Err(invalid(format!(
+                        "Invalid parameter: allowed_scopes: malformed scope '{bad}'"
+                    )));
+                }
+                request.allowed_scopes = Some(scopes);
+            }
+            ("allowed_scopes", _) => {
+                return Err(invalid("Invalid parameter: allowed_scopes must be an array of strings"))
+            }
             (k, _) => return Err(invalid(format!("Invalid parameter: {k} must be a string"))),
         }
     }
     Ok(request)
-}
-
-/// Re-serializes a strict value as plain JSON (for handing a JWK to JOSE code).
-fn to_plain_json(v: &Value) -> Vec<u8> {
-    // RFC 8785 form: valid JSON that serde_json reads back; JWK members are
-    // strings, so the double-only number rule is irrelevant here.
-    ajwt_checksum::jcs_canonicalize(v).unwrap_or_else(|_| b"null".to_vec())
 }
 
 /// The registration id of §5.4.2 step 4: `"reg_" + agent_id + "_" + timestamp`.
@@ -491,14 +498,15 @@ mod tests {
     fn s5_4_agent_registration_request() {
         let r = decode_agent_registration(
             br#"{"agent_id":"a1","prompt":"p","tools":[],"public_key":{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},
-                 "checksum_profile":"python-ref","app_id":"app"}"#,
+                 "checksum_profile":"python-ref","app_id":"app","allowed_scopes":["repo:write"]}"#,
         )
         .unwrap();
         assert_eq!(r.spec.agent_id, "a1");
         assert_eq!(r.checksum_profile, Profile::PythonRef);
+        assert_eq!(r.allowed_scopes, Some(vec!["repo:write".to_owned()]));
         assert!(matches!(r.public_key, Some(PublicKeyInput::Jwk(ref m)) if m["crv"] == "Ed25519"));
         let e = decode_agent_registration(
-            br#"{"agent_id":"a1","prompt":"p","tools":[],"computed_checksum":"abc"}"#,
+            br#"{"agent_id":"a1","prompt":"p","tools":[],"checksum":"abc"}"#,
         )
         .unwrap_err();
         assert_eq!(
