@@ -248,6 +248,48 @@ pub fn decode_token_request(body: &[u8]) -> Result<TokenRequest, OAuthError> {
     })
 }
 
+/// Decodes a form-encoded (`application/x-www-form-urlencoded`) token request
+/// for RFC 6749 clients: the same parameters as the JSON form, with
+/// `requested_scopes` space-delimited (RFC 6749 §3.3), `workflow_enabled`
+/// `true`/`false`, and `delegation_context` a JSON-encoded object. A parameter
+/// given twice is `invalid_request` (RFC 6749 §3.2). The result is checked by
+/// exactly the rules of [`decode_token_request`].
+pub fn decode_token_request_form(body: &[u8]) -> Result<TokenRequest, OAuthError> {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_bytes(body).map_err(|_| invalid("Invalid form encoding"))?;
+    let mut seen = std::collections::HashSet::new();
+    let mut obj = serde_json::Map::new();
+    for (key, value) in pairs {
+        if !seen.insert(key.clone()) {
+            return Err(invalid(format!("Duplicate parameter: {key}")));
+        }
+        let json = match key.as_str() {
+            "workflow_enabled" => match value.as_str() {
+                "true" => serde_json::Value::Bool(true),
+                "false" | "" => serde_json::Value::Bool(false),
+                _ => return Err(invalid_param("workflow_enabled")),
+            },
+            "requested_scopes" => serde_json::Value::Array(
+                value
+                    .split(' ')
+                    .filter(|s| !s.is_empty())
+                    .map(|s| serde_json::Value::String(s.to_owned()))
+                    .collect(),
+            ),
+            "delegation_context" if !value.is_empty() => {
+                let ctx = parse_strict(value.as_bytes())
+                    .map_err(|_| invalid_param("delegation_context"))?;
+                ctx.to_serde_json()
+            }
+            _ => serde_json::Value::String(value),
+        };
+        obj.insert(key, json);
+    }
+    let text =
+        serde_json::to_vec(&serde_json::Value::Object(obj)).map_err(|_| invalid(INVALID_JSON))?;
+    decode_token_request(&text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -393,6 +435,37 @@ mod tests {
         assert_eq!(
             serde_json::to_value(&r).unwrap(),
             serde_json::from_str::<serde_json::Value>(&prefixed).unwrap()
+        );
+    }
+
+    #[test]
+    fn rfc6749_form_encoded_request_follows_the_same_rules() {
+        let form = format!(
+            "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Aagent_checksum&agent_id=patch-planner\
+             &computed_checksum={}&requested_scopes=repo%3Aread+repo%3Awrite&audience=https%3A%2F%2Fapi.github.com\
+             &workflow_enabled=true&workflow_id=w&workflow_step=step_2\
+             &delegation_context=%7B%22chain%22%3A%5B%22supervisor-agent%22%5D%7D",
+            CHECKSUM.replace(':', "%3A")
+        );
+        let r = decode_token_request_form(form.as_bytes()).unwrap();
+        assert_eq!(r.requested_scopes, ["repo:read", "repo:write"]);
+        assert_eq!(r.delegation_context.chain, ["supervisor-agent"]);
+        assert!(r.workflow_enabled);
+        assert_eq!(
+            decode_token_request_form(b"grant_type=password&agent_id=a").unwrap_err(),
+            OAuthError::UnsupportedGrantType
+        );
+        assert_eq!(
+            decode_token_request_form(b"grant_type=agent_checksum&grant_type=agent_checksum")
+                .unwrap_err()
+                .description(),
+            "Duplicate parameter: grant_type"
+        );
+        assert_eq!(
+            decode_token_request_form(b"grant_type=agent_checksum&agent_id=a")
+                .unwrap_err()
+                .description(),
+            "Missing required parameter: computed_checksum"
         );
     }
 }

@@ -4,7 +4,7 @@
 
 use ajwt_protocol::claims::validate_claims;
 use ajwt_protocol::registration::{decode_agent_registration, decode_workflow_registration};
-use ajwt_protocol::wire::decode_token_request;
+use ajwt_protocol::wire::{decode_token_request, decode_token_request_form};
 use proptest::prelude::*;
 
 const VALID_REQUEST: &str = r#"{"grant_type":"agent_checksum","agent_id":"vulnerability-patcher-v1","computed_checksum":"sha256:986dd6b0fe7f88cc3c851c533aec14f7650ad195edd1071b8a98248e79b9300d","workflow_id":"auto-patch-workflow-v1","workflow_step":"step_4_apply_patch","workflow_enabled":true,"requested_scopes":["repo:write"],"audience":["https://api.github.com"],"delegation_context":{"chain":["supervisor-agent","patch-planner"],"completed_steps":["step_1_analyze_manifest"]},"parent_token":"a.b.c"}"#;
@@ -57,6 +57,7 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
 
 fn all_decoders(bytes: &[u8]) {
     let _ = decode_token_request(bytes);
+    let _ = decode_token_request_form(bytes);
     let _ = decode_workflow_registration(bytes);
     let _ = decode_agent_registration(bytes);
     if let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes) {

@@ -1,0 +1,1 @@
+//! Signing keys, JWKS, JWS signing/verification and agent public keys. (being written)

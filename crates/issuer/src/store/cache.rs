@@ -1,0 +1,1 @@
+//! Cached store. (being written)
