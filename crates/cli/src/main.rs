@@ -19,6 +19,7 @@ use ajwt_checksum::error::one_line;
 use clap::{Parser, Subcommand};
 
 mod checksum;
+mod serve;
 
 /// Exit status for bad input, like clap's usage errors.
 const EXIT_BAD_INPUT: u8 = 2;
@@ -49,12 +50,16 @@ enum Command {
     /// Compute the agent checksum of a JSON agent specification (§5.3)
     #[command(long_about = checksum::LONG_ABOUT)]
     Checksum(checksum::ChecksumArgs),
+    /// Run the demo issuer: registration, the agent_checksum grant, intent tokens (§4–§6)
+    #[command(long_about = serve::LONG_ABOUT)]
+    Serve(serve::ServeArgs),
 }
 
 /// A failure reported as one `error: <message>` line on stderr.
 #[derive(Debug)]
 pub(crate) struct CliError {
     message: String,
+    status: u8,
 }
 
 impl CliError {
@@ -62,6 +67,15 @@ impl CliError {
     pub(crate) fn new(message: impl Into<String>) -> CliError {
         CliError {
             message: message.into(),
+            status: EXIT_BAD_INPUT,
+        }
+    }
+
+    /// A failure at run time (not bad input): exit status 1.
+    pub(crate) fn runtime(message: impl Into<String>) -> CliError {
+        CliError {
+            message: message.into(),
+            status: EXIT_OUTPUT_FAILED,
         }
     }
 }
@@ -78,13 +92,14 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Checksum(args) => checksum::run(args),
+        Command::Serve(args) => serve::run(args).map(|()| Vec::new()),
     };
     match result {
         Ok(output) => write_stdout(&output),
         Err(e) => {
             // Ignore a failure to report: there is nowhere left to report it.
             let _ = writeln!(io::stderr().lock(), "error: {e}");
-            ExitCode::from(EXIT_BAD_INPUT)
+            ExitCode::from(e.status)
         }
     }
 }

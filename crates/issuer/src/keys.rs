@@ -1,1 +1,2598 @@
-//! Signing keys, JWKS, JWS signing/verification and agent public keys. (being written)
+//! Signing keys, the JWK Set, compact JWS signing and verification, and agent
+//! proof-of-possession keys.
+//!
+//! The issuer signs its tokens with a [`KeyRing`] of its own keys (ES256, EdDSA
+//! or RS256), publishes their public halves as an RFC 7517 JWK Set, and
+//! verifies its own compact JWS (RFC 7515 §7.1) following RFC 8725: the `alg`
+//! must be one of the ring's algorithms and the algorithm of the key named by
+//! `kid` (§3.1, no `none`, no HMAC, no alg/key confusion), and the `typ` is
+//! checked explicitly (§3.11). Header and payload are parsed strictly:
+//! duplicate member names are refused.
+//!
+//! Agent keys for the `cnf.jwk` claim (§4.4.2, RFC 7800; registration §6.2.3
+//! step 2; proof of possession §9.2.2) come as a JWK or a PEM
+//! SubjectPublicKeyInfo and are held to §9.4.1: Ed25519, P-256, or RSA of at
+//! least 2048 bits with public exponent 65537. Keys are identified by their
+//! RFC 7638 JWK thumbprint, which is also the `kid` of the issuer's keys.
+//!
+//! Key files (format 1): every key is one file `<data_dir>/signing-keys/<kid>.json`
+//! (directory mode 0700, file mode 0600, written to a temporary file and
+//! renamed) holding exactly
+//! `{"kid": "<RFC 7638 thumbprint>", "alg": "ES256" | "EdDSA" | "RS256",
+//! "created_at": <Unix seconds>, "private_key_pem": "<PKCS#8 PEM>"}`.
+//! The key with the greatest `created_at` (ties: greatest `kid`) signs; the
+//! others still verify, so a key is rotated by adding a file. Files whose
+//! name starts with `.` or does not end in `.json` are ignored.
+//!
+//! josekit 0.10.3 pitfalls handled here (see the corpora provenance notes): it
+//! has no thumbprint API ([`jwk_thumbprint`] implements RFC 7638), it does not
+//! check `typ` ([`KeyRing::verify`] does), and it accepts small RSA exponents
+//! (agent keys are checked by hand before josekit sees them); JWKs are never
+//! parsed as a set, one bad member cannot hide the others.
+
+use std::fmt;
+use std::fs;
+use std::io::Write as _;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use ajwt_protocol::registration::PublicKeyInput;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine as _;
+use josekit::jwk::alg::ed::EdCurve;
+use josekit::jwk::{Jwk, KeyPair as _};
+use josekit::jws::{EdDSA, JwsSigner, JwsVerifier, ES256, RS256};
+use serde_json::{Map, Value};
+use sha2::{Digest as _, Sha256};
+
+/// Name of the key directory inside the data directory.
+pub const KEY_DIR: &str = "signing-keys";
+
+/// Modulus size of generated RS256 keys.
+const RSA_GENERATED_BITS: u32 = 2048;
+/// Smallest RSA modulus accepted (§9.4.1).
+const RSA_MIN_BITS: usize = 2048;
+/// Largest RSA modulus accepted (bounds verification cost).
+const RSA_MAX_BITS: usize = 16384;
+/// The only RSA public exponent accepted: 65537.
+const RSA_EXPONENT: [u8; 3] = [0x01, 0x00, 0x01];
+/// JWK members that carry private or symmetric key material.
+const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
+/// Signing algorithms offered for the issuer's own keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigningAlgorithm {
+    /// ECDSA with P-256 and SHA-256 (RFC 7518 §3.4).
+    Es256,
+    /// EdDSA with Ed25519 (RFC 8037).
+    EdDsa,
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (RFC 7518 §3.3), 2048-bit keys.
+    Rs256,
+}
+
+impl SigningAlgorithm {
+    /// Every algorithm, in the order ES256, EdDSA, RS256.
+    pub const ALL: [SigningAlgorithm; 3] = [Self::Es256, Self::EdDsa, Self::Rs256];
+
+    /// The JWS `alg` name: `"ES256"`, `"EdDSA"` or `"RS256"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Es256 => "ES256",
+            Self::EdDsa => "EdDSA",
+            Self::Rs256 => "RS256",
+        }
+    }
+}
+
+impl fmt::Display for SigningAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for SigningAlgorithm {
+    type Err = KeyError;
+
+    /// Exact, case-sensitive JWS names (RFC 7518 §3.1 names are case-sensitive).
+    fn from_str(s: &str) -> Result<Self, KeyError> {
+        match s {
+            "ES256" => Ok(Self::Es256),
+            "EdDSA" => Ok(Self::EdDsa),
+            "RS256" => Ok(Self::Rs256),
+            other => Err(KeyError::UnknownAlgorithm(other.to_owned())),
+        }
+    }
+}
+
+/// Failures around keys: files, generation, signing, agent keys.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// A file or directory could not be read or written.
+    #[error("I/O error on {}: {source}", .path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// Key generation failed.
+    #[error("key generation failed: {0}")]
+    Generation(String),
+    /// A stored key file cannot be used.
+    #[error("bad key file {}: {reason}", .path.display())]
+    BadKeyFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A public key (JWK or PEM) that is not accepted (§9.4.1), or a JWK
+    /// without the members its thumbprint needs.
+    #[error("unsupported public key: {reason}")]
+    Unsupported {
+        /// Why it is refused.
+        reason: String,
+    },
+    /// Not one of `ES256`, `EdDSA`, `RS256`.
+    #[error("unknown signing algorithm {0:?} (expected \"ES256\", \"EdDSA\" or \"RS256\")")]
+    UnknownAlgorithm(String),
+    /// Signing failed.
+    #[error("signing failed: {0}")]
+    Signing(String),
+}
+
+fn unsupported(reason: impl Into<String>) -> KeyError {
+    KeyError::Unsupported {
+        reason: reason.into(),
+    }
+}
+
+/// Why a compact JWS was refused by [`KeyRing::verify`].
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum VerifyError {
+    /// Not three base64url parts with a strictly parsed JSON object header
+    /// carrying string `alg` and `kid` and no `crit` (RFC 7515 §7.1, §4.1.11).
+    #[error("malformed token: not a compact JWS with a valid header")]
+    Malformed,
+    /// `alg` is not an algorithm of this issuer, or not the algorithm of the
+    /// key named by `kid` (RFC 8725 §3.1).
+    #[error("algorithm {0:?} is not accepted for this token")]
+    UnsupportedAlgorithm(String),
+    /// No key of the ring has this `kid`.
+    #[error("unknown key id {0:?}")]
+    UnknownKid(String),
+    /// The `typ` header is absent or not the expected one (RFC 8725 §3.11).
+    #[error("wrong token type: expected {expected:?}, found {}", show_typ(.found))]
+    WrongType {
+        /// The type expected.
+        expected: String,
+        /// The `typ` found (`None`: absent).
+        found: Option<String>,
+    },
+    /// The signature does not verify.
+    #[error("signature verification failed")]
+    BadSignature,
+    /// The payload is not a JSON object without duplicate claims.
+    #[error("invalid payload: {0}")]
+    BadPayload(String),
+}
+
+fn show_typ(found: &Option<String>) -> String {
+    match found {
+        Some(t) => format!("{t:?}"),
+        None => "no typ".to_owned(),
+    }
+}
+
+/// One key of the ring.
+#[derive(Clone)]
+struct RingKey {
+    kid: String,
+    alg: SigningAlgorithm,
+    created_at: u64,
+    /// Public members (kty, crv, x, y / n, e) and `kid`.
+    public_jwk: Map<String, Value>,
+    signer: Box<dyn JwsSigner>,
+    verifier: Box<dyn JwsVerifier>,
+}
+
+impl RingKey {
+    /// Builds a key from a PKCS#8 PEM private key of `alg`; the public half
+    /// must itself pass the §9.4.1 checks.
+    fn from_pem(alg: SigningAlgorithm, pem: &[u8], created_at: u64) -> Result<RingKey, String> {
+        let jose = |e: josekit::JoseError| e.to_string();
+        let (public, signer): (Jwk, Box<dyn JwsSigner>) = match alg {
+            SigningAlgorithm::Es256 => {
+                let pair = ES256.key_pair_from_pem(pem).map_err(jose)?;
+                let signer = ES256.signer_from_pem(pem).map_err(jose)?;
+                (pair.to_jwk_public_key(), Box::new(signer))
+            }
+            SigningAlgorithm::EdDsa => {
+                let pair = EdDSA.key_pair_from_pem(pem).map_err(jose)?;
+                if pair.curve() != EdCurve::Ed25519 {
+                    return Err("EdDSA keys must be Ed25519".to_owned());
+                }
+                let signer = EdDSA.signer_from_pem(pem).map_err(jose)?;
+                (pair.to_jwk_public_key(), Box::new(signer))
+            }
+            SigningAlgorithm::Rs256 => {
+                let pair = RS256.key_pair_from_pem(pem).map_err(jose)?;
+                let signer = RS256.signer_from_pem(pem).map_err(jose)?;
+                (pair.to_jwk_public_key(), Box::new(signer))
+            }
+        };
+        let core = public_members(public.as_ref()).map_err(|e| e.to_string())?;
+        let expected_kty = match alg {
+            SigningAlgorithm::Es256 => "EC",
+            SigningAlgorithm::EdDsa => "OKP",
+            SigningAlgorithm::Rs256 => "RSA",
+        };
+        if core.get("kty").and_then(Value::as_str) != Some(expected_kty) {
+            return Err(format!("the key is not a {expected_kty} key"));
+        }
+        check_public_core(&core).map_err(|e| e.to_string())?;
+        let kid = jwk_thumbprint(&core).map_err(|e| e.to_string())?;
+        let jwk = Jwk::from_map(core.clone()).map_err(jose)?;
+        let verifier: Box<dyn JwsVerifier> = match alg {
+            SigningAlgorithm::Es256 => Box::new(ES256.verifier_from_jwk(&jwk).map_err(jose)?),
+            SigningAlgorithm::EdDsa => Box::new(EdDSA.verifier_from_jwk(&jwk).map_err(jose)?),
+            SigningAlgorithm::Rs256 => Box::new(RS256.verifier_from_jwk(&jwk).map_err(jose)?),
+        };
+        let mut public_jwk = core;
+        public_jwk.insert("kid".to_owned(), Value::String(kid.clone()));
+        Ok(RingKey {
+            kid,
+            alg,
+            created_at,
+            public_jwk,
+            signer,
+            verifier,
+        })
+    }
+
+    /// Compact serialization of `header`.`payload` signed by this key.
+    fn sign_parts(&self, header: &[u8], payload: &[u8]) -> Result<String, KeyError> {
+        let mut out = URL_SAFE_NO_PAD.encode(header);
+        out.push('.');
+        URL_SAFE_NO_PAD.encode_string(payload, &mut out);
+        let signature = self
+            .signer
+            .sign(out.as_bytes())
+            .map_err(|e| KeyError::Signing(e.to_string()))?;
+        out.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature, &mut out);
+        Ok(out)
+    }
+}
+
+/// Generates a PKCS#8 PEM private key of `alg`.
+fn generate_pem(alg: SigningAlgorithm) -> Result<String, KeyError> {
+    let pem = match alg {
+        SigningAlgorithm::Es256 => ES256.generate_key_pair().map(|k| k.to_pem_private_key()),
+        SigningAlgorithm::EdDsa => EdDSA
+            .generate_key_pair(EdCurve::Ed25519)
+            .map(|k| k.to_pem_private_key()),
+        SigningAlgorithm::Rs256 => RS256
+            .generate_key_pair(RSA_GENERATED_BITS)
+            .map(|k| k.to_pem_private_key()),
+    }
+    .map_err(|e| KeyError::Generation(e.to_string()))?;
+    String::from_utf8(pem).map_err(|_| KeyError::Generation("PEM is not UTF-8".to_owned()))
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The issuer's signing keys: the newest signs, all verify.
+#[derive(Clone)]
+pub struct KeyRing {
+    current: RingKey,
+    /// Older keys, newest first.
+    older: Vec<RingKey>,
+}
+
+impl fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let keys: Vec<String> = self
+            .keys()
+            .map(|k| format!("{} ({})", k.kid, k.alg))
+            .collect();
+        f.debug_struct("KeyRing")
+            .field("current", &self.current.kid)
+            .field("keys", &keys)
+            .finish()
+    }
+}
+
+impl KeyRing {
+    /// Loads every key stored under `<data_dir>/signing-keys/`, or, when there
+    /// is none, generates one key of `alg` and stores it there (private key
+    /// file mode 0600, directory 0700). The newest key signs; when keys exist,
+    /// `alg` is not used (a warning is logged if the newest key differs).
+    pub fn load_or_generate(data_dir: &Path, alg: SigningAlgorithm) -> Result<KeyRing, KeyError> {
+        let dir = data_dir.join(KEY_DIR);
+        ensure_key_dir(&dir)?;
+        let mut keys = load_key_dir(&dir)?;
+        if keys.is_empty() {
+            let key = write_new_key(&dir, alg, unix_now())?;
+            tracing::info!(kid = %key.kid, alg = %alg, "generated a signing key");
+            keys.push(key);
+        }
+        let ring = KeyRing::from_keys(keys)?;
+        if ring.current.alg != alg {
+            tracing::warn!(
+                kid = %ring.current.kid,
+                key_alg = %ring.current.alg,
+                configured_alg = %alg,
+                "the newest stored signing key is not of the configured algorithm; it is used anyway"
+            );
+        }
+        Ok(ring)
+    }
+
+    /// An in-memory ring with one fresh key (tests, benchmarks).
+    pub fn generate(alg: SigningAlgorithm) -> Result<KeyRing, KeyError> {
+        let pem = generate_pem(alg)?;
+        let key =
+            RingKey::from_pem(alg, pem.as_bytes(), unix_now()).map_err(KeyError::Generation)?;
+        KeyRing::from_keys(vec![key])
+    }
+
+    fn from_keys(mut keys: Vec<RingKey>) -> Result<KeyRing, KeyError> {
+        keys.sort_by(|a, b| (b.created_at, &b.kid).cmp(&(a.created_at, &a.kid)));
+        let mut keys = keys.into_iter();
+        let current = keys
+            .next()
+            .ok_or_else(|| KeyError::Generation("no signing key".to_owned()))?;
+        Ok(KeyRing {
+            current,
+            older: keys.collect(),
+        })
+    }
+
+    /// Every key, newest first.
+    fn keys(&self) -> impl Iterator<Item = &RingKey> {
+        std::iter::once(&self.current).chain(self.older.iter())
+    }
+
+    /// The `kid` of the key that signs (its RFC 7638 thumbprint).
+    pub fn current_kid(&self) -> &str {
+        &self.current.kid
+    }
+
+    /// The algorithm of the key that signs.
+    pub fn current_alg(&self) -> SigningAlgorithm {
+        self.current.alg
+    }
+
+    /// RFC 7517 JWK Set of every public key, newest first: each with
+    /// kty/crv/x/y/n/e as applicable, `kid`, `alg`, `use: "sig"`.
+    pub fn jwks(&self) -> Value {
+        let keys: Vec<Value> = self
+            .keys()
+            .map(|k| {
+                let mut jwk = k.public_jwk.clone();
+                jwk.insert("alg".to_owned(), Value::String(k.alg.as_str().to_owned()));
+                jwk.insert("use".to_owned(), Value::String("sig".to_owned()));
+                Value::Object(jwk)
+            })
+            .collect();
+        let mut set = Map::new();
+        set.insert("keys".to_owned(), Value::Array(keys));
+        Value::Object(set)
+    }
+
+    /// Compact JWS over `claims` with protected header
+    /// `{"alg", "kid", "typ": typ}` signed by the current key.
+    pub fn sign(&self, typ: &str, claims: &Map<String, Value>) -> Result<String, KeyError> {
+        let key = &self.current;
+        let mut header = Map::new();
+        header.insert("alg".to_owned(), Value::String(key.alg.as_str().to_owned()));
+        header.insert("kid".to_owned(), Value::String(key.kid.clone()));
+        header.insert("typ".to_owned(), Value::String(typ.to_owned()));
+        let header = Value::Object(header).to_string();
+        let payload = serde_json::to_vec(claims).map_err(|e| KeyError::Signing(e.to_string()))?;
+        key.sign_parts(header.as_bytes(), &payload)
+    }
+
+    /// Verifies a compact JWS made by this ring: exactly 3 base64url parts;
+    /// header parsed strictly (duplicate members refused, `crit` refused);
+    /// `alg` must be one of the ring's algorithms and equal the alg of the key
+    /// named by `kid` (never `none` or HMAC); `typ` must equal `expected_typ`
+    /// (case-insensitive, `application/<typ>` accepted, RFC 8725 §3.11);
+    /// signature valid; payload a JSON object without duplicate claims.
+    /// No time checks here.
+    pub fn verify(
+        &self,
+        token: &str,
+        expected_typ: &str,
+    ) -> Result<Map<String, Value>, VerifyError> {
+        let mut parts = token.split('.');
+        let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(VerifyError::Malformed);
+        };
+        let decode = |part: &str| {
+            URL_SAFE_NO_PAD
+                .decode(part)
+                .map_err(|_| VerifyError::Malformed)
+        };
+        let header_bytes = decode(header_b64)?;
+        let payload_bytes = decode(payload_b64)?;
+        let signature = decode(signature_b64)?;
+
+        let header = match ajwt_checksum::json::parse_strict(&header_bytes) {
+            Ok(v) => match v.to_serde_json() {
+                Value::Object(map) => map,
+                _ => return Err(VerifyError::Malformed),
+            },
+            Err(_) => return Err(VerifyError::Malformed),
+        };
+        if header.contains_key("crit") {
+            return Err(VerifyError::Malformed);
+        }
+        let Some(Value::String(alg)) = header.get("alg") else {
+            return Err(VerifyError::Malformed);
+        };
+        if !self.keys().any(|k| k.alg.as_str() == alg) {
+            return Err(VerifyError::UnsupportedAlgorithm(alg.clone()));
+        }
+        let Some(Value::String(kid)) = header.get("kid") else {
+            return Err(VerifyError::Malformed);
+        };
+        let key = self
+            .keys()
+            .find(|k| k.kid == *kid)
+            .ok_or_else(|| VerifyError::UnknownKid(kid.clone()))?;
+        if key.alg.as_str() != alg {
+            return Err(VerifyError::UnsupportedAlgorithm(alg.clone()));
+        }
+        match header.get("typ") {
+            Some(Value::String(typ)) if typ_matches(typ, expected_typ) => {}
+            other => {
+                return Err(VerifyError::WrongType {
+                    expected: expected_typ.to_owned(),
+                    found: other.map(|t| t.as_str().map_or_else(|| t.to_string(), str::to_owned)),
+                })
+            }
+        }
+        let signing_input_len = header_b64.len() + 1 + payload_b64.len();
+        let signing_input = token
+            .get(..signing_input_len)
+            .ok_or(VerifyError::Malformed)?;
+        key.verifier
+            .verify(signing_input.as_bytes(), &signature)
+            .map_err(|_| VerifyError::BadSignature)?;
+
+        match ajwt_checksum::json::parse_strict(&payload_bytes) {
+            Ok(v) => match v.to_serde_json() {
+                Value::Object(claims) => Ok(claims),
+                _ => Err(VerifyError::BadPayload(
+                    "the payload is not a JSON object".to_owned(),
+                )),
+            },
+            Err(e) => Err(VerifyError::BadPayload(e.to_string())),
+        }
+    }
+}
+
+/// `typ` comparison of RFC 7515 §4.1.9 / RFC 8725 §3.11: case-insensitive,
+/// with an optional `application/` prefix on either side.
+fn typ_matches(found: &str, expected: &str) -> bool {
+    fn bare(s: &str) -> &str {
+        const PREFIX: &str = "application/";
+        match (s.get(..PREFIX.len()), s.get(PREFIX.len()..)) {
+            (Some(p), Some(rest)) if p.eq_ignore_ascii_case(PREFIX) => rest,
+            _ => s,
+        }
+    }
+    bare(found).eq_ignore_ascii_case(bare(expected))
+}
+
+// ---------------------------------------------------------------------------
+// Key files
+// ---------------------------------------------------------------------------
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
+    move |source| KeyError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Creates the key directory (0700) if needed.
+fn ensure_key_dir(dir: &Path) -> Result<(), KeyError> {
+    match fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => {
+            if meta.permissions().mode() & 0o077 != 0 {
+                tracing::warn!(
+                    dir = %dir.display(),
+                    mode = format!("{:o}", meta.permissions().mode() & 0o777),
+                    "the signing key directory is accessible to other users"
+                );
+            }
+            Ok(())
+        }
+        Ok(_) => Err(KeyError::Io {
+            path: dir.to_owned(),
+            source: std::io::Error::other("not a directory"),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(io_error(dir))?;
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io_error(dir))
+        }
+        Err(e) => Err(io_error(dir)(e)),
+    }
+}
+
+/// Loads every `*.json` key file of `dir`, in file name order.
+fn load_key_dir(dir: &Path) -> Result<Vec<RingKey>, KeyError> {
+    let mut paths = Vec::new();
+    for entry in fs::read_dir(dir).map_err(io_error(dir))? {
+        let entry = entry.map_err(io_error(dir))?;
+        let path = entry.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if name.starts_with('.') || !name.ends_with(".json") {
+            continue;
+        }
+        if fs::metadata(&path).map_err(io_error(&path))?.is_file() {
+            paths.push(path);
+        }
+    }
+    paths.sort();
+    paths.iter().map(|p| load_key_file(p)).collect()
+}
+
+fn load_key_file(path: &Path) -> Result<RingKey, KeyError> {
+    let bad = |reason: String| KeyError::BadKeyFile {
+        path: path.to_owned(),
+        reason,
+    };
+    let bytes = fs::read(path).map_err(io_error(path))?;
+    if let Ok(meta) = fs::metadata(path) {
+        if meta.permissions().mode() & 0o077 != 0 {
+            tracing::warn!(
+                file = %path.display(),
+                mode = format!("{:o}", meta.permissions().mode() & 0o777),
+                "a private signing key file is accessible to other users (expected mode 0600)"
+            );
+        }
+    }
+    let doc = ajwt_checksum::json::parse_strict(&bytes)
+        .map_err(|e| bad(format!("not valid JSON: {e}")))?;
+    let Value::Object(doc) = doc.to_serde_json() else {
+        return Err(bad("not a JSON object".to_owned()));
+    };
+    if let Some(other) = doc
+        .keys()
+        .find(|k| !["kid", "alg", "created_at", "private_key_pem"].contains(&k.as_str()))
+    {
+        return Err(bad(format!("unknown member {other:?}")));
+    }
+    let string = |name: &str| match doc.get(name) {
+        Some(Value::String(s)) => Ok(s.as_str()),
+        _ => Err(bad(format!("member {name:?} must be a string"))),
+    };
+    let alg: SigningAlgorithm = string("alg")?
+        .parse()
+        .map_err(|e: KeyError| bad(e.to_string()))?;
+    let stored_kid = string("kid")?;
+    let pem = string("private_key_pem")?;
+    let created_at = doc
+        .get("created_at")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| bad("member \"created_at\" must be a non-negative integer".to_owned()))?;
+    let key = RingKey::from_pem(alg, pem.as_bytes(), created_at)
+        .map_err(|e| bad(format!("private_key_pem is not a usable {alg} key: {e}")))?;
+    if key.kid != stored_kid {
+        return Err(bad(format!(
+            "kid {stored_kid:?} is not the RFC 7638 thumbprint of the key ({})",
+            key.kid
+        )));
+    }
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
+    if stem != key.kid {
+        return Err(bad(format!(
+            "file name does not match the key: expected {}.json",
+            key.kid
+        )));
+    }
+    Ok(key)
+}
+
+/// Generates a key of `alg`, stores it as `<dir>/<kid>.json` (0600, written
+/// atomically) and returns it.
+fn write_new_key(dir: &Path, alg: SigningAlgorithm, created_at: u64) -> Result<RingKey, KeyError> {
+    let pem = generate_pem(alg)?;
+    let key = RingKey::from_pem(alg, pem.as_bytes(), created_at).map_err(KeyError::Generation)?;
+    let mut doc = Map::new();
+    doc.insert("kid".to_owned(), Value::String(key.kid.clone()));
+    doc.insert("alg".to_owned(), Value::String(alg.as_str().to_owned()));
+    doc.insert("created_at".to_owned(), Value::from(created_at));
+    doc.insert("private_key_pem".to_owned(), Value::String(pem));
+    let mut text = serde_json::to_string_pretty(&Value::Object(doc))
+        .map_err(|e| KeyError::Generation(e.to_string()))?;
+    text.push('\n');
+    write_private_file(dir, &format!("{}.json", key.kid), text.as_bytes())?;
+    Ok(key)
+}
+
+/// Writes `dir/name` with mode 0600 through a temporary file and a rename,
+/// then syncs the directory.
+fn write_private_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), KeyError> {
+    let path = dir.join(name);
+    let tmp = dir.join(format!(
+        ".{name}.tmp-{}-{:016x}",
+        std::process::id(),
+        rand::random::<u64>()
+    ));
+    let result = (|| {
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(io_error(&tmp))?;
+        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o600)).map_err(io_error(&tmp))?;
+        file.write_all(bytes).map_err(io_error(&tmp))?;
+        file.sync_all().map_err(io_error(&tmp))?;
+        fs::rename(&tmp, &path).map_err(io_error(&path))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result?;
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_error(dir))
+}
+
+// ---------------------------------------------------------------------------
+// Agent keys
+// ---------------------------------------------------------------------------
+
+/// An agent's proof-of-possession key (§4.4.2 cnf.jwk, §6.2.3 step 2).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentKey {
+    /// Public members only (kty, crv, x, y / n, e) plus `kid` = thumbprint.
+    pub jwk: Map<String, Value>,
+    /// RFC 7638 thumbprint (base64url SHA-256).
+    pub thumbprint: String,
+}
+
+/// Accepts a JWK or a PEM SubjectPublicKeyInfo (`-----BEGIN PUBLIC KEY-----`).
+/// Allowed (§9.4.1): Ed25519 (OKP), P-256 (EC), RSA with modulus >= 2048
+/// bits and public exponent exactly 65537. Anything else (other curves,
+/// smaller RSA, other exponents, symmetric `oct` keys, JWKs carrying private
+/// members, malformed base64url or coordinates, an invalid or small-order
+/// point, a JWK whose `use` is not `sig` or whose `alg` does not fit the key)
+/// is [`KeyError::Unsupported`] with the reason. The returned JWK has only
+/// the public members plus `kid`.
+pub fn parse_agent_public_key(input: &PublicKeyInput) -> Result<AgentKey, KeyError> {
+    let core = match input {
+        PublicKeyInput::Jwk(jwk) => {
+            let core = core_from_jwk(jwk)?;
+            check_public_core(&core)?;
+            check_jwk_alg(jwk, jwk_string(&core, "kty")?)?;
+            core
+        }
+        PublicKeyInput::Pem(pem) => {
+            let core = core_from_spki(&pem_to_der(pem)?)?;
+            check_public_core(&core)?;
+            core
+        }
+    };
+    let thumbprint = jwk_thumbprint(&core)?;
+    let mut jwk = core;
+    jwk.insert("kid".to_owned(), Value::String(thumbprint.clone()));
+    Ok(AgentKey { jwk, thumbprint })
+}
+
+/// RFC 7638 thumbprint: base64url (no padding) of SHA-256 over the required
+/// members in lexicographic order, no whitespace (EC: crv,kty,x,y; OKP:
+/// crv,kty,x; RSA: e,kty,n; oct: k,kty). Other members are ignored; the
+/// values are not validated beyond being strings.
+pub fn jwk_thumbprint(jwk: &Map<String, Value>) -> Result<String, KeyError> {
+    let kty = jwk_string(jwk, "kty")?;
+    let names: &[&str] = match kty {
+        "EC" => &["crv", "kty", "x", "y"],
+        "OKP" => &["crv", "kty", "x"],
+        "RSA" => &["e", "kty", "n"],
+        "oct" => &["k", "kty"],
+        other => {
+            return Err(unsupported(format!(
+                "RFC 7638 defines no thumbprint for kty {other:?}"
+            )))
+        }
+    };
+    let mut json = String::from("{");
+    for (i, name) in names.iter().enumerate() {
+        if i > 0 {
+            json.push(',');
+        }
+        let value = jwk_string(jwk, name)?;
+        json.push_str(&Value::String((*name).to_owned()).to_string());
+        json.push(':');
+        json.push_str(&Value::String(value.to_owned()).to_string());
+    }
+    json.push('}');
+    Ok(URL_SAFE_NO_PAD.encode(Sha256::digest(json.as_bytes())))
+}
+
+fn jwk_string<'a>(jwk: &'a Map<String, Value>, name: &str) -> Result<&'a str, KeyError> {
+    match jwk.get(name) {
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => Err(unsupported(format!("JWK member {name:?} must be a string"))),
+        None => Err(unsupported(format!("JWK member {name:?} is missing"))),
+    }
+}
+
+/// The public members of a JWK of kind kty (`kty` plus crv/x/y, crv/x or n/e).
+fn public_members(jwk: &Map<String, Value>) -> Result<Map<String, Value>, KeyError> {
+    let kty = jwk_string(jwk, "kty")?;
+    let names: &[&str] = match kty {
+        "EC" => &["kty", "crv", "x", "y"],
+        "OKP" => &["kty", "crv", "x"],
+        "RSA" => &["kty", "n", "e"],
+        "oct" => {
+            return Err(unsupported(
+                "symmetric (kty \"oct\") keys cannot prove possession; \
+                 send a public key (§9.4.1: Ed25519, P-256 or RSA)",
+            ))
+        }
+        other => {
+            return Err(unsupported(format!(
+                "kty {other:?} is not allowed (§9.4.1: Ed25519, P-256 or RSA)"
+            )))
+        }
+    };
+    let mut core = Map::new();
+    for name in names {
+        core.insert(
+            (*name).to_owned(),
+            Value::String(jwk_string(jwk, name)?.to_owned()),
+        );
+    }
+    Ok(core)
+}
+
+/// Checks a client-supplied JWK (private members, `use`, `key_ops`) and
+/// returns its public members.
+fn core_from_jwk(jwk: &Map<String, Value>) -> Result<Map<String, Value>, KeyError> {
+    let kty = jwk_string(jwk, "kty")?;
+    if kty == "oct" {
+        return public_members(jwk);
+    }
+    if let Some(member) = PRIVATE_MEMBERS.iter().find(|m| jwk.contains_key(**m)) {
+        return Err(unsupported(format!(
+            "the JWK carries the private member {member:?}; register only the public key"
+        )));
+    }
+    match jwk.get("use") {
+        None => {}
+        Some(Value::String(u)) if u == "sig" => {}
+        Some(other) => {
+            return Err(unsupported(format!(
+                "JWK \"use\" must be \"sig\" for a proof-of-possession key, found {other}"
+            )))
+        }
+    }
+    match jwk.get("key_ops") {
+        None => {}
+        Some(Value::Array(ops)) if ops.iter().any(|o| o.as_str() == Some("verify")) => {}
+        Some(other) => {
+            return Err(unsupported(format!(
+                "JWK \"key_ops\" must include \"verify\", found {other}"
+            )))
+        }
+    }
+    public_members(jwk)
+}
+
+/// A client-supplied JWK's optional `alg` must fit its (already accepted) key.
+fn check_jwk_alg(jwk: &Map<String, Value>, kty: &str) -> Result<(), KeyError> {
+    if let Some(alg) = jwk.get("alg") {
+        let allowed: &[&str] = match kty {
+            "OKP" => &["EdDSA", "Ed25519"],
+            "EC" => &["ES256"],
+            "RSA" => &["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"],
+            _ => &[],
+        };
+        if !alg.as_str().is_some_and(|a| allowed.contains(&a)) {
+            return Err(unsupported(format!(
+                "JWK \"alg\" {alg} does not fit a {kty} key (expected one of {})",
+                allowed.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn b64url_member(core: &Map<String, Value>, name: &str) -> Result<Vec<u8>, KeyError> {
+    let text = jwk_string(core, name)?;
+    URL_SAFE_NO_PAD.decode(text).map_err(|_| {
+        unsupported(format!(
+            "JWK member {name:?} is not canonical unpadded base64url (RFC 7515 §2)"
+        ))
+    })
+}
+
+const ALLOWED: &str = "§9.4.1 allows Ed25519, P-256, or RSA of at least 2048 bits with e = 65537";
+
+/// The §9.4.1 checks on public members (output of [`public_members`]).
+fn check_public_core(core: &Map<String, Value>) -> Result<(), KeyError> {
+    match jwk_string(core, "kty")? {
+        "OKP" => {
+            match jwk_string(core, "crv")? {
+                "Ed25519" => {}
+                other => {
+                    return Err(unsupported(format!(
+                        "curve {other:?} is not allowed ({ALLOWED})"
+                    )))
+                }
+            }
+            let x = b64url_member(core, "x")?;
+            let x: [u8; 32] = x.as_slice().try_into().map_err(|_| {
+                unsupported(format!("Ed25519 \"x\" must be 32 bytes, found {}", x.len()))
+            })?;
+            ed25519::check_public_key(&x).map_err(unsupported)
+        }
+        "EC" => {
+            match jwk_string(core, "crv")? {
+                "P-256" => {}
+                other => {
+                    return Err(unsupported(format!(
+                        "curve {other:?} is not allowed ({ALLOWED})"
+                    )))
+                }
+            }
+            for name in ["x", "y"] {
+                let c = b64url_member(core, name)?;
+                if c.len() != 32 {
+                    return Err(unsupported(format!(
+                        "P-256 {name:?} must be 32 bytes (RFC 7518 §6.2.1.2), found {}",
+                        c.len()
+                    )));
+                }
+            }
+            let jwk = Jwk::from_map(core.clone()).map_err(|e| unsupported(e.to_string()))?;
+            ES256
+                .verifier_from_jwk(&jwk)
+                .map(|_| ())
+                .map_err(|_| unsupported("(x, y) is not a point on P-256"))
+        }
+        "RSA" => {
+            let n = b64url_member(core, "n")?;
+            let e = b64url_member(core, "e")?;
+            if n.first().is_none_or(|b| *b == 0) || e.first().is_none_or(|b| *b == 0) {
+                return Err(unsupported(
+                    "RSA \"n\" and \"e\" must be non-empty and without leading zero octets (RFC 7518 §2, §6.3.1)",
+                ));
+            }
+            if e != RSA_EXPONENT {
+                return Err(unsupported(format!(
+                    "RSA public exponent must be 65537, found {} ({ALLOWED})",
+                    describe_uint(&e)
+                )));
+            }
+            let bits = n.len() * 8 - n.first().map_or(0, |b| b.leading_zeros() as usize);
+            if bits < RSA_MIN_BITS {
+                return Err(unsupported(format!(
+                    "RSA modulus is {bits} bits; at least {RSA_MIN_BITS} are required ({ALLOWED})"
+                )));
+            }
+            if bits > RSA_MAX_BITS {
+                return Err(unsupported(format!(
+                    "RSA modulus is {bits} bits; at most {RSA_MAX_BITS} are accepted"
+                )));
+            }
+            if n.last().is_none_or(|b| b & 1 == 0) {
+                return Err(unsupported("RSA modulus is even"));
+            }
+            let jwk = Jwk::from_map(core.clone()).map_err(|e| unsupported(e.to_string()))?;
+            RS256
+                .verifier_from_jwk(&jwk)
+                .map(|_| ())
+                .map_err(|e| unsupported(format!("invalid RSA key: {e}")))
+        }
+        other => Err(unsupported(format!(
+            "kty {other:?} is not allowed ({ALLOWED})"
+        ))),
+    }
+}
+
+/// Decimal for small integers, bit length otherwise.
+fn describe_uint(bytes: &[u8]) -> String {
+    if bytes.len() <= 8 {
+        bytes
+            .iter()
+            .fold(0u64, |acc, b| (acc << 8) | u64::from(*b))
+            .to_string()
+    } else {
+        format!("a {}-byte integer", bytes.len())
+    }
+}
+
+/// The DER of a `-----BEGIN PUBLIC KEY-----` PEM block (RFC 7468 §13).
+fn pem_to_der(pem: &str) -> Result<Vec<u8>, KeyError> {
+    const BEGIN: &str = "-----BEGIN PUBLIC KEY-----";
+    const END: &str = "-----END PUBLIC KEY-----";
+    let text = pem.trim();
+    let Some(body) = text.strip_prefix(BEGIN) else {
+        let label = text
+            .strip_prefix("-----BEGIN ")
+            .and_then(|rest| rest.split_once("-----"))
+            .map(|(label, _)| label);
+        return Err(unsupported(match label {
+            Some(l) if l.contains("PRIVATE") => {
+                format!("the PEM holds a private key ({l}); register only the public key ({BEGIN})")
+            }
+            Some(l) => {
+                format!("PEM type {l:?} is not accepted; expected a SubjectPublicKeyInfo ({BEGIN})")
+            }
+            None => format!("not a PEM public key: expected a JWK object or {BEGIN}"),
+        }));
+    };
+    let Some(body) = body.strip_suffix(END) else {
+        return Err(unsupported(format!(
+            "PEM public key must end with {END} (and nothing after it)"
+        )));
+    };
+    if body.contains('-') || body.contains(':') {
+        return Err(unsupported(
+            "PEM public key must hold exactly one block without headers",
+        ));
+    }
+    let b64: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    STANDARD
+        .decode(b64)
+        .map_err(|_| unsupported("PEM body is not valid base64"))
+}
+
+mod oid {
+    //! DER contents of the object identifiers met in SubjectPublicKeyInfo.
+    pub const EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+    pub const P256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+    pub const P384: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x22];
+    pub const P521: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x23];
+    pub const SECP256K1: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x0a];
+    pub const X25519: &[u8] = &[0x2b, 0x65, 0x6e];
+    pub const X448: &[u8] = &[0x2b, 0x65, 0x6f];
+    pub const ED25519: &[u8] = &[0x2b, 0x65, 0x70];
+    pub const ED448: &[u8] = &[0x2b, 0x65, 0x71];
+    pub const RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+    pub const RSA_PSS: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0a];
+
+    /// Dotted form, for messages.
+    pub fn dotted(bytes: &[u8]) -> String {
+        let mut arcs: Vec<u64> = Vec::new();
+        let mut acc: u64 = 0;
+        for b in bytes {
+            acc = (acc << 7) | u64::from(b & 0x7f);
+            if b & 0x80 == 0 {
+                if arcs.is_empty() {
+                    let first = (acc / 40).min(2);
+                    arcs.push(first);
+                    arcs.push(acc - first * 40);
+                } else {
+                    arcs.push(acc);
+                }
+                acc = 0;
+            }
+        }
+        arcs.iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(".")
+    }
+}
+
+/// One DER TLV: (tag, contents, rest). Definite, minimal lengths only.
+fn der_tlv(input: &[u8]) -> Result<(u8, &[u8], &[u8]), KeyError> {
+    let truncated = || unsupported("truncated or invalid DER in the public key");
+    let (&tag, rest) = input.split_first().ok_or_else(truncated)?;
+    if tag & 0x1f == 0x1f {
+        return Err(truncated());
+    }
+    let (&first, rest) = rest.split_first().ok_or_else(truncated)?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 {
+            return Err(truncated());
+        }
+        let (bytes, rest) = rest.split_at_checked(n).ok_or_else(truncated)?;
+        if bytes.first() == Some(&0) {
+            return Err(truncated());
+        }
+        let len = bytes
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+        if len < 0x80 {
+            return Err(truncated());
+        }
+        (len, rest)
+    };
+    let (contents, rest) = rest.split_at_checked(len).ok_or_else(truncated)?;
+    Ok((tag, contents, rest))
+}
+
+fn der_expect<'a>(tag: u8, input: &'a [u8], what: &str) -> Result<(&'a [u8], &'a [u8]), KeyError> {
+    let (found, contents, rest) = der_tlv(input)?;
+    if found != tag {
+        return Err(unsupported(format!(
+            "not a SubjectPublicKeyInfo: expected {what} (RFC 5280 §4.1.2.7)"
+        )));
+    }
+    Ok((contents, rest))
+}
+
+fn der_end(rest: &[u8]) -> Result<(), KeyError> {
+    if rest.is_empty() {
+        Ok(())
+    } else {
+        Err(unsupported("trailing data in the DER public key"))
+    }
+}
+
+/// A DER INTEGER as an unsigned big-endian magnitude without leading zeros.
+fn der_unsigned(contents: &[u8]) -> Result<Vec<u8>, KeyError> {
+    if contents.first().is_none_or(|b| b & 0x80 != 0) {
+        return Err(unsupported(
+            "RSA modulus and exponent must be positive integers",
+        ));
+    }
+    let start = contents
+        .iter()
+        .position(|b| *b != 0)
+        .unwrap_or(contents.len());
+    Ok(contents[start..].to_vec())
+}
+
+/// Public members of the JWK equivalent to a DER SubjectPublicKeyInfo
+/// (RFC 5280 §4.1.2.7; RFC 5480 EC, RFC 8410 Ed25519, RFC 3279 RSA).
+fn core_from_spki(der: &[u8]) -> Result<Map<String, Value>, KeyError> {
+    let (spki, rest) = der_expect(0x30, der, "a SEQUENCE")?;
+    der_end(rest)?;
+    let (algorithm, rest) = der_expect(0x30, spki, "an AlgorithmIdentifier")?;
+    let (bits, rest) = der_expect(0x03, rest, "a BIT STRING")?;
+    der_end(rest)?;
+    let (oid, params) = der_expect(0x06, algorithm, "an algorithm OID")?;
+    let key = match bits.split_first() {
+        Some((0, key)) => key,
+        _ => return Err(unsupported("the public key BIT STRING has unused bits")),
+    };
+    let b64 = |bytes: &[u8]| Value::String(URL_SAFE_NO_PAD.encode(bytes));
+    let text = |s: &str| Value::String(s.to_owned());
+    let mut core = Map::new();
+    match oid {
+        oid::EC_PUBLIC_KEY => {
+            if params.first() == Some(&0x30) {
+                return Err(unsupported(
+                    "explicit EC domain parameters are not accepted; use the named curve P-256",
+                ));
+            }
+            let (curve, rest) = der_expect(0x06, params, "a named curve OID")?;
+            der_end(rest)?;
+            let name = match curve {
+                oid::P256 => "P-256",
+                oid::P384 => "P-384",
+                oid::P521 => "P-521",
+                oid::SECP256K1 => "secp256k1",
+                other => {
+                    return Err(unsupported(format!(
+                        "EC curve OID {} is not allowed ({ALLOWED})",
+                        oid::dotted(other)
+                    )))
+                }
+            };
+            if name != "P-256" {
+                return Err(unsupported(format!("curve {name:?} is not allowed ({ALLOWED})")));
+            }
+            match key.split_first() {
+                Some((0x04, xy)) if xy.len() == 64 => {
+                    let (x, y) = xy.split_at(32);
+                    core.insert("kty".to_owned(), text("EC"));
+                    core.insert("crv".to_owned(), text("P-256"));
+                    core.insert("x".to_owned(), b64(x));
+                    core.insert("y".to_owned(), b64(y));
+                }
+                Some((0x02 | 0x03, _)) => {
+                    return Err(unsupported(
+                        "compressed EC points are not accepted; use the uncompressed form",
+                    ))
+                }
+                _ => return Err(unsupported("invalid P-256 point encoding")),
+            }
+        }
+        oid::ED25519 => {
+            if !params.is_empty() {
+                return Err(unsupported("Ed25519 AlgorithmIdentifier must have no parameters (RFC 8410 §3)"));
+            }
+            if key.len() != 32 {
+                return Err(unsupported(format!(
+                    "Ed25519 public key must be 32 bytes, found {}",
+                    key.len()
+                )));
+            }
+            core.insert("kty".to_owned(), text("OKP"));
+            core.insert("crv".to_owned(), text("Ed25519"));
+            core.insert("x".to_owned(), b64(key));
+        }
+        oid::RSA => {
+            if !(params.is_empty() || params == [0x05, 0x00]) {
+                return Err(unsupported("rsaEncryption parameters must be NULL (RFC 3279 §2.3.1)"));
+            }
+            let (seq, rest) = der_expect(0x30, key, "an RSAPublicKey SEQUENCE")?;
+            der_end(rest)?;
+            let (n, rest) = der_expect(0x02, seq, "the RSA modulus")?;
+            let (e, rest) = der_expect(0x02, rest, "the RSA exponent")?;
+            der_end(rest)?;
+            core.insert("kty".to_owned(), text("RSA"));
+            core.insert("n".to_owned(), b64(&der_unsigned(n)?));
+            core.insert("e".to_owned(), b64(&der_unsigned(e)?));
+        }
+        oid::ED448 => return Err(unsupported(format!("curve \"Ed448\" is not allowed ({ALLOWED})"))),
+        oid::X25519 | oid::X448 => {
+            return Err(unsupported(format!(
+                "key agreement keys (X25519/X448) cannot sign ({ALLOWED})"
+            )))
+        }
+        oid::RSA_PSS => {
+            return Err(unsupported(
+                "RSASSA-PSS-restricted keys are not accepted; use an rsaEncryption SubjectPublicKeyInfo",
+            ))
+        }
+        other => {
+            return Err(unsupported(format!(
+                "key algorithm OID {} is not allowed ({ALLOWED})",
+                oid::dotted(other)
+            )))
+        }
+    }
+    Ok(core)
+}
+
+mod ed25519 {
+    //! Ed25519 public key validation (RFC 8032 §5.1.3 point decoding, plus a
+    //! small-order check): field arithmetic modulo p = 2^255 - 19 on four
+    //! 64-bit limbs, little-endian. Only used on public data.
+
+    type Fe = [u64; 4];
+
+    const P: Fe = [
+        0xffff_ffff_ffff_ffed,
+        u64::MAX,
+        u64::MAX,
+        0x7fff_ffff_ffff_ffff,
+    ];
+    /// p - 2 (inversion exponent).
+    const P_MINUS_2: Fe = [
+        0xffff_ffff_ffff_ffeb,
+        u64::MAX,
+        u64::MAX,
+        0x7fff_ffff_ffff_ffff,
+    ];
+    /// (p - 5) / 8 = 2^252 - 3.
+    const P_MINUS_5_DIV_8: Fe = [
+        0xffff_ffff_ffff_fffd,
+        u64::MAX,
+        u64::MAX,
+        0x0fff_ffff_ffff_ffff,
+    ];
+    /// (p - 1) / 4 = 2^253 - 5.
+    const P_MINUS_1_DIV_4: Fe = [
+        0xffff_ffff_ffff_fffb,
+        u64::MAX,
+        u64::MAX,
+        0x1fff_ffff_ffff_ffff,
+    ];
+    const ZERO: Fe = [0; 4];
+    const ONE: Fe = [1, 0, 0, 0];
+
+    fn geq(a: &Fe, b: &Fe) -> bool {
+        for i in (0..4).rev() {
+            if a[i] != b[i] {
+                return a[i] > b[i];
+            }
+        }
+        true
+    }
+
+    fn add_raw(a: &Fe, b: &Fe) -> (Fe, bool) {
+        let mut r = ZERO;
+        let mut carry = false;
+        for i in 0..4 {
+            let (s1, c1) = a[i].overflowing_add(b[i]);
+            let (s2, c2) = s1.overflowing_add(u64::from(carry));
+            r[i] = s2;
+            carry = c1 || c2;
+        }
+        (r, carry)
+    }
+
+    fn sub_raw(a: &Fe, b: &Fe) -> (Fe, bool) {
+        let mut r = ZERO;
+        let mut borrow = false;
+        for i in 0..4 {
+            let (d1, b1) = a[i].overflowing_sub(b[i]);
+            let (d2, b2) = d1.overflowing_sub(u64::from(borrow));
+            r[i] = d2;
+            borrow = b1 || b2;
+        }
+        (r, borrow)
+    }
+
+    /// `lo + carry * 2^256` reduced below 2^256, using 2^256 = 38 (mod p).
+    fn fold(mut lo: Fe, mut carry: u64) -> Fe {
+        while carry != 0 {
+            let mut c = u128::from(carry) * 38;
+            for limb in lo.iter_mut() {
+                let s = u128::from(*limb) + c;
+                *limb = s as u64;
+                c = s >> 64;
+            }
+            carry = c as u64;
+        }
+        lo
+    }
+
+    /// The representative in [0, p).
+    fn canon(mut a: Fe) -> Fe {
+        while geq(&a, &P) {
+            a = sub_raw(&a, &P).0;
+        }
+        a
+    }
+
+    fn add(a: &Fe, b: &Fe) -> Fe {
+        let (s, carry) = add_raw(a, b);
+        fold(s, u64::from(carry))
+    }
+
+    fn sub(a: &Fe, b: &Fe) -> Fe {
+        let (d, borrow) = sub_raw(&canon(*a), &canon(*b));
+        if borrow {
+            add_raw(&d, &P).0
+        } else {
+            d
+        }
+    }
+
+    fn neg(a: &Fe) -> Fe {
+        sub(&ZERO, a)
+    }
+
+    fn mul(a: &Fe, b: &Fe) -> Fe {
+        let mut r = [0u64; 8];
+        for i in 0..4 {
+            let mut carry: u128 = 0;
+            for j in 0..4 {
+                let t = u128::from(r[i + j]) + u128::from(a[i]) * u128::from(b[j]) + carry;
+                r[i + j] = t as u64;
+                carry = t >> 64;
+            }
+            r[i + 4] = carry as u64;
+        }
+        let mut out = ZERO;
+        let mut carry: u128 = 0;
+        for i in 0..4 {
+            let t = u128::from(r[i]) + u128::from(r[i + 4]) * 38 + carry;
+            out[i] = t as u64;
+            carry = t >> 64;
+        }
+        fold(out, carry as u64)
+    }
+
+    fn pow(a: &Fe, e: &Fe) -> Fe {
+        let mut r = ONE;
+        for i in (0..4).rev() {
+            for bit in (0..64).rev() {
+                r = mul(&r, &r);
+                if (e[i] >> bit) & 1 == 1 {
+                    r = mul(&r, a);
+                }
+            }
+        }
+        r
+    }
+
+    fn inv(a: &Fe) -> Fe {
+        pow(a, &P_MINUS_2)
+    }
+
+    fn eq(a: &Fe, b: &Fe) -> bool {
+        canon(*a) == canon(*b)
+    }
+
+    fn small(n: u64) -> Fe {
+        [n, 0, 0, 0]
+    }
+
+    /// d = -121665 / 121666.
+    fn curve_d() -> Fe {
+        neg(&mul(&small(121_665), &inv(&small(121_666))))
+    }
+
+    /// RFC 8032 §5.1.3: the point (x, y) encoded by `bytes`, or `None`.
+    pub(super) fn decode(bytes: &[u8; 32]) -> Option<(Fe, Fe)> {
+        let mut y = ZERO;
+        for (i, limb) in y.iter_mut().enumerate() {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&bytes[i * 8..i * 8 + 8]);
+            *limb = u64::from_le_bytes(b);
+        }
+        let sign = y[3] >> 63;
+        y[3] &= 0x7fff_ffff_ffff_ffff;
+        if geq(&y, &P) {
+            return None;
+        }
+        let d = curve_d();
+        let yy = mul(&y, &y);
+        let u = sub(&yy, &ONE);
+        let v = add(&mul(&d, &yy), &ONE);
+        let v3 = mul(&mul(&v, &v), &v);
+        let v7 = mul(&mul(&v3, &v3), &v);
+        let mut x = mul(&mul(&u, &v3), &pow(&mul(&u, &v7), &P_MINUS_5_DIV_8));
+        let vxx = mul(&v, &mul(&x, &x));
+        if eq(&vxx, &u) {
+        } else if eq(&vxx, &neg(&u)) {
+            let sqrt_m1 = pow(&small(2), &P_MINUS_1_DIV_4);
+            x = mul(&x, &sqrt_m1);
+        } else {
+            return None;
+        }
+        let x = canon(x);
+        if x == ZERO && sign == 1 {
+            return None;
+        }
+        let x = if x[0] & 1 != sign { canon(neg(&x)) } else { x };
+        Some((x, canon(y)))
+    }
+
+    /// Affine twisted Edwards addition (a = -1, complete since d is not a square).
+    fn point_add(p: &(Fe, Fe), q: &(Fe, Fe)) -> (Fe, Fe) {
+        let d = curve_d();
+        let (x1, y1) = p;
+        let (x2, y2) = q;
+        let t = mul(&d, &mul(&mul(x1, x2), &mul(y1, y2)));
+        let x3 = mul(&add(&mul(x1, y2), &mul(y1, x2)), &inv(&add(&ONE, &t)));
+        let y3 = mul(&add(&mul(y1, y2), &mul(x1, x2)), &inv(&sub(&ONE, &t)));
+        (canon(x3), canon(y3))
+    }
+
+    /// `[8]P` is the neutral element (0, 1).
+    pub(super) fn has_small_order(p: &(Fe, Fe)) -> bool {
+        let p2 = point_add(p, p);
+        let p4 = point_add(&p2, &p2);
+        let p8 = point_add(&p4, &p4);
+        p8 == (ZERO, ONE)
+    }
+
+    /// A usable Ed25519 public key: canonical encoding of a curve point that
+    /// is not of small order.
+    pub(super) fn check_public_key(bytes: &[u8; 32]) -> Result<(), String> {
+        let point = decode(bytes).ok_or_else(|| {
+            "Ed25519 \"x\" is not the encoding of a curve point (RFC 8032 §5.1.3)".to_owned()
+        })?;
+        if has_small_order(&point) {
+            return Err("Ed25519 \"x\" is a small-order point".to_owned());
+        }
+        Ok(())
+    }
+
+    #[cfg(test)]
+    pub(super) fn to_le_bytes(a: &Fe) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        for (i, limb) in a.iter().enumerate() {
+            out[i * 8..i * 8 + 8].copy_from_slice(&limb.to_le_bytes());
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use josekit::jwk::alg::rsa::RsaKeyPair;
+    use josekit::jws::{ES256K, ES384};
+    use serde_json::json;
+    use std::sync::OnceLock;
+
+    const TYP: &str = "intent+jwt";
+
+    fn claims() -> Map<String, Value> {
+        json!({
+            "iss": "https://idp.example.com",
+            "sub": "agent-1",
+            "exp": 1735690800,
+            "scope": "repo:write",
+            "intent": {"workflow_id": "wf", "steps": [1, 2.5, "x"]}
+        })
+        .as_object()
+        .unwrap()
+        .clone()
+    }
+
+    /// One ring per algorithm, shared by the tests (RSA generation is slow).
+    fn ring(alg: SigningAlgorithm) -> &'static KeyRing {
+        static RINGS: OnceLock<Vec<KeyRing>> = OnceLock::new();
+        let rings = RINGS.get_or_init(|| {
+            SigningAlgorithm::ALL
+                .iter()
+                .map(|a| KeyRing::generate(*a).unwrap())
+                .collect()
+        });
+        rings.iter().find(|r| r.current_alg() == alg).unwrap()
+    }
+
+    fn b64(bytes: impl AsRef<[u8]>) -> String {
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    fn split(token: &str) -> Vec<String> {
+        token.split('.').map(str::to_owned).collect()
+    }
+
+    fn header_of(token: &str) -> Map<String, Value> {
+        let h = URL_SAFE_NO_PAD.decode(&split(token)[0]).unwrap();
+        serde_json::from_slice(&h).unwrap()
+    }
+
+    /// A token over raw header/payload bytes, properly signed by the current key.
+    fn signed_raw(ring: &KeyRing, header: &str, payload: &str) -> String {
+        ring.current
+            .sign_parts(header.as_bytes(), payload.as_bytes())
+            .unwrap()
+    }
+
+    fn std_header(ring: &KeyRing) -> String {
+        json!({"alg": ring.current_alg().as_str(), "kid": ring.current_kid(), "typ": TYP})
+            .to_string()
+    }
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    fn jwk_input(v: Value) -> PublicKeyInput {
+        PublicKeyInput::Jwk(obj(v))
+    }
+
+    fn pem_input(pem: Vec<u8>) -> PublicKeyInput {
+        PublicKeyInput::Pem(String::from_utf8(pem).unwrap())
+    }
+
+    fn josekit_jwk(jwk: &Jwk) -> Map<String, Value> {
+        jwk.as_ref().clone()
+    }
+
+    fn refused(input: PublicKeyInput) -> String {
+        match parse_agent_public_key(&input) {
+            Err(KeyError::Unsupported { reason }) => reason,
+            other => panic!("expected Unsupported, got {other:?}"),
+        }
+    }
+
+    fn assert_refused(input: PublicKeyInput, needle: &str) {
+        let reason = refused(input);
+        assert!(
+            reason.contains(needle),
+            "reason {reason:?} lacks {needle:?}"
+        );
+    }
+
+    fn member_names(m: &Map<String, Value>) -> Vec<&str> {
+        let mut names: Vec<&str> = m.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        names
+    }
+
+    fn mode(path: &Path) -> u32 {
+        fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    fn key_files(dir: &Path) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        v.sort();
+        v
+    }
+
+    // --- RFC 7638 -------------------------------------------------------
+
+    #[test]
+    fn rfc7638_s3_1_example_thumbprint() {
+        let jwk = obj(json!({
+            "kty": "RSA",
+            "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
+            "e": "AQAB",
+            "alg": "RS256",
+            "kid": "2011-04-29"
+        }));
+        assert_eq!(
+            jwk_thumbprint(&jwk).unwrap(),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
+        // The same key is an acceptable agent key (2048 bits, e = 65537), and
+        // its kid is that thumbprint.
+        let key = parse_agent_public_key(&PublicKeyInput::Jwk(jwk)).unwrap();
+        assert_eq!(
+            key.thumbprint,
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
+        assert_eq!(key.jwk["kid"], key.thumbprint.as_str());
+        assert_eq!(member_names(&key.jwk), ["e", "kid", "kty", "n"]);
+    }
+
+    #[test]
+    fn rfc7638_s3_2_required_members_only_in_lexicographic_order() {
+        let jwk = obj(
+            json!({"y": "Yy", "x": "Xx", "kty": "EC", "crv": "P-256", "use": "sig", "kid": "k"}),
+        );
+        let expected = b64(Sha256::digest(
+            br#"{"crv":"P-256","kty":"EC","x":"Xx","y":"Yy"}"#,
+        ));
+        assert_eq!(jwk_thumbprint(&jwk).unwrap(), expected);
+        let okp = obj(json!({"x": "Xx", "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA"}));
+        let expected = b64(Sha256::digest(br#"{"crv":"Ed25519","kty":"OKP","x":"Xx"}"#));
+        assert_eq!(jwk_thumbprint(&okp).unwrap(), expected);
+        let oct = obj(json!({"kty": "oct", "k": "Kk"}));
+        let expected = b64(Sha256::digest(br#"{"k":"Kk","kty":"oct"}"#));
+        assert_eq!(jwk_thumbprint(&oct).unwrap(), expected);
+    }
+
+    #[test]
+    fn rfc7638_thumbprint_needs_its_members_as_strings() {
+        for (jwk, needle) in [
+            (
+                json!({"kty": "EC", "crv": "P-256", "x": "Xx"}),
+                "\"y\" is missing",
+            ),
+            (
+                json!({"crv": "P-256", "x": "Xx", "y": "Yy"}),
+                "\"kty\" is missing",
+            ),
+            (
+                json!({"kty": "RSA", "n": "Nn", "e": 65537}),
+                "\"e\" must be a string",
+            ),
+            (json!({"kty": "XYZ"}), "no thumbprint"),
+        ] {
+            match jwk_thumbprint(&obj(jwk)) {
+                Err(KeyError::Unsupported { reason }) => {
+                    assert!(reason.contains(needle), "{reason}")
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    // --- algorithms, signing, JWKS --------------------------------------
+
+    #[test]
+    fn s9_4_1_signing_algorithm_names_are_exact() {
+        for alg in SigningAlgorithm::ALL {
+            assert_eq!(alg.as_str().parse::<SigningAlgorithm>().unwrap(), alg);
+            assert_eq!(alg.to_string(), alg.as_str());
+        }
+        assert_eq!(SigningAlgorithm::EdDsa.as_str(), "EdDSA");
+        for bad in [
+            "es256", "EDDSA", "rs256", "none", "HS256", "ES384", " ES256", "",
+        ] {
+            assert!(matches!(
+                bad.parse::<SigningAlgorithm>(),
+                Err(KeyError::UnknownAlgorithm(s)) if s == bad
+            ));
+        }
+    }
+
+    #[test]
+    fn rfc7515_sign_then_verify_round_trip_each_alg() {
+        for alg in SigningAlgorithm::ALL {
+            let ring = ring(alg);
+            assert_eq!(ring.current_alg(), alg);
+            let token = ring.sign(TYP, &claims()).unwrap();
+            assert_eq!(split(&token).len(), 3);
+            let header = header_of(&token);
+            assert_eq!(member_names(&header), ["alg", "kid", "typ"]);
+            assert_eq!(header["alg"], alg.as_str());
+            assert_eq!(header["kid"], ring.current_kid());
+            assert_eq!(header["typ"], TYP);
+            assert_eq!(ring.verify(&token, TYP).unwrap(), claims(), "{alg}");
+            // Another ring of the same algorithm does not know the key.
+            let other = KeyRing::generate(SigningAlgorithm::Es256).unwrap();
+            if alg == SigningAlgorithm::Es256 {
+                assert_eq!(
+                    other.verify(&token, TYP),
+                    Err(VerifyError::UnknownKid(ring.current_kid().to_owned()))
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn rfc7517_jwks_members_each_alg() {
+        for (alg, names) in [
+            (
+                SigningAlgorithm::Es256,
+                vec!["alg", "crv", "kid", "kty", "use", "x", "y"],
+            ),
+            (
+                SigningAlgorithm::EdDsa,
+                vec!["alg", "crv", "kid", "kty", "use", "x"],
+            ),
+            (
+                SigningAlgorithm::Rs256,
+                vec!["alg", "e", "kid", "kty", "n", "use"],
+            ),
+        ] {
+            let set = ring(alg).jwks();
+            let keys = set["keys"].as_array().unwrap();
+            assert_eq!(keys.len(), 1);
+            let jwk = keys[0].as_object().unwrap();
+            assert_eq!(member_names(jwk), names, "{alg}");
+            assert_eq!(jwk["alg"], alg.as_str());
+            assert_eq!(jwk["use"], "sig");
+            assert_eq!(jwk["kid"], ring(alg).current_kid());
+            assert_eq!(jwk_thumbprint(jwk).unwrap(), ring(alg).current_kid());
+            assert_eq!(ring(alg).current_kid().len(), 43);
+            match alg {
+                SigningAlgorithm::Es256 => {
+                    assert_eq!(jwk["kty"], "EC");
+                    assert_eq!(jwk["crv"], "P-256");
+                    for c in ["x", "y"] {
+                        let bytes = URL_SAFE_NO_PAD.decode(jwk[c].as_str().unwrap()).unwrap();
+                        assert_eq!(bytes.len(), 32, "P-256 {c}");
+                    }
+                }
+                SigningAlgorithm::EdDsa => {
+                    assert_eq!(jwk["kty"], "OKP");
+                    assert_eq!(jwk["crv"], "Ed25519");
+                    let x = URL_SAFE_NO_PAD.decode(jwk["x"].as_str().unwrap()).unwrap();
+                    assert_eq!(x.len(), 32);
+                }
+                SigningAlgorithm::Rs256 => {
+                    assert_eq!(jwk["kty"], "RSA");
+                    assert_eq!(jwk["e"], "AQAB");
+                    let n = URL_SAFE_NO_PAD.decode(jwk["n"].as_str().unwrap()).unwrap();
+                    assert_eq!(n.len(), 256);
+                    assert_ne!(n[0], 0);
+                }
+            }
+            // The published keys are themselves acceptable agent keys.
+            let mut public = jwk.clone();
+            public.remove("kid");
+            let key = parse_agent_public_key(&PublicKeyInput::Jwk(public)).unwrap();
+            assert_eq!(key.thumbprint, ring(alg).current_kid());
+        }
+    }
+
+    #[test]
+    fn independent_jsonwebtoken_verifies_our_tokens_with_our_jwks() {
+        use jsonwebtoken::{decode, jwk::JwkSet, Algorithm, DecodingKey, Validation};
+        for (alg, theirs) in [
+            (SigningAlgorithm::Es256, Algorithm::ES256),
+            (SigningAlgorithm::EdDsa, Algorithm::EdDSA),
+            (SigningAlgorithm::Rs256, Algorithm::RS256),
+        ] {
+            let ring = ring(alg);
+            let token = ring.sign(TYP, &claims()).unwrap();
+            let set: JwkSet = serde_json::from_value(ring.jwks()).unwrap();
+            let jwk = set.find(ring.current_kid()).unwrap();
+            let key = DecodingKey::from_jwk(jwk).unwrap();
+            let mut validation = Validation::new(theirs);
+            validation.required_spec_claims.clear();
+            validation.validate_exp = false;
+            validation.validate_aud = false;
+            let data = decode::<Value>(&token, &key, &validation).unwrap();
+            assert_eq!(data.claims, Value::Object(claims()), "{alg}");
+            assert_eq!(data.header.typ.as_deref(), Some(TYP));
+            assert_eq!(data.header.kid.as_deref(), Some(ring.current_kid()));
+            assert_eq!(data.header.alg, theirs);
+            // ...and refuses a tampered payload.
+            let p = split(&token);
+            let forged = format!("{}.{}.{}", p[0], b64(br#"{"sub":"evil"}"#), p[2]);
+            assert!(decode::<Value>(&forged, &key, &validation).is_err());
+        }
+    }
+
+    // --- RFC 8725 / RFC 7515 refusals ------------------------------------
+
+    #[test]
+    fn rfc8725_s3_1_alg_none_and_hmac_refused() {
+        let ring = ring(SigningAlgorithm::Es256);
+        let token = ring.sign(TYP, &claims()).unwrap();
+        let p = split(&token);
+        for alg in ["none", "HS256", "es256", "ES384", "RS256", "EdDSA"] {
+            let header =
+                b64(json!({"alg": alg, "kid": ring.current_kid(), "typ": TYP}).to_string());
+            for sig in ["", p[2].as_str()] {
+                let forged = format!("{header}.{}.{sig}", p[1]);
+                assert_eq!(
+                    ring.verify(&forged, TYP),
+                    Err(VerifyError::UnsupportedAlgorithm(alg.to_owned())),
+                    "{alg} sig={}",
+                    !sig.is_empty()
+                );
+            }
+        }
+        // HS256 signed with the public key as the HMAC secret (the classic
+        // confusion attack) is refused before any signature check.
+        let header =
+            b64(json!({"alg": "HS256", "kid": ring.current_kid(), "typ": TYP}).to_string());
+        let forged = format!("{header}.{}.{}", p[1], b64([7u8; 32]));
+        assert_eq!(
+            ring.verify(&forged, TYP),
+            Err(VerifyError::UnsupportedAlgorithm("HS256".to_owned()))
+        );
+        // alg missing or not a string.
+        for h in [
+            json!({"kid": ring.current_kid(), "typ": TYP}),
+            json!({"alg": null, "kid": ring.current_kid(), "typ": TYP}),
+            json!({"alg": ["ES256"], "kid": ring.current_kid(), "typ": TYP}),
+        ] {
+            let forged = format!("{}.{}.{}", b64(h.to_string()), p[1], p[2]);
+            assert_eq!(ring.verify(&forged, TYP), Err(VerifyError::Malformed));
+        }
+    }
+
+    #[test]
+    fn tamper_payload_or_signature_is_bad_signature() {
+        for alg in SigningAlgorithm::ALL {
+            let ring = ring(alg);
+            let token = ring.sign(TYP, &claims()).unwrap();
+            let p = split(&token);
+            let mut changed = claims();
+            changed.insert("scope".to_owned(), json!("admin"));
+            let forged = format!(
+                "{}.{}.{}",
+                p[0],
+                b64(serde_json::to_vec(&changed).unwrap()),
+                p[2]
+            );
+            assert_eq!(
+                ring.verify(&forged, TYP),
+                Err(VerifyError::BadSignature),
+                "{alg}"
+            );
+            let mut sig = URL_SAFE_NO_PAD.decode(&p[2]).unwrap();
+            sig[5] ^= 1;
+            let forged = format!("{}.{}.{}", p[0], p[1], b64(&sig));
+            assert_eq!(
+                ring.verify(&forged, TYP),
+                Err(VerifyError::BadSignature),
+                "{alg}"
+            );
+            let forged = format!("{}.{}.{}", p[0], p[1], b64(&sig[..sig.len() - 1]));
+            assert_eq!(
+                ring.verify(&forged, TYP),
+                Err(VerifyError::BadSignature),
+                "{alg}"
+            );
+            // A header re-encoded differently (same members) changes the
+            // signing input.
+            let reordered = json!({"typ": TYP, "kid": ring.current_kid(), "alg": alg.as_str()});
+            let forged = format!(
+                "{}.{}.{}",
+                b64(serde_json::to_vec_pretty(&reordered).unwrap()),
+                p[1],
+                p[2]
+            );
+            assert_eq!(
+                ring.verify(&forged, TYP),
+                Err(VerifyError::BadSignature),
+                "{alg}"
+            );
+        }
+    }
+
+    #[test]
+    fn rfc7515_s4_1_4_unknown_or_missing_kid() {
+        let ring = ring(SigningAlgorithm::EdDsa);
+        let payload = serde_json::to_string(&claims()).unwrap();
+        let token = signed_raw(
+            ring,
+            &json!({"alg": "EdDSA", "kid": "nope", "typ": TYP}).to_string(),
+            &payload,
+        );
+        assert_eq!(
+            ring.verify(&token, TYP),
+            Err(VerifyError::UnknownKid("nope".to_owned()))
+        );
+        let token = signed_raw(
+            ring,
+            &json!({"alg": "EdDSA", "typ": TYP}).to_string(),
+            &payload,
+        );
+        assert_eq!(ring.verify(&token, TYP), Err(VerifyError::Malformed));
+        let token = signed_raw(
+            ring,
+            &json!({"alg": "EdDSA", "kid": 1, "typ": TYP}).to_string(),
+            &payload,
+        );
+        assert_eq!(ring.verify(&token, TYP), Err(VerifyError::Malformed));
+    }
+
+    #[test]
+    fn rfc8725_s3_11_typ_checked() {
+        let ring = ring(SigningAlgorithm::Es256);
+        let token = ring.sign(TYP, &claims()).unwrap();
+        assert!(ring.verify(&token, "INTENT+JWT").is_ok());
+        assert!(ring.verify(&token, "application/intent+jwt").is_ok());
+        assert_eq!(
+            ring.verify(&token, "at+jwt"),
+            Err(VerifyError::WrongType {
+                expected: "at+jwt".to_owned(),
+                found: Some(TYP.to_owned())
+            })
+        );
+        let token = ring.sign("Application/Intent+JWT", &claims()).unwrap();
+        assert!(ring.verify(&token, TYP).is_ok());
+        for (typ, found) in [
+            ("JWT", Some("JWT")),
+            ("text/intent+jwt", Some("text/intent+jwt")),
+            ("intent+jwt ", Some("intent+jwt ")),
+            ("application/", Some("application/")),
+        ] {
+            let token = ring.sign(typ, &claims()).unwrap();
+            assert_eq!(
+                ring.verify(&token, TYP),
+                Err(VerifyError::WrongType {
+                    expected: TYP.to_owned(),
+                    found: found.map(str::to_owned)
+                }),
+                "{typ}"
+            );
+        }
+        let payload = serde_json::to_string(&claims()).unwrap();
+        let h = json!({"alg": "ES256", "kid": ring.current_kid()}).to_string();
+        assert_eq!(
+            ring.verify(&signed_raw(ring, &h, &payload), TYP),
+            Err(VerifyError::WrongType {
+                expected: TYP.to_owned(),
+                found: None
+            })
+        );
+        let h = json!({"alg": "ES256", "kid": ring.current_kid(), "typ": 5}).to_string();
+        assert_eq!(
+            ring.verify(&signed_raw(ring, &h, &payload), TYP),
+            Err(VerifyError::WrongType {
+                expected: TYP.to_owned(),
+                found: Some("5".to_owned())
+            })
+        );
+        let e = VerifyError::WrongType {
+            expected: TYP.to_owned(),
+            found: None,
+        };
+        assert_eq!(
+            e.to_string(),
+            "wrong token type: expected \"intent+jwt\", found no typ"
+        );
+    }
+
+    #[test]
+    fn rfc7515_s7_1_compact_serialization_only() {
+        let ring = ring(SigningAlgorithm::Es256);
+        let token = ring.sign(TYP, &claims()).unwrap();
+        let p = split(&token);
+        let json_serialization = json!({
+            "payload": p[1], "protected": p[0], "signature": p[2]
+        })
+        .to_string();
+        let general =
+            json!({"payload": p[1], "signatures": [{"protected": p[0], "signature": p[2]}]})
+                .to_string();
+        for bad in [
+            format!("{}.{}", p[0], p[1]),
+            format!("{}.{}.{}.{}", p[0], p[1], p[2], p[2]),
+            format!("{}.{}.{}.", p[0], p[1], p[2]),
+            format!("{}..{}", p[0], p[2]),
+            format!(".{}.{}", p[1], p[2]),
+            format!("{}={}", token, ""),
+            format!("{}=.{}.{}", p[0], p[1], p[2]),
+            format!(" {token}"),
+            format!("{token}\n"),
+            format!("{}.+{}.{}", p[0], &p[1][1..], p[2]),
+            token.replace('.', ". "),
+            json_serialization,
+            general,
+            String::new(),
+            "..".to_owned(),
+        ] {
+            let r = ring.verify(&bad, TYP);
+            assert!(
+                r == Err(VerifyError::Malformed) || r == Err(VerifyError::BadSignature),
+                "{bad:?}: {r:?}"
+            );
+            assert!(r.is_err());
+        }
+        assert_eq!(
+            ring.verify(&format!("{}.{}", p[0], p[1]), TYP),
+            Err(VerifyError::Malformed)
+        );
+        assert_eq!(
+            ring.verify(&split(&token)[..2].join("."), TYP),
+            Err(VerifyError::Malformed)
+        );
+        assert_eq!(
+            ring.verify(
+                &json!({"payload": p[1], "protected": p[0], "signature": p[2]}).to_string(),
+                TYP
+            ),
+            Err(VerifyError::Malformed)
+        );
+        assert_eq!(
+            ring.verify(&format!("{token}."), TYP),
+            Err(VerifyError::Malformed)
+        );
+        assert_eq!(
+            ring.verify(&format!("{}=.{}.{}", p[0], p[1], p[2]), TYP),
+            Err(VerifyError::Malformed)
+        );
+    }
+
+    #[test]
+    fn rfc7515_duplicate_header_member_and_crit_refused() {
+        let ring = ring(SigningAlgorithm::Es256);
+        let kid = ring.current_kid();
+        let payload = serde_json::to_string(&claims()).unwrap();
+        for header in [
+            format!(r#"{{"alg":"ES256","kid":"{kid}","typ":"{TYP}","alg":"none"}}"#),
+            format!(r#"{{"alg":"ES256","kid":"{kid}","typ":"{TYP}","typ":"{TYP}"}}"#),
+            format!(r#"{{"alg":"ES256","kid":"{kid}","typ":"{TYP}","crit":["exp"],"exp":1}}"#),
+            format!(r#"{{"alg":"ES256","kid":"{kid}","typ":"{TYP}","b64":false,"crit":["b64"]}}"#),
+            r#"["ES256"]"#.to_owned(),
+            "null".to_owned(),
+            format!(r#"{{"alg":"ES256","kid":"{kid}","typ":"{TYP}"}} x"#),
+            "\u{feff}{}".to_owned(),
+        ] {
+            let token = signed_raw(ring, &header, &payload);
+            assert_eq!(
+                ring.verify(&token, TYP),
+                Err(VerifyError::Malformed),
+                "{header}"
+            );
+        }
+        // Unknown, non-critical members are ignored.
+        let header = format!(r#"{{"alg":"ES256","kid":"{kid}","typ":"{TYP}","x-note":1}}"#);
+        assert_eq!(
+            ring.verify(&signed_raw(ring, &header, &payload), TYP)
+                .unwrap(),
+            claims()
+        );
+    }
+
+    #[test]
+    fn strict_payload_duplicate_claims_refused() {
+        let ring = ring(SigningAlgorithm::EdDsa);
+        let header = std_header(ring);
+        for payload in [
+            r#"{"sub":"a","sub":"b"}"#,
+            r#"{"cnf":{"jwk":{"kty":"OKP","kty":"RSA"}}}"#,
+            r#"[1,2]"#,
+            r#""claims""#,
+            "not json",
+            r#"{"sub":"a"} trailing"#,
+        ] {
+            let token = signed_raw(ring, &header, payload);
+            assert!(
+                matches!(ring.verify(&token, TYP), Err(VerifyError::BadPayload(_))),
+                "{payload}"
+            );
+        }
+        let token = signed_raw(ring, &header, r#"{"sub":"a","n":1e2}"#);
+        let got = ring.verify(&token, TYP).unwrap();
+        assert_eq!(got["sub"], "a");
+    }
+
+    // --- persistence ----------------------------------------------------
+
+    #[test]
+    fn persistence_same_kid_cross_verify_and_modes() {
+        for alg in SigningAlgorithm::ALL {
+            let tmp = tempfile::tempdir().unwrap();
+            let data = tmp.path().join("data");
+            let first = KeyRing::load_or_generate(&data, alg).unwrap();
+            let dir = data.join(KEY_DIR);
+            assert_eq!(mode(&dir), 0o700);
+            let files = key_files(&dir);
+            assert_eq!(files.len(), 1, "{files:?}");
+            assert_eq!(files[0], dir.join(format!("{}.json", first.current_kid())));
+            assert_eq!(mode(&files[0]), 0o600);
+            let stored: Map<String, Value> =
+                serde_json::from_slice(&fs::read(&files[0]).unwrap()).unwrap();
+            assert_eq!(
+                member_names(&stored),
+                ["alg", "created_at", "kid", "private_key_pem"]
+            );
+            assert_eq!(stored["alg"], alg.as_str());
+            assert_eq!(stored["kid"], first.current_kid());
+            assert!(stored["private_key_pem"]
+                .as_str()
+                .unwrap()
+                .starts_with("-----BEGIN PRIVATE KEY-----"));
+
+            let second = KeyRing::load_or_generate(&data, alg).unwrap();
+            assert_eq!(second.current_kid(), first.current_kid());
+            assert_eq!(second.current_alg(), alg);
+            assert_eq!(second.jwks(), first.jwks());
+            assert_eq!(key_files(&dir).len(), 1);
+            let t1 = first.sign(TYP, &claims()).unwrap();
+            let t2 = second.sign(TYP, &claims()).unwrap();
+            assert_eq!(second.verify(&t1, TYP).unwrap(), claims());
+            assert_eq!(first.verify(&t2, TYP).unwrap(), claims());
+        }
+    }
+
+    #[test]
+    fn persistence_rotation_newest_signs_and_alg_must_match_kid() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join(KEY_DIR);
+        ensure_key_dir(&dir).unwrap();
+        let es = write_new_key(&dir, SigningAlgorithm::Es256, 100).unwrap();
+        let old_ring = KeyRing::load_or_generate(tmp.path(), SigningAlgorithm::Es256).unwrap();
+        assert_eq!(old_ring.current_kid(), es.kid);
+        let old_token = old_ring.sign(TYP, &claims()).unwrap();
+
+        let rs = write_new_key(&dir, SigningAlgorithm::Rs256, 200).unwrap();
+        // Keys exist: the configured algorithm does not create another one.
+        let ring = KeyRing::load_or_generate(tmp.path(), SigningAlgorithm::EdDsa).unwrap();
+        assert_eq!(key_files(&dir).len(), 2);
+        assert_eq!(ring.current_kid(), rs.kid);
+        assert_eq!(ring.current_alg(), SigningAlgorithm::Rs256);
+        let jwks = ring.jwks();
+        let kids: Vec<&str> = jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap())
+            .collect();
+        assert_eq!(kids, [rs.kid.as_str(), es.kid.as_str()]);
+        assert_eq!(ring.verify(&old_token, TYP).unwrap(), claims());
+        let new_token = ring.sign(TYP, &claims()).unwrap();
+        assert_eq!(header_of(&new_token)["alg"], "RS256");
+        assert_eq!(
+            old_ring.verify(&new_token, TYP),
+            Err(VerifyError::UnsupportedAlgorithm("RS256".to_owned()))
+        );
+
+        // alg/key confusion: an alg of the ring, but not the alg of the key
+        // named by kid.
+        let p = split(&old_token);
+        for (alg, kid, sig) in [
+            ("RS256", es.kid.as_str(), p[2].clone()),
+            ("ES256", rs.kid.as_str(), p[2].clone()),
+        ] {
+            let header = b64(json!({"alg": alg, "kid": kid, "typ": TYP}).to_string());
+            let forged = format!("{header}.{}.{sig}", p[1]);
+            assert_eq!(
+                ring.verify(&forged, TYP),
+                Err(VerifyError::UnsupportedAlgorithm(alg.to_owned()))
+            );
+        }
+
+        // Equal created_at: the greater kid signs (deterministic).
+        let tie = write_new_key(&dir, SigningAlgorithm::EdDsa, 200).unwrap();
+        let ring = KeyRing::load_or_generate(tmp.path(), SigningAlgorithm::Es256).unwrap();
+        let winner = if tie.kid > rs.kid { &tie.kid } else { &rs.kid };
+        assert_eq!(ring.current_kid(), winner);
+        assert_eq!(ring.jwks()["keys"].as_array().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn persistence_bad_key_files_are_named_errors() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join(KEY_DIR);
+        ensure_key_dir(&dir).unwrap();
+        // Ignored: hidden files, temporary files, other extensions.
+        fs::write(dir.join(".hidden.json"), "garbage").unwrap();
+        fs::write(dir.join("README.txt"), "garbage").unwrap();
+        let good = write_new_key(&dir, SigningAlgorithm::Es256, 1).unwrap();
+        let good_path = dir.join(format!("{}.json", good.kid));
+        let good_text = fs::read_to_string(&good_path).unwrap();
+        assert!(KeyRing::load_or_generate(tmp.path(), SigningAlgorithm::Es256).is_ok());
+
+        let stored: Map<String, Value> = serde_json::from_str(&good_text).unwrap();
+        let mut wrong_alg = stored.clone();
+        wrong_alg.insert("alg".to_owned(), json!("RS256"));
+        let mut bad_kid = stored.clone();
+        bad_kid.insert("kid".to_owned(), json!("abc"));
+        let mut extra = stored.clone();
+        extra.insert("comment".to_owned(), json!("x"));
+        let mut neg_time = stored.clone();
+        neg_time.insert("created_at".to_owned(), json!(-1));
+        let mut bad_pem = stored.clone();
+        bad_pem.insert(
+            "private_key_pem".to_owned(),
+            json!("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"),
+        );
+        let duplicate = good_text.replacen('{', r#"{"alg": "ES256","#, 1);
+        let cases: Vec<(&str, String, &str)> = vec![
+            ("corrupt.json", "{not json".to_owned(), "not valid JSON"),
+            ("array.json", "[]".to_owned(), "not a JSON object"),
+            ("dup.json", duplicate, "duplicate"),
+            ("renamed.json", good_text.clone(), "file name"),
+            (
+                "alg.json",
+                Value::Object(wrong_alg).to_string(),
+                "not a usable RS256 key",
+            ),
+            (
+                "kid.json",
+                Value::Object(bad_kid).to_string(),
+                "not the RFC 7638 thumbprint",
+            ),
+            (
+                "extra.json",
+                Value::Object(extra).to_string(),
+                "unknown member",
+            ),
+            (
+                "time.json",
+                Value::Object(neg_time).to_string(),
+                "created_at",
+            ),
+            (
+                "pem.json",
+                Value::Object(bad_pem).to_string(),
+                "private_key_pem",
+            ),
+        ];
+        for (name, content, needle) in cases {
+            let path = dir.join(name);
+            fs::write(&path, content).unwrap();
+            match KeyRing::load_or_generate(tmp.path(), SigningAlgorithm::Es256) {
+                Err(KeyError::BadKeyFile { path: p, reason }) => {
+                    assert_eq!(p, path);
+                    assert!(reason.contains(needle), "{name}: {reason}");
+                    let shown = KeyError::BadKeyFile { path: p, reason }.to_string();
+                    assert!(shown.contains(name), "{shown}");
+                }
+                other => panic!("{name}: {other:?}"),
+            }
+            fs::remove_file(&path).unwrap();
+        }
+        // A data "directory" that is a file.
+        let file = tmp.path().join("plain");
+        fs::write(&file, "x").unwrap();
+        assert!(matches!(
+            KeyRing::load_or_generate(&file, SigningAlgorithm::Es256),
+            Err(KeyError::Io { .. })
+        ));
+    }
+
+    #[test]
+    fn keyring_is_send_sync_and_debug_hides_private_keys() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<KeyRing>();
+        let ring = ring(SigningAlgorithm::Rs256);
+        let shown = format!("{ring:?}");
+        assert!(shown.contains(ring.current_kid()));
+        assert!(!shown.contains("PRIVATE"));
+        assert!(shown.len() < 200, "{shown}");
+    }
+
+    // --- agent keys (§4.4.2, §6.2.3, §9.4.1) -------------------------------
+
+    fn check_accepted(jwk_form: &Jwk, pem_form: Vec<u8>, names: &[&str]) -> AgentKey {
+        let from_jwk = parse_agent_public_key(&PublicKeyInput::Jwk(josekit_jwk(jwk_form))).unwrap();
+        let from_pem = parse_agent_public_key(&pem_input(pem_form)).unwrap();
+        assert_eq!(from_jwk, from_pem);
+        assert_eq!(member_names(&from_jwk.jwk), names);
+        assert_eq!(from_jwk.jwk["kid"], from_jwk.thumbprint.as_str());
+        assert_eq!(
+            jwk_thumbprint(&josekit_jwk(jwk_form)).unwrap(),
+            from_jwk.thumbprint
+        );
+        for m in ["kty", "crv", "x", "y", "n", "e"] {
+            assert_eq!(from_jwk.jwk.get(m), josekit_jwk(jwk_form).get(m), "{m}");
+        }
+        from_jwk
+    }
+
+    #[test]
+    fn s4_4_2_agent_key_ed25519_jwk_and_pem() {
+        for _ in 0..4 {
+            let pair = EdDSA.generate_key_pair(EdCurve::Ed25519).unwrap();
+            let key = check_accepted(
+                &pair.to_jwk_public_key(),
+                pair.to_pem_public_key(),
+                &["crv", "kid", "kty", "x"],
+            );
+            assert_eq!(key.jwk["crv"], "Ed25519");
+            // The JWK with "use"/"alg"/"kid"/"key_ops" members is fine; they are dropped.
+            let mut with_extras = josekit_jwk(&pair.to_jwk_public_key());
+            with_extras.insert("use".to_owned(), json!("sig"));
+            with_extras.insert("kid".to_owned(), json!("client-chosen"));
+            with_extras.insert("key_ops".to_owned(), json!(["verify"]));
+            let again = parse_agent_public_key(&PublicKeyInput::Jwk(with_extras)).unwrap();
+            assert_eq!(again, key);
+        }
+    }
+
+    #[test]
+    fn s4_4_2_agent_key_p256_jwk_and_pem() {
+        let pair = ES256.generate_key_pair().unwrap();
+        let key = check_accepted(
+            &pair.to_jwk_public_key(),
+            pair.to_pem_public_key(),
+            &["crv", "kid", "kty", "x", "y"],
+        );
+        for c in ["x", "y"] {
+            assert_eq!(
+                URL_SAFE_NO_PAD
+                    .decode(key.jwk[c].as_str().unwrap())
+                    .unwrap()
+                    .len(),
+                32
+            );
+        }
+    }
+
+    #[test]
+    fn s9_4_1_agent_key_rsa_2048_jwk_and_pem() {
+        let pair = RS256.generate_key_pair(2048).unwrap();
+        let key = check_accepted(
+            &pair.to_jwk_public_key(),
+            pair.to_pem_public_key(),
+            &["e", "kid", "kty", "n"],
+        );
+        assert_eq!(key.jwk["e"], "AQAB");
+        // The §4.4.3 example shape ("use": "sig", "alg": "RS256") is accepted.
+        let mut jwk = josekit_jwk(&pair.to_jwk_public_key());
+        jwk.insert("use".to_owned(), json!("sig"));
+        jwk.insert("alg".to_owned(), json!("RS256"));
+        assert_eq!(
+            parse_agent_public_key(&PublicKeyInput::Jwk(jwk)).unwrap(),
+            key
+        );
+    }
+
+    #[test]
+    fn s9_4_1_rejects_other_curves() {
+        let p384 = ES384.generate_key_pair().unwrap();
+        assert_refused(
+            PublicKeyInput::Jwk(josekit_jwk(&p384.to_jwk_public_key())),
+            "\"P-384\" is not allowed",
+        );
+        assert_refused(
+            pem_input(p384.to_pem_public_key()),
+            "\"P-384\" is not allowed",
+        );
+        let k1 = ES256K.generate_key_pair().unwrap();
+        assert_refused(
+            PublicKeyInput::Jwk(josekit_jwk(&k1.to_jwk_public_key())),
+            "\"secp256k1\" is not allowed",
+        );
+        assert_refused(
+            pem_input(k1.to_pem_public_key()),
+            "\"secp256k1\" is not allowed",
+        );
+        let ed448 = EdDSA.generate_key_pair(EdCurve::Ed448).unwrap();
+        assert_refused(
+            PublicKeyInput::Jwk(josekit_jwk(&ed448.to_jwk_public_key())),
+            "\"Ed448\" is not allowed",
+        );
+        assert_refused(
+            pem_input(ed448.to_pem_public_key()),
+            "\"Ed448\" is not allowed",
+        );
+        assert_refused(
+            jwk_input(json!({"kty": "OKP", "crv": "X25519", "x": b64([9u8; 32])})),
+            "\"X25519\" is not allowed",
+        );
+        // An EC JWK claiming P-256 with P-384-sized coordinates.
+        let mut jwk = josekit_jwk(&p384.to_jwk_public_key());
+        jwk.insert("crv".to_owned(), json!("P-256"));
+        assert_refused(PublicKeyInput::Jwk(jwk), "must be 32 bytes");
+        assert_refused(
+            jwk_input(json!({"kty": "EC", "x": "AA", "y": "AA"})),
+            "\"crv\" is missing",
+        );
+    }
+
+    #[test]
+    fn s9_4_1_rejects_small_rsa_and_other_exponents() {
+        let small = RsaKeyPair::generate(1024).unwrap();
+        assert_refused(
+            PublicKeyInput::Jwk(josekit_jwk(&small.to_jwk_public_key())),
+            "1024 bits",
+        );
+        assert_refused(pem_input(small.to_pem_public_key()), "1024 bits");
+        let pair = RS256.generate_key_pair(2048).unwrap();
+        let base = josekit_jwk(&pair.to_jwk_public_key());
+        for (e, needle) in [
+            ("Aw", "must be 65537, found 3"),
+            ("AQ", "must be 65537, found 1"),
+            ("AQAAAQ", "must be 65537, found 16777217"),
+            ("AAEAAQ", "leading zero"),
+            ("", "non-empty"),
+        ] {
+            let mut jwk = base.clone();
+            jwk.insert("e".to_owned(), json!(e));
+            assert_refused(PublicKeyInput::Jwk(jwk), needle);
+        }
+        let n = URL_SAFE_NO_PAD.decode(base["n"].as_str().unwrap()).unwrap();
+        let mut padded = vec![0u8];
+        padded.extend_from_slice(&n);
+        let mut jwk = base.clone();
+        jwk.insert("n".to_owned(), json!(b64(&padded)));
+        assert_refused(PublicKeyInput::Jwk(jwk), "leading zero");
+        let mut even = n.clone();
+        *even.last_mut().unwrap() &= 0xfe;
+        let mut jwk = base.clone();
+        jwk.insert("n".to_owned(), json!(b64(&even)));
+        assert_refused(PublicKeyInput::Jwk(jwk), "even");
+        let mut jwk = base.clone();
+        jwk.insert("n".to_owned(), json!(b64(vec![0xffu8; 2049])));
+        assert_refused(PublicKeyInput::Jwk(jwk), "at most 16384");
+    }
+
+    #[test]
+    fn s9_4_1_rejects_symmetric_and_private_jwks() {
+        assert_refused(
+            jwk_input(json!({"kty": "oct", "k": b64([1u8; 32])})),
+            "\"oct\"",
+        );
+        assert_refused(
+            jwk_input(json!({"kty": "oct", "k": b64([1u8; 32]), "alg": "HS256"})),
+            "cannot prove possession",
+        );
+        let ec = ES256.generate_key_pair().unwrap();
+        assert_refused(
+            PublicKeyInput::Jwk(josekit_jwk(&ec.to_jwk_key_pair())),
+            "private member \"d\"",
+        );
+        let rsa = RS256.generate_key_pair(2048).unwrap();
+        assert_refused(
+            PublicKeyInput::Jwk(josekit_jwk(&rsa.to_jwk_key_pair())),
+            "private member",
+        );
+        let ed = EdDSA.generate_key_pair(EdCurve::Ed25519).unwrap();
+        assert_refused(
+            PublicKeyInput::Jwk(josekit_jwk(&ed.to_jwk_key_pair())),
+            "private member \"d\"",
+        );
+        for member in PRIVATE_MEMBERS {
+            let mut jwk = josekit_jwk(&ec.to_jwk_public_key());
+            jwk.insert(member.to_owned(), json!("AAAA"));
+            assert_refused(
+                PublicKeyInput::Jwk(jwk),
+                &format!("private member \"{member}\""),
+            );
+        }
+        assert_refused(
+            jwk_input(json!({"kty": "RSA-PSS", "n": "AQAB", "e": "AQAB"})),
+            "kty \"RSA-PSS\" is not allowed",
+        );
+        assert_refused(
+            jwk_input(json!({"n": "AQAB", "e": "AQAB"})),
+            "\"kty\" is missing",
+        );
+    }
+
+    #[test]
+    fn s9_4_1_rejects_bad_pem() {
+        let ed = EdDSA.generate_key_pair(EdCurve::Ed25519).unwrap();
+        let good = String::from_utf8(ed.to_pem_public_key()).unwrap();
+        assert!(parse_agent_public_key(&PublicKeyInput::Pem(good.replace('\n', "\r\n"))).is_ok());
+        let body: String = good.lines().filter(|l| !l.starts_with("-----")).collect();
+        for (pem, needle) in [
+            ("garbage".to_owned(), "not a PEM public key"),
+            ("".to_owned(), "not a PEM public key"),
+            (
+                "-----BEGIN PUBLIC KEY-----\nnot base64!!\n-----END PUBLIC KEY-----\n".to_owned(),
+                "not valid base64",
+            ),
+            (
+                "-----BEGIN PUBLIC KEY-----\n\n-----END PUBLIC KEY-----".to_owned(),
+                "truncated or invalid DER",
+            ),
+            (
+                "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----".to_owned(),
+                "SubjectPublicKeyInfo",
+            ),
+            (
+                format!("-----BEGIN PUBLIC KEY-----\n{body}"),
+                "must end with",
+            ),
+            (format!("{good}{good}"), "exactly one block"),
+            (format!("{good}trailing"), "must end with"),
+            (
+                String::from_utf8(ed.to_pem_private_key()).unwrap(),
+                "private key",
+            ),
+            (
+                good.replace("PUBLIC KEY", "RSA PUBLIC KEY"),
+                "\"RSA PUBLIC KEY\" is not accepted",
+            ),
+            (
+                good.replace("PUBLIC KEY", "CERTIFICATE"),
+                "\"CERTIFICATE\" is not accepted",
+            ),
+        ] {
+            assert_refused(PublicKeyInput::Pem(pem.clone()), needle);
+        }
+        // DER-level faults, rewrapped as PEM.
+        let der = STANDARD.decode(&body).unwrap();
+        let wrap = |d: &[u8]| {
+            PublicKeyInput::Pem(format!(
+                "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+                STANDARD.encode(d)
+            ))
+        };
+        let mut trailing = der.clone();
+        trailing.push(0);
+        assert_refused(wrap(&trailing), "trailing data");
+        assert_refused(wrap(&der[..der.len() - 1]), "truncated");
+        let mut long_form = vec![0x30, 0x81, der[1]];
+        long_form.extend_from_slice(&der[2..]);
+        assert_refused(wrap(&long_form), "truncated or invalid DER");
+        // Compressed P-256 point.
+        let ec = ES256.generate_key_pair().unwrap();
+        let ec_der = STANDARD
+            .decode(
+                String::from_utf8(ec.to_pem_public_key())
+                    .unwrap()
+                    .lines()
+                    .filter(|l| !l.starts_with("-----"))
+                    .collect::<String>(),
+            )
+            .unwrap();
+        let mut compressed = ec_der[..ec_der.len() - 64].to_vec();
+        let n = compressed.len();
+        compressed[n - 1] = 0x02;
+        compressed.extend_from_slice(&ec_der[ec_der.len() - 64..ec_der.len() - 32]);
+        compressed[1] -= 32;
+        compressed[n - 3] -= 32;
+        assert_refused(wrap(&compressed), "compressed");
+        assert_eq!(oid::dotted(oid::RSA), "1.2.840.113549.1.1.1");
+        assert_eq!(oid::dotted(oid::ED25519), "1.3.101.112");
+    }
+
+    #[test]
+    fn s9_4_1_rejects_malformed_coordinates_and_invalid_points() {
+        let ec = ES256.generate_key_pair().unwrap();
+        let base = josekit_jwk(&ec.to_jwk_public_key());
+        let x = URL_SAFE_NO_PAD.decode(base["x"].as_str().unwrap()).unwrap();
+        let y = URL_SAFE_NO_PAD.decode(base["y"].as_str().unwrap()).unwrap();
+        let with = |name: &str, value: Value| {
+            let mut jwk = base.clone();
+            jwk.insert(name.to_owned(), value);
+            PublicKeyInput::Jwk(jwk)
+        };
+        assert_refused(with("x", json!(b64(&x[1..]))), "must be 32 bytes");
+        assert_refused(
+            with("x", json!(format!("{}=", base["x"].as_str().unwrap()))),
+            "base64url",
+        );
+        assert_refused(
+            with("x", json!(STANDARD.encode(&x).replace('=', "") + "+/")),
+            "base64url",
+        );
+        assert_refused(with("x", json!(12)), "\"x\" must be a string");
+        let mut y2 = y.clone();
+        y2[31] ^= 1;
+        assert_refused(with("y", json!(b64(&y2))), "not a point on P-256");
+        assert_refused(with("y", json!(b64([0xffu8; 32]))), "not a point on P-256");
+        assert_refused(with("use", json!("enc")), "\"use\" must be \"sig\"");
+        assert_refused(with("alg", json!("HS256")), "does not fit");
+        assert_refused(with("alg", json!("none")), "does not fit");
+        assert_refused(with("alg", json!("EdDSA")), "does not fit");
+        assert_refused(with("key_ops", json!(["encrypt"])), "key_ops");
+        assert!(parse_agent_public_key(&with("alg", json!("ES256"))).is_ok());
+
+        // Ed25519: wrong length, non-canonical, not on the curve, small order.
+        let okp = |x: &[u8]| jwk_input(json!({"kty": "OKP", "crv": "Ed25519", "x": b64(x)}));
+        assert_refused(okp(&[1u8; 31]), "must be 32 bytes");
+        let mut p = [0xffu8; 32];
+        p[0] = 0xed;
+        p[31] = 0x7f;
+        assert_refused(okp(&p), "not the encoding of a curve point");
+        assert_refused(
+            okp(
+                &hex::decode("0100000000000000000000000000000000000000000000000000000000000000")
+                    .unwrap(),
+            ),
+            "small-order",
+        );
+    }
+
+    #[test]
+    fn rfc8032_s5_1_3_ed25519_point_decoding() {
+        // Base point B: y = 4/5, x even (RFC 8032 §5.1).
+        let b: [u8; 32] =
+            hex::decode("5866666666666666666666666666666666666666666666666666666666666666")
+                .unwrap()
+                .try_into()
+                .unwrap();
+        let (x, _) = ed25519::decode(&b).unwrap();
+        let mut bx = ed25519::to_le_bytes(&x);
+        bx.reverse();
+        assert_eq!(
+            hex::encode(bx),
+            "216936d3cd6e53fec0a4e231fdd6dc5c692cc7609525a7b2c9562d608f25d51a"
+        );
+        assert!(!ed25519::has_small_order(&ed25519::decode(&b).unwrap()));
+        // RFC 8032 §7.1 test vector public keys.
+        for pk in [
+            "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+            "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c",
+            "fc51cd8e6218a1a38da47ed00230f0580816ed13ba3303ac5deb911548908025",
+        ] {
+            let bytes: [u8; 32] = hex::decode(pk).unwrap().try_into().unwrap();
+            assert!(ed25519::check_public_key(&bytes).is_ok(), "{pk}");
+        }
+        // The eight small-order points (on the curve, refused).
+        for pk in [
+            "0100000000000000000000000000000000000000000000000000000000000000",
+            "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+            "0000000000000000000000000000000000000000000000000000000000000000",
+            "0000000000000000000000000000000000000000000000000000000000000080",
+            "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+            "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85",
+            "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+            "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa",
+        ] {
+            let bytes: [u8; 32] = hex::decode(pk).unwrap().try_into().unwrap();
+            let point = ed25519::decode(&bytes).unwrap_or_else(|| panic!("{pk} should decode"));
+            assert!(ed25519::has_small_order(&point), "{pk}");
+            assert!(ed25519::check_public_key(&bytes)
+                .unwrap_err()
+                .contains("small-order"));
+        }
+        // y = 1 with the sign bit set encodes x = 0 with x_0 = 1: invalid.
+        let mut neg_zero = [0u8; 32];
+        neg_zero[0] = 1;
+        neg_zero[31] = 0x80;
+        assert!(ed25519::decode(&neg_zero).is_none());
+        // Non-canonical y (y = p, y = p + 1) is refused.
+        for low in [0xedu8, 0xee] {
+            let mut p = [0xffu8; 32];
+            p[0] = low;
+            p[31] = 0x7f;
+            assert!(ed25519::decode(&p).is_none());
+        }
+        // About half of all y have a point.
+        let valid = (2u8..=201)
+            .filter(|y| {
+                let mut e = [0u8; 32];
+                e[0] = *y;
+                ed25519::decode(&e).is_some()
+            })
+            .count();
+        assert!((60..=140).contains(&valid), "{valid}");
+        // Every freshly generated key decodes, with the sign bit honoured.
+        for _ in 0..32 {
+            let pair = EdDSA.generate_key_pair(EdCurve::Ed25519).unwrap();
+            let x = josekit_jwk(&pair.to_jwk_public_key())["x"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let bytes: [u8; 32] = URL_SAFE_NO_PAD.decode(x).unwrap().try_into().unwrap();
+            let (px, _) = ed25519::decode(&bytes).unwrap();
+            assert_eq!(px[0] & 1, u64::from(bytes[31] >> 7));
+            assert!(ed25519::check_public_key(&bytes).is_ok());
+        }
+    }
+}

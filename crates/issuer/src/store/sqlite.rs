@@ -1,1 +1,928 @@
-//! SQLite store. (being written)
+//! The embedded SQLite implementation of [`Store`] (sqlx 0.8, runtime
+//! queries only). One database file holds the agent registry (§4.7.1), the
+//! workflow registry (§4.7.2) and the issuer's OAuth clients; the schema lives
+//! in `crates/issuer/migrations/` and is embedded at compile time. The file is
+//! opened in WAL mode with `synchronous=FULL`, foreign keys on and a busy
+//! timeout; `register_agent` runs in one `BEGIN IMMEDIATE` transaction so
+//! concurrent registrations of one agent serialize on SQLite's write lock
+//! (§5.4.2 steps 3-5, §5.4.4). Rows that fail to decode are reported as
+//! [`StoreError::Backend`] naming the row, never a panic.
+
+use std::fmt::Display;
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ajwt_checksum::{AgentChecksum, Profile};
+use ajwt_protocol::registration::{registration_id, Workflow};
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite};
+
+use super::{AgentRecord, ClientRecord, JsonMap, NewRegistration, Store, StoreError};
+
+/// How long a connection waits for another connection's write lock before
+/// failing with "database is locked".
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Pool size of a file database (WAL allows concurrent readers and one writer).
+const MAX_CONNECTIONS: u32 = 8;
+
+/// The schema, embedded from `crates/issuer/migrations/` at compile time.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Columns of `agent_registrations` read into an [`AgentRecord`].
+const AGENT_COLUMNS: &str = "id, agent_id, version, registration_id, checksum, checksum_profile, \
+     public_jwk, jwk_thumbprint, allowed_scopes, app_id, registered_at_ms, revoked";
+
+/// SQLite-backed [`Store`]. Cloning shares the connection pool.
+///
+/// Durability: the database runs in WAL mode with `synchronous=FULL`, so a
+/// registration (or, later, a revocation) that was acknowledged to a client
+/// survives a power loss, not only a process crash as with `NORMAL`. Writes
+/// are rare (registrations, workflows, clients) and already dominated by
+/// checksum computation and Argon2, so the extra fsync per commit is cheap,
+/// while silently losing an acknowledged registration would break the audit
+/// trail of §5.4.4 and §9.1.4.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+fn backend(context: impl Display, e: impl Display) -> StoreError {
+    StoreError::Backend(format!("{context}: {e}"))
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_millis()).ok())
+        .unwrap_or(0)
+}
+
+/// Creates `path` with owner-only permissions if it does not exist, so the
+/// registry is readable only by the issuer's user (§9.1.4 "only IDP can
+/// read"). SQLite gives the `-wal` and `-shm` files the same permissions. An
+/// empty file is a valid empty SQLite database.
+fn create_private_file(path: &Path) -> Result<(), StoreError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(backend(format_args!("cannot create {}", path.display()), e)),
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database file at `path` and applies
+    /// pending migrations. The parent directory must exist.
+    pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        create_private_file(path)?;
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT)
+            .optimize_on_close(true, None);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .connect_with(options)
+            .await
+            .map_err(|e| backend(format_args!("cannot open {}", path.display()), e))?;
+        Self::migrated(pool).await
+    }
+
+    /// A fresh private in-memory database (tests, `--ephemeral` runs). It
+    /// uses exactly one connection that is never recycled, so the data lives
+    /// as long as the store.
+    pub async fn open_in_memory() -> Result<SqliteStore, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .in_memory(true)
+            .shared_cache(false)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .min_connections(1)
+            .max_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await
+            .map_err(|e| backend("cannot open in-memory database", e))?;
+        Self::migrated(pool).await
+    }
+
+    async fn migrated(pool: SqlitePool) -> Result<SqliteStore, StoreError> {
+        if let Err(e) = MIGRATOR.run(&pool).await {
+            pool.close().await;
+            return Err(backend("migration failed", e));
+        }
+        Ok(SqliteStore { pool })
+    }
+
+    /// The registration currently holding `checksum`, if any.
+    async fn checksum_owner(
+        conn: &mut sqlx::SqliteConnection,
+        checksum: &str,
+    ) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar::<_, String>(
+            "SELECT agent_id FROM agent_registrations WHERE checksum = ?1",
+        )
+        .bind(checksum)
+        .fetch_optional(conn)
+        .await
+        .map_err(|e| backend("checksum lookup failed", e))
+    }
+}
+
+/// Reads one column, naming the table, row and column on failure.
+fn column<'r, T>(
+    row: &'r SqliteRow,
+    table: &str,
+    key: &dyn Display,
+    name: &str,
+) -> Result<T, StoreError>
+where
+    T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
+{
+    row.try_get::<T, _>(name)
+        .map_err(|e| backend(format_args!("{table} row {key}: column {name}"), e))
+}
+
+/// Decodes an `agent_registrations` row selected with [`AGENT_COLUMNS`].
+fn decode_agent(row: &SqliteRow) -> Result<AgentRecord, StoreError> {
+    const T: &str = "agent_registrations";
+    let id: i64 = column(row, T, &"(unknown id)", "id")?;
+    let key = format_args!("id={id}");
+    let key: &dyn Display = &key;
+    let bad =
+        |name: &str, e: &dyn Display| backend(format_args!("{T} row {key}: column {name}"), e);
+
+    let version: i64 = column(row, T, key, "version")?;
+    let checksum: String = column(row, T, key, "checksum")?;
+    let profile: String = column(row, T, key, "checksum_profile")?;
+    let public_jwk: Option<String> = column(row, T, key, "public_jwk")?;
+    let allowed_scopes: Option<String> = column(row, T, key, "allowed_scopes")?;
+    let revoked: i64 = column(row, T, key, "revoked")?;
+    Ok(AgentRecord {
+        agent_id: column(row, T, key, "agent_id")?,
+        registration_id: column(row, T, key, "registration_id")?,
+        version: u32::try_from(version).map_err(|e| bad("version", &e))?,
+        checksum: AgentChecksum::parse(&checksum).map_err(|e| bad("checksum", &e))?,
+        checksum_profile: profile
+            .parse::<Profile>()
+            .map_err(|e| bad("checksum_profile", &e))?,
+        public_jwk: public_jwk
+            .map(|s| serde_json::from_str::<JsonMap>(&s))
+            .transpose()
+            .map_err(|e| bad("public_jwk", &e))?,
+        jwk_thumbprint: column(row, T, key, "jwk_thumbprint")?,
+        allowed_scopes: allowed_scopes
+            .map(|s| serde_json::from_str::<Vec<String>>(&s))
+            .transpose()
+            .map_err(|e| bad("allowed_scopes", &e))?,
+        app_id: column(row, T, key, "app_id")?,
+        registered_at_ms: column(row, T, key, "registered_at_ms")?,
+        revoked: match revoked {
+            0 => false,
+            1 => true,
+            other => return Err(bad("revoked", &format_args!("not 0 or 1: {other}"))),
+        },
+    })
+}
+
+/// Decodes a `clients` row.
+fn decode_client(row: &SqliteRow) -> Result<ClientRecord, StoreError> {
+    const T: &str = "clients";
+    let client_id: String = column(row, T, &"(unknown client_id)", "client_id")?;
+    let key = format_args!("client_id={client_id}");
+    let key: &dyn Display = &key;
+    let scopes: String = column(row, T, key, "allowed_scopes")?;
+    Ok(ClientRecord {
+        secret_hash: column(row, T, key, "secret_hash")?,
+        allowed_scopes: serde_json::from_str(&scopes)
+            .map_err(|e| backend(format_args!("{T} row {key}: column allowed_scopes"), e))?,
+        created_at_ms: column(row, T, key, "created_at_ms")?,
+        description: column(row, T, key, "description")?,
+        client_id,
+    })
+}
+
+fn to_json<T: serde::Serialize + ?Sized>(what: &str, value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| backend(format_args!("cannot encode {what}"), e))
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn register_agent(&self, new: NewRegistration) -> Result<AgentRecord, StoreError> {
+        let checksum = new.checksum.to_string();
+        let public_jwk = new
+            .public_jwk
+            .as_ref()
+            .map(|j| to_json("public_jwk", j))
+            .transpose()?;
+        let allowed_scopes = new
+            .allowed_scopes
+            .as_ref()
+            .map(|s| to_json("allowed_scopes", s))
+            .transpose()?;
+
+        // BEGIN IMMEDIATE takes the write lock up front: the duplicate check,
+        // the version computation and the insert see one consistent state and
+        // a concurrent registration waits (busy_timeout) instead of reading
+        // the same previous version. Dropping `tx` on an early return rolls
+        // back.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| backend("cannot begin registration", e))?;
+
+        // §5.4.2 step 3: a checksum exists once across all agents and versions.
+        if let Some(existing_agent_id) = Self::checksum_owner(&mut tx, &checksum).await? {
+            return Err(StoreError::DuplicateChecksum { existing_agent_id });
+        }
+
+        let previous = sqlx::query_as::<_, (i64, i64)>(
+            "SELECT version, reg_second FROM agent_registrations \
+             WHERE agent_id = ?1 ORDER BY version DESC LIMIT 1",
+        )
+        .bind(&new.agent_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| backend(format_args!("previous registration of {}", new.agent_id), e))?;
+
+        let wall_second = new.registered_at_ms.div_euclid(1000);
+        let (version, second) = match previous {
+            None => (1, wall_second),
+            Some((v, s)) => {
+                let next_version = v.checked_add(1);
+                let next_second = s.checked_add(1);
+                match (next_version, next_second) {
+                    (Some(nv), Some(ns)) => (nv, wall_second.max(ns)),
+                    _ => {
+                        return Err(StoreError::Backend(format!(
+                            "agent_registrations of {}: version or registration second overflows",
+                            new.agent_id
+                        )))
+                    }
+                }
+            }
+        };
+        let version_u32 = u32::try_from(version)
+            .map_err(|e| backend(format_args!("agent {}: version {version}", new.agent_id), e))?;
+        let second_u64 = u64::try_from(second).map_err(|e| {
+            backend(
+                format_args!("agent {}: registration second {second}", new.agent_id),
+                e,
+            )
+        })?;
+        let reg_id = registration_id(&new.agent_id, second_u64);
+
+        let inserted = sqlx::query(
+            "INSERT INTO agent_registrations (agent_id, version, registration_id, reg_second, \
+             checksum, checksum_profile, public_jwk, jwk_thumbprint, allowed_scopes, app_id, \
+             spec_json, registered_at_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        )
+        .bind(&new.agent_id)
+        .bind(version)
+        .bind(&reg_id)
+        .bind(second)
+        .bind(&checksum)
+        .bind(new.checksum_profile.as_str())
+        .bind(&public_jwk)
+        .bind(&new.jwk_thumbprint)
+        .bind(&allowed_scopes)
+        .bind(&new.app_id)
+        .bind(&new.spec_json)
+        .bind(new.registered_at_ms)
+        .execute(&mut *tx)
+        .await;
+        if let Err(e) = inserted {
+            // The pre-check above holds the write lock, so this is a backstop:
+            // map the UNIQUE(checksum) violation like the pre-check would.
+            let checksum_conflict = e.as_database_error().is_some_and(|d| {
+                d.is_unique_violation() && d.message().contains("agent_registrations.checksum")
+            });
+            if checksum_conflict {
+                if let Some(existing_agent_id) = Self::checksum_owner(&mut tx, &checksum).await? {
+                    return Err(StoreError::DuplicateChecksum { existing_agent_id });
+                }
+            }
+            return Err(backend(
+                format_args!("cannot store registration {reg_id}"),
+                e,
+            ));
+        }
+        tx.commit()
+            .await
+            .map_err(|e| backend(format_args!("cannot commit registration {reg_id}"), e))?;
+        tracing::debug!(agent_id = %new.agent_id, registration_id = %reg_id, version, "agent registration stored");
+
+        Ok(AgentRecord {
+            agent_id: new.agent_id,
+            registration_id: reg_id,
+            version: version_u32,
+            checksum: new.checksum,
+            checksum_profile: new.checksum_profile,
+            public_jwk: new.public_jwk,
+            jwk_thumbprint: new.jwk_thumbprint,
+            allowed_scopes: new.allowed_scopes,
+            app_id: new.app_id,
+            registered_at_ms: new.registered_at_ms,
+            revoked: false,
+        })
+    }
+
+    async fn latest_registration(&self, agent_id: &str) -> Result<Option<AgentRecord>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {AGENT_COLUMNS} FROM agent_registrations \
+             WHERE agent_id = ?1 ORDER BY version DESC LIMIT 1"
+        ))
+        .bind(agent_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| backend(format_args!("latest registration of {agent_id}"), e))?;
+        row.as_ref().map(decode_agent).transpose()
+    }
+
+    async fn registrations(&self, agent_id: &str) -> Result<Vec<AgentRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {AGENT_COLUMNS} FROM agent_registrations \
+             WHERE agent_id = ?1 ORDER BY version ASC"
+        ))
+        .bind(agent_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| backend(format_args!("registrations of {agent_id}"), e))?;
+        rows.iter().map(decode_agent).collect()
+    }
+
+    async fn insert_workflow(&self, workflow: &Workflow) -> Result<(), StoreError> {
+        let definition = to_json("workflow", workflow)?;
+        let done = sqlx::query(
+            "INSERT INTO workflows (workflow_id, definition, created_at_ms) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (workflow_id) DO NOTHING",
+        )
+        .bind(&workflow.workflow_id)
+        .bind(&definition)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            backend(
+                format_args!("cannot store workflow {}", workflow.workflow_id),
+                e,
+            )
+        })?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::WorkflowExists(workflow.workflow_id.clone()));
+        }
+        tracing::debug!(workflow_id = %workflow.workflow_id, "workflow stored");
+        Ok(())
+    }
+
+    async fn workflow(&self, workflow_id: &str) -> Result<Option<Workflow>, StoreError> {
+        let definition = sqlx::query_scalar::<_, String>(
+            "SELECT definition FROM workflows WHERE workflow_id = ?1",
+        )
+        .bind(workflow_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| backend(format_args!("workflows row workflow_id={workflow_id}"), e))?;
+        let Some(definition) = definition else {
+            return Ok(None);
+        };
+        let bad = |e: &dyn Display| {
+            backend(
+                format_args!("workflows row workflow_id={workflow_id}: column definition"),
+                e,
+            )
+        };
+        let workflow: Workflow = serde_json::from_str(&definition).map_err(|e| bad(&e))?;
+        if workflow.workflow_id != workflow_id {
+            return Err(bad(&format_args!(
+                "holds workflow {}",
+                workflow.workflow_id
+            )));
+        }
+        Ok(Some(workflow))
+    }
+
+    async fn insert_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
+        let scopes = to_json("allowed_scopes", &client.allowed_scopes)?;
+        let done = sqlx::query(
+            "INSERT INTO clients (client_id, secret_hash, allowed_scopes, created_at_ms, \
+             description) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (client_id) DO NOTHING",
+        )
+        .bind(&client.client_id)
+        .bind(&client.secret_hash)
+        .bind(&scopes)
+        .bind(client.created_at_ms)
+        .bind(&client.description)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| backend(format_args!("cannot store client {}", client.client_id), e))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::ClientExists(client.client_id.clone()));
+        }
+        tracing::debug!(client_id = %client.client_id, "client stored");
+        Ok(())
+    }
+
+    async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT client_id, secret_hash, allowed_scopes, created_at_ms, description \
+             FROM clients WHERE client_id = ?1",
+        )
+        .bind(client_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| backend(format_args!("clients row client_id={client_id}"), e))?;
+        row.as_ref().map(decode_client).transpose()
+    }
+
+    async fn client_count(&self) -> Result<u64, StoreError> {
+        let n = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM clients")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| backend("cannot count clients", e))?;
+        u64::try_from(n).map_err(|e| backend("client count", e))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query_scalar::<_, i64>("SELECT 1")
+            .fetch_one(&self.pool)
+            .await
+            .map(drop)
+            .map_err(|e| backend("ping failed", e))
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use std::sync::Arc;
+
+    use ajwt_protocol::registration::WorkflowStep;
+
+    use super::*;
+
+    fn checksum(n: u8) -> AgentChecksum {
+        AgentChecksum::digest(&[n])
+    }
+
+    fn reg(agent_id: &str, n: u8, registered_at_ms: i64) -> NewRegistration {
+        let mut jwk = JsonMap::new();
+        jwk.insert("kty".into(), "OKP".into());
+        jwk.insert("crv".into(), "Ed25519".into());
+        NewRegistration {
+            agent_id: agent_id.to_owned(),
+            checksum: checksum(n),
+            checksum_profile: Profile::Jcs,
+            public_jwk: Some(jwk),
+            jwk_thumbprint: Some(format!("thumb-{n}")),
+            allowed_scopes: Some(vec!["repo:read".into(), "repo:write".into()]),
+            app_id: Some("app".into()),
+            spec_json: format!(r#"{{"agent_id":"{agent_id}","n":{n}}}"#),
+            registered_at_ms,
+        }
+    }
+
+    fn workflow() -> Workflow {
+        let step = |id: &str, gate: bool, approval: bool, scopes: Option<Vec<&str>>| WorkflowStep {
+            step_id: id.into(),
+            required: true,
+            requires_approval: approval,
+            approval_gate: gate,
+            agent_id: (!gate).then(|| format!("agent-{id}")),
+            scopes: scopes.map(|s| s.into_iter().map(str::to_owned).collect()),
+        };
+        Workflow {
+            workflow_id: "auto-patch-workflow-v1".into(),
+            steps: vec![
+                step("z_analyze", false, false, Some(vec!["repo:read"])),
+                step("a_gate", true, false, None),
+                step("m_apply", false, true, Some(vec!["repo:write", "ci:run"])),
+            ],
+        }
+    }
+
+    fn client(id: &str) -> ClientRecord {
+        ClientRecord {
+            client_id: id.into(),
+            secret_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaA".into(),
+            allowed_scopes: vec!["register:intent".into(), "generate:intent-token".into()],
+            created_at_ms: 1_735_680_000_000,
+            description: Some("admin".into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn s5_4_4_versions_increment() {
+        let s = SqliteStore::open_in_memory().await.unwrap();
+        assert_eq!(s.latest_registration("a1").await.unwrap(), None);
+        let r1 = s
+            .register_agent(reg("a1", 1, 1_735_680_000_000))
+            .await
+            .unwrap();
+        let r2 = s
+            .register_agent(reg("a1", 2, 1_735_680_100_000))
+            .await
+            .unwrap();
+        assert_eq!((r1.version, r2.version), (1, 2));
+        assert_eq!(r1.registration_id, "reg_a1_1735680000");
+        assert_eq!(r2.registration_id, "reg_a1_1735680100");
+        let latest = s.latest_registration("a1").await.unwrap().unwrap();
+        assert_eq!(latest, r2);
+        assert_eq!(latest.checksum, checksum(2));
+        assert_eq!(s.registrations("a1").await.unwrap(), vec![r1, r2]);
+        assert!(s.registrations("other").await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn s4_7_1_record_round_trips_every_member() {
+        let s = SqliteStore::open_in_memory().await.unwrap();
+        let mut new = reg("a1", 1, 1_735_680_000_123);
+        new.checksum_profile = Profile::PythonRef;
+        let stored = s.register_agent(new.clone()).await.unwrap();
+        let read = s.latest_registration("a1").await.unwrap().unwrap();
+        assert_eq!(read, stored);
+        assert_eq!(read.checksum_profile, Profile::PythonRef);
+        assert_eq!(read.public_jwk, new.public_jwk);
+        assert_eq!(read.allowed_scopes, new.allowed_scopes);
+        assert_eq!(read.registered_at_ms, 1_735_680_000_123);
+        assert!(!read.revoked);
+
+        let bare = NewRegistration {
+            public_jwk: None,
+            jwk_thumbprint: None,
+            allowed_scopes: None,
+            app_id: None,
+            ..reg("a2", 2, 0)
+        };
+        let stored = s.register_agent(bare).await.unwrap();
+        assert_eq!(s.latest_registration("a2").await.unwrap().unwrap(), stored);
+        assert_eq!(stored.registration_id, "reg_a2_0");
+    }
+
+    #[tokio::test]
+    async fn s5_4_2_step3_duplicate_checksum_same_agent() {
+        let s = SqliteStore::open_in_memory().await.unwrap();
+        s.register_agent(reg("a1", 1, 1_000)).await.unwrap();
+        s.register_agent(reg("a1", 2, 2_000)).await.unwrap();
+        // The v1 checksum is refused too: duplicates across all versions.
+        for n in [1, 2] {
+            let e = s.register_agent(reg("a1", n, 3_000)).await.unwrap_err();
+            assert_eq!(
+                e,
+                StoreError::DuplicateChecksum {
+                    existing_agent_id: "a1".into()
+                }
+            );
+        }
+        // Nothing was stored by the refused attempts.
+        assert_eq!(s.registrations("a1").await.unwrap().len(), 2);
+        assert_eq!(
+            s.latest_registration("a1").await.unwrap().unwrap().version,
+            2
+        );
+    }
+
+    #[tokio::test]
+    async fn s5_4_2_step3_duplicate_checksum_other_agent() {
+        let s = SqliteStore::open_in_memory().await.unwrap();
+        s.register_agent(reg("first", 7, 1_000)).await.unwrap();
+        let e = s.register_agent(reg("second", 7, 2_000)).await.unwrap_err();
+        assert_eq!(
+            e,
+            StoreError::DuplicateChecksum {
+                existing_agent_id: "first".into()
+            }
+        );
+        assert_eq!(s.latest_registration("second").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn s5_4_2_step4_registration_ids_unique_within_one_millisecond() {
+        let s = SqliteStore::open_in_memory().await.unwrap();
+        let ms = 1_735_680_000_500;
+        let mut ids = Vec::new();
+        for n in 1..=3 {
+            ids.push(
+                s.register_agent(reg("a1", n, ms))
+                    .await
+                    .unwrap()
+                    .registration_id,
+            );
+        }
+        assert_eq!(
+            ids,
+            [
+                "reg_a1_1735680000",
+                "reg_a1_1735680001",
+                "reg_a1_1735680002"
+            ]
+        );
+        // A clock stepping backwards still yields an increasing id.
+        let r = s.register_agent(reg("a1", 4, ms - 60_000)).await.unwrap();
+        assert_eq!(r.registration_id, "reg_a1_1735680003");
+        // Another agent in the same second is independent.
+        let other = s.register_agent(reg("a2", 5, ms)).await.unwrap();
+        assert_eq!(other.registration_id, "reg_a2_1735680000");
+        let listed: Vec<String> = s
+            .registrations("a1")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.registration_id)
+            .collect();
+        assert_eq!(listed.len(), 4);
+        assert_eq!(listed[..3], ids[..]);
+    }
+
+    #[tokio::test]
+    async fn s5_4_2_negative_registration_time_is_refused() {
+        let s = SqliteStore::open_in_memory().await.unwrap();
+        let e = s.register_agent(reg("a1", 1, -1)).await.unwrap_err();
+        assert!(matches!(e, StoreError::Backend(_)), "{e:?}");
+        assert_eq!(s.latest_registration("a1").await.unwrap(), None);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn s5_4_4_concurrent_registrations_get_distinct_versions() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Arc::new(
+            SqliteStore::open(&dir.path().join("registry.db"))
+                .await
+                .unwrap(),
+        );
+        let ms = 1_735_680_000_000;
+        let tasks: Vec<_> = (1..=10u8)
+            .map(|n| {
+                let s = Arc::clone(&s);
+                tokio::spawn(async move { s.register_agent(reg("busy", n, ms)).await })
+            })
+            .collect();
+        let mut versions = Vec::new();
+        let mut ids = std::collections::HashSet::new();
+        for t in tasks {
+            let r = t.await.unwrap().unwrap();
+            versions.push(r.version);
+            assert!(ids.insert(r.registration_id));
+        }
+        versions.sort_unstable();
+        assert_eq!(versions, (1..=10).collect::<Vec<u32>>());
+        let all = s.registrations("busy").await.unwrap();
+        assert_eq!(
+            all.iter().map(|r| r.version).collect::<Vec<_>>(),
+            (1..=10).collect::<Vec<u32>>()
+        );
+        // Ids increase with the version.
+        let seconds: Vec<u64> = all
+            .iter()
+            .map(|r| {
+                r.registration_id
+                    .rsplit('_')
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .unwrap()
+            })
+            .collect();
+        assert!(seconds.windows(2).all(|w| w[0] < w[1]), "{seconds:?}");
+        assert_eq!(
+            s.latest_registration("busy")
+                .await
+                .unwrap()
+                .unwrap()
+                .version,
+            10
+        );
+        s.close().await;
+    }
+
+    #[tokio::test]
+    async fn s4_7_2_workflow_round_trip_and_duplicate() {
+        let s = SqliteStore::open_in_memory().await.unwrap();
+        let w = workflow();
+        assert_eq!(s.workflow(&w.workflow_id).await.unwrap(), None);
+        s.insert_workflow(&w).await.unwrap();
+        let read = s.workflow(&w.workflow_id).await.unwrap().unwrap();
+        assert_eq!(read, w);
+        let ids: Vec<&str> = read.steps.iter().map(|s| s.step_id.as_str()).collect();
+        assert_eq!(ids, ["z_analyze", "a_gate", "m_apply"]);
+        assert_eq!(
+            read.steps[2].scopes.as_deref(),
+            Some(&["repo:write".to_owned(), "ci:run".to_owned()][..])
+        );
+        assert_eq!(read.steps[1].scopes, None);
+
+        let mut changed = w.clone();
+        changed.steps.pop();
+        assert_eq!(
+            s.insert_workflow(&changed).await.unwrap_err(),
+            StoreError::WorkflowExists(w.workflow_id.clone())
+        );
+        // Workflows are immutable: the original is unchanged.
+        assert_eq!(s.workflow(&w.workflow_id).await.unwrap().unwrap(), w);
+    }
+
+    #[tokio::test]
+    async fn clients_insert_get_count_duplicate() {
+        let s = SqliteStore::open_in_memory().await.unwrap();
+        assert_eq!(s.client_count().await.unwrap(), 0);
+        assert_eq!(s.client("admin").await.unwrap(), None);
+        let c = client("admin");
+        s.insert_client(&c).await.unwrap();
+        assert_eq!(s.client("admin").await.unwrap().unwrap(), c);
+        let mut other = client("other");
+        other.description = None;
+        other.allowed_scopes = Vec::new();
+        s.insert_client(&other).await.unwrap();
+        assert_eq!(s.client("other").await.unwrap().unwrap(), other);
+        assert_eq!(s.client_count().await.unwrap(), 2);
+        let mut again = client("admin");
+        again.secret_hash = "different".into();
+        assert_eq!(
+            s.insert_client(&again).await.unwrap_err(),
+            StoreError::ClientExists("admin".into())
+        );
+        assert_eq!(s.client("admin").await.unwrap().unwrap(), c);
+        assert_eq!(s.client_count().await.unwrap(), 2);
+    }
+
+    #[tokio::test]
+    async fn s4_7_1_persists_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("issuer.db");
+        let (r1, r2) = {
+            let s = SqliteStore::open(&path).await.unwrap();
+            let r1 = s.register_agent(reg("a1", 1, 1_000)).await.unwrap();
+            let r2 = s.register_agent(reg("a1", 2, 1_000)).await.unwrap();
+            s.insert_workflow(&workflow()).await.unwrap();
+            s.insert_client(&client("admin")).await.unwrap();
+            s.close().await;
+            (r1, r2)
+        };
+        let s = SqliteStore::open(&path).await.unwrap();
+        assert_eq!(s.registrations("a1").await.unwrap(), vec![r1, r2.clone()]);
+        assert_eq!(s.latest_registration("a1").await.unwrap().unwrap(), r2);
+        assert_eq!(
+            s.workflow("auto-patch-workflow-v1").await.unwrap().unwrap(),
+            workflow()
+        );
+        assert_eq!(s.client_count().await.unwrap(), 1);
+        // Version numbering and duplicate detection continue after reopen.
+        let r3 = s.register_agent(reg("a1", 3, 1_000)).await.unwrap();
+        assert_eq!((r3.version, r3.registration_id.as_str()), (3, "reg_a1_3"));
+        assert!(matches!(
+            s.register_agent(reg("zz", 1, 1_000)).await,
+            Err(StoreError::DuplicateChecksum { existing_agent_id }) if existing_agent_id == "a1"
+        ));
+        s.close().await;
+    }
+
+    #[tokio::test]
+    async fn file_store_uses_wal_and_pragmas() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("issuer.db");
+        let s = SqliteStore::open(&path).await.unwrap();
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&s.pool)
+            .await
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+            .fetch_one(&s.pool)
+            .await
+            .unwrap();
+        assert_eq!(fk, 1);
+        let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&s.pool)
+            .await
+            .unwrap();
+        assert_eq!(sync, 2, "synchronous=FULL");
+        let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+            .fetch_one(&s.pool)
+            .await
+            .unwrap();
+        assert_eq!(busy, 5_000);
+        s.ping().await.unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "§9.1.4: only the issuer can read");
+        }
+        s.close().await;
+        assert!(s.ping().await.is_err(), "closed pool");
+    }
+
+    #[tokio::test]
+    async fn s4_7_3_agent_lookups_use_an_index() {
+        let s = SqliteStore::open_in_memory().await.unwrap();
+        for (sql, index) in [
+            (
+                "EXPLAIN QUERY PLAN SELECT * FROM agent_registrations \
+                 WHERE agent_id = 'a' ORDER BY version DESC LIMIT 1",
+                "agent_registrations_agent_version",
+            ),
+            (
+                "EXPLAIN QUERY PLAN SELECT agent_id FROM agent_registrations \
+                 WHERE checksum = 'x'",
+                "agent_registrations_checksum",
+            ),
+        ] {
+            let plan: Vec<String> = sqlx::query(sql)
+                .fetch_all(&s.pool)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get::<String, _>("detail"))
+                .collect();
+            assert!(plan.iter().any(|d| d.contains(index)), "{plan:?}");
+            assert!(!plan.iter().any(|d| d.contains("TEMP B-TREE")), "{plan:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn bad_rows_are_backend_errors_naming_the_row() {
+        let s = SqliteStore::open_in_memory().await.unwrap();
+        let good = s.register_agent(reg("a1", 1, 1_000)).await.unwrap();
+        sqlx::query(
+            "INSERT INTO agent_registrations (agent_id, version, registration_id, reg_second, \
+             checksum, checksum_profile, spec_json, registered_at_ms) \
+             VALUES ('a1', 2, 'reg_a1_2', 2, 'md5:abc', 'jcs', '{}', 2000)",
+        )
+        .execute(&s.pool)
+        .await
+        .unwrap();
+        let e = s.latest_registration("a1").await.unwrap_err();
+        let StoreError::Backend(msg) = &e else {
+            panic!("{e:?}")
+        };
+        assert!(msg.contains("agent_registrations row id=2"), "{msg}");
+        assert!(msg.contains("checksum"), "{msg}");
+        assert!(s.registrations("a1").await.is_err());
+        sqlx::query(
+            "UPDATE agent_registrations SET checksum = ?1, checksum_profile = 'nope' WHERE id = 2",
+        )
+        .bind(checksum(9).to_string())
+        .execute(&s.pool)
+        .await
+        .unwrap();
+        let e = s.latest_registration("a1").await.unwrap_err();
+        assert!(
+            matches!(&e, StoreError::Backend(m) if m.contains("checksum_profile")),
+            "{e:?}"
+        );
+        sqlx::query("DELETE FROM agent_registrations WHERE id = 2")
+            .execute(&s.pool)
+            .await
+            .unwrap();
+        assert_eq!(s.latest_registration("a1").await.unwrap().unwrap(), good);
+
+        sqlx::query("INSERT INTO workflows VALUES ('w', '{\"steps\": 1}', 0), ('v', ?1, 0)")
+            .bind(to_json("w", &workflow()).unwrap())
+            .execute(&s.pool)
+            .await
+            .unwrap();
+        let e = s.workflow("w").await.unwrap_err();
+        assert!(
+            matches!(&e, StoreError::Backend(m) if m.contains("workflow_id=w")),
+            "{e:?}"
+        );
+        let e = s.workflow("v").await.unwrap_err();
+        assert!(
+            matches!(&e, StoreError::Backend(m) if m.contains("workflow_id=v")),
+            "{e:?}"
+        );
+
+        sqlx::query("INSERT INTO clients VALUES ('c', 'h', 'not json', 0, NULL)")
+            .execute(&s.pool)
+            .await
+            .unwrap();
+        let e = s.client("c").await.unwrap_err();
+        assert!(
+            matches!(&e, StoreError::Backend(m) if m.contains("client_id=c")),
+            "{e:?}"
+        );
+    }
+}

@@ -1,0 +1,262 @@
+//! Issuer configuration: defaults, the optional TOML file, validation.
+//!
+//! Precedence (highest first): command-line flag, `AJWT_*` environment
+//! variable (both handled by the CLI), TOML file (`--config`), default.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::keys::SigningAlgorithm;
+
+/// Longest intent-token lifetime accepted (§9.2.1: "SHOULD have short lifetimes").
+pub const MAX_INTENT_TOKEN_LIFETIME: u64 = 3600;
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        match s {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(ConfigError::Invalid(format!(
+                "log_format {other:?}: expected \"text\" or \"json\""
+            ))),
+        }
+    }
+}
+
+/// Everything the issuer needs to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IssuerConfig {
+    /// Listen address (default `127.0.0.1:8080`).
+    pub addr: SocketAddr,
+    /// Data directory: SQLite store, signing keys, `admin-client.json`.
+    pub data_dir: PathBuf,
+    /// Issuer identifier, the `iss` of every token (default `http://<addr>`).
+    pub issuer: String,
+    /// `aud` of client access tokens, required at the token endpoint (§4.2.3, default `idp.localhost`).
+    pub client_audience: String,
+    /// Intent-token lifetime in seconds (§9.2.1, default 300, at most 3600).
+    pub intent_token_lifetime: u64,
+    /// Client access-token lifetime in seconds (default 3600).
+    pub client_token_lifetime: u64,
+    /// Algorithm of newly generated signing keys (default ES256).
+    pub signing_alg: SigningAlgorithm,
+    /// Longest delegation chain accepted, requester included (§9.3.2, default 8).
+    pub max_delegation_depth: usize,
+    /// Largest request body in bytes (§9.4.3, default 1 MiB).
+    pub body_limit: usize,
+    /// Log format.
+    pub log_format: LogFormat,
+}
+
+impl Default for IssuerConfig {
+    fn default() -> Self {
+        let addr = SocketAddr::from(([127, 0, 0, 1], 8080));
+        IssuerConfig {
+            addr,
+            data_dir: PathBuf::from("./ajwt-data"),
+            issuer: format!("http://{addr}"),
+            client_audience: "idp.localhost".to_owned(),
+            intent_token_lifetime: 300,
+            client_token_lifetime: 3600,
+            signing_alg: SigningAlgorithm::Es256,
+            max_delegation_depth: 8,
+            body_limit: 1024 * 1024,
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// The TOML file could not be read or parsed.
+    #[error("config file {path}: {reason}")]
+    File {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// A value is out of range or malformed.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// The optional TOML file: every key optional, same names as the flags with `_`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// `addr = "127.0.0.1:8080"`
+    pub addr: Option<String>,
+    /// `data_dir = "./ajwt-data"`
+    pub data_dir: Option<PathBuf>,
+    /// `issuer = "https://idp.example.com"`
+    pub issuer: Option<String>,
+    /// `client_audience = "idp.localhost"`
+    pub client_audience: Option<String>,
+    /// `intent_token_lifetime = 300`
+    pub intent_token_lifetime: Option<u64>,
+    /// `client_token_lifetime = 3600`
+    pub client_token_lifetime: Option<u64>,
+    /// `signing_alg = "ES256"`
+    pub signing_alg: Option<String>,
+    /// `max_delegation_depth = 8`
+    pub max_delegation_depth: Option<usize>,
+    /// `body_limit = 1048576`
+    pub body_limit: Option<usize>,
+    /// `log_format = "text"`
+    pub log_format: Option<String>,
+}
+
+impl FileConfig {
+    /// Reads a TOML file; unknown keys are errors (a typo must not be ignored).
+    pub fn load(path: &std::path::Path) -> Result<FileConfig, ConfigError> {
+        let err = |reason: String| ConfigError::File {
+            path: path.display().to_string(),
+            reason,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        toml::from_str(&text).map_err(|e| err(e.to_string().replace('\n', " ")))
+    }
+
+    /// Applies `overrides` (flags/environment, already merged by the CLI) on
+    /// top of this file's values and the defaults, then validates.
+    pub fn resolve(self, overrides: FileConfig) -> Result<IssuerConfig, ConfigError> {
+        let d = IssuerConfig::default();
+        let pick = |o: Option<String>, f: Option<String>| o.or(f);
+        let addr: SocketAddr = match pick(overrides.addr, self.addr) {
+            Some(a) => a
+                .parse()
+                .map_err(|_| ConfigError::Invalid(format!("addr {a:?}: expected HOST:PORT")))?,
+            None => d.addr,
+        };
+        let signing_alg = match pick(overrides.signing_alg, self.signing_alg) {
+            Some(a) => a.parse().map_err(|_| {
+                ConfigError::Invalid(format!(
+                    "signing_alg {a:?}: expected \"ES256\", \"EdDSA\" or \"RS256\""
+                ))
+            })?,
+            None => d.signing_alg,
+        };
+        let log_format = match pick(overrides.log_format, self.log_format) {
+            Some(f) => f.parse()?,
+            None => d.log_format,
+        };
+        let config = IssuerConfig {
+            addr,
+            data_dir: overrides.data_dir.or(self.data_dir).unwrap_or(d.data_dir),
+            issuer: pick(overrides.issuer, self.issuer).unwrap_or_else(|| format!("http://{addr}")),
+            client_audience: pick(overrides.client_audience, self.client_audience)
+                .unwrap_or(d.client_audience),
+            intent_token_lifetime: overrides
+                .intent_token_lifetime
+                .or(self.intent_token_lifetime)
+                .unwrap_or(d.intent_token_lifetime),
+            client_token_lifetime: overrides
+                .client_token_lifetime
+                .or(self.client_token_lifetime)
+                .unwrap_or(d.client_token_lifetime),
+            signing_alg,
+            max_delegation_depth: overrides
+                .max_delegation_depth
+                .or(self.max_delegation_depth)
+                .unwrap_or(d.max_delegation_depth),
+            body_limit: overrides.body_limit.or(self.body_limit).unwrap_or(d.body_limit),
+            log_format,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+impl IssuerConfig {
+    /// Range checks.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if self.intent_token_lifetime == 0 || self.intent_token_lifetime > MAX_INTENT_TOKEN_LIFETIME {
+            return bad(format!(
+                "intent_token_lifetime {} s: must be between 1 and {MAX_INTENT_TOKEN_LIFETIME} (§9.2.1: intent tokens are short-lived)",
+                self.intent_token_lifetime
+            ));
+        }
+        if self.client_token_lifetime == 0 || self.client_token_lifetime > 86_400 {
+            return bad(format!(
+                "client_token_lifetime {} s: must be between 1 and 86400",
+                self.client_token_lifetime
+            ));
+        }
+        if self.max_delegation_depth == 0 || self.max_delegation_depth > 64 {
+            return bad(format!(
+                "max_delegation_depth {}: must be between 1 and 64",
+                self.max_delegation_depth
+            ));
+        }
+        if self.body_limit < 1024 || self.body_limit > 64 * 1024 * 1024 {
+            return bad(format!(
+                "body_limit {} bytes: must be between 1024 and 67108864",
+                self.body_limit
+            ));
+        }
+        if self.issuer.is_empty() || self.client_audience.is_empty() {
+            return bad("issuer and client_audience must not be empty".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s9_2_1_defaults_and_lifetime_limit() {
+        let c = FileConfig::default().resolve(FileConfig::default()).unwrap();
+        assert_eq!(c, IssuerConfig::default());
+        assert_eq!(c.issuer, "http://127.0.0.1:8080");
+        assert_eq!(c.client_audience, "idp.localhost");
+        assert_eq!(c.intent_token_lifetime, 300);
+        let too_long = FileConfig {
+            intent_token_lifetime: Some(3601),
+            ..FileConfig::default()
+        };
+        assert!(matches!(
+            too_long.resolve(FileConfig::default()),
+            Err(ConfigError::Invalid(m)) if m.contains("3601")
+        ));
+    }
+
+    #[test]
+    fn flags_override_file_and_issuer_follows_addr() {
+        let file: FileConfig = toml::from_str(
+            "addr = \"127.0.0.1:9000\"\nintent_token_lifetime = 600\nsigning_alg = \"EdDSA\"\n",
+        )
+        .unwrap();
+        let flags = FileConfig {
+            intent_token_lifetime: Some(120),
+            ..FileConfig::default()
+        };
+        let c = file.resolve(flags).unwrap();
+        assert_eq!(c.intent_token_lifetime, 120);
+        assert_eq!(c.signing_alg, SigningAlgorithm::EdDsa);
+        assert_eq!(c.issuer, "http://127.0.0.1:9000");
+        assert!(toml::from_str::<FileConfig>("adr = \"x\"").is_err(), "unknown keys refused");
+        let bad_alg = FileConfig {
+            signing_alg: Some("HS256".into()),
+            ..FileConfig::default()
+        };
+        assert!(bad_alg.resolve(FileConfig::default()).is_err());
+    }
+}

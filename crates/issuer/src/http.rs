@@ -1,0 +1,271 @@
+//! The HTTP API (axum): token endpoint for both grants (§4.2, RFC 6749 §4.4),
+//! registration endpoints (§6.2, §6.3), JWKS and RFC 8414 metadata, health.
+//!
+//! Every error is a JSON body in the RFC 6749 §5.2 shape with its exact status
+//! (never a 500 for bad input); token and registration responses carry
+//! `Cache-Control: no-store` and `Pragma: no-cache` (§4.4.1, §4.5.1).
+
+use std::sync::Arc;
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use base64::Engine;
+use serde::Serialize;
+
+use crate::service::{ApiError, Issuer, SCOPE_GENERATE, SCOPE_REGISTER};
+
+/// The router over a shared issuer.
+pub fn router(issuer: Arc<Issuer>) -> Router {
+    Router::new()
+        .route("/intent/token", post(token))
+        .route("/intent/register/agent", post(register_agent))
+        .route("/register/agent", post(register_agent))
+        .route("/intent/register/workflow", post(register_workflow))
+        .route("/intent/register/client", post(register_client))
+        .route("/.well-known/jwks.json", get(jwks))
+        .route("/.well-known/oauth-authorization-server", get(metadata))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(on_panic))
+        .with_state(issuer)
+}
+
+fn on_panic(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("handler panicked");
+    error_response(&ApiError::Internal("panic".into()))
+}
+
+fn no_store(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    r
+}
+
+/// The JSON error response of `e` (RFC 6749 §5.2 / RFC 6750 §3).
+pub fn error_response(e: &ApiError) -> Response {
+    match e {
+        ApiError::Internal(detail) => tracing::error!(%detail, "internal error"),
+        ApiError::Unavailable(detail) => tracing::error!(%detail, "store unavailable"),
+        _ => {}
+    }
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut r = (status, axum::Json(e.body())).into_response();
+    if let Some(challenge) = e.www_authenticate() {
+        if let Ok(v) = HeaderValue::from_str(&challenge) {
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+    }
+    if e.status() == 405 {
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
+    }
+    no_store(r)
+}
+
+fn ok_json<T: Serialize>(status: StatusCode, value: &T) -> Response {
+    no_store((status, axum::Json(value)).into_response())
+}
+
+fn result<T: Serialize>(r: Result<T, ApiError>) -> Response {
+    match r {
+        Ok(v) => ok_json(StatusCode::OK, &v),
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn not_found() -> Response {
+    error_response(&ApiError::NotFound)
+}
+
+async fn method_not_allowed() -> Response {
+    error_response(&ApiError::MethodNotAllowed)
+}
+
+/// The media type of the request, lower-cased, without parameters.
+fn media_type(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+}
+
+async fn read_body(issuer: &Issuer, body: Body) -> Result<axum::body::Bytes, ApiError> {
+    let limit = issuer.config().body_limit;
+    to_bytes(body, limit)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge(limit))
+}
+
+fn authorization(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
+}
+
+/// HTTP Basic credentials (RFC 6749 §2.3.1: form-urlencoded id and secret).
+fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, ApiError> {
+    let Some(value) = authorization(headers) else {
+        return Ok(None);
+    };
+    let Some((scheme, encoded)) = value.split_once(' ') else {
+        return Ok(None);
+    };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Ok(None);
+    }
+    let bad = || ApiError::InvalidClient("Malformed HTTP Basic credentials".into());
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| bad())?;
+    let text = String::from_utf8(decoded).map_err(|_| bad())?;
+    let (id, secret) = text.split_once(':').ok_or_else(bad)?;
+    let unescape = |s: &str| -> Result<String, ApiError> {
+        let pairs: Vec<(String, String)> =
+            serde_urlencoded::from_str(&format!("v={s}")).map_err(|_| bad())?;
+        pairs.into_iter().next().map(|(_, v)| v).ok_or_else(bad)
+    };
+    Ok(Some((unescape(id)?, unescape(secret)?)))
+}
+
+fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    match media_type(headers).as_deref() {
+        Some("application/json") => Ok(()),
+        other => Err(ApiError::UnsupportedMediaType(format!(
+            "Content-Type must be application/json, got {}",
+            other.unwrap_or("none")
+        ))),
+    }
+}
+
+/// `POST /intent/token`: `client_credentials` (form) or `agent_checksum`
+/// (JSON, or form for RFC 6749 clients) behind a client bearer token.
+async fn token(State(issuer): State<Arc<Issuer>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let outcome = async {
+        let media = media_type(&parts.headers);
+        let is_form = media.as_deref() == Some("application/x-www-form-urlencoded");
+        let is_json = media.as_deref() == Some("application/json");
+        if !is_form && !is_json {
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "Content-Type must be application/json or application/x-www-form-urlencoded, got {}",
+                media.as_deref().unwrap_or("none")
+            )));
+        }
+        let bytes = read_body(&issuer, body).await?;
+        if is_form {
+            let params: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes).map_err(|_| {
+                ApiError::from(ajwt_protocol::OAuthError::InvalidRequest("Invalid form encoding".into()))
+            })?;
+            let grant = params.iter().find(|(k, _)| k == "grant_type").map(|(_, v)| v.as_str());
+            if grant == Some("client_credentials") {
+                let mut seen = std::collections::HashSet::new();
+                if let Some((k, _)) = params.iter().find(|(k, _)| !seen.insert(k.clone())) {
+                    return Err(ajwt_protocol::OAuthError::InvalidRequest(format!(
+                        "Duplicate parameter: {k}"
+                    ))
+                    .into());
+                }
+                return issuer
+                    .client_credentials(&params, basic_credentials(&parts.headers)?)
+                    .await;
+            }
+        }
+        // §4.2.3: the agent_checksum grant needs a client token with generate:intent-token.
+        issuer.authorize(authorization(&parts.headers), SCOPE_GENERATE)?;
+        let request = if is_form {
+            ajwt_protocol::wire::decode_token_request_form(&bytes)?
+        } else {
+            ajwt_protocol::wire::decode_token_request(&bytes)?
+        };
+        issuer.intent_token(request).await
+    }
+    .await;
+    result(outcome)
+}
+
+async fn register_agent(State(issuer): State<Arc<Issuer>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let outcome = async {
+        issuer.authorize(authorization(&parts.headers), SCOPE_REGISTER)?;
+        require_json(&parts.headers)?;
+        let bytes = read_body(&issuer, body).await?;
+        issuer.register_agent(&bytes).await
+    }
+    .await;
+    result(outcome)
+}
+
+async fn register_workflow(State(issuer): State<Arc<Issuer>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let outcome = async {
+        issuer.authorize(authorization(&parts.headers), SCOPE_REGISTER)?;
+        require_json(&parts.headers)?;
+        let bytes = read_body(&issuer, body).await?;
+        issuer.register_workflow(&bytes).await
+    }
+    .await;
+    result(outcome)
+}
+
+/// `POST /intent/register/client` (admin): `{"allowed_scopes": [...], "description"?}`
+/// → `{"client_id", "client_secret", "allowed_scopes"}`.
+async fn register_client(State(issuer): State<Arc<Issuer>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let outcome = async {
+        issuer.authorize(authorization(&parts.headers), SCOPE_REGISTER)?;
+        require_json(&parts.headers)?;
+        let bytes = read_body(&issuer, body).await?;
+        let invalid = |m: &str| ApiError::from(ajwt_protocol::OAuthError::InvalidRequest(m.into()));
+        let value = ajwt_checksum::json::parse_strict(&bytes)
+            .map_err(|_| invalid("Invalid JSON format"))?
+            .to_serde_json();
+        let scopes: Vec<String> = match value.get("allowed_scopes") {
+            Some(serde_json::Value::Array(items)) if !items.is_empty() => items
+                .iter()
+                .map(|s| s.as_str().map(str::to_owned))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| invalid("Invalid parameter: allowed_scopes"))?,
+            Some(_) => return Err(invalid("Invalid parameter: allowed_scopes")),
+            None => return Err(invalid("Missing required parameter: allowed_scopes")),
+        };
+        let description = value
+            .get("description")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned);
+        let creds = issuer.create_client(scopes.clone(), description).await?;
+        Ok(serde_json::json!({
+            "client_id": creds.client_id,
+            "client_secret": creds.client_secret,
+            "allowed_scopes": scopes,
+        }))
+    }
+    .await;
+    result(outcome)
+}
+
+async fn jwks(State(issuer): State<Arc<Issuer>>) -> Response {
+    let mut r = axum::Json(issuer.jwks()).into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    r
+}
+
+async fn metadata(State(issuer): State<Arc<Issuer>>) -> Response {
+    axum::Json(issuer.metadata()).into_response()
+}
+
+async fn healthz() -> Response {
+    axum::Json(serde_json::json!({"status": "ok"})).into_response()
+}
+
+async fn readyz(State(issuer): State<Arc<Issuer>>) -> Response {
+    match issuer.store().ping().await {
+        Ok(()) => axum::Json(serde_json::json!({"status": "ready"})).into_response(),
+        Err(e) => error_response(&ApiError::Unavailable(e.to_string())),
+    }
+}

@@ -1,0 +1,771 @@
+//! The issuance pipeline, independent of HTTP: client credentials (RFC 6749
+//! §4.4, RFC 9068), the `agent_checksum` grant in the order of §4.3.1, agent
+//! registration (§5.4, §6.2) and workflow registration (§6.3).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ajwt_checksum::compute;
+use ajwt_protocol::claims::{decode_claims, Audience};
+use ajwt_protocol::delegation::{
+    check_parent_scopes, validate_delegation, validate_parent_token, AgentStatus, DelegationPolicy,
+};
+use ajwt_protocol::error::{OAuthError, StepDenial};
+use ajwt_protocol::hashes::{delegation_chain_hash, step_sequence_hash};
+use ajwt_protocol::registration::{
+    decode_agent_registration, decode_workflow_registration, AgentRegistrationResponse,
+    WorkflowRegistrationResponse,
+};
+use ajwt_protocol::scope::{is_scope_token, join_scopes, parse_scope_string};
+use ajwt_protocol::wire::{TokenRequest, TokenResponse};
+use ajwt_protocol::workflow::{authorize_step, bind_scopes};
+use ajwt_protocol::ErrorResponse;
+use base64::Engine;
+use rand::RngCore;
+use serde_json::{json, Map, Value};
+
+use crate::config::IssuerConfig;
+use crate::keys::{parse_agent_public_key, KeyRing};
+use crate::secrets;
+use crate::store::cache::CachedStore;
+use crate::store::sqlite::SqliteStore;
+use crate::store::{ClientRecord, NewRegistration, Store, StoreError};
+
+/// Scope that allows registering agents and workflows (§9.1.3).
+pub const SCOPE_REGISTER: &str = "register:intent";
+/// Scope that allows requesting intent tokens (§4.2.3).
+pub const SCOPE_GENERATE: &str = "generate:intent-token";
+/// `typ` of client access tokens (RFC 9068 §2.1).
+pub const TYP_ACCESS_TOKEN: &str = "at+jwt";
+/// `typ` of intent tokens.
+pub const TYP_INTENT_TOKEN: &str = "JWT";
+/// File written on first start with the bootstrap admin credentials.
+pub const ADMIN_CLIENT_FILE: &str = "admin-client.json";
+
+/// Seconds since the Unix epoch; replaceable in tests.
+pub trait Clock: Send + Sync + 'static {
+    /// Now, in Unix seconds.
+    fn now(&self) -> i64;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64)
+    }
+}
+
+/// An error of the HTTP API with its exact status, code and challenge.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    /// A protocol error of §4.5 (status from the code).
+    #[error("{0}")]
+    OAuth(OAuthError),
+    /// 401 `invalid_token` (RFC 6750 §3.1): missing, malformed, expired or foreign bearer token.
+    #[error("invalid_token: {0}")]
+    InvalidToken(String),
+    /// 403 `insufficient_scope` (RFC 6750 §3.1).
+    #[error("insufficient_scope: {scope}")]
+    InsufficientScope {
+        /// The scope the endpoint requires.
+        scope: String,
+    },
+    /// 401 `invalid_client` (RFC 6749 §5.2).
+    #[error("invalid_client: {0}")]
+    InvalidClient(String),
+    /// 415 `invalid_request`: a content type the endpoint does not accept.
+    #[error("unsupported media type: {0}")]
+    UnsupportedMediaType(String),
+    /// 413 `invalid_request`: body over the configured limit.
+    #[error("body larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    /// 404 `invalid_request`.
+    #[error("not found")]
+    NotFound,
+    /// 405 `invalid_request`.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// 503 `temporarily_unavailable` (RFC 6749 §5.2): the store is unreachable.
+    #[error("temporarily unavailable: {0}")]
+    Unavailable(String),
+    /// 500 `server_error`; the detail is logged, never sent.
+    #[error("server error: {0}")]
+    Internal(String),
+}
+
+impl From<OAuthError> for ApiError {
+    fn from(e: OAuthError) -> Self {
+        ApiError::OAuth(e)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::DuplicateChecksum { existing_agent_id } => {
+                ApiError::OAuth(OAuthError::DuplicateAgent { existing_agent_id })
+            }
+            StoreError::WorkflowExists(id) => ApiError::OAuth(OAuthError::InvalidRequest(format!(
+                "Workflow '{id}' already exists (workflows are immutable: register a new workflow_id)"
+            ))),
+            StoreError::ClientExists(id) => {
+                ApiError::OAuth(OAuthError::InvalidRequest(format!("Client '{id}' already exists")))
+            }
+            StoreError::Backend(m) => ApiError::Unavailable(m),
+        }
+    }
+}
+
+impl ApiError {
+    /// HTTP status.
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::OAuth(e) => e.status(),
+            ApiError::InvalidToken(_) | ApiError::InvalidClient(_) => 401,
+            ApiError::InsufficientScope { .. } => 403,
+            ApiError::UnsupportedMediaType(_) => 415,
+            ApiError::PayloadTooLarge(_) => 413,
+            ApiError::NotFound => 404,
+            ApiError::MethodNotAllowed => 405,
+            ApiError::Unavailable(_) => 503,
+            ApiError::Internal(_) => 500,
+        }
+    }
+
+    /// The RFC 6749 §5.2 / RFC 6750 §3.1 body.
+    pub fn body(&self) -> ErrorResponse {
+        let plain = |error: &str, description: String| ErrorResponse {
+            error: error.to_owned(),
+            error_description: Some(ajwt_protocol::error::rfc6749_description(&description)),
+            error_uri: None,
+            missing_steps: None,
+            existing_agent_id: None,
+        };
+        match self {
+            ApiError::OAuth(e) => e.to_response(),
+            ApiError::InvalidToken(d) => plain("invalid_token", d.clone()),
+            ApiError::InsufficientScope { scope } => plain(
+                "insufficient_scope",
+                format!("The access token does not carry the scope '{scope}'"),
+            ),
+            ApiError::InvalidClient(d) => plain("invalid_client", d.clone()),
+            ApiError::UnsupportedMediaType(d) => plain("invalid_request", d.clone()),
+            ApiError::PayloadTooLarge(n) => {
+                plain("invalid_request", format!("Request body larger than {n} bytes"))
+            }
+            ApiError::NotFound => plain("invalid_request", "No such endpoint".into()),
+            ApiError::MethodNotAllowed => {
+                plain("invalid_request", "Method not allowed on this endpoint".into())
+            }
+            ApiError::Unavailable(_) => plain(
+                "temporarily_unavailable",
+                "The authorization server store is unavailable; retry later".into(),
+            ),
+            ApiError::Internal(_) => plain("server_error", "Internal error".into()),
+        }
+    }
+
+    /// The `WWW-Authenticate` challenge, when the error has one (RFC 6750 §3,
+    /// RFC 6749 §5.2 for `invalid_client`).
+    pub fn www_authenticate(&self) -> Option<String> {
+        let quote = |s: &str| ajwt_protocol::error::rfc6749_description(s).replace('\'', "");
+        match self {
+            ApiError::InvalidToken(d) => Some(format!(
+                "Bearer error=\"invalid_token\", error_description=\"{}\"",
+                quote(d)
+            )),
+            ApiError::InsufficientScope { scope } => Some(format!(
+                "Bearer error=\"insufficient_scope\", scope=\"{}\"",
+                quote(scope)
+            )),
+            ApiError::InvalidClient(_) => Some("Basic realm=\"ajwt\"".to_owned()),
+            _ => None,
+        }
+    }
+}
+
+/// The bootstrap admin client written to `<data-dir>/admin-client.json`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ClientCredentials {
+    /// Client id.
+    pub client_id: String,
+    /// Client secret (shown once; stored only as an Argon2id hash).
+    pub client_secret: String,
+}
+
+/// A verified client access token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientContext {
+    /// The client.
+    pub client_id: String,
+    /// Its granted scopes.
+    pub scopes: Vec<String>,
+}
+
+/// Failure to start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// Data directory problems.
+    #[error("data directory {path}: {reason}")]
+    DataDir {
+        /// The directory.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// Store failure.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// Key failure.
+    #[error("signing keys: {0}")]
+    Keys(#[from] crate::keys::KeyError),
+}
+
+/// The authorization server.
+pub struct Issuer {
+    config: IssuerConfig,
+    store: Arc<dyn Store>,
+    keys: Arc<KeyRing>,
+    clock: Arc<dyn Clock>,
+}
+
+fn random_b64(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::thread_rng().fill_bytes(&mut buf);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
+}
+
+fn data_dir_error(path: &Path, reason: impl ToString) -> StartupError {
+    StartupError::DataDir {
+        path: path.display().to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Writes `bytes` to `path` with mode 0600 (created atomically via a temp file).
+fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp: PathBuf = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+impl Issuer {
+    /// An issuer over explicit parts (tests, embedding).
+    pub fn new(
+        config: IssuerConfig,
+        store: Arc<dyn Store>,
+        keys: Arc<KeyRing>,
+        clock: Arc<dyn Clock>,
+    ) -> Issuer {
+        Issuer {
+            config,
+            store,
+            keys,
+            clock,
+        }
+    }
+
+    /// Opens the data directory: creates it (0700) if needed, opens the SQLite
+    /// store (`ajwt.sqlite3`, migrations on first start) behind the agent
+    /// cache, loads or generates the signing keys, and on an empty store
+    /// creates the admin client and writes `admin-client.json` (0600).
+    /// Returns the path of that file when it was just created.
+    pub async fn open(config: IssuerConfig) -> Result<(Issuer, Option<PathBuf>), StartupError> {
+        let dir = config.data_dir.clone();
+        std::fs::create_dir_all(&dir).map_err(|e| data_dir_error(&dir, e))?;
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| data_dir_error(&dir, e))?;
+        }
+        let store = SqliteStore::open(&dir.join("ajwt.sqlite3")).await?;
+        let keys = KeyRing::load_or_generate(&dir, config.signing_alg)?;
+        let issuer = Issuer::new(
+            config,
+            Arc::new(CachedStore::new(store)),
+            Arc::new(keys),
+            Arc::new(SystemClock),
+        );
+        let mut created = None;
+        if issuer.store.client_count().await? == 0 {
+            let creds = issuer
+                .create_client(
+                    vec![SCOPE_REGISTER.to_owned(), SCOPE_GENERATE.to_owned()],
+                    Some("bootstrap admin client".to_owned()),
+                )
+                .await
+                .map_err(|e| data_dir_error(&dir, e))?;
+            let path = dir.join(ADMIN_CLIENT_FILE);
+            let json = serde_json::to_vec_pretty(&creds).map_err(|e| data_dir_error(&dir, e))?;
+            write_private_file(&path, &json).map_err(|e| data_dir_error(&path, e))?;
+            created = Some(path);
+        }
+        Ok((issuer, created))
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &IssuerConfig {
+        &self.config
+    }
+
+    /// The store (for graceful shutdown and readiness).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The signing keys' JWK Set (RFC 7517).
+    pub fn jwks(&self) -> Value {
+        self.keys.jwks()
+    }
+
+    /// RFC 8414 authorization server metadata.
+    pub fn metadata(&self) -> Value {
+        let base = self.config.issuer.trim_end_matches('/');
+        json!({
+            "issuer": self.config.issuer,
+            "token_endpoint": format!("{base}/intent/token"),
+            "jwks_uri": format!("{base}/.well-known/jwks.json"),
+            "grant_types_supported": [
+                "client_credentials",
+                "agent_checksum",
+                ajwt_protocol::wire::GRANT_TYPE_URN,
+            ],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "scopes_supported": [SCOPE_REGISTER, SCOPE_GENERATE],
+            "response_types_supported": [],
+            "agent_registration_endpoint": format!("{base}/intent/register/agent"),
+            "workflow_registration_endpoint": format!("{base}/intent/register/workflow"),
+            "client_registration_endpoint": format!("{base}/intent/register/client"),
+            "intent_token_signing_alg_values_supported": [self.keys.current_alg().as_str()],
+        })
+    }
+
+    /// Creates an OAuth client allowed `scopes`; returns its credentials (the
+    /// secret is returned once and stored only as an Argon2id hash).
+    pub async fn create_client(
+        &self,
+        scopes: Vec<String>,
+        description: Option<String>,
+    ) -> Result<ClientCredentials, ApiError> {
+        if let Some(bad) = scopes.iter().find(|s| !is_scope_token(s)) {
+            return Err(OAuthError::InvalidScope {
+                description: format!("Malformed scope: '{bad}'"),
+                refused: vec![bad.clone()],
+            }
+            .into());
+        }
+        let client_id = secrets::generate_client_id();
+        let client_secret = secrets::generate_secret();
+        let to_hash = client_secret.clone();
+        // Argon2 is deliberately slow: keep it off the async workers.
+        let secret_hash = tokio::task::spawn_blocking(move || secrets::hash_secret(&to_hash))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        self.store
+            .insert_client(&ClientRecord {
+                client_id: client_id.clone(),
+                secret_hash,
+                allowed_scopes: scopes,
+                created_at_ms: self.clock.now() * 1000,
+                description,
+            })
+            .await?;
+        Ok(ClientCredentials {
+            client_id,
+            client_secret,
+        })
+    }
+
+    /// The `client_credentials` grant (RFC 6749 §4.4): authenticates the
+    /// client (`basic` from HTTP Basic, or `client_id`/`client_secret` in
+    /// `params`, never both) and issues an RFC 9068 access token with the
+    /// requested scopes (all the client's scopes when `scope` is absent).
+    pub async fn client_credentials(
+        &self,
+        params: &[(String, String)],
+        basic: Option<(String, String)>,
+    ) -> Result<TokenResponse, ApiError> {
+        let param = |name: &str| {
+            params
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+                .filter(|v| !v.is_empty())
+        };
+        let posted = match (param("client_id"), param("client_secret")) {
+            (Some(id), Some(secret)) => Some((id.to_owned(), secret.to_owned())),
+            (None, None) => None,
+            _ => {
+                return Err(ApiError::InvalidClient(
+                    "client_secret_post needs both client_id and client_secret".into(),
+                ))
+            }
+        };
+        let (client_id, secret) = match (basic, posted) {
+            (Some(_), Some(_)) => {
+                return Err(OAuthError::InvalidRequest(
+                    "Use only one client authentication method (RFC 6749 §2.3)".into(),
+                )
+                .into())
+            }
+            (Some(b), None) | (None, Some(b)) => b,
+            (None, None) => {
+                return Err(ApiError::InvalidClient("Client authentication required".into()))
+            }
+        };
+        let client = self.store.client(&client_id).await?;
+        // Hash the secret even for unknown clients so that timing does not
+        // reveal which client ids exist.
+        let phc = client
+            .as_ref()
+            .map_or_else(|| dummy_phc().to_owned(), |c| c.secret_hash.clone());
+        let ok = tokio::task::spawn_blocking(move || secrets::verify_secret(&secret, &phc))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let Some(client) = client.filter(|_| ok) else {
+            return Err(ApiError::InvalidClient("Client authentication failed".into()));
+        };
+        let granted = match param("scope") {
+            None => client.allowed_scopes.clone(),
+            Some(s) => {
+                let requested = parse_scope_string(s).ok_or_else(|| {
+                    ApiError::from(OAuthError::InvalidScope {
+                        description: format!("Malformed scope: '{s}'"),
+                        refused: vec![s.to_owned()],
+                    })
+                })?;
+                let refused: Vec<String> = requested
+                    .iter()
+                    .filter(|r| !client.allowed_scopes.contains(r))
+                    .cloned()
+                    .collect();
+                if !refused.is_empty() {
+                    return Err(OAuthError::InvalidScope {
+                        description: format!("Scopes not allowed for this client: {}", refused.join(" ")),
+                        refused,
+                    }
+                    .into());
+                }
+                requested
+            }
+        };
+        let now = self.clock.now();
+        let lifetime = self.config.client_token_lifetime;
+        let scope = join_scopes(&granted);
+        let mut claims = Map::new();
+        claims.insert("iss".into(), json!(self.config.issuer));
+        claims.insert("sub".into(), json!(client.client_id));
+        claims.insert("aud".into(), json!(self.config.client_audience));
+        claims.insert("client_id".into(), json!(client.client_id));
+        claims.insert("iat".into(), json!(now));
+        claims.insert("exp".into(), json!(now + lifetime as i64));
+        claims.insert("jti".into(), json!(random_b64(16)));
+        claims.insert("scope".into(), json!(scope));
+        let token = self
+            .keys
+            .sign(TYP_ACCESS_TOKEN, &claims)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        Ok(TokenResponse {
+            access_token: token,
+            token_type: "Bearer".into(),
+            expires_in: Some(lifetime),
+            scope: Some(scope),
+        })
+    }
+
+    /// Checks an `Authorization` header value carrying a client access token
+    /// of this issuer with the client-token audience and `required_scope`
+    /// (§4.2.3, §9.1.3).
+    pub fn authorize(
+        &self,
+        authorization: Option<&str>,
+        required_scope: &str,
+    ) -> Result<ClientContext, ApiError> {
+        let header = authorization
+            .ok_or_else(|| ApiError::InvalidToken("Missing bearer token (RFC 6750)".into()))?;
+        let token = match header.split_once(' ') {
+            Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") && !t.trim().is_empty() => {
+                t.trim()
+            }
+            _ => return Err(ApiError::InvalidToken("Authorization must be 'Bearer <token>'".into())),
+        };
+        let claims = self
+            .keys
+            .verify(token, TYP_ACCESS_TOKEN)
+            .map_err(|e| ApiError::InvalidToken(format!("Token rejected: {e}")))?;
+        let now = self.clock.now();
+        let str_claim = |k: &str| claims.get(k).and_then(Value::as_str);
+        if str_claim("iss") != Some(self.config.issuer.as_str()) {
+            return Err(ApiError::InvalidToken("Token issued by another issuer".into()));
+        }
+        let aud_ok = match claims.get("aud") {
+            Some(Value::String(a)) => *a == self.config.client_audience,
+            Some(Value::Array(a)) => a.iter().any(|x| x.as_str() == Some(&self.config.client_audience)),
+            _ => false,
+        };
+        if !aud_ok {
+            return Err(ApiError::InvalidToken(format!(
+                "Token audience is not '{}' (§4.2.3)",
+                self.config.client_audience
+            )));
+        }
+        match claims.get("exp").and_then(Value::as_i64) {
+            Some(exp) if exp > now => {}
+            Some(_) => return Err(ApiError::InvalidToken("Token expired".into())),
+            None => return Err(ApiError::InvalidToken("Token has no exp".into())),
+        }
+        if claims.get("iat").and_then(Value::as_i64).is_some_and(|iat| iat > now + 60) {
+            return Err(ApiError::InvalidToken("Token issued in the future".into()));
+        }
+        let client_id = str_claim("client_id")
+            .ok_or_else(|| ApiError::InvalidToken("Token has no client_id".into()))?
+            .to_owned();
+        let scopes: Vec<String> = str_claim("scope")
+            .and_then(parse_scope_string)
+            .unwrap_or_default();
+        if !scopes.iter().any(|s| s == required_scope) {
+            return Err(ApiError::InsufficientScope {
+                scope: required_scope.to_owned(),
+            });
+        }
+        Ok(ClientContext { client_id, scopes })
+    }
+
+    /// Agent registration (§5.4.2, §5.4.4, §6.2.3): recompute the checksum,
+    /// check the claimed one, parse the public key (§9.4.1), refuse duplicate
+    /// checksums (`duplicate_agent`), store a new version.
+    pub async fn register_agent(&self, body: &[u8]) -> Result<AgentRegistrationResponse, ApiError> {
+        let req = decode_agent_registration(body)?;
+        let computed = compute(&req.spec, req.checksum_profile)
+            .map_err(|e| OAuthError::InvalidRequest(format!("Invalid agent specification: {e}")))?;
+        if let Some(claimed) = req.checksum {
+            if claimed != computed.checksum {
+                return Err(OAuthError::InvalidRequest(format!(
+                    "Claimed checksum does not match the specification: the server computed {} with profile '{}' (§6.2.3 step 4)",
+                    computed.checksum, req.checksum_profile
+                ))
+                .into());
+            }
+        }
+        let key_input = req
+            .public_key
+            .ok_or_else(|| OAuthError::missing("public_key"))?;
+        let key = parse_agent_public_key(&key_input).map_err(|e| {
+            OAuthError::InvalidRequest(format!("Invalid parameter: public_key: {e}"))
+        })?;
+        let spec_json = String::from_utf8_lossy(&computed.canonical).into_owned();
+        let record = self
+            .store
+            .register_agent(NewRegistration {
+                agent_id: req.spec.agent_id.clone(),
+                checksum: computed.checksum,
+                checksum_profile: req.checksum_profile,
+                public_jwk: Some(key.jwk),
+                jwk_thumbprint: Some(key.thumbprint),
+                allowed_scopes: req.allowed_scopes,
+                app_id: req.app_id,
+                spec_json,
+                registered_at_ms: self.clock.now() * 1000,
+            })
+            .await?;
+        tracing::info!(
+            agent_id = %record.agent_id,
+            registration_id = %record.registration_id,
+            version = record.version,
+            "agent registered"
+        );
+        Ok(AgentRegistrationResponse {
+            agent_id: record.agent_id,
+            registration_id: record.registration_id,
+            checksum: record.checksum,
+            version: record.version,
+        })
+    }
+
+    /// Workflow registration (§6.3): validated by the protocol crate; an
+    /// existing id is refused (workflows are immutable).
+    pub async fn register_workflow(&self, body: &[u8]) -> Result<WorkflowRegistrationResponse, ApiError> {
+        let workflow = decode_workflow_registration(body)?;
+        self.store.insert_workflow(&workflow).await?;
+        tracing::info!(workflow_id = %workflow.workflow_id, steps = workflow.steps.len(), "workflow registered");
+        Ok(WorkflowRegistrationResponse {
+            status: "registered".into(),
+            workflow_id: workflow.workflow_id,
+        })
+    }
+
+    /// The `agent_checksum` grant after decoding: §4.3.1 steps 2–5, then
+    /// delegation (§4.3.4), scope binding (A3) and token creation (§4.4).
+    pub async fn intent_token(&self, req: TokenRequest) -> Result<TokenResponse, ApiError> {
+        // §4.3.1 step 2: the agent exists (LATEST registration, §4.7.1).
+        let record = match self.store.latest_registration(&req.agent_id).await? {
+            Some(r) if !r.revoked => r,
+            _ => return Err(OAuthError::UnknownAgent.into()),
+        };
+        // §4.3.1 step 3: constant-time checksum comparison (§5.5.2, §9.1.1).
+        if req.computed_checksum != record.checksum {
+            tracing::warn!(
+                target: "security",
+                event = "agent_checksum_mismatch",
+                agent_id = %req.agent_id,
+                registration_id = %record.registration_id,
+                presented = %req.computed_checksum,
+                "agent checksum mismatch (§4.5.4): possible modification or impersonation"
+            );
+            return Err(OAuthError::AgentChecksumMismatch.into());
+        }
+        let completed = &req.delegation_context.completed_steps;
+        // §4.3.1 step 4: workflow step authorization when enabled.
+        let mut step_def = None;
+        let mut workflow = None;
+        if req.workflow_enabled {
+            let (Some(wf_id), Some(step)) = (&req.workflow_id, &req.workflow_step) else {
+                return Err(OAuthError::InvalidRequest(
+                    ajwt_protocol::wire::WORKFLOW_IDS_MISSING.into(),
+                )
+                .into());
+            };
+            let wf = self.store.workflow(wf_id).await?.ok_or_else(|| {
+                OAuthError::WorkflowStepUnauthorized {
+                    reason: StepDenial::UnknownWorkflow {
+                        workflow_id: wf_id.clone(),
+                    },
+                    missing_steps: vec![],
+                }
+            })?;
+            authorize_step(&wf, &req.agent_id, step, completed)?;
+            step_def = wf.step(step).cloned();
+            workflow = Some(wf);
+        }
+        // §4.3.4: delegation chain.
+        let chain = &req.delegation_context.chain;
+        let mut directory = std::collections::HashMap::new();
+        for agent in chain.iter().filter(|a| **a != req.agent_id) {
+            let status = match self.store.latest_registration(agent).await? {
+                Some(r) if r.revoked => AgentStatus::Revoked,
+                Some(_) => AgentStatus::Active,
+                None => AgentStatus::Unknown,
+            };
+            directory.insert(agent.clone(), status);
+        }
+        let policy = DelegationPolicy {
+            max_depth: self.config.max_delegation_depth,
+            require_step_agents: false,
+        };
+        validate_delegation(
+            chain,
+            &req.agent_id,
+            &directory,
+            &policy,
+            workflow.as_ref().map(|w| (w, completed.as_slice())),
+        )?;
+        if let Some(parent_token) = &req.parent_token {
+            let now = self.clock.now();
+            let payload = self
+                .keys
+                .verify(parent_token, TYP_INTENT_TOKEN)
+                .map_err(|e| OAuthError::InvalidRequest(format!("Invalid parent_token: {e}")))?;
+            let bytes = serde_json::to_vec(&payload)
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            let parent = decode_claims(&bytes)
+                .map_err(|e| OAuthError::InvalidRequest(format!("Invalid parent_token: {e}")))?;
+            if parent.iss != self.config.issuer || parent.exp <= now {
+                return Err(OAuthError::InvalidRequest(
+                    "Invalid parent_token: expired or issued by another issuer".into(),
+                )
+                .into());
+            }
+            validate_parent_token(
+                &parent,
+                chain,
+                &req.agent_id,
+                req.workflow_id.as_deref().filter(|_| req.workflow_enabled),
+                completed,
+            )?;
+            check_parent_scopes(&parent, &req.requested_scopes)?;
+        }
+        // Scope binding (anchor A3).
+        let granted = bind_scopes(
+            &req.requested_scopes,
+            record.allowed_scopes.as_deref(),
+            step_def.as_ref(),
+        )?;
+        // §4.4: token creation.
+        let jwk = record
+            .public_jwk
+            .clone()
+            .ok_or_else(|| ApiError::Internal("registration without public key".into()))?;
+        let now = self.clock.now();
+        let lifetime = self.config.intent_token_lifetime;
+        let scope = join_scopes(&granted);
+        let step = req.workflow_step.as_deref().filter(|_| req.workflow_enabled);
+        let mut intent = Map::new();
+        if req.workflow_enabled {
+            intent.insert("workflow_id".into(), json!(req.workflow_id));
+            intent.insert("workflow_step".into(), json!(req.workflow_step));
+        }
+        intent.insert("executed_by".into(), json!(req.agent_id));
+        intent.insert(
+            "delegation_chain".into(),
+            json!(delegation_chain_hash(chain, &req.agent_id)),
+        );
+        intent.insert(
+            "step_sequence_hash".into(),
+            json!(step_sequence_hash(completed, step)),
+        );
+        let aud = match &req.audience {
+            Audience::One(a) => json!(a),
+            Audience::Many(a) => json!(a),
+        };
+        let mut claims = Map::new();
+        claims.insert("iss".into(), json!(self.config.issuer));
+        claims.insert("aud".into(), aud);
+        claims.insert("sub".into(), json!(req.agent_id));
+        claims.insert("exp".into(), json!(now + lifetime as i64));
+        claims.insert("iat".into(), json!(now));
+        claims.insert("jti".into(), json!(random_b64(16)));
+        claims.insert("scope".into(), json!(scope));
+        claims.insert("cnf".into(), json!({ "jwk": jwk }));
+        claims.insert("intent".into(), Value::Object(intent));
+        claims.insert(
+            "agent_proof".into(),
+            json!({
+                "agent_checksum": record.checksum.to_string(),
+                "registration_id": record.registration_id,
+            }),
+        );
+        let token = self
+            .keys
+            .sign(TYP_INTENT_TOKEN, &claims)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        tracing::info!(agent_id = %req.agent_id, registration_id = %record.registration_id, scope = %scope, "intent token issued");
+        Ok(TokenResponse {
+            access_token: token,
+            token_type: "Bearer".into(),
+            expires_in: Some(lifetime),
+            scope: Some(scope),
+        })
+    }
+}
+
+/// An Argon2id hash of a random secret nobody knows, computed once: verified
+/// against when a client id is unknown, so both paths cost the same.
+fn dummy_phc() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| secrets::hash_secret(&secrets::generate_secret()).unwrap_or_default())
+}
