@@ -1,8 +1,9 @@
 //! `ajwt`, the command-line tool of the *draft-goswami-agentic-jwt-00*
 //! (Agentic JWT) reference implementation. Each piece of functionality is a
-//! subcommand; today there is `ajwt checksum`, which prints the agent
-//! checksum (§5.3) of a JSON agent specification (§5.2.1) under the RFC 8785
-//! JCS profile (§5.3.1, the default) or the reference-code profile (§5.3.2).
+//! subcommand: `ajwt checksum` prints the agent checksum (§5.3) of a JSON
+//! agent specification (§5.2.1) under the RFC 8785 JCS profile (§5.3.1, the
+//! default) or the reference-code profile (§5.3.2); `ajwt serve` runs the
+//! demo issuer (§4–§6) with its embedded SQLite store.
 //!
 //! Conventions shared by every subcommand: a subcommand builds its whole
 //! output in memory and `main` writes it to stdout in one write followed by a
