@@ -40,9 +40,16 @@ use std::str::FromStr;
 use ajwt_protocol::registration::PublicKeyInput;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
+use curve25519_dalek::edwards::CompressedEdwardsY;
 use josekit::jwk::alg::ed::EdCurve;
 use josekit::jwk::{Jwk, KeyPair as _};
 use josekit::jws::{EdDSA, JwsSigner, JwsVerifier, ES256, RS256};
+use openssl::bn::{BigNum, BigNumContext};
+use openssl::ec::{Asn1Flag, EcGroup, EcKey};
+use openssl::error::ErrorStack;
+use openssl::nid::Nid;
+use openssl::pkey::{Id, PKey, Public};
+use openssl::rsa::Rsa;
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
@@ -691,7 +698,7 @@ pub fn parse_agent_public_key(input: &PublicKeyInput) -> Result<AgentKey, KeyErr
             core
         }
         PublicKeyInput::Pem(pem) => {
-            let core = core_from_spki(&pem_to_der(pem)?)?;
+            let core = core_from_pem(pem)?;
             check_public_core(&core)?;
             core
         }
@@ -849,7 +856,7 @@ fn check_public_core(core: &Map<String, Value>) -> Result<(), KeyError> {
             let x: [u8; 32] = x.as_slice().try_into().map_err(|_| {
                 unsupported(format!("Ed25519 \"x\" must be 32 bytes, found {}", x.len()))
             })?;
-            ed25519::check_public_key(&x).map_err(unsupported)
+            check_ed25519_public_key(&x)
         }
         "EC" => {
             match jwk_string(core, "crv")? {
@@ -927,8 +934,12 @@ fn describe_uint(bytes: &[u8]) -> String {
     }
 }
 
-/// The DER of a `-----BEGIN PUBLIC KEY-----` PEM block (RFC 7468 §13).
-fn pem_to_der(pem: &str) -> Result<Vec<u8>, KeyError> {
+/// The DER inside a single `-----BEGIN PUBLIC KEY-----` PEM block (RFC 7468
+/// §13). Only the textual envelope is checked here (so that private keys and
+/// other labels get a named refusal, and nothing hides before, after or
+/// beside the block; OpenSSL's PEM reader would skip such text and also
+/// takes `RSA PUBLIC KEY`); the DER itself is left to OpenSSL.
+fn pem_public_key_der(pem: &str) -> Result<Vec<u8>, KeyError> {
     const BEGIN: &str = "-----BEGIN PUBLIC KEY-----";
     const END: &str = "-----END PUBLIC KEY-----";
     let text = pem.trim();
@@ -963,447 +974,196 @@ fn pem_to_der(pem: &str) -> Result<Vec<u8>, KeyError> {
         .map_err(|_| unsupported("PEM body is not valid base64"))
 }
 
-mod oid {
-    //! DER contents of the object identifiers met in SubjectPublicKeyInfo.
-    pub const EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
-    pub const P256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
-    pub const P384: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x22];
-    pub const P521: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x23];
-    pub const SECP256K1: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x0a];
-    pub const X25519: &[u8] = &[0x2b, 0x65, 0x6e];
-    pub const X448: &[u8] = &[0x2b, 0x65, 0x6f];
-    pub const ED25519: &[u8] = &[0x2b, 0x65, 0x70];
-    pub const ED448: &[u8] = &[0x2b, 0x65, 0x71];
-    pub const RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
-    pub const RSA_PSS: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0a];
-
-    /// Dotted form, for messages.
-    pub fn dotted(bytes: &[u8]) -> String {
-        let mut arcs: Vec<u64> = Vec::new();
-        let mut acc: u64 = 0;
-        for b in bytes {
-            acc = (acc << 7) | u64::from(b & 0x7f);
-            if b & 0x80 == 0 {
-                if arcs.is_empty() {
-                    let first = (acc / 40).min(2);
-                    arcs.push(first);
-                    arcs.push(acc - first * 40);
-                } else {
-                    arcs.push(acc);
-                }
-                acc = 0;
-            }
+/// The reasons of an OpenSSL error stack, for messages (no file names).
+fn openssl_reasons(errors: &ErrorStack) -> String {
+    let mut reasons: Vec<&str> = Vec::new();
+    for reason in errors.errors().iter().filter_map(|e| e.reason()) {
+        if !reasons.contains(&reason) {
+            reasons.push(reason);
         }
-        arcs.iter()
-            .map(u64::to_string)
-            .collect::<Vec<_>>()
-            .join(".")
     }
-}
-
-/// One DER TLV: (tag, contents, rest). Definite, minimal lengths only.
-fn der_tlv(input: &[u8]) -> Result<(u8, &[u8], &[u8]), KeyError> {
-    let truncated = || unsupported("truncated or invalid DER in the public key");
-    let (&tag, rest) = input.split_first().ok_or_else(truncated)?;
-    if tag & 0x1f == 0x1f {
-        return Err(truncated());
-    }
-    let (&first, rest) = rest.split_first().ok_or_else(truncated)?;
-    let (len, rest) = if first < 0x80 {
-        (usize::from(first), rest)
+    if reasons.is_empty() {
+        "no reason given".to_owned()
     } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 {
-            return Err(truncated());
-        }
-        let (bytes, rest) = rest.split_at_checked(n).ok_or_else(truncated)?;
-        if bytes.first() == Some(&0) {
-            return Err(truncated());
-        }
-        let len = bytes
-            .iter()
-            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
-        if len < 0x80 {
-            return Err(truncated());
-        }
-        (len, rest)
-    };
-    let (contents, rest) = rest.split_at_checked(len).ok_or_else(truncated)?;
-    Ok((tag, contents, rest))
-}
-
-fn der_expect<'a>(tag: u8, input: &'a [u8], what: &str) -> Result<(&'a [u8], &'a [u8]), KeyError> {
-    let (found, contents, rest) = der_tlv(input)?;
-    if found != tag {
-        return Err(unsupported(format!(
-            "not a SubjectPublicKeyInfo: expected {what} (RFC 5280 §4.1.2.7)"
-        )));
-    }
-    Ok((contents, rest))
-}
-
-fn der_end(rest: &[u8]) -> Result<(), KeyError> {
-    if rest.is_empty() {
-        Ok(())
-    } else {
-        Err(unsupported("trailing data in the DER public key"))
+        reasons.join("; ")
     }
 }
 
-/// A DER INTEGER as an unsigned big-endian magnitude without leading zeros.
-fn der_unsigned(contents: &[u8]) -> Result<Vec<u8>, KeyError> {
-    if contents.first().is_none_or(|b| b & 0x80 != 0) {
-        return Err(unsupported(
-            "RSA modulus and exponent must be positive integers",
-        ));
-    }
-    let start = contents
-        .iter()
-        .position(|b| *b != 0)
-        .unwrap_or(contents.len());
-    Ok(contents[start..].to_vec())
+/// Maps an OpenSSL failure while handling an already parsed key.
+fn openssl_error(what: &'static str) -> impl FnOnce(ErrorStack) -> KeyError {
+    move |e| unsupported(format!("{what}: {}", openssl_reasons(&e)))
 }
 
-/// Public members of the JWK equivalent to a DER SubjectPublicKeyInfo
-/// (RFC 5280 §4.1.2.7; RFC 5480 EC, RFC 8410 Ed25519, RFC 3279 RSA).
-fn core_from_spki(der: &[u8]) -> Result<Map<String, Value>, KeyError> {
-    let (spki, rest) = der_expect(0x30, der, "a SEQUENCE")?;
-    der_end(rest)?;
-    let (algorithm, rest) = der_expect(0x30, spki, "an AlgorithmIdentifier")?;
-    let (bits, rest) = der_expect(0x03, rest, "a BIT STRING")?;
-    der_end(rest)?;
-    let (oid, params) = der_expect(0x06, algorithm, "an algorithm OID")?;
-    let key = match bits.split_first() {
-        Some((0, key)) => key,
-        _ => return Err(unsupported("the public key BIT STRING has unused bits")),
-    };
+/// Public members of the JWK equivalent to a PEM SubjectPublicKeyInfo
+/// (RFC 5280 §4.1.2.7; RFC 5480 EC, RFC 8410 Ed25519, RFC 3279 RSA), parsed
+/// by OpenSSL. The DER must be exactly the encoding OpenSSL gives the same
+/// key (named curve, uncompressed point, NULL RSA parameters, no trailing
+/// data or non-minimal lengths). The §9.4.1 limits on the members are left
+/// to [`check_public_core`].
+fn core_from_pem(pem: &str) -> Result<Map<String, Value>, KeyError> {
+    let der = pem_public_key_der(pem)?;
+    let pkey = PKey::public_key_from_der(&der).map_err(|e| {
+        unsupported(format!(
+            "not a valid DER SubjectPublicKeyInfo holding a valid public key \
+             (RFC 5280 §4.1.2.7); OpenSSL: {}",
+            openssl_reasons(&e)
+        ))
+    })?;
     let b64 = |bytes: &[u8]| Value::String(URL_SAFE_NO_PAD.encode(bytes));
     let text = |s: &str| Value::String(s.to_owned());
     let mut core = Map::new();
-    match oid {
-        oid::EC_PUBLIC_KEY => {
-            if params.first() == Some(&0x30) {
+    let canonical: PKey<Public> = match pkey.id() {
+        Id::ED25519 => {
+            let x = pkey
+                .raw_public_key()
+                .map_err(openssl_error("invalid Ed25519 public key"))?;
+            core.insert("kty".to_owned(), text("OKP"));
+            core.insert("crv".to_owned(), text("Ed25519"));
+            core.insert("x".to_owned(), b64(&x));
+            PKey::public_key_from_raw_bytes(&x, Id::ED25519)
+                .map_err(openssl_error("invalid Ed25519 public key"))?
+        }
+        Id::EC => {
+            let ec = pkey
+                .ec_key()
+                .map_err(openssl_error("invalid EC public key"))?;
+            let group = ec.group();
+            if group.asn1_flag() != Asn1Flag::NAMED_CURVE {
                 return Err(unsupported(
                     "explicit EC domain parameters are not accepted; use the named curve P-256",
                 ));
             }
-            let (curve, rest) = der_expect(0x06, params, "a named curve OID")?;
-            der_end(rest)?;
-            let name = match curve {
-                oid::P256 => "P-256",
-                oid::P384 => "P-384",
-                oid::P521 => "P-521",
-                oid::SECP256K1 => "secp256k1",
-                other => {
+            match group.curve_name() {
+                Some(Nid::X9_62_PRIME256V1) => {}
+                Some(nid) => {
+                    let name = match nid {
+                        Nid::SECP384R1 => "P-384",
+                        Nid::SECP521R1 => "P-521",
+                        Nid::SECP256K1 => "secp256k1",
+                        other => other.short_name().unwrap_or("unknown"),
+                    };
                     return Err(unsupported(format!(
-                        "EC curve OID {} is not allowed ({ALLOWED})",
-                        oid::dotted(other)
+                        "curve {name:?} is not allowed ({ALLOWED})"
+                    )));
+                }
+                None => {
+                    return Err(unsupported(format!(
+                        "EC key without a named curve is not allowed ({ALLOWED})"
                     )))
                 }
-            };
-            if name != "P-256" {
-                return Err(unsupported(format!("curve {name:?} is not allowed ({ALLOWED})")));
             }
-            match key.split_first() {
-                Some((0x04, xy)) if xy.len() == 64 => {
-                    let (x, y) = xy.split_at(32);
-                    core.insert("kty".to_owned(), text("EC"));
-                    core.insert("crv".to_owned(), text("P-256"));
-                    core.insert("x".to_owned(), b64(x));
-                    core.insert("y".to_owned(), b64(y));
-                }
-                Some((0x02 | 0x03, _)) => {
-                    return Err(unsupported(
-                        "compressed EC points are not accepted; use the uncompressed form",
-                    ))
-                }
-                _ => return Err(unsupported("invalid P-256 point encoding")),
+            ec.check_key()
+                .map_err(openssl_error("invalid P-256 public key"))?;
+            let mut ctx = BigNumContext::new().map_err(openssl_error("OpenSSL failure"))?;
+            let mut x = BigNum::new().map_err(openssl_error("OpenSSL failure"))?;
+            let mut y = BigNum::new().map_err(openssl_error("OpenSSL failure"))?;
+            ec.public_key()
+                .affine_coordinates(group, &mut x, &mut y, &mut ctx)
+                .map_err(openssl_error("invalid P-256 public key"))?;
+            let x = x
+                .to_vec_padded(32)
+                .map_err(openssl_error("invalid P-256 public key"))?;
+            let y = y
+                .to_vec_padded(32)
+                .map_err(openssl_error("invalid P-256 public key"))?;
+            core.insert("kty".to_owned(), text("EC"));
+            core.insert("crv".to_owned(), text("P-256"));
+            core.insert("x".to_owned(), b64(&x));
+            core.insert("y".to_owned(), b64(&y));
+            let named = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)
+                .map_err(openssl_error("OpenSSL failure"))?;
+            let canonical = EcKey::from_public_key(&named, ec.public_key())
+                .and_then(PKey::from_ec_key)
+                .map_err(openssl_error("invalid P-256 public key"))?;
+            // OpenSSL keeps the point form it parsed; ours is uncompressed.
+            let reencoded = pkey
+                .public_key_to_der()
+                .map_err(openssl_error("invalid P-256 public key"))?;
+            let uncompressed = canonical
+                .public_key_to_der()
+                .map_err(openssl_error("invalid P-256 public key"))?;
+            if reencoded != uncompressed {
+                return Err(unsupported(
+                    "compressed or hybrid EC points are not accepted; use the uncompressed form",
+                ));
             }
+            canonical
         }
-        oid::ED25519 => {
-            if !params.is_empty() {
-                return Err(unsupported("Ed25519 AlgorithmIdentifier must have no parameters (RFC 8410 §3)"));
+        Id::RSA => {
+            let rsa = pkey.rsa().map_err(openssl_error("invalid RSA public key"))?;
+            if rsa.n().is_negative() || rsa.e().is_negative() {
+                return Err(unsupported(
+                    "RSA modulus and exponent must be positive integers",
+                ));
             }
-            if key.len() != 32 {
-                return Err(unsupported(format!(
-                    "Ed25519 public key must be 32 bytes, found {}",
-                    key.len()
-                )));
-            }
-            core.insert("kty".to_owned(), text("OKP"));
-            core.insert("crv".to_owned(), text("Ed25519"));
-            core.insert("x".to_owned(), b64(key));
-        }
-        oid::RSA => {
-            if !(params.is_empty() || params == [0x05, 0x00]) {
-                return Err(unsupported("rsaEncryption parameters must be NULL (RFC 3279 §2.3.1)"));
-            }
-            let (seq, rest) = der_expect(0x30, key, "an RSAPublicKey SEQUENCE")?;
-            der_end(rest)?;
-            let (n, rest) = der_expect(0x02, seq, "the RSA modulus")?;
-            let (e, rest) = der_expect(0x02, rest, "the RSA exponent")?;
-            der_end(rest)?;
             core.insert("kty".to_owned(), text("RSA"));
-            core.insert("n".to_owned(), b64(&der_unsigned(n)?));
-            core.insert("e".to_owned(), b64(&der_unsigned(e)?));
+            core.insert("n".to_owned(), b64(&rsa.n().to_vec()));
+            core.insert("e".to_owned(), b64(&rsa.e().to_vec()));
+            let n = rsa.n().to_owned().map_err(openssl_error("OpenSSL failure"))?;
+            let e = rsa.e().to_owned().map_err(openssl_error("OpenSSL failure"))?;
+            Rsa::from_public_components(n, e)
+                .and_then(PKey::from_rsa)
+                .map_err(openssl_error("invalid RSA public key"))?
         }
-        oid::ED448 => return Err(unsupported(format!("curve \"Ed448\" is not allowed ({ALLOWED})"))),
-        oid::X25519 | oid::X448 => {
+        Id::ED448 => {
+            return Err(unsupported(format!(
+                "curve \"Ed448\" is not allowed ({ALLOWED})"
+            )))
+        }
+        Id::X25519 | Id::X448 => {
             return Err(unsupported(format!(
                 "key agreement keys (X25519/X448) cannot sign ({ALLOWED})"
             )))
         }
-        oid::RSA_PSS => {
+        Id::RSA_PSS => {
             return Err(unsupported(
                 "RSASSA-PSS-restricted keys are not accepted; use an rsaEncryption SubjectPublicKeyInfo",
             ))
         }
         other => {
+            let nid = Nid::from_raw(other.as_raw());
+            let name = nid
+                .long_name()
+                .or_else(|_| nid.short_name())
+                .unwrap_or("unknown");
             return Err(unsupported(format!(
-                "key algorithm OID {} is not allowed ({ALLOWED})",
-                oid::dotted(other)
-            )))
+                "key type {name:?} is not allowed ({ALLOWED})"
+            )));
         }
+    };
+    let expected = canonical
+        .public_key_to_der()
+        .map_err(openssl_error("OpenSSL failure"))?;
+    if der != expected {
+        return Err(unsupported(if der.starts_with(&expected) {
+            "trailing data after the DER public key".to_owned()
+        } else {
+            "the public key is not the DER encoding of its SubjectPublicKeyInfo \
+             (RFC 5280 §4.1.2.7: minimal lengths, and the AlgorithmIdentifier \
+             parameters of RFC 3279 / RFC 8410)"
+                .to_owned()
+        }));
     }
     Ok(core)
 }
 
-mod ed25519 {
-    //! Ed25519 public key validation (RFC 8032 §5.1.3 point decoding, plus a
-    //! small-order check): field arithmetic modulo p = 2^255 - 19 on four
-    //! 64-bit limbs, little-endian. Only used on public data.
-
-    type Fe = [u64; 4];
-
-    const P: Fe = [
-        0xffff_ffff_ffff_ffed,
-        u64::MAX,
-        u64::MAX,
-        0x7fff_ffff_ffff_ffff,
-    ];
-    /// p - 2 (inversion exponent).
-    const P_MINUS_2: Fe = [
-        0xffff_ffff_ffff_ffeb,
-        u64::MAX,
-        u64::MAX,
-        0x7fff_ffff_ffff_ffff,
-    ];
-    /// (p - 5) / 8 = 2^252 - 3.
-    const P_MINUS_5_DIV_8: Fe = [
-        0xffff_ffff_ffff_fffd,
-        u64::MAX,
-        u64::MAX,
-        0x0fff_ffff_ffff_ffff,
-    ];
-    /// (p - 1) / 4 = 2^253 - 5.
-    const P_MINUS_1_DIV_4: Fe = [
-        0xffff_ffff_ffff_fffb,
-        u64::MAX,
-        u64::MAX,
-        0x1fff_ffff_ffff_ffff,
-    ];
-    const ZERO: Fe = [0; 4];
-    const ONE: Fe = [1, 0, 0, 0];
-
-    fn geq(a: &Fe, b: &Fe) -> bool {
-        for i in (0..4).rev() {
-            if a[i] != b[i] {
-                return a[i] > b[i];
-            }
-        }
-        true
+/// A usable Ed25519 public key (§9.4.1): the canonical encoding (RFC 8032
+/// §5.1.2, y < p and no "negative zero") of a curve point (§5.1.3) that is
+/// not of small order. Decoding and the order check are curve25519-dalek's.
+fn check_ed25519_public_key(bytes: &[u8; 32]) -> Result<(), KeyError> {
+    let point = CompressedEdwardsY(*bytes).decompress().ok_or_else(|| {
+        unsupported("Ed25519 \"x\" is not the encoding of a curve point (RFC 8032 §5.1.3)")
+    })?;
+    if point.compress().to_bytes() != *bytes {
+        return Err(unsupported(
+            "Ed25519 \"x\" is a non-canonical point encoding (RFC 8032 §5.1.2: y < p, \
+             no sign bit on x = 0)",
+        ));
     }
-
-    fn add_raw(a: &Fe, b: &Fe) -> (Fe, bool) {
-        let mut r = ZERO;
-        let mut carry = false;
-        for i in 0..4 {
-            let (s1, c1) = a[i].overflowing_add(b[i]);
-            let (s2, c2) = s1.overflowing_add(u64::from(carry));
-            r[i] = s2;
-            carry = c1 || c2;
-        }
-        (r, carry)
+    if point.is_small_order() {
+        return Err(unsupported("Ed25519 \"x\" is a small-order point"));
     }
-
-    fn sub_raw(a: &Fe, b: &Fe) -> (Fe, bool) {
-        let mut r = ZERO;
-        let mut borrow = false;
-        for i in 0..4 {
-            let (d1, b1) = a[i].overflowing_sub(b[i]);
-            let (d2, b2) = d1.overflowing_sub(u64::from(borrow));
-            r[i] = d2;
-            borrow = b1 || b2;
-        }
-        (r, borrow)
-    }
-
-    /// `lo + carry * 2^256` reduced below 2^256, using 2^256 = 38 (mod p).
-    fn fold(mut lo: Fe, mut carry: u64) -> Fe {
-        while carry != 0 {
-            let mut c = u128::from(carry) * 38;
-            for limb in lo.iter_mut() {
-                let s = u128::from(*limb) + c;
-                *limb = s as u64;
-                c = s >> 64;
-            }
-            carry = c as u64;
-        }
-        lo
-    }
-
-    /// The representative in [0, p).
-    fn canon(mut a: Fe) -> Fe {
-        while geq(&a, &P) {
-            a = sub_raw(&a, &P).0;
-        }
-        a
-    }
-
-    fn add(a: &Fe, b: &Fe) -> Fe {
-        let (s, carry) = add_raw(a, b);
-        fold(s, u64::from(carry))
-    }
-
-    fn sub(a: &Fe, b: &Fe) -> Fe {
-        let (d, borrow) = sub_raw(&canon(*a), &canon(*b));
-        if borrow {
-            add_raw(&d, &P).0
-        } else {
-            d
-        }
-    }
-
-    fn neg(a: &Fe) -> Fe {
-        sub(&ZERO, a)
-    }
-
-    fn mul(a: &Fe, b: &Fe) -> Fe {
-        let mut r = [0u64; 8];
-        for i in 0..4 {
-            let mut carry: u128 = 0;
-            for j in 0..4 {
-                let t = u128::from(r[i + j]) + u128::from(a[i]) * u128::from(b[j]) + carry;
-                r[i + j] = t as u64;
-                carry = t >> 64;
-            }
-            r[i + 4] = carry as u64;
-        }
-        let mut out = ZERO;
-        let mut carry: u128 = 0;
-        for i in 0..4 {
-            let t = u128::from(r[i]) + u128::from(r[i + 4]) * 38 + carry;
-            out[i] = t as u64;
-            carry = t >> 64;
-        }
-        fold(out, carry as u64)
-    }
-
-    fn pow(a: &Fe, e: &Fe) -> Fe {
-        let mut r = ONE;
-        for i in (0..4).rev() {
-            for bit in (0..64).rev() {
-                r = mul(&r, &r);
-                if (e[i] >> bit) & 1 == 1 {
-                    r = mul(&r, a);
-                }
-            }
-        }
-        r
-    }
-
-    fn inv(a: &Fe) -> Fe {
-        pow(a, &P_MINUS_2)
-    }
-
-    fn eq(a: &Fe, b: &Fe) -> bool {
-        canon(*a) == canon(*b)
-    }
-
-    fn small(n: u64) -> Fe {
-        [n, 0, 0, 0]
-    }
-
-    /// d = -121665 / 121666.
-    fn curve_d() -> Fe {
-        neg(&mul(&small(121_665), &inv(&small(121_666))))
-    }
-
-    /// RFC 8032 §5.1.3: the point (x, y) encoded by `bytes`, or `None`.
-    pub(super) fn decode(bytes: &[u8; 32]) -> Option<(Fe, Fe)> {
-        let mut y = ZERO;
-        for (i, limb) in y.iter_mut().enumerate() {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(&bytes[i * 8..i * 8 + 8]);
-            *limb = u64::from_le_bytes(b);
-        }
-        let sign = y[3] >> 63;
-        y[3] &= 0x7fff_ffff_ffff_ffff;
-        if geq(&y, &P) {
-            return None;
-        }
-        let d = curve_d();
-        let yy = mul(&y, &y);
-        let u = sub(&yy, &ONE);
-        let v = add(&mul(&d, &yy), &ONE);
-        let v3 = mul(&mul(&v, &v), &v);
-        let v7 = mul(&mul(&v3, &v3), &v);
-        let mut x = mul(&mul(&u, &v3), &pow(&mul(&u, &v7), &P_MINUS_5_DIV_8));
-        let vxx = mul(&v, &mul(&x, &x));
-        if eq(&vxx, &u) {
-        } else if eq(&vxx, &neg(&u)) {
-            let sqrt_m1 = pow(&small(2), &P_MINUS_1_DIV_4);
-            x = mul(&x, &sqrt_m1);
-        } else {
-            return None;
-        }
-        let x = canon(x);
-        if x == ZERO && sign == 1 {
-            return None;
-        }
-        let x = if x[0] & 1 != sign { canon(neg(&x)) } else { x };
-        Some((x, canon(y)))
-    }
-
-    /// Affine twisted Edwards addition (a = -1, complete since d is not a square).
-    fn point_add(p: &(Fe, Fe), q: &(Fe, Fe)) -> (Fe, Fe) {
-        let d = curve_d();
-        let (x1, y1) = p;
-        let (x2, y2) = q;
-        let t = mul(&d, &mul(&mul(x1, x2), &mul(y1, y2)));
-        let x3 = mul(&add(&mul(x1, y2), &mul(y1, x2)), &inv(&add(&ONE, &t)));
-        let y3 = mul(&add(&mul(y1, y2), &mul(x1, x2)), &inv(&sub(&ONE, &t)));
-        (canon(x3), canon(y3))
-    }
-
-    /// `[8]P` is the neutral element (0, 1).
-    pub(super) fn has_small_order(p: &(Fe, Fe)) -> bool {
-        let p2 = point_add(p, p);
-        let p4 = point_add(&p2, &p2);
-        let p8 = point_add(&p4, &p4);
-        p8 == (ZERO, ONE)
-    }
-
-    /// A usable Ed25519 public key: canonical encoding of a curve point that
-    /// is not of small order.
-    pub(super) fn check_public_key(bytes: &[u8; 32]) -> Result<(), String> {
-        let point = decode(bytes).ok_or_else(|| {
-            "Ed25519 \"x\" is not the encoding of a curve point (RFC 8032 §5.1.3)".to_owned()
-        })?;
-        if has_small_order(&point) {
-            return Err("Ed25519 \"x\" is a small-order point".to_owned());
-        }
-        Ok(())
-    }
-
-    #[cfg(test)]
-    pub(super) fn to_le_bytes(a: &Fe) -> [u8; 32] {
-        let mut out = [0u8; 32];
-        for (i, limb) in a.iter().enumerate() {
-            out[i * 8..i * 8 + 8].copy_from_slice(&limb.to_le_bytes());
-        }
-        out
-    }
+    Ok(())
 }
 
 #[cfg(test)]
