@@ -14,6 +14,8 @@
 //! SubjectPublicKeyInfo and are held to §9.4.1: Ed25519, P-256, or RSA of at
 //! least 2048 bits with public exponent 65537. Keys are identified by their
 //! RFC 7638 JWK thumbprint, which is also the `kid` of the issuer's keys.
+//! A PEM key's DER is parsed by OpenSSL (the `openssl` crate); Ed25519 points
+//! are decoded and checked for small order by `curve25519-dalek`.
 //!
 //! Key files (format 1): every key is one file `<data_dir>/signing-keys/<kid>.json`
 //! (directory mode 0700, file mode 0600, written to a temporary file and
@@ -685,10 +687,11 @@ pub struct AgentKey {
 /// Allowed (§9.4.1): Ed25519 (OKP), P-256 (EC), RSA with modulus >= 2048
 /// bits and public exponent exactly 65537. Anything else (other curves,
 /// smaller RSA, other exponents, symmetric `oct` keys, JWKs carrying private
-/// members, malformed base64url or coordinates, an invalid or small-order
-/// point, a JWK whose `use` is not `sig` or whose `alg` does not fit the key)
-/// is [`KeyError::Unsupported`] with the reason. The returned JWK has only
-/// the public members plus `kid`.
+/// members, malformed base64url or coordinates, an invalid, non-canonically
+/// encoded or small-order point, a PEM that is not exactly one DER
+/// SubjectPublicKeyInfo, a JWK whose `use` is not `sig` or whose `alg` does
+/// not fit the key) is [`KeyError::Unsupported`] with the reason. The
+/// returned JWK has only the public members plus `kid`.
 pub fn parse_agent_public_key(input: &PublicKeyInput) -> Result<AgentKey, KeyError> {
     let core = match input {
         PublicKeyInput::Jwk(jwk) => {
@@ -1237,6 +1240,24 @@ mod tests {
 
     fn pem_input(pem: Vec<u8>) -> PublicKeyInput {
         PublicKeyInput::Pem(String::from_utf8(pem).unwrap())
+    }
+
+    /// The DER inside a PEM public key.
+    fn pem_der(pem: &[u8]) -> Vec<u8> {
+        let body: String = std::str::from_utf8(pem)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect();
+        STANDARD.decode(body).unwrap()
+    }
+
+    /// DER rewrapped as a PEM public key.
+    fn wrap(der: &[u8]) -> PublicKeyInput {
+        PublicKeyInput::Pem(format!(
+            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+            STANDARD.encode(der)
+        ))
     }
 
     fn josekit_jwk(jwk: &Jwk) -> Map<String, Value> {
@@ -2166,7 +2187,7 @@ mod tests {
             ),
             (
                 "-----BEGIN PUBLIC KEY-----\n\n-----END PUBLIC KEY-----".to_owned(),
-                "truncated or invalid DER",
+                "not a valid DER SubjectPublicKeyInfo",
             ),
             (
                 "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----".to_owned(),
@@ -2193,41 +2214,132 @@ mod tests {
         ] {
             assert_refused(PublicKeyInput::Pem(pem.clone()), needle);
         }
-        // DER-level faults, rewrapped as PEM.
+        // Text OpenSSL's own PEM reader would skip must not hide a key.
+        for (pem, needle) in [
+            (format!("garbage\n{good}"), "not a PEM public key"),
+            (
+                format!(
+                    "{}{good}",
+                    String::from_utf8(ed.to_pem_private_key()).unwrap()
+                ),
+                "private key",
+            ),
+            (
+                String::from_utf8(
+                    Rsa::generate(2048)
+                        .unwrap()
+                        .public_key_to_pem_pkcs1()
+                        .unwrap(),
+                )
+                .unwrap(),
+                "\"RSA PUBLIC KEY\" is not accepted",
+            ),
+        ] {
+            assert_refused(PublicKeyInput::Pem(pem), needle);
+        }
+        // DER-level faults, rewrapped as PEM: OpenSSL takes trailing data and
+        // non-minimal lengths, the canonical re-encoding check does not.
         let der = STANDARD.decode(&body).unwrap();
-        let wrap = |d: &[u8]| {
-            PublicKeyInput::Pem(format!(
-                "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
-                STANDARD.encode(d)
-            ))
-        };
+        assert_eq!(
+            parse_agent_public_key(&wrap(&der)).unwrap(),
+            parse_agent_public_key(&PublicKeyInput::Pem(good.clone())).unwrap()
+        );
         let mut trailing = der.clone();
         trailing.push(0);
         assert_refused(wrap(&trailing), "trailing data");
-        assert_refused(wrap(&der[..der.len() - 1]), "truncated");
+        assert_refused(
+            wrap(&der[..der.len() - 1]),
+            "not a valid DER SubjectPublicKeyInfo",
+        );
         let mut long_form = vec![0x30, 0x81, der[1]];
         long_form.extend_from_slice(&der[2..]);
-        assert_refused(wrap(&long_form), "truncated or invalid DER");
-        // Compressed P-256 point.
+        assert_refused(wrap(&long_form), "not the DER encoding");
+        // Ed25519 with (forbidden, RFC 8410 §3) AlgorithmIdentifier parameters.
+        let mut with_params = vec![
+            0x30, 0x2c, 0x30, 0x07, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x05, 0x00,
+        ];
+        with_params.extend_from_slice(&der[der.len() - 35..]);
+        assert_eq!(with_params.len(), 46);
+        assert_refused(wrap(&with_params), "SubjectPublicKeyInfo");
+        // RSA: rsaEncryption without its NULL parameters, small exponent.
+        let rsa = RS256.generate_key_pair(2048).unwrap();
+        let rsa_der = pem_der(&rsa.to_pem_public_key());
+        assert_eq!(rsa_der[4..8], [0x30, 0x0d, 0x06, 0x09]);
+        assert_eq!(rsa_der[17..19], [0x05, 0x00]);
+        let mut no_null = rsa_der[..17].to_vec();
+        no_null.extend_from_slice(&rsa_der[19..]);
+        no_null[3] -= 2;
+        no_null[5] -= 2;
+        assert_refused(wrap(&no_null), "SubjectPublicKeyInfo");
+        let e3 = Rsa::generate_with_e(2048, &BigNum::from_u32(3).unwrap()).unwrap();
+        assert_refused(
+            pem_input(e3.public_key_to_pem().unwrap()),
+            "must be 65537, found 3",
+        );
+        // Neither key agreement keys nor other key types.
+        let x25519 = PKey::generate_x25519().unwrap();
+        assert_refused(
+            pem_input(x25519.public_key_to_pem().unwrap()),
+            "key agreement keys",
+        );
+        let dsa = PKey::from_dsa(openssl::dsa::Dsa::generate(1024).unwrap()).unwrap();
+        assert_refused(
+            pem_input(dsa.public_key_to_pem().unwrap()),
+            "key type \"dsaEncryption\" is not allowed",
+        );
+    }
+
+    #[test]
+    fn rfc5480_p256_pem_point_and_parameter_checks() {
         let ec = ES256.generate_key_pair().unwrap();
-        let ec_der = STANDARD
-            .decode(
-                String::from_utf8(ec.to_pem_public_key())
-                    .unwrap()
-                    .lines()
-                    .filter(|l| !l.starts_with("-----"))
-                    .collect::<String>(),
-            )
-            .unwrap();
-        let mut compressed = ec_der[..ec_der.len() - 64].to_vec();
-        let n = compressed.len();
-        compressed[n - 1] = 0x02;
-        compressed.extend_from_slice(&ec_der[ec_der.len() - 64..ec_der.len() - 32]);
+        let accepted = parse_agent_public_key(&pem_input(ec.to_pem_public_key())).unwrap();
+        let ec_der = pem_der(&ec.to_pem_public_key());
+        // 30 59 30 13 <OIDs> 03 42 00 04 || x || y
+        assert_eq!(ec_der.len(), 91);
+        assert_eq!(ec_der[23..27], [0x03, 0x42, 0x00, 0x04]);
+        let (x, y) = (&ec_der[27..59], &ec_der[59..]);
+        assert_eq!(accepted.jwk["x"], b64(x).as_str());
+        assert_eq!(accepted.jwk["y"], b64(y).as_str());
+        // Compressed point (02/03 || x).
+        let mut compressed = ec_der[..27].to_vec();
+        compressed[26] = 0x02 | (y[31] & 1);
+        compressed.extend_from_slice(x);
         compressed[1] -= 32;
-        compressed[n - 3] -= 32;
+        compressed[24] -= 32;
         assert_refused(wrap(&compressed), "compressed");
-        assert_eq!(oid::dotted(oid::RSA), "1.2.840.113549.1.1.1");
-        assert_eq!(oid::dotted(oid::ED25519), "1.3.101.112");
+        // Hybrid point (06/07 || x || y).
+        let mut hybrid = ec_der.clone();
+        hybrid[26] = 0x06 | (y[31] & 1);
+        assert_refused(wrap(&hybrid), "compressed or hybrid");
+        // Off the curve.
+        let mut off = ec_der.clone();
+        off[90] ^= 1;
+        assert_refused(wrap(&off), "not a valid DER SubjectPublicKeyInfo");
+        // The point at infinity (a single 00 octet).
+        let mut infinity = ec_der[..27].to_vec();
+        infinity[26] = 0x00;
+        infinity[1] -= 64;
+        infinity[24] -= 64;
+        assert!(!refused(wrap(&infinity)).is_empty());
+        // The same P-256 point with explicit domain parameters.
+        let key = openssl::ec::EcKey::public_key_from_pem(&ec.to_pem_public_key()).unwrap();
+        let mut group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+        group.set_asn1_flag(Asn1Flag::EXPLICIT_CURVE);
+        let explicit = EcKey::from_public_key(&group, key.public_key()).unwrap();
+        let explicit = PKey::from_ec_key(explicit).unwrap();
+        assert_refused(
+            pem_input(explicit.public_key_to_pem().unwrap()),
+            "explicit EC domain parameters",
+        );
+        // Re-encoded by OpenSSL from our (x, y): the very same key.
+        let mut group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+        group.set_asn1_flag(Asn1Flag::NAMED_CURVE);
+        let named = EcKey::from_public_key(&group, key.public_key()).unwrap();
+        let named = PKey::from_ec_key(named).unwrap();
+        assert_eq!(
+            parse_agent_public_key(&pem_input(named.public_key_to_pem().unwrap())).unwrap(),
+            accepted
+        );
     }
 
     #[test]
@@ -2268,7 +2380,7 @@ mod tests {
         let mut p = [0xffu8; 32];
         p[0] = 0xed;
         p[31] = 0x7f;
-        assert_refused(okp(&p), "not the encoding of a curve point");
+        assert_refused(okp(&p), "non-canonical");
         assert_refused(
             okp(
                 &hex::decode("0100000000000000000000000000000000000000000000000000000000000000")
@@ -2278,32 +2390,53 @@ mod tests {
         );
     }
 
+    /// The agent-key inputs (JWK and PEM) for a 32-byte Ed25519 encoding.
+    fn ed25519_inputs(x: &[u8; 32]) -> [PublicKeyInput; 2] {
+        let mut der = vec![
+            0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+        ];
+        der.extend_from_slice(x);
+        [
+            jwk_input(json!({"kty": "OKP", "crv": "Ed25519", "x": b64(x)})),
+            wrap(&der),
+        ]
+    }
+
+    fn ed25519_accepted(x: &[u8; 32]) {
+        for input in ed25519_inputs(x) {
+            let key = parse_agent_public_key(&input)
+                .unwrap_or_else(|e| panic!("{} refused: {e}", hex::encode(x)));
+            assert_eq!(key.jwk["x"], b64(x).as_str());
+        }
+    }
+
+    fn ed25519_refused(x: &[u8; 32], needle: &str) {
+        for input in ed25519_inputs(x) {
+            assert_refused(input, needle);
+        }
+    }
+
+    fn hex32(s: &str) -> [u8; 32] {
+        hex::decode(s).unwrap().try_into().unwrap()
+    }
+
     #[test]
     fn rfc8032_s5_1_3_ed25519_point_decoding() {
-        // Base point B: y = 4/5, x even (RFC 8032 §5.1).
-        let b: [u8; 32] =
-            hex::decode("5866666666666666666666666666666666666666666666666666666666666666")
-                .unwrap()
-                .try_into()
-                .unwrap();
-        let (x, _) = ed25519::decode(&b).unwrap();
-        let mut bx = ed25519::to_le_bytes(&x);
-        bx.reverse();
-        assert_eq!(
-            hex::encode(bx),
-            "216936d3cd6e53fec0a4e231fdd6dc5c692cc7609525a7b2c9562d608f25d51a"
-        );
-        assert!(!ed25519::has_small_order(&ed25519::decode(&b).unwrap()));
+        // Base point B (y = 4/5, x even, RFC 8032 §5.1) and -B (x odd).
+        let mut b = hex32("5866666666666666666666666666666666666666666666666666666666666666");
+        ed25519_accepted(&b);
+        b[31] |= 0x80;
+        ed25519_accepted(&b);
         // RFC 8032 §7.1 test vector public keys.
         for pk in [
             "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
             "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c",
             "fc51cd8e6218a1a38da47ed00230f0580816ed13ba3303ac5deb911548908025",
+            "278117fc144c72340f67d0f2316e8386ceffbf2b2428c9c51fef7c597f1d426e",
         ] {
-            let bytes: [u8; 32] = hex::decode(pk).unwrap().try_into().unwrap();
-            assert!(ed25519::check_public_key(&bytes).is_ok(), "{pk}");
+            ed25519_accepted(&hex32(pk));
         }
-        // The eight small-order points (on the curve, refused).
+        // The eight small-order points (canonical, on the curve, refused).
         for pk in [
             "0100000000000000000000000000000000000000000000000000000000000000",
             "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
@@ -2314,45 +2447,58 @@ mod tests {
             "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
             "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa",
         ] {
-            let bytes: [u8; 32] = hex::decode(pk).unwrap().try_into().unwrap();
-            let point = ed25519::decode(&bytes).unwrap_or_else(|| panic!("{pk} should decode"));
-            assert!(ed25519::has_small_order(&point), "{pk}");
-            assert!(ed25519::check_public_key(&bytes)
-                .unwrap_err()
-                .contains("small-order"));
+            ed25519_refused(&hex32(pk), "small-order");
         }
         // y = 1 with the sign bit set encodes x = 0 with x_0 = 1: invalid.
         let mut neg_zero = [0u8; 32];
         neg_zero[0] = 1;
         neg_zero[31] = 0x80;
-        assert!(ed25519::decode(&neg_zero).is_none());
-        // Non-canonical y (y = p, y = p + 1) is refused.
-        for low in [0xedu8, 0xee] {
-            let mut p = [0xffu8; 32];
-            p[0] = low;
-            p[31] = 0x7f;
-            assert!(ed25519::decode(&p).is_none());
+        ed25519_refused(&neg_zero, "non-canonical");
+        // Non-canonical y (y = p, p + 1, ..., 2^255 - 1): never accepted; y = p
+        // (= 0, a point) and y = p + 1 (= 1, the neutral element) are caught
+        // as non-canonical rather than as small-order.
+        for k in 0u8..19 {
+            let mut y = [0xffu8; 32];
+            y[0] = 0xed + k;
+            y[31] = 0x7f;
+            for sign in [0u8, 0x80] {
+                let mut e = y;
+                e[31] |= sign;
+                let reason = refused(ed25519_inputs(&e)[0].clone());
+                assert!(
+                    reason.contains("non-canonical") || reason.contains("not the encoding"),
+                    "{reason}"
+                );
+                if k < 2 && sign == 0 {
+                    ed25519_refused(&e, "non-canonical");
+                }
+            }
         }
+        // Not on the curve.
+        ed25519_refused(
+            &hex32("0200000000000000000000000000000000000000000000000000000000000000"),
+            "not the encoding of a curve point",
+        );
         // About half of all y have a point.
         let valid = (2u8..=201)
             .filter(|y| {
                 let mut e = [0u8; 32];
                 e[0] = *y;
-                ed25519::decode(&e).is_some()
+                parse_agent_public_key(&ed25519_inputs(&e)[0]).is_ok()
             })
             .count();
         assert!((60..=140).contains(&valid), "{valid}");
-        // Every freshly generated key decodes, with the sign bit honoured.
+        // Every freshly generated key is accepted, and so is its negation.
         for _ in 0..32 {
             let pair = EdDSA.generate_key_pair(EdCurve::Ed25519).unwrap();
             let x = josekit_jwk(&pair.to_jwk_public_key())["x"]
                 .as_str()
                 .unwrap()
                 .to_owned();
-            let bytes: [u8; 32] = URL_SAFE_NO_PAD.decode(x).unwrap().try_into().unwrap();
-            let (px, _) = ed25519::decode(&bytes).unwrap();
-            assert_eq!(px[0] & 1, u64::from(bytes[31] >> 7));
-            assert!(ed25519::check_public_key(&bytes).is_ok());
+            let mut bytes: [u8; 32] = URL_SAFE_NO_PAD.decode(x).unwrap().try_into().unwrap();
+            ed25519_accepted(&bytes);
+            bytes[31] ^= 0x80;
+            ed25519_accepted(&bytes);
         }
     }
 }
