@@ -350,10 +350,11 @@ def _q(step_or_agent_id):
 
 def rfc6749_description(text):
     """RFC 6749 Section 5.2 allows only %x20-21 / %x23-5B / %x5D-7E in
-    error_description: '"' becomes "'", any other disallowed character "?"
+    error_description: the section sign becomes "Section ", '"' becomes "'",
+    any other disallowed character "?"
     (spec/interpretation.md I-24)."""
     out = []
-    for ch in text:
+    for ch in text.replace("\u00a7", "Section "):
         if ch == '"':
             out.append("'")
         elif " " <= ch <= "~" and ch != "\\":

@@ -174,7 +174,10 @@ impl FileConfig {
                 .max_delegation_depth
                 .or(self.max_delegation_depth)
                 .unwrap_or(d.max_delegation_depth),
-            body_limit: overrides.body_limit.or(self.body_limit).unwrap_or(d.body_limit),
+            body_limit: overrides
+                .body_limit
+                .or(self.body_limit)
+                .unwrap_or(d.body_limit),
             log_format,
         };
         config.validate()?;
@@ -186,7 +189,8 @@ impl IssuerConfig {
     /// Range checks.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
-        if self.intent_token_lifetime == 0 || self.intent_token_lifetime > MAX_INTENT_TOKEN_LIFETIME {
+        if self.intent_token_lifetime == 0 || self.intent_token_lifetime > MAX_INTENT_TOKEN_LIFETIME
+        {
             return bad(format!(
                 "intent_token_lifetime {} s: must be between 1 and {MAX_INTENT_TOKEN_LIFETIME} (§9.2.1: intent tokens are short-lived)",
                 self.intent_token_lifetime
@@ -223,7 +227,9 @@ mod tests {
 
     #[test]
     fn s9_2_1_defaults_and_lifetime_limit() {
-        let c = FileConfig::default().resolve(FileConfig::default()).unwrap();
+        let c = FileConfig::default()
+            .resolve(FileConfig::default())
+            .unwrap();
         assert_eq!(c, IssuerConfig::default());
         assert_eq!(c.issuer, "http://127.0.0.1:8080");
         assert_eq!(c.client_audience, "idp.localhost");
@@ -252,7 +258,10 @@ mod tests {
         assert_eq!(c.intent_token_lifetime, 120);
         assert_eq!(c.signing_alg, SigningAlgorithm::EdDsa);
         assert_eq!(c.issuer, "http://127.0.0.1:9000");
-        assert!(toml::from_str::<FileConfig>("adr = \"x\"").is_err(), "unknown keys refused");
+        assert!(
+            toml::from_str::<FileConfig>("adr = \"x\"").is_err(),
+            "unknown keys refused"
+        );
         let bad_alg = FileConfig {
             signing_alg: Some("HS256".into()),
             ..FileConfig::default()

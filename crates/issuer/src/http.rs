@@ -62,10 +62,6 @@ pub fn error_response(e: &ApiError) -> Response {
             r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
         }
     }
-    if e.status() == 405 {
-        r.headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
-    }
     no_store(r)
 }
 
@@ -93,7 +89,13 @@ fn media_type(headers: &HeaderMap) -> Option<String> {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
 }
 
 async fn read_body(issuer: &Issuer, body: Body) -> Result<axum::body::Bytes, ApiError> {
@@ -104,7 +106,9 @@ async fn read_body(issuer: &Issuer, body: Body) -> Result<axum::body::Bytes, Api
 }
 
 fn authorization(headers: &HeaderMap) -> Option<&str> {
-    headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
 }
 
 /// HTTP Basic credentials (RFC 6749 §2.3.1: form-urlencoded id and secret).
@@ -224,6 +228,9 @@ async fn register_client(State(issuer): State<Arc<Issuer>>, request: Request) ->
         let value = ajwt_checksum::json::parse_strict(&bytes)
             .map_err(|_| invalid("Invalid JSON format"))?
             .to_serde_json();
+        if !value.is_object() {
+            return Err(invalid("Invalid JSON format"));
+        }
         let scopes: Vec<String> = match value.get("allowed_scopes") {
             Some(serde_json::Value::Array(items)) if !items.is_empty() => items
                 .iter()
@@ -250,8 +257,10 @@ async fn register_client(State(issuer): State<Arc<Issuer>>, request: Request) ->
 
 async fn jwks(State(issuer): State<Arc<Issuer>>) -> Response {
     let mut r = axum::Json(issuer.jwks()).into_response();
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
     r
 }
 

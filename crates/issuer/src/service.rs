@@ -155,13 +155,15 @@ impl ApiError {
             ),
             ApiError::InvalidClient(d) => plain("invalid_client", d.clone()),
             ApiError::UnsupportedMediaType(d) => plain("invalid_request", d.clone()),
-            ApiError::PayloadTooLarge(n) => {
-                plain("invalid_request", format!("Request body larger than {n} bytes"))
-            }
+            ApiError::PayloadTooLarge(n) => plain(
+                "invalid_request",
+                format!("Request body larger than {n} bytes"),
+            ),
             ApiError::NotFound => plain("invalid_request", "No such endpoint".into()),
-            ApiError::MethodNotAllowed => {
-                plain("invalid_request", "Method not allowed on this endpoint".into())
-            }
+            ApiError::MethodNotAllowed => plain(
+                "invalid_request",
+                "Method not allowed on this endpoint".into(),
+            ),
             ApiError::Unavailable(_) => plain(
                 "temporarily_unavailable",
                 "The authorization server store is unavailable; retry later".into(),
@@ -184,6 +186,11 @@ impl ApiError {
                 quote(scope)
             )),
             ApiError::InvalidClient(_) => Some("Basic realm=\"ajwt\"".to_owned()),
+            // §4.5.3 and §4.5.4 are 401s, and RFC 9110 §11.6.1 requires a
+            // challenge on every 401: name the grant's own credential.
+            ApiError::OAuth(e) if e.status() == 401 => {
+                Some(format!("AgentChecksum error=\"{}\"", e.code()))
+            }
             _ => None,
         }
     }
@@ -425,7 +432,9 @@ impl Issuer {
             }
             (Some(b), None) | (None, Some(b)) => b,
             (None, None) => {
-                return Err(ApiError::InvalidClient("Client authentication required".into()))
+                return Err(ApiError::InvalidClient(
+                    "Client authentication required".into(),
+                ))
             }
         };
         let client = self.store.client(&client_id).await?;
@@ -438,7 +447,9 @@ impl Issuer {
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))?;
         let Some(client) = client.filter(|_| ok) else {
-            return Err(ApiError::InvalidClient("Client authentication failed".into()));
+            return Err(ApiError::InvalidClient(
+                "Client authentication failed".into(),
+            ));
         };
         let granted = match param("scope") {
             None => client.allowed_scopes.clone(),
@@ -456,7 +467,10 @@ impl Issuer {
                     .collect();
                 if !refused.is_empty() {
                     return Err(OAuthError::InvalidScope {
-                        description: format!("Scopes not allowed for this client: {}", refused.join(" ")),
+                        description: format!(
+                            "Scopes not allowed for this client: {}",
+                            refused.join(" ")
+                        ),
                         refused,
                     }
                     .into());
@@ -502,7 +516,11 @@ impl Issuer {
             Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") && !t.trim().is_empty() => {
                 t.trim()
             }
-            _ => return Err(ApiError::InvalidToken("Authorization must be 'Bearer <token>'".into())),
+            _ => {
+                return Err(ApiError::InvalidToken(
+                    "Authorization must be 'Bearer <token>'".into(),
+                ))
+            }
         };
         let claims = self
             .keys
@@ -511,11 +529,15 @@ impl Issuer {
         let now = self.clock.now();
         let str_claim = |k: &str| claims.get(k).and_then(Value::as_str);
         if str_claim("iss") != Some(self.config.issuer.as_str()) {
-            return Err(ApiError::InvalidToken("Token issued by another issuer".into()));
+            return Err(ApiError::InvalidToken(
+                "Token issued by another issuer".into(),
+            ));
         }
         let aud_ok = match claims.get("aud") {
             Some(Value::String(a)) => *a == self.config.client_audience,
-            Some(Value::Array(a)) => a.iter().any(|x| x.as_str() == Some(&self.config.client_audience)),
+            Some(Value::Array(a)) => a
+                .iter()
+                .any(|x| x.as_str() == Some(&self.config.client_audience)),
             _ => false,
         };
         if !aud_ok {
@@ -529,7 +551,11 @@ impl Issuer {
             Some(_) => return Err(ApiError::InvalidToken("Token expired".into())),
             None => return Err(ApiError::InvalidToken("Token has no exp".into())),
         }
-        if claims.get("iat").and_then(Value::as_i64).is_some_and(|iat| iat > now + 60) {
+        if claims
+            .get("iat")
+            .and_then(Value::as_i64)
+            .is_some_and(|iat| iat > now + 60)
+        {
             return Err(ApiError::InvalidToken("Token issued in the future".into()));
         }
         let client_id = str_claim("client_id")
@@ -599,7 +625,10 @@ impl Issuer {
 
     /// Workflow registration (§6.3): validated by the protocol crate; an
     /// existing id is refused (workflows are immutable).
-    pub async fn register_workflow(&self, body: &[u8]) -> Result<WorkflowRegistrationResponse, ApiError> {
+    pub async fn register_workflow(
+        &self,
+        body: &[u8],
+    ) -> Result<WorkflowRegistrationResponse, ApiError> {
         let workflow = decode_workflow_registration(body)?;
         self.store.insert_workflow(&workflow).await?;
         tracing::info!(workflow_id = %workflow.workflow_id, steps = workflow.steps.len(), "workflow registered");
@@ -680,8 +709,8 @@ impl Issuer {
                 .keys
                 .verify(parent_token, TYP_INTENT_TOKEN)
                 .map_err(|e| OAuthError::InvalidRequest(format!("Invalid parent_token: {e}")))?;
-            let bytes = serde_json::to_vec(&payload)
-                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            let bytes =
+                serde_json::to_vec(&payload).map_err(|e| ApiError::Internal(e.to_string()))?;
             let parent = decode_claims(&bytes)
                 .map_err(|e| OAuthError::InvalidRequest(format!("Invalid parent_token: {e}")))?;
             if parent.iss != self.config.issuer || parent.exp <= now {
@@ -713,7 +742,10 @@ impl Issuer {
         let now = self.clock.now();
         let lifetime = self.config.intent_token_lifetime;
         let scope = join_scopes(&granted);
-        let step = req.workflow_step.as_deref().filter(|_| req.workflow_enabled);
+        let step = req
+            .workflow_step
+            .as_deref()
+            .filter(|_| req.workflow_enabled);
         let mut intent = Map::new();
         if req.workflow_enabled {
             intent.insert("workflow_id".into(), json!(req.workflow_id));

@@ -192,13 +192,14 @@ impl OAuthError {
     }
 }
 
-/// Makes `text` a valid RFC 6749 §5.2 `error_description`: double quotes
-/// become single quotes (the draft's own style, §4.5.2 `'agent_checksum'`)
-/// and every other character outside `%x20-21 / %x23-5B / %x5D-7E` (a
+/// Makes `text` a valid RFC 6749 §5.2 `error_description`: `§` becomes
+/// `Section `, double quotes become single quotes (the draft's own style,
+/// §4.5.2 `'agent_checksum'`) and every other character outside `%x20-21 / %x23-5B / %x5D-7E` (a
 /// backslash, control or non-ASCII character, possibly from client input)
 /// becomes `?`.
 pub fn rfc6749_description(text: &str) -> String {
-    text.chars()
+    text.replace('§', "Section ")
+        .chars()
         .map(|c| match c {
             '"' => '\'',
             ' '..='~' if c != '\\' => c,
@@ -259,6 +260,7 @@ mod tests {
     #[test]
     fn rfc6749_5_2_descriptions_use_only_allowed_characters() {
         assert_eq!(rfc6749_description(r#"Step "a\b" é"#), "Step 'a?b' ?");
+        assert_eq!(rfc6749_description("see §4.2.3"), "see Section 4.2.3");
         let e = OAuthError::InvalidRequest(
             r#"Invalid checksum format (must be "sha256:<hex>")"#.into(),
         );
