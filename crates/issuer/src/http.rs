@@ -192,12 +192,18 @@ async fn token(State(issuer): State<Arc<Issuer>>, request: Request) -> Response 
     result(outcome)
 }
 
-async fn register_agent(State(issuer): State<Arc<Issuer>>, request: Request) -> Response {
+/// The JSON body of an administrative request: a client token with
+/// `register:intent` (§9.1.3), `Content-Type: application/json`, size limit.
+async fn admin_json_body(issuer: &Issuer, request: Request) -> Result<axum::body::Bytes, ApiError> {
     let (parts, body) = request.into_parts();
+    issuer.authorize(authorization(&parts.headers), SCOPE_REGISTER)?;
+    require_json(&parts.headers)?;
+    read_body(issuer, body).await
+}
+
+async fn register_agent(State(issuer): State<Arc<Issuer>>, request: Request) -> Response {
     let outcome = async {
-        issuer.authorize(authorization(&parts.headers), SCOPE_REGISTER)?;
-        require_json(&parts.headers)?;
-        let bytes = read_body(&issuer, body).await?;
+        let bytes = admin_json_body(&issuer, request).await?;
         issuer.register_agent(&bytes).await
     }
     .await;
@@ -205,11 +211,8 @@ async fn register_agent(State(issuer): State<Arc<Issuer>>, request: Request) -> 
 }
 
 async fn register_workflow(State(issuer): State<Arc<Issuer>>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
     let outcome = async {
-        issuer.authorize(authorization(&parts.headers), SCOPE_REGISTER)?;
-        require_json(&parts.headers)?;
-        let bytes = read_body(&issuer, body).await?;
+        let bytes = admin_json_body(&issuer, request).await?;
         issuer.register_workflow(&bytes).await
     }
     .await;
@@ -219,11 +222,8 @@ async fn register_workflow(State(issuer): State<Arc<Issuer>>, request: Request) 
 /// `POST /intent/register/client` (admin): `{"allowed_scopes": [...], "description"?}`
 /// → `{"client_id", "client_secret", "allowed_scopes"}`.
 async fn register_client(State(issuer): State<Arc<Issuer>>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
     let outcome = async {
-        issuer.authorize(authorization(&parts.headers), SCOPE_REGISTER)?;
-        require_json(&parts.headers)?;
-        let bytes = read_body(&issuer, body).await?;
+        let bytes = admin_json_body(&issuer, request).await?;
         let invalid = |m: &str| ApiError::from(ajwt_protocol::OAuthError::InvalidRequest(m.into()));
         let value = ajwt_checksum::json::parse_strict(&bytes)
             .map_err(|_| invalid("Invalid JSON format"))?
