@@ -1,0 +1,1 @@
+//! ajwt-jose (being written)

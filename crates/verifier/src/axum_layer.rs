@@ -1,0 +1,181 @@
+//! axum integration: [`IntentLayer`] verifies every request of a route against
+//! its [`Requirements`] and hands the verified claims to the handler through
+//! the [`Intent`] extractor; refusals are JSON errors with the RFC 6750 /
+//! RFC 9449 challenge.
+//!
+//! ```no_run
+//! # use std::sync::Arc;
+//! # use ajwt_verifier::{IntentLayer, Intent, Requirements, Verifier};
+//! # fn app(verifier: Arc<Verifier>) -> axum::Router {
+//! async fn apply_patch(Intent(intent): Intent) -> String {
+//!     format!("patched by {}", intent.claims.sub)
+//! }
+//! axum::Router::new().route(
+//!     "/patches",
+//!     axum::routing::post(apply_patch).route_layer(IntentLayer::new(
+//!         verifier,
+//!         "https://api.example.com",
+//!         Requirements::scopes(["repo:write"]).at_steps("auto-patch-workflow-v1", ["step_4_apply_patch"]),
+//!     )),
+//! )
+//! # }
+//! ```
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use axum::extract::FromRequestParts;
+use axum::http::{header, request::Parts, HeaderValue, Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use crate::error::VerifyError;
+use crate::verify::{RequestParts, Requirements, VerifiedIntent, Verifier};
+
+/// A tower layer that verifies intent tokens for one route.
+#[derive(Clone)]
+pub struct IntentLayer {
+    verifier: Arc<Verifier>,
+    public_base_url: Arc<str>,
+    requirements: Arc<Requirements>,
+}
+
+impl IntentLayer {
+    /// `public_base_url` is the scheme and authority clients use to reach this
+    /// server (`https://api.example.com`); it forms the DPoP `htu` with the
+    /// request path (RFC 9449 §4.3 step 9).
+    pub fn new(
+        verifier: Arc<Verifier>,
+        public_base_url: impl AsRef<str>,
+        requirements: Requirements,
+    ) -> IntentLayer {
+        IntentLayer {
+            verifier,
+            public_base_url: Arc::from(public_base_url.as_ref().trim_end_matches('/')),
+            requirements: Arc::new(requirements),
+        }
+    }
+}
+
+impl<S> tower::Layer<S> for IntentLayer {
+    type Service = IntentService<S>;
+    fn layer(&self, inner: S) -> IntentService<S> {
+        IntentService {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The service of [`IntentLayer`].
+#[derive(Clone)]
+pub struct IntentService<S> {
+    inner: S,
+    layer: IntentLayer,
+}
+
+impl<S> tower::Service<Request<Body>> for IntentService<S>
+where
+    S: tower::Service<Request<Body>, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<Body>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let layer = self.layer.clone();
+        Box::pin(async move {
+            match verify_request(&layer, &req).await {
+                Ok(intent) => {
+                    req.extensions_mut().insert(intent);
+                    inner.call(req).await
+                }
+                Err(response) => Ok(response),
+            }
+        })
+    }
+}
+
+async fn verify_request(layer: &IntentLayer, req: &Request<Body>) -> Result<VerifiedIntent, Response> {
+    let headers = req.headers();
+    let values = |name: header::HeaderName| -> Vec<&str> {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect()
+    };
+    let authorization = values(header::AUTHORIZATION);
+    let dpop = values(header::HeaderName::from_static("dpop"));
+    let url = format!("{}{}", layer.public_base_url, req.uri().path());
+    let parts = RequestParts {
+        method: req.method().as_str(),
+        url: &url,
+        authorization: &authorization,
+        dpop: &dpop,
+    };
+    layer
+        .verifier
+        .verify(&parts, &layer.requirements)
+        .await
+        .map_err(|e| error_response(&layer.verifier, &parts, &e))
+}
+
+/// The HTTP response for a refusal: status, JSON body
+/// `{"error", "error_description"}`, `WWW-Authenticate`, and `DPoP-Nonce` when one is required.
+pub fn error_response(verifier: &Verifier, parts: &RequestParts<'_>, e: &VerifyError) -> Response {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNAUTHORIZED);
+    let mut body = serde_json::Map::new();
+    if let Some(code) = e.code() {
+        body.insert("error".into(), code.into());
+        body.insert("error_description".into(), e.description().into());
+    }
+    let mut response = (status, axum::Json(serde_json::Value::Object(body))).into_response();
+    let dpop_required = verifier.config().pop == crate::verify::PopPolicy::Required;
+    let scheme = e.scheme_for(Verifier::scheme_of(parts), dpop_required);
+    if let Some(challenge) = e.challenge(scheme, &verifier.config().algs_param()) {
+        if let Ok(v) = HeaderValue::from_str(&challenge) {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+    }
+    if let VerifyError::UseDpopNonce(nonce) = e {
+        if let Ok(v) = HeaderValue::from_str(nonce) {
+            response.headers_mut().insert("dpop-nonce", v);
+        }
+    }
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Extractor for the claims verified by [`IntentLayer`].
+#[derive(Debug, Clone)]
+pub struct Intent(pub VerifiedIntent);
+
+impl<S: Send + Sync> FromRequestParts<S> for Intent {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<VerifiedIntent>()
+            .cloned()
+            .map(Intent)
+            .ok_or_else(|| {
+                // The route is missing its IntentLayer: a server bug, never a pass.
+                tracing::error!("Intent extractor used on a route without IntentLayer");
+                (StatusCode::INTERNAL_SERVER_ERROR, "route misconfigured").into_response()
+            })
+    }
+}
