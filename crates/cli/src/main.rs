@@ -3,7 +3,8 @@
 //! subcommand: `ajwt checksum` prints the agent checksum (§5.3) of a JSON
 //! agent specification (§5.2.1) under the RFC 8785 JCS profile (§5.3.1, the
 //! default) or the reference-code profile (§5.3.2); `ajwt serve` runs the
-//! demo issuer (§4–§6) with its embedded SQLite store.
+//! demo issuer (§4–§6) with its embedded SQLite store; `ajwt token verify`
+//! and `ajwt token decode` check intent tokens as a resource server (§6.5.3).
 //!
 //! Conventions shared by every subcommand: a subcommand builds its whole
 //! output in memory and `main` writes it to stdout in one write followed by a
@@ -21,6 +22,7 @@ use clap::{Parser, Subcommand};
 
 mod checksum;
 mod serve;
+mod token;
 
 /// Exit status for bad input, like clap's usage errors.
 const EXIT_BAD_INPUT: u8 = 2;
@@ -54,6 +56,9 @@ enum Command {
     /// Run the demo issuer: registration, the agent_checksum grant, intent tokens (§4–§6)
     #[command(long_about = serve::LONG_ABOUT)]
     Serve(serve::ServeArgs),
+    /// Verify or decode intent tokens (§6.5.3)
+    #[command(subcommand)]
+    Token(token::TokenCommand),
 }
 
 /// A failure reported as one `error: <message>` line on stderr.
@@ -69,6 +74,14 @@ impl CliError {
         CliError {
             message: message.into(),
             status: EXIT_BAD_INPUT,
+        }
+    }
+
+    /// An invalid token (`ajwt token verify`): exit status 1.
+    pub(crate) fn invalid(message: impl Into<String>) -> CliError {
+        CliError {
+            message: message.into(),
+            status: 1,
         }
     }
 
@@ -94,6 +107,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Checksum(args) => checksum::run(args),
         Command::Serve(args) => serve::run(args).map(|()| Vec::new()),
+        Command::Token(cmd) => token::run(cmd),
     };
     match result {
         Ok(output) => write_stdout(&output),

@@ -90,15 +90,17 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Request<Body>) -> Self::Future {
+    fn call(&mut self, req: Request<Body>) -> Self::Future {
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let layer = self.layer.clone();
         Box::pin(async move {
-            match verify_request(&layer, &req).await {
+            // The body is not Sync: verify on the head only, then reassemble.
+            let (mut head, body) = req.into_parts();
+            match verify_request(&layer, &head).await {
                 Ok(intent) => {
-                    req.extensions_mut().insert(intent);
-                    inner.call(req).await
+                    head.extensions.insert(intent);
+                    inner.call(Request::from_parts(head, body)).await
                 }
                 Err(response) => Ok(response),
             }
@@ -106,8 +108,8 @@ where
     }
 }
 
-async fn verify_request(layer: &IntentLayer, req: &Request<Body>) -> Result<VerifiedIntent, Response> {
-    let headers = req.headers();
+async fn verify_request(layer: &IntentLayer, req: &Parts) -> Result<VerifiedIntent, Response> {
+    let headers = &req.headers;
     let values = |name: header::HeaderName| -> Vec<&str> {
         headers
             .get_all(name)
@@ -117,9 +119,9 @@ async fn verify_request(layer: &IntentLayer, req: &Request<Body>) -> Result<Veri
     };
     let authorization = values(header::AUTHORIZATION);
     let dpop = values(header::HeaderName::from_static("dpop"));
-    let url = format!("{}{}", layer.public_base_url, req.uri().path());
+    let url = format!("{}{}", layer.public_base_url, req.uri.path());
     let parts = RequestParts {
-        method: req.method().as_str(),
+        method: req.method.as_str(),
         url: &url,
         authorization: &authorization,
         dpop: &dpop,

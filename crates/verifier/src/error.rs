@@ -61,7 +61,7 @@ pub enum VerifyError {
     #[error("invalid signature")]
     BadSignature,
     /// Step 4: `typ` is not that of an intent token (e.g. a client `at+jwt` token).
-    #[error("token type {found:?} is not {expected:?}")]
+    #[error("token type {} is not '{expected}'", found.as_deref().map_or("(none)".to_owned(), |t| format!("'{t}'")))]
     WrongType {
         /// Expected `typ`.
         expected: String,
@@ -93,7 +93,7 @@ pub enum VerifyError {
     #[error("token revoked: {0}")]
     Revoked(String),
     /// Step 6: `intent.workflow_id` is not the route's workflow.
-    #[error("workflow {found:?} is not {expected:?}")]
+    #[error("workflow {} is not '{expected}'", found.as_deref().map_or("(none)".to_owned(), |t| format!("'{t}'")))]
     WrongWorkflow {
         /// Expected workflow.
         expected: String,
@@ -101,7 +101,7 @@ pub enum VerifyError {
         found: Option<String>,
     },
     /// Step 6: `intent.workflow_step` is not allowed on this route.
-    #[error("workflow step {0:?} is not allowed on this route")]
+    #[error("workflow step {} is not allowed on this route", .0.as_deref().map_or("(none)".to_owned(), |t| format!("'{t}'")))]
     StepNotAllowed(Option<String>),
     /// Step 6: `intent.delegation_chain` is not an allowed delegation.
     #[error("delegation chain {0} is not allowed on this route")]

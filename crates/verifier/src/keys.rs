@@ -129,13 +129,13 @@ impl KeySource {
         match &self.inner {
             Inner::Static(set) => Ok(pick(set, kid)),
             Inner::Remote(r) => {
-                let found = pick(&*r.current.read().await.clone(), kid);
+                let found = pick(&r.current.read().await.clone(), kid);
                 if found.is_some() {
                     return Ok(found);
                 }
                 let mut last = r.last_fetch.lock().await;
                 // Another task may have refreshed while we waited for the lock.
-                let found = pick(&*r.current.read().await.clone(), kid);
+                let found = pick(&r.current.read().await.clone(), kid);
                 if found.is_some() {
                     return Ok(found);
                 }

@@ -146,8 +146,11 @@ pub trait ReplayCache: Send + Sync + 'static {
 /// would re-open replays).
 pub struct InMemoryReplayCache {
     capacity: usize,
-    state: Mutex<(HashMap<String, i64>, VecDeque<(i64, String)>)>,
+    state: Mutex<ReplayState>,
 }
+
+/// `jti` → expiry, and the same entries in expiry order for pruning.
+type ReplayState = (HashMap<String, i64>, VecDeque<(i64, String)>);
 
 impl InMemoryReplayCache {
     /// A cache of at most `capacity` live entries.

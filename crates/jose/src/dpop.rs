@@ -1,0 +1,669 @@
+//! DPoP (RFC 9449): proof creation, used by the agent's client shim, and
+//! proof verification (§4.3), used by resource servers to check the
+//! agent-level proof of possession of the key bound to an intent token
+//! (draft-goswami-agentic-jwt-00 §4.4.2 `cnf`, §9.2.2): a token stolen by
+//! another agent is useless without the private key whose RFC 7638
+//! thumbprint the token names.
+//!
+//! Replay detection on `jti` (§11.1) needs state shared across requests and
+//! is left to the caller, who gets the verified `jti` and `iat`.
+
+use std::fmt;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use josekit::jwk::alg::ed::EdCurve;
+use josekit::jwk::{Jwk, KeyPair as _};
+use josekit::jws::{EdDSA, JwsSigner, ES256, PS256, RS256};
+use rand::rngs::OsRng;
+use rand::RngCore as _;
+use serde_json::{Map, Value};
+use sha2::{Digest as _, Sha256};
+use url::Url;
+
+use crate::key::{PublicKey, PRIVATE_MEMBERS};
+use crate::{Alg, CompactJws, JoseError};
+
+/// The `typ` of a DPoP proof (RFC 9449 §4.2).
+pub const DPOP_TYP: &str = "dpop+jwt";
+/// Longest `jti` accepted (bounds the caller's replay cache entries).
+pub const MAX_JTI_LEN: usize = 256;
+/// Modulus size of generated RSA keys.
+const RSA_BITS: u32 = 2048;
+
+/// An agent's private key: Ed25519, P-256 or RSA-2048 (RS256 or PS256).
+#[derive(Clone)]
+pub struct DpopKey {
+    alg: Alg,
+    /// PKCS#8 PEM of the private key.
+    pem: String,
+    signer: Box<dyn JwsSigner>,
+    public: PublicKey,
+}
+
+impl fmt::Debug for DpopKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DpopKey")
+            .field("alg", &self.alg)
+            .field("thumbprint", &self.public.thumbprint())
+            .finish_non_exhaustive()
+    }
+}
+
+fn signing_error(e: impl fmt::Display) -> JoseError {
+    JoseError::Signing(e.to_string())
+}
+
+/// The public members of a josekit JWK (`kty` and `crv`/`x`/`y` or `n`/`e`).
+fn public_core(jwk: &Jwk) -> Map<String, Value> {
+    let map: &Map<String, Value> = jwk.as_ref();
+    ["kty", "crv", "x", "y", "n", "e"]
+        .iter()
+        .filter_map(|name| map.get(*name).map(|v| ((*name).to_owned(), v.clone())))
+        .collect()
+}
+
+impl DpopKey {
+    /// A fresh key for `alg` (P-256, Ed25519, or 2048-bit RSA with e = 65537).
+    pub fn generate(alg: Alg) -> Result<DpopKey, JoseError> {
+        let pem = match alg {
+            Alg::Es256 => ES256.generate_key_pair().map(|k| k.to_pem_private_key()),
+            Alg::EdDsa => EdDSA
+                .generate_key_pair(EdCurve::Ed25519)
+                .map(|k| k.to_pem_private_key()),
+            Alg::Rs256 | Alg::Ps256 => RS256
+                .generate_key_pair(RSA_BITS)
+                .map(|k| k.to_pem_private_key()),
+        }
+        .map_err(signing_error)?;
+        DpopKey::from_pkcs8_pem(&pem, alg)
+    }
+
+    /// Loads an unencrypted PKCS#8 PEM private key (`-----BEGIN PRIVATE
+    /// KEY-----`) for `alg`: P-256 for ES256, Ed25519 for EdDSA, an
+    /// rsaEncryption key for RS256 and PS256. Its public half must pass
+    /// [`PublicKey::from_jwk`] (so RSA keys need >= 2048 bits and e = 65537).
+    pub fn from_pkcs8_pem(pem: &[u8], alg: Alg) -> Result<DpopKey, JoseError> {
+        let text = std::str::from_utf8(pem)
+            .map_err(|_| JoseError::InvalidKey("the PEM is not UTF-8".to_owned()))?;
+        if !text.trim_start().starts_with("-----BEGIN PRIVATE KEY-----") {
+            return Err(JoseError::InvalidKey(
+                "expected an unencrypted PKCS#8 PEM private key (-----BEGIN PRIVATE KEY-----)"
+                    .to_owned(),
+            ));
+        }
+        let invalid = |e: josekit::JoseError| {
+            JoseError::InvalidKey(format!("not a usable {alg} private key: {e}"))
+        };
+        let (public, normalized, signer): (Jwk, Vec<u8>, Box<dyn JwsSigner>) = match alg {
+            Alg::Es256 => {
+                let pair = ES256.key_pair_from_pem(pem).map_err(invalid)?;
+                let signer = ES256.signer_from_pem(pem).map_err(invalid)?;
+                (
+                    pair.to_jwk_public_key(),
+                    pair.to_pem_private_key(),
+                    Box::new(signer),
+                )
+            }
+            Alg::EdDsa => {
+                let pair = EdDSA.key_pair_from_pem(pem).map_err(invalid)?;
+                if pair.curve() != EdCurve::Ed25519 {
+                    return Err(JoseError::UnsupportedKey(
+                        "EdDSA keys must be Ed25519".to_owned(),
+                    ));
+                }
+                let signer = EdDSA.signer_from_pem(pem).map_err(invalid)?;
+                (
+                    pair.to_jwk_public_key(),
+                    pair.to_pem_private_key(),
+                    Box::new(signer),
+                )
+            }
+            Alg::Rs256 => {
+                let pair = RS256.key_pair_from_pem(pem).map_err(invalid)?;
+                let signer = RS256.signer_from_pem(pem).map_err(invalid)?;
+                (
+                    pair.to_jwk_public_key(),
+                    pair.to_pem_private_key(),
+                    Box::new(signer),
+                )
+            }
+            Alg::Ps256 => {
+                let pair = RS256.key_pair_from_pem(pem).map_err(invalid)?;
+                // josekit reads only RSA-PSS keys from PEM for PS256; its DER
+                // reader also takes an rsaEncryption PKCS#8 key.
+                let signer = PS256
+                    .signer_from_der(pair.to_der_private_key())
+                    .map_err(invalid)?;
+                (
+                    pair.to_jwk_public_key(),
+                    pair.to_pem_private_key(),
+                    Box::new(signer),
+                )
+            }
+        };
+        let public = PublicKey::from_jwk(&public_core(&public))?;
+        if !public.supports(alg) {
+            return Err(JoseError::KeyAlgMismatch {
+                alg: alg.as_str().to_owned(),
+                kty: public.kty().to_owned(),
+            });
+        }
+        let pem = String::from_utf8(normalized)
+            .map_err(|_| JoseError::Signing("the PEM is not UTF-8".to_owned()))?;
+        Ok(DpopKey {
+            alg,
+            pem,
+            signer,
+            public,
+        })
+    }
+
+    /// The private key as unencrypted PKCS#8 PEM (keep it secret).
+    pub fn to_pkcs8_pem(&self) -> Result<String, JoseError> {
+        Ok(self.pem.clone())
+    }
+
+    /// The algorithm this key signs with.
+    pub fn alg(&self) -> Alg {
+        self.alg
+    }
+
+    /// The public JWK: public members only (for `cnf.jwk` and the proof header).
+    pub fn public_jwk(&self) -> Map<String, Value> {
+        self.public.jwk().clone()
+    }
+
+    /// The public key, as a verifier sees it.
+    pub fn public_key(&self) -> &PublicKey {
+        &self.public
+    }
+
+    /// The RFC 7638 thumbprint of the public key (`cnf.jkt`).
+    pub fn thumbprint(&self) -> String {
+        self.public.thumbprint().to_owned()
+    }
+
+    /// A DPoP proof JWT: header {typ:"dpop+jwt", alg, jwk: public_jwk},
+    /// claims {jti: 128-bit random base64url, htm, htu (normalized, no
+    /// query/fragment), iat, ath (base64url SHA-256 of the ASCII access
+    /// token) when given, nonce when given}.
+    pub fn proof(
+        &self,
+        htm: &str,
+        htu: &str,
+        access_token: Option<&str>,
+        nonce: Option<&str>,
+        iat: i64,
+    ) -> Result<String, JoseError> {
+        if !is_http_token(htm) {
+            return Err(JoseError::InvalidArgument(format!(
+                "htm {htm:?} is not an HTTP method (RFC 9110 §9.1 token)"
+            )));
+        }
+        let htu = normalize_htu(htu)?;
+        let mut jti = [0u8; 16];
+        OsRng.try_fill_bytes(&mut jti).map_err(signing_error)?;
+        let mut claims = Map::new();
+        claims.insert("jti".to_owned(), Value::String(URL_SAFE_NO_PAD.encode(jti)));
+        claims.insert("htm".to_owned(), Value::String(htm.to_owned()));
+        claims.insert("htu".to_owned(), Value::String(htu));
+        claims.insert("iat".to_owned(), Value::from(iat));
+        if let Some(token) = access_token {
+            claims.insert("ath".to_owned(), Value::String(ath(token)));
+        }
+        if let Some(nonce) = nonce {
+            claims.insert("nonce".to_owned(), Value::String(nonce.to_owned()));
+        }
+        let mut header = Map::new();
+        header.insert("typ".to_owned(), Value::String(DPOP_TYP.to_owned()));
+        header.insert(
+            "alg".to_owned(),
+            Value::String(self.alg.as_str().to_owned()),
+        );
+        header.insert("jwk".to_owned(), Value::Object(self.public_jwk()));
+        let payload = serde_json::to_vec(&claims).map_err(signing_error)?;
+        self.sign_compact(&header, &payload)
+    }
+
+    /// Signs arbitrary compact JWS with header {typ, alg} — for tests/clients
+    /// that need it.
+    pub fn sign_jws(&self, typ: &str, claims: &Map<String, Value>) -> Result<String, JoseError> {
+        let mut header = Map::new();
+        header.insert("typ".to_owned(), Value::String(typ.to_owned()));
+        header.insert(
+            "alg".to_owned(),
+            Value::String(self.alg.as_str().to_owned()),
+        );
+        let payload = serde_json::to_vec(claims).map_err(signing_error)?;
+        self.sign_compact(&header, &payload)
+    }
+
+    /// Signs `payload` under exactly this protected `header` (an `alg` is
+    /// added when absent; one that is present is kept, even if it does not
+    /// describe this key — tests use that to build hostile tokens).
+    pub fn sign_compact(
+        &self,
+        header: &Map<String, Value>,
+        payload: &[u8],
+    ) -> Result<String, JoseError> {
+        let mut header = header.clone();
+        header
+            .entry("alg")
+            .or_insert_with(|| Value::String(self.alg.as_str().to_owned()));
+        let header = serde_json::to_vec(&header).map_err(signing_error)?;
+        let mut out = URL_SAFE_NO_PAD.encode(header);
+        out.push('.');
+        URL_SAFE_NO_PAD.encode_string(payload, &mut out);
+        let signature = self.signer.sign(out.as_bytes()).map_err(signing_error)?;
+        out.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature, &mut out);
+        Ok(out)
+    }
+}
+
+/// RFC 9110 §5.6.2 `token` (the syntax of a method).
+fn is_http_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// RFC 9449 §4.3 step 9 + RFC 3986 §6.2.2/§6.2.3: scheme and host
+/// lower-cased, default port removed, empty path → "/", percent-encoding
+/// normalized (hex digits upper-cased, unreserved characters decoded), dot
+/// segments removed, query and fragment removed. Error on non-http(s) or
+/// unparsable URL, on userinfo, and on whitespace, control characters,
+/// backslashes or malformed percent-encodings (which URL parsers repair in
+/// different ways).
+pub fn normalize_htu(url: &str) -> Result<String, JoseError> {
+    if let Some(c) = url
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control() || *c == '\\')
+    {
+        return Err(JoseError::InvalidUrl(format!(
+            "{url:?} contains the character {c:?}"
+        )));
+    }
+    let parsed = Url::parse(url).map_err(|e| JoseError::InvalidUrl(format!("{url:?}: {e}")))?;
+    let scheme = parsed.scheme();
+    if scheme != "http" && scheme != "https" {
+        return Err(JoseError::InvalidUrl(format!(
+            "{url:?}: scheme {scheme:?} is not http or https"
+        )));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(JoseError::InvalidUrl(format!(
+            "{url:?}: user information is not allowed in an HTTP target URI"
+        )));
+    }
+    let Some(host) = parsed.host_str() else {
+        return Err(JoseError::InvalidUrl(format!("{url:?}: no host")));
+    };
+    let mut out = format!("{scheme}://{host}");
+    if let Some(port) = parsed.port() {
+        out.push(':');
+        out.push_str(&port.to_string());
+    }
+    let path = parsed.path();
+    if path.is_empty() {
+        out.push('/');
+    } else {
+        normalize_percent_encoding(path, &mut out)
+            .map_err(|reason| JoseError::InvalidUrl(format!("{url:?}: {reason}")))?;
+    }
+    Ok(out)
+}
+
+/// RFC 3986 §6.2.2.1 and §6.2.2.2: upper-case the hex digits of every
+/// percent-encoding and decode those of unreserved characters.
+fn normalize_percent_encoding(path: &str, out: &mut String) -> Result<(), String> {
+    let mut chars = path.char_indices();
+    while let Some((i, c)) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        let hex = path
+            .get(i + 1..i + 3)
+            .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
+            .ok_or_else(|| format!("malformed percent-encoding at byte {i}"))?;
+        let byte = u8::from_str_radix(hex, 16).map_err(|e| e.to_string())?;
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push('%');
+            out.push_str(&hex.to_ascii_uppercase());
+        }
+        chars.next();
+        chars.next();
+    }
+    Ok(())
+}
+
+/// `ath` (RFC 9449 §4.2): base64url(SHA-256(ASCII token)), no padding.
+pub fn ath(access_token: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(access_token.as_bytes()))
+}
+
+/// What a DPoP proof must match (RFC 9449 §4.3).
+#[derive(Debug, Clone, Copy)]
+pub struct DpopCheck<'a> {
+    /// The request method (`htm` must equal it, case-sensitively).
+    pub method: &'a str,
+    /// The request URL (`htu` must equal it after [`normalize_htu`] of both).
+    pub url: &'a str,
+    /// The access token presented with the proof (`ath` must be its hash);
+    /// `None` at a token endpoint.
+    pub access_token: Option<&'a str>,
+    /// The thumbprint the access token is bound to (`cnf.jkt`, or that of `cnf.jwk`).
+    pub expected_jkt: Option<&'a str>,
+    /// Current Unix time, seconds.
+    pub now: i64,
+    /// Oldest acceptable proof age, seconds.
+    pub max_age: i64,
+    /// Clock skew tolerated both ways, seconds.
+    pub leeway: i64,
+    /// The server nonce the proof must carry (`DPoP-Nonce`, §8), if any.
+    pub nonce: Option<&'a str>,
+    /// Allowed proof algorithms.
+    pub allowed: &'a [Alg],
+    /// Largest proof accepted, bytes.
+    pub max_len: usize,
+}
+
+/// A proof that passed [`verify_dpop_proof`]; `jti` still has to be checked
+/// against the caller's replay cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedProof {
+    /// RFC 7638 thumbprint of the proof key.
+    pub jkt: String,
+    /// The proof's `jti`.
+    pub jti: String,
+    /// The proof's `iat`.
+    pub iat: i64,
+    /// The proof's `htm`.
+    pub htm: String,
+    /// The normalized `htu`.
+    pub htu: String,
+}
+
+/// Why a DPoP proof was refused: one variant per RFC 9449 §4.3 check.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DpopError {
+    /// Step 2: not a single well-formed compact JWS.
+    #[error("the DPoP proof is not a well-formed JWT: {0}")]
+    Malformed(JoseError),
+    /// Step 4: `typ` is not `dpop+jwt`.
+    #[error("the DPoP proof typ is {}, not \"dpop+jwt\"", show(.0))]
+    WrongType(Option<String>),
+    /// Step 5: `alg` is `none`, symmetric or unknown.
+    #[error("the DPoP proof alg {0:?} is not an asymmetric algorithm this server supports")]
+    UnsupportedAlgorithm(String),
+    /// Step 5: `alg` is not in the server's allow-list.
+    #[error("the DPoP proof alg {0:?} is not allowed")]
+    AlgorithmNotAllowed(String),
+    /// Step 6: no `jwk` header.
+    #[error("the DPoP proof has no \"jwk\" header")]
+    MissingJwk,
+    /// Step 6: the `jwk` header carries private key material.
+    #[error("the DPoP proof \"jwk\" carries private key material (member {0:?})")]
+    PrivateKeyInJwk(String),
+    /// Step 6: the `jwk` header is not a usable public key.
+    #[error("the DPoP proof \"jwk\" is not a usable public key: {0}")]
+    UnusableJwk(JoseError),
+    /// Step 6: the `jwk` cannot be used with the header `alg`.
+    #[error("the DPoP proof alg {alg:?} does not fit its jwk (kty {kty:?})")]
+    KeyAlgMismatch {
+        /// The header `alg`.
+        alg: String,
+        /// The key's `kty`.
+        kty: String,
+    },
+    /// Step 7: the signature does not verify with the `jwk`.
+    #[error("the DPoP proof signature does not verify with its jwk")]
+    BadSignature,
+    /// Step 3: the claims are not a JSON object without duplicate members.
+    #[error("the DPoP proof claims are invalid: {0}")]
+    InvalidClaims(String),
+    /// Step 3: a required claim is missing.
+    #[error("the DPoP proof has no {0:?} claim")]
+    MissingClaim(&'static str),
+    /// Step 3: `jti` is not a non-empty string of at most 256 characters.
+    #[error("the DPoP proof jti is invalid: {0}")]
+    InvalidJti(String),
+    /// Step 8: `htm` is not the request method.
+    #[error("the DPoP proof htm {found:?} does not match the request method {expected:?}")]
+    HtmMismatch {
+        /// The request method.
+        expected: String,
+        /// The `htm` claim.
+        found: String,
+    },
+    /// Step 9: `htu` is not an http(s) URL.
+    #[error("the DPoP proof htu is invalid: {0}")]
+    InvalidHtu(JoseError),
+    /// Step 9: `htu` is not the request URL.
+    #[error("the DPoP proof htu {found:?} does not match the request URL {expected:?}")]
+    HtuMismatch {
+        /// The normalized request URL.
+        expected: String,
+        /// The normalized `htu`.
+        found: String,
+    },
+    /// The server's own request URL cannot be normalized.
+    #[error("the request URL cannot be compared: {0}")]
+    InvalidRequestUrl(JoseError),
+    /// Step 11: `iat` is not an integer NumericDate.
+    #[error("the DPoP proof iat is invalid: {0}")]
+    InvalidIat(String),
+    /// Step 11: the proof is older than the accepted window.
+    #[error("the DPoP proof is too old (iat {iat}, now {now})")]
+    IatTooOld {
+        /// The `iat` claim.
+        iat: i64,
+        /// The server time.
+        now: i64,
+    },
+    /// Step 11: the proof is issued in the future beyond the leeway.
+    #[error("the DPoP proof is issued in the future (iat {iat}, now {now})")]
+    IatInFuture {
+        /// The `iat` claim.
+        iat: i64,
+        /// The server time.
+        now: i64,
+    },
+    /// Step 10: the server requires a nonce and the proof has none.
+    #[error("a DPoP nonce is required")]
+    NonceRequired,
+    /// Step 10: the proof's nonce is not the server's current nonce.
+    #[error("the DPoP proof nonce is not the current server nonce")]
+    NonceMismatch,
+    /// Step 12: `ath` is not the hash of the presented access token.
+    #[error("the DPoP proof ath does not match the access token")]
+    AthMismatch,
+    /// Step 12: the proof key is not the key the access token is bound to.
+    #[error(
+        "the DPoP proof key (thumbprint {found}) is not the key the token is bound to ({expected})"
+    )]
+    JktMismatch {
+        /// The token's `cnf` thumbprint.
+        expected: String,
+        /// The proof key's thumbprint.
+        found: String,
+    },
+}
+
+fn show(typ: &Option<String>) -> String {
+    typ.as_ref()
+        .map_or_else(|| "absent".to_owned(), |t| format!("{t:?}"))
+}
+
+impl DpopError {
+    /// True for the errors answered with `use_dpop_nonce` (RFC 9449 §8, §9).
+    pub fn is_nonce_error(&self) -> bool {
+        matches!(self, DpopError::NonceRequired | DpopError::NonceMismatch)
+    }
+}
+
+/// RFC 9449 §4.3 steps 1-12 in order (everything except jti replay
+/// tracking, which the caller does): single well-formed compact JWS; typ
+/// exactly dpop+jwt; alg asymmetric and in `allowed`; header jwk present, a
+/// PUBLIC key (private members refused), usable ([`PublicKey::from_jwk`]);
+/// signature valid with that jwk; claims parsed strictly; jti (non-empty
+/// string, max 256 chars), htm == method, htu normalized == normalized url,
+/// iat integer with now - max_age - leeway <= iat <= now + leeway; nonce:
+/// when check.nonce is Some, claim must be present and equal; ath: when
+/// access_token is Some, claim must equal ath(token); when expected_jkt is
+/// Some, the jwk thumbprint must equal it.
+pub fn verify_dpop_proof(proof: &str, check: &DpopCheck<'_>) -> Result<VerifiedProof, DpopError> {
+    use ajwt_checksum::json::Value as J;
+
+    let jws = CompactJws::parse(proof, check.max_len).map_err(|e| match e {
+        JoseError::UnsupportedAlgorithm(alg) => DpopError::UnsupportedAlgorithm(alg),
+        other => DpopError::Malformed(other),
+    })?;
+    if jws.typ.as_deref() != Some(DPOP_TYP) {
+        return Err(DpopError::WrongType(jws.typ.clone()));
+    }
+    if !check.allowed.contains(&jws.alg) {
+        return Err(DpopError::AlgorithmNotAllowed(jws.alg.as_str().to_owned()));
+    }
+    let jwk = match jws.header.get("jwk") {
+        None => return Err(DpopError::MissingJwk),
+        Some(Value::Object(jwk)) => jwk,
+        Some(_) => {
+            return Err(DpopError::UnusableJwk(JoseError::InvalidKey(
+                "the jwk header is not a JSON object".to_owned(),
+            )))
+        }
+    };
+    if let Some(member) = PRIVATE_MEMBERS.iter().find(|m| jwk.contains_key(**m)) {
+        return Err(DpopError::PrivateKeyInJwk((*member).to_owned()));
+    }
+    let key = PublicKey::from_jwk(jwk).map_err(|e| match e {
+        JoseError::PrivateKeyMaterial(member) => DpopError::PrivateKeyInJwk(member),
+        other => DpopError::UnusableJwk(other),
+    })?;
+    key.verify(jws.alg, jws.signing_input().as_bytes(), jws.signature())
+        .map_err(|e| match e {
+            JoseError::KeyAlgMismatch { alg, kty } => DpopError::KeyAlgMismatch { alg, kty },
+            _ => DpopError::BadSignature,
+        })?;
+
+    let claims = match ajwt_checksum::json::parse_strict(&jws.payload) {
+        Ok(J::Object(members)) => J::Object(members),
+        Ok(other) => {
+            return Err(DpopError::InvalidClaims(format!(
+                "the payload is a JSON {}, not an object",
+                other.type_name()
+            )))
+        }
+        Err(e) => return Err(DpopError::InvalidClaims(e.to_string())),
+    };
+    let string_claim = |name: &'static str| -> Result<&str, DpopError> {
+        match claims.get(name) {
+            Some(J::String(s)) => Ok(s),
+            Some(other) => Err(DpopError::InvalidClaims(format!(
+                "{name:?} is a {}, not a string",
+                other.type_name()
+            ))),
+            None => Err(DpopError::MissingClaim(name)),
+        }
+    };
+
+    let jti = match claims.get("jti") {
+        None => return Err(DpopError::MissingClaim("jti")),
+        Some(J::String(s)) if s.is_empty() => {
+            return Err(DpopError::InvalidJti("empty".to_owned()))
+        }
+        Some(J::String(s)) if s.chars().count() > MAX_JTI_LEN => {
+            return Err(DpopError::InvalidJti(format!(
+                "longer than {MAX_JTI_LEN} characters"
+            )))
+        }
+        Some(J::String(s)) => s.clone(),
+        Some(other) => {
+            return Err(DpopError::InvalidJti(format!(
+                "a {}, not a string",
+                other.type_name()
+            )))
+        }
+    };
+    let htm = string_claim("htm")?;
+    if htm != check.method {
+        return Err(DpopError::HtmMismatch {
+            expected: check.method.to_owned(),
+            found: htm.to_owned(),
+        });
+    }
+    let htu = normalize_htu(string_claim("htu")?).map_err(DpopError::InvalidHtu)?;
+    let expected_htu = normalize_htu(check.url).map_err(DpopError::InvalidRequestUrl)?;
+    if htu != expected_htu {
+        return Err(DpopError::HtuMismatch {
+            expected: expected_htu,
+            found: htu,
+        });
+    }
+    let iat = match claims.get("iat") {
+        None => return Err(DpopError::MissingClaim("iat")),
+        Some(J::Number(n)) if n.is_integer_literal() => n
+            .as_str()
+            .parse::<i64>()
+            .map_err(|_| DpopError::InvalidIat(format!("{n} is out of range")))?,
+        Some(J::Number(n)) => {
+            return Err(DpopError::InvalidIat(format!(
+                "{n} is not an integer number of seconds"
+            )))
+        }
+        Some(other) => {
+            return Err(DpopError::InvalidIat(format!(
+                "a {}, not a number",
+                other.type_name()
+            )))
+        }
+    };
+    let oldest = check
+        .now
+        .saturating_sub(check.max_age)
+        .saturating_sub(check.leeway);
+    if iat < oldest {
+        return Err(DpopError::IatTooOld {
+            iat,
+            now: check.now,
+        });
+    }
+    if iat > check.now.saturating_add(check.leeway) {
+        return Err(DpopError::IatInFuture {
+            iat,
+            now: check.now,
+        });
+    }
+    if let Some(expected) = check.nonce {
+        match claims.get("nonce") {
+            None => return Err(DpopError::NonceRequired),
+            Some(J::String(n)) if n == expected => {}
+            Some(_) => return Err(DpopError::NonceMismatch),
+        }
+    }
+    if let Some(token) = check.access_token {
+        if string_claim("ath")? != ath(token) {
+            return Err(DpopError::AthMismatch);
+        }
+    }
+    if let Some(expected) = check.expected_jkt {
+        if key.thumbprint() != expected {
+            return Err(DpopError::JktMismatch {
+                expected: expected.to_owned(),
+                found: key.thumbprint().to_owned(),
+            });
+        }
+    }
+    Ok(VerifiedProof {
+        jkt: key.thumbprint().to_owned(),
+        jti,
+        iat,
+        htm: htm.to_owned(),
+        htu,
+    })
+}

@@ -1,0 +1,582 @@
+//! Public keys from JWKs (RFC 7517 §4, RFC 7518 §6, RFC 8037 §2) and JWK
+//! Sets read key by key.
+//!
+//! Only the keys of draft-goswami-agentic-jwt-00 §9.4.1 are accepted: P-256
+//! (ES256), Ed25519 (EdDSA) and RSA (RS256, PS256) with a modulus of at least
+//! 2048 bits and public exponent 65537. Checks that are not left to chance:
+//! the P-256 point is on the curve with reduced coordinates (OpenSSL); the
+//! Ed25519 point decodes, is canonically encoded and not of small order
+//! (curve25519-dalek); the RSA modulus is odd, has no leading zero octet and
+//! does not carry the ROCA fingerprint (CVE-2017-15361). JWKs carrying
+//! private or symmetric material are refused, as are `use` other than `sig`
+//! and `key_ops` without `verify`.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::fmt;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use curve25519_dalek::edwards::CompressedEdwardsY;
+use josekit::jwk::Jwk;
+use josekit::jws::{EdDSA, JwsVerifier, ES256, PS256, RS256};
+use openssl::bn::{BigNum, BigNumContext};
+use openssl::ec::{EcGroup, EcKey};
+use openssl::nid::Nid;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+use crate::{jwk_str, jwk_thumbprint, Alg, JoseError};
+
+/// JWK members that carry private or symmetric key material (RFC 7518 §6.2.2,
+/// §6.3.2, §6.4.1; RFC 8037 §2).
+pub(crate) const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+/// Smallest RSA modulus accepted (§9.4.1, RFC 7518 §3.3).
+const RSA_MIN_BITS: usize = 2048;
+/// Largest RSA modulus accepted (bounds verification cost on hostile keys).
+const RSA_MAX_BITS: usize = 16384;
+/// The only RSA public exponent accepted.
+const RSA_EXPONENT: [u8; 3] = [0x01, 0x00, 0x01];
+/// What §9.4.1 allows, for messages.
+const ALLOWED: &str = "Ed25519, P-256, or RSA of at least 2048 bits with e = 65537";
+
+/// The kind of an accepted key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyKind {
+    P256,
+    Ed25519,
+    /// RSA with a modulus of this many bytes (the signature length).
+    Rsa {
+        modulus_len: usize,
+    },
+}
+
+impl KeyKind {
+    fn kty(self) -> &'static str {
+        match self {
+            KeyKind::P256 => "EC",
+            KeyKind::Ed25519 => "OKP",
+            KeyKind::Rsa { .. } => "RSA",
+        }
+    }
+
+    fn fits(self, alg: Alg) -> bool {
+        matches!(
+            (self, alg),
+            (KeyKind::P256, Alg::Es256)
+                | (KeyKind::Ed25519, Alg::EdDsa)
+                | (KeyKind::Rsa { .. }, Alg::Rs256 | Alg::Ps256)
+        )
+    }
+
+    /// The exact signature length (RFC 7518 §3.4: 64 for ES256; RFC 8032
+    /// §5.1.7: 64 for Ed25519; RFC 8017 §8.1.2/§8.2.2: k for RSA).
+    fn signature_len(self) -> usize {
+        match self {
+            KeyKind::P256 | KeyKind::Ed25519 => 64,
+            KeyKind::Rsa { modulus_len } => modulus_len,
+        }
+    }
+}
+
+/// A verified, usable public signature key.
+#[derive(Clone)]
+pub struct PublicKey {
+    kind: KeyKind,
+    /// Public members, then `kid`, `alg`, `use` when given.
+    jwk: Map<String, Value>,
+    kid: Option<String>,
+    alg: Option<Alg>,
+    thumbprint: String,
+    verifiers: Vec<(Alg, Box<dyn JwsVerifier>)>,
+}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.kind {
+            KeyKind::P256 => "EC P-256".to_owned(),
+            KeyKind::Ed25519 => "OKP Ed25519".to_owned(),
+            KeyKind::Rsa { modulus_len } => format!("RSA {} bits", modulus_len * 8),
+        };
+        f.debug_struct("PublicKey")
+            .field("kind", &kind)
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("thumbprint", &self.thumbprint)
+            .finish()
+    }
+}
+
+impl PartialEq for PublicKey {
+    /// Same key material (thumbprint), `kid` and `alg`.
+    fn eq(&self, other: &PublicKey) -> bool {
+        self.thumbprint == other.thumbprint && self.kid == other.kid && self.alg == other.alg
+    }
+}
+
+impl Eq for PublicKey {}
+
+impl PublicKey {
+    /// EC P-256, OKP Ed25519 (point checked: on curve, canonical, not small
+    /// order), RSA with modulus >= 2048 bits and e == 65537. Refuses private
+    /// members (d,p,q,dp,dq,qi,oth,k), oct keys, other curves. Honors
+    /// optional "alg" (must match the key type) and "use" (must be "sig"),
+    /// and `key_ops` (must include "verify").
+    pub fn from_jwk(jwk: &Map<String, Value>) -> Result<PublicKey, JoseError> {
+        let kty = jwk_str(jwk, "kty")?;
+        if kty == "oct" {
+            return Err(JoseError::UnsupportedKey(
+                "symmetric (kty \"oct\") keys are not accepted: signatures are verified with public keys only (RFC 8725 §3.1)"
+                    .to_owned(),
+            ));
+        }
+        if let Some(member) = PRIVATE_MEMBERS.iter().find(|m| jwk.contains_key(**m)) {
+            return Err(JoseError::PrivateKeyMaterial((*member).to_owned()));
+        }
+        match jwk.get("use") {
+            None => {}
+            Some(Value::String(u)) if u == "sig" => {}
+            Some(other) => {
+                return Err(JoseError::UnsupportedKey(format!(
+                    "JWK \"use\" is {other}, not \"sig\" (RFC 7517 §4.2)"
+                )))
+            }
+        }
+        match jwk.get("key_ops") {
+            None => {}
+            Some(Value::Array(ops)) if ops.iter().any(|o| o.as_str() == Some("verify")) => {}
+            Some(other) => {
+                return Err(JoseError::UnsupportedKey(format!(
+                    "JWK \"key_ops\" {other} does not include \"verify\" (RFC 7517 §4.3)"
+                )))
+            }
+        }
+        let kid = match jwk.get("kid") {
+            None => None,
+            Some(Value::String(k)) => Some(k.clone()),
+            Some(_) => {
+                return Err(JoseError::InvalidKey(
+                    "JWK \"kid\" must be a string".to_owned(),
+                ))
+            }
+        };
+        let alg = match jwk.get("alg") {
+            None => None,
+            Some(Value::String(a)) => Some(a.parse::<Alg>()?),
+            Some(_) => {
+                return Err(JoseError::InvalidKey(
+                    "JWK \"alg\" must be a string".to_owned(),
+                ))
+            }
+        };
+
+        let (kind, core) = match kty {
+            "EC" => check_p256(jwk)?,
+            "OKP" => check_ed25519(jwk)?,
+            "RSA" => check_rsa(jwk)?,
+            other => {
+                return Err(JoseError::UnsupportedKey(format!(
+                    "kty {other:?} is not accepted ({ALLOWED})"
+                )))
+            }
+        };
+        if let Some(alg) = alg {
+            if !kind.fits(alg) {
+                return Err(JoseError::KeyAlgMismatch {
+                    alg: alg.as_str().to_owned(),
+                    kty: kind.kty().to_owned(),
+                });
+            }
+        }
+
+        let josekit_jwk =
+            Jwk::from_map(core.clone()).map_err(|e| JoseError::InvalidKey(e.to_string()))?;
+        let invalid = |e: josekit::JoseError| JoseError::InvalidKey(e.to_string());
+        let mut verifiers: Vec<(Alg, Box<dyn JwsVerifier>)> = Vec::new();
+        for candidate in Alg::ALL {
+            if !kind.fits(candidate) || alg.is_some_and(|a| a != candidate) {
+                continue;
+            }
+            let verifier: Box<dyn JwsVerifier> = match candidate {
+                Alg::Es256 => Box::new(ES256.verifier_from_jwk(&josekit_jwk).map_err(invalid)?),
+                Alg::EdDsa => Box::new(EdDSA.verifier_from_jwk(&josekit_jwk).map_err(invalid)?),
+                Alg::Rs256 => Box::new(RS256.verifier_from_jwk(&josekit_jwk).map_err(invalid)?),
+                Alg::Ps256 => Box::new(PS256.verifier_from_jwk(&josekit_jwk).map_err(invalid)?),
+            };
+            verifiers.push((candidate, verifier));
+        }
+
+        let thumbprint = jwk_thumbprint(&core)?;
+        let mut public = core;
+        if let Some(kid) = &kid {
+            public.insert("kid".to_owned(), Value::String(kid.clone()));
+        }
+        if let Some(alg) = alg {
+            public.insert("alg".to_owned(), Value::String(alg.as_str().to_owned()));
+        }
+        if jwk.contains_key("use") {
+            public.insert("use".to_owned(), Value::String("sig".to_owned()));
+        }
+        Ok(PublicKey {
+            kind,
+            jwk: public,
+            kid,
+            alg,
+            thumbprint,
+            verifiers,
+        })
+    }
+
+    /// The JWK `kid`, if any.
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    /// The RFC 7638 thumbprint (base64url SHA-256).
+    pub fn thumbprint(&self) -> &str {
+        &self.thumbprint
+    }
+
+    /// The public members (`kty` and `crv`/`x`/`y` or `n`/`e`), plus `kid`,
+    /// `alg` and `use` when the JWK had them.
+    pub fn jwk(&self) -> &Map<String, Value> {
+        &self.jwk
+    }
+
+    /// The key's `kty`: `"EC"`, `"OKP"` or `"RSA"`.
+    pub fn kty(&self) -> &'static str {
+        self.kind.kty()
+    }
+
+    /// EC P-256 ↔ ES256, Ed25519 ↔ EdDSA, RSA ↔ RS256 | PS256; and equal to
+    /// the JWK `alg` when present.
+    pub fn supports(&self, alg: Alg) -> bool {
+        self.kind.fits(alg) && self.alg.is_none_or(|a| a == alg)
+    }
+
+    /// Verifies `signature` over `signing_input` with `alg`:
+    /// [`JoseError::KeyAlgMismatch`] when `!supports(alg)`,
+    /// [`JoseError::BadSignature`] on any failure, including a signature of
+    /// the wrong length (ES256 and EdDSA: exactly 64 bytes, R || S per
+    /// RFC 7518 §3.4 / RFC 8032 §5.1.6; RSA: exactly the modulus length).
+    pub fn verify(
+        &self,
+        alg: Alg,
+        signing_input: &[u8],
+        signature: &[u8],
+    ) -> Result<(), JoseError> {
+        let mismatch = || JoseError::KeyAlgMismatch {
+            alg: alg.as_str().to_owned(),
+            kty: self.kind.kty().to_owned(),
+        };
+        if !self.supports(alg) {
+            return Err(mismatch());
+        }
+        if signature.len() != self.kind.signature_len() {
+            return Err(JoseError::BadSignature);
+        }
+        let (_, verifier) = self
+            .verifiers
+            .iter()
+            .find(|(a, _)| *a == alg)
+            .ok_or_else(mismatch)?;
+        verifier
+            .verify(signing_input, signature)
+            .map_err(|_| JoseError::BadSignature)
+    }
+}
+
+/// A member decoded from strict base64url (RFC 7515 §2: no padding, no
+/// characters outside the alphabet, no non-zero trailing bits).
+fn b64_member(jwk: &Map<String, Value>, name: &str) -> Result<Vec<u8>, JoseError> {
+    let text = jwk_str(jwk, name)?;
+    URL_SAFE_NO_PAD.decode(text).map_err(|_| {
+        JoseError::InvalidKey(format!(
+            "JWK member {name:?} is not canonical unpadded base64url (RFC 7515 §2)"
+        ))
+    })
+}
+
+/// Copies the named string members into a fresh map.
+fn core_of(jwk: &Map<String, Value>, names: &[&str]) -> Result<Map<String, Value>, JoseError> {
+    let mut core = Map::new();
+    for name in names {
+        core.insert(
+            (*name).to_owned(),
+            Value::String(jwk_str(jwk, name)?.to_owned()),
+        );
+    }
+    Ok(core)
+}
+
+fn openssl_invalid(what: &'static str) -> impl FnOnce(openssl::error::ErrorStack) -> JoseError {
+    move |_| JoseError::InvalidKey(what.to_owned())
+}
+
+/// RFC 7518 §6.2.1: P-256 only, 32-byte coordinates of a point on the curve.
+fn check_p256(jwk: &Map<String, Value>) -> Result<(KeyKind, Map<String, Value>), JoseError> {
+    match jwk_str(jwk, "crv")? {
+        "P-256" => {}
+        other => {
+            return Err(JoseError::UnsupportedKey(format!(
+                "curve {other:?} is not accepted ({ALLOWED})"
+            )))
+        }
+    }
+    let x = b64_member(jwk, "x")?;
+    let y = b64_member(jwk, "y")?;
+    for (name, c) in [("x", &x), ("y", &y)] {
+        if c.len() != 32 {
+            return Err(JoseError::InvalidKey(format!(
+                "P-256 {name:?} must be 32 bytes (RFC 7518 §6.2.1.2), found {}",
+                c.len()
+            )));
+        }
+    }
+    let not_on_curve = "(x, y) is not a point on P-256";
+    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)
+        .map_err(openssl_invalid("P-256 is not available"))?;
+    let mut ctx = BigNumContext::new().map_err(openssl_invalid("OpenSSL failure"))?;
+    let (mut p, mut a, mut b) = (
+        BigNum::new().map_err(openssl_invalid("OpenSSL failure"))?,
+        BigNum::new().map_err(openssl_invalid("OpenSSL failure"))?,
+        BigNum::new().map_err(openssl_invalid("OpenSSL failure"))?,
+    );
+    group
+        .components_gfp(&mut p, &mut a, &mut b, &mut ctx)
+        .map_err(openssl_invalid("OpenSSL failure"))?;
+    let bx = BigNum::from_slice(&x).map_err(openssl_invalid(not_on_curve))?;
+    let by = BigNum::from_slice(&y).map_err(openssl_invalid(not_on_curve))?;
+    if bx.ucmp(&p) != Ordering::Less || by.ucmp(&p) != Ordering::Less {
+        return Err(JoseError::InvalidKey(
+            "P-256 coordinate not reduced modulo p".to_owned(),
+        ));
+    }
+    let key = EcKey::from_public_key_affine_coordinates(&group, &bx, &by)
+        .map_err(openssl_invalid(not_on_curve))?;
+    key.check_key().map_err(openssl_invalid(not_on_curve))?;
+    Ok((KeyKind::P256, core_of(jwk, &["kty", "crv", "x", "y"])?))
+}
+
+/// RFC 8037 §2: Ed25519 only; the point must decode (RFC 8032 §5.1.3), be
+/// canonically encoded (y < p, no sign bit on x = 0) and not of small order.
+fn check_ed25519(jwk: &Map<String, Value>) -> Result<(KeyKind, Map<String, Value>), JoseError> {
+    match jwk_str(jwk, "crv")? {
+        "Ed25519" => {}
+        other => {
+            return Err(JoseError::UnsupportedKey(format!(
+                "curve {other:?} is not accepted ({ALLOWED})"
+            )))
+        }
+    }
+    let x = b64_member(jwk, "x")?;
+    let x: [u8; 32] = x.as_slice().try_into().map_err(|_| {
+        JoseError::InvalidKey(format!("Ed25519 \"x\" must be 32 bytes, found {}", x.len()))
+    })?;
+    let point = CompressedEdwardsY(x).decompress().ok_or_else(|| {
+        JoseError::InvalidKey(
+            "Ed25519 \"x\" is not the encoding of a curve point (RFC 8032 §5.1.3)".to_owned(),
+        )
+    })?;
+    if point.compress().to_bytes() != x {
+        return Err(JoseError::InvalidKey(
+            "Ed25519 \"x\" is a non-canonical point encoding (RFC 8032 §5.1.2)".to_owned(),
+        ));
+    }
+    if point.is_small_order() {
+        return Err(JoseError::InvalidKey(
+            "Ed25519 \"x\" is a small-order point".to_owned(),
+        ));
+    }
+    Ok((KeyKind::Ed25519, core_of(jwk, &["kty", "crv", "x"])?))
+}
+
+/// RFC 7518 §6.3.1: minimal big-endian `n` and `e`; e = 65537; 2048 to
+/// 16384 bits; odd modulus without the ROCA fingerprint.
+fn check_rsa(jwk: &Map<String, Value>) -> Result<(KeyKind, Map<String, Value>), JoseError> {
+    let n = b64_member(jwk, "n")?;
+    let e = b64_member(jwk, "e")?;
+    if n.first().is_none_or(|b| *b == 0) || e.first().is_none_or(|b| *b == 0) {
+        return Err(JoseError::InvalidKey(
+            "RSA \"n\" and \"e\" must be non-empty without leading zero octets (RFC 7518 §6.3.1)"
+                .to_owned(),
+        ));
+    }
+    if e != RSA_EXPONENT {
+        return Err(JoseError::UnsupportedKey(format!(
+            "RSA public exponent must be 65537, found {} ({ALLOWED})",
+            describe_uint(&e)
+        )));
+    }
+    let bits = n.len() * 8 - n.first().map_or(0, |b| b.leading_zeros() as usize);
+    if bits < RSA_MIN_BITS {
+        return Err(JoseError::UnsupportedKey(format!(
+            "RSA modulus is {bits} bits; at least {RSA_MIN_BITS} are required ({ALLOWED})"
+        )));
+    }
+    if bits > RSA_MAX_BITS {
+        return Err(JoseError::UnsupportedKey(format!(
+            "RSA modulus is {bits} bits; at most {RSA_MAX_BITS} are accepted"
+        )));
+    }
+    if n.last().is_none_or(|b| b & 1 == 0) {
+        return Err(JoseError::InvalidKey("RSA modulus is even".to_owned()));
+    }
+    if has_roca_fingerprint(&n) {
+        return Err(JoseError::UnsupportedKey(
+            "RSA modulus has the ROCA fingerprint (CVE-2017-15361): its factors can be recovered"
+                .to_owned(),
+        ));
+    }
+    Ok((
+        KeyKind::Rsa {
+            modulus_len: n.len(),
+        },
+        core_of(jwk, &["kty", "n", "e"])?,
+    ))
+}
+
+/// Decimal for small integers, size otherwise.
+fn describe_uint(bytes: &[u8]) -> String {
+    if bytes.len() <= 8 {
+        bytes
+            .iter()
+            .fold(0u64, |acc, b| (acc << 8) | u64::from(*b))
+            .to_string()
+    } else {
+        format!("a {}-byte integer", bytes.len())
+    }
+}
+
+/// The ROCA test of Nemec et al., "The Return of Coppersmith's Attack"
+/// (ACM CCS 2017): the primes of an affected key are `k * M + 65537^a mod M`
+/// where M is a primorial, so for every small prime r dividing M, `n mod r`
+/// lies in the subgroup generated by 65537 modulo r. For moduli from 1984 to
+/// 4096 bits M includes the first 126 primes; the test below uses the odd
+/// ones among them (3 to 701). A random modulus passes all 125 residue tests
+/// with probability about 2^-167, so legitimate keys are not refused.
+fn has_roca_fingerprint(n: &[u8]) -> bool {
+    const PRIME_COUNT: usize = 126;
+    const GENERATOR: u64 = 65537;
+    let mut primes = Vec::with_capacity(PRIME_COUNT);
+    let mut candidate = 2u64;
+    while primes.len() < PRIME_COUNT {
+        if primes.iter().all(|p| candidate % p != 0) {
+            primes.push(candidate);
+        }
+        candidate += 1;
+    }
+    primes.iter().filter(|p| **p != 2).all(|&r| {
+        let residue = n
+            .iter()
+            .fold(0u64, |acc, byte| (acc * 256 + u64::from(*byte)) % r);
+        let g = GENERATOR % r;
+        let mut power = 1u64;
+        loop {
+            if power == residue {
+                return true;
+            }
+            power = power * g % r;
+            if power == 1 {
+                return false;
+            }
+        }
+    })
+}
+
+/// A JWK Set (RFC 7517 §5) of usable public keys.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct JwkSet {
+    keys: Vec<PublicKey>,
+}
+
+impl JwkSet {
+    /// Parses {"keys":[...]} KEY BY KEY: unusable keys are skipped with a
+    /// reason (returned), never failing the whole set; a non-object or
+    /// missing (or non-array, or repeated) "keys" is an error. Each key is
+    /// read strictly (duplicate members make that key unusable) and must pass
+    /// [`PublicKey::from_jwk`]. Keys that share a `kid` are all skipped: a
+    /// `kid` naming two keys names none.
+    pub fn parse(json: &[u8]) -> Result<(JwkSet, Vec<String>), JoseError> {
+        #[derive(serde::Deserialize)]
+        struct Document<'a> {
+            #[serde(borrow)]
+            keys: Vec<&'a RawValue>,
+        }
+        if json.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(JoseError::InvalidJwkSet(
+                "the document is not a JSON object".to_owned(),
+            ));
+        }
+        let doc: Document<'_> =
+            serde_json::from_slice(json).map_err(|e| JoseError::InvalidJwkSet(e.to_string()))?;
+        let mut skipped = Vec::new();
+        let mut keys = Vec::new();
+        for (i, raw) in doc.keys.iter().enumerate() {
+            let parsed = match ajwt_checksum::json::parse_strict_str(raw.get()) {
+                Ok(v) => v.to_serde_json(),
+                Err(e) => {
+                    skipped.push(format!("key #{i}: {e}"));
+                    continue;
+                }
+            };
+            let Value::Object(jwk) = parsed else {
+                skipped.push(format!("key #{i}: not a JSON object"));
+                continue;
+            };
+            match PublicKey::from_jwk(&jwk) {
+                Ok(key) => keys.push(key),
+                Err(e) => {
+                    let kid = jwk
+                        .get("kid")
+                        .map_or_else(|| "no kid".to_owned(), |k| format!("kid {k}"));
+                    skipped.push(format!("key #{i} ({kid}): {e}"));
+                }
+            }
+        }
+        let mut kid_count: HashMap<String, usize> = HashMap::new();
+        for kid in keys.iter().filter_map(PublicKey::kid) {
+            *kid_count.entry(kid.to_owned()).or_default() += 1;
+        }
+        keys.retain(|k| match k.kid() {
+            Some(kid) if kid_count.get(kid).is_some_and(|c| *c > 1) => {
+                skipped.push(format!(
+                    "key with kid {kid:?} (thumbprint {}): the kid names more than one key",
+                    k.thumbprint()
+                ));
+                false
+            }
+            _ => true,
+        });
+        Ok((JwkSet { keys }, skipped))
+    }
+
+    /// A set of already checked keys.
+    pub fn from_keys(keys: Vec<PublicKey>) -> JwkSet {
+        JwkSet { keys }
+    }
+
+    /// The key with this `kid`, if exactly one key has it.
+    pub fn find(&self, kid: &str) -> Option<&PublicKey> {
+        let mut found = self.keys.iter().filter(|k| k.kid() == Some(kid));
+        match (found.next(), found.next()) {
+            (Some(key), None) => Some(key),
+            _ => None,
+        }
+    }
+
+    /// Every usable key, in document order.
+    pub fn keys(&self) -> &[PublicKey] {
+        &self.keys
+    }
+
+    /// Number of usable keys.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// True when no key is usable.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}

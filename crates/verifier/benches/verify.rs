@@ -1,0 +1,235 @@
+//! Verification throughput for ES256 and EdDSA intent tokens issued by the
+//! real issuer, in one run: (a) raw josekit signature verification of the
+//! token, (b) the full `Verifier::verify` without DPoP (policy disabled),
+//! (c) the full verification with a fresh DPoP proof per request (policy
+//! required, in-memory replay cache; proofs are made outside the timing with
+//! `iter_batched`). Results and ratios: `benches/RESULTS.md`.
+//!
+//! `cargo bench -p ajwt-verifier --bench verify -- --warm-up-time 1 --measurement-time 3 --noplot`
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use ajwt_issuer::keys::{KeyRing, SigningAlgorithm};
+use ajwt_issuer::service::{Clock as IssuerClock, Issuer, SystemClock};
+use ajwt_issuer::store::cache::CachedStore;
+use ajwt_issuer::store::sqlite::SqliteStore;
+use ajwt_issuer::store::Store;
+use ajwt_issuer::IssuerConfig;
+use ajwt_jose::{Alg, DpopKey, JwkSet};
+use ajwt_verifier::{
+    FixedClock, InMemoryReplayCache, KeySource, PopPolicy, RequestParts, Requirements, Verifier,
+    VerifierConfig,
+};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use josekit::jwk::Jwk;
+use josekit::jws::JwsVerifier;
+use serde_json::{json, Map, Value};
+
+const ISSUER: &str = "https://idp.example.com";
+const API: &str = "https://api.example.com";
+const URL: &str = "https://api.example.com/patches";
+const WF: &str = "auto-patch-workflow-v1";
+const STEP: &str = "step_4_apply_patch";
+const AGENT: &str = "vulnerability-patcher-v1";
+
+struct FixedIssuerClock(AtomicI64);
+
+impl IssuerClock for FixedIssuerClock {
+    fn now(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// One intent token from the real issuer, its agent's DPoP key, and what
+/// the three measurements need.
+struct Case {
+    name: &'static str,
+    token: String,
+    now: i64,
+    agent: DpopKey,
+    issuer_jwk: Map<String, Value>,
+    jwks: Value,
+    issuer_alg: SigningAlgorithm,
+}
+
+async fn issue(issuer_alg: SigningAlgorithm, agent_alg: Alg, name: &'static str) -> Case {
+    let store: Arc<dyn Store> = Arc::new(CachedStore::new(
+        SqliteStore::open_in_memory().await.unwrap(),
+    ));
+    let keys = Arc::new(KeyRing::generate(issuer_alg).unwrap());
+    let now = SystemClock.now();
+    let config = IssuerConfig {
+        issuer: ISSUER.to_owned(),
+        ..IssuerConfig::default()
+    };
+    let issuer = Issuer::new(
+        config,
+        store,
+        keys.clone(),
+        Arc::new(FixedIssuerClock(AtomicI64::new(now))),
+    );
+    let workflow = json!({"workflow_id": WF, "steps": {
+        STEP: {"required": true, "requires_approval": false, "agent_id": AGENT}
+    }});
+    issuer
+        .register_workflow(&serde_json::to_vec(&workflow).unwrap())
+        .await
+        .unwrap();
+    let agent = DpopKey::generate(agent_alg).unwrap();
+    let registration = json!({
+        "agent_id": AGENT,
+        "prompt": "You apply security patches to dependency manifests.",
+        "tools": [{"name": "apply_patch", "description": "Apply a patch",
+                   "parameters": {"type": "object", "properties": {"patch": {"type": "string"}}}}],
+        "configuration": {"model_name": "bench-model", "temperature": 0.0},
+        "public_key": agent.public_jwk(),
+    });
+    let reg = issuer
+        .register_agent(&serde_json::to_vec(&registration).unwrap())
+        .await
+        .unwrap();
+    let request = json!({
+        "grant_type": "agent_checksum",
+        "agent_id": AGENT,
+        "computed_checksum": reg.checksum.to_string(),
+        "workflow_id": WF,
+        "workflow_step": STEP,
+        "workflow_enabled": true,
+        "requested_scopes": ["repo:read", "repo:write"],
+        "audience": API,
+        "delegation_context": {"chain": [], "completed_steps": []},
+    });
+    let request =
+        ajwt_protocol::wire::decode_token_request(&serde_json::to_vec(&request).unwrap()).unwrap();
+    let token = issuer.intent_token(request).await.unwrap().access_token;
+    let jwks = issuer.jwks();
+    let issuer_jwk = jwks["keys"][0].as_object().unwrap().clone();
+    Case {
+        name,
+        token,
+        now,
+        agent,
+        issuer_jwk,
+        jwks,
+        issuer_alg,
+    }
+}
+
+impl Case {
+    fn verifier(&self, policy: PopPolicy) -> Verifier {
+        let (set, skipped) = JwkSet::parse(&serde_json::to_vec(&self.jwks).unwrap()).unwrap();
+        assert!(skipped.is_empty());
+        let mut config = VerifierConfig::new(ISSUER, API);
+        config.pop = policy;
+        Verifier::new(config, KeySource::from_jwks(set))
+            .with_clock(Arc::new(FixedClock(self.now)))
+            .with_replay_cache(Arc::new(InMemoryReplayCache::new(50_000_000)))
+    }
+
+    fn josekit_verifier(&self) -> Box<dyn JwsVerifier> {
+        let jwk = Jwk::from_map(self.issuer_jwk.clone()).unwrap();
+        match self.issuer_alg {
+            SigningAlgorithm::Es256 => Box::new(josekit::jws::ES256.verifier_from_jwk(&jwk).unwrap()),
+            SigningAlgorithm::EdDsa => Box::new(josekit::jws::EdDSA.verifier_from_jwk(&jwk).unwrap()),
+            SigningAlgorithm::Rs256 => Box::new(josekit::jws::RS256.verifier_from_jwk(&jwk).unwrap()),
+        }
+    }
+}
+
+/// Polls a future that never waits (static keys, in-memory replay cache)
+/// without an executor; falls back to the runtime if it ever does.
+fn run_now<F: Future>(rt: &tokio::runtime::Runtime, fut: F) -> F::Output {
+    let mut fut = pin!(fut);
+    match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(out) => out,
+        Poll::Pending => rt.block_on(fut),
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let cases = rt.block_on(async {
+        vec![
+            issue(SigningAlgorithm::Es256, Alg::Es256, "ES256").await,
+            issue(SigningAlgorithm::EdDsa, Alg::EdDsa, "EdDSA").await,
+        ]
+    });
+    let route = Requirements::scopes(["repo:write"]).at_steps(WF, [STEP]);
+
+    for case in &cases {
+        let mut group = c.benchmark_group(format!("verify/{}", case.name));
+        group.throughput(Throughput::Elements(1));
+
+        // (a) raw josekit: signature (and header) of the same token.
+        let jv = case.josekit_verifier();
+        josekit::jws::deserialize_compact(&case.token, &*jv).expect("josekit verifies the token");
+        group.bench_function("a_josekit_signature", |b| {
+            b.iter(|| josekit::jws::deserialize_compact(std::hint::black_box(&case.token), &*jv).unwrap())
+        });
+
+        // (b) full verification, PoP disabled, bearer presentation.
+        let v = case.verifier(PopPolicy::Disabled);
+        let authorization = [format!("Bearer {}", case.token)];
+        let authorization: Vec<&str> = authorization.iter().map(String::as_str).collect();
+        let parts = RequestParts {
+            method: "POST",
+            url: URL,
+            authorization: &authorization,
+            dpop: &[],
+        };
+        run_now(&rt, v.verify(&parts, &route)).expect("full verification");
+        group.bench_function("b_full_without_dpop", |b| {
+            b.iter(|| run_now(&rt, v.verify(std::hint::black_box(&parts), &route)).unwrap())
+        });
+
+        // (c) full verification with a fresh DPoP proof per request.
+        let v = case.verifier(PopPolicy::Required);
+        let authorization = [format!("DPoP {}", case.token)];
+        let authorization: Vec<&str> = authorization.iter().map(String::as_str).collect();
+        let make_proof = || {
+            case.agent
+                .proof("POST", URL, Some(&case.token), None, case.now)
+                .unwrap()
+        };
+        {
+            let proof = make_proof();
+            let dpop = [proof.as_str()];
+            let parts = RequestParts {
+                method: "POST",
+                url: URL,
+                authorization: &authorization,
+                dpop: &dpop,
+            };
+            let ok = run_now(&rt, v.verify(&parts, &route)).expect("verification with DPoP");
+            assert!(ok.dpop_jkt.is_some());
+        }
+        group.bench_function("c_full_with_dpop", |b| {
+            b.iter_batched(
+                make_proof,
+                |proof| {
+                    let dpop = [proof.as_str()];
+                    let parts = RequestParts {
+                        method: "POST",
+                        url: URL,
+                        authorization: &authorization,
+                        dpop: &dpop,
+                    };
+                    run_now(&rt, v.verify(&parts, &route)).unwrap()
+                },
+                BatchSize::SmallInput,
+            )
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
