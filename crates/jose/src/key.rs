@@ -11,20 +11,25 @@
 //! private or symmetric material are refused, as are `use` other than `sig`
 //! and `key_ops` without `verify`.
 
-use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::OnceLock;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use curve25519_dalek::edwards::CompressedEdwardsY;
-use josekit::jwk::Jwk;
-use josekit::jws::{EdDSA, JwsVerifier, ES256, PS256, RS256};
 use openssl::bn::{BigNum, BigNumContext};
-use openssl::ec::{EcGroup, EcKey};
+use openssl::ec::{EcGroup, EcKey, EcPoint};
+use openssl::ecdsa::EcdsaSig;
+use openssl::error::ErrorStack;
+use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
+use openssl::pkey::{Id, PKey, Public};
+use openssl::rsa::{Padding, Rsa};
+use openssl::sign::{RsaPssSaltlen, Verifier};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+use sha2::{Digest as _, Sha256};
 
 use crate::{jwk_str, jwk_thumbprint, Alg, JoseError};
 
@@ -40,41 +45,77 @@ const RSA_EXPONENT: [u8; 3] = [0x01, 0x00, 0x01];
 /// What §9.4.1 allows, for messages.
 const ALLOWED: &str = "Ed25519, P-256, or RSA of at least 2048 bits with e = 65537";
 
-/// The kind of an accepted key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum KeyKind {
-    P256,
-    Ed25519,
-    /// RSA with a modulus of this many bytes (the signature length).
+/// The OpenSSL key of an accepted JWK.
+#[derive(Clone)]
+enum KeyMaterial {
+    P256(EcKey<Public>),
+    Ed25519(PKey<Public>),
+    /// RSA, with the modulus length in bytes (the signature length).
     Rsa {
+        key: PKey<Public>,
         modulus_len: usize,
     },
 }
 
-impl KeyKind {
-    fn kty(self) -> &'static str {
+impl KeyMaterial {
+    fn kty(&self) -> &'static str {
         match self {
-            KeyKind::P256 => "EC",
-            KeyKind::Ed25519 => "OKP",
-            KeyKind::Rsa { .. } => "RSA",
+            KeyMaterial::P256(_) => "EC",
+            KeyMaterial::Ed25519(_) => "OKP",
+            KeyMaterial::Rsa { .. } => "RSA",
         }
     }
 
-    fn fits(self, alg: Alg) -> bool {
+    fn fits(&self, alg: Alg) -> bool {
         matches!(
             (self, alg),
-            (KeyKind::P256, Alg::Es256)
-                | (KeyKind::Ed25519, Alg::EdDsa)
-                | (KeyKind::Rsa { .. }, Alg::Rs256 | Alg::Ps256)
+            (KeyMaterial::P256(_), Alg::Es256)
+                | (KeyMaterial::Ed25519(_), Alg::EdDsa)
+                | (KeyMaterial::Rsa { .. }, Alg::Rs256 | Alg::Ps256)
         )
     }
 
     /// The exact signature length (RFC 7518 §3.4: 64 for ES256; RFC 8032
-    /// §5.1.7: 64 for Ed25519; RFC 8017 §8.1.2/§8.2.2: k for RSA).
-    fn signature_len(self) -> usize {
+    /// §5.1.6: 64 for Ed25519; RFC 8017 §8.1.2/§8.2.2: k for RSA).
+    fn signature_len(&self) -> usize {
         match self {
-            KeyKind::P256 | KeyKind::Ed25519 => 64,
-            KeyKind::Rsa { modulus_len } => modulus_len,
+            KeyMaterial::P256(_) | KeyMaterial::Ed25519(_) => 64,
+            KeyMaterial::Rsa { modulus_len, .. } => *modulus_len,
+        }
+    }
+
+    /// OpenSSL's verdict on a signature of the right length for `alg`
+    /// (`Ok(false)` for a key/alg mismatch, which callers rule out first).
+    fn verify(&self, alg: Alg, input: &[u8], signature: &[u8]) -> Result<bool, ErrorStack> {
+        match (self, alg) {
+            (KeyMaterial::P256(key), Alg::Es256) => {
+                // RFC 7518 §3.4: R || S, 32 bytes each, over SHA-256.
+                let Some((r, s)) = signature.split_at_checked(32) else {
+                    return Ok(false);
+                };
+                let signature = EcdsaSig::from_private_components(
+                    BigNum::from_slice(r)?,
+                    BigNum::from_slice(s)?,
+                )?;
+                signature.verify(&Sha256::digest(input), key)
+            }
+            (KeyMaterial::Ed25519(key), Alg::EdDsa) => {
+                Verifier::new_without_digest(key)?.verify_oneshot(signature, input)
+            }
+            (KeyMaterial::Rsa { key, .. }, Alg::Rs256 | Alg::Ps256) => {
+                let mut verifier = Verifier::new(MessageDigest::sha256(), key)?;
+                if alg == Alg::Ps256 {
+                    // RFC 7518 §3.5: MGF1 with SHA-256, salt as long as the hash.
+                    verifier.set_rsa_padding(Padding::PKCS1_PSS)?;
+                    verifier.set_rsa_mgf1_md(MessageDigest::sha256())?;
+                    verifier.set_rsa_pss_saltlen(RsaPssSaltlen::DIGEST_LENGTH)?;
+                } else {
+                    verifier.set_rsa_padding(Padding::PKCS1)?;
+                }
+                verifier.update(input)?;
+                verifier.verify(signature)
+            }
+            _ => Ok(false),
         }
     }
 }
@@ -82,21 +123,20 @@ impl KeyKind {
 /// A verified, usable public signature key.
 #[derive(Clone)]
 pub struct PublicKey {
-    kind: KeyKind,
+    material: KeyMaterial,
     /// Public members, then `kid`, `alg`, `use` when given.
     jwk: Map<String, Value>,
     kid: Option<String>,
     alg: Option<Alg>,
     thumbprint: String,
-    verifiers: Vec<(Alg, Box<dyn JwsVerifier>)>,
 }
 
 impl fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = match self.kind {
-            KeyKind::P256 => "EC P-256".to_owned(),
-            KeyKind::Ed25519 => "OKP Ed25519".to_owned(),
-            KeyKind::Rsa { modulus_len } => format!("RSA {} bits", modulus_len * 8),
+        let kind = match &self.material {
+            KeyMaterial::P256(_) => "EC P-256".to_owned(),
+            KeyMaterial::Ed25519(_) => "OKP Ed25519".to_owned(),
+            KeyMaterial::Rsa { modulus_len, .. } => format!("RSA {} bits", modulus_len * 8),
         };
         f.debug_struct("PublicKey")
             .field("kind", &kind)
@@ -170,7 +210,7 @@ impl PublicKey {
             }
         };
 
-        let (kind, core) = match kty {
+        let (material, core) = match kty {
             "EC" => check_p256(jwk)?,
             "OKP" => check_ed25519(jwk)?,
             "RSA" => check_rsa(jwk)?,
@@ -181,31 +221,13 @@ impl PublicKey {
             }
         };
         if let Some(alg) = alg {
-            if !kind.fits(alg) {
+            if !material.fits(alg) {
                 return Err(JoseError::KeyAlgMismatch {
                     alg: alg.as_str().to_owned(),
-                    kty: kind.kty().to_owned(),
+                    kty: material.kty().to_owned(),
                 });
             }
         }
-
-        let josekit_jwk =
-            Jwk::from_map(core.clone()).map_err(|e| JoseError::InvalidKey(e.to_string()))?;
-        let invalid = |e: josekit::JoseError| JoseError::InvalidKey(e.to_string());
-        let mut verifiers: Vec<(Alg, Box<dyn JwsVerifier>)> = Vec::new();
-        for candidate in Alg::ALL {
-            if !kind.fits(candidate) || alg.is_some_and(|a| a != candidate) {
-                continue;
-            }
-            let verifier: Box<dyn JwsVerifier> = match candidate {
-                Alg::Es256 => Box::new(ES256.verifier_from_jwk(&josekit_jwk).map_err(invalid)?),
-                Alg::EdDsa => Box::new(EdDSA.verifier_from_jwk(&josekit_jwk).map_err(invalid)?),
-                Alg::Rs256 => Box::new(RS256.verifier_from_jwk(&josekit_jwk).map_err(invalid)?),
-                Alg::Ps256 => Box::new(PS256.verifier_from_jwk(&josekit_jwk).map_err(invalid)?),
-            };
-            verifiers.push((candidate, verifier));
-        }
-
         let thumbprint = jwk_thumbprint(&core)?;
         let mut public = core;
         if let Some(kid) = &kid {
@@ -218,12 +240,11 @@ impl PublicKey {
             public.insert("use".to_owned(), Value::String("sig".to_owned()));
         }
         Ok(PublicKey {
-            kind,
+            material,
             jwk: public,
             kid,
             alg,
             thumbprint,
-            verifiers,
         })
     }
 
@@ -245,13 +266,13 @@ impl PublicKey {
 
     /// The key's `kty`: `"EC"`, `"OKP"` or `"RSA"`.
     pub fn kty(&self) -> &'static str {
-        self.kind.kty()
+        self.material.kty()
     }
 
     /// EC P-256 ↔ ES256, Ed25519 ↔ EdDSA, RSA ↔ RS256 | PS256; and equal to
     /// the JWK `alg` when present.
     pub fn supports(&self, alg: Alg) -> bool {
-        self.kind.fits(alg) && self.alg.is_none_or(|a| a == alg)
+        self.material.fits(alg) && self.alg.is_none_or(|a| a == alg)
     }
 
     /// Verifies `signature` over `signing_input` with `alg`:
@@ -265,24 +286,19 @@ impl PublicKey {
         signing_input: &[u8],
         signature: &[u8],
     ) -> Result<(), JoseError> {
-        let mismatch = || JoseError::KeyAlgMismatch {
-            alg: alg.as_str().to_owned(),
-            kty: self.kind.kty().to_owned(),
-        };
         if !self.supports(alg) {
-            return Err(mismatch());
+            return Err(JoseError::KeyAlgMismatch {
+                alg: alg.as_str().to_owned(),
+                kty: self.material.kty().to_owned(),
+            });
         }
-        if signature.len() != self.kind.signature_len() {
+        if signature.len() != self.material.signature_len() {
             return Err(JoseError::BadSignature);
         }
-        let (_, verifier) = self
-            .verifiers
-            .iter()
-            .find(|(a, _)| *a == alg)
-            .ok_or_else(mismatch)?;
-        verifier
-            .verify(signing_input, signature)
-            .map_err(|_| JoseError::BadSignature)
+        match self.material.verify(alg, signing_input, signature) {
+            Ok(true) => Ok(()),
+            Ok(false) | Err(_) => Err(JoseError::BadSignature),
+        }
     }
 }
 
@@ -313,8 +329,39 @@ fn openssl_invalid(what: &'static str) -> impl FnOnce(openssl::error::ErrorStack
     move |_| JoseError::InvalidKey(what.to_owned())
 }
 
-/// RFC 7518 §6.2.1: P-256 only, 32-byte coordinates of a point on the curve.
-fn check_p256(jwk: &Map<String, Value>) -> Result<(KeyKind, Map<String, Value>), JoseError> {
+/// The P-256 group and its field prime, built once.
+struct P256 {
+    group: EcGroup,
+    /// The field prime p, 32 bytes big-endian.
+    p: Vec<u8>,
+}
+
+fn p256() -> Result<&'static P256, JoseError> {
+    static CELL: OnceLock<P256> = OnceLock::new();
+    if let Some(curve) = CELL.get() {
+        return Ok(curve);
+    }
+    let failure = openssl_invalid("P-256 is not available in OpenSSL");
+    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).map_err(failure)?;
+    let mut ctx = BigNumContext::new().map_err(openssl_invalid("OpenSSL failure"))?;
+    let mut p = BigNum::new().map_err(openssl_invalid("OpenSSL failure"))?;
+    let mut a = BigNum::new().map_err(openssl_invalid("OpenSSL failure"))?;
+    let mut b = BigNum::new().map_err(openssl_invalid("OpenSSL failure"))?;
+    group
+        .components_gfp(&mut p, &mut a, &mut b, &mut ctx)
+        .map_err(openssl_invalid("OpenSSL failure"))?;
+    let p = p
+        .to_vec_padded(32)
+        .map_err(openssl_invalid("OpenSSL failure"))?;
+    Ok(CELL.get_or_init(|| P256 { group, p }))
+}
+
+/// RFC 7518 §6.2.1: P-256 only, 32-byte coordinates, each below the field
+/// prime, of a point on the curve (OpenSSL's decoding of the uncompressed
+/// SEC 1 point 04 || x || y checks the curve equation; P-256 has cofactor 1,
+/// so every curve point other than infinity, which this encoding cannot
+/// express, generates the full group).
+fn check_p256(jwk: &Map<String, Value>) -> Result<(KeyMaterial, Map<String, Value>), JoseError> {
     match jwk_str(jwk, "crv")? {
         "P-256" => {}
         other => {
@@ -333,34 +380,38 @@ fn check_p256(jwk: &Map<String, Value>) -> Result<(KeyKind, Map<String, Value>),
             )));
         }
     }
-    let not_on_curve = "(x, y) is not a point on P-256";
-    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)
-        .map_err(openssl_invalid("P-256 is not available"))?;
-    let mut ctx = BigNumContext::new().map_err(openssl_invalid("OpenSSL failure"))?;
-    let (mut p, mut a, mut b) = (
-        BigNum::new().map_err(openssl_invalid("OpenSSL failure"))?,
-        BigNum::new().map_err(openssl_invalid("OpenSSL failure"))?,
-        BigNum::new().map_err(openssl_invalid("OpenSSL failure"))?,
-    );
-    group
-        .components_gfp(&mut p, &mut a, &mut b, &mut ctx)
-        .map_err(openssl_invalid("OpenSSL failure"))?;
-    let bx = BigNum::from_slice(&x).map_err(openssl_invalid(not_on_curve))?;
-    let by = BigNum::from_slice(&y).map_err(openssl_invalid(not_on_curve))?;
-    if bx.ucmp(&p) != Ordering::Less || by.ucmp(&p) != Ordering::Less {
+    let curve = p256()?;
+    // Equal-length big-endian byte strings compare like the integers.
+    if x >= curve.p || y >= curve.p {
         return Err(JoseError::InvalidKey(
             "P-256 coordinate not reduced modulo p".to_owned(),
         ));
     }
-    let key = EcKey::from_public_key_affine_coordinates(&group, &bx, &by)
+    let not_on_curve = "(x, y) is not a point on P-256";
+    let mut encoded = Vec::with_capacity(65);
+    encoded.push(0x04);
+    encoded.extend_from_slice(&x);
+    encoded.extend_from_slice(&y);
+    let mut ctx = BigNumContext::new().map_err(openssl_invalid("OpenSSL failure"))?;
+    let point = EcPoint::from_bytes(&curve.group, &encoded, &mut ctx)
         .map_err(openssl_invalid(not_on_curve))?;
-    key.check_key().map_err(openssl_invalid(not_on_curve))?;
-    Ok((KeyKind::P256, core_of(jwk, &["kty", "crv", "x", "y"])?))
+    let on_curve = point
+        .is_on_curve(&curve.group, &mut ctx)
+        .map_err(openssl_invalid(not_on_curve))?;
+    if !on_curve || point.is_infinity(&curve.group) {
+        return Err(JoseError::InvalidKey(not_on_curve.to_owned()));
+    }
+    let key =
+        EcKey::from_public_key(&curve.group, &point).map_err(openssl_invalid(not_on_curve))?;
+    Ok((
+        KeyMaterial::P256(key),
+        core_of(jwk, &["kty", "crv", "x", "y"])?,
+    ))
 }
 
 /// RFC 8037 §2: Ed25519 only; the point must decode (RFC 8032 §5.1.3), be
 /// canonically encoded (y < p, no sign bit on x = 0) and not of small order.
-fn check_ed25519(jwk: &Map<String, Value>) -> Result<(KeyKind, Map<String, Value>), JoseError> {
+fn check_ed25519(jwk: &Map<String, Value>) -> Result<(KeyMaterial, Map<String, Value>), JoseError> {
     match jwk_str(jwk, "crv")? {
         "Ed25519" => {}
         other => {
@@ -388,12 +439,17 @@ fn check_ed25519(jwk: &Map<String, Value>) -> Result<(KeyKind, Map<String, Value
             "Ed25519 \"x\" is a small-order point".to_owned(),
         ));
     }
-    Ok((KeyKind::Ed25519, core_of(jwk, &["kty", "crv", "x"])?))
+    let key = PKey::public_key_from_raw_bytes(&x, Id::ED25519)
+        .map_err(openssl_invalid("OpenSSL refused the Ed25519 key"))?;
+    Ok((
+        KeyMaterial::Ed25519(key),
+        core_of(jwk, &["kty", "crv", "x"])?,
+    ))
 }
 
 /// RFC 7518 §6.3.1: minimal big-endian `n` and `e`; e = 65537; 2048 to
 /// 16384 bits; odd modulus without the ROCA fingerprint.
-fn check_rsa(jwk: &Map<String, Value>) -> Result<(KeyKind, Map<String, Value>), JoseError> {
+fn check_rsa(jwk: &Map<String, Value>) -> Result<(KeyMaterial, Map<String, Value>), JoseError> {
     let n = b64_member(jwk, "n")?;
     let e = b64_member(jwk, "e")?;
     if n.first().is_none_or(|b| *b == 0) || e.first().is_none_or(|b| *b == 0) {
@@ -428,8 +484,16 @@ fn check_rsa(jwk: &Map<String, Value>) -> Result<(KeyKind, Map<String, Value>), 
                 .to_owned(),
         ));
     }
+    let invalid = openssl_invalid("OpenSSL refused the RSA key");
+    let key = Rsa::from_public_components(
+        BigNum::from_slice(&n).map_err(openssl_invalid("OpenSSL refused the RSA key"))?,
+        BigNum::from_slice(&e).map_err(openssl_invalid("OpenSSL refused the RSA key"))?,
+    )
+    .and_then(PKey::from_rsa)
+    .map_err(invalid)?;
     Ok((
-        KeyKind::Rsa {
+        KeyMaterial::Rsa {
+            key,
             modulus_len: n.len(),
         },
         core_of(jwk, &["kty", "n", "e"])?,
@@ -456,31 +520,52 @@ fn describe_uint(bytes: &[u8]) -> String {
 /// ones among them (3 to 701). A random modulus passes all 125 residue tests
 /// with probability about 2^-167, so legitimate keys are not refused.
 fn has_roca_fingerprint(n: &[u8]) -> bool {
-    const PRIME_COUNT: usize = 126;
-    const GENERATOR: u64 = 65537;
-    let mut primes = Vec::with_capacity(PRIME_COUNT);
-    let mut candidate = 2u64;
-    while primes.len() < PRIME_COUNT {
-        if primes.iter().all(|p| candidate % p != 0) {
-            primes.push(candidate);
-        }
-        candidate += 1;
-    }
-    primes.iter().filter(|p| **p != 2).all(|&r| {
+    roca_tables().iter().all(|(r, in_subgroup)| {
         let residue = n
             .iter()
             .fold(0u64, |acc, byte| (acc * 256 + u64::from(*byte)) % r);
-        let g = GENERATOR % r;
-        let mut power = 1u64;
-        loop {
-            if power == residue {
-                return true;
+        usize::try_from(residue)
+            .ok()
+            .and_then(|i| in_subgroup.get(i))
+            .is_some_and(|member| *member)
+    })
+}
+
+/// For each odd prime r among the first 126 primes: which residues modulo r
+/// lie in the subgroup generated by 65537.
+fn roca_tables() -> &'static [(u64, Vec<bool>)] {
+    static TABLES: OnceLock<Vec<(u64, Vec<bool>)>> = OnceLock::new();
+    TABLES.get_or_init(|| {
+        const PRIME_COUNT: usize = 126;
+        const GENERATOR: u64 = 65537;
+        let mut primes: Vec<u64> = Vec::with_capacity(PRIME_COUNT);
+        let mut candidate = 2u64;
+        while primes.len() < PRIME_COUNT {
+            if primes.iter().all(|p| candidate % p != 0) {
+                primes.push(candidate);
             }
-            power = power * g % r;
-            if power == 1 {
-                return false;
-            }
+            candidate += 1;
         }
+        primes
+            .into_iter()
+            .filter(|r| *r != 2)
+            .map(|r| {
+                let mut members = vec![false; usize::try_from(r).unwrap_or(0)];
+                let g = GENERATOR % r;
+                let mut power = 1u64;
+                loop {
+                    if let Some(slot) = usize::try_from(power).ok().and_then(|i| members.get_mut(i))
+                    {
+                        *slot = true;
+                    }
+                    power = power * g % r;
+                    if power == 1 {
+                        break;
+                    }
+                }
+                (r, members)
+            })
+            .collect()
     })
 }
 

@@ -10,8 +10,10 @@
 //! the key types of §9.4.1 (Ed25519, P-256, RSA of at least 2048 bits with
 //! public exponent 65537; RFC 7518 algorithm names ES256, EdDSA, RS256, PS256).
 //!
-//! Signatures are computed and checked by josekit/OpenSSL; P-256 points are
-//! checked by OpenSSL, Ed25519 points by curve25519-dalek. josekit 0.10.3
+//! Signatures are made by josekit and checked by OpenSSL (through the
+//! `openssl` crate, keys built from the JWK members directly rather than via
+//! josekit's DER round trip, which costs more than a signature check); P-256
+//! points are checked by OpenSSL, Ed25519 points by curve25519-dalek. josekit 0.10.3
 //! pitfalls are handled here rather than inherited: it has no thumbprint API
 //! ([`jwk_thumbprint`]), a single bad key fails its whole JWK Set
 //! ([`JwkSet::parse`] reads keys one by one), it ignores `typ`

@@ -545,3 +545,33 @@ fn rfc7517_s5_set_level_errors_and_duplicate_kids() {
 fn a_key(kid: &str, alg: Alg) -> PublicKey {
     PublicKey::from_jwk(&obj(with(&key(alg).public_jwk(), "kid", json!(kid)))).unwrap()
 }
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn jwk_set_parse_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = JwkSet::parse(&bytes);
+        }
+
+        #[test]
+        fn from_jwk_never_panics(
+            kty in prop_oneof![Just("EC".to_owned()), Just("OKP".to_owned()), Just("RSA".to_owned()), Just("oct".to_owned()), "[A-Z]{0,3}"],
+            crv in prop_oneof![Just("P-256".to_owned()), Just("Ed25519".to_owned()), "[a-zA-Z0-9-]{0,8}"],
+            x in proptest::collection::vec(any::<u8>(), 0..40),
+            y in proptest::collection::vec(any::<u8>(), 0..40),
+            e in proptest::collection::vec(any::<u8>(), 0..4),
+        ) {
+            let jwk = obj(json!({"kty": kty, "crv": crv, "x": b64(&x), "y": b64(&y), "n": b64(&x), "e": b64(&e)}));
+            if let Ok(key) = PublicKey::from_jwk(&jwk) {
+                for alg in Alg::ALL {
+                    prop_assert!(key.verify(alg, b"input", &[0u8; 64]).is_err());
+                }
+            }
+        }
+    }
+}

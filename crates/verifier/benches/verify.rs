@@ -20,7 +20,7 @@ use ajwt_issuer::store::cache::CachedStore;
 use ajwt_issuer::store::sqlite::SqliteStore;
 use ajwt_issuer::store::Store;
 use ajwt_issuer::IssuerConfig;
-use ajwt_jose::{Alg, DpopKey, JwkSet};
+use ajwt_jose::{verify_dpop_proof, Alg, CompactJws, DpopCheck, DpopKey, JwkSet, PublicKey};
 use ajwt_verifier::{
     FixedClock, InMemoryReplayCache, KeySource, PopPolicy, RequestParts, Requirements, Verifier,
     VerifierConfig,
@@ -226,6 +226,70 @@ fn bench(c: &mut Criterion) {
                 },
                 BatchSize::SmallInput,
             )
+        });
+        group.finish();
+
+        // Where the time goes: the pieces of (b) and (c), measured alone.
+        let mut group = c.benchmark_group(format!("breakdown/{}", case.name));
+        group.throughput(Throughput::Elements(1));
+        let set = JwkSet::parse(&serde_json::to_vec(&case.jwks).unwrap()).unwrap().0;
+        let key = set.keys()[0].clone();
+        group.bench_function("jose_parse_and_signature", |b| {
+            b.iter(|| {
+                let jws = CompactJws::parse(std::hint::black_box(&case.token), 16 * 1024).unwrap();
+                jws.verify_with(&key, &Alg::ALL).unwrap();
+                jws
+            })
+        });
+        let payload = CompactJws::parse(&case.token, 16 * 1024).unwrap().payload;
+        group.bench_function("claims_parse_and_decode", |b| {
+            b.iter(|| {
+                let raw = ajwt_checksum::json::parse_strict(std::hint::black_box(&payload))
+                    .unwrap()
+                    .to_serde_json();
+                let claims = ajwt_protocol::claims::decode_claims(&payload).unwrap();
+                (raw, claims)
+            })
+        });
+        let agent_jwk = case.agent.public_jwk();
+        group.bench_function("proof_jwk_to_public_key", |b| {
+            b.iter(|| PublicKey::from_jwk(std::hint::black_box(&agent_jwk)).unwrap())
+        });
+        let jkt = case.agent.thumbprint();
+        group.bench_function("verify_dpop_proof_alone", |b| {
+            b.iter_batched(
+                make_proof,
+                |proof| {
+                    let check = DpopCheck {
+                        method: "POST",
+                        url: URL,
+                        access_token: Some(&case.token),
+                        expected_jkt: Some(&jkt),
+                        now: case.now,
+                        max_age: 60,
+                        leeway: 30,
+                        nonce: None,
+                        allowed: &Alg::ALL,
+                        max_len: 16 * 1024,
+                    };
+                    verify_dpop_proof(&proof, &check).unwrap()
+                },
+                BatchSize::SmallInput,
+            )
+        });
+        let proof = make_proof();
+        let proof_jws = CompactJws::parse(&proof, 16 * 1024).unwrap();
+        let proof_key = case.agent.public_key().clone();
+        group.bench_function("proof_signature_only", |b| {
+            b.iter(|| {
+                proof_key
+                    .verify(
+                        proof_jws.alg,
+                        std::hint::black_box(proof_jws.signing_input().as_bytes()),
+                        proof_jws.signature(),
+                    )
+                    .unwrap()
+            })
         });
         group.finish();
     }
