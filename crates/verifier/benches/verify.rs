@@ -134,9 +134,15 @@ impl Case {
     fn josekit_verifier(&self) -> Box<dyn JwsVerifier> {
         let jwk = Jwk::from_map(self.issuer_jwk.clone()).unwrap();
         match self.issuer_alg {
-            SigningAlgorithm::Es256 => Box::new(josekit::jws::ES256.verifier_from_jwk(&jwk).unwrap()),
-            SigningAlgorithm::EdDsa => Box::new(josekit::jws::EdDSA.verifier_from_jwk(&jwk).unwrap()),
-            SigningAlgorithm::Rs256 => Box::new(josekit::jws::RS256.verifier_from_jwk(&jwk).unwrap()),
+            SigningAlgorithm::Es256 => {
+                Box::new(josekit::jws::ES256.verifier_from_jwk(&jwk).unwrap())
+            }
+            SigningAlgorithm::EdDsa => {
+                Box::new(josekit::jws::EdDSA.verifier_from_jwk(&jwk).unwrap())
+            }
+            SigningAlgorithm::Rs256 => {
+                Box::new(josekit::jws::RS256.verifier_from_jwk(&jwk).unwrap())
+            }
         }
     }
 }
@@ -172,7 +178,9 @@ fn bench(c: &mut Criterion) {
         let jv = case.josekit_verifier();
         josekit::jws::deserialize_compact(&case.token, &*jv).expect("josekit verifies the token");
         group.bench_function("a_josekit_signature", |b| {
-            b.iter(|| josekit::jws::deserialize_compact(std::hint::black_box(&case.token), &*jv).unwrap())
+            b.iter(|| {
+                josekit::jws::deserialize_compact(std::hint::black_box(&case.token), &*jv).unwrap()
+            })
         });
 
         // (b) full verification, PoP disabled, bearer presentation.
@@ -232,7 +240,9 @@ fn bench(c: &mut Criterion) {
         // Where the time goes: the pieces of (b) and (c), measured alone.
         let mut group = c.benchmark_group(format!("breakdown/{}", case.name));
         group.throughput(Throughput::Elements(1));
-        let set = JwkSet::parse(&serde_json::to_vec(&case.jwks).unwrap()).unwrap().0;
+        let set = JwkSet::parse(&serde_json::to_vec(&case.jwks).unwrap())
+            .unwrap()
+            .0;
         let key = set.keys()[0].clone();
         group.bench_function("jose_parse_and_signature", |b| {
             b.iter(|| {

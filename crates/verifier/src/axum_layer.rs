@@ -110,16 +110,24 @@ where
 
 async fn verify_request(layer: &IntentLayer, req: &Parts) -> Result<VerifiedIntent, Response> {
     let headers = &req.headers;
+    // Every value counts (two DPoP headers are refused even if one is not
+    // ASCII); an unreadable value becomes one that fails parsing.
     let values = |name: header::HeaderName| -> Vec<&str> {
         headers
             .get_all(name)
             .iter()
-            .filter_map(|v| v.to_str().ok())
+            .map(|v| v.to_str().unwrap_or("\u{0}"))
             .collect()
     };
     let authorization = values(header::AUTHORIZATION);
     let dpop = values(header::HeaderName::from_static("dpop"));
-    let url = format!("{}{}", layer.public_base_url, req.uri.path());
+    // Under Router::nest the URI is stripped of the prefix; the client signed
+    // the full path (RFC 9449 §4.3 step 9).
+    let path = req
+        .extensions
+        .get::<axum::extract::OriginalUri>()
+        .map_or_else(|| req.uri.path(), |o| o.0.path());
+    let url = format!("{}{}", layer.public_base_url, path);
     let parts = RequestParts {
         method: req.method.as_str(),
         url: &url,

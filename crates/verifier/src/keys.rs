@@ -70,8 +70,9 @@ struct Remote {
     fetcher: Arc<dyn Fetcher>,
     min_refresh: Duration,
     current: RwLock<Arc<JwkSet>>,
-    /// Serializes fetches (one in flight) and remembers when the last one started.
-    last_fetch: Mutex<Option<Instant>>,
+    /// Serializes fetches (one in flight) and remembers when the last one
+    /// started and, if it failed, why.
+    last_fetch: Mutex<Option<(Instant, Option<String>)>>,
 }
 
 impl KeySource {
@@ -139,12 +140,23 @@ impl KeySource {
                 if found.is_some() {
                     return Ok(found);
                 }
-                if last.is_some_and(|t| t.elapsed() < r.min_refresh) {
-                    return Ok(None);
+                if let Some((at, failure)) = &*last {
+                    if at.elapsed() < r.min_refresh {
+                        // Too soon to ask again. If the last attempt failed and no
+                        // key set was ever loaded, the keys are unavailable (503):
+                        // "unknown kid" would tell the client its token is bad.
+                        return match failure {
+                            Some(why) if r.current.read().await.is_empty() => Err(why.clone()),
+                            _ => Ok(None),
+                        };
+                    }
                 }
-                *last = Some(Instant::now());
-                let body = r.fetcher.get(&r.jwks_uri, MAX_DOCUMENT).await?;
-                let (set, skipped) = JwkSet::parse(&body).map_err(|e| e.to_string())?;
+                let fetched = match r.fetcher.get(&r.jwks_uri, MAX_DOCUMENT).await {
+                    Ok(body) => JwkSet::parse(&body).map_err(|e| format!("{}: {e}", r.jwks_uri)),
+                    Err(e) => Err(e),
+                };
+                *last = Some((Instant::now(), fetched.as_ref().err().cloned()));
+                let (set, skipped) = fetched?;
                 for reason in skipped {
                     tracing::warn!(jwks_uri = %r.jwks_uri, %reason, "skipped an unusable key");
                 }

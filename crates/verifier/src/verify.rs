@@ -5,8 +5,8 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use ajwt_checksum::AgentChecksum;
-use ajwt_jose::{typ_matches, verify_dpop_proof, Alg, CompactJws, DpopCheck};
-use ajwt_protocol::claims::{decode_claims, IntentClaims};
+use ajwt_jose::{typ_matches, verify_dpop_proof, Alg, CompactJws, DpopCheck, JoseError};
+use ajwt_protocol::claims::{validate_claims, IntentClaims};
 use async_trait::async_trait;
 use serde_json::Value;
 
@@ -362,8 +362,14 @@ impl Verifier {
                 max: cfg.max_token_len,
             });
         }
-        let jws = CompactJws::parse(token, cfg.max_token_len)
-            .map_err(|e| VerifyError::MalformedToken(e.to_string()))?;
+        let jws = CompactJws::parse(token, cfg.max_token_len).map_err(|e| match e {
+            JoseError::MissingAlgorithm => VerifyError::AlgorithmNotAllowed("(missing)".into()),
+            JoseError::UnsupportedAlgorithm(alg) | JoseError::AlgorithmNotAllowed(alg) => {
+                VerifyError::AlgorithmNotAllowed(alg)
+            }
+            JoseError::TooLarge { len, max } => VerifyError::TokenTooLarge { len, max },
+            other => VerifyError::MalformedToken(other.to_string()),
+        })?;
         if !cfg.algorithms.contains(&jws.alg) {
             return Err(VerifyError::AlgorithmNotAllowed(jws.alg.as_str().into()));
         }
@@ -399,17 +405,17 @@ impl Verifier {
         let now = self.clock.now();
         let int = |k: &str| raw.get(k).and_then(Value::as_i64);
         match int("exp") {
-            Some(exp) if now < exp + cfg.leeway => {}
+            Some(exp) if now < exp.saturating_add(cfg.leeway) => {}
             Some(_) => return Err(VerifyError::Expired),
             None => return Err(VerifyError::InvalidClaims("exp: missing or not an integer".into())),
         }
         let iat = int("iat")
             .ok_or_else(|| VerifyError::InvalidClaims("iat: missing or not an integer".into()))?;
-        if iat > now + cfg.leeway {
+        if iat > now.saturating_add(cfg.leeway) {
             return Err(VerifyError::IssuedInFuture);
         }
         if let Some(max) = cfg.max_age {
-            if now - iat > max + cfg.leeway {
+            if now.saturating_sub(iat) > max.saturating_add(cfg.leeway) {
                 return Err(VerifyError::TooOld(max));
             }
         }
@@ -426,8 +432,9 @@ impl Verifier {
             return Err(VerifyError::WrongAudience(cfg.audience.clone()));
         }
         // Steps 4–5: every claim of §4.4.2 typed and checked (intent, agent_proof, cnf ...).
+        // (`raw` came from the strict reader, so duplicate claims are already refused.)
         let claims =
-            decode_claims(&jws.payload).map_err(|e| VerifyError::InvalidClaims(e.to_string()))?;
+            validate_claims(&raw).map_err(|e| VerifyError::InvalidClaims(e.to_string()))?;
         // Step 5: optional agent policy.
         if let Some(known) = &cfg.known_checksums {
             if !known.contains(&claims.agent_proof.agent_checksum) {
@@ -545,7 +552,10 @@ impl Verifier {
                 return Err(VerifyError::UseDpopNonce(nonce.unwrap_or_default()));
             }
         }
-        let expires = verified.iat + cfg.dpop_window + cfg.leeway;
+        let expires = verified
+            .iat
+            .saturating_add(cfg.dpop_window)
+            .saturating_add(cfg.leeway);
         if !self
             .replay
             .check_and_insert(&verified.jti, now, expires)

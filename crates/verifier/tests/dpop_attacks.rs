@@ -20,7 +20,10 @@ use serde_json::json;
 fn assert_invalid_proof(v: &Verifier, req: &Req, e: &VerifyError, reason: &str) {
     match e {
         VerifyError::InvalidDpopProof(m) => {
-            assert!(m.contains(reason), "description {m:?} does not mention {reason:?}")
+            assert!(
+                m.contains(reason),
+                "description {m:?} does not mention {reason:?}"
+            )
         }
         other => panic!("expected InvalidDpopProof({reason:?}), got {other:?}"),
     }
@@ -120,8 +123,13 @@ async fn t2_token_stolen_by_sibling_agent_is_refused() {
         assert!(matches!(e, VerifyError::DpopRequired(_)), "{e:?}");
 
         // ... or copies the victim's PUBLIC jwk into the header and signs with its own key.
-        let thief = if thief_alg == Alg::Es256 { RawKey::es256() } else { RawKey::ed25519() };
-        let mut header = json!({"typ": "dpop+jwt", "alg": thief.alg_name(), "jwk": public_jwk(&victim.key)});
+        let thief = if thief_alg == Alg::Es256 {
+            RawKey::es256()
+        } else {
+            RawKey::ed25519()
+        };
+        let mut header =
+            json!({"typ": "dpop+jwt", "alg": thief.alg_name(), "jwk": public_jwk(&victim.key)});
         if thief_alg != victim_alg {
             // With a header alg that fits the victim's key type.
             header["alg"] = json!(victim_alg.as_str());
@@ -138,9 +146,13 @@ async fn t2_token_stolen_by_sibling_agent_is_refused() {
             .expect("the victim's own presentation");
         assert_eq!(ok.dpop_jkt.as_deref(), Some(jkt(&victim.key).as_str()));
         let own = h.token_for(&sibling, &["repo:read"], API, None).await;
-        verify(&v, &presented(&h, &sibling, &own), &Requirements::scopes(["repo:read"]))
-            .await
-            .expect("the sibling's own token");
+        verify(
+            &v,
+            &presented(&h, &sibling, &own),
+            &Requirements::scopes(["repo:read"]),
+        )
+        .await
+        .expect("the sibling's own token");
     }
 }
 
@@ -150,7 +162,14 @@ async fn t2_stolen_token_with_a_proof_stolen_for_another_request_is_refused() {
     // it is bound to another method/URL (or already used) and cannot be re-aimed.
     let (h, victim, token) = setup().await;
     let v = verifier(&h, PopPolicy::Required);
-    let captured = proof(&victim.key, "GET", "https://api.example.com/status", Some(&token), None, h.now());
+    let captured = proof(
+        &victim.key,
+        "GET",
+        "https://api.example.com/status",
+        Some(&token),
+        None,
+        h.now(),
+    );
     let req = Req::dpop(&token, &captured);
     let e = refused(verify(&v, &req, &route()).await);
     assert_invalid_proof(&v, &req, &e, "htm");
@@ -186,7 +205,9 @@ async fn replayed_proof_is_refused_under_concurrency() {
     let mut tasks = Vec::new();
     for _ in 0..32 {
         let (v, req) = (v.clone(), req.clone());
-        tasks.push(tokio::spawn(async move { verify(&v, &req, &route()).await }));
+        tasks.push(tokio::spawn(
+            async move { verify(&v, &req, &route()).await },
+        ));
     }
     let mut accepted = 0;
     for t in tasks {
@@ -195,7 +216,10 @@ async fn replayed_proof_is_refused_under_concurrency() {
             Err(e) => assert_eq!(e, VerifyError::DpopReplay),
         }
     }
-    assert_eq!(accepted, 1, "exactly one of 32 concurrent uses of one proof");
+    assert_eq!(
+        accepted, 1,
+        "exactly one of 32 concurrent uses of one proof"
+    );
 }
 
 #[tokio::test]
@@ -203,7 +227,10 @@ async fn proof_for_another_method_is_refused() {
     let (h, agent, token) = setup().await;
     let v = verifier(&h, PopPolicy::Required);
     for htm in ["GET", "PUT", "DELETE", "post"] {
-        let req = Req::dpop(&token, &proof(&agent.key, htm, URL, Some(&token), None, h.now()));
+        let req = Req::dpop(
+            &token,
+            &proof(&agent.key, htm, URL, Some(&token), None, h.now()),
+        );
         let e = refused(verify(&v, &req, &route()).await);
         assert_invalid_proof(&v, &req, &e, "htm");
     }
@@ -220,7 +247,10 @@ async fn proof_for_another_url_is_refused() {
         "http://api.example.com/patches",
         "https://api.example.com:8443/patches",
     ] {
-        let req = Req::dpop(&token, &proof(&agent.key, "POST", htu, Some(&token), None, h.now()));
+        let req = Req::dpop(
+            &token,
+            &proof(&agent.key, "POST", htu, Some(&token), None, h.now()),
+        );
         let e = refused(verify(&v, &req, &route()).await);
         assert_invalid_proof(&v, &req, &e, "htu");
     }
@@ -234,7 +264,9 @@ async fn proof_for_another_url_is_refused() {
         let signed = agent
             .key
             .sign_compact(
-                json!({"typ": "dpop+jwt", "jwk": public_jwk(&agent.key)}).as_object().unwrap(),
+                json!({"typ": "dpop+jwt", "jwk": public_jwk(&agent.key)})
+                    .as_object()
+                    .unwrap(),
                 &serde_json::to_vec(&claims).unwrap(),
             )
             .unwrap();
@@ -251,9 +283,13 @@ async fn stale_proof_is_refused() {
     let now = h.now();
     // dpop_window (60 s) plus the leeway (30 s) is the oldest accepted.
     let oldest = now - v.config().dpop_window - v.config().leeway.min(v.config().dpop_window);
-    verify(&v, &Req::dpop(&token, &post_proof(&agent.key, &token, oldest)), &route())
-        .await
-        .expect("oldest accepted proof");
+    verify(
+        &v,
+        &Req::dpop(&token, &post_proof(&agent.key, &token, oldest)),
+        &route(),
+    )
+    .await
+    .expect("oldest accepted proof");
     for iat in [oldest - 1, now - 3600] {
         let req = Req::dpop(&token, &post_proof(&agent.key, &token, iat));
         let e = refused(verify(&v, &req, &route()).await);
@@ -267,9 +303,13 @@ async fn proof_from_the_future_is_refused() {
     let v = verifier(&h, PopPolicy::Required);
     let now = h.now();
     let latest = now + v.config().leeway.min(v.config().dpop_window);
-    verify(&v, &Req::dpop(&token, &post_proof(&agent.key, &token, latest)), &route())
-        .await
-        .expect("latest accepted proof");
+    verify(
+        &v,
+        &Req::dpop(&token, &post_proof(&agent.key, &token, latest)),
+        &route(),
+    )
+    .await
+    .expect("latest accepted proof");
     for iat in [latest + 1, now + 3600] {
         let req = Req::dpop(&token, &post_proof(&agent.key, &token, iat));
         let e = refused(verify(&v, &req, &route()).await);
@@ -296,19 +336,31 @@ async fn proof_with_wrong_ath_is_refused() {
 async fn proof_with_a_private_key_in_its_jwk_is_refused() {
     let h = TestIssuer::new().await;
     for raw in [RawKey::es256(), RawKey::ed25519()] {
-        let agent = h.register_key(&format!("agent-{}", raw.alg_name().to_lowercase()), raw.dpop_key()).await;
+        let agent = h
+            .register_key(
+                &format!("agent-{}", raw.alg_name().to_lowercase()),
+                raw.dpop_key(),
+            )
+            .await;
         let token = h.token_for(&agent, &["repo:write"], API, None).await;
         let v = verifier(&h, PopPolicy::Required);
         // The right key, signature valid, but the header jwk carries `d`.
-        let forged = raw.proof_with(json!({"jwk": raw.private_jwk}), proof_claims(&token, h.now()));
+        let forged = raw.proof_with(
+            json!({"jwk": raw.private_jwk}),
+            proof_claims(&token, h.now()),
+        );
         let req = Req::dpop(&token, &forged);
         let e = refused(verify(&v, &req, &Requirements::scopes(["repo:write"])).await);
         assert_invalid_proof(&v, &req, &e, "private key material");
         // Control: the same proof with the public jwk passes.
         let good = raw.proof_with(json!({}), proof_claims(&token, h.now()));
-        verify(&v, &Req::dpop(&token, &good), &Requirements::scopes(["repo:write"]))
-            .await
-            .expect("control");
+        verify(
+            &v,
+            &Req::dpop(&token, &good),
+            &Requirements::scopes(["repo:write"]),
+        )
+        .await
+        .expect("control");
     }
 }
 
@@ -331,7 +383,9 @@ async fn proof_with_a_symmetric_or_unsigned_alg_is_refused() {
     let input = format!("{}.{}", b64_json(&hs), b64_json(&claims));
     let sig = jsonwebtoken::crypto::sign(
         input.as_bytes(),
-        &jsonwebtoken::EncodingKey::from_secret(&serde_json::to_vec(&public_jwk(&agent.key)).unwrap()),
+        &jsonwebtoken::EncodingKey::from_secret(
+            &serde_json::to_vec(&public_jwk(&agent.key)).unwrap(),
+        ),
         jsonwebtoken::Algorithm::HS256,
     )
     .unwrap();
@@ -347,18 +401,28 @@ async fn proof_with_wrong_typ_or_without_jwk_is_refused() {
     let agent = h.register_key(AGENT, raw.dpop_key()).await;
     let token = h.token(&agent).await;
     let v = verifier(&h, PopPolicy::Required);
-    for (typ, reason) in [(json!("JWT"), "typ"), (json!("at+jwt"), "typ"), (json!(null), "typ")] {
+    for (typ, reason) in [
+        (json!("JWT"), "typ"),
+        (json!("at+jwt"), "typ"),
+        (json!(null), "typ"),
+    ] {
         let mut header = json!({"alg": "ES256", "jwk": raw.public_jwk});
         if !typ.is_null() {
             header["typ"] = typ;
         }
-        let req = Req::dpop(&token, &raw.sign_raw(&header, &proof_claims(&token, h.now())));
+        let req = Req::dpop(
+            &token,
+            &raw.sign_raw(&header, &proof_claims(&token, h.now())),
+        );
         let e = refused(verify(&v, &req, &route()).await);
         assert_invalid_proof(&v, &req, &e, reason);
     }
     let req = Req::dpop(
         &token,
-        &raw.sign_raw(&json!({"typ": "dpop+jwt", "alg": "ES256"}), &proof_claims(&token, h.now())),
+        &raw.sign_raw(
+            &json!({"typ": "dpop+jwt", "alg": "ES256"}),
+            &proof_claims(&token, h.now()),
+        ),
     );
     let e = refused(verify(&v, &req, &route()).await);
     assert_invalid_proof(&v, &req, &e, "jwk");
@@ -424,7 +488,10 @@ async fn nonce_is_required_then_accepted() {
     assert_eq!(v.current_nonce().as_deref(), Some("server-nonce-1"));
     // No nonce, then a wrong one: use_dpop_nonce with the nonce to use.
     for nonce in [None, Some("stale-nonce")] {
-        let req = Req::dpop(&token, &proof(&agent.key, "POST", URL, Some(&token), nonce, h.now()));
+        let req = Req::dpop(
+            &token,
+            &proof(&agent.key, "POST", URL, Some(&token), nonce, h.now()),
+        );
         let e = refused(verify(&v, &req, &route()).await);
         assert_eq!(e, VerifyError::UseDpopNonce("server-nonce-1".into()));
         assert_refusal(
@@ -439,7 +506,10 @@ async fn nonce_is_required_then_accepted() {
         );
         let response = req.with_parts(|p| ajwt_verifier::axum_layer::error_response(&v, p, &e));
         assert_eq!(
-            response.headers().get("dpop-nonce").map(|v| v.to_str().unwrap()),
+            response
+                .headers()
+                .get("dpop-nonce")
+                .map(|v| v.to_str().unwrap()),
             Some("server-nonce-1")
         );
     }
@@ -447,16 +517,35 @@ async fn nonce_is_required_then_accepted() {
     let sibling = h.register(SIBLING, Alg::Es256).await;
     let req = Req::dpop(
         &token,
-        &proof(&sibling.key, "POST", URL, Some(&token), Some("server-nonce-1"), h.now()),
+        &proof(
+            &sibling.key,
+            "POST",
+            URL,
+            Some(&token),
+            Some("server-nonce-1"),
+            h.now(),
+        ),
     );
     let e = refused(verify(&v, &req, &route()).await);
     assert_invalid_proof(&v, &req, &e, KEY_MISMATCH);
     // Retry with the server's nonce: accepted, once.
     let req = Req::dpop(
         &token,
-        &proof(&agent.key, "POST", URL, Some(&token), Some("server-nonce-1"), h.now()),
+        &proof(
+            &agent.key,
+            "POST",
+            URL,
+            Some(&token),
+            Some("server-nonce-1"),
+            h.now(),
+        ),
     );
-    let ok = verify(&v, &req, &route()).await.expect("proof with the nonce");
+    let ok = verify(&v, &req, &route())
+        .await
+        .expect("proof with the nonce");
     assert_eq!(ok.dpop_jkt, Some(jkt(&agent.key)));
-    assert_eq!(refused(verify(&v, &req, &route()).await), VerifyError::DpopReplay);
+    assert_eq!(
+        refused(verify(&v, &req, &route()).await),
+        VerifyError::DpopReplay
+    );
 }

@@ -67,9 +67,21 @@ async fn hs256_signed_with_the_issuers_public_key_is_refused() {
     // Every "public key bytes" an HMAC-confused verifier could use as secret:
     // the JWK document, and the uncompressed point 0x04 || x || y.
     let mut point = vec![4u8];
-    point.extend(URL_SAFE_NO_PAD.decode(public["x"].as_str().unwrap()).unwrap());
-    point.extend(URL_SAFE_NO_PAD.decode(public["y"].as_str().unwrap()).unwrap());
-    let secrets = [serde_json::to_vec(public).unwrap(), serde_json::to_vec(&jwks).unwrap(), point];
+    point.extend(
+        URL_SAFE_NO_PAD
+            .decode(public["x"].as_str().unwrap())
+            .unwrap(),
+    );
+    point.extend(
+        URL_SAFE_NO_PAD
+            .decode(public["y"].as_str().unwrap())
+            .unwrap(),
+    );
+    let secrets = [
+        serde_json::to_vec(public).unwrap(),
+        serde_json::to_vec(&jwks).unwrap(),
+        point,
+    ];
     for (alg, name) in [
         (jsonwebtoken::Algorithm::HS256, "HS256"),
         (jsonwebtoken::Algorithm::HS384, "HS384"),
@@ -101,7 +113,6 @@ async fn hs256_signed_with_the_issuers_public_key_is_refused() {
 /// `MalformedToken` because `Verifier::verify` maps every `CompactJws::parse`
 /// error (including `JoseError::UnsupportedAlgorithm`) to `MalformedToken`.
 #[tokio::test]
-#[ignore = "BUG: alg none / HS256 are reported as MalformedToken(\"...algorithm \\\"none\\\" is not supported...\"), not AlgorithmNotAllowed (verify.rs maps every CompactJws::parse error to MalformedToken)"]
 async fn alg_none_and_hmac_are_reported_as_algorithm_not_allowed() {
     let (h, agent, token) = setup().await;
     let v = verifier(&h, PopPolicy::Required);
@@ -134,7 +145,11 @@ async fn algorithm_outside_the_configured_allow_list_is_refused() {
     });
     let req = Req::dpop(
         &token,
-        &post_proof(&h.register("another-agent", ajwt_jose::Alg::EdDsa).await.key, &token, h.now()),
+        &post_proof(
+            &h.register("another-agent", ajwt_jose::Alg::EdDsa).await.key,
+            &token,
+            h.now(),
+        ),
     );
     let e = refused(verify(&v, &req, &route()).await);
     assert_eq!(e, VerifyError::AlgorithmNotAllowed("ES256".into()));
@@ -172,7 +187,10 @@ async fn token_without_kid_is_refused_when_the_issuer_has_several_keys() {
     let (h, agent, token) = setup().await;
     let other = RawKey::es256();
     let mut doc = h.issuer.jwks();
-    doc["keys"].as_array_mut().unwrap().push(other.jwks_entry("other"));
+    doc["keys"]
+        .as_array_mut()
+        .unwrap()
+        .push(other.jwks_entry("other"));
     let v = verifier_with_keys(&h, PopPolicy::Required, parse_jwks(&doc));
     let forged = other.sign_raw(&json!({"alg": "ES256", "typ": "JWT"}), &claims_of(&token));
     let (req, e) = refuse(&h, &agent, &v, &forged).await;
@@ -192,7 +210,10 @@ async fn kid_of_a_key_of_another_algorithm_is_refused() {
     let doc = json!({"keys": [ed.jwks_entry("ed-1"), ec_entry]});
     let v = verifier_with_keys(&h, PopPolicy::Required, parse_jwks(&doc));
     // ES256 signed by the P-256 key, but naming the Ed25519 key.
-    let forged = ec.sign_raw(&json!({"alg": "ES256", "kid": "ed-1", "typ": "JWT"}), &claims);
+    let forged = ec.sign_raw(
+        &json!({"alg": "ES256", "kid": "ed-1", "typ": "JWT"}),
+        &claims,
+    );
     let (req, e) = refuse(&h, &agent, &v, &forged).await;
     assert_eq!(
         e,
@@ -203,7 +224,10 @@ async fn kid_of_a_key_of_another_algorithm_is_refused() {
     );
     assert_refusal(&v, &req, &e, &DPOP_INVALID_TOKEN);
     // EdDSA signed by the Ed25519 key, but naming the P-256 key.
-    let forged = ed.sign_raw(&json!({"alg": "EdDSA", "kid": "ec-1", "typ": "JWT"}), &claims);
+    let forged = ed.sign_raw(
+        &json!({"alg": "EdDSA", "kid": "ec-1", "typ": "JWT"}),
+        &claims,
+    );
     let (_, e) = refuse(&h, &agent, &v, &forged).await;
     assert_eq!(
         e,
@@ -225,7 +249,8 @@ async fn kid_of_a_key_of_another_algorithm_is_refused() {
 async fn tampered_payload_is_refused() {
     let (h, agent, token) = setup().await;
     let v = verifier(&h, PopPolicy::Required);
-    let edits: Vec<Box<dyn FnOnce(&mut Value)>> = vec![
+    type Edit = Box<dyn FnOnce(&mut Value)>;
+    let edits: Vec<Edit> = vec![
         Box::new(|c| c["scope"] = json!("repo:read repo:write repo:admin")),
         Box::new(|c| c["exp"] = json!(c["exp"].as_i64().unwrap() + 86_400)),
         Box::new(|c| c["intent"]["workflow_step"] = json!(STEP2)),
@@ -269,7 +294,7 @@ async fn truncated_token_is_refused() {
     let (signing_input, _) = token.rsplit_once('.').unwrap();
     let header_only = token.split('.').next().unwrap();
     for truncated in [
-        signing_input.to_owned(),           // signature dropped
+        signing_input.to_owned(),            // signature dropped
         format!("{signing_input}."),         // empty signature
         token[..token.len() / 2].to_owned(), // cut in the middle of the payload
         format!("{header_only}."),           // header only
@@ -279,7 +304,8 @@ async fn truncated_token_is_refused() {
         match &e {
             VerifyError::MalformedToken(_) => {}
             // An empty signature decodes to zero bytes: a bad signature.
-            VerifyError::BadSignature if truncated.ends_with('.') && truncated.len() > header_only.len() + 1 => {}
+            VerifyError::BadSignature
+                if truncated.ends_with('.') && truncated.len() > header_only.len() + 1 => {}
             other => panic!("{truncated}: {other:?}"),
         }
         assert_refusal(&v, &req, &e, &DPOP_INVALID_TOKEN);
@@ -297,10 +323,18 @@ async fn oversized_token_is_refused() {
     let big = h.sign("JWT", &claims);
     assert!(big.len() > max);
     let (req, e) = refuse(&h, &agent, &v, &big).await;
-    assert_eq!(e, VerifyError::TokenTooLarge { len: big.len(), max });
+    assert_eq!(
+        e,
+        VerifyError::TokenTooLarge {
+            len: big.len(),
+            max
+        }
+    );
     assert_refusal(&v, &req, &e, &DPOP_INVALID_TOKEN);
     // One byte over a smaller configured limit, for the real token itself.
-    let v = verifier_with(&h, PopPolicy::Required, |c| c.max_token_len = token.len() - 1);
+    let v = verifier_with(&h, PopPolicy::Required, |c| {
+        c.max_token_len = token.len() - 1
+    });
     let (_, e) = refuse(&h, &agent, &v, &token).await;
     assert_eq!(
         e,
@@ -326,7 +360,8 @@ async fn jwe_json_serialization_and_nested_tokens_are_refused() {
         "signatures": [{"protected": parts[0], "signature": parts[2]}]
     })
     .to_string();
-    let flattened = json!({"payload": parts[1], "protected": parts[0], "signature": parts[2]}).to_string();
+    let flattened =
+        json!({"payload": parts[1], "protected": parts[0], "signature": parts[2]}).to_string();
     let jwe = format!(
         "{}.{}.{}.{}.{}",
         b64_json(&json!({"alg": "RSA-OAEP", "enc": "A256GCM", "kid": h.kid()})),
@@ -429,7 +464,10 @@ async fn wrong_iss_is_refused() {
     let tenant = h.other_identity("https://evil-tenant.example.com");
     let token = tenant.token(&agent).await;
     let (req, e) = refuse(&h, &agent, &v, &token).await;
-    assert_eq!(e, VerifyError::WrongIssuer("https://evil-tenant.example.com".into()));
+    assert_eq!(
+        e,
+        VerifyError::WrongIssuer("https://evil-tenant.example.com".into())
+    );
     assert_refusal(&v, &req, &e, &DPOP_INVALID_TOKEN);
     // A near miss (trailing slash) and a missing iss.
     let mut claims = claims_of(&token);
@@ -447,7 +485,12 @@ async fn wrong_aud_is_refused() {
     let v = verifier(&h, PopPolicy::Required);
     // A token the real issuer made for another resource server.
     let token = h
-        .token_for(&agent, &["repo:read", "repo:write"], "https://other-api.example.com", Some((WF, STEP1)))
+        .token_for(
+            &agent,
+            &["repo:read", "repo:write"],
+            "https://other-api.example.com",
+            Some((WF, STEP1)),
+        )
         .await;
     let (req, e) = refuse(&h, &agent, &v, &token).await;
     assert_eq!(e, VerifyError::WrongAudience(API.into()));
@@ -455,7 +498,10 @@ async fn wrong_aud_is_refused() {
     // Array audiences without this resource, a prefix, and no aud at all.
     let mut claims = claims_of(&token);
     for aud in [
-        json!(["https://other-api.example.com", "https://api.example.com.evil.com"]),
+        json!([
+            "https://other-api.example.com",
+            "https://api.example.com.evil.com"
+        ]),
         json!("https://api.example"),
         json!([]),
         json!(null),
@@ -489,8 +535,9 @@ async fn client_access_token_presented_as_intent_token_is_refused() {
     for audience in [API, "idp.localhost"] {
         let mut config = ajwt_verifier::VerifierConfig::new(ISSUER, audience);
         config.pop = PopPolicy::Optional;
-        let v = ajwt_verifier::Verifier::new(config, ajwt_verifier::KeySource::from_jwks(h.jwk_set()))
-            .with_clock(Arc::new(VerifierClock(h.clock.clone())));
+        let v =
+            ajwt_verifier::Verifier::new(config, ajwt_verifier::KeySource::from_jwks(h.jwk_set()))
+                .with_clock(Arc::new(VerifierClock(h.clock.clone())));
         let req = Req::bearer(&client_token);
         let e = refused(verify(&v, &req, &Requirements::default()).await);
         assert_eq!(e, expected, "audience {audience}");
@@ -500,7 +547,13 @@ async fn client_access_token_presented_as_intent_token_is_refused() {
     let mut claims = claims_of(&h.token(&agent).await);
     claims["client_id"] = json!("x");
     for (typ, found) in [("at+jwt", Some("at+jwt")), ("dpop+jwt", Some("dpop+jwt"))] {
-        let (_, e) = refuse(&h, &agent, &verifier(&h, PopPolicy::Required), &h.sign(typ, &claims)).await;
+        let (_, e) = refuse(
+            &h,
+            &agent,
+            &verifier(&h, PopPolicy::Required),
+            &h.sign(typ, &claims),
+        )
+        .await;
         assert_eq!(
             e,
             VerifyError::WrongType {
@@ -511,7 +564,10 @@ async fn client_access_token_presented_as_intent_token_is_refused() {
     }
     let no_typ = RawKey::es256();
     let mut doc = h.issuer.jwks();
-    doc["keys"].as_array_mut().unwrap().push(no_typ.jwks_entry("k2"));
+    doc["keys"]
+        .as_array_mut()
+        .unwrap()
+        .push(no_typ.jwks_entry("k2"));
     let v = verifier_with_keys(&h, PopPolicy::Required, parse_jwks(&doc));
     let forged = no_typ.sign_raw(&json!({"alg": "ES256", "kid": "k2"}), &claims);
     let (_, e) = refuse(&h, &agent, &v, &forged).await;
@@ -546,7 +602,10 @@ async fn missing_intent_claim_is_refused() {
     }
     assert_refusal(&v, &req, &e, &DPOP_INVALID_TOKEN);
     // An intent without executed_by, or with a malformed hash.
-    for (member, value) in [("executed_by", None), ("delegation_chain", Some(json!("not-a-hash")))] {
+    for (member, value) in [
+        ("executed_by", None),
+        ("delegation_chain", Some(json!("not-a-hash"))),
+    ] {
         let mut claims = claims_of(&token);
         match value {
             None => {
@@ -556,7 +615,9 @@ async fn missing_intent_claim_is_refused() {
         }
         let (_, e) = refuse(&h, &agent, &v, &h.sign("JWT", &claims)).await;
         match &e {
-            VerifyError::InvalidClaims(m) => assert!(m.contains(&format!("intent.{member}")), "{m}"),
+            VerifyError::InvalidClaims(m) => {
+                assert!(m.contains(&format!("intent.{member}")), "{m}")
+            }
             other => panic!("{member}: {other:?}"),
         }
     }
@@ -581,7 +642,10 @@ async fn missing_agent_proof_claim_is_refused() {
         "{e:?}"
     );
     let mut claims = claims_of(&token);
-    claims["agent_proof"].as_object_mut().unwrap().remove("registration_id");
+    claims["agent_proof"]
+        .as_object_mut()
+        .unwrap()
+        .remove("registration_id");
     let (_, e) = refuse(&h, &agent, &v, &h.sign("JWT", &claims)).await;
     assert!(
         matches!(&e, VerifyError::InvalidClaims(m) if m.contains("agent_proof.registration_id")),
@@ -597,7 +661,10 @@ async fn missing_cnf_claim_is_refused() {
     let forged = without(&h, &token, "cnf");
     let req = Req::bearer(&forged);
     let e = refused(verify(&v, &req, &route()).await);
-    assert!(matches!(&e, VerifyError::InvalidClaims(m) if m.contains("cnf")), "{e:?}");
+    assert!(
+        matches!(&e, VerifyError::InvalidClaims(m) if m.contains("cnf")),
+        "{e:?}"
+    );
     assert_refusal(&v, &req, &e, &BEARER_INVALID_TOKEN);
     let _ = agent;
 }
@@ -722,11 +789,12 @@ async fn wrong_workflow_id_is_refused() {
 async fn delegation_chain_outside_the_allowed_set_is_refused() {
     let (h, agent, token) = setup().await;
     let v = verifier(&h, PopPolicy::Required);
-    let held = claims_of(&token)["intent"]["delegation_chain"].as_str().unwrap().to_owned();
+    let held = claims_of(&token)["intent"]["delegation_chain"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let req = presented(&h, &agent, &token);
-    let e = refused(
-        verify(&v, &req, &route().delegation_chains(["0123456789abcdef"])).await,
-    );
+    let e = refused(verify(&v, &req, &route().delegation_chains(["0123456789abcdef"])).await);
     assert_eq!(e, VerifyError::DelegationNotAllowed(held.clone()));
     assert_refusal(&v, &req, &e, &DPOP_INVALID_TOKEN);
     let req = presented(&h, &agent, &token);
@@ -742,7 +810,10 @@ async fn delegation_chain_outside_the_allowed_set_is_refused() {
 #[tokio::test]
 async fn missing_token_gets_a_bare_challenge() {
     let (h, _, _) = setup().await;
-    for (policy, scheme) in [(PopPolicy::Required, Scheme::DPoP), (PopPolicy::Optional, Scheme::Bearer)] {
+    for (policy, scheme) in [
+        (PopPolicy::Required, Scheme::DPoP),
+        (PopPolicy::Optional, Scheme::Bearer),
+    ] {
         let v = verifier(&h, policy);
         let req = Req {
             method: "POST".into(),
@@ -786,7 +857,30 @@ async fn malformed_or_duplicate_authorization_is_a_bad_request() {
             dpop: vec![proof.clone()],
         };
         let e = refused(verify(&v, &req, &route()).await);
-        assert!(matches!(e, VerifyError::MalformedAuthorization(_)), "{authorization:?}: {e:?}");
+        assert!(
+            matches!(e, VerifyError::MalformedAuthorization(_)),
+            "{authorization:?}: {e:?}"
+        );
         assert_eq!((e.status(), e.code()), (400, Some("invalid_request")));
     }
+}
+
+/// "Verification never panics" (issue 5): extreme NumericDate values in a
+/// validly signed token must give an answer, not an arithmetic overflow.
+#[tokio::test]
+async fn extreme_time_claims_do_not_overflow() {
+    let (h, agent, token) = setup().await;
+    let v = verifier(&h, PopPolicy::Required);
+    let mut claims = claims_of(&token);
+    claims["exp"] = json!(i64::MAX);
+    let far = h.sign("JWT", &claims);
+    verify(&v, &presented(&h, &agent, &far), &route())
+        .await
+        .expect("exp = i64::MAX is far in the future, not expired");
+    let v = verifier_with(&h, PopPolicy::Required, |c| c.max_age = Some(300));
+    let mut claims = claims_of(&token);
+    claims["iat"] = json!(i64::MIN);
+    let ancient = h.sign("JWT", &claims);
+    let (_, e) = refuse(&h, &agent, &v, &ancient).await;
+    assert_eq!(e, VerifyError::TooOld(300));
 }

@@ -23,11 +23,11 @@ use ajwt_issuer::store::sqlite::SqliteStore;
 use ajwt_issuer::store::Store;
 use ajwt_issuer::IssuerConfig;
 use ajwt_jose::{Alg, DpopKey, JwkSet};
-use ajwt_verifier::{
-    Clock, PopPolicy, RequestParts, Requirements, Scheme, VerifiedIntent, Verifier,
-    VerifierConfig, VerifyError,
-};
 use ajwt_verifier::KeySource;
+use ajwt_verifier::{
+    Clock, PopPolicy, RequestParts, Requirements, Scheme, VerifiedIntent, Verifier, VerifierConfig,
+    VerifyError,
+};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
@@ -111,7 +111,9 @@ impl TestIssuer {
     /// (both steps assigned to [`AGENT`]).
     pub async fn with_alg(alg: SigningAlgorithm) -> TestIssuer {
         let store: Arc<dyn Store> = Arc::new(CachedStore::new(
-            SqliteStore::open_in_memory().await.expect("in-memory store"),
+            SqliteStore::open_in_memory()
+                .await
+                .expect("in-memory store"),
         ));
         let keys = Arc::new(KeyRing::generate(alg).expect("issuer key"));
         let clock = TestClock(Arc::new(AtomicI64::new(IssuerSystemClock.now())));
@@ -162,7 +164,12 @@ impl TestIssuer {
             issuer: iss.to_owned(),
             ..self.config.clone()
         };
-        TestIssuer::over(config, self.store.clone(), self.keys.clone(), self.clock.clone())
+        TestIssuer::over(
+            config,
+            self.store.clone(),
+            self.keys.clone(),
+            self.clock.clone(),
+        )
     }
 
     pub fn now(&self) -> i64 {
@@ -503,7 +510,11 @@ pub fn assert_refusal(v: &Verifier, req: &Req, e: &VerifyError, expected: &Refus
     assert_eq!(e.status(), expected.status, "status of {e:?}");
     assert_eq!(e.code(), expected.code, "code of {e:?}");
     let response = req.with_parts(|parts| ajwt_verifier::axum_layer::error_response(v, parts, e));
-    assert_eq!(response.status().as_u16(), expected.status, "HTTP status of {e:?}");
+    assert_eq!(
+        response.status().as_u16(),
+        expected.status,
+        "HTTP status of {e:?}"
+    );
     let challenge = response
         .headers()
         .get("www-authenticate")
@@ -526,7 +537,10 @@ pub fn assert_refusal(v: &Verifier, req: &Req, e: &VerifyError, expected: &Refus
             "challenge {challenge:?} lacks error_description"
         );
     } else {
-        assert!(!challenge.contains("error="), "challenge {challenge:?} has an error code");
+        assert!(
+            !challenge.contains("error="),
+            "challenge {challenge:?} has an error code"
+        );
     }
     let algs = format!("algs=\"{}\"", v.config().algs_param());
     assert_eq!(
@@ -535,7 +549,10 @@ pub fn assert_refusal(v: &Verifier, req: &Req, e: &VerifyError, expected: &Refus
         "algs parameter in {challenge:?} (RFC 9449 §7.1: DPoP challenges only)"
     );
     assert_eq!(
-        response.headers().get("cache-control").map(|v| v.to_str().unwrap()),
+        response
+            .headers()
+            .get("cache-control")
+            .map(|v| v.to_str().unwrap()),
         Some("no-store")
     );
 }
@@ -556,7 +573,8 @@ pub fn b64_json(v: &Value) -> String {
 pub fn decode_unverified(token: &str) -> (Value, Value) {
     let parts: Vec<&str> = token.split('.').collect();
     assert_eq!(parts.len(), 3, "compact JWS");
-    let part = |p: &str| -> Value { serde_json::from_slice(&URL_SAFE_NO_PAD.decode(p).unwrap()).unwrap() };
+    let part =
+        |p: &str| -> Value { serde_json::from_slice(&URL_SAFE_NO_PAD.decode(p).unwrap()).unwrap() };
     (part(parts[0]), part(parts[1]))
 }
 
