@@ -134,9 +134,9 @@ fn verify(args: &VerifyArgs) -> Result<Vec<u8>, CliError> {
                 out.push(b'\n');
                 Ok(out)
             }
-            Err(ajwt_verifier::VerifyError::KeysUnavailable(m)) => {
-                Err(CliError::new(format!("cannot obtain the issuer's keys: {m}")))
-            }
+            Err(ajwt_verifier::VerifyError::KeysUnavailable(m)) => Err(CliError::new(format!(
+                "cannot obtain the issuer's keys: {m}"
+            ))),
             Err(e) => Err(CliError::invalid(format!(
                 "{}: {}",
                 e.code().unwrap_or("invalid_token"),
@@ -149,7 +149,9 @@ fn verify(args: &VerifyArgs) -> Result<Vec<u8>, CliError> {
 fn decode(args: &DecodeArgs) -> Result<Vec<u8>, CliError> {
     let parts: Vec<&str> = args.token.trim().split('.').collect();
     if parts.len() != 3 {
-        return Err(CliError::new("not a compact JWS (three dot-separated parts)"));
+        return Err(CliError::new(
+            "not a compact JWS (three dot-separated parts)",
+        ));
     }
     let part = |i: usize, what: &str| -> Result<serde_json::Value, CliError> {
         let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -164,7 +166,8 @@ fn decode(args: &DecodeArgs) -> Result<Vec<u8>, CliError> {
         "header": part(0, "header")?,
         "claims": part(1, "claims")?,
     });
-    let mut bytes = serde_json::to_vec_pretty(&out).map_err(|e| CliError::runtime(e.to_string()))?;
+    let mut bytes =
+        serde_json::to_vec_pretty(&out).map_err(|e| CliError::runtime(e.to_string()))?;
     bytes.push(b'\n');
     Ok(bytes)
 }

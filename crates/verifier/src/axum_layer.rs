@@ -79,7 +79,10 @@ pub struct IntentService<S> {
 
 impl<S> tower::Service<Request<Body>> for IntentService<S>
 where
-    S: tower::Service<Request<Body>, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S: tower::Service<Request<Body>, Response = Response, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
     S::Future: Send + 'static,
 {
     type Response = Response;

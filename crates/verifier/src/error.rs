@@ -217,14 +217,23 @@ mod tests {
             "Bearer error=\"invalid_token\", error_description=\"token expired\""
         );
         let scope = VerifyError::InsufficientScope("repo:write".into());
-        assert_eq!((scope.status(), scope.code()), (403, Some("insufficient_scope")));
-        assert!(scope.challenge(Scheme::Bearer, "").unwrap().ends_with("scope=\"repo:write\""));
+        assert_eq!(
+            (scope.status(), scope.code()),
+            (403, Some("insufficient_scope"))
+        );
+        assert!(scope
+            .challenge(Scheme::Bearer, "")
+            .unwrap()
+            .ends_with("scope=\"repo:write\""));
         let dpop = VerifyError::InvalidDpopProof("htm mismatch".into());
         assert_eq!(dpop.scheme_for(Some(Scheme::Bearer), false), Scheme::DPoP);
         assert_eq!(
             dpop.challenge(Scheme::DPoP, "ES256 EdDSA").unwrap(),
             "DPoP error=\"invalid_dpop_proof\", error_description=\"invalid DPoP proof: htm mismatch\", algs=\"ES256 EdDSA\""
         );
-        assert_eq!(VerifyError::UseDpopNonce("n".into()).code(), Some("use_dpop_nonce"));
+        assert_eq!(
+            VerifyError::UseDpopNonce("n".into()).code(),
+            Some("use_dpop_nonce")
+        );
     }
 }

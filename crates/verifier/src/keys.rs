@@ -37,7 +37,12 @@ impl HttpFetcher {
 #[async_trait]
 impl Fetcher for HttpFetcher {
     async fn get(&self, url: &str, max_len: usize) -> Result<Vec<u8>, String> {
-        let mut resp = self.client.get(url).send().await.map_err(|e| e.to_string())?;
+        let mut resp = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
         if !resp.status().is_success() {
             return Err(format!("GET {url}: HTTP {}", resp.status()));
         }
@@ -114,7 +119,9 @@ impl KeySource {
             .map_err(|e| format!("{url}: {e}"))?
             .to_serde_json();
         if meta.get("issuer").and_then(|v| v.as_str()) != Some(issuer) {
-            return Err(format!("{url}: metadata issuer does not match {issuer:?} (RFC 8414 §3.3)"));
+            return Err(format!(
+                "{url}: metadata issuer does not match {issuer:?} (RFC 8414 §3.3)"
+            ));
         }
         let jwks_uri = meta
             .get("jwks_uri")

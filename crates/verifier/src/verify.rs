@@ -32,7 +32,9 @@ impl std::str::FromStr for PopPolicy {
             "required" => Ok(PopPolicy::Required),
             "optional" => Ok(PopPolicy::Optional),
             "disabled" => Ok(PopPolicy::Disabled),
-            other => Err(format!("unknown PoP policy {other:?} (required, optional, disabled)")),
+            other => Err(format!(
+                "unknown PoP policy {other:?} (required, optional, disabled)"
+            )),
         }
     }
 }
@@ -126,7 +128,10 @@ impl Requirements {
     }
 
     /// ... with one of these delegation-chain hashes.
-    pub fn delegation_chains<I: IntoIterator<Item = S>, S: Into<String>>(mut self, chains: I) -> Requirements {
+    pub fn delegation_chains<I: IntoIterator<Item = S>, S: Into<String>>(
+        mut self,
+        chains: I,
+    ) -> Requirements {
         self.delegation_chains = Some(chains.into_iter().map(Into::into).collect());
         self
     }
@@ -346,7 +351,9 @@ impl Verifier {
                     )));
                 };
                 if token.is_empty() || token.contains(' ') {
-                    return Err(VerifyError::MalformedAuthorization("empty or split token".into()));
+                    return Err(VerifyError::MalformedAuthorization(
+                        "empty or split token".into(),
+                    ));
                 }
                 (scheme, token)
             }
@@ -407,7 +414,11 @@ impl Verifier {
         match int("exp") {
             Some(exp) if now < exp.saturating_add(cfg.leeway) => {}
             Some(_) => return Err(VerifyError::Expired),
-            None => return Err(VerifyError::InvalidClaims("exp: missing or not an integer".into())),
+            None => {
+                return Err(VerifyError::InvalidClaims(
+                    "exp: missing or not an integer".into(),
+                ))
+            }
         }
         let iat = int("iat")
             .ok_or_else(|| VerifyError::InvalidClaims("iat: missing or not an integer".into()))?;
@@ -438,12 +449,16 @@ impl Verifier {
         // Step 5: optional agent policy.
         if let Some(known) = &cfg.known_checksums {
             if !known.contains(&claims.agent_proof.agent_checksum) {
-                return Err(VerifyError::UnknownAgent(claims.agent_proof.agent_checksum.to_string()));
+                return Err(VerifyError::UnknownAgent(
+                    claims.agent_proof.agent_checksum.to_string(),
+                ));
             }
         }
         if let Some(known) = &cfg.known_registrations {
             if !known.contains(&claims.agent_proof.registration_id) {
-                return Err(VerifyError::UnknownAgent(claims.agent_proof.registration_id.clone()));
+                return Err(VerifyError::UnknownAgent(
+                    claims.agent_proof.registration_id.clone(),
+                ));
             }
         }
         // Revocation hook (step 9 of the list; checked before any use).
@@ -468,12 +483,16 @@ impl Verifier {
                 .as_ref()
                 .is_some_and(|s| steps.contains(s));
             if !ok {
-                return Err(VerifyError::StepNotAllowed(claims.intent.workflow_step.clone()));
+                return Err(VerifyError::StepNotAllowed(
+                    claims.intent.workflow_step.clone(),
+                ));
             }
         }
         if let Some(chains) = &route.delegation_chains {
             if !chains.contains(&claims.intent.delegation_chain) {
-                return Err(VerifyError::DelegationNotAllowed(claims.intent.delegation_chain.clone()));
+                return Err(VerifyError::DelegationNotAllowed(
+                    claims.intent.delegation_chain.clone(),
+                ));
             }
         }
         // Step 7: scopes.
@@ -510,7 +529,9 @@ impl Verifier {
         let proof = match (cfg.pop, scheme, proof) {
             (_, Scheme::DPoP, Some(p)) => p,
             (_, Scheme::DPoP, None) => {
-                return Err(VerifyError::DpopRequired("DPoP scheme without a DPoP header".into()))
+                return Err(VerifyError::DpopRequired(
+                    "DPoP scheme without a DPoP header".into(),
+                ))
             }
             (PopPolicy::Required, Scheme::Bearer, _) => {
                 return Err(VerifyError::DpopRequired(
@@ -570,6 +591,8 @@ impl Verifier {
 /// The `nonce` claim of a proof whose signature was already verified.
 fn proof_nonce(proof: &str) -> Option<String> {
     let jws = CompactJws::parse(proof, usize::MAX).ok()?;
-    let v = ajwt_checksum::json::parse_strict(&jws.payload).ok()?.to_serde_json();
+    let v = ajwt_checksum::json::parse_strict(&jws.payload)
+        .ok()?
+        .to_serde_json();
     v.get("nonce").and_then(Value::as_str).map(str::to_owned)
 }

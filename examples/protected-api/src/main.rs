@@ -12,14 +12,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ajwt_verifier::{HttpFetcher, Intent, IntentLayer, KeySource, Requirements, Verifier, VerifierConfig};
+use ajwt_verifier::{
+    HttpFetcher, Intent, IntentLayer, KeySource, Requirements, Verifier, VerifierConfig,
+};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use clap::Parser;
 
 /// Command line.
 #[derive(Debug, Parser)]
-#[command(name = "protected-api", about = "Example resource server protected by Agentic JWT")]
+#[command(
+    name = "protected-api",
+    about = "Example resource server protected by Agentic JWT"
+)]
 struct Args {
     /// Listen address
     #[arg(long, env = "API_ADDR", default_value = "127.0.0.1:8090")]
@@ -71,14 +76,19 @@ fn app(verifier: Arc<Verifier>, public_url: &str) -> Router {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let _ = tracing_subscriber::fmt().with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .try_init();
     let result = async {
         let mut config = VerifierConfig::new(&args.issuer, &args.audience);
         config.pop = args.pop.parse()?;
         let fetcher = Arc::new(HttpFetcher::new()?);
         let keys = KeySource::discover(&args.issuer, fetcher, Duration::from_secs(30)).await?;
         let verifier = Arc::new(Verifier::new(config, keys));
-        let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{}", args.addr));
+        let public_url = args
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", args.addr));
         let listener = tokio::net::TcpListener::bind(args.addr)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
