@@ -137,6 +137,11 @@ fn verify(args: &VerifyArgs) -> Result<Vec<u8>, CliError> {
             Err(ajwt_verifier::VerifyError::KeysUnavailable(m)) => Err(CliError::new(format!(
                 "cannot obtain the issuer's keys: {m}"
             ))),
+            // The CLI builds the Authorization header itself, so a header-level
+            // problem is a problem of the TOKEN argument: invalid_token.
+            Err(e @ ajwt_verifier::VerifyError::MalformedAuthorization(_)) => Err(
+                CliError::invalid(format!("invalid_token: {}", e.description())),
+            ),
             Err(e) => Err(CliError::invalid(format!(
                 "{}: {}",
                 e.code().unwrap_or("invalid_token"),

@@ -1,0 +1,554 @@
+//! End to end: the `protected-api` binary trusting a real issuer (draft-goswami-agentic-jwt-00
+//! §6.5.3 with agent-level proof-of-possession, §9.2.2 and RFC 9449). The issuer
+//! runs in-process over HTTP with a data directory (admin credentials, §6.3.3
+//! workflow, agents registered through the admin client); the API discovers
+//! its keys through RFC 8414 metadata; requests carry intent tokens from the
+//! token endpoint and DPoP proofs made by the agents' own keys.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ajwt_issuer::{Issuer, IssuerConfig};
+use ajwt_jose::{Alg, DpopKey};
+use serde_json::{json, Value};
+
+const AUD: &str = "https://api.github.com";
+const WORKFLOW: &str = "auto-patch-workflow-v1";
+const PATCHER: &str = "vulnerability-patcher-v1";
+const PLANNER: &str = "patch-planner";
+const STEP1: &str = "step_1_analyze_manifest";
+const STEP2: &str = "step_2_create_patch_plan";
+const STEP3: &str = "step_3_approval_gate";
+const STEP4: &str = "step_4_apply_patch";
+
+fn repo_file(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path)
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Kills the API process however the test ends.
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A response, fully read.
+#[derive(Debug)]
+struct Resp {
+    status: u16,
+    www_authenticate: Option<String>,
+    cache_control: Option<String>,
+    body: String,
+    json: Value,
+}
+
+async fn read(r: reqwest::Response) -> Resp {
+    let header = |name: &str| {
+        r.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    let www_authenticate = header("www-authenticate");
+    let cache_control = header("cache-control");
+    let status = r.status().as_u16();
+    let body = r.text().await.unwrap();
+    let json = serde_json::from_str(&body).unwrap_or(Value::Null);
+    Resp {
+        status,
+        www_authenticate,
+        cache_control,
+        body,
+        json,
+    }
+}
+
+/// An agent: its id, its DPoP key (registered as its public key) and the
+/// checksum and registration id the issuer returned.
+struct Agent {
+    id: &'static str,
+    key: DpopKey,
+    checksum: String,
+    registration_id: String,
+}
+
+/// The issuer (in-process, HTTP) and the protected API (child process).
+struct Env {
+    http: reqwest::Client,
+    issuer_url: String,
+    api_url: String,
+    admin_token: String,
+    patcher: Agent,
+    planner: Agent,
+    api: ChildGuard,
+    api_log: PathBuf,
+    stop_issuer: Option<tokio::sync::oneshot::Sender<()>>,
+    issuer_task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    _data: tempfile::TempDir,
+}
+
+impl Env {
+    async fn start() -> Env {
+        let data = tempfile::tempdir().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let issuer_addr = listener.local_addr().unwrap();
+        let issuer_url = format!("http://{issuer_addr}");
+        let config = IssuerConfig {
+            addr: issuer_addr,
+            data_dir: data.path().join("issuer"),
+            issuer: issuer_url.clone(),
+            ..IssuerConfig::default()
+        };
+        let (issuer, admin_file) = Issuer::open(config).await.unwrap();
+        let admin_file = admin_file.expect("admin-client.json created on first start");
+        let admin: Value = serde_json::from_slice(&std::fs::read(admin_file).unwrap()).unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let issuer_task =
+            tokio::spawn(ajwt_issuer::serve(Arc::new(issuer), listener, async move {
+                let _ = stopped.await;
+            }));
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap();
+
+        // The admin client's token (client_credentials, HTTP Basic).
+        let r = read(
+            http.post(format!("{issuer_url}/intent/token"))
+                .basic_auth(
+                    admin["client_id"].as_str().unwrap(),
+                    admin["client_secret"].as_str(),
+                )
+                .form(&[("grant_type", "client_credentials")])
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(r.status, 200, "client_credentials: {r:?}");
+        let admin_token = r.json["access_token"].as_str().unwrap().to_owned();
+
+        // The §6.3.3 workflow and two agents with their own keys.
+        let workflow: Value = serde_json::from_slice(
+            &std::fs::read(repo_file("examples/workflows/auto-patch-workflow-v1.json")).unwrap(),
+        )
+        .unwrap();
+        let r = post_json(
+            &http,
+            &format!("{issuer_url}/intent/register/workflow"),
+            &admin_token,
+            &workflow,
+        )
+        .await;
+        assert_eq!(r.status, 200, "workflow registration: {r:?}");
+        assert_eq!(
+            r.json,
+            json!({"status": "registered", "workflow_id": WORKFLOW})
+        );
+        let patcher = register(&http, &issuer_url, &admin_token, PATCHER).await;
+        let planner = register(&http, &issuer_url, &admin_token, PLANNER).await;
+
+        // The protected API, trusting the issuer.
+        let api_port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let api_url = format!("http://127.0.0.1:{api_port}");
+        let api_log = data.path().join("protected-api.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_protected-api"))
+            .args([
+                "--issuer",
+                &issuer_url,
+                "--addr",
+                &format!("127.0.0.1:{api_port}"),
+                "--audience",
+                AUD,
+            ])
+            .env_remove("API_PUBLIC_URL")
+            .env_remove("API_POP")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&api_log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut env = Env {
+            http,
+            issuer_url,
+            api_url,
+            admin_token,
+            patcher,
+            planner,
+            api: ChildGuard(child),
+            api_log,
+            stop_issuer: Some(stop),
+            issuer_task: Some(issuer_task),
+            _data: data,
+        };
+        env.wait_healthy().await;
+        env
+    }
+
+    async fn wait_healthy(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = self
+                .http
+                .get(format!("{}/healthz", self.api_url))
+                .send()
+                .await
+            {
+                if r.status().as_u16() == 200 && r.text().await.unwrap_or_default() == "ok" {
+                    return;
+                }
+            }
+            if let Some(status) = self.api.0.try_wait().unwrap() {
+                panic!(
+                    "protected-api exited early with {status:?}:\n{}",
+                    self.log()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "protected-api did not become healthy:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.api_log).unwrap_or_default()
+    }
+
+    fn patches_url(&self) -> String {
+        format!("{}/patches", self.api_url)
+    }
+
+    /// An intent token from the token endpoint (§4.2), asserting 200.
+    async fn intent_token(
+        &self,
+        agent: &Agent,
+        step: &str,
+        completed: &[&str],
+        scopes: &[&str],
+        audience: &str,
+    ) -> String {
+        let body = json!({
+            "grant_type": "agent_checksum",
+            "agent_id": agent.id,
+            "computed_checksum": agent.checksum,
+            "workflow_id": WORKFLOW,
+            "workflow_step": step,
+            "workflow_enabled": true,
+            "requested_scopes": scopes,
+            "audience": audience,
+            "delegation_context": {"chain": [], "completed_steps": completed},
+        });
+        let r = post_json(
+            &self.http,
+            &format!("{}/intent/token", self.issuer_url),
+            &self.admin_token,
+            &body,
+        )
+        .await;
+        assert_eq!(r.status, 200, "intent token for {}: {r:?}", agent.id);
+        r.json["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// The patcher's step-4 token (steps 1–3 done) with `scopes`.
+    async fn step4_token(&self, scopes: &[&str]) -> String {
+        self.intent_token(&self.patcher, STEP4, &[STEP1, STEP2, STEP3], scopes, AUD)
+            .await
+    }
+
+    /// A fresh proof of `key` for `htm` on `htu`, bound to `token`.
+    fn proof(key: &DpopKey, htm: &str, htu: &str, token: &str) -> String {
+        key.proof(htm, htu, Some(token), None, unix_now()).unwrap()
+    }
+
+    /// POST /patches with the given `Authorization` and `DPoP` headers.
+    async fn post_patch(&self, authorization: Option<&str>, dpop: Option<&str>) -> Resp {
+        let mut req = self
+            .http
+            .post(self.patches_url())
+            .header("content-type", "application/json")
+            .body(r#"{"package":"lodash","target_version":"4.17.21"}"#);
+        if let Some(a) = authorization {
+            req = req.header("authorization", a);
+        }
+        if let Some(p) = dpop {
+            req = req.header("dpop", p);
+        }
+        read(req.send().await.unwrap()).await
+    }
+
+    /// `Authorization: DPoP <token>` with `proof`.
+    async fn post_dpop(&self, token: &str, proof: &str) -> Resp {
+        self.post_patch(Some(&format!("DPoP {token}")), Some(proof))
+            .await
+    }
+
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop_issuer.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.issuer_task.take() {
+            task.await.unwrap().unwrap();
+        }
+        // The API process is killed by the guard.
+    }
+}
+
+async fn post_json(http: &reqwest::Client, url: &str, bearer: &str, body: &Value) -> Resp {
+    read(
+        http.post(url)
+            .bearer_auth(bearer)
+            .header("content-type", "application/json")
+            .body(serde_json::to_vec(body).unwrap())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+/// Registers `agent_id` (the repository's example specification, renamed for
+/// other agents) with a fresh P-256 DPoP key as its public key (§5.4, §6.2).
+async fn register(
+    http: &reqwest::Client,
+    issuer_url: &str,
+    admin_token: &str,
+    agent_id: &'static str,
+) -> Agent {
+    let mut spec: Value = serde_json::from_slice(
+        &std::fs::read(repo_file("examples/agents/vulnerability-patcher-v1.json")).unwrap(),
+    )
+    .unwrap();
+    if agent_id != PATCHER {
+        spec["agent_id"] = json!(agent_id);
+        spec["prompt"] = json!(format!("You are {agent_id}, a careful security agent."));
+    }
+    let key = DpopKey::generate(Alg::Es256).unwrap();
+    spec["public_key"] = Value::Object(key.public_jwk());
+    let r = post_json(
+        http,
+        &format!("{issuer_url}/intent/register/agent"),
+        admin_token,
+        &spec,
+    )
+    .await;
+    assert_eq!(r.status, 200, "registration of {agent_id}: {r:?}");
+    assert_eq!(r.json["agent_id"], agent_id);
+    Agent {
+        id: agent_id,
+        key,
+        checksum: r.json["checksum"].as_str().unwrap().to_owned(),
+        registration_id: r.json["registration_id"].as_str().unwrap().to_owned(),
+    }
+}
+
+/// A 401/403 refusal with `error` in the body and a challenge starting `challenge_prefix`.
+#[track_caller]
+fn assert_refused(r: &Resp, status: u16, error: &str, challenge_prefix: &str) {
+    assert_eq!(r.status, status, "{r:?}");
+    assert_eq!(r.json["error"], error, "{r:?}");
+    assert!(r.json["error_description"].is_string(), "{r:?}");
+    let challenge = r
+        .www_authenticate
+        .as_deref()
+        .unwrap_or_else(|| panic!("no WWW-Authenticate: {r:?}"));
+    assert!(
+        challenge.starts_with(challenge_prefix),
+        "challenge {challenge:?} does not start with {challenge_prefix:?}"
+    );
+    assert!(
+        challenge.contains(&format!("error=\"{error}\"")),
+        "challenge {challenge:?}"
+    );
+    assert_eq!(r.cache_control.as_deref(), Some("no-store"), "{r:?}");
+    assert!(r.json.get("applied_by").is_none(), "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn patch_applied_with_the_agents_own_proof_and_the_proof_cannot_be_replayed() {
+    let env = Env::start().await;
+    let token = env.step4_token(&["repo:write"]).await;
+    let proof = Env::proof(&env.patcher.key, "POST", &env.patches_url(), &token);
+
+    let r = env.post_dpop(&token, &proof).await;
+    assert_eq!(r.status, 200, "{r:?}\n{}", env.log());
+    assert_eq!(
+        r.json,
+        json!({
+            "status": "patch applied",
+            "applied_by": PATCHER,
+            "workflow_id": WORKFLOW,
+            "workflow_step": STEP4,
+            "delegation_chain": r.json["delegation_chain"],
+            "registration_id": env.patcher.registration_id,
+            "proof_key": env.patcher.key.thumbprint(),
+        }),
+        "{}",
+        r.body
+    );
+    assert!(r.json["delegation_chain"].is_string(), "{r:?}");
+
+    // The same proof again: a replay (RFC 9449 §11.1).
+    let r = env.post_dpop(&token, &proof).await;
+    assert_refused(&r, 401, "invalid_dpop_proof", "DPoP ");
+    assert!(
+        r.json["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("replay"),
+        "{r:?}"
+    );
+
+    // A fresh proof for the same token works again.
+    let proof = Env::proof(&env.patcher.key, "POST", &env.patches_url(), &token);
+    let r = env.post_dpop(&token, &proof).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json["applied_by"], PATCHER);
+
+    // /healthz needs no token.
+    let h = env
+        .http
+        .get(format!("{}/healthz", env.api_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(h.status().as_u16(), 200);
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_proof_the_api_answers_401_with_a_dpop_challenge() {
+    let env = Env::start().await;
+    let token = env.step4_token(&["repo:write"]).await;
+
+    // DPoP scheme, no DPoP header.
+    let r = env.post_patch(Some(&format!("DPoP {token}")), None).await;
+    assert_refused(&r, 401, "invalid_dpop_proof", "DPoP ");
+    // Bearer presentation of a token the API requires to be DPoP-bound.
+    let r = env.post_patch(Some(&format!("Bearer {token}")), None).await;
+    assert_refused(&r, 401, "invalid_dpop_proof", "DPoP ");
+    // Bearer with a valid proof is still refused (RFC 9449 §7.2).
+    let proof = Env::proof(&env.patcher.key, "POST", &env.patches_url(), &token);
+    let r = env
+        .post_patch(Some(&format!("Bearer {token}")), Some(&proof))
+        .await;
+    assert_eq!(r.status, 401, "{r:?}");
+    assert!(
+        r.www_authenticate
+            .as_deref()
+            .is_some_and(|c| c.starts_with("DPoP ")),
+        "{r:?}"
+    );
+    // No Authorization at all: 401 with a DPoP challenge listing the algorithms.
+    let r = env.post_patch(None, None).await;
+    assert_eq!(r.status, 401, "{r:?}");
+    let challenge = r.www_authenticate.clone().expect("WWW-Authenticate");
+    assert!(challenge.starts_with("DPoP"), "{challenge:?}");
+    assert!(challenge.contains("algs=\""), "{challenge:?}");
+    assert!(challenge.contains("ES256"), "{challenge:?}");
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_for_another_step_is_invalid_token() {
+    let env = Env::start().await;
+    // The planner's legitimate step-2 token, presented with its own valid proof.
+    let token = env
+        .intent_token(&env.planner, STEP2, &[STEP1], &["repo:write"], AUD)
+        .await;
+    let proof = Env::proof(&env.planner.key, "POST", &env.patches_url(), &token);
+    let r = env.post_dpop(&token, &proof).await;
+    assert_refused(&r, 401, "invalid_token", "DPoP ");
+    let d = r.json["error_description"].as_str().unwrap();
+    assert!(d.contains("step"), "{d}");
+
+    // A token of the patcher for another audience.
+    let token = env
+        .intent_token(
+            &env.patcher,
+            STEP4,
+            &[STEP1, STEP2, STEP3],
+            &["repo:write"],
+            "https://db.example.com",
+        )
+        .await;
+    let proof = Env::proof(&env.patcher.key, "POST", &env.patches_url(), &token);
+    let r = env.post_dpop(&token, &proof).await;
+    assert_refused(&r, 401, "invalid_token", "DPoP ");
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_without_repo_write_is_403_insufficient_scope() {
+    let env = Env::start().await;
+    let token = env.step4_token(&["repo:read"]).await;
+    let proof = Env::proof(&env.patcher.key, "POST", &env.patches_url(), &token);
+    let r = env.post_dpop(&token, &proof).await;
+    assert_refused(&r, 403, "insufficient_scope", "DPoP ");
+    let challenge = r.www_authenticate.as_deref().unwrap();
+    assert!(challenge.contains("scope=\"repo:write\""), "{challenge:?}");
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stolen_token_is_useless_without_the_agents_key() {
+    // T2: the patcher's token used by a sibling agent, which signs the proof
+    // with its own registered key.
+    let env = Env::start().await;
+    let token = env.step4_token(&["repo:write"]).await;
+    let stolen = Env::proof(&env.planner.key, "POST", &env.patches_url(), &token);
+    let r = env.post_dpop(&token, &stolen).await;
+    assert_refused(&r, 401, "invalid_dpop_proof", "DPoP ");
+
+    // Proofs of the right key, but for another URL, method or token.
+    let other_url = format!("{}/other", env.api_url);
+    let proof = Env::proof(&env.patcher.key, "POST", &other_url, &token);
+    assert_refused(
+        &env.post_dpop(&token, &proof).await,
+        401,
+        "invalid_dpop_proof",
+        "DPoP ",
+    );
+    let proof = Env::proof(&env.patcher.key, "PUT", &env.patches_url(), &token);
+    assert_refused(
+        &env.post_dpop(&token, &proof).await,
+        401,
+        "invalid_dpop_proof",
+        "DPoP ",
+    );
+    let other_token = env.step4_token(&["repo:write"]).await;
+    let proof = Env::proof(&env.patcher.key, "POST", &env.patches_url(), &other_token);
+    assert_refused(
+        &env.post_dpop(&token, &proof).await,
+        401,
+        "invalid_dpop_proof",
+        "DPoP ",
+    );
+
+    // The legitimate holder still succeeds.
+    let proof = Env::proof(&env.patcher.key, "POST", &env.patches_url(), &token);
+    let r = env.post_dpop(&token, &proof).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json["proof_key"], env.patcher.key.thumbprint());
+    env.stop().await;
+}
