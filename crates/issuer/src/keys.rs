@@ -53,7 +53,6 @@ use openssl::nid::Nid;
 use openssl::pkey::{Id, PKey, Public};
 use openssl::rsa::Rsa;
 use serde_json::{Map, Value};
-use sha2::{Digest as _, Sha256};
 
 /// Name of the key directory inside the data directory.
 pub const KEY_DIR: &str = "signing-keys";
@@ -717,30 +716,8 @@ pub fn parse_agent_public_key(input: &PublicKeyInput) -> Result<AgentKey, KeyErr
 /// crv,kty,x; RSA: e,kty,n; oct: k,kty). Other members are ignored; the
 /// values are not validated beyond being strings.
 pub fn jwk_thumbprint(jwk: &Map<String, Value>) -> Result<String, KeyError> {
-    let kty = jwk_string(jwk, "kty")?;
-    let names: &[&str] = match kty {
-        "EC" => &["crv", "kty", "x", "y"],
-        "OKP" => &["crv", "kty", "x"],
-        "RSA" => &["e", "kty", "n"],
-        "oct" => &["k", "kty"],
-        other => {
-            return Err(unsupported(format!(
-                "RFC 7638 defines no thumbprint for kty {other:?}"
-            )))
-        }
-    };
-    let mut json = String::from("{");
-    for (i, name) in names.iter().enumerate() {
-        if i > 0 {
-            json.push(',');
-        }
-        let value = jwk_string(jwk, name)?;
-        json.push_str(&Value::String((*name).to_owned()).to_string());
-        json.push(':');
-        json.push_str(&Value::String(value.to_owned()).to_string());
-    }
-    json.push('}');
-    Ok(URL_SAFE_NO_PAD.encode(Sha256::digest(json.as_bytes())))
+    // One implementation of RFC 7638 for the whole project (ajwt-jose).
+    ajwt_jose::jwk_thumbprint(jwk).map_err(|e| unsupported(e.to_string()))
 }
 
 fn jwk_string<'a>(jwk: &'a Map<String, Value>, name: &str) -> Result<&'a str, KeyError> {
@@ -1176,6 +1153,7 @@ mod tests {
     use josekit::jwk::alg::rsa::RsaKeyPair;
     use josekit::jws::{ES256K, ES384};
     use serde_json::json;
+    use sha2::{Digest as _, Sha256};
     use std::sync::OnceLock;
 
     const TYP: &str = "intent+jwt";
