@@ -63,14 +63,31 @@ impl ClientError {
                 missing_steps: e.missing_steps.unwrap_or_default(),
                 existing_agent_id: e.existing_agent_id,
             },
-            Err(_) => ClientError::Rejected {
-                origin,
-                status,
-                error: format!("http_{status}"),
-                description: None,
-                missing_steps: Vec::new(),
-                existing_agent_id: None,
-            },
+            Err(_) => {
+                // A JSON-RPC 2.0 error (MCP-style tool servers): its `data.error`
+                // names the refusal, its `message` describes it.
+                let rpc = serde_json::from_slice::<serde_json::Value>(body).ok();
+                let rpc_error = rpc
+                    .as_ref()
+                    .and_then(|v| v.get("error"))
+                    .filter(|e| e.is_object());
+                let code = rpc_error
+                    .and_then(|e| e.pointer("/data/error"))
+                    .and_then(serde_json::Value::as_str)
+                    .map(str::to_owned);
+                let message = rpc_error
+                    .and_then(|e| e.get("message"))
+                    .and_then(serde_json::Value::as_str)
+                    .map(str::to_owned);
+                ClientError::Rejected {
+                    origin,
+                    status,
+                    error: code.unwrap_or_else(|| format!("http_{status}")),
+                    description: message,
+                    missing_steps: Vec::new(),
+                    existing_agent_id: None,
+                }
+            }
         }
     }
 
@@ -105,5 +122,30 @@ impl ClientError {
             ClientError::Rejected { missing_steps, .. } => missing_steps,
             _ => &[],
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s2_refusals_from_oauth_and_json_rpc_bodies() {
+        let oauth = ClientError::rejected(
+            Origin::Issuer,
+            403,
+            br#"{"error":"workflow_step_unauthorized","error_description":"d","missing_steps":["s"]}"#,
+        );
+        assert_eq!(oauth.error_code(), Some("workflow_step_unauthorized"));
+        assert_eq!(oauth.missing_steps(), ["s"]);
+        let rpc = ClientError::rejected(
+            Origin::Resource,
+            403,
+            br#"{"jsonrpc":"2.0","id":1,"error":{"code":-32002,"message":"step not allowed","data":{"error":"workflow_step_not_allowed"}}}"#,
+        );
+        assert_eq!(rpc.error_code(), Some("workflow_step_not_allowed"));
+        assert_eq!(rpc.description(), Some("step not allowed"));
+        let plain = ClientError::rejected(Origin::Resource, 502, b"bad gateway");
+        assert_eq!(plain.error_code(), Some("http_502"));
     }
 }

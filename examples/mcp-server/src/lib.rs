@@ -26,6 +26,10 @@
 //! cargo run -p ajwt-cli -- serve &                 # the issuer on :8080
 //! cargo run -p ajwt-example-mcp-server             # this server on :8091
 //! ```
+//!
+//! The router is [`app`] (with [`discover_verifier`]), used by the
+//! `mcp-server` binary and, in-process with an issuer and a shim-based
+//! agent, by `cargo run -p ajwt-example-mcp-server --bin mcp-demo`.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod tools;
@@ -346,7 +350,6 @@ pub fn app(verifier: Arc<Verifier>, public_url: &str) -> Router {
         .route("/healthz", get(healthz))
         .with_state(state)
 }
-
 
 /// A verifier trusting `issuer` (its keys discovered through RFC 8414
 /// metadata, refreshed every 30 s at most) for tokens issued to `audience`,
