@@ -461,7 +461,7 @@ impl KeyRing {
             return Err(VerifyError::UnsupportedAlgorithm(alg.clone()));
         }
         match header.get("typ") {
-            Some(Value::String(typ)) if typ_matches(typ, expected_typ) => {}
+            Some(Value::String(typ)) if ajwt_jose::typ_matches(Some(typ), expected_typ) => {}
             other => {
                 return Err(VerifyError::WrongType {
                     expected: expected_typ.to_owned(),
@@ -487,19 +487,6 @@ impl KeyRing {
             Err(e) => Err(VerifyError::BadPayload(e.to_string())),
         }
     }
-}
-
-/// `typ` comparison of RFC 7515 §4.1.9 / RFC 8725 §3.11: case-insensitive,
-/// with an optional `application/` prefix on either side.
-fn typ_matches(found: &str, expected: &str) -> bool {
-    fn bare(s: &str) -> &str {
-        const PREFIX: &str = "application/";
-        match (s.get(..PREFIX.len()), s.get(PREFIX.len()..)) {
-            (Some(p), Some(rest)) if p.eq_ignore_ascii_case(PREFIX) => rest,
-            _ => s,
-        }
-    }
-    bare(found).eq_ignore_ascii_case(bare(expected))
 }
 
 // ---------------------------------------------------------------------------

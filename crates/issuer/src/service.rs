@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ajwt_checksum::compute;
-use ajwt_protocol::claims::{decode_claims, Audience};
+use ajwt_protocol::claims::{validate_claims, Audience};
 use ajwt_protocol::delegation::{
     check_parent_scopes, validate_delegation, validate_parent_token, AgentStatus, DelegationPolicy,
 };
@@ -709,9 +709,9 @@ impl Issuer {
                 .keys
                 .verify(parent_token, TYP_INTENT_TOKEN)
                 .map_err(|e| OAuthError::InvalidRequest(format!("Invalid parent_token: {e}")))?;
-            let bytes =
-                serde_json::to_vec(&payload).map_err(|e| ApiError::Internal(e.to_string()))?;
-            let parent = decode_claims(&bytes)
+            // `verify` read the payload strictly (duplicate claims refused), so
+            // the typed validation can run on it directly.
+            let parent = validate_claims(&Value::Object(payload))
                 .map_err(|e| OAuthError::InvalidRequest(format!("Invalid parent_token: {e}")))?;
             if parent.iss != self.config.issuer || parent.exp <= now {
                 return Err(OAuthError::InvalidRequest(
