@@ -4,7 +4,8 @@
 //! agent specification (§5.2.1) under the RFC 8785 JCS profile (§5.3.1, the
 //! default) or the reference-code profile (§5.3.2); `ajwt serve` runs the
 //! demo issuer (§4–§6) with its embedded SQLite store; `ajwt token verify`
-//! and `ajwt token decode` check intent tokens as a resource server (§6.5.3).
+//! and `ajwt token decode` check intent tokens as a resource server (§6.5.3);
+//! `ajwt conformance` runs the conformance suite (vectors, issuer, verifier).
 //!
 //! Conventions shared by every subcommand: a subcommand builds its whole
 //! output in memory and `main` writes it to stdout in one write followed by a
@@ -59,6 +60,9 @@ enum Command {
     /// Verify or decode intent tokens (§6.5.3)
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Conformance suite: vectors, issuer and verifier tests (see conformance/README.md)
+    #[command(subcommand)]
+    Conformance(ajwt_conformance::cli::Command),
 }
 
 /// A failure reported as one `error: <message>` line on stderr.
@@ -108,6 +112,7 @@ fn main() -> ExitCode {
         Command::Checksum(args) => checksum::run(args),
         Command::Serve(args) => serve::run(args).map(|()| Vec::new()),
         Command::Token(cmd) => token::run(cmd),
+        Command::Conformance(cmd) => return conformance(cmd),
     };
     match result {
         Ok(output) => write_stdout(&output),
@@ -115,6 +120,18 @@ fn main() -> ExitCode {
             // Ignore a failure to report: there is nowhere left to report it.
             let _ = writeln!(io::stderr().lock(), "error: {e}");
             ExitCode::from(e.status)
+        }
+    }
+}
+
+/// Runs `ajwt conformance …`, which writes its own reports (exit status 0
+/// pass, 1 a MUST-level failure, 2 could not run).
+fn conformance(cmd: &ajwt_conformance::cli::Command) -> ExitCode {
+    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => ExitCode::from(rt.block_on(ajwt_conformance::cli::run(cmd))),
+        Err(e) => {
+            let _ = writeln!(io::stderr().lock(), "error: cannot start the runtime: {e}");
+            ExitCode::from(EXIT_BAD_INPUT)
         }
     }
 }
