@@ -35,6 +35,16 @@ Extraction rules (documented here because spec/requirements.json depends on them
 Regeneration merges the hand-filled "tests" and "not_testable" of an existing
 spec/requirements.json for every id whose text is unchanged; an id whose text changed (or that
 disappeared) loses its mapping and is listed in a warning on stderr.
+
+Conformance tests (ids ISS-..., VER-...) declare the requirement ids they cover in the runner's
+catalogue; `--catalog FILE` (the output of `ajwt conformance list --json`) makes those claims the
+only conformance-test entries of "tests" (other entries are kept).  The Rust test
+conformance/tests/requirements.rs fails when the two disagree, so run
+
+    cargo run -q -p ajwt-cli -- conformance list --json > /tmp/catalog.json
+    python3 conformance/tools/extract_requirements.py --catalog /tmp/catalog.json
+
+after changing the catalogue.  A requirement with tests has "not_testable": null.
 """
 
 from __future__ import annotations
@@ -334,6 +344,30 @@ def merge(new: list[dict], old_doc: dict | None) -> list[str]:
     return warnings
 
 
+CATALOG_PREFIXES = ("ISS-", "VER-")
+
+
+def apply_catalog(reqs: list[dict], catalog: list[dict]) -> list[str]:
+    """Make the catalogue's claims the conformance-test entries of each requirement."""
+    errors: list[str] = []
+    by_id = {r["id"]: r for r in reqs}
+    claims: dict[str, list[str]] = {}
+    for t in catalog:
+        if not t["id"].startswith(CATALOG_PREFIXES):
+            continue
+        for rid in t.get("requirements", []):
+            if rid not in by_id:
+                errors.append(f"catalogue test {t['id']} claims unknown requirement {rid}")
+                continue
+            claims.setdefault(rid, []).append(t["id"])
+    for r in reqs:
+        kept = [t for t in r["tests"] if not t.startswith(CATALOG_PREFIXES)]
+        r["tests"] = kept + claims.get(r["id"], [])
+        if r["tests"]:
+            r["not_testable"] = None
+    return errors
+
+
 def render_json(reqs: list[dict]) -> str:
     doc = {"draft": DRAFT_NAME, "generator": GENERATOR, "requirements": reqs}
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
@@ -384,6 +418,8 @@ def main() -> int:
     ap.add_argument("draft", nargs="?", help="path of the draft text")
     ap.add_argument("--check", action="store_true",
                     help="exit 1 if spec/requirements.json or .md differ from what would be written")
+    ap.add_argument("--catalog", metavar="FILE",
+                    help="output of `ajwt conformance list --json`: sets the ISS-/VER- test ids")
     args = ap.parse_args()
 
     draft = find_draft(args.draft)
@@ -396,6 +432,8 @@ def main() -> int:
             print(f"warning: existing {JSON_OUT} is not valid JSON ({e}); mapping not merged",
                   file=sys.stderr)
     warnings = merge(reqs, old_doc)
+    if args.catalog:
+        warnings += apply_catalog(reqs, json.loads(Path(args.catalog).read_text(encoding="utf-8")))
     for w in warnings:
         print("warning: " + w, file=sys.stderr)
     js, md = render_json(reqs), render_md(reqs)

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Runs the three conformance modes against this repository's implementation:
+#   1. vectors: our crates, then the Python §5.3.2 reference adapter (its jcs
+#      failures are the documented expected failures);
+#   2. issuer: a fresh `ajwt serve` with its bootstrap admin client;
+#   3. verifier: examples/protected-api, started by the runner (--exec).
+# Reports (JSON, JUnit) go to $OUT (default target/conformance). Exits non-zero
+# when any mode has a MUST-level failure or cannot run.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+OUT="${OUT:-target/conformance}"
+mkdir -p "$OUT"
+cargo build --locked -q -p ajwt-cli -p ajwt-example-protected-api
+BIN="${CARGO_TARGET_DIR:-target}/debug"
+AJWT="$BIN/ajwt"
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+status=0
+run_mode() {
+  local name="$1"; shift
+  echo "== conformance: $name"
+  if "$@" --quiet --json "$OUT/$name.json" --junit "$OUT/$name.xml"; then
+    echo "== conformance: $name: PASS"
+  else
+    echo "== conformance: $name: FAIL (exit $?)"
+    status=1
+  fi
+}
+
+# Mode 1
+run_mode vectors-builtin "$AJWT" conformance vectors
+run_mode vectors-python-reference "$AJWT" conformance vectors \
+  --adapter "python3 conformance/adapters/python_reference.py" \
+  --expect-fail conformance/adapters/python_reference.expected-failures
+
+# Mode 2
+DATA="$(mktemp -d)"
+ISSUER_PORT="$(free_port)"
+"$AJWT" serve --addr "127.0.0.1:$ISSUER_PORT" --issuer "http://127.0.0.1:$ISSUER_PORT" \
+  --data-dir "$DATA" >"$OUT/issuer-serve.log" 2>&1 &
+SERVE_PID=$!
+cleanup() { kill "$SERVE_PID" 2>/dev/null || true; wait "$SERVE_PID" 2>/dev/null || true; rm -rf "$DATA"; }
+trap cleanup EXIT
+for _ in $(seq 1 100); do
+  curl -fsS "http://127.0.0.1:$ISSUER_PORT/readyz" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+CLIENT_ID="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["client_id"])' "$DATA/admin-client.json")"
+CLIENT_SECRET="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["client_secret"])' "$DATA/admin-client.json")"
+run_mode issuer "$AJWT" conformance issuer --base-url "http://127.0.0.1:$ISSUER_PORT" \
+  --client-id "$CLIENT_ID" --client-secret "$CLIENT_SECRET"
+
+# Mode 3
+API_PORT="$(free_port)"
+RUNNER_PORT="$(free_port)"
+run_mode verifier "$AJWT" conformance verifier \
+  --url "http://127.0.0.1:$API_PORT/patches" \
+  --issuer-addr "127.0.0.1:$RUNNER_PORT" \
+  --exec "$BIN/protected-api --issuer {issuer} --addr 127.0.0.1:$API_PORT"
+
+exit "$status"
