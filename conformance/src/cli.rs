@@ -163,15 +163,25 @@ pub async fn run(command: &Command) -> u8 {
 async fn run_inner(command: &Command) -> Result<u8, Error> {
     let (report, args) = match command {
         Command::List(list) => return list_tests(list).map(|()| EXIT_PASS),
-        Command::Vectors(c) => (vectors::run(&c.mode, c.report.options(false)?).await?, &c.report),
-        Command::Issuer(c) => (issuer::run(&c.mode, c.report.options(true)?).await?, &c.report),
+        Command::Vectors(c) => (
+            vectors::run(&c.mode, c.report.options(false)?).await?,
+            &c.report,
+        ),
+        Command::Issuer(c) => (
+            issuer::run(&c.mode, c.report.options(true)?).await?,
+            &c.report,
+        ),
         Command::Verifier(c) => (
             verifier::run(&c.mode, c.report.options(true)?).await?,
             &c.report,
         ),
     };
     write_reports(&report, args)?;
-    Ok(if report.failed() { EXIT_FAIL } else { EXIT_PASS })
+    Ok(if report.failed() {
+        EXIT_FAIL
+    } else {
+        EXIT_PASS
+    })
 }
 
 /// Prints the terminal report and writes the `--json`/`--junit` files.

@@ -20,10 +20,7 @@
 //! [`report`] module turns results into pass / fail / warning / skipped and
 //! writes the terminal, JSON and JUnit reports.
 
-#![cfg_attr(
-    test,
-    allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)
-)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod cli;
 pub mod issuer;
@@ -38,7 +35,10 @@ use sha2::{Digest, Sha256};
 /// `conformance/vectors/`.
 pub const VECTOR_FILES: &[(&str, &str)] = &[
     ("checksum.json", include_str!("../vectors/checksum.json")),
-    ("sequence_hashes.json", include_str!("../vectors/sequence_hashes.json")),
+    (
+        "sequence_hashes.json",
+        include_str!("../vectors/sequence_hashes.json"),
+    ),
     (
         "workflow_authorization.json",
         include_str!("../vectors/workflow_authorization.json"),

@@ -389,7 +389,9 @@ impl Run {
         let (outcome, reason) = match check {
             Check::Pass if expected_fail => (
                 Outcome::UnexpectedPass,
-                Some("passed, but listed in the --expect-fail file: remove it from the list".into()),
+                Some(
+                    "passed, but listed in the --expect-fail file: remove it from the list".into(),
+                ),
             ),
             Check::Pass => (Outcome::Pass, None),
             Check::Skip(r) => (Outcome::Skipped, Some(r)),
@@ -578,7 +580,10 @@ impl Report {
                 .push(r);
         }
         for (section, results) in by_section.values() {
-            let passed = results.iter().filter(|r| r.outcome == Outcome::Pass).count();
+            let passed = results
+                .iter()
+                .filter(|r| r.outcome == Outcome::Pass)
+                .count();
             let _ = writeln!(out, "\n§{section}  ({passed}/{} passed)", results.len());
             for r in results {
                 if r.outcome == Outcome::Pass && !self.list_passes {
@@ -677,7 +682,10 @@ impl Report {
                     "    <testcase classname=\"{}.§{}\" name=\"{}\" time=\"{:.3}\">",
                     xml(&self.mode),
                     xml(section),
-                    xml(&format!("{} [{}] {}", r.info.id, r.info.keyword, r.info.title)),
+                    xml(&format!(
+                        "{} [{}] {}",
+                        r.info.id, r.info.keyword, r.info.title
+                    )),
                     r.duration_ms as f64 / 1000.0
                 );
                 let reason = r.reason.as_deref().unwrap_or("");
@@ -787,7 +795,14 @@ mod tests {
         run.record("T-4", Check::Fail("no".into()));
         let r = run.finish();
         assert!(r.failed());
-        assert_eq!(r.results.iter().find(|r| r.info.id == "T-4").unwrap().outcome, Outcome::Fail);
+        assert_eq!(
+            r.results
+                .iter()
+                .find(|r| r.info.id == "T-4")
+                .unwrap()
+                .outcome,
+            Outcome::Fail
+        );
         assert!(r.json().contains("\"must_failures\": 1"));
     }
 
@@ -821,7 +836,10 @@ mod tests {
         o.only = vec!["4.5".into()];
         let run = Run::new("t", "x", cat(), o).unwrap();
         assert!(run.wants("T-1") && run.wants("T-2"));
-        assert!(!run.wants("T-3") && !run.wants("T-4"), "4.10 is not under 4.1/4.5");
+        assert!(
+            !run.wants("T-3") && !run.wants("T-4"),
+            "4.10 is not under 4.1/4.5"
+        );
         let mut o = opts();
         o.only = vec!["T-3".into()];
         let run = Run::new("t", "x", cat(), o).unwrap();

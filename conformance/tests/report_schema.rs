@@ -8,11 +8,8 @@ use ajwt_conformance::report::{read_expect_fail, Check, Run, RunOptions, TestInf
 use serde_json::Value;
 
 fn schema() -> jsonschema::Validator {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/report.schema.json"
-    ))
-    .unwrap();
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/report.schema.json"))
+        .unwrap();
     jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).unwrap()
 }
 
@@ -76,7 +73,10 @@ fn report_json_matches_schema_for_every_outcome() {
                 "skipped"
             ]
         );
-        assert_eq!(report["summary"]["must_failures"], 2, "MUST NOT fail + XPASS");
+        assert_eq!(
+            report["summary"]["must_failures"], 2,
+            "MUST NOT fail + XPASS"
+        );
     }
 }
 
@@ -84,12 +84,22 @@ fn report_json_matches_schema_for_every_outcome() {
 fn schema_refuses_malformed_reports() {
     let v = schema();
     let good = sample_report(false);
-    let mutations: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
-        ("unknown outcome", Box::new(|r| r["results"][0]["outcome"] = "ok".into())),
-        ("bad keyword", Box::new(|r| r["results"][0]["keyword"] = "must".into())),
-        ("missing summary", Box::new(|r| {
-            r.as_object_mut().unwrap().remove("summary");
-        })),
+    type Mutation = Box<dyn Fn(&mut Value)>;
+    let mutations: Vec<(&str, Mutation)> = vec![
+        (
+            "unknown outcome",
+            Box::new(|r| r["results"][0]["outcome"] = "ok".into()),
+        ),
+        (
+            "bad keyword",
+            Box::new(|r| r["results"][0]["keyword"] = "must".into()),
+        ),
+        (
+            "missing summary",
+            Box::new(|r| {
+                r.as_object_mut().unwrap().remove("summary");
+            }),
+        ),
         ("bad id", Box::new(|r| r["results"][0]["id"] = "T-1".into())),
         ("extra member", Box::new(|r| r["surprise"] = 1.into())),
         ("wrong format", Box::new(|r| r["format"] = "other/1".into())),

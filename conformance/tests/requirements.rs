@@ -79,14 +79,16 @@ fn vector_exists(root: &Path, reference: &str) -> Result<(), String> {
 fn problems(root: &Path, doc: &Value, catalogue: &[TestInfo]) -> Vec<String> {
     let mut out = Vec::new();
     if doc["draft"] != "draft-goswami-agentic-jwt-00" {
-        out.push(format!("draft is {}, not draft-goswami-agentic-jwt-00", doc["draft"]));
+        out.push(format!(
+            "draft is {}, not draft-goswami-agentic-jwt-00",
+            doc["draft"]
+        ));
     }
     let Some(reqs) = doc["requirements"].as_array() else {
         out.push("no requirements array".into());
         return out;
     };
-    let by_id: BTreeMap<&str, &TestInfo> =
-        catalogue.iter().map(|t| (t.id.as_str(), t)).collect();
+    let by_id: BTreeMap<&str, &TestInfo> = catalogue.iter().map(|t| (t.id.as_str(), t)).collect();
     let mut ids = BTreeSet::new();
     let mut listed: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for r in reqs {
@@ -114,7 +116,9 @@ fn problems(root: &Path, doc: &Value, catalogue: &[TestInfo]) -> Vec<String> {
             out.push(format!("{id}: has tests and a not_testable reason"));
         }
         if MUST_LEVELS.contains(&level) && tests.is_empty() && reason.is_none() {
-            out.push(format!("{id}: {level} requirement has no covering test and no not_testable reason"));
+            out.push(format!(
+                "{id}: {level} requirement has no covering test and no not_testable reason"
+            ));
         }
         for t in tests {
             let check = if let Some((path, name)) = t.split_once("::") {
@@ -137,13 +141,19 @@ fn problems(root: &Path, doc: &Value, catalogue: &[TestInfo]) -> Vec<String> {
             if let Err(e) = check {
                 out.push(format!("{id}: {e}"));
             }
-            listed.entry(t.to_owned()).or_default().insert(id.to_owned());
+            listed
+                .entry(t.to_owned())
+                .or_default()
+                .insert(id.to_owned());
         }
     }
     for t in catalogue {
         for rid in &t.requirements {
             if !ids.contains(rid) {
-                out.push(format!("catalogue test {} claims unknown requirement {rid}", t.id));
+                out.push(format!(
+                    "catalogue test {} claims unknown requirement {rid}",
+                    t.id
+                ));
             } else if !listed.get(&t.id).is_some_and(|s| s.contains(rid)) {
                 out.push(format!(
                     "{rid}: does not list {} although the catalogue says it covers it; regenerate with --catalog",
@@ -179,7 +189,10 @@ fn s1_2_requirements_md_lists_every_requirement() {
     let md = std::fs::read_to_string(repo_root().join("spec/requirements.md")).unwrap();
     for r in doc["requirements"].as_array().unwrap() {
         let id = r["id"].as_str().unwrap();
-        assert!(md.contains(&format!("| {id} |")), "{id} missing from requirements.md");
+        assert!(
+            md.contains(&format!("| {id} |")),
+            "{id} missing from requirements.md"
+        );
     }
 }
 
@@ -202,7 +215,13 @@ fn s1_2_checker_reports_uncovered_must_and_missing_tests() {
             {"id": "R-4.2.1-3", "section": "4.2.1", "level": "must", "text": "x", "tests": [], "not_testable": "r"}
         ]
     });
-    let catalogue = vec![TestInfo::new("ISS-4.2.1-x", "4.2.1", "MUST", &["R-4.2.1-1"], "x")];
+    let catalogue = vec![TestInfo::new(
+        "ISS-4.2.1-x",
+        "4.2.1",
+        "MUST",
+        &["R-4.2.1-1"],
+        "x",
+    )];
     let p = problems(&repo_root(), &doc, &catalogue);
     let joined = p.join("\n");
     for needle in [
@@ -218,7 +237,10 @@ fn s1_2_checker_reports_uncovered_must_and_missing_tests() {
     ] {
         assert!(joined.contains(needle), "missing {needle:?} in:\n{joined}");
     }
-    assert!(!joined.contains("R-4.2.1-3: SHOULD"), "a SHOULD may be open");
+    assert!(
+        !joined.contains("R-4.2.1-3: SHOULD"),
+        "a SHOULD may be open"
+    );
 }
 
 #[test]

@@ -36,6 +36,10 @@ import jcs
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUTPUT = REPO_ROOT / "conformance" / "vectors" / "checksum.json"
 GENERATOR_PATH = "conformance/tools/gen_checksum_vectors.py"
+# Version of the vector files (all four share it; bump on any change of
+# content or format) and the JSON Schema they follow, relative to the file.
+VECTORS_VERSION = "1.0.0"
+VECTORS_SCHEMA = "schema.json"
 JCS_PACKAGE = "jcs 0.2.1"
 
 # Integer literals are limited to this many decimal digits (CPython's default
@@ -1318,6 +1322,8 @@ def build_vectors():
         "algorithm": "agent-checksum",
         "draft": "draft-goswami-agentic-jwt-00",
         "sections": ["5.2", "5.3"],
+        "vectorsVersion": VECTORS_VERSION,
+        "schema": VECTORS_SCHEMA,
         "generator": GENERATOR_PATH,
         "generatorPython": "%d.%d" % sys.version_info[:2],
         "jcsPackage": JCS_PACKAGE,

@@ -39,6 +39,10 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUTPUT_DIR = REPO_ROOT / "conformance" / "vectors"
 GENERATOR_PATH = "conformance/tools/gen_protocol_vectors.py"
+# Version of the vector files (all four share it; bump on any change of
+# content or format) and the JSON Schema they follow, relative to the file.
+VECTORS_VERSION = "1.0.0"
+VECTORS_SCHEMA = "schema.json"
 DRAFT = "draft-goswami-agentic-jwt-00"
 
 # Agent ids, step ids and delegation-context elements (Section 5.2.1 agent_id
@@ -325,6 +329,8 @@ def build_sequence_vectors():
         "algorithm": "sequence-hash",
         "draft": DRAFT,
         "sections": ["4.4.2", "4.4.4", "6.6.3"],
+        "vectorsVersion": VECTORS_VERSION,
+        "schema": VECTORS_SCHEMA,
         "generator": GENERATOR_PATH,
         "generatorPython": "%d.%d" % sys.version_info[:2],
         "numberOfTests": len(tests),
@@ -953,6 +959,8 @@ def build_workflow_vectors():
         "algorithm": "workflow-step-authorization",
         "draft": DRAFT,
         "sections": ["4.3.3", "4.5.5", "4.7.2", "6.3.3", "6.6.3", "6.6.4"],
+        "vectorsVersion": VECTORS_VERSION,
+        "schema": VECTORS_SCHEMA,
         "generator": GENERATOR_PATH,
         "generatorPython": "%d.%d" % sys.version_info[:2],
         "numberOfTests": len(all_cases),
@@ -1701,6 +1709,8 @@ def build_token_vectors():
         "algorithm": "token-request-decoding",
         "draft": DRAFT,
         "sections": ["4.2.1", "4.2.2", "4.3.1", "4.5.2", "4.5.6", "6.6.3"],
+        "vectorsVersion": VECTORS_VERSION,
+        "schema": VECTORS_SCHEMA,
         "generator": GENERATOR_PATH,
         "generatorPython": "%d.%d" % sys.version_info[:2],
         "numberOfTests": len(tests),

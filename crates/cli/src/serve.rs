@@ -20,8 +20,8 @@ SQLite store, signing keys and admin-client.json in ./ajwt-data. Each option can
 with its AJWT_* environment variable or in the TOML file given by --config (same names with \
 underscores); flags win over the environment, which wins over the file.
 
-On first start it creates an admin OAuth client (scopes register:intent and \
-generate:intent-token) and writes its credentials to <data-dir>/admin-client.json (mode 0600). \
+On first start it creates an admin OAuth client (scopes register:intent, \
+generate:intent-token and admin:intent) and writes its credentials to <data-dir>/admin-client.json (mode 0600). \
 SIGINT/SIGTERM stop it gracefully.";
 
 /// Arguments of `ajwt serve`.

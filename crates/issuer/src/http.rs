@@ -1,5 +1,7 @@
 //! The HTTP API (axum): token endpoint for both grants (§4.2, RFC 6749 §4.4),
-//! registration endpoints (§6.2, §6.3), JWKS and RFC 8414 metadata, health.
+//! registration endpoints (§6.2, §6.3), the operator hooks
+//! (`/intent/admin/revoke-agent`, `/intent/admin/rotate-keys`, scope
+//! `admin:intent`), JWKS and RFC 8414 metadata, health.
 //!
 //! Every error is a JSON body in the RFC 6749 §5.2 shape with its exact status
 //! (never a 500 for bad input); token and registration responses carry
@@ -16,7 +18,9 @@ use axum::Router;
 use base64::Engine;
 use serde::Serialize;
 
-use crate::service::{ApiError, Issuer, SCOPE_GENERATE, SCOPE_REGISTER};
+use crate::service::{
+    ApiError, ClientContext, Issuer, SCOPE_ADMIN, SCOPE_GENERATE, SCOPE_REGISTER,
+};
 
 /// The router over a shared issuer.
 pub fn router(issuer: Arc<Issuer>) -> Router {
@@ -26,6 +30,8 @@ pub fn router(issuer: Arc<Issuer>) -> Router {
         .route("/register/agent", post(register_agent))
         .route("/intent/register/workflow", post(register_workflow))
         .route("/intent/register/client", post(register_client))
+        .route("/intent/admin/revoke-agent", post(admin_revoke_agent))
+        .route("/intent/admin/rotate-keys", post(admin_rotate_keys))
         .route("/.well-known/jwks.json", get(jwks))
         .route("/.well-known/oauth-authorization-server", get(metadata))
         .route("/healthz", get(healthz))
@@ -195,10 +201,65 @@ async fn token(State(issuer): State<Arc<Issuer>>, request: Request) -> Response 
 /// The JSON body of an administrative request: a client token with
 /// `register:intent` (§9.1.3), `Content-Type: application/json`, size limit.
 async fn admin_json_body(issuer: &Issuer, request: Request) -> Result<axum::body::Bytes, ApiError> {
+    protected_json_body(issuer, request, SCOPE_REGISTER, false)
+        .await
+        .map(|(_, bytes)| bytes)
+}
+
+/// The body of a request protected by a client token with `scope`: the
+/// token is checked first (401/403), then `Content-Type: application/json`
+/// (415; not required of an empty body when `empty_ok`), then the size limit.
+async fn protected_json_body(
+    issuer: &Issuer,
+    request: Request,
+    scope: &str,
+    empty_ok: bool,
+) -> Result<(ClientContext, axum::body::Bytes), ApiError> {
     let (parts, body) = request.into_parts();
-    issuer.authorize(authorization(&parts.headers), SCOPE_REGISTER)?;
-    require_json(&parts.headers)?;
-    read_body(issuer, body).await
+    let client = issuer.authorize(authorization(&parts.headers), scope)?;
+    if !empty_ok {
+        require_json(&parts.headers)?;
+    }
+    let bytes = read_body(issuer, body).await?;
+    if empty_ok && !bytes.is_empty() {
+        require_json(&parts.headers)?;
+    }
+    Ok((client, bytes))
+}
+
+/// Runs an operator action on its own task, so that a client hanging up
+/// cannot cancel it half-way (e.g. a key file written but not yet current, or
+/// a revocation committed but the agent cache not yet invalidated).
+async fn run_to_completion<T: Send + 'static>(
+    action: impl std::future::Future<Output = Result<T, ApiError>> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::spawn(action)
+        .await
+        .map_err(|e| ApiError::Internal(format!("operator action task: {e}")))?
+}
+
+/// `POST /intent/admin/revoke-agent` (operator hook, `admin:intent`):
+/// `{"agent_id"}` → `{"agent_id", "revoked": true, "registrations"}`.
+async fn admin_revoke_agent(State(issuer): State<Arc<Issuer>>, request: Request) -> Response {
+    let outcome = async {
+        let (client, bytes) = protected_json_body(&issuer, request, SCOPE_ADMIN, false).await?;
+        let issuer = issuer.clone();
+        run_to_completion(async move { issuer.revoke_agent(&bytes, &client).await }).await
+    }
+    .await;
+    result(outcome)
+}
+
+/// `POST /intent/admin/rotate-keys` (operator hook, `admin:intent`): `{}` or
+/// empty → `{"kid", "previous_kid", "alg"}`.
+async fn admin_rotate_keys(State(issuer): State<Arc<Issuer>>, request: Request) -> Response {
+    let outcome = async {
+        let (client, bytes) = protected_json_body(&issuer, request, SCOPE_ADMIN, true).await?;
+        let issuer = issuer.clone();
+        run_to_completion(async move { issuer.rotate_keys(&bytes, &client).await }).await
+    }
+    .await;
+    result(outcome)
 }
 
 async fn register_agent(State(issuer): State<Arc<Issuer>>, request: Request) -> Response {
@@ -223,7 +284,7 @@ async fn register_workflow(State(issuer): State<Arc<Issuer>>, request: Request) 
 /// → `{"client_id", "client_secret", "allowed_scopes"}`.
 async fn register_client(State(issuer): State<Arc<Issuer>>, request: Request) -> Response {
     let outcome = async {
-        let bytes = admin_json_body(&issuer, request).await?;
+        let (caller, bytes) = protected_json_body(&issuer, request, SCOPE_REGISTER, false).await?;
         let invalid = |m: &str| ApiError::from(ajwt_protocol::OAuthError::InvalidRequest(m.into()));
         let value = ajwt_checksum::json::parse_strict(&bytes)
             .map_err(|_| invalid("Invalid JSON format"))?
@@ -244,6 +305,20 @@ async fn register_client(State(issuer): State<Arc<Issuer>>, request: Request) ->
             .get("description")
             .and_then(serde_json::Value::as_str)
             .map(str::to_owned);
+        // A client can only hand out scopes it holds itself (I-41): a
+        // `register:intent` client cannot mint an `admin:intent` client.
+        // RFC 6749 §5.2: invalid_scope covers a scope that "exceeds the
+        // scope granted".
+        if let Some(extra) = scopes
+            .iter()
+            .find(|s| ajwt_protocol::scope::is_scope_token(s) && !caller.scopes.contains(s))
+        {
+            return Err(ajwt_protocol::OAuthError::InvalidScope {
+                description: format!("Scope exceeds the caller's own scopes: '{extra}'"),
+                refused: vec![extra.clone()],
+            }
+            .into());
+        }
         let creds = issuer.create_client(scopes.clone(), description).await?;
         Ok(serde_json::json!({
             "client_id": creds.client_id,

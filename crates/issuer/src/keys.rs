@@ -24,7 +24,10 @@
 //! "created_at": <Unix seconds>, "private_key_pem": "<PKCS#8 PEM>"}`.
 //! The key with the greatest `created_at` (ties: greatest `kid`) signs; the
 //! others still verify, so a key is rotated by adding a file. Files whose
-//! name starts with `.` or does not end in `.json` are ignored.
+//! name starts with `.` or does not end in `.json` are ignored. At run time
+//! [`KeyRing::rotated`] does exactly that (a new file, `created_at` past the
+//! current key's) and returns the new ring, which the issuer swaps in
+//! (`POST /intent/admin/rotate-keys`); no key file is ever deleted.
 //!
 //! josekit 0.10.3 pitfalls handled here (see the corpora provenance notes): it
 //! has no thumbprint API ([`jwk_thumbprint`] implements RFC 7638), it does not
@@ -296,11 +299,16 @@ fn unix_now() -> u64 {
 }
 
 /// The issuer's signing keys: the newest signs, all verify.
+///
+/// A ring is an immutable snapshot; [`KeyRing::rotated`] returns a new ring,
+/// and the issuer swaps it in at run time (`Issuer::rotate_keys`).
 #[derive(Clone)]
 pub struct KeyRing {
     current: RingKey,
     /// Older keys, newest first.
     older: Vec<RingKey>,
+    /// The key directory the ring was loaded from (`None`: in memory only).
+    dir: Option<PathBuf>,
 }
 
 impl fmt::Debug for KeyRing {
@@ -330,7 +338,7 @@ impl KeyRing {
             tracing::info!(kid = %key.kid, alg = %alg, "generated a signing key");
             keys.push(key);
         }
-        let ring = KeyRing::from_keys(keys)?;
+        let ring = KeyRing::from_keys(keys, Some(dir))?;
         if ring.current.alg != alg {
             tracing::warn!(
                 kid = %ring.current.kid,
@@ -347,10 +355,47 @@ impl KeyRing {
         let pem = generate_pem(alg)?;
         let key =
             RingKey::from_pem(alg, pem.as_bytes(), unix_now()).map_err(KeyError::Generation)?;
-        KeyRing::from_keys(vec![key])
+        KeyRing::from_keys(vec![key], None)
     }
 
-    fn from_keys(mut keys: Vec<RingKey>) -> Result<KeyRing, KeyError> {
+    /// A new ring whose current key is a freshly generated key of `alg` and
+    /// whose older keys are every key of `self` (so tokens signed before
+    /// still verify and all keys stay in the JWK Set). A ring loaded with
+    /// [`KeyRing::load_or_generate`] stores the new key in its key directory
+    /// first (a file like the others: mode 0600, written atomically), so it
+    /// is still the current key after a restart; an in-memory ring
+    /// ([`KeyRing::generate`]) is rotated in memory only. The new key's
+    /// `created_at` is now, but at least one second after the current key's,
+    /// so it sorts newest on reload even when rotated twice in one second.
+    /// `self` is unchanged. Blocking (key generation and file I/O).
+    pub fn rotated(&self, alg: SigningAlgorithm) -> Result<KeyRing, KeyError> {
+        let created_at = unix_now().max(self.current.created_at.saturating_add(1));
+        let key = match &self.dir {
+            Some(dir) => {
+                ensure_key_dir(dir)?;
+                write_new_key(dir, alg, created_at)?
+            }
+            None => {
+                let pem = generate_pem(alg)?;
+                RingKey::from_pem(alg, pem.as_bytes(), created_at).map_err(KeyError::Generation)?
+            }
+        };
+        let mut older = Vec::with_capacity(self.older.len() + 1);
+        older.push(self.current.clone());
+        older.extend(self.older.iter().cloned());
+        Ok(KeyRing {
+            current: key,
+            older,
+            dir: self.dir.clone(),
+        })
+    }
+
+    /// The `kid` of every key, newest (the signing key) first.
+    pub fn kids(&self) -> Vec<String> {
+        self.keys().map(|k| k.kid.clone()).collect()
+    }
+
+    fn from_keys(mut keys: Vec<RingKey>, dir: Option<PathBuf>) -> Result<KeyRing, KeyError> {
         keys.sort_by(|a, b| (b.created_at, &b.kid).cmp(&(a.created_at, &a.kid)));
         let mut keys = keys.into_iter();
         let current = keys
@@ -359,6 +404,7 @@ impl KeyRing {
         Ok(KeyRing {
             current,
             older: keys.collect(),
+            dir,
         })
     }
 
@@ -1843,6 +1889,78 @@ mod tests {
         let winner = if tie.kid > rs.kid { &tie.kid } else { &rs.kid };
         assert_eq!(ring.current_kid(), winner);
         assert_eq!(ring.jwks()["keys"].as_array().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn rotated_persists_the_new_key_and_keeps_the_old_ones() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join(KEY_DIR);
+        let first = KeyRing::load_or_generate(tmp.path(), SigningAlgorithm::Es256).unwrap();
+        let old_token = first.sign(TYP, &claims()).unwrap();
+        // Twice within the same second: each new key still sorts newest.
+        let second = first.rotated(SigningAlgorithm::Es256).unwrap();
+        let third = second.rotated(SigningAlgorithm::Es256).unwrap();
+        assert_ne!(second.current_kid(), first.current_kid());
+        assert_ne!(third.current_kid(), second.current_kid());
+        assert_eq!(first.kids(), [first.current_kid()], "self unchanged");
+        assert_eq!(
+            third.kids(),
+            [
+                third.current_kid(),
+                second.current_kid(),
+                first.current_kid()
+            ]
+        );
+        let jwks = third.jwks();
+        let published: Vec<&str> = jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap())
+            .collect();
+        assert_eq!(published, third.kids());
+        // Old tokens verify; new tokens carry the new kid.
+        assert_eq!(third.verify(&old_token, TYP).unwrap(), claims());
+        let new_token = third.sign(TYP, &claims()).unwrap();
+        assert_eq!(header_of(&new_token)["kid"], third.current_kid());
+        assert_eq!(
+            first.verify(&new_token, TYP),
+            Err(VerifyError::UnknownKid(third.current_kid().to_owned()))
+        );
+        // Stored like the others (0600) and current after a reload.
+        let files = key_files(&dir);
+        assert_eq!(files.len(), 3, "{files:?}");
+        for f in &files {
+            assert_eq!(mode(f), 0o600, "{}", f.display());
+        }
+        assert!(dir.join(format!("{}.json", third.current_kid())).is_file());
+        let reloaded = KeyRing::load_or_generate(tmp.path(), SigningAlgorithm::Es256).unwrap();
+        assert_eq!(reloaded.kids(), third.kids());
+        assert_eq!(reloaded.jwks(), third.jwks());
+        assert_eq!(reloaded.verify(&new_token, TYP).unwrap(), claims());
+    }
+
+    #[test]
+    fn rotated_to_another_alg_and_in_memory() {
+        let ring = KeyRing::generate(SigningAlgorithm::Es256).unwrap();
+        let old_token = ring.sign(TYP, &claims()).unwrap();
+        let rotated = ring.rotated(SigningAlgorithm::EdDsa).unwrap();
+        assert_eq!(rotated.current_alg(), SigningAlgorithm::EdDsa);
+        assert_eq!(rotated.kids().len(), 2);
+        assert_eq!(rotated.verify(&old_token, TYP).unwrap(), claims());
+        let new_token = rotated.sign(TYP, &claims()).unwrap();
+        assert_eq!(header_of(&new_token)["alg"], "EdDSA");
+        assert_eq!(rotated.verify(&new_token, TYP).unwrap(), claims());
+        let jwks = rotated.jwks();
+        let algs: Vec<&str> = jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["alg"].as_str().unwrap())
+            .collect();
+        assert_eq!(algs, ["EdDSA", "ES256"]);
+        // An in-memory ring writes nothing (no directory to write to).
+        assert!(rotated.dir.is_none());
     }
 
     #[test]

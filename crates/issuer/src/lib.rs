@@ -3,7 +3,9 @@
 //! `agent_checksum` grant validated in the order of §4.3.1 with the delegation
 //! and scope rules of §4.3.4 and anchor A3, intent-token creation (§4.4),
 //! and the OAuth plumbing around them (client credentials per RFC 6749 §4.4
-//! and RFC 9068, JWKS per RFC 7517, metadata per RFC 8414). Every protocol rule
+//! and RFC 9068, JWKS per RFC 7517, metadata per RFC 8414), plus two operator
+//! hooks under scope `admin:intent`: agent revocation (§5.6.1 REVOKED) and
+//! signing-key rotation. Every protocol rule
 //! comes from `ajwt-protocol`; this crate adds storage ([`store`]), keys
 //! ([`keys`]), the pipeline ([`service`]) and HTTP ([`http`]). `ajwt serve`
 //! runs it.

@@ -1,9 +1,10 @@
 //! The issuance pipeline, independent of HTTP: client credentials (RFC 6749
 //! §4.4, RFC 9068), the `agent_checksum` grant in the order of §4.3.1, agent
-//! registration (§5.4, §6.2) and workflow registration (§6.3).
+//! registration (§5.4, §6.2), workflow registration (§6.3), and the operator
+//! hooks: agent revocation (§5.6.1 REVOKED) and signing-key rotation.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use ajwt_checksum::compute;
 use ajwt_protocol::claims::{validate_claims, Audience};
@@ -35,6 +36,9 @@ use crate::store::{ClientRecord, NewRegistration, Store, StoreError};
 pub const SCOPE_REGISTER: &str = "register:intent";
 /// Scope that allows requesting intent tokens (§4.2.3).
 pub const SCOPE_GENERATE: &str = "generate:intent-token";
+/// Scope of the operator hooks: revoking an agent (§5.6.1 REVOKED) and
+/// rotating the signing keys (`/intent/admin/*`).
+pub const SCOPE_ADMIN: &str = "admin:intent";
 /// `typ` of client access tokens (RFC 9068 §2.1).
 pub const TYP_ACCESS_TOKEN: &str = "at+jwt";
 /// `typ` of intent tokens.
@@ -237,8 +241,49 @@ pub enum StartupError {
 pub struct Issuer {
     config: IssuerConfig,
     store: Arc<dyn Store>,
-    keys: Arc<KeyRing>,
+    /// The current key ring; replaced as a whole by [`Issuer::rotate_keys`].
+    keys: RwLock<Arc<KeyRing>>,
+    /// Serializes key rotations (each builds on the ring it replaces).
+    rotation: tokio::sync::Mutex<()>,
     clock: Arc<dyn Clock>,
+}
+
+/// Response of `POST /intent/admin/revoke-agent`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RevokeAgentResponse {
+    /// The revoked agent.
+    pub agent_id: String,
+    /// Always `true`.
+    pub revoked: bool,
+    /// How many registrations the agent has, all now revoked.
+    pub registrations: u64,
+}
+
+/// Response of `POST /intent/admin/rotate-keys`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RotateKeysResponse {
+    /// `kid` of the new signing key.
+    pub kid: String,
+    /// `kid` of the key that signed until now (still in the JWK Set).
+    pub previous_kid: String,
+    /// Algorithm of the new key.
+    pub alg: String,
+}
+
+/// Reads an operator-hook body: a JSON object (strict parser: duplicate
+/// members refused); `empty_ok` also accepts an empty body as `{}`.
+fn admin_object(body: &[u8], empty_ok: bool) -> Result<Map<String, Value>, ApiError> {
+    let invalid = || ApiError::from(OAuthError::InvalidRequest("Invalid JSON format".into()));
+    if empty_ok && body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match ajwt_checksum::json::parse_strict(body)
+        .map_err(|_| invalid())?
+        .to_serde_json()
+    {
+        Value::Object(map) => Ok(map),
+        _ => Err(invalid()),
+    }
 }
 
 fn random_b64(bytes: usize) -> String {
@@ -281,7 +326,8 @@ impl Issuer {
         Issuer {
             config,
             store,
-            keys,
+            keys: RwLock::new(keys),
+            rotation: tokio::sync::Mutex::new(()),
             clock,
         }
     }
@@ -311,7 +357,11 @@ impl Issuer {
         if issuer.store.client_count().await? == 0 {
             let creds = issuer
                 .create_client(
-                    vec![SCOPE_REGISTER.to_owned(), SCOPE_GENERATE.to_owned()],
+                    vec![
+                        SCOPE_REGISTER.to_owned(),
+                        SCOPE_GENERATE.to_owned(),
+                        SCOPE_ADMIN.to_owned(),
+                    ],
                     Some("bootstrap admin client".to_owned()),
                 )
                 .await
@@ -334,9 +384,18 @@ impl Issuer {
         &self.store
     }
 
+    /// The current key ring (a snapshot: a later rotation does not change it).
+    pub fn key_ring(&self) -> Arc<KeyRing> {
+        // A ring is swapped whole, so a poisoned lock still holds a valid one.
+        self.keys
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     /// The signing keys' JWK Set (RFC 7517).
     pub fn jwks(&self) -> Value {
-        self.keys.jwks()
+        self.key_ring().jwks()
     }
 
     /// RFC 8414 authorization server metadata.
@@ -352,12 +411,14 @@ impl Issuer {
                 ajwt_protocol::wire::GRANT_TYPE_URN,
             ],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-            "scopes_supported": [SCOPE_REGISTER, SCOPE_GENERATE],
+            "scopes_supported": [SCOPE_REGISTER, SCOPE_GENERATE, SCOPE_ADMIN],
             "response_types_supported": [],
             "agent_registration_endpoint": format!("{base}/intent/register/agent"),
             "workflow_registration_endpoint": format!("{base}/intent/register/workflow"),
             "client_registration_endpoint": format!("{base}/intent/register/client"),
-            "intent_token_signing_alg_values_supported": [self.keys.current_alg().as_str()],
+            "ajwt_admin_revoke_agent_endpoint": format!("{base}/intent/admin/revoke-agent"),
+            "ajwt_admin_rotate_keys_endpoint": format!("{base}/intent/admin/rotate-keys"),
+            "intent_token_signing_alg_values_supported": [self.key_ring().current_alg().as_str()],
         })
     }
 
@@ -491,7 +552,7 @@ impl Issuer {
         claims.insert("jti".into(), json!(random_b64(16)));
         claims.insert("scope".into(), json!(scope));
         let token = self
-            .keys
+            .key_ring()
             .sign(TYP_ACCESS_TOKEN, &claims)
             .map_err(|e| ApiError::Internal(e.to_string()))?;
         Ok(TokenResponse {
@@ -523,7 +584,7 @@ impl Issuer {
             }
         };
         let claims = self
-            .keys
+            .key_ring()
             .verify(token, TYP_ACCESS_TOKEN)
             .map_err(|e| ApiError::InvalidToken(format!("Token rejected: {e}")))?;
         let now = self.clock.now();
@@ -623,6 +684,81 @@ impl Issuer {
         })
     }
 
+    /// `POST /intent/admin/revoke-agent` (operator hook, §5.6.1 REVOKED):
+    /// body `{"agent_id": "<id>"}` (other members ignored). Marks every
+    /// registration of the agent revoked; from then on the agent is unknown
+    /// at the token endpoint and refused in delegation chains (I-30).
+    /// Idempotent. An unknown agent is `400 invalid_request`.
+    pub async fn revoke_agent(
+        &self,
+        body: &[u8],
+        by: &ClientContext,
+    ) -> Result<RevokeAgentResponse, ApiError> {
+        let request = admin_object(body, false)?;
+        let agent_id = match request.get("agent_id") {
+            Some(Value::String(id)) if !id.is_empty() => id.clone(),
+            Some(_) => {
+                return Err(OAuthError::InvalidRequest("Invalid parameter: agent_id".into()).into())
+            }
+            None => return Err(OAuthError::missing("agent_id").into()),
+        };
+        let registrations = self.store.revoke_agent(&agent_id).await?;
+        if registrations == 0 {
+            return Err(OAuthError::InvalidRequest("Unknown agent_id".into()).into());
+        }
+        tracing::warn!(
+            target: "security",
+            event = "agent_revoked",
+            agent_id = %agent_id,
+            registrations,
+            client_id = %by.client_id,
+            "agent revoked by an administrator (§5.6.1): its token requests are refused from now on"
+        );
+        Ok(RevokeAgentResponse {
+            agent_id,
+            revoked: true,
+            registrations,
+        })
+    }
+
+    /// `POST /intent/admin/rotate-keys` (operator hook): body `{}` or empty
+    /// (members ignored). Generates a signing key of the configured
+    /// algorithm, stores it like the other keys (so it stays current after a
+    /// restart) and makes it the current key; the previous keys stay in the
+    /// JWK Set, so tokens signed before still verify.
+    pub async fn rotate_keys(
+        &self,
+        body: &[u8],
+        by: &ClientContext,
+    ) -> Result<RotateKeysResponse, ApiError> {
+        admin_object(body, true)?;
+        let _serial = self.rotation.lock().await;
+        let current = self.key_ring();
+        let previous_kid = current.current_kid().to_owned();
+        let alg = self.config.signing_alg;
+        let rotated = tokio::task::spawn_blocking(move || current.rotated(alg))
+            .await
+            .map_err(|e| ApiError::Internal(format!("key rotation task: {e}")))?
+            .map_err(|e| ApiError::Internal(format!("key rotation: {e}")))?;
+        let kid = rotated.current_kid().to_owned();
+        let alg = rotated.current_alg();
+        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(rotated);
+        tracing::warn!(
+            target: "security",
+            event = "signing_key_rotated",
+            kid = %kid,
+            previous_kid = %previous_kid,
+            alg = %alg,
+            client_id = %by.client_id,
+            "signing key rotated by an administrator; the previous key still verifies"
+        );
+        Ok(RotateKeysResponse {
+            kid,
+            previous_kid,
+            alg: alg.as_str().to_owned(),
+        })
+    }
+
     /// Workflow registration (§6.3): validated by the protocol crate; an
     /// existing id is refused (workflows are immutable).
     pub async fn register_workflow(
@@ -706,7 +842,7 @@ impl Issuer {
         if let Some(parent_token) = &req.parent_token {
             let now = self.clock.now();
             let payload = self
-                .keys
+                .key_ring()
                 .verify(parent_token, TYP_INTENT_TOKEN)
                 .map_err(|e| OAuthError::InvalidRequest(format!("Invalid parent_token: {e}")))?;
             // `verify` read the payload strictly (duplicate claims refused), so
@@ -782,7 +918,7 @@ impl Issuer {
             }),
         );
         let token = self
-            .keys
+            .key_ring()
             .sign(TYP_INTENT_TOKEN, &claims)
             .map_err(|e| ApiError::Internal(e.to_string()))?;
         tracing::info!(agent_id = %req.agent_id, registration_id = %record.registration_id, scope = %scope, "intent token issued");

@@ -294,6 +294,34 @@ async fn client_registration_endpoint_creates_usable_clients() {
     );
 }
 
+#[tokio::test]
+async fn s9_1_3_client_registration_cannot_exceed_the_callers_scopes() {
+    // I-41: a client holding only register:intent cannot mint a client with
+    // admin:intent (or any scope it does not hold itself).
+    let h = Harness::new().await;
+    let register_only = h.token_with_scopes(&[REGISTER]).await;
+    for scopes in [json!(["admin:intent"]), json!([REGISTER, GENERATE])] {
+        let r = h
+            .post_json(
+                "/intent/register/client",
+                Some(&register_only),
+                &json!({ "allowed_scopes": scopes }),
+            )
+            .await;
+        assert_eq!(r.status, 400, "{r:?}");
+        assert_eq!(r.json["error"], "invalid_scope", "{r:?}");
+        r.assert_no_store();
+    }
+    let r = h
+        .post_json(
+            "/intent/register/client",
+            Some(&register_only),
+            &json!({"allowed_scopes": [REGISTER]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+}
+
 // ===========================================================================
 // Bearer protection of the token endpoint (§4.2.3) and registration (§9.1.3)
 // ===========================================================================

@@ -88,7 +88,10 @@ async fn restart_keeps_admin_client_agents_workflows_clients_and_keys() {
     let app = ajwt_issuer::http::router(issuer.clone());
     let r = client_token(&app, &admin).await;
     assert_eq!(r.status, 200, "{r:?}");
-    assert_eq!(r.json["scope"], "register:intent generate:intent-token");
+    assert_eq!(
+        r.json["scope"],
+        "register:intent generate:intent-token admin:intent"
+    );
     let admin_token = r.json["access_token"].as_str().unwrap().to_owned();
 
     let agent = TestAgent::new("persistent-agent");

@@ -3,7 +3,8 @@
 //! [`CachedStore`] delegates every call to an inner store and keeps two
 //! bounded in-memory maps: the LATEST registration of recently seen agents
 //! (§4.7.1), and workflows (immutable once registered, §4.7.2). A successful
-//! (or indeterminate) `register_agent` invalidates the agent's entry, and a
+//! (or indeterminate) `register_agent` or `revoke_agent` invalidates the
+//! agent's entry, and a
 //! generation counter keeps a lookup that raced with that registration from
 //! re-inserting the registration it replaced. Only hits are cached: unknown
 //! agent or workflow ids always reach the inner store, so probing with random
@@ -197,6 +198,13 @@ impl<S: Store> Store for CachedStore<S> {
         Ok(found)
     }
 
+    async fn revoke_agent(&self, agent_id: &str) -> Result<u64, StoreError> {
+        let result = self.inner.revoke_agent(agent_id).await;
+        // Invalidate even on a backend error: the update may have committed.
+        self.invalidate_agent(agent_id);
+        result
+    }
+
     async fn registrations(&self, agent_id: &str) -> Result<Vec<AgentRecord>, StoreError> {
         self.inner.registrations(agent_id).await
     }
@@ -265,6 +273,9 @@ mod tests {
         async fn latest_registration(&self, id: &str) -> Result<Option<AgentRecord>, StoreError> {
             self.latest.fetch_add(1, Ordering::SeqCst);
             self.inner.latest_registration(id).await
+        }
+        async fn revoke_agent(&self, id: &str) -> Result<u64, StoreError> {
+            self.inner.revoke_agent(id).await
         }
         async fn registrations(&self, id: &str) -> Result<Vec<AgentRecord>, StoreError> {
             self.inner.registrations(id).await
@@ -363,6 +374,35 @@ mod tests {
         assert_eq!(s.latest_registration("a1").await.unwrap().unwrap(), v2);
         assert_eq!(lookups(&s), before);
         assert_eq!(s.registrations("a1").await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn s5_6_1_revocation_invalidates_the_cache() {
+        let s = CachedStore::new(counting().await);
+        s.register_agent(reg("a1", 1)).await.unwrap();
+        s.register_agent(reg("other", 9)).await.unwrap();
+        assert!(!s.latest_registration("a1").await.unwrap().unwrap().revoked);
+        assert!(
+            !s.latest_registration("other")
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked
+        );
+        assert_eq!(s.revoke_agent("a1").await.unwrap(), 1);
+        // No stale entry: the very next lookup sees the revocation.
+        assert!(s.latest_registration("a1").await.unwrap().unwrap().revoked);
+        assert!(
+            !s.latest_registration("other")
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked
+        );
+        // Idempotent; an unknown agent changes nothing.
+        assert_eq!(s.revoke_agent("a1").await.unwrap(), 1);
+        assert_eq!(s.revoke_agent("nobody").await.unwrap(), 0);
+        assert!(s.latest_registration("a1").await.unwrap().unwrap().revoked);
     }
 
     #[tokio::test]

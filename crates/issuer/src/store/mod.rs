@@ -1,7 +1,7 @@
 //! Persistent state of the issuer behind one trait (§4.7.1 agent registry,
 //! §4.7.2 workflow registry, OAuth clients). The embedded SQLite store is
 //! [`sqlite::SqliteStore`]; [`cache::CachedStore`] caches agent lookups
-//! (§4.7.3) and is invalidated on re-registration. A PostgreSQL store for
+//! (§4.7.3) and is invalidated on re-registration and revocation. A PostgreSQL store for
 //! replicas implements the same trait later.
 
 use ajwt_checksum::{AgentChecksum, Profile};
@@ -112,6 +112,11 @@ pub trait Store: Send + Sync + 'static {
     async fn register_agent(&self, new: NewRegistration) -> Result<AgentRecord, StoreError>;
     /// The LATEST registration of an agent (highest version, §4.7.1, §5.4.4).
     async fn latest_registration(&self, agent_id: &str) -> Result<Option<AgentRecord>, StoreError>;
+    /// Marks every registration of `agent_id` revoked (§5.6.1 REVOKED, an
+    /// administrator action) atomically and returns how many registrations
+    /// the agent has, all of them now revoked; 0 means the agent is unknown
+    /// and nothing changed. Idempotent: a second call returns the same count.
+    async fn revoke_agent(&self, agent_id: &str) -> Result<u64, StoreError>;
     /// All registrations of an agent, oldest first (audit trail, §5.4.4 step 5).
     async fn registrations(&self, agent_id: &str) -> Result<Vec<AgentRecord>, StoreError>;
     /// Stores a new workflow; an existing id is `WorkflowExists`.

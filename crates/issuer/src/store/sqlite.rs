@@ -358,6 +358,26 @@ impl Store for SqliteStore {
         row.as_ref().map(decode_agent).transpose()
     }
 
+    async fn revoke_agent(&self, agent_id: &str) -> Result<u64, StoreError> {
+        // One statement, so atomic. SQLite counts every row the WHERE clause
+        // matched, also rows already revoked: the count is the agent's number
+        // of registrations and a repeat returns the same.
+        let done = sqlx::query("UPDATE agent_registrations SET revoked = 1 WHERE agent_id = ?1")
+            .bind(agent_id)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| backend(format_args!("cannot revoke agent {agent_id}"), e))?;
+        let count = done.rows_affected();
+        if count > 0 {
+            tracing::debug!(
+                agent_id,
+                registrations = count,
+                "agent registrations revoked"
+            );
+        }
+        Ok(count)
+    }
+
     async fn registrations(&self, agent_id: &str) -> Result<Vec<AgentRecord>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {AGENT_COLUMNS} FROM agent_registrations \
@@ -715,6 +735,65 @@ mod tests {
                 .version,
             10
         );
+        s.close().await;
+    }
+
+    #[tokio::test]
+    async fn s5_6_1_revoke_marks_every_registration_and_is_idempotent() {
+        let s = SqliteStore::open_in_memory().await.unwrap();
+        let r1 = s
+            .register_agent(reg("a1", 1, 1_735_680_000_000))
+            .await
+            .unwrap();
+        s.register_agent(reg("a1", 2, 1_735_680_100_000))
+            .await
+            .unwrap();
+        s.register_agent(reg("bystander", 3, 1_735_680_000_000))
+            .await
+            .unwrap();
+        assert_eq!(s.revoke_agent("a1").await.unwrap(), 2);
+        let all = s.registrations("a1").await.unwrap();
+        assert_eq!(all.len(), 2);
+        assert!(all.iter().all(|r| r.revoked), "{all:?}");
+        // Only `revoked` changed.
+        assert_eq!(
+            all[0],
+            AgentRecord {
+                revoked: true,
+                ..r1
+            }
+        );
+        assert!(s.latest_registration("a1").await.unwrap().unwrap().revoked);
+        assert!(
+            !s.latest_registration("bystander")
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked
+        );
+        // A repeat reports the same count; an unknown agent 0.
+        assert_eq!(s.revoke_agent("a1").await.unwrap(), 2);
+        assert_eq!(s.revoke_agent("nobody").await.unwrap(), 0);
+        assert_eq!(s.revoke_agent("").await.unwrap(), 0);
+        // Prefixes and LIKE patterns do not match.
+        assert_eq!(s.revoke_agent("a").await.unwrap(), 0);
+        assert_eq!(s.revoke_agent("a%").await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn s5_6_1_revocation_persists_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ajwt.sqlite3");
+        {
+            let s = SqliteStore::open(&path).await.unwrap();
+            s.register_agent(reg("a1", 1, 1_735_680_000_000))
+                .await
+                .unwrap();
+            assert_eq!(s.revoke_agent("a1").await.unwrap(), 1);
+            s.close().await;
+        }
+        let s = SqliteStore::open(&path).await.unwrap();
+        assert!(s.latest_registration("a1").await.unwrap().unwrap().revoked);
         s.close().await;
     }
 
