@@ -598,7 +598,7 @@ impl Report {
                     one_line(&r.info.title, 100)
                 );
                 if let Some(reason) = &r.reason {
-                    let _ = writeln!(out, "        {}", one_line(reason, 400));
+                    let _ = writeln!(out, "        {}", one_line(reason, 1200));
                 }
             }
         }
