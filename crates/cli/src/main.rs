@@ -127,7 +127,10 @@ fn main() -> ExitCode {
 /// Runs `ajwt conformance …`, which writes its own reports (exit status 0
 /// pass, 1 a MUST-level failure, 2 could not run).
 fn conformance(cmd: &ajwt_conformance::cli::Command) -> ExitCode {
-    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => ExitCode::from(rt.block_on(ajwt_conformance::cli::run(cmd))),
         Err(e) => {
             let _ = writeln!(io::stderr().lock(), "error: cannot start the runtime: {e}");

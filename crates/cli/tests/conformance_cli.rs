@@ -32,11 +32,14 @@ fn repo(path: &str) -> String {
 }
 
 fn schema_errors(report: &Value) -> Vec<String> {
-    let schema: Value =
-        serde_json::from_str(&std::fs::read_to_string(repo("conformance/report.schema.json")).unwrap())
-            .unwrap();
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo("conformance/report.schema.json")).unwrap(),
+    )
+    .unwrap();
     let v = jsonschema::validator_for(&schema).unwrap();
-    v.iter_errors(report).map(|e| format!("{e} at {}", e.instance_path)).collect()
+    v.iter_errors(report)
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .collect()
 }
 
 #[test]
@@ -64,7 +67,10 @@ fn vectors_builtin_passes_with_reports_and_versions() {
     let total = report["summary"]["total"].as_u64().unwrap();
     assert_eq!(total, 290 + 32 + 76 + 130, "every vector is a test");
     assert_eq!(report["summary"]["pass"].as_u64().unwrap(), total);
-    assert_eq!(err.lines().filter(|l| l.starts_with('[')).count() as u64, total);
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with('[')).count() as u64,
+        total
+    );
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(xml.starts_with("<?xml"));
     assert_eq!(xml.matches("<testcase ").count() as u64, total);
@@ -80,7 +86,10 @@ fn only_and_quiet_select_and_silence() {
     assert!(!out.contains("§5.3.1"), "only §4.4.4 selected: {out}");
     let (code, _, err) = ajwt(&["conformance", "vectors", "--only", "99.9", "--quiet"]);
     assert_eq!(code, 2);
-    assert!(err.starts_with("error: --only 99.9 selects no test"), "{err}");
+    assert!(
+        err.starts_with("error: --only 99.9 selects no test"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -128,7 +137,9 @@ fn list_json_names_every_mode() {
     let tests: Vec<Value> = serde_json::from_str(&out).unwrap();
     for prefix in ["VEC-", "ISS-", "VER-"] {
         assert!(
-            tests.iter().any(|t| t["id"].as_str().unwrap().starts_with(prefix)),
+            tests
+                .iter()
+                .any(|t| t["id"].as_str().unwrap().starts_with(prefix)),
             "no {prefix} tests listed"
         );
     }
