@@ -316,7 +316,8 @@ fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 impl Issuer {
-    /// An issuer over explicit parts (tests, embedding).
+    /// An issuer over explicit parts (tests, embedding). The store is
+    /// wrapped in [`crate::store::audit::AuditedStore`] (§9.1.4 audit trail).
     pub fn new(
         config: IssuerConfig,
         store: Arc<dyn Store>,
@@ -325,7 +326,8 @@ impl Issuer {
     ) -> Issuer {
         Issuer {
             config,
-            store,
+            // §9.1.4: every registry access is logged on target `audit`.
+            store: Arc::new(crate::store::audit::AuditedStore::new(store)),
             keys: RwLock::new(keys),
             rotation: tokio::sync::Mutex::new(()),
             clock,

@@ -8,10 +8,8 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use common::*;
-use serde_json::{json, Value};
+use serde_json::json;
 
 const REVOKE: &str = "/intent/admin/revoke-agent";
 const ROTATE: &str = "/intent/admin/rotate-keys";
@@ -26,52 +24,10 @@ async fn revoke(h: &Harness, token: &str, agent_id: &str) -> Resp {
 // Security events (§9.1.4 "Log all registry access for audit trails")
 // ===========================================================================
 
-/// A `MakeWriter` collecting formatted log lines in memory.
-#[derive(Clone, Default)]
-struct Capture(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
-    type Writer = Capture;
-    fn make_writer(&'a self) -> Capture {
-        self.clone()
-    }
-}
-
-impl Capture {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-
-    /// The events of target `security`.
-    fn security_events(&self) -> Vec<Value> {
-        self.text()
-            .lines()
-            .map(|l| serde_json::from_str::<Value>(l).unwrap())
-            .filter(|l| l["target"] == "security")
-            .collect()
-    }
-}
-
 #[tokio::test]
 async fn s9_1_4_admin_actions_are_logged_as_security_events() {
-    let capture = Capture::default();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_target(true)
-        .with_writer(capture.clone())
-        .finish();
     // The test runtime is single-threaded: spawned tasks log here too.
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (capture, _guard) = common::capture::Capture::install();
 
     let h = Harness::new().await;
     let admin = h.admin_token().await;
@@ -86,7 +42,7 @@ async fn s9_1_4_admin_actions_are_logged_as_security_events() {
     // Refused attempts are not admin actions.
     revoke(&h, &ops, "no-such-agent").await;
     revoke(&h, &admin, &agent.id).await;
-    assert!(capture.security_events().is_empty());
+    assert!(capture.events("security").is_empty());
 
     revoke(&h, &ops, &agent.id).await.expect(
         200,
@@ -95,7 +51,7 @@ async fn s9_1_4_admin_actions_are_logged_as_security_events() {
     let r = h.post_json(ROTATE, Some(&ops), &json!({})).await;
     assert_eq!(r.status, 200, "{r:?}");
 
-    let events = capture.security_events();
+    let events = capture.events("security");
     assert_eq!(events.len(), 2, "{events:?}");
     let (revoked, rotated) = (&events[0], &events[1]);
     assert_eq!(revoked["level"], "WARN");

@@ -8,6 +8,7 @@ use ajwt_checksum::{AgentChecksum, Profile};
 use ajwt_protocol::registration::Workflow;
 use async_trait::async_trait;
 
+pub mod audit;
 pub mod cache;
 pub mod sqlite;
 

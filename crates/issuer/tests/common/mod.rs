@@ -12,6 +12,8 @@
     missing_docs
 )]
 
+pub mod capture;
+
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
