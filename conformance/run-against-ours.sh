@@ -4,6 +4,7 @@
 #      failures are the documented expected failures);
 #   2. issuer: a fresh `ajwt serve` with its bootstrap admin client;
 #   3. verifier: examples/protected-api, started by the runner (--exec).
+# Our own runs use --strict: SHOULD-level failures count too.
 # Reports (JSON, JUnit) go to $OUT (default target/conformance). Exits non-zero
 # when any mode has a MUST-level failure or cannot run.
 set -euo pipefail
@@ -32,7 +33,7 @@ run_mode() {
 }
 
 # Mode 1
-run_mode vectors-builtin "$AJWT" conformance vectors
+run_mode vectors-builtin "$AJWT" conformance vectors --strict
 run_mode vectors-python-reference "$AJWT" conformance vectors \
   --adapter "python3 conformance/adapters/python_reference.py" \
   --expect-fail conformance/adapters/python_reference.expected-failures
@@ -51,15 +52,31 @@ for _ in $(seq 1 100); do
 done
 CLIENT_ID="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["client_id"])' "$DATA/admin-client.json")"
 CLIENT_SECRET="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["client_secret"])' "$DATA/admin-client.json")"
-run_mode issuer "$AJWT" conformance issuer --base-url "http://127.0.0.1:$ISSUER_PORT" \
+run_mode issuer "$AJWT" conformance issuer --strict --base-url "http://127.0.0.1:$ISSUER_PORT" \
   --client-id "$CLIENT_ID" --client-secret "$CLIENT_SECRET"
 
 # Mode 3
 API_PORT="$(free_port)"
 RUNNER_PORT="$(free_port)"
-run_mode verifier "$AJWT" conformance verifier \
+run_mode verifier "$AJWT" conformance verifier --strict \
   --url "http://127.0.0.1:$API_PORT/patches" \
   --issuer-addr "127.0.0.1:$RUNNER_PORT" \
   --exec "$BIN/protected-api --issuer {issuer} --addr 127.0.0.1:$API_PORT"
+
+# The reports themselves: JUnit is well-formed XML, JSON agrees with the exit status.
+python3 - "$OUT" <<'PY' || status=1
+import json, sys, pathlib
+import xml.etree.ElementTree as ET
+out = pathlib.Path(sys.argv[1])
+for name in ["vectors-builtin", "vectors-python-reference", "issuer", "verifier"]:
+    report = json.loads((out / f"{name}.json").read_text())
+    suites = ET.parse(out / f"{name}.xml").getroot()
+    cases = suites.findall("./testsuite/testcase")
+    s = report["summary"]
+    assert report["format"] == "ajwt-conformance-report/1", name
+    assert len(cases) == s["total"] == len(report["results"]), name
+    assert s["must_failures"] == 0 and s["fail"] == 0 and s["unexpected_pass"] == 0, (name, s)
+    print(f"== report {name}: {s['total']} tests, {s['pass']} passed, {s['expected_fail']} expected failures, {s['skipped']} skipped, {s['warning']} warnings")
+PY
 
 exit "$status"
