@@ -318,17 +318,7 @@ impl Child {
     /// Waits until `url`'s host and port accept TCP connections, failing
     /// early if the child exits.
     pub async fn wait_ready(&mut self, url: &str, wait: Duration) -> Result<(), Error> {
-        let parsed =
-            reqwest::Url::parse(url).map_err(|e| Error::Setup(format!("--url {url:?}: {e}")))?;
-        let host = parsed
-            .host_str()
-            .ok_or_else(|| Error::Setup(format!("--url {url:?} has no host")))?
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
-        let port = parsed
-            .port_or_known_default()
-            .ok_or_else(|| Error::Setup(format!("--url {url:?} has no port")))?;
+        let (host, port) = host_port(url)?;
         let deadline = Instant::now() + wait;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -382,9 +372,70 @@ async fn collect<R: tokio::io::AsyncRead + Unpin>(mut r: R, log: Arc<Mutex<Strin
     }
 }
 
+/// The host and port of `url` (the `--url` of the run).
+fn host_port(url: &str) -> Result<(String, u16), Error> {
+    let parsed =
+        reqwest::Url::parse(url).map_err(|e| Error::Setup(format!("--url {url:?}: {e}")))?;
+    let host = parsed
+        .host_str()
+        .ok_or_else(|| Error::Setup(format!("--url {url:?} has no host")))?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let port = parsed
+        .port_or_known_default()
+        .ok_or_else(|| Error::Setup(format!("--url {url:?} has no port")))?;
+    Ok((host, port))
+}
+
+/// Waits until `url`'s host and port accept TCP connections (a resource
+/// server the operator starts without `--exec`); a server still unreachable
+/// after `wait` is a setup error, not a failed test.
+pub async fn wait_reachable(url: &str, wait: Duration) -> Result<(), Error> {
+    let (host, port) = host_port(url)?;
+    let deadline = Instant::now() + wait;
+    loop {
+        if tokio::net::TcpStream::connect((host.as_str(), port))
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::Setup(format!(
+                "the resource server at {host}:{port} did not accept connections within {} s \
+                 (start it trusting the test issuer, or give --exec)",
+                wait.as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn unreachable_resource_server_is_a_setup_error_not_a_failure() {
+        // A port nobody listens on: bind, note the port, close.
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let url = format!("http://127.0.0.1:{port}/patches");
+        match wait_reachable(&url, Duration::from_millis(200)).await {
+            Err(Error::Setup(m)) => assert!(m.contains("did not accept connections"), "{m}"),
+            other => panic!("expected a setup error, got {other:?}"),
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/patches", listener.local_addr().unwrap());
+        assert!(wait_reachable(&url, Duration::from_secs(1)).await.is_ok());
+        assert!(matches!(
+            wait_reachable("not a url", Duration::ZERO).await,
+            Err(Error::Setup(_))
+        ));
+    }
 
     #[test]
     fn challenges_are_parsed_with_quoted_params_and_several_schemes() {

@@ -173,6 +173,11 @@ pub async fn run(args: &VerifierArgs, options: RunOptions) -> Result<Report, Err
         }
         run.note(format!("started: {cmd}"));
         child = Some(c);
+    } else if let Err(e) =
+        http::wait_reachable(&args.url, Duration::from_secs(args.wait_secs)).await
+    {
+        issuer.stop().await;
+        return Err(e);
     }
     let mut target = http::Target::new(&args.url, &args.method, &args.body)?;
     let ctx = cases::Ctx {
