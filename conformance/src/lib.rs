@@ -53,9 +53,15 @@ pub const VECTOR_FILES: &[(&str, &str)] = &[
 /// files share and a digest over all of them (so two runs can tell whether
 /// they used the same vectors).
 pub fn vectors_version() -> String {
+    vectors_version_of(VECTOR_FILES.iter().map(|(name, text)| (*name, *text)))
+}
+
+/// The version string of any set of vector files given as (name, text)
+/// pairs (`--vectors-dir` copies as well as the embedded ones).
+pub fn vectors_version_of<'a>(files: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
     let mut h = Sha256::new();
     let mut version = String::from("unversioned");
-    for (name, text) in VECTOR_FILES {
+    for (name, text) in files {
         h.update(name.as_bytes());
         h.update([0]);
         h.update(text.as_bytes());
@@ -67,7 +73,7 @@ pub fn vectors_version() -> String {
         }
     }
     let digest = hex::encode(h.finalize());
-    format!("{version} (sha256:{})", &digest[..16])
+    format!("{version} (sha256:{})", digest.get(..16).unwrap_or(&digest))
 }
 
 /// A run could not start or could not go on (bad options, unreachable

@@ -22,7 +22,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use crate::report::{Check, Report, Run, RunOptions, TestInfo};
 use crate::Error;
@@ -127,7 +126,7 @@ pub fn load_files(args: &VectorsArgs) -> Result<(Vec<VectorFile>, String), Error
     }
     let version = match &args.vectors_dir {
         None => crate::vectors_version(),
-        Some(_) => version_of(&texts),
+        Some(_) => crate::vectors_version_of(texts.iter().map(|(n, t)| (n.as_str(), t.as_str()))),
     };
     let mut files = Vec::new();
     for (name, text) in texts {
@@ -140,26 +139,6 @@ pub fn load_files(args: &VectorsArgs) -> Result<(Vec<VectorFile>, String), Error
         files.push(VectorFile { name, stem, doc });
     }
     Ok((files, version))
-}
-
-/// The version string of a set of vector files, computed as
-/// [`crate::vectors_version`] does for the embedded copies.
-fn version_of(texts: &[(String, String)]) -> String {
-    let mut h = Sha256::new();
-    let mut version = String::from("unversioned");
-    for (name, text) in texts {
-        h.update(name.as_bytes());
-        h.update([0]);
-        h.update(text.as_bytes());
-        h.update([0]);
-        if let Ok(v) = serde_json::from_str::<Value>(text) {
-            if let Some(s) = v.get("vectorsVersion").and_then(Value::as_str) {
-                version = s.to_owned();
-            }
-        }
-    }
-    let digest = hex::encode(h.finalize());
-    format!("{version} (sha256:{})", digest.get(..16).unwrap_or(&digest))
 }
 
 /// Every vector of the loaded files, in file order then tcId order.

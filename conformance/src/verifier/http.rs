@@ -318,31 +318,26 @@ impl Child {
     /// Waits until `url`'s host and port accept TCP connections, failing
     /// early if the child exits.
     pub async fn wait_ready(&mut self, url: &str, wait: Duration) -> Result<(), Error> {
-        let (host, port) = host_port(url)?;
-        let deadline = Instant::now() + wait;
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(Error::Setup(format!(
-                    "--exec {:?} exited with {status} before {host}:{port} accepted connections; its output:\n{}",
-                    self.command,
-                    self.log()
-                )));
-            }
-            if tokio::net::TcpStream::connect((host.as_str(), port))
-                .await
-                .is_ok()
-            {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                return Err(Error::Setup(format!(
-                    "--exec {:?}: {host}:{port} did not accept connections within {} s; its output:\n{}",
-                    self.command,
-                    wait.as_secs(),
-                    self.log()
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        let child = &mut self.child;
+        let r = poll_connect(url, wait, || match child.try_wait() {
+            Ok(Some(status)) => Some(status.to_string()),
+            _ => None,
+        })
+        .await;
+        match r {
+            Ok(()) => Ok(()),
+            Err(Waited::Bad(e)) => Err(e),
+            Err(Waited::Gone(status)) => Err(Error::Setup(format!(
+                "--exec {:?} exited ({status}) before {url} accepted connections; its output:\n{}",
+                self.command,
+                self.log()
+            ))),
+            Err(Waited::Timeout) => Err(Error::Setup(format!(
+                "--exec {:?}: {url} did not accept connections within {} s; its output:\n{}",
+                self.command,
+                wait.as_secs(),
+                self.log()
+            ))),
         }
     }
 
@@ -392,9 +387,40 @@ fn host_port(url: &str) -> Result<(String, u16), Error> {
 /// server the operator starts without `--exec`); a server still unreachable
 /// after `wait` is a setup error, not a failed test.
 pub async fn wait_reachable(url: &str, wait: Duration) -> Result<(), Error> {
-    let (host, port) = host_port(url)?;
+    poll_connect(url, wait, || None).await.map_err(|e| match e {
+        Waited::Bad(e) => e,
+        Waited::Gone(m) => Error::Setup(m),
+        Waited::Timeout => Error::Setup(format!(
+            "the resource server at {url} did not accept connections within {} s \
+             (start it trusting the test issuer, or give --exec)",
+            wait.as_secs()
+        )),
+    })
+}
+
+/// Why [`poll_connect`] stopped waiting.
+enum Waited {
+    /// The URL is unusable.
+    Bad(Error),
+    /// `gone()` said the server will never come (e.g. the child exited).
+    Gone(String),
+    /// Time ran out.
+    Timeout,
+}
+
+/// Polls `url`'s host and port until they accept a TCP connection, giving
+/// up when `gone()` returns a reason or `wait` has passed.
+async fn poll_connect(
+    url: &str,
+    wait: Duration,
+    mut gone: impl FnMut() -> Option<String>,
+) -> Result<(), Waited> {
+    let (host, port) = host_port(url).map_err(Waited::Bad)?;
     let deadline = Instant::now() + wait;
     loop {
+        if let Some(reason) = gone() {
+            return Err(Waited::Gone(reason));
+        }
         if tokio::net::TcpStream::connect((host.as_str(), port))
             .await
             .is_ok()
@@ -402,13 +428,9 @@ pub async fn wait_reachable(url: &str, wait: Duration) -> Result<(), Error> {
             return Ok(());
         }
         if Instant::now() >= deadline {
-            return Err(Error::Setup(format!(
-                "the resource server at {host}:{port} did not accept connections within {} s \
-                 (start it trusting the test issuer, or give --exec)",
-                wait.as_secs()
-            )));
+            return Err(Waited::Timeout);
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
