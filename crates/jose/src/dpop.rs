@@ -68,7 +68,7 @@ impl DpopKey {
     pub fn generate(alg: Alg) -> Result<DpopKey, JoseError> {
         let pem = match alg {
             Alg::Es256 => ES256.generate_key_pair().map(|k| k.to_pem_private_key()),
-            Alg::EdDsa => EdDSA
+            Alg::EdDsa | Alg::Ed25519 => EdDSA
                 .generate_key_pair(EdCurve::Ed25519)
                 .map(|k| k.to_pem_private_key()),
             Alg::Rs256 | Alg::Ps256 => RS256
@@ -105,7 +105,7 @@ impl DpopKey {
                     Box::new(signer),
                 )
             }
-            Alg::EdDsa => {
+            Alg::EdDsa | Alg::Ed25519 => {
                 let pair = EdDSA.key_pair_from_pem(pem).map_err(invalid)?;
                 if pair.curve() != EdCurve::Ed25519 {
                     return Err(JoseError::UnsupportedKey(

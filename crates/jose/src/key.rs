@@ -70,7 +70,7 @@ impl KeyMaterial {
         matches!(
             (self, alg),
             (KeyMaterial::P256(_), Alg::Es256)
-                | (KeyMaterial::Ed25519(_), Alg::EdDsa)
+                | (KeyMaterial::Ed25519(_), Alg::EdDsa | Alg::Ed25519)
                 | (KeyMaterial::Rsa { .. }, Alg::Rs256 | Alg::Ps256)
         )
     }
@@ -99,7 +99,7 @@ impl KeyMaterial {
                 )?;
                 signature.verify(&Sha256::digest(input), key)
             }
-            (KeyMaterial::Ed25519(key), Alg::EdDsa) => {
+            (KeyMaterial::Ed25519(key), Alg::EdDsa | Alg::Ed25519) => {
                 Verifier::new_without_digest(key)?.verify_oneshot(signature, input)
             }
             (KeyMaterial::Rsa { key, .. }, Alg::Rs256 | Alg::Ps256) => {

@@ -47,8 +47,12 @@ pub use key::{JwkSet, PublicKey};
 pub enum Alg {
     /// ECDSA with P-256 and SHA-256 (RFC 7518 §3.4), signature R || S.
     Es256,
-    /// EdDSA with Ed25519 (RFC 8037 §3.1).
+    /// EdDSA with Ed25519 (RFC 8037 §3.1), under the polymorphic name `EdDSA`.
     EdDsa,
+    /// EdDSA with Ed25519 under its fully-specified name `Ed25519` (RFC 9864
+    /// §2.2): the same signature as [`Alg::EdDsa`], but the name alone says
+    /// which curve. oauth4webapi signs DPoP proofs with it.
+    Ed25519,
     /// RSASSA-PKCS1-v1_5 with SHA-256 (RFC 7518 §3.3).
     Rs256,
     /// RSASSA-PSS with SHA-256, MGF1 with SHA-256 and a 32-byte salt (RFC 7518 §3.5).
@@ -56,14 +60,15 @@ pub enum Alg {
 }
 
 impl Alg {
-    /// Every algorithm, in the order ES256, EdDSA, RS256, PS256.
-    pub const ALL: [Alg; 4] = [Alg::Es256, Alg::EdDsa, Alg::Rs256, Alg::Ps256];
+    /// Every algorithm, in the order ES256, EdDSA, Ed25519, RS256, PS256.
+    pub const ALL: [Alg; 5] = [Alg::Es256, Alg::EdDsa, Alg::Ed25519, Alg::Rs256, Alg::Ps256];
 
     /// The JWS `alg` name: `"ES256"`, `"EdDSA"`, `"RS256"` or `"PS256"`.
     pub fn as_str(self) -> &'static str {
         match self {
             Alg::Es256 => "ES256",
             Alg::EdDsa => "EdDSA",
+            Alg::Ed25519 => "Ed25519",
             Alg::Rs256 => "RS256",
             Alg::Ps256 => "PS256",
         }
@@ -85,6 +90,7 @@ impl FromStr for Alg {
         match s {
             "ES256" => Ok(Alg::Es256),
             "EdDSA" => Ok(Alg::EdDsa),
+            "Ed25519" => Ok(Alg::Ed25519),
             "RS256" => Ok(Alg::Rs256),
             "PS256" => Ok(Alg::Ps256),
             other => Err(JoseError::UnsupportedAlgorithm(other.to_owned())),
@@ -130,7 +136,7 @@ pub enum JoseError {
     #[error("the JWS header has no \"alg\"")]
     MissingAlgorithm,
     /// An `alg` this crate never accepts: `none`, HMAC, or unknown (RFC 8725 §3.1).
-    #[error("algorithm {0:?} is not supported (only ES256, EdDSA, RS256 and PS256; never \"none\" or HMAC)")]
+    #[error("algorithm {0:?} is not supported (only ES256, EdDSA, Ed25519, RS256 and PS256; never \"none\" or HMAC)")]
     UnsupportedAlgorithm(String),
     /// A supported `alg` that is not in the caller's allow-list.
     #[error("algorithm {0:?} is not allowed here")]
@@ -247,7 +253,7 @@ mod tests {
             assert_eq!(alg.to_string(), alg.as_str());
         }
         for bad in [
-            "none", "None", "HS256", "HS384", "HS512", "es256", "ES384", "Ed25519", "",
+            "none", "None", "HS256", "HS384", "HS512", "es256", "ES384", "ed25519", "Ed448", "",
         ] {
             assert_eq!(
                 bad.parse::<Alg>(),

@@ -274,7 +274,7 @@ fn rfc8725_s3_1_alg_none_hmac_unknown_refused() {
     );
     for alg in [
         "none", "None", "NONE", "HS256", "HS384", "HS512", "ES384", "ES512", "RS384", "PS512",
-        "ES256K", "Ed25519", "es256", "",
+        "ES256K", "Ed448", "ed25519", "es256", "",
     ] {
         assert_eq!(
             err(&with_header(&format!(r#"{{"alg":"{alg}"}}"#))),

@@ -16,10 +16,14 @@ const NOW: i64 = 1_760_000_000;
 const URL: &str = "https://api.example.com/patches";
 const TOKEN: &str = "intent.token.value";
 
+/// jsonwebtoken 9 has no RFC 9864 names, so the fully-specified `Ed25519`
+/// is left out of these loops ([`THEIR_ALGS`]); `EdDSA` covers the curve.
+const THEIR_ALGS: [Alg; 4] = [Alg::Es256, Alg::EdDsa, Alg::Rs256, Alg::Ps256];
+
 fn their_alg(alg: Alg) -> Algorithm {
     match alg {
         Alg::Es256 => Algorithm::ES256,
-        Alg::EdDsa => Algorithm::EdDSA,
+        Alg::EdDsa | Alg::Ed25519 => Algorithm::EdDSA,
         Alg::Rs256 => Algorithm::RS256,
         Alg::Ps256 => Algorithm::PS256,
     }
@@ -31,7 +35,7 @@ fn their_key(key: &DpopKey) -> EncodingKey {
     let pem = key.to_pkcs8_pem().unwrap();
     match key.alg() {
         Alg::Es256 => EncodingKey::from_ec_pem(pem.as_bytes()).unwrap(),
-        Alg::EdDsa => EncodingKey::from_ed_pem(pem.as_bytes()).unwrap(),
+        Alg::EdDsa | Alg::Ed25519 => EncodingKey::from_ed_pem(pem.as_bytes()).unwrap(),
         Alg::Rs256 | Alg::Ps256 => EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap(),
     }
 }
@@ -46,7 +50,7 @@ fn their_validation(alg: Alg) -> Validation {
 
 #[test]
 fn jsonwebtoken_tokens_verify_with_compact_jws() {
-    for alg in Alg::ALL {
+    for alg in THEIR_ALGS {
         let key = common::key(alg);
         let mut header = Header::new(their_alg(alg));
         header.typ = Some("intent+jwt".into());
@@ -79,7 +83,7 @@ fn jsonwebtoken_tokens_verify_with_compact_jws() {
 
 #[test]
 fn jsonwebtoken_dpop_proofs_verify_with_verify_dpop_proof() {
-    for alg in Alg::ALL {
+    for alg in THEIR_ALGS {
         let key = common::key(alg);
         let jwk: Jwk = serde_json::from_value(Value::Object(key.public_jwk())).unwrap();
         let mut header = Header::new(their_alg(alg));
@@ -121,7 +125,7 @@ fn jsonwebtoken_dpop_proofs_verify_with_verify_dpop_proof() {
 
 #[test]
 fn our_dpop_proofs_verify_with_jsonwebtoken() {
-    for alg in Alg::ALL {
+    for alg in THEIR_ALGS {
         let key = common::key(alg);
         let proof = key
             .proof(
@@ -162,7 +166,7 @@ fn our_dpop_proofs_verify_with_jsonwebtoken() {
 
 #[test]
 fn jsonwebtoken_accepts_our_signed_tokens() {
-    for alg in Alg::ALL {
+    for alg in THEIR_ALGS {
         let key = common::key(alg);
         let token = key
             .sign_jws(
