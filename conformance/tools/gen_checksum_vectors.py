@@ -38,7 +38,7 @@ DEFAULT_OUTPUT = REPO_ROOT / "conformance" / "vectors" / "checksum.json"
 GENERATOR_PATH = "conformance/tools/gen_checksum_vectors.py"
 # Version of the vector files (all four share it; bump on any change of
 # content or format) and the JSON Schema they follow, relative to the file.
-VECTORS_VERSION = "1.0.0"
+VECTORS_VERSION = "2.0.0"
 VECTORS_SCHEMA = "schema.json"
 JCS_PACKAGE = "jcs 0.2.1"
 
@@ -85,13 +85,14 @@ ERROR_KINDS = {
                      "(neither present), tools, or a tool's name.",
     "invalid_type": "A member has the wrong JSON type (a null value is only accepted for "
                     "the optional members configuration, description, parameters, "
-                    "signature, checksum_level and source_code).",
+                    "signature, checksum_level, source_code and is_agent; is_agent must "
+                    "be a boolean).",
     "invalid_agent_id": "agent_id does not match ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$ "
                         "(the whole string must match; a trailing newline is not allowed).",
     "conflicting_fields": "Both prompt and prompt_template are present.",
     "unknown_field": "A top-level member other than agent_id, prompt, prompt_template, "
                      "tools, configuration, or a tool member other than name, description, "
-                     "parameters, signature, checksum_level, source_code.",
+                     "parameters, signature, checksum_level, source_code, is_agent.",
     "invalid_tool_name": "A tool name is the empty string.",
     "duplicate_tool_name": "Two tools have the same name (exact code point equality, no "
                            "Unicode normalization).",
@@ -109,13 +110,16 @@ FLAG_NOTES = {
     "NullOptional": "Optional members given an explicit null value, which must behave exactly "
                     "as if the member were absent.",
     "Defaults": "Relies on defaults: description \"\", parameters {}, checksum_level "
-                "\"shallow\", configuration {} (jcs) / null (python-ref).",
+                "\"shallow\", configuration {} (both profiles).",
     "ShallowTool": "Shallow tools: name, description, parameters (jcs) or name, signature, "
                    "description (python-ref) are hashed; no source code.",
     "Signature": "The tool signature member: hashed by python-ref (null when absent), "
                  "validated but not hashed by jcs.",
     "DeepTool": "Deep tools (checksum_level \"deep\") whose source_code string is hashed "
                 "verbatim.",
+    "SubAgent": "The tool member is_agent (a boolean marking a tool that is itself an agent, "
+                "as in the draft author's implementation): validated, never hashed by either "
+                "profile, so the checksum is that of the same tool without it.",
     "Parameters": "The tool parameters member (JSON Schema: object or boolean): hashed by "
                   "jcs, validated but not hashed by python-ref.",
     "SortOrder": "Ordering: tools are sorted by name in Unicode code point order in both "
@@ -153,7 +157,8 @@ FLAG_NOTES = {
 
 AGENT_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 TOP_LEVEL_MEMBERS = {"agent_id", "prompt", "prompt_template", "tools", "configuration"}
-TOOL_MEMBERS = {"name", "description", "parameters", "signature", "checksum_level", "source_code"}
+TOOL_MEMBERS = {"name", "description", "parameters", "signature", "checksum_level", "source_code",
+                "is_agent"}
 
 
 class SpecError(Exception):
@@ -321,6 +326,11 @@ def validate(doc):
         source_code = tool.get("source_code")
         if source_code is not None and not _is_string(source_code):
             raise SpecError("invalid_type", "tool.source_code")
+        # is_agent (spec I-62): a boolean, null = absent; validated, never hashed.
+        # bool only: Python's bool is an int subclass, but 0/1 are not booleans.
+        is_agent = tool.get("is_agent")
+        if is_agent is not None and not isinstance(is_agent, bool):
+            raise SpecError("invalid_type", "tool.is_agent")
         if level == "deep" and source_code is None:
             raise SpecError("missing_source_code", name)
         if level == "shallow" and source_code is not None:
@@ -336,6 +346,7 @@ def validate(doc):
             "signature": signature,
             "checksum_level": level,
             "source_code": source_code,
+            "is_agent": bool(is_agent),
         })
 
     return {
@@ -392,7 +403,10 @@ def canonical_python_ref(spec):
         "id": spec["agent_id"],
         "prompt": normalize_prompt(spec["prompt"]),
         "tools": sorted(tools, key=lambda x: x["name"]),
-        "config": spec["configuration"],
+        # spec I-61 (supersedes I-5): the reference code as deployed hashes {} for
+        # an agent without configuration (hypernome/patchet's AgentComponents has
+        # `configuration: Dict = {}`; auth51-checksum v1 `d.get("configuration", {}) or {}`).
+        "config": spec["configuration"] if spec["configuration"] is not None else {},
     }
     return json.dumps(components, sort_keys=True).encode("utf-8")
 
@@ -612,11 +626,10 @@ def build_cases():
          ["Minimal", "Configuration", "Defaults"], ["5.2.1"],
          '{"agent_id":"a","prompt":"p","tools":[]}')
     case("config-empty",
-         "configuration is {}: identical to absent in jcs (defaults to {}), but python-ref "
-         "hashes {} rather than null",
-         ["Minimal", "Configuration", "ProfileDifference"], ["5.2.1"],
-         '{"agent_id":"a","prompt":"p","tools":[],"configuration":{}}',
-         same_as={"jcs": "minimal"}, differs_from={"python-ref": "minimal"})
+         "configuration is {}: identical to absent in both profiles (an absent configuration "
+         "is hashed as {}, in python-ref as the deployed reference code does)",
+         ["Minimal", "Configuration", "EquivalentInput"], ["5.2.1"],
+         '{"agent_id":"a","prompt":"p","tools":[],"configuration":{}}', same_as="minimal")
     case("config-null", "configuration is null: identical to absent in both profiles",
          ["Minimal", "Configuration", "NullOptional", "EquivalentInput"], ["5.2.1"],
          '{"agent_id":"a","prompt":"p","tools":[],"configuration":null}', same_as="minimal")
@@ -1174,6 +1187,51 @@ def build_cases():
          '{"name": "search"}, {"name": "search", "description": "again"}', "duplicate_tool_name")
     tinv("dup-tool-name-escaped", "Tool names \"a\" and \"\\u0061\" are the same name",
          '{"name": "a"}, {"name": "\\u0061"}', "duplicate_tool_name", ["InputEscapes"])
+
+    # --- Sub-agent tools (is_agent, spec I-62) ---------------------------------------
+    # Appended last so that the tcIds of the earlier jcs vectors stay as they were.
+    # The draft author's implementation (hypernome/patchet, intentmodel.Tool) marks a
+    # tool that is itself an agent with is_agent; its _prepare_tool never hashes it.
+    def subagent_doc(marker=None, extra=None):
+        planner = {"name": "patch-planner", "description": "Plan the patches (a sub-agent)",
+                   "signature": "(state: dict) -> dict"}
+        if marker is not None:
+            planner["is_agent"] = marker
+        if extra:
+            planner.update(extra)
+        return agent(agent_id="supervisor-agent", prompt="Delegate to the planner.",
+                     tools=[planner, {"name": "read_manifest",
+                                      "description": "Read package manifest file",
+                                      "signature": "(file_path: str) -> dict",
+                                      "is_agent": False}])
+
+    case("subagent-base",
+         "Supervisor with a sub-agent tool and an ordinary tool, no configuration (the shape of "
+         "every agent of the draft author's implementation); the ordinary tool carries "
+         "\"is_agent\": false",
+         ["SubAgent", "ShallowTool", "Signature", "Configuration"], ["5.2.1", "5.2.3"],
+         subagent_doc())
+    case("subagent-true",
+         "The same supervisor with the sub-agent tool marked \"is_agent\": true: is_agent is "
+         "not hashed, same result",
+         ["SubAgent", "ShallowTool", "EquivalentInput"], ["5.2.1", "5.2.3"],
+         subagent_doc(True), same_as="subagent-base")
+    case("subagent-null",
+         "\"is_agent\": null means absent: same result",
+         ["SubAgent", "NullOptional", "EquivalentInput"], ["5.2.1", "5.2.3"],
+         subagent_doc(None, {"is_agent": None}), same_as="subagent-base")
+    case("subagent-deep",
+         "A deep sub-agent tool: its source_code is hashed, is_agent is not",
+         ["SubAgent", "DeepTool"], ["5.2.1", "5.2.3", "5.2.5"],
+         subagent_doc(True, {"checksum_level": "deep",
+                             "source_code": "async def planner(state):\n    return await run(state)"}),
+         differs_from="subagent-base")
+    tinv("subagent-string", "is_agent is the string \"true\" (must be a boolean)",
+         '{"name": "t", "is_agent": "true"}', "invalid_type", ["SubAgent"])
+    tinv("subagent-number", "is_agent is the number 1 (must be a boolean)",
+         '{"name": "t", "is_agent": 1}', "invalid_type", ["SubAgent"])
+    tinv("subagent-misspelt", "Tool member \"isAgent\" is unknown (the member is is_agent)",
+         '{"name": "t", "isAgent": true}', "unknown_field", ["SubAgent"])
 
 
 # ---------------------------------------------------------------------------

@@ -41,7 +41,7 @@ DEFAULT_OUTPUT_DIR = REPO_ROOT / "conformance" / "vectors"
 GENERATOR_PATH = "conformance/tools/gen_protocol_vectors.py"
 # Version of the vector files (all four share it; bump on any change of
 # content or format) and the JSON Schema they follow, relative to the file.
-VECTORS_VERSION = "1.0.0"
+VECTORS_VERSION = "2.0.0"
 VECTORS_SCHEMA = "schema.json"
 DRAFT = "draft-goswami-agentic-jwt-00"
 

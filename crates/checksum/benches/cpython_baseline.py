@@ -59,7 +59,8 @@ def components_from_spec(spec: dict):
         agent_id=spec["agent_id"],
         prompt_template=prompt,
         tools=tools,
-        configuration=spec.get("configuration"),
+        # spec I-61: an absent configuration is hashed as {} (as deployed).
+        configuration=spec.get("configuration") if spec.get("configuration") is not None else {},
     )
 
 

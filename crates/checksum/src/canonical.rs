@@ -490,9 +490,11 @@ fn python_ref_canonical(spec: &AgentSpec) -> Result<Vec<u8>, ChecksumError> {
             obj(m)
         })
         .collect();
+    // I-61 (supersedes I-5): the reference code as deployed hashes `{}` for an
+    // agent without configuration (hypernome/patchet `configuration: Dict = {}`).
     let config = match &spec.configuration {
         Some(c) => to_py(c, "configuration")?,
-        None => Py::Null,
+        None => Py::Obj(Vec::new()),
     };
     let components = obj(vec![
         ("id".to_owned(), Py::Str(spec.agent_id.clone())),
@@ -554,6 +556,47 @@ mod tests {
             String::from_utf8(python_dumps(&v).unwrap()).unwrap(),
             r#"{"a": {}, "b": [1, 2.5, "\u00e9\ud83d\ude00\u007f\n\u0001"], "\u00e9": null}"#
         );
+    }
+
+    fn canonical_text(spec: &str, profile: Profile) -> String {
+        let spec = AgentSpec::from_json(spec.as_bytes()).unwrap();
+        String::from_utf8(canonical_bytes(&spec, profile).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn i61_python_ref_hashes_an_absent_configuration_as_empty_object() {
+        // What hypernome/patchet's compute_agent_checksum serializes for an
+        // AgentComponents without configuration (`configuration: Dict = {}`).
+        for spec in [
+            r#"{"agent_id":"a","prompt":"p","tools":[]}"#,
+            r#"{"agent_id":"a","prompt":"p","tools":[],"configuration":null}"#,
+            r#"{"agent_id":"a","prompt":"p","tools":[],"configuration":{}}"#,
+        ] {
+            assert_eq!(
+                canonical_text(spec, Profile::PythonRef),
+                r#"{"config": {}, "id": "a", "prompt": "p", "tools": []}"#,
+                "{spec}"
+            );
+            assert_eq!(
+                canonical_text(spec, Profile::Jcs),
+                r#"{"agent_id":"a","configuration":{},"prompt_template":"p","tools":[]}"#,
+                "{spec}"
+            );
+        }
+    }
+
+    #[test]
+    fn i62_is_agent_is_hashed_by_neither_profile() {
+        let marked = r#"{"agent_id":"a","prompt":"p","tools":[{"name":"sub","signature":"(s)","is_agent":true}]}"#;
+        let plain = r#"{"agent_id":"a","prompt":"p","tools":[{"name":"sub","signature":"(s)"}]}"#;
+        for profile in [Profile::Jcs, Profile::PythonRef] {
+            assert_eq!(
+                canonical_text(marked, profile),
+                canonical_text(plain, profile),
+                "{profile}"
+            );
+            assert!(!canonical_text(marked, profile).contains("is_agent"));
+        }
     }
 
     #[test]

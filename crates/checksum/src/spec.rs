@@ -4,7 +4,7 @@
 //! {"agent_id": "...", "prompt": "..." /* or "prompt_template" */,
 //!  "tools": [{"name": "...", "description": "...", "parameters": {},
 //!             "signature": "(x: int) -> int", "checksum_level": "deep",
-//!             "source_code": "..."}],
+//!             "source_code": "...", "is_agent": false}],
 //!  "configuration": {"model_name": "...", "temperature": 0.0}}
 //! ```
 //!
@@ -71,6 +71,10 @@ pub struct Tool {
     /// Normalized source (§5.2.5), present exactly when `checksum_level` is deep.
     /// Taken as given: the runtime normalizes it.
     pub source_code: Option<String>,
+    /// The tool is itself an agent (a sub-agent the agent delegates to), as the
+    /// draft author's implementation marks it (`is_agent`). Validated, never
+    /// hashed by either profile (`spec/issue11-checksum.md` I-62).
+    pub is_agent: bool,
 }
 
 impl Tool {
@@ -87,6 +91,7 @@ impl Tool {
             signature: None,
             checksum_level: ChecksumLevel::Shallow,
             source_code: None,
+            is_agent: false,
         }
     }
 }
@@ -292,6 +297,7 @@ impl Tool {
             "signature",
             "checksum_level",
             "source_code",
+            "is_agent",
         ];
         for (key, v) in members(obj, optional) {
             let p = || join(&path, &key);
@@ -319,11 +325,16 @@ impl Tool {
                     }
                 }
                 "source_code" => tool.source_code = Some(expect_string(v, p)?),
+                // I-62: a boolean (null = absent); not hashed by either profile.
+                "is_agent" => match v {
+                    Value::Bool(b) => tool.is_agent = b,
+                    other => return Err(type_error(&p(), "a boolean", &other)),
+                },
                 _ => {
                     return Err(err(
                         ErrorKind::UnknownField,
                         &p(),
-                        "unknown field (expected name, description, parameters, signature, checksum_level, source_code)".into(),
+                        "unknown field (expected name, description, parameters, signature, checksum_level, source_code, is_agent)".into(),
                     ))
                 }
             }
@@ -424,6 +435,18 @@ mod tests {
     }
 
     #[test]
+    fn i62_is_agent_marks_a_sub_agent_tool_and_null_means_absent() {
+        let s = parse(
+            r#"{"agent_id":"sup","prompt":"p","tools":[
+                {"name":"planner","is_agent":true},{"name":"read","is_agent":false},
+                {"name":"write","is_agent":null},{"name":"plain"}]}"#,
+        )
+        .unwrap();
+        let flags: Vec<bool> = s.tools.iter().map(|t| t.is_agent).collect();
+        assert_eq!(flags, [true, false, false, false]);
+    }
+
+    #[test]
     fn s5_2_error_kinds_and_paths() {
         let cases: &[(&str, ErrorKind, &str)] = &[
             ("[]", ErrorKind::NotAnObject, "agent specification must be a JSON object, found array"),
@@ -446,7 +469,9 @@ mod tests {
             (r#"{"agent_id":"a","prompt":"","tools":[{}]}"#, ErrorKind::MissingField, "tools[0].name: missing required field"),
             (r#"{"agent_id":"a","prompt":"","tools":[{"name":""}]}"#, ErrorKind::InvalidToolName, "tools[0].name: tool name must not be empty"),
             (r#"{"agent_id":"a","prompt":"","tools":[{"name":"x","parameters":"s"}]}"#, ErrorKind::InvalidType, "tools[0].parameters: expected a JSON Schema (object or boolean), found string"),
-            (r#"{"agent_id":"a","prompt":"","tools":[{"name":"x","checksumLevel":"deep"}]}"#, ErrorKind::UnknownField, "tools[0].checksumLevel: unknown field (expected name, description, parameters, signature, checksum_level, source_code)"),
+            (r#"{"agent_id":"a","prompt":"","tools":[{"name":"x","checksumLevel":"deep"}]}"#, ErrorKind::UnknownField, "tools[0].checksumLevel: unknown field (expected name, description, parameters, signature, checksum_level, source_code, is_agent)"),
+            (r#"{"agent_id":"a","prompt":"","tools":[{"name":"x","is_agent":"true"}]}"#, ErrorKind::InvalidType, "tools[0].is_agent: expected a boolean, found string"),
+            (r#"{"agent_id":"a","prompt":"","tools":[{"name":"x","is_agent":0}]}"#, ErrorKind::InvalidType, "tools[0].is_agent: expected a boolean, found number"),
             (r#"{"agent_id":"a","prompt":"","tools":[{"name":"x","checksum_level":"full"}]}"#, ErrorKind::UnknownChecksumLevel, r#"tools[0].checksum_level: unknown checksum level "full" (expected "shallow" or "deep")"#),
             (r#"{"agent_id":"a","prompt":"","tools":[{"name":"x","checksum_level":"deep"}]}"#, ErrorKind::MissingSourceCode, r#"tools[0].source_code: required for deep tool "x" (§5.2.3)"#),
             (r#"{"agent_id":"a","prompt":"","tools":[{"name":"x","source_code":"1"}]}"#, ErrorKind::UnexpectedSourceCode, r#"tools[0].source_code: tool "x" is shallow, so its source code would not be hashed; set "checksum_level": "deep" or remove it"#),

@@ -237,8 +237,9 @@ fn tool() -> impl Strategy<Value = (String, String)> {
         prop::option::of(object_text()),
         prop::option::of(string_literal()),
         prop::option::of(string_literal()),
+        prop::option::of(any::<bool>()),
     )
-        .prop_map(|(name, description, parameters, signature, source)| {
+        .prop_map(|(name, description, parameters, signature, source, is_agent)| {
             let mut members = vec![format!(
                 "\"name\": {}",
                 serde_json::to_string(&name).unwrap()
@@ -255,6 +256,10 @@ fn tool() -> impl Strategy<Value = (String, String)> {
             if let Some(src) = source {
                 members.push("\"checksum_level\": \"deep\"".to_owned());
                 members.push(format!("\"source_code\": {src}"));
+            }
+            // I-62: a sub-agent marker, which neither oracle hashes.
+            if let Some(b) = is_agent {
+                members.push(format!("\"is_agent\": {b}"));
             }
             (name, format!("{{{}}}", members.join(", ")))
         })
@@ -330,7 +335,8 @@ for text in json.load(sys.stdin):
             dict({{"name": t["name"], "signature": t.get("signature"), "description": t.get("description", "")}},
                  **({{"source_code": t["source_code"]}} if t.get("checksum_level") == "deep" else {{}}))
             for t in tools_of(spec)], key=lambda x: x["name"]),
-        "config": spec.get("configuration"),
+        # I-61: the deployed reference code (hypernome/patchet) hashes {{}} when absent.
+        "config": spec.get("configuration") if spec.get("configuration") is not None else {{}},
     }}
     content = json.dumps(components, sort_keys=True)
     out.append([content, hashlib.sha256(content.encode("utf-8")).hexdigest(), overflows(spec)])
