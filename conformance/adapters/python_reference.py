@@ -38,7 +38,7 @@ import sys
 import types
 
 PROTOCOL = "ajwt-vectors-adapter/1"
-VERSION = "1.0.0"
+VERSION = "1.1.0"
 ALL_OPS = ("checksum", "sequence_hash", "authorize_step", "decode_token_request")
 
 ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -119,7 +119,7 @@ def compute_agent_checksum(agent_components):
 
 TOP_LEVEL_MEMBERS = {"agent_id", "prompt", "prompt_template", "tools", "configuration"}
 TOOL_MEMBERS = {"name", "description", "parameters", "signature", "checksum_level",
-                "source_code"}
+                "source_code", "is_agent"}
 
 
 class SpecError(Exception):
@@ -239,6 +239,9 @@ def read_spec(text):
         source_code = tool.get("source_code")
         if source_code is not None and not isinstance(source_code, str):
             raise SpecError("invalid_type", "tool.source_code")
+        is_agent = tool.get("is_agent")  # a sub-agent marker; the reference code never hashes it
+        if is_agent is not None and not isinstance(is_agent, bool):
+            raise SpecError("invalid_type", "tool.is_agent")
         if level == "deep" and source_code is None:
             raise SpecError("missing_source_code", name)
         if level == "shallow" and source_code is not None:
@@ -249,6 +252,10 @@ def read_spec(text):
         tools.append(types.SimpleNamespace(name=name, description=description,
                                            signature=signature, checksum_level=level,
                                            source_code=source_code))
+    # The deployed reference code hashes {} for an agent without configuration
+    # (its AgentComponents declares `configuration: Dict = {}`).
+    if configuration is None:
+        configuration = {}
     return types.SimpleNamespace(agent_id=agent_id, prompt_template=prompt, tools=tools,
                                  configuration=configuration)
 

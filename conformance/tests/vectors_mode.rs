@@ -108,7 +108,7 @@ fn catalogue_has_one_must_test_per_vector_with_its_first_section() {
         expected += load(name)["numberOfTests"].as_u64().unwrap() as usize;
     }
     assert_eq!(cat.len(), expected);
-    assert_eq!(cat.len(), 528);
+    assert_eq!(cat.len(), 542);
     let ids: BTreeSet<&str> = cat.iter().map(|t| t.id.as_str()).collect();
     assert_eq!(ids.len(), cat.len(), "ids are unique");
     let t17 = cat.iter().find(|t| t.id == "VEC-checksum-17").unwrap();
@@ -150,7 +150,7 @@ async fn s5_3_s4_builtin_target_passes_every_vector() {
         .map(|r| format!("{} {:?}: {:?}", r.info.id, r.outcome, r.reason))
         .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    assert_eq!((s.total, s.pass), (528, 528));
+    assert_eq!((s.total, s.pass), (542, 542));
     assert!(!report.failed());
     assert!(
         report.target.starts_with("built-in (ajwt-checksum "),
@@ -162,9 +162,9 @@ async fn s5_3_s4_builtin_target_passes_every_vector() {
         report.versions.get("vectors"),
         Some(&ajwt_conformance::vectors_version())
     );
-    assert!(report.versions["vectors"].starts_with("1.0.0 (sha256:"));
+    assert!(report.versions["vectors"].starts_with("2.0.0 (sha256:"));
     assert!(report.terminal().contains("vectors"));
-    eprintln!("built-in: 528 vectors in {:?}", started.elapsed());
+    eprintln!("built-in: 542 vectors in {:?}", started.elapsed());
 }
 
 #[tokio::test]
@@ -190,12 +190,12 @@ async fn s5_3_2_python_adapter_passes_python_ref_vectors_and_fails_jcs_ones() {
         .collect();
     assert!(unexpected.is_empty(), "{}", unexpected.join("\n"));
     assert_eq!(failed, want);
-    // Pinned counts: 145 jcs + 145 python-ref checksum vectors, 32 sequence
+    // Pinned counts: 152 jcs + 152 python-ref checksum vectors, 32 sequence
     // hashes, 76 workflow authorizations, 130 token request decodings; of the
-    // jcs vectors, the 61 valid ones and the 6 unrepresentable_number ones fail.
-    assert_eq!(want.len(), 67, "jcs vectors a §5.3.2 implementation fails");
+    // jcs vectors, the 65 valid ones and the 6 unrepresentable_number ones fail.
+    assert_eq!(want.len(), 71, "jcs vectors a §5.3.2 implementation fails");
     let s = &report.summary;
-    assert_eq!((s.total, s.pass, s.fail, s.skipped), (528, 461, 67, 0));
+    assert_eq!((s.total, s.pass, s.fail, s.skipped), (542, 471, 71, 0));
     for id in &want {
         let (_, reason) = outcome(&report, id);
         let reason = reason.unwrap();
@@ -261,7 +261,7 @@ async fn s5_3_2_python_adapter_expect_fail_file_lists_exactly_the_jcs_failures()
     let s = &report.summary;
     assert_eq!(
         (s.pass, s.expected_fail, s.fail, s.unexpected_pass),
-        (461, 67, 0, 0)
+        (471, 71, 0, 0)
     );
     assert!(!report.failed(), "the CI command exits 0");
 }
@@ -435,7 +435,7 @@ async fn s5_3_vectors_dir_is_read_and_canonical_differences_are_located() {
         report.versions["vectors"],
         ajwt_conformance::vectors_version()
     );
-    assert!(report.versions["vectors"].starts_with("1.0.0 (sha256:"));
+    assert!(report.versions["vectors"].starts_with("2.0.0 (sha256:"));
 
     let missing = VectorsArgs {
         vectors_dir: Some(dir.path().join("nope")),
@@ -466,7 +466,7 @@ fn every_vector_file_follows_schema_json() {
         let doc = load(name);
         let errors = schema_errors(&v, &doc);
         assert!(errors.is_empty(), "{name}: {}", errors.join("\n"));
-        assert_eq!(doc["vectorsVersion"], "1.0.0", "{name}");
+        assert_eq!(doc["vectorsVersion"], "2.0.0", "{name}");
         assert_eq!(doc["schema"], "schema.json", "{name}");
     }
 }

@@ -239,30 +239,32 @@ fn tool() -> impl Strategy<Value = (String, String)> {
         prop::option::of(string_literal()),
         prop::option::of(any::<bool>()),
     )
-        .prop_map(|(name, description, parameters, signature, source, is_agent)| {
-            let mut members = vec![format!(
-                "\"name\": {}",
-                serde_json::to_string(&name).unwrap()
-            )];
-            if let Some(d) = description {
-                members.push(format!("\"description\": {d}"));
-            }
-            if let Some(p) = parameters {
-                members.push(format!("\"parameters\": {p}"));
-            }
-            if let Some(s) = signature {
-                members.push(format!("\"signature\": {s}"));
-            }
-            if let Some(src) = source {
-                members.push("\"checksum_level\": \"deep\"".to_owned());
-                members.push(format!("\"source_code\": {src}"));
-            }
-            // I-62: a sub-agent marker, which neither oracle hashes.
-            if let Some(b) = is_agent {
-                members.push(format!("\"is_agent\": {b}"));
-            }
-            (name, format!("{{{}}}", members.join(", ")))
-        })
+        .prop_map(
+            |(name, description, parameters, signature, source, is_agent)| {
+                let mut members = vec![format!(
+                    "\"name\": {}",
+                    serde_json::to_string(&name).unwrap()
+                )];
+                if let Some(d) = description {
+                    members.push(format!("\"description\": {d}"));
+                }
+                if let Some(p) = parameters {
+                    members.push(format!("\"parameters\": {p}"));
+                }
+                if let Some(s) = signature {
+                    members.push(format!("\"signature\": {s}"));
+                }
+                if let Some(src) = source {
+                    members.push("\"checksum_level\": \"deep\"".to_owned());
+                    members.push(format!("\"source_code\": {src}"));
+                }
+                // I-62: a sub-agent marker, which neither oracle hashes.
+                if let Some(b) = is_agent {
+                    members.push(format!("\"is_agent\": {b}"));
+                }
+                (name, format!("{{{}}}", members.join(", ")))
+            },
+        )
 }
 
 fn spec_text() -> impl Strategy<Value = String> {
