@@ -158,3 +158,32 @@ test('rfc9728_s5_1_mcp_server_unauthenticated_call_names_its_resource_metadata',
   const c = challenge(r.headers)
   assert.equal(c.params.resource_metadata, `${server('mcp').url}/.well-known/oauth-protected-resource`)
 })
+
+/** The agent_checksum grant for `kind`'s agent with a DPoP proof made by `dpop` (RFC 9449 §5). */
+async function tokenRequestWithProof(kind, dpop) {
+  const headers = new Headers({ authorization: `Bearer ${bearer}`, 'content-type': 'application/json' })
+  await dpop.addProof(new URL(as.token_endpoint), headers, 'POST')
+  const a = fx.agents[kind]
+  const r = await fetch(as.token_endpoint, {
+    method: 'POST', headers,
+    body: JSON.stringify({
+      grant_type: 'agent_checksum', agent_id: a.agent_id, computed_checksum: a.checksum,
+      workflow_enabled: false, requested_scopes: ['vulnerability:read'], audience: server('mcp').audience,
+    }),
+  })
+  return { status: r.status, body: await r.json() }
+}
+
+// Issue 11 item 6: a proof at the token endpoint is verified and must be made by the registered key.
+test('rfc9449_s5_token_request_with_a_proof_by_the_registered_key_is_served', async () => {
+  const r = await tokenRequestWithProof('es256', oauth.DPoP({}, await keyPair('ES256')))
+  assert.equal(r.status, 200, JSON.stringify(r.body))
+  assert.ok(r.body.access_token)
+})
+
+test('rfc9449_s5_token_request_with_a_proof_by_another_key_is_invalid_dpop_proof', async () => {
+  const other = oauth.DPoP({}, await oauth.generateKeyPair('ES256', { extractable: true }))
+  const r = await tokenRequestWithProof('es256', other)
+  assert.equal(r.status, 400, JSON.stringify(r.body))
+  assert.equal(r.body.error, 'invalid_dpop_proof')
+})
