@@ -3,7 +3,8 @@
 #   1. vectors: our crates, then the Python §5.3.2 reference adapter (its jcs
 #      failures are the documented expected failures);
 #   2. issuer: a fresh `ajwt serve` with its bootstrap admin client;
-#   3. verifier: examples/protected-api, started by the runner (--exec).
+#   3. verifier: examples/protected-api, started by the runner (--exec), with
+#      the test issuer signing ES256 and then Ed25519 (RFC 9864).
 # Our own runs use --strict: SHOULD-level failures count too.
 # Reports (JSON, JUnit) go to $OUT (default target/conformance). Exits non-zero
 # when any mode has a MUST-level failure or cannot run.
@@ -62,13 +63,20 @@ run_mode verifier "$AJWT" conformance verifier --strict \
   --url "http://127.0.0.1:$API_PORT/patches" \
   --issuer-addr "127.0.0.1:$RUNNER_PORT" \
   --exec "$BIN/protected-api --issuer {issuer} --addr 127.0.0.1:$API_PORT"
+# Mode 3 again, the test issuer signing under the RFC 9864 name Ed25519.
+API_PORT="$(free_port)"
+RUNNER_PORT="$(free_port)"
+run_mode verifier-ed25519 "$AJWT" conformance verifier --strict --alg Ed25519 \
+  --url "http://127.0.0.1:$API_PORT/patches" \
+  --issuer-addr "127.0.0.1:$RUNNER_PORT" \
+  --exec "$BIN/protected-api --issuer {issuer} --addr 127.0.0.1:$API_PORT"
 
 # The reports themselves: JUnit is well-formed XML, JSON agrees with the exit status.
 python3 - "$OUT" <<'PY' || status=1
 import json, sys, pathlib
 import xml.etree.ElementTree as ET
 out = pathlib.Path(sys.argv[1])
-for name in ["vectors-builtin", "vectors-python-reference", "issuer", "verifier"]:
+for name in ["vectors-builtin", "vectors-python-reference", "issuer", "verifier", "verifier-ed25519"]:
     report = json.loads((out / f"{name}.json").read_text())
     suites = ET.parse(out / f"{name}.xml").getroot()
     cases = suites.findall("./testsuite/testcase")

@@ -228,6 +228,8 @@ pub(crate) struct Endpoints {
     pub metadata: Option<Value>,
     /// Why no metadata was used.
     pub metadata_problem: Option<String>,
+    /// Where the metadata was found (RFC 8414 §3.1 inserted or appended form).
+    pub metadata_url: Option<String>,
     /// Token endpoint (§4.2).
     pub token: String,
     /// Agent registration endpoint (§5.4, §6.2.2).
@@ -262,23 +264,54 @@ pub(crate) struct PathOverrides {
     pub jwks: Option<String>,
 }
 
-/// Reads RFC 8414 metadata at `<base>/.well-known/oauth-authorization-server`
-/// and fills the endpoints, falling back to the overrides, then the defaults.
-/// An unreachable base URL is a setup error.
-pub(crate) async fn discover(http: &Http, o: &PathOverrides) -> Result<Endpoints, Error> {
-    let url = http.url("/.well-known/oauth-authorization-server");
-    let r = http
-        .get(&url)
-        .await
-        .map_err(|e| Error::Setup(format!("cannot reach the issuer at {}: {e}", http.base())))?;
-    let mut ep = Endpoints::default();
-    let meta = match (&r.json, r.status) {
-        (Some(v @ Value::Object(_)), 200) => Some(v.clone()),
-        _ => {
-            ep.metadata_problem = Some(format!("GET {url}: {}", r.summary()));
-            None
-        }
+/// The RFC 8414 well-known suffix.
+const WELL_KNOWN: &str = "/.well-known/oauth-authorization-server";
+
+/// Where the RFC 8414 metadata of the issuer identifier `issuer` may be, in
+/// the order tried: for an issuer with a path component, the §3.1 form (the
+/// well-known suffix inserted between the host and the path,
+/// `https://h/.well-known/oauth-authorization-server/tenant1`) first and the
+/// appended form (`https://h/tenant1/.well-known/oauth-authorization-server`,
+/// what some deployments serve) as a fallback; for an issuer without a path,
+/// the one URL both forms agree on.
+pub(crate) fn metadata_urls(issuer: &str) -> Vec<String> {
+    let issuer = issuer.trim_end_matches('/');
+    let appended = format!("{issuer}{WELL_KNOWN}");
+    let Ok(url) = reqwest::Url::parse(issuer) else {
+        return vec![appended];
     };
+    let path = url.path().trim_end_matches('/');
+    if path.is_empty() || !url.has_authority() {
+        return vec![appended];
+    }
+    let mut inserted = url.clone();
+    inserted.set_path(&format!("{WELL_KNOWN}{path}"));
+    vec![inserted.to_string(), appended]
+}
+
+/// Reads RFC 8414 metadata (at the URLs of [`metadata_urls`], first answer
+/// with a JSON object wins) and fills the endpoints, falling back to the
+/// overrides, then the defaults. An unreachable base URL is a setup error.
+pub(crate) async fn discover(http: &Http, o: &PathOverrides) -> Result<Endpoints, Error> {
+    let mut ep = Endpoints::default();
+    let mut meta = None;
+    let mut problems = Vec::new();
+    for url in metadata_urls(http.base()) {
+        let r = http.get(&url).await.map_err(|e| {
+            Error::Setup(format!("cannot reach the issuer at {}: {e}", http.base()))
+        })?;
+        match (&r.json, r.status) {
+            (Some(v @ Value::Object(_)), 200) => {
+                meta = Some(v.clone());
+                ep.metadata_url = Some(url);
+                break;
+            }
+            _ => problems.push(format!("GET {url}: {}", r.summary())),
+        }
+    }
+    if meta.is_none() {
+        ep.metadata_problem = Some(problems.join("; "));
+    }
     let member = |name: &str| -> Option<String> {
         meta.as_ref()
             .and_then(|m| m.get(name))
@@ -307,4 +340,38 @@ pub(crate) async fn discover(http: &Http, o: &PathOverrides) -> Result<Endpoints
     ep.admin_rotate = member("ajwt_admin_rotate_keys_endpoint");
     ep.metadata = meta;
     Ok(ep)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::metadata_urls;
+
+    #[test]
+    fn rfc8414_s3_1_path_issuer_inserted_form_first_then_appended() {
+        // RFC 8414 §3.1 example: issuer https://example.com/issuer1.
+        assert_eq!(
+            metadata_urls("https://example.com/issuer1"),
+            [
+                "https://example.com/.well-known/oauth-authorization-server/issuer1",
+                "https://example.com/issuer1/.well-known/oauth-authorization-server",
+            ]
+        );
+        assert_eq!(
+            metadata_urls("http://127.0.0.1:8080/a/b/"),
+            [
+                "http://127.0.0.1:8080/.well-known/oauth-authorization-server/a/b",
+                "http://127.0.0.1:8080/a/b/.well-known/oauth-authorization-server",
+            ]
+        );
+    }
+
+    #[test]
+    fn rfc8414_s3_issuer_without_path_has_one_metadata_url() {
+        for issuer in ["https://example.com", "https://example.com/"] {
+            assert_eq!(
+                metadata_urls(issuer),
+                ["https://example.com/.well-known/oauth-authorization-server"]
+            );
+        }
+    }
 }

@@ -7,9 +7,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::Value;
 
-/// Algorithms an intent token may be signed with (§9.4.1 plus RS256/PS256;
+/// Algorithms an intent token may be signed with (§9.4.1 plus RS256/PS256,
+/// and `Ed25519`, the RFC 9864 fully-specified name of EdDSA over Ed25519;
 /// `none` and HMAC never, RFC 8725 §3.1).
-pub(crate) const ALLOWED_ALGS: &[&str] = &["ES256", "EdDSA", "RS256", "PS256"];
+pub(crate) const ALLOWED_ALGS: &[&str] = &["ES256", "EdDSA", "Ed25519", "RS256", "PS256"];
 
 /// Header and payload of a compact JWS, without verification.
 pub(crate) fn decode_unverified(token: &str) -> Result<(Value, Value), String> {
@@ -69,6 +70,10 @@ pub(crate) fn verify(token: &str, jwks: &Value) -> Result<(Value, Value), String
         .as_object()
         .cloned()
         .ok_or("JWKS entry is not an object")?;
+    if alg == "Ed25519" {
+        let kid = kid.to_owned();
+        return verify_ed25519(token, header, map, &kid);
+    }
     let jwk = josekit::jwk::Jwk::from_map(map).map_err(|e| format!("JWKS key '{kid}': {e}"))?;
     let verified = match alg {
         "ES256" => josekit::jws::ES256
@@ -88,6 +93,47 @@ pub(crate) fn verify(token: &str, jwks: &Value) -> Result<(Value, Value), String
         .map_err(|e| format!("signature does not verify with JWKS key '{kid}' ({alg}): {e}"))?;
     let claims: Value =
         serde_json::from_slice(&payload).map_err(|e| format!("payload is not JSON: {e}"))?;
+    Ok((header, claims))
+}
+
+/// RFC 9864 `Ed25519`: the same signature as RFC 8037 `EdDSA` over an
+/// Ed25519 key, under a name josekit does not know. The key must be an OKP
+/// Ed25519 key whose `alg`, when present, is `Ed25519` (RFC 7517 §4.4: the
+/// algorithm intended for the key); the signature is checked with josekit's
+/// EdDSA verifier over the JWS signing input.
+fn verify_ed25519(
+    token: &str,
+    header: Value,
+    mut map: serde_json::Map<String, Value>,
+    kid: &str,
+) -> Result<(Value, Value), String> {
+    if map.get("kty").and_then(Value::as_str) != Some("OKP")
+        || map.get("crv").and_then(Value::as_str) != Some("Ed25519")
+    {
+        return Err(format!(
+            "header alg 'Ed25519' but JWKS key '{kid}' is not an OKP Ed25519 key (RFC 9864)"
+        ));
+    }
+    match map.remove("alg") {
+        None => {}
+        Some(Value::String(a)) if a == "Ed25519" => {}
+        Some(other) => {
+            return Err(format!(
+                "header alg 'Ed25519' but JWKS key '{kid}' is meant for alg {other} (RFC 7517 §4.4)"
+            ))
+        }
+    }
+    let jwk = josekit::jwk::Jwk::from_map(map).map_err(|e| format!("JWKS key '{kid}': {e}"))?;
+    let verifier = josekit::jws::EdDSA
+        .verifier_from_jwk(&jwk)
+        .map_err(|e| format!("JWKS key '{kid}': {e}"))?;
+    let (input, sig) = token.rsplit_once('.').ok_or("not a compact JWS")?;
+    let sig = URL_SAFE_NO_PAD
+        .decode(sig)
+        .map_err(|e| format!("signature is not base64url: {e}"))?;
+    josekit::jws::JwsVerifier::verify(&verifier, input.as_bytes(), &sig)
+        .map_err(|e| format!("signature does not verify with JWKS key '{kid}' (Ed25519): {e}"))?;
+    let (_, claims) = decode_unverified(token)?;
     Ok((header, claims))
 }
 
@@ -136,4 +182,69 @@ pub(crate) fn resign_with_foreign_key(token: &str) -> Result<String, String> {
     }
     let payload = serde_json::to_vec(&claims).map_err(|e| e.to_string())?;
     josekit::jws::serialize_compact(&payload, &h, &signer).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use josekit::jwk::KeyPair as _;
+    use josekit::jws::JwsSigner as _;
+    use serde_json::json;
+
+    /// An Ed25519 token under header alg `Ed25519` (RFC 9864), signed with
+    /// josekit's EdDSA signer, and the public JWK.
+    fn ed25519_token() -> (String, serde_json::Map<String, Value>) {
+        let pair = josekit::jws::EdDSA
+            .generate_key_pair(josekit::jwk::alg::ed::EdCurve::Ed25519)
+            .unwrap();
+        let signer = josekit::jws::EdDSA
+            .signer_from_jwk(&pair.to_jwk_key_pair())
+            .unwrap();
+        let b64 = |v: &Value| URL_SAFE_NO_PAD.encode(v.to_string());
+        let input = format!(
+            "{}.{}",
+            b64(&json!({"alg": "Ed25519", "kid": "k1", "typ": "JWT"})),
+            b64(&json!({"iss": "https://issuer.example", "sub": "a"}))
+        );
+        let sig = signer.sign(input.as_bytes()).unwrap();
+        let mut public = serde_json::Map::new();
+        let jwk = pair.to_jwk_public_key();
+        for m in ["kty", "crv", "x"] {
+            public.insert(m.into(), jwk.parameter(m).unwrap().clone());
+        }
+        public.insert("kid".into(), json!("k1"));
+        (format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig)), public)
+    }
+
+    fn jwks(key: &serde_json::Map<String, Value>) -> Value {
+        json!({"keys": [key]})
+    }
+
+    #[test]
+    fn rfc9864_ed25519_tokens_verify_with_an_ed25519_jwk() {
+        let (token, mut key) = ed25519_token();
+        let (h, c) = verify(&token, &jwks(&key)).unwrap();
+        assert_eq!(h["alg"], "Ed25519");
+        assert_eq!(c["sub"], "a");
+        key.insert("alg".into(), json!("Ed25519"));
+        assert!(verify(&token, &jwks(&key)).is_ok());
+    }
+
+    #[test]
+    fn rfc9864_ed25519_refused_for_a_key_meant_for_another_alg_or_tampered() {
+        let (token, mut key) = ed25519_token();
+        assert!(verify(&tamper_signature(&token), &jwks(&key))
+            .unwrap_err()
+            .contains("does not verify"));
+        key.insert("alg".into(), json!("EdDSA"));
+        assert!(verify(&token, &jwks(&key))
+            .unwrap_err()
+            .contains("RFC 7517"));
+        let p256 = josekit::jws::ES256.generate_key_pair().unwrap();
+        let mut ec = p256.to_jwk_public_key().as_ref().clone();
+        ec.insert("kid".into(), json!("k1"));
+        assert!(verify(&token, &jwks(&ec))
+            .unwrap_err()
+            .contains("not an OKP Ed25519 key"));
+    }
 }

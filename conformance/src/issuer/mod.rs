@@ -412,9 +412,10 @@ pub async fn run(args: &IssuerArgs, options: RunOptions) -> Result<Report, Error
     let notes = vec![
         format!(
             "metadata: {}",
-            match &ctx.ep.metadata_problem {
-                None => "RFC 8414 metadata found".to_owned(),
-                Some(p) => format!("none ({p}); using configured or default paths"),
+            match (&ctx.ep.metadata_problem, &ctx.ep.metadata_url) {
+                (None, Some(url)) => format!("RFC 8414 metadata found at {url}"),
+                (None, None) => "RFC 8414 metadata found".to_owned(),
+                (Some(p), _) => format!("none ({p}); using configured or default paths"),
             }
         ),
         format!("token endpoint: {}", ctx.ep.token),

@@ -58,6 +58,8 @@ const DPOP_TWO: &str = "VER-9.2.2-dpop-two-proofs";
 const DPOP_NONE: &str = "VER-9.2.2-dpop-alg-none";
 const DPOP_TYP: &str = "VER-9.2.2-dpop-wrong-typ";
 const DPOP_NO_JTI: &str = "VER-9.2.2-dpop-missing-jti";
+const DPOP_EDDSA: &str = "VER-9.2.2-dpop-ed25519-key-alg-eddsa";
+const DPOP_ED25519: &str = "VER-9.2.2-dpop-ed25519-key-alg-ed25519";
 
 /// The §4.4.2 claims every token must carry, each removed by one test:
 /// (test id, claim path, requirement ids).
@@ -226,6 +228,11 @@ pub fn catalogue() -> Vec<TestInfo> {
           "a proof with typ JWT instead of dpop+jwt is refused (RFC 9449 §4.3 step 4)"),
         t(DPOP_NO_JTI, "9.2.2", "SHOULD", POP_CHECK,
           "a proof without jti is refused (RFC 9449 §4.3 step 3)"),
+        // Algorithm interop (RFC 8037 / RFC 9864), no draft requirement of its own.
+        t(DPOP_EDDSA, "9.2.2", "SHOULD", &[],
+          "an agent with an Ed25519 key (§9.4.1) proves possession with alg EdDSA (RFC 8037): accepted"),
+        t(DPOP_ED25519, "9.2.2", "SHOULD", &[],
+          "an agent with an Ed25519 key proves possession with alg Ed25519 (RFC 9864, what oauth4webapi sends): accepted"),
     ]);
     v
 }
@@ -245,10 +252,14 @@ pub struct Keys {
     agent: Key,
     /// Another agent's key (the thief of threat T2).
     thief: Key,
+    /// An agent key of the other §9.4.1 type, Ed25519, for the proofs made
+    /// under `EdDSA` and under its RFC 9864 name `Ed25519`.
+    agent_okp: Key,
 }
 
 impl Keys {
-    /// Fresh keys; the issuer signs with `alg`, the agents use ES256.
+    /// Fresh keys; the issuer signs with `alg`, the agents use ES256 (and
+    /// one Ed25519 agent key).
     pub fn generate(alg: SigAlg) -> Result<Keys, Error> {
         let tag = &random_id()[..8];
         Ok(Keys {
@@ -256,6 +267,7 @@ impl Keys {
             rogue: Key::generate(alg, &format!("conformance-rogue-{tag}"))?,
             agent: Key::generate(SigAlg::Es256, "agent")?,
             thief: Key::generate(SigAlg::Es256, "thief")?,
+            agent_okp: Key::generate(SigAlg::Ed25519, "agent-okp")?,
         })
     }
 
@@ -816,6 +828,8 @@ async fn run_pop(
         DPOP_NONE,
         DPOP_TYP,
         DPOP_NO_JTI,
+        DPOP_EDDSA,
+        DPOP_ED25519,
     ];
     match ctx.args.pop {
         PopPolicy::Disabled => {
@@ -903,6 +917,22 @@ async fn run_pop(
         })
         .await?;
         run.record(DPOP_TWO, c);
+    }
+
+    // Ed25519 agent keys (§9.4.1), proofs under both names of the algorithm.
+    for (id, alg) in [(DPOP_EDDSA, "EdDSA"), (DPOP_ED25519, "Ed25519")] {
+        if !run.wants(id) {
+            continue;
+        }
+        run.start_timer();
+        let okp = &k.agent_okp;
+        let token = ctx.token_with(|c| c["cnf"] = json!({"jwk": okp.public_jwk()}))?;
+        let proof = spec(okp, Box::new(move |h, _| h["alg"] = json!(alg)));
+        let c = check(target, &Expect::Accepted, |n| {
+            ctx.present_proof(info, &token, &proof, n)
+        })
+        .await?;
+        run.record(id, c);
     }
 
     let other_method = if info.method.eq_ignore_ascii_case("GET") {

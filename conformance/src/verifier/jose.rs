@@ -24,6 +24,12 @@ pub enum SigAlg {
     /// Ed25519 (RFC 8037).
     #[value(name = "EdDSA")]
     EdDsa,
+    /// Ed25519 under its RFC 9864 fully-specified name: the same signature
+    /// as `EdDsa` (josekit's EdDSA signer), with `alg: "Ed25519"` in the
+    /// header and the JWKS (josekit does not know the name; the header is
+    /// written by hand here anyway).
+    #[value(name = "Ed25519")]
+    Ed25519,
 }
 
 impl SigAlg {
@@ -32,6 +38,7 @@ impl SigAlg {
         match self {
             SigAlg::Es256 => "ES256",
             SigAlg::EdDsa => "EdDSA",
+            SigAlg::Ed25519 => "Ed25519",
         }
     }
 }
@@ -73,7 +80,7 @@ impl Key {
                         .map_err(setup("load an ES256 key"))?;
                     (kp.to_jwk_public_key(), pair, Box::new(signer))
                 }
-                SigAlg::EdDsa => {
+                SigAlg::EdDsa | SigAlg::Ed25519 => {
                     let kp = josekit::jws::EdDSA
                         .generate_key_pair(josekit::jwk::Ed25519)
                         .map_err(setup("generate an Ed25519 key"))?;
@@ -212,7 +219,9 @@ mod tests {
         let jwk = josekit::jwk::Jwk::from_map(key.public_jwk()).unwrap();
         let verifier: Box<dyn josekit::jws::JwsVerifier> = match key.alg() {
             SigAlg::Es256 => Box::new(josekit::jws::ES256.verifier_from_jwk(&jwk).unwrap()),
-            SigAlg::EdDsa => Box::new(josekit::jws::EdDSA.verifier_from_jwk(&jwk).unwrap()),
+            SigAlg::EdDsa | SigAlg::Ed25519 => {
+                Box::new(josekit::jws::EdDSA.verifier_from_jwk(&jwk).unwrap())
+            }
         };
         let (input, sig) = token.rsplit_once('.').unwrap();
         verifier
@@ -222,7 +231,7 @@ mod tests {
 
     #[test]
     fn keys_sign_verifiable_compact_jws_and_tampering_breaks_them() {
-        for alg in [SigAlg::Es256, SigAlg::EdDsa] {
+        for alg in [SigAlg::Es256, SigAlg::EdDsa, SigAlg::Ed25519] {
             let key = Key::generate(alg, "k1").unwrap();
             assert!(!key.public_jwk().contains_key("d"));
             assert!(key.private_jwk().contains_key("d"));

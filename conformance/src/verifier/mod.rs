@@ -2,7 +2,8 @@
 //! server's verification of intent tokens (§6.5.3) and of proof-of-possession
 //! (§9.2.2, RFC 9449).
 //!
-//! The runner generates its own signing key (ES256 or EdDSA), publishes it
+//! The runner generates its own signing key (ES256, EdDSA, or Ed25519: the
+//! same Ed25519 signature under its RFC 9864 name), publishes it
 //! through RFC 8414 metadata and a JWK Set on a loopback port
 //! ([`issuer::TestIssuer`]), optionally starts the resource server with
 //! `--exec` once that issuer listens, then sends the protected resource one
@@ -251,6 +252,9 @@ mod tests {
         .unwrap();
         assert_eq!(cli.args.alg, SigAlg::EdDsa);
         assert_eq!(cli.args.pop, PopPolicy::Optional);
+        let cli = Cli::try_parse_from(["x", "--url", "http://h/r", "--alg", "Ed25519"]).unwrap();
+        assert_eq!(cli.args.alg, SigAlg::Ed25519);
+        assert_eq!(cli.args.alg.name(), "Ed25519");
         assert!(Cli::try_parse_from(["x"]).is_err(), "--url is required");
         assert!(Cli::try_parse_from(["x", "--url", "u", "--alg", "HS256"]).is_err());
     }
