@@ -46,7 +46,8 @@ pub struct VerifierConfig {
     pub issuer: String,
     /// This resource server's identifier (must be in `aud`).
     pub audience: String,
-    /// Allowed token and proof algorithms (default ES256, EdDSA, RS256, PS256).
+    /// Allowed token and proof algorithms (default: every algorithm of
+    /// ajwt-jose's table, [`Alg::ALL`]: ES256, EdDSA, Ed25519, RS256, PS256).
     pub algorithms: Vec<Alg>,
     /// Clock leeway for `exp`/`iat`, seconds (default 30).
     pub leeway: i64,
@@ -198,11 +199,14 @@ pub trait RevocationSource: Send + Sync + 'static {
     async fn revoked(&self, claims: &IntentClaims) -> Option<String>;
 }
 
-/// Server-provided DPoP nonces (RFC 9449 §8).
+/// Server-provided DPoP nonces (RFC 9449 §8); [`crate::RotatingNonces`]
+/// is the implementation the examples use.
 pub trait NonceSource: Send + Sync + 'static {
-    /// The nonce to hand out now.
+    /// The nonce to hand out now (in `use_dpop_nonce` refusals and on
+    /// successful responses).
     fn current(&self) -> String;
-    /// Whether a nonce presented in a proof is acceptable.
+    /// Whether a nonce presented in a proof is acceptable (compare in
+    /// constant time).
     fn is_valid(&self, nonce: &str) -> bool;
 }
 
@@ -543,6 +547,11 @@ impl Verifier {
                     "a DPoP proof with the Bearer scheme (RFC 9449 §7.2)".into(),
                 ))
             }
+            // RFC 9449 §7.2: a DPoP-bound token is never accepted as a bearer
+            // token; only a token without `cnf` could be (I-49).
+            (_, Scheme::Bearer, None) if claims.cnf.jwk.is_some() || claims.cnf.jkt.is_some() => {
+                return Err(VerifyError::BoundTokenAsBearer)
+            }
             (_, Scheme::Bearer, None) => return Ok(None),
         };
         let expected_jkt = match (&claims.cnf.jkt, &claims.cnf.jwk) {
@@ -551,7 +560,6 @@ impl Verifier {
                 .map_err(|e| VerifyError::InvalidClaims(format!("cnf.jwk: {e}")))?,
             (None, None) => return Err(VerifyError::InvalidClaims("cnf: no key".into())),
         };
-        let nonce = self.nonces.as_ref().map(|n| n.current());
         let check = DpopCheck {
             method: parts.method,
             url: parts.url,
@@ -570,7 +578,7 @@ impl Verifier {
             // The proof is otherwise valid: now ask for (or check) the server nonce.
             let presented = proof_nonce(proof);
             if !presented.as_deref().is_some_and(|n| nonces.is_valid(n)) {
-                return Err(VerifyError::UseDpopNonce(nonce.unwrap_or_default()));
+                return Err(VerifyError::UseDpopNonce(nonces.current()));
             }
         }
         let expires = verified

@@ -326,7 +326,7 @@ async fn discovery_through_rfc8414_metadata() {
         .await
         .err()
         .expect("mismatched metadata issuer");
-    assert!(e.contains("does not match"), "{e}");
+    assert!(e.to_string().contains("does not match"), "{e}");
 }
 
 #[tokio::test]
