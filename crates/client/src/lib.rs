@@ -78,7 +78,10 @@ pub mod tracker;
 pub use cache::{CacheKey, TokenCache, REFRESH_MARGIN_SECS};
 pub use error::{ClientError, Origin};
 pub use identity::{load_or_generate_key, AgentIdentity};
-pub use issuer::{AgentRegistration, ClientConfig, IssuerClient, WorkflowRegistration};
+pub use issuer::{
+    metadata_urls, AgentRegistration, ClientConfig, IssuerClient, IssuerMetadata,
+    WorkflowRegistration,
+};
 pub use retry::RetryPolicy;
 pub use session::{AgentSession, ApiResponse, Method};
 pub use tracker::WorkflowTracker;
