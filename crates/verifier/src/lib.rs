@@ -22,5 +22,6 @@ pub use keys::{DiscoveryError, Fetcher, HttpFetcher, KeySource};
 pub use nonce::{NonceError, RotatingNonces, DEFAULT_NONCE_LIFETIME};
 pub use verify::{
     Clock, FixedClock, InMemoryReplayCache, NonceSource, PopPolicy, ReplayCache, RequestParts,
-    Requirements, RevocationSource, SystemClock, VerifiedIntent, Verifier, VerifierConfig,
+    Requirements, RevocationSource, SystemClock, UnknownPopPolicy, VerifiedIntent, Verifier,
+    VerifierConfig,
 };

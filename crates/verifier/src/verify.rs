@@ -25,16 +25,25 @@ pub enum PopPolicy {
     Disabled,
 }
 
+/// A PoP policy name that is not `required`, `optional` or `disabled`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown PoP policy {0:?} (required, optional, disabled)")]
+pub struct UnknownPopPolicy(pub String);
+
+impl From<UnknownPopPolicy> for String {
+    fn from(e: UnknownPopPolicy) -> String {
+        e.to_string()
+    }
+}
+
 impl std::str::FromStr for PopPolicy {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownPopPolicy;
+    fn from_str(s: &str) -> Result<Self, UnknownPopPolicy> {
         match s {
             "required" => Ok(PopPolicy::Required),
             "optional" => Ok(PopPolicy::Optional),
             "disabled" => Ok(PopPolicy::Disabled),
-            other => Err(format!(
-                "unknown PoP policy {other:?} (required, optional, disabled)"
-            )),
+            other => Err(UnknownPopPolicy(other.to_owned())),
         }
     }
 }

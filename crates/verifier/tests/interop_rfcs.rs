@@ -99,6 +99,42 @@ async fn rfc9864_ed25519_dpop_proof_is_accepted() {
 }
 
 #[tokio::test]
+async fn rfc9864_ed25519_signed_intent_tokens_are_accepted() {
+    // An issuer signing with the fully-specified name (what `--signing-alg
+    // Ed25519` produces): the same claims re-signed by an independent signer.
+    let (h, _, token) = setup().await;
+    let issuer_key = RawKey::ed25519();
+    let claims = claims_of(&token);
+    let signed = issuer_key.sign_raw(
+        &json!({"alg": "Ed25519", "kid": "ed-1", "typ": "JWT"}),
+        &claims,
+    );
+    let with_alg = |alg: Option<&str>| {
+        let mut jwk = issuer_key.jwks_entry("ed-1");
+        match alg {
+            Some(a) => jwk["alg"] = json!(a),
+            None => {
+                jwk.as_object_mut().unwrap().remove("alg");
+            }
+        }
+        parse_jwks(&json!({"keys": [jwk]}))
+    };
+    for alg in [Some("Ed25519"), None] {
+        let v = verifier_with_keys(&h, PopPolicy::Disabled, with_alg(alg));
+        verify(&v, &Req::bearer(&signed), &route())
+            .await
+            .unwrap_or_else(|e| panic!("JWK alg {alg:?}: {e:?}"));
+    }
+    // A JWK that says "EdDSA" is bound to that name (RFC 7517 §4.4).
+    let v = verifier_with_keys(&h, PopPolicy::Disabled, with_alg(Some("EdDSA")));
+    let e = refused(verify(&v, &Req::bearer(&signed), &route()).await);
+    assert!(
+        matches!(e, VerifyError::KeyAlgorithmMismatch { .. }),
+        "{e:?}"
+    );
+}
+
+#[tokio::test]
 async fn rfc9449_s7_1_algs_lists_ed25519() {
     let (h, _, token) = setup().await;
     let v = verifier(&h, PopPolicy::Required);
