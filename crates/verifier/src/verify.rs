@@ -19,7 +19,10 @@ pub enum PopPolicy {
     /// A valid DPoP proof bound to the token's `cnf` key is required (default).
     #[default]
     Required,
-    /// A proof is verified when present; a bearer presentation is accepted.
+    /// Both schemes are accepted, but a `cnf`-bound token (every intent
+    /// token) is refused as a bearer token (RFC 9449 §7.2, I-49); only a
+    /// token without `cnf` could pass without a proof. A proof, when
+    /// present, must be valid.
     Optional,
     /// No proof is checked.
     Disabled,
