@@ -9,11 +9,45 @@ use ajwt_jose::{JwkSet, PublicKey};
 use async_trait::async_trait;
 use tokio::sync::{Mutex, RwLock};
 
+/// Why a document could not be fetched.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FetchError {
+    /// The server answered with a non-success status.
+    #[error("GET {url}: HTTP {status}")]
+    Status {
+        /// The URL.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+    },
+    /// The body is larger than the limit.
+    #[error("GET {url}: body larger than {max} bytes")]
+    TooLarge {
+        /// The URL.
+        url: String,
+        /// The limit.
+        max: usize,
+    },
+    /// Connection, TLS, timeout or another transport failure.
+    #[error("{0}")]
+    Transport(String),
+    /// The HTTP client could not be built.
+    #[error("HTTP client: {0}")]
+    Client(String),
+}
+
+impl From<FetchError> for String {
+    fn from(e: FetchError) -> String {
+        e.to_string()
+    }
+}
+
 /// Fetches a document over HTTP(S); replaceable in tests.
 #[async_trait]
 pub trait Fetcher: Send + Sync + 'static {
     /// GET `url`, returning the body (at most `max_len` bytes).
-    async fn get(&self, url: &str, max_len: usize) -> Result<Vec<u8>, String>;
+    async fn get(&self, url: &str, max_len: usize) -> Result<Vec<u8>, FetchError>;
 }
 
 /// [`Fetcher`] over reqwest.
@@ -24,32 +58,34 @@ pub struct HttpFetcher {
 
 impl HttpFetcher {
     /// A fetcher with a 10 s timeout.
-    pub fn new() -> Result<HttpFetcher, String> {
+    pub fn new() -> Result<HttpFetcher, FetchError> {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| FetchError::Client(e.to_string()))?;
         Ok(HttpFetcher { client })
     }
 }
 
 #[async_trait]
 impl Fetcher for HttpFetcher {
-    async fn get(&self, url: &str, max_len: usize) -> Result<Vec<u8>, String> {
-        let mut resp = self
-            .client
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
+    async fn get(&self, url: &str, max_len: usize) -> Result<Vec<u8>, FetchError> {
+        let transport = |e: reqwest::Error| FetchError::Transport(e.to_string());
+        let mut resp = self.client.get(url).send().await.map_err(transport)?;
         if !resp.status().is_success() {
-            return Err(format!("GET {url}: HTTP {}", resp.status()));
+            return Err(FetchError::Status {
+                url: url.to_owned(),
+                status: resp.status().as_u16(),
+            });
         }
         let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
+        while let Some(chunk) = resp.chunk().await.map_err(transport)? {
             if body.len() + chunk.len() > max_len {
-                return Err(format!("GET {url}: body larger than {max_len} bytes"));
+                return Err(FetchError::TooLarge {
+                    url: url.to_owned(),
+                    max: max_len,
+                });
             }
             body.extend_from_slice(&chunk);
         }
@@ -120,7 +156,7 @@ impl KeySource {
             let body = match fetcher.get(url, MAX_DOCUMENT).await {
                 Ok(body) => body,
                 Err(e) => {
-                    failures.push(e);
+                    failures.push(e.to_string());
                     continue;
                 }
             };
@@ -180,7 +216,7 @@ impl KeySource {
                 }
                 let fetched = match r.fetcher.get(&r.jwks_uri, MAX_DOCUMENT).await {
                     Ok(body) => JwkSet::parse(&body).map_err(|e| format!("{}: {e}", r.jwks_uri)),
-                    Err(e) => Err(e),
+                    Err(e) => Err(e.to_string()),
                 };
                 *last = Some((Instant::now(), fetched.as_ref().err().cloned()));
                 let (set, skipped) = fetched?;
