@@ -84,7 +84,9 @@ impl App {
             "scopes_supported": tools::scopes_supported(&tools),
             "bearer_methods_supported": ["header"],
             "resource_name": "Agentic JWT example MCP server",
-            "dpop_bound_access_tokens_required": config.pop == PopPolicy::Required,
+            // Every intent token is cnf-bound and, unless PoP is disabled, is
+            // refused as a bearer token (RFC 9449 §7.2, I-49).
+            "dpop_bound_access_tokens_required": config.pop != PopPolicy::Disabled,
             "dpop_signing_alg_values_supported":
                 config.algorithms.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
         });
