@@ -319,6 +319,7 @@ impl Cursor<'_> {
         self.bump(); // the opening quote
         let mut out = String::new();
         loop {
+            let at = self.pos;
             match self.bump() {
                 None => return Err(ChallengeError::UnterminatedQuote(start)),
                 Some('"') => return Ok(out),
@@ -328,7 +329,7 @@ impl Cursor<'_> {
                 },
                 Some(c) if c == '\t' || !c.is_control() => out.push(c),
                 Some(_) => {
-                    self.pos -= 1;
+                    self.pos = at;
                     return Err(self.unexpected("qdtext or quoted-pair"));
                 }
             }
@@ -570,5 +571,44 @@ mod tests {
             Challenge::bearer().error("a").error("b").to_string(),
             r#"Bearer error="b""#
         );
+    }
+
+    #[test]
+    fn multibyte_control_characters_do_not_split_a_char() {
+        // U+0085 is a control character two bytes long in UTF-8.
+        assert!(matches!(
+            parse("Bearer a=\"x\u{85}y\""),
+            Err(ChallengeError::Unexpected { at: 11, .. })
+        ));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parse_never_panics(s in "\\PC{0,64}") {
+            let _ = parse(&s);
+        }
+
+        #[test]
+        fn parse_never_panics_on_header_like_input(s in "[ ,=\"\\\\a-zA-Z0-9\u{80}-\u{ff}]{0,48}") {
+            let _ = parse(&s);
+        }
+
+        #[test]
+        fn built_challenges_parse_back(
+            realm in "\\PC{0,24}",
+            desc in "\\PC{0,24}",
+            scope in "[a-z:]{1,12}",
+        ) {
+            let c = Challenge::bearer().realm(realm).error("invalid_token").error_description(desc).scope([scope]);
+            let expected = Challenge::bearer()
+                .realm(c.get("realm").unwrap_or_default().to_owned())
+                .error("invalid_token")
+                .error_description(c.get("error_description").unwrap_or_default())
+                .scope([c.get("scope").unwrap_or_default()]);
+            let parsed = parse(&c.to_string()).unwrap();
+            proptest::prop_assert_eq!(parsed.len(), 1);
+            proptest::prop_assert_eq!(&parsed[0].get("error_description"), &c.get("error_description"));
+            proptest::prop_assert_eq!(&parsed[0], &expected);
+        }
     }
 }
