@@ -369,9 +369,21 @@ fn htu_is_compared_without_query_and_fragment() {
 }
 
 #[test]
-fn pop_optional_accepts_a_bearer_presentation_and_checks_a_proof_when_given() {
+fn pop_optional_refuses_a_bound_token_as_bearer_and_checks_a_proof_when_given() {
     let f = Fixture::new();
-    assert_valid(&verify(f.jwks(), &["--pop", "optional", &f.token]));
+    // RFC 9449 §7.2 (I-49): the cnf-bound intent token without a proof is refused.
+    let d = assert_invalid(
+        &verify(f.jwks(), &["--pop", "optional", &f.token]),
+        "invalid_token",
+    );
+    assert!(d.contains("bearer"), "{d}");
+    let good = f.patcher_proof();
+    assert_valid(&verify(
+        f.jwks(),
+        &[
+            "--pop", "optional", "--dpop", &good, "--method", "POST", "--url", API_URL, &f.token,
+        ],
+    ));
     let stolen = Fixture::proof(&f.planner_key, "POST", API_URL, &f.token, unix_now());
     let out = verify(
         f.jwks(),

@@ -1,5 +1,6 @@
 //! The shim's typed error (§4.5, RFC 6749 §5.2, RFC 6750 §3.1).
 
+use ajwt_protocol::challenge::Challenge;
 use ajwt_protocol::ErrorResponse;
 
 /// Which server refused a request.
@@ -32,6 +33,9 @@ pub enum ClientError {
         missing_steps: Vec<String>,
         /// `existing_agent_id` of `duplicate_agent` (§5.4.2 step 3).
         existing_agent_id: Option<String>,
+        /// The `WWW-Authenticate` challenges of a resource server's refusal
+        /// (RFC 6750 §3, RFC 9449 §7.1, RFC 9728 §5.1), parsed.
+        challenges: Vec<Challenge>,
     },
     /// The server could not be reached (after the allowed retries).
     #[error("network error: {0}")]
@@ -45,6 +49,10 @@ pub enum ClientError {
     /// The agent specification could not be checksummed (§5.3).
     #[error("agent specification error: {0}")]
     Spec(String),
+    /// RFC 8414 discovery failed: no metadata at either well-known URL, or
+    /// metadata naming another issuer (§3.3).
+    #[error("issuer discovery failed: {0}")]
+    Discovery(String),
     /// A server answered 2xx with a body the shim could not read, or a
     /// request was not usable (for example a URL DPoP cannot bind).
     #[error("protocol error: {0}")]
@@ -62,6 +70,7 @@ impl ClientError {
                 description: e.error_description,
                 missing_steps: e.missing_steps.unwrap_or_default(),
                 existing_agent_id: e.existing_agent_id,
+                challenges: Vec::new(),
             },
             Err(_) => {
                 // A JSON-RPC 2.0 error (MCP-style tool servers): its `data.error`
@@ -86,6 +95,7 @@ impl ClientError {
                     description: message,
                     missing_steps: Vec::new(),
                     existing_agent_id: None,
+                    challenges: Vec::new(),
                 }
             }
         }
@@ -114,6 +124,39 @@ impl ClientError {
             ClientError::Rejected { description, .. } => description.as_deref(),
             _ => None,
         }
+    }
+
+    /// The parsed `WWW-Authenticate` challenges of a refusal (empty otherwise).
+    pub fn challenges(&self) -> &[Challenge] {
+        match self {
+            ClientError::Rejected { challenges, .. } => challenges,
+            _ => &[],
+        }
+    }
+
+    /// The DPoP algorithms the resource server accepts (`algs` of its
+    /// `DPoP` challenge, RFC 9449 §7.1); empty when not given.
+    pub fn dpop_algs(&self) -> Vec<&str> {
+        ajwt_protocol::challenge::find(self.challenges(), ajwt_protocol::challenge::DPOP)
+            .map(Challenge::algs_list)
+            .unwrap_or_default()
+    }
+
+    /// The resource server's RFC 9728 metadata URL (`resource_metadata`, §5.1).
+    pub fn resource_metadata(&self) -> Option<&str> {
+        self.challenges()
+            .iter()
+            .find_map(Challenge::resource_metadata_url)
+    }
+
+    /// Whether the refusal asks for a (fresh) DPoP nonce (`use_dpop_nonce`,
+    /// RFC 9449 §8–§9), from the body or the challenge.
+    pub fn is_nonce_required(&self) -> bool {
+        self.error_code() == Some("use_dpop_nonce")
+            || self
+                .challenges()
+                .iter()
+                .any(|c| c.error_code() == Some("use_dpop_nonce"))
     }
 
     /// The `missing_steps` of a refusal (empty otherwise).

@@ -242,13 +242,44 @@ mod tests {
         assert_eq!(req.allowed_scopes, Some(vec!["repo:write".to_owned()]));
     }
 
+    #[test]
+    fn rfc9864_proofs_under_the_fully_specified_ed25519_name() {
+        use base64::Engine as _;
+        // The same Ed25519 key file, loaded for either name, signs under that name.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.pem");
+        let eddsa = load_or_generate_key(&path, Alg::EdDsa).unwrap();
+        let ed25519 = load_or_generate_key(&path, Alg::Ed25519).unwrap();
+        assert_eq!(eddsa.thumbprint(), ed25519.thumbprint());
+        for (key, name) in [(&eddsa, "EdDSA"), (&ed25519, "Ed25519")] {
+            let proof = key
+                .proof(
+                    "GET",
+                    "https://api.example/x",
+                    Some("t"),
+                    None,
+                    1_700_000_000,
+                )
+                .unwrap();
+            let header = proof.split('.').next().unwrap();
+            let header: serde_json::Value = serde_json::from_slice(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(header)
+                    .unwrap(),
+            )
+            .unwrap();
+            assert_eq!(header["alg"], name);
+            assert_eq!(header["jwk"]["crv"], "Ed25519");
+        }
+    }
+
     #[cfg(unix)]
     #[test]
     fn key_file_is_created_0600_and_reloaded() {
         use std::os::unix::fs::PermissionsExt as _;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("agent.pem");
-        for alg in [Alg::EdDsa, Alg::Es256] {
+        for alg in [Alg::EdDsa, Alg::Ed25519, Alg::Es256] {
             let _ = std::fs::remove_file(&path);
             let key = load_or_generate_key(&path, alg).unwrap();
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();

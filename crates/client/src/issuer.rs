@@ -123,6 +123,48 @@ pub struct IssuerClient {
     config: ClientConfig,
     retry: RetryPolicy,
     client_token: Mutex<Option<ClientToken>>,
+    metadata: std::sync::OnceLock<IssuerMetadata>,
+}
+
+/// What the shim reads from the issuer's RFC 8414 metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuerMetadata {
+    /// `issuer`, equal to the configured issuer (RFC 8414 §3.3).
+    pub issuer: String,
+    /// `token_endpoint`.
+    pub token_endpoint: String,
+    /// `jwks_uri`, when given.
+    pub jwks_uri: Option<String>,
+    /// The URL the document was read from.
+    pub metadata_url: String,
+}
+
+/// The RFC 8414 metadata URLs of `issuer` in the order they are tried: the
+/// well-known suffix inserted before the issuer's path (§3.1), then, for an
+/// issuer with a path, appended to it (the form older deployments serve).
+/// Same rule as `ajwt_verifier::keys::metadata_urls` (a test checks they agree).
+pub fn metadata_urls(issuer: &str) -> Result<Vec<String>, ClientError> {
+    const SUFFIX: &str = "/.well-known/oauth-authorization-server";
+    let url = reqwest::Url::parse(issuer)
+        .map_err(|e| ClientError::Config(format!("issuer {issuer:?}: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https")
+        || url.host_str().is_none()
+        || url.query().is_some()
+        || url.fragment().is_some()
+    {
+        return Err(ClientError::Config(format!(
+            "issuer {issuer:?} is not an http(s) URL without query or fragment (RFC 8414 §2)"
+        )));
+    }
+    let origin = url.origin().ascii_serialization();
+    let path = url.path().trim_end_matches('/');
+    if path.is_empty() {
+        return Ok(vec![format!("{origin}{SUFFIX}")]);
+    }
+    Ok(vec![
+        format!("{origin}{SUFFIX}{path}"),
+        format!("{origin}{path}{SUFFIX}"),
+    ])
 }
 
 impl std::fmt::Debug for IssuerClient {
@@ -151,6 +193,7 @@ impl IssuerClient {
             config,
             retry: RetryPolicy::default(),
             client_token: Mutex::new(None),
+            metadata: std::sync::OnceLock::new(),
         })
     }
 
@@ -174,6 +217,65 @@ impl IssuerClient {
         format!("{}{path}", self.config.issuer)
     }
 
+    /// The token endpoint: the discovered `token_endpoint` after
+    /// [`IssuerClient::discover`], else `<issuer>/intent/token`.
+    fn token_url(&self) -> String {
+        match self.metadata.get() {
+            Some(m) => m.token_endpoint.clone(),
+            None => self.url("/intent/token"),
+        }
+    }
+
+    /// Reads the issuer's RFC 8414 metadata (I-50): the inserted well-known
+    /// URL first, the appended one as fallback ([`metadata_urls`]); the
+    /// document's `issuer` must equal the configured issuer exactly (§3.3).
+    /// Afterwards token requests go to the discovered `token_endpoint`.
+    pub async fn discover(&self) -> Result<IssuerMetadata, ClientError> {
+        if let Some(m) = self.metadata.get() {
+            return Ok(m.clone());
+        }
+        let mut failures = Vec::new();
+        for url in metadata_urls(&self.config.issuer)? {
+            let response = match send_with_retry(&self.retry, || Ok(self.http.get(&url))).await {
+                Ok(r) => r,
+                Err(e) => {
+                    failures.push(format!("{url}: {e}"));
+                    continue;
+                }
+            };
+            let status = response.status().as_u16();
+            if !(200..300).contains(&status) {
+                failures.push(format!("{url}: HTTP {status}"));
+                continue;
+            }
+            let body = response
+                .bytes()
+                .await
+                .map_err(|e| ClientError::Network(crate::retry::without_url(&e)))?;
+            let meta: Value = serde_json::from_slice(&body)
+                .map_err(|e| ClientError::Discovery(format!("{url}: not JSON: {e}")))?;
+            let str_member = |name: &str| meta.get(name).and_then(Value::as_str).map(str::to_owned);
+            let issuer = str_member("issuer");
+            if issuer.as_deref() != Some(self.config.issuer.as_str()) {
+                return Err(ClientError::Discovery(format!(
+                    "{url}: metadata issuer {issuer:?} is not {:?} (RFC 8414 §3.3)",
+                    self.config.issuer
+                )));
+            }
+            let token_endpoint = str_member("token_endpoint")
+                .ok_or_else(|| ClientError::Discovery(format!("{url}: no token_endpoint")))?;
+            let m = IssuerMetadata {
+                issuer: self.config.issuer.clone(),
+                token_endpoint,
+                jwks_uri: str_member("jwks_uri"),
+                metadata_url: url,
+            };
+            let _ = self.metadata.set(m.clone());
+            return Ok(m);
+        }
+        Err(ClientError::Discovery(failures.join("; ")))
+    }
+
     /// A client token (RFC 9068) for this client with all its scopes, from
     /// the cache while it has more than [`REFRESH_MARGIN_SECS`] left.
     pub async fn client_token(&self) -> Result<String, ClientError> {
@@ -186,7 +288,7 @@ impl IssuerClient {
         let response = send_with_retry(&self.retry, || {
             Ok(self
                 .http
-                .post(self.url("/intent/token"))
+                .post(self.token_url())
                 .basic_auth(&self.config.client_id, Some(&self.config.client_secret))
                 .form(&[("grant_type", "client_credentials")]))
         })
@@ -215,7 +317,7 @@ impl IssuerClient {
     /// early) gets one retry with a fresh client token.
     async fn post_json<T: serde::de::DeserializeOwned>(
         &self,
-        path: &str,
+        url: String,
         body: &impl serde::Serialize,
     ) -> Result<T, ClientError> {
         let bytes = serde_json::to_vec(body).map_err(|e| ClientError::Protocol(e.to_string()))?;
@@ -225,7 +327,7 @@ impl IssuerClient {
             let response = send_with_retry(&self.retry, || {
                 Ok(self
                     .http
-                    .post(self.url(path))
+                    .post(&url)
                     .bearer_auth(&bearer)
                     .header(reqwest::header::CONTENT_TYPE, "application/json")
                     .body(bytes.clone()))
@@ -243,7 +345,7 @@ impl IssuerClient {
     /// The `agent_checksum` grant (§4.2): an intent token, or the issuer's
     /// refusal as [`ClientError::Rejected`].
     pub async fn token(&self, request: &TokenRequest) -> Result<TokenResponse, ClientError> {
-        self.post_json("/intent/token", request).await
+        self.post_json(self.token_url(), request).await
     }
 
     /// Registers `identity` (§5.4, §6.2.3) with its public key and, when
@@ -260,7 +362,7 @@ impl IssuerClient {
         let body = identity.registration_body(allowed_scopes)?;
         let agent_id = identity.agent_id();
         match self
-            .post_json::<AgentRegistrationResponse>("/intent/register/agent", &body)
+            .post_json::<AgentRegistrationResponse>(self.url("/intent/register/agent"), &body)
             .await
         {
             Ok(r) => {
@@ -296,7 +398,7 @@ impl IssuerClient {
             .to_owned();
         match self
             .post_json::<ajwt_protocol::registration::WorkflowRegistrationResponse>(
-                "/intent/register/workflow",
+                self.url("/intent/register/workflow"),
                 workflow,
             )
             .await

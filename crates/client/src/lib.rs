@@ -3,7 +3,7 @@
 //! costs one line.
 //!
 //! - [`AgentIdentity`]: the live agent specification (§5.2.1) and the
-//!   agent's key (Ed25519 or P-256, [`load_or_generate_key`] persists it as
+//!   agent's key (Ed25519 under `EdDSA` or RFC 9864 `Ed25519`, or P-256; [`load_or_generate_key`] persists it as
 //!   PKCS#8 PEM with mode 0600). The checksum is recomputed from the live
 //!   specification before every token request (§5.5.1), so a prompt changed
 //!   at runtime (threat T4, §9.1) is refused by the issuer with
@@ -78,7 +78,10 @@ pub mod tracker;
 pub use cache::{CacheKey, TokenCache, REFRESH_MARGIN_SECS};
 pub use error::{ClientError, Origin};
 pub use identity::{load_or_generate_key, AgentIdentity};
-pub use issuer::{AgentRegistration, ClientConfig, IssuerClient, WorkflowRegistration};
+pub use issuer::{
+    metadata_urls, AgentRegistration, ClientConfig, IssuerClient, IssuerMetadata,
+    WorkflowRegistration,
+};
 pub use retry::RetryPolicy;
 pub use session::{AgentSession, ApiResponse, Method};
 pub use tracker::WorkflowTracker;

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use ajwt_protocol::challenge::{self, Challenge};
 use ajwt_protocol::wire::{Audience, TokenRequest, GRANT_TYPE};
 use reqwest::header::{HeaderMap, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 pub use reqwest::Method;
@@ -275,11 +276,7 @@ impl AgentSession {
                 });
             }
             let error = resource_error(status, &headers, &body);
-            if status == 401
-                && error.error_code() == Some("use_dpop_nonce")
-                && new_nonce.is_some()
-                && !nonce_retried
-            {
+            if status == 401 && error.is_nonce_required() && new_nonce.is_some() && !nonce_retried {
                 nonce_retried = true;
                 tracing::debug!("resource server requires a DPoP nonce, retrying once");
                 continue;
@@ -301,43 +298,33 @@ fn dedup(scopes: &[&str]) -> Vec<String> {
 
 /// A resource server's refusal: the JSON body when it has `error`, else the
 /// `error` and `error_description` of the `WWW-Authenticate` challenge
-/// (RFC 6750 §3, RFC 9449 §7.1).
+/// (RFC 6750 §3, RFC 9449 §7.1), with every challenge parsed by
+/// [`ajwt_protocol::challenge::parse`] (an unparsable header is ignored).
 fn resource_error(status: u16, headers: &HeaderMap, body: &[u8]) -> ClientError {
-    let from_body = ClientError::rejected(Origin::Resource, status, body);
-    if from_body.error_code() != Some(&format!("http_{status}")) {
-        return from_body;
-    }
-    let challenge = headers
-        .get(WWW_AUTHENTICATE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    match challenge_param(challenge, "error") {
-        Some(error) => ClientError::Rejected {
-            origin: Origin::Resource,
-            status,
-            error,
-            description: challenge_param(challenge, "error_description"),
-            missing_steps: Vec::new(),
-            existing_agent_id: None,
-        },
-        None => from_body,
-    }
-}
-
-/// The quoted value of `name` in an auth challenge (`name="value"`).
-fn challenge_param(challenge: &str, name: &str) -> Option<String> {
-    let needle = format!("{name}=\"");
-    let mut rest = challenge;
-    while let Some(i) = rest.find(&needle) {
-        let before = rest[..i].chars().last();
-        let after = &rest[i + needle.len()..];
-        if matches!(before, None | Some(' ' | ',')) {
-            let end = after.find('"')?;
-            return Some(after[..end].to_owned());
+    let challenges: Vec<Challenge> = headers
+        .get_all(WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| challenge::parse(v).ok())
+        .flatten()
+        .collect();
+    let mut error = ClientError::rejected(Origin::Resource, status, body);
+    if let ClientError::Rejected {
+        error: code,
+        description,
+        challenges: slot,
+        ..
+    } = &mut error
+    {
+        if *code == format!("http_{status}") {
+            if let Some(c) = challenges.iter().find(|c| c.error_code().is_some()) {
+                *code = c.error_code().unwrap_or_default().to_owned();
+                *description = c.get("error_description").map(str::to_owned);
+            }
         }
-        rest = after;
+        *slot = challenges;
     }
-    None
+    error
 }
 
 #[cfg(test)]
@@ -346,25 +333,43 @@ mod tests {
 
     #[test]
     fn challenge_parameters_are_read() {
-        let c = r#"DPoP error="use_dpop_nonce", error_description="Resource server requires nonce in DPoP proof", algs="ES256""#;
-        assert_eq!(
-            challenge_param(c, "error").as_deref(),
-            Some("use_dpop_nonce")
-        );
-        assert_eq!(
-            challenge_param(c, "error_description").as_deref(),
-            Some("Resource server requires nonce in DPoP proof")
-        );
-        assert_eq!(challenge_param(c, "scope"), None);
+        let c = r#"DPoP error="use_dpop_nonce", error_description="Resource server requires nonce in DPoP proof", algs="ES256 Ed25519", resource_metadata="https://mcp.example/.well-known/oauth-protected-resource""#;
         let mut h = HeaderMap::new();
         h.insert(WWW_AUTHENTICATE, c.parse().unwrap());
         let e = resource_error(401, &h, b"");
         assert_eq!(e.error_code(), Some("use_dpop_nonce"));
-        let e = resource_error(403, &HeaderMap::new(), br#"{"error":"insufficient_scope"}"#);
+        assert_eq!(
+            e.description(),
+            Some("Resource server requires nonce in DPoP proof")
+        );
+        assert!(e.is_nonce_required());
+        assert_eq!(e.dpop_algs(), ["ES256", "Ed25519"]);
+        assert_eq!(
+            e.resource_metadata(),
+            Some("https://mcp.example/.well-known/oauth-protected-resource")
+        );
+        // Several challenges, the Bearer one first; quoted escapes.
+        let mut h = HeaderMap::new();
+        h.insert(
+            WWW_AUTHENTICATE,
+            r#"Bearer realm="a \"b\"", DPoP error="invalid_token", algs="EdDSA""#
+                .parse()
+                .unwrap(),
+        );
+        let e = resource_error(401, &h, b"");
+        assert_eq!(e.error_code(), Some("invalid_token"));
+        assert_eq!(e.challenges()[0].get("realm"), Some(r#"a "b""#));
+        assert_eq!(e.dpop_algs(), ["EdDSA"]);
+        assert!(!e.is_nonce_required());
+        // The body wins over the challenge; garbage challenges are ignored.
+        let mut h = HeaderMap::new();
+        h.insert(WWW_AUTHENTICATE, "\"garbage".parse().unwrap());
+        let e = resource_error(403, &h, br#"{"error":"insufficient_scope"}"#);
         assert_eq!(
             (e.status(), e.error_code()),
             (Some(403), Some("insufficient_scope"))
         );
+        assert!(e.challenges().is_empty());
     }
 
     #[test]

@@ -73,15 +73,32 @@ async fn apply_patch(Intent(intent): Intent) -> Json<Value> {
     Json(json!({"status": "patch applied", "applied_by": intent.claims.sub}))
 }
 
-/// A verifier requiring this fixed DPoP nonce (RFC 9449 §8).
-struct FixedNonce;
+/// Server nonces (RFC 9449 §8) rotated on command: `nonce-<n>` is current,
+/// `nonce-<n-1>` still accepted (the grace period of `RotatingNonces`, I-51).
+/// Counts the proofs refused for their nonce.
+#[derive(Default)]
+struct SteppedNonces {
+    generation: AtomicUsize,
+    refusals: AtomicUsize,
+}
 
-impl NonceSource for FixedNonce {
+impl SteppedNonces {
+    fn rotate(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl NonceSource for SteppedNonces {
     fn current(&self) -> String {
-        "nonce-42".into()
+        format!("nonce-{}", self.generation.load(Ordering::SeqCst))
     }
     fn is_valid(&self, nonce: &str) -> bool {
-        nonce == "nonce-42"
+        let g = self.generation.load(Ordering::SeqCst);
+        let ok = nonce == format!("nonce-{g}") || (g > 0 && nonce == format!("nonce-{}", g - 1));
+        if !ok {
+            self.refusals.fetch_add(1, Ordering::SeqCst);
+        }
+        ok
     }
 }
 
@@ -94,8 +111,10 @@ struct Counters {
 
 struct Env {
     issuer: Arc<IssuerClient>,
+    issuer_url: String,
     api: String,
     counters: Arc<Counters>,
+    nonces: Arc<SteppedNonces>,
     _data: tempfile::TempDir,
 }
 
@@ -130,9 +149,9 @@ async fn start() -> Env {
     let keys = KeySource::discover(&issuer_url, fetcher, Duration::from_secs(30))
         .await
         .unwrap();
+    let nonces = Arc::new(SteppedNonces::default());
     let nonce_verifier = Arc::new(
-        Verifier::new(VerifierConfig::new(&issuer_url, AUD), keys)
-            .with_nonces(Arc::new(FixedNonce)),
+        Verifier::new(VerifierConfig::new(&issuer_url, AUD), keys).with_nonces(nonces.clone()),
     );
     let requirements = || Requirements::scopes(["repo:write"]).at_steps(WF, [STEP4]);
     let counters = Arc::new(Counters::default());
@@ -189,8 +208,10 @@ async fn start() -> Env {
     );
     Env {
         issuer,
+        issuer_url,
         api,
         counters,
+        nonces,
         _data: data,
     }
 }
@@ -230,7 +251,8 @@ async fn register_all(env: &Env) -> (AgentIdentity, AgentIdentity, AgentIdentity
     );
     let sup = identity(SUPERVISOR, Alg::Es256);
     let planner = identity(PLANNER, Alg::EdDsa);
-    let patcher = identity(PATCHER, Alg::EdDsa);
+    // The patcher signs its proofs under RFC 9864's fully-specified name (I-48).
+    let patcher = identity(PATCHER, Alg::Ed25519);
     let classifier = identity(CLASSIFIER, Alg::Es256);
     for id in [&sup, &planner, &patcher, &classifier] {
         match env.issuer.register_agent(id, None).await.unwrap() {
@@ -426,6 +448,35 @@ async fn nonce_and_retry_policy() {
     // use_dpop_nonce: one retry with the server's nonce (RFC 9449 §8).
     let r = send("/nonce/patches").await.unwrap();
     assert_eq!(r.status, 200);
+    // (The first proof had no nonce at all: refused before is_valid is asked.)
+    assert_eq!(
+        env.nonces.refusals.load(Ordering::SeqCst),
+        0,
+        "first contact"
+    );
+    assert_eq!(
+        r.headers.get("dpop-nonce").unwrap(),
+        "nonce-0",
+        "a success carries the nonce (RFC 9449 §9)"
+    );
+    // Rotation: the nonce held is the previous one, still accepted; the
+    // success hands over the new one, so no request fails (I-51).
+    env.nonces.rotate();
+    let r = send("/nonce/patches").await.unwrap();
+    assert_eq!(r.headers.get("dpop-nonce").unwrap(), "nonce-1");
+    env.nonces.rotate();
+    send("/nonce/patches").await.unwrap();
+    assert_eq!(
+        env.nonces.refusals.load(Ordering::SeqCst),
+        0,
+        "no failure after rotations"
+    );
+    // Idle past the grace period: one refusal, one retry, success.
+    env.nonces.rotate();
+    env.nonces.rotate();
+    let r = send("/nonce/patches").await.unwrap();
+    assert_eq!(r.headers.get("dpop-nonce").unwrap(), "nonce-4");
+    assert_eq!(env.nonces.refusals.load(Ordering::SeqCst), 1);
 
     // 503 twice with Retry-After: 0, then success.
     let r = send("/flaky").await.unwrap();
@@ -472,4 +523,60 @@ async fn issuer_errors_are_typed() {
     let e = bad.client_token().await.unwrap_err();
     assert_rejected(&e, Origin::Issuer, 401, "invalid_client");
     assert!(!e.to_string().contains("wrong-secret"));
+}
+
+/// A metadata server on a loopback port serving the issuer's metadata (as
+/// the tenant issuer `<base>/tenant1`) at `served` only.
+async fn tenant_metadata(real_issuer: &str, served: &'static str) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let issuer = format!("{base}/tenant1");
+    let meta = json!({"issuer": issuer, "token_endpoint": format!("{real_issuer}/intent/token"),
+                      "jwks_uri": format!("{real_issuer}/.well-known/jwks.json")});
+    let app = Router::new().route(
+        served,
+        axum::routing::get(move || async move { Json(meta) }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    issuer
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rfc8414_s3_1_discovery_inserted_form_first_appended_as_fallback() {
+    let env = start().await;
+    // The real issuer (no path): one well-known URL.
+    let m = env.issuer.discover().await.unwrap();
+    assert_eq!(m.issuer, env.issuer_url);
+    assert_eq!(m.token_endpoint, format!("{}/intent/token", env.issuer_url));
+    // A path issuer serving only one of the two forms.
+    for served in [
+        "/.well-known/oauth-authorization-server/tenant1",
+        "/tenant1/.well-known/oauth-authorization-server",
+    ] {
+        let tenant = tenant_metadata(&env.issuer_url, served).await;
+        let client = IssuerClient::new(ClientConfig::new(&tenant, "c", "s")).unwrap();
+        let m = client
+            .discover()
+            .await
+            .unwrap_or_else(|e| panic!("{served}: {e}"));
+        assert!(m.metadata_url.ends_with(served), "{m:?}");
+        assert_eq!(m.issuer, tenant);
+        // Another identifier for the same server is refused (RFC 8414 §3.3).
+        let other = IssuerClient::new(ClientConfig::new(
+            tenant.replace("127.0.0.1", "localhost"),
+            "c",
+            "s",
+        ))
+        .unwrap();
+        let e = other.discover().await.unwrap_err();
+        assert!(matches!(e, ClientError::Discovery(_)), "{e:?}");
+    }
+    // Same derivation as the verifier's.
+    for issuer in ["http://h", "http://h/", "http://h:1/a/b", "https://h/t/"] {
+        assert_eq!(
+            ajwt_client::metadata_urls(issuer).unwrap(),
+            ajwt_verifier::keys::metadata_urls(issuer).unwrap(),
+            "{issuer}"
+        );
+    }
 }

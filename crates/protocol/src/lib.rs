@@ -13,6 +13,7 @@
 //! choice is recorded in `spec/interpretation.md`.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod challenge;
 pub mod claims;
 pub mod delegation;
 pub mod error;

@@ -103,7 +103,9 @@ where
             match verify_request(&layer, &head).await {
                 Ok(intent) => {
                     head.extensions.insert(intent);
-                    inner.call(Request::from_parts(head, body)).await
+                    let mut response = inner.call(Request::from_parts(head, body)).await?;
+                    add_nonce(&layer.verifier, &mut response);
+                    Ok(response)
                 }
                 Err(response) => Ok(response),
             }
@@ -144,9 +146,53 @@ async fn verify_request(layer: &IntentLayer, req: &Parts) -> Result<VerifiedInte
         .map_err(|e| error_response(&layer.verifier, &parts, &e))
 }
 
+/// Adds `DPoP-Nonce` with the verifier's current nonce, when it uses nonces
+/// (RFC 9449 §8, §9: a successful response may carry the next nonce, so the
+/// client has it before the one it holds stops being accepted; I-51).
+pub fn add_nonce(verifier: &Verifier, response: &mut Response) {
+    if let Some(nonce) = verifier.current_nonce() {
+        if let Ok(v) = HeaderValue::from_str(&nonce) {
+            response.headers_mut().insert(DPOP_NONCE, v);
+        }
+    }
+}
+
+/// The `DPoP-Nonce` response header (RFC 9449 §8).
+pub const DPOP_NONCE: header::HeaderName = header::HeaderName::from_static("dpop-nonce");
+
+/// The `WWW-Authenticate` value for a refusal of `parts` (I-49), with
+/// `resource_metadata` (RFC 9728 §5.1) on every challenge when given.
+pub fn challenge_header(
+    verifier: &Verifier,
+    parts: &RequestParts<'_>,
+    e: &VerifyError,
+    resource_metadata: Option<&str>,
+) -> Option<String> {
+    let config = verifier.config();
+    let challenges: Vec<_> = e
+        .challenges(Verifier::scheme_of(parts), config.pop, &config.algorithms)
+        .into_iter()
+        .map(|c| match resource_metadata {
+            Some(url) => c.resource_metadata(url),
+            None => c,
+        })
+        .collect();
+    (!challenges.is_empty()).then(|| ajwt_protocol::challenge::format(&challenges))
+}
+
 /// The HTTP response for a refusal: status, JSON body
 /// `{"error", "error_description"}`, `WWW-Authenticate`, and `DPoP-Nonce` when one is required.
 pub fn error_response(verifier: &Verifier, parts: &RequestParts<'_>, e: &VerifyError) -> Response {
+    error_response_with(verifier, parts, e, None)
+}
+
+/// [`error_response`] with `resource_metadata` (RFC 9728 §5.1) in the challenges.
+pub fn error_response_with(
+    verifier: &Verifier,
+    parts: &RequestParts<'_>,
+    e: &VerifyError,
+    resource_metadata: Option<&str>,
+) -> Response {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNAUTHORIZED);
     let mut body = serde_json::Map::new();
     if let Some(code) = e.code() {
@@ -154,16 +200,14 @@ pub fn error_response(verifier: &Verifier, parts: &RequestParts<'_>, e: &VerifyE
         body.insert("error_description".into(), e.description().into());
     }
     let mut response = (status, axum::Json(serde_json::Value::Object(body))).into_response();
-    let dpop_required = verifier.config().pop == crate::verify::PopPolicy::Required;
-    let scheme = e.scheme_for(Verifier::scheme_of(parts), dpop_required);
-    if let Some(challenge) = e.challenge(scheme, &verifier.config().algs_param()) {
+    if let Some(challenge) = challenge_header(verifier, parts, e, resource_metadata) {
         if let Ok(v) = HeaderValue::from_str(&challenge) {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
         }
     }
     if let VerifyError::UseDpopNonce(nonce) = e {
         if let Ok(v) = HeaderValue::from_str(nonce) {
-            response.headers_mut().insert("dpop-nonce", v);
+            response.headers_mut().insert(DPOP_NONCE, v);
         }
     }
     response

@@ -1,5 +1,11 @@
 //! Verification failures, each a distinct variant, with the HTTP status and
-//! `WWW-Authenticate` challenge of RFC 6750 §3 and RFC 9449 §7.
+//! `WWW-Authenticate` challenge of RFC 6750 §3 and RFC 9449 §7 (built with
+//! [`ajwt_protocol::challenge`], the one challenge implementation).
+
+use ajwt_jose::Alg;
+use ajwt_protocol::challenge::Challenge;
+
+use crate::verify::PopPolicy;
 
 /// Which authentication scheme a challenge uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +28,7 @@ impl Scheme {
 
 /// Why a request was refused (§6.5.3 steps 1–8, §9.2.2).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum VerifyError {
     /// Step 1: no `Authorization` header (RFC 6750 §3.1: no error code).
     #[error("no access token in the request")]
@@ -112,6 +119,11 @@ pub enum VerifyError {
     /// Step 8: a DPoP proof is required but the request has none (or uses Bearer).
     #[error("proof-of-possession required: {0}")]
     DpopRequired(String),
+    /// Step 8: a DPoP-bound (`cnf`) token presented with the `Bearer` scheme
+    /// where bearer presentations are otherwise accepted (RFC 9449 §7.2:
+    /// "MUST reject a DPoP-bound access token received as a bearer token").
+    #[error("a DPoP-bound token cannot be used as a bearer token (RFC 9449 Section 7.2); present it with Authorization: DPoP and a proof")]
+    BoundTokenAsBearer,
     /// Step 8: the DPoP proof is invalid (RFC 9449 §4.3).
     #[error("invalid DPoP proof: {0}")]
     InvalidDpopProof(String),
@@ -136,6 +148,7 @@ impl VerifyError {
             VerifyError::DpopRequired(_)
             | VerifyError::InvalidDpopProof(_)
             | VerifyError::DpopReplay => Some("invalid_dpop_proof"),
+            VerifyError::BoundTokenAsBearer => Some("invalid_token"),
             VerifyError::UseDpopNonce(_) => Some("use_dpop_nonce"),
             VerifyError::KeysUnavailable(_) => Some("temporarily_unavailable"),
             _ => Some("invalid_token"),
@@ -158,45 +171,92 @@ impl VerifyError {
     }
 
     /// The `WWW-Authenticate` value for `scheme` (RFC 6750 §3, RFC 9449 §7.1);
-    /// `algs` lists the accepted DPoP algorithms.
+    /// `algs` lists the accepted DPoP algorithms (space-separated).
     pub fn challenge(&self, scheme: Scheme, algs: &str) -> Option<String> {
+        self.challenge_for(scheme, algs.split_ascii_whitespace())
+            .map(|c| c.to_string())
+    }
+
+    /// The challenge for `scheme` as a [`Challenge`] (`None` for a 503):
+    /// `error` and `error_description` (none for a missing token, RFC 6750
+    /// §3.1), `scope` for `insufficient_scope`, and `algs` on `DPoP`
+    /// challenges (RFC 9449 §7.1).
+    pub fn challenge_for<I: IntoIterator<Item = S>, S: AsRef<str>>(
+        &self,
+        scheme: Scheme,
+        algs: I,
+    ) -> Option<Challenge> {
         if self.status() == 503 {
             return None;
         }
-        let mut parts = Vec::new();
+        let mut c = Challenge::new(scheme.as_str());
         if let Some(code) = self.code() {
-            parts.push(format!("error=\"{code}\""));
-            parts.push(format!(
-                "error_description=\"{}\"",
-                self.description().replace('\'', "")
-            ));
+            c = c.error(code).error_description(self.description());
         }
         if let VerifyError::InsufficientScope(scope) = self {
-            parts.push(format!("scope=\"{}\"", scope.replace('"', "")));
+            c = c.scope([scope]);
         }
-        if scheme == Scheme::DPoP && !algs.is_empty() {
-            parts.push(format!("algs=\"{algs}\""));
+        if scheme == Scheme::DPoP {
+            let algs: Vec<String> = algs.into_iter().map(|a| a.as_ref().to_owned()).collect();
+            if !algs.is_empty() {
+                c = c.algs(algs);
+            }
         }
-        Some(if parts.is_empty() {
-            scheme.as_str().to_owned()
-        } else {
-            format!("{} {}", scheme.as_str(), parts.join(", "))
-        })
+        Some(c)
     }
 
-    /// The scheme whose challenge fits this error.
+    /// Every challenge of the refusal, in header order, for a resource
+    /// server with `policy` accepting `algs`, when the client used `used`
+    /// (I-49): under `required` always one `DPoP` challenge whatever the
+    /// client sent (RFC 9449 §7.1); proof errors and a bound token sent as
+    /// bearer (RFC 9449 §7.2) get `DPoP`; otherwise the scheme the client
+    /// used; a request without credentials where both schemes are accepted
+    /// gets both (`DPoP algs=..., Bearer`, RFC 9110 §11.6.1).
+    pub fn challenges(
+        &self,
+        used: Option<Scheme>,
+        policy: PopPolicy,
+        algs: &[Alg],
+    ) -> Vec<Challenge> {
+        let names = algs.iter().map(|a| a.as_str());
+        let schemes: Vec<Scheme> = match (self, policy, used) {
+            (_, PopPolicy::Required, _) => vec![Scheme::DPoP],
+            (
+                VerifyError::DpopRequired(_)
+                | VerifyError::InvalidDpopProof(_)
+                | VerifyError::DpopReplay
+                | VerifyError::UseDpopNonce(_)
+                | VerifyError::BoundTokenAsBearer,
+                _,
+                _,
+            ) => vec![Scheme::DPoP],
+            (_, _, Some(s)) => vec![s],
+            (_, PopPolicy::Optional, None) => vec![Scheme::DPoP, Scheme::Bearer],
+            (_, _, None) => vec![Scheme::Bearer],
+        };
+        schemes
+            .into_iter()
+            .filter_map(|s| self.challenge_for(s, names.clone()))
+            .collect()
+    }
+
+    /// The scheme whose challenge fits this error: `DPoP` for proof errors
+    /// and whenever DPoP is required (RFC 9449 §7.1), else the one used.
     pub fn scheme_for(&self, used: Option<Scheme>, dpop_required: bool) -> Scheme {
-        match self {
-            VerifyError::DpopRequired(_)
-            | VerifyError::InvalidDpopProof(_)
-            | VerifyError::DpopReplay
-            | VerifyError::UseDpopNonce(_) => Scheme::DPoP,
-            _ => used.unwrap_or(if dpop_required {
-                Scheme::DPoP
-            } else {
-                Scheme::Bearer
-            }),
-        }
+        let policy = if dpop_required {
+            PopPolicy::Required
+        } else {
+            PopPolicy::Disabled
+        };
+        self.challenges(used, policy, &[])
+            .first()
+            .map_or(Scheme::Bearer, |c| {
+                if c.is_scheme(Scheme::DPoP.as_str()) {
+                    Scheme::DPoP
+                } else {
+                    Scheme::Bearer
+                }
+            })
     }
 }
 

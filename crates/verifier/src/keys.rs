@@ -9,11 +9,45 @@ use ajwt_jose::{JwkSet, PublicKey};
 use async_trait::async_trait;
 use tokio::sync::{Mutex, RwLock};
 
+/// Why a document could not be fetched.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FetchError {
+    /// The server answered with a non-success status.
+    #[error("GET {url}: HTTP {status}")]
+    Status {
+        /// The URL.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+    },
+    /// The body is larger than the limit.
+    #[error("GET {url}: body larger than {max} bytes")]
+    TooLarge {
+        /// The URL.
+        url: String,
+        /// The limit.
+        max: usize,
+    },
+    /// Connection, TLS, timeout or another transport failure.
+    #[error("{0}")]
+    Transport(String),
+    /// The HTTP client could not be built.
+    #[error("HTTP client: {0}")]
+    Client(String),
+}
+
+impl From<FetchError> for String {
+    fn from(e: FetchError) -> String {
+        e.to_string()
+    }
+}
+
 /// Fetches a document over HTTP(S); replaceable in tests.
 #[async_trait]
 pub trait Fetcher: Send + Sync + 'static {
     /// GET `url`, returning the body (at most `max_len` bytes).
-    async fn get(&self, url: &str, max_len: usize) -> Result<Vec<u8>, String>;
+    async fn get(&self, url: &str, max_len: usize) -> Result<Vec<u8>, FetchError>;
 }
 
 /// [`Fetcher`] over reqwest.
@@ -24,32 +58,34 @@ pub struct HttpFetcher {
 
 impl HttpFetcher {
     /// A fetcher with a 10 s timeout.
-    pub fn new() -> Result<HttpFetcher, String> {
+    pub fn new() -> Result<HttpFetcher, FetchError> {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| FetchError::Client(e.to_string()))?;
         Ok(HttpFetcher { client })
     }
 }
 
 #[async_trait]
 impl Fetcher for HttpFetcher {
-    async fn get(&self, url: &str, max_len: usize) -> Result<Vec<u8>, String> {
-        let mut resp = self
-            .client
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
+    async fn get(&self, url: &str, max_len: usize) -> Result<Vec<u8>, FetchError> {
+        let transport = |e: reqwest::Error| FetchError::Transport(e.to_string());
+        let mut resp = self.client.get(url).send().await.map_err(transport)?;
         if !resp.status().is_success() {
-            return Err(format!("GET {url}: HTTP {}", resp.status()));
+            return Err(FetchError::Status {
+                url: url.to_owned(),
+                status: resp.status().as_u16(),
+            });
         }
         let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
+        while let Some(chunk) = resp.chunk().await.map_err(transport)? {
             if body.len() + chunk.len() > max_len {
-                return Err(format!("GET {url}: body larger than {max_len} bytes"));
+                return Err(FetchError::TooLarge {
+                    url: url.to_owned(),
+                    max: max_len,
+                });
             }
             body.extend_from_slice(&chunk);
         }
@@ -102,33 +138,53 @@ impl KeySource {
         }
     }
 
-    /// Discovers `jwks_uri` from the issuer's RFC 8414 metadata
-    /// (`<issuer>/.well-known/oauth-authorization-server`), checking that the
-    /// metadata's `issuer` is `issuer`.
+    /// Discovers `jwks_uri` from the issuer's RFC 8414 metadata (I-50): the
+    /// well-known URL with the suffix inserted before the issuer's path
+    /// (`http://host/.well-known/oauth-authorization-server/tenant1`, RFC 8414
+    /// §3.1) first, then the appended form
+    /// (`http://host/tenant1/.well-known/oauth-authorization-server`) that
+    /// older deployments serve; the metadata `issuer` must equal `issuer`
+    /// exactly (RFC 8414 §3.3) or discovery fails without trying further.
     pub async fn discover(
         issuer: &str,
         fetcher: Arc<dyn Fetcher>,
         min_refresh: Duration,
-    ) -> Result<KeySource, String> {
-        let url = format!(
-            "{}/.well-known/oauth-authorization-server",
-            issuer.trim_end_matches('/')
-        );
-        let body = fetcher.get(&url, MAX_DOCUMENT).await?;
-        let meta = ajwt_checksum::json::parse_strict(&body)
-            .map_err(|e| format!("{url}: {e}"))?
-            .to_serde_json();
-        if meta.get("issuer").and_then(|v| v.as_str()) != Some(issuer) {
-            return Err(format!(
-                "{url}: metadata issuer does not match {issuer:?} (RFC 8414 §3.3)"
-            ));
+    ) -> Result<KeySource, DiscoveryError> {
+        let candidates = metadata_urls(issuer)?;
+        let mut failures = Vec::new();
+        for url in &candidates {
+            let body = match fetcher.get(url, MAX_DOCUMENT).await {
+                Ok(body) => body,
+                Err(e) => {
+                    failures.push(e.to_string());
+                    continue;
+                }
+            };
+            let meta = ajwt_checksum::json::parse_strict(&body)
+                .map_err(|e| DiscoveryError::InvalidMetadata {
+                    url: url.clone(),
+                    reason: e.to_string(),
+                })?
+                .to_serde_json();
+            let found = meta.get("issuer").and_then(|v| v.as_str());
+            if found != Some(issuer) {
+                return Err(DiscoveryError::IssuerMismatch {
+                    url: url.clone(),
+                    expected: issuer.to_owned(),
+                    found: found.map(str::to_owned),
+                });
+            }
+            let jwks_uri = meta
+                .get("jwks_uri")
+                .and_then(|v| v.as_str())
+                .ok_or_else(|| DiscoveryError::InvalidMetadata {
+                    url: url.clone(),
+                    reason: "no jwks_uri".into(),
+                })?
+                .to_owned();
+            return Ok(KeySource::remote(jwks_uri, fetcher, min_refresh));
         }
-        let jwks_uri = meta
-            .get("jwks_uri")
-            .and_then(|v| v.as_str())
-            .ok_or_else(|| format!("{url}: no jwks_uri"))?
-            .to_owned();
-        Ok(KeySource::remote(jwks_uri, fetcher, min_refresh))
+        Err(DiscoveryError::Unreachable(failures.join("; ")))
     }
 
     /// The key for `kid` (or the only key when `kid` is `None`), refreshing a
@@ -160,7 +216,7 @@ impl KeySource {
                 }
                 let fetched = match r.fetcher.get(&r.jwks_uri, MAX_DOCUMENT).await {
                     Ok(body) => JwkSet::parse(&body).map_err(|e| format!("{}: {e}", r.jwks_uri)),
-                    Err(e) => Err(e),
+                    Err(e) => Err(e.to_string()),
                 };
                 *last = Some((Instant::now(), fetched.as_ref().err().cloned()));
                 let (set, skipped) = fetched?;
@@ -180,5 +236,108 @@ fn pick(set: &JwkSet, kid: Option<&str>) -> Option<PublicKey> {
         Some(k) => set.find(k).cloned(),
         None if set.len() == 1 => set.keys().first().cloned(),
         None => None,
+    }
+}
+
+/// The RFC 8414 metadata URLs of `issuer`, in the order they are tried: the
+/// inserted form (§3.1), then, for an issuer with a path, the appended form.
+/// The issuer must be an absolute http(s) URL without query or fragment
+/// (RFC 8414 §2).
+pub fn metadata_urls(issuer: &str) -> Result<Vec<String>, DiscoveryError> {
+    const SUFFIX: &str = "/.well-known/oauth-authorization-server";
+    let bad = |why: &str| DiscoveryError::InvalidIssuer(format!("{issuer:?}: {why}"));
+    let rest = issuer
+        .strip_prefix("https://")
+        .or_else(|| issuer.strip_prefix("http://"))
+        .ok_or_else(|| bad("not an http(s) URL"))?;
+    if issuer.contains(['?', '#']) {
+        return Err(bad("has a query or fragment (RFC 8414 §2)"));
+    }
+    let origin_len = issuer.len() - rest.len() + rest.find('/').unwrap_or(rest.len());
+    let (origin, path) = issuer.split_at(origin_len);
+    if origin_len == issuer.len() - rest.len() {
+        return Err(bad("no host"));
+    }
+    let path = path.trim_end_matches('/');
+    if path.is_empty() {
+        return Ok(vec![format!("{origin}{SUFFIX}")]);
+    }
+    Ok(vec![
+        format!("{origin}{SUFFIX}{path}"),
+        format!("{origin}{path}{SUFFIX}"),
+    ])
+}
+
+/// Why RFC 8414 discovery failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DiscoveryError {
+    /// The configured issuer is not an absolute http(s) URL.
+    #[error("invalid issuer identifier {0}")]
+    InvalidIssuer(String),
+    /// No metadata URL answered with a document.
+    #[error("issuer metadata unavailable: {0}")]
+    Unreachable(String),
+    /// The document is not JSON metadata with a `jwks_uri`.
+    #[error("{url}: invalid metadata: {reason}")]
+    InvalidMetadata {
+        /// The metadata URL.
+        url: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The metadata names another issuer (RFC 8414 §3.3).
+    #[error("{url}: metadata issuer {found:?} does not match {expected:?} (RFC 8414 §3.3)")]
+    IssuerMismatch {
+        /// The metadata URL.
+        url: String,
+        /// The configured issuer.
+        expected: String,
+        /// The metadata's `issuer`.
+        found: Option<String>,
+    },
+}
+
+impl From<DiscoveryError> for String {
+    fn from(e: DiscoveryError) -> String {
+        e.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc8414_s3_1_metadata_url_order() {
+        assert_eq!(
+            metadata_urls("http://host:8080/tenant1").unwrap(),
+            [
+                "http://host:8080/.well-known/oauth-authorization-server/tenant1",
+                "http://host:8080/tenant1/.well-known/oauth-authorization-server",
+            ]
+        );
+        assert_eq!(
+            metadata_urls("https://idp.example/a/b/").unwrap()[0],
+            "https://idp.example/.well-known/oauth-authorization-server/a/b"
+        );
+        for plain in ["http://host", "http://host/"] {
+            assert_eq!(
+                metadata_urls(plain).unwrap(),
+                ["http://host/.well-known/oauth-authorization-server"]
+            );
+        }
+        for bad in [
+            "host/tenant",
+            "ftp://x",
+            "http://",
+            "http://h/p?x=1",
+            "http://h#f",
+        ] {
+            assert!(
+                matches!(metadata_urls(bad), Err(DiscoveryError::InvalidIssuer(_))),
+                "{bad}"
+            );
+        }
     }
 }

@@ -13,12 +13,15 @@
 pub mod axum_layer;
 pub mod error;
 pub mod keys;
+pub mod nonce;
 pub mod verify;
 
 pub use axum_layer::{Intent, IntentLayer};
 pub use error::{Scheme, VerifyError};
-pub use keys::{Fetcher, HttpFetcher, KeySource};
+pub use keys::{DiscoveryError, FetchError, Fetcher, HttpFetcher, KeySource};
+pub use nonce::{NonceError, RotatingNonces, DEFAULT_NONCE_LIFETIME};
 pub use verify::{
     Clock, FixedClock, InMemoryReplayCache, NonceSource, PopPolicy, ReplayCache, RequestParts,
-    Requirements, RevocationSource, SystemClock, VerifiedIntent, Verifier, VerifierConfig,
+    Requirements, RevocationSource, SystemClock, UnknownPopPolicy, VerifiedIntent, Verifier,
+    VerifierConfig,
 };

@@ -19,22 +19,34 @@ pub enum PopPolicy {
     /// A valid DPoP proof bound to the token's `cnf` key is required (default).
     #[default]
     Required,
-    /// A proof is verified when present; a bearer presentation is accepted.
+    /// Both schemes are accepted, but a `cnf`-bound token (every intent
+    /// token) is refused as a bearer token (RFC 9449 §7.2, I-49); only a
+    /// token without `cnf` could pass without a proof. A proof, when
+    /// present, must be valid.
     Optional,
     /// No proof is checked.
     Disabled,
 }
 
+/// A PoP policy name that is not `required`, `optional` or `disabled`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown PoP policy {0:?} (required, optional, disabled)")]
+pub struct UnknownPopPolicy(pub String);
+
+impl From<UnknownPopPolicy> for String {
+    fn from(e: UnknownPopPolicy) -> String {
+        e.to_string()
+    }
+}
+
 impl std::str::FromStr for PopPolicy {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownPopPolicy;
+    fn from_str(s: &str) -> Result<Self, UnknownPopPolicy> {
         match s {
             "required" => Ok(PopPolicy::Required),
             "optional" => Ok(PopPolicy::Optional),
             "disabled" => Ok(PopPolicy::Disabled),
-            other => Err(format!(
-                "unknown PoP policy {other:?} (required, optional, disabled)"
-            )),
+            other => Err(UnknownPopPolicy(other.to_owned())),
         }
     }
 }
@@ -46,7 +58,8 @@ pub struct VerifierConfig {
     pub issuer: String,
     /// This resource server's identifier (must be in `aud`).
     pub audience: String,
-    /// Allowed token and proof algorithms (default ES256, EdDSA, RS256, PS256).
+    /// Allowed token and proof algorithms (default: every algorithm of
+    /// ajwt-jose's table, [`Alg::ALL`]: ES256, EdDSA, Ed25519, RS256, PS256).
     pub algorithms: Vec<Alg>,
     /// Clock leeway for `exp`/`iat`, seconds (default 30).
     pub leeway: i64,
@@ -198,11 +211,14 @@ pub trait RevocationSource: Send + Sync + 'static {
     async fn revoked(&self, claims: &IntentClaims) -> Option<String>;
 }
 
-/// Server-provided DPoP nonces (RFC 9449 §8).
+/// Server-provided DPoP nonces (RFC 9449 §8); [`crate::RotatingNonces`]
+/// is the implementation the examples use.
 pub trait NonceSource: Send + Sync + 'static {
-    /// The nonce to hand out now.
+    /// The nonce to hand out now (in `use_dpop_nonce` refusals and on
+    /// successful responses).
     fn current(&self) -> String;
-    /// Whether a nonce presented in a proof is acceptable.
+    /// Whether a nonce presented in a proof is acceptable (compare in
+    /// constant time).
     fn is_valid(&self, nonce: &str) -> bool;
 }
 
@@ -543,6 +559,11 @@ impl Verifier {
                     "a DPoP proof with the Bearer scheme (RFC 9449 §7.2)".into(),
                 ))
             }
+            // RFC 9449 §7.2: a DPoP-bound token is never accepted as a bearer
+            // token; only a token without `cnf` could be (I-49).
+            (_, Scheme::Bearer, None) if claims.cnf.jwk.is_some() || claims.cnf.jkt.is_some() => {
+                return Err(VerifyError::BoundTokenAsBearer)
+            }
             (_, Scheme::Bearer, None) => return Ok(None),
         };
         let expected_jkt = match (&claims.cnf.jkt, &claims.cnf.jwk) {
@@ -551,7 +572,6 @@ impl Verifier {
                 .map_err(|e| VerifyError::InvalidClaims(format!("cnf.jwk: {e}")))?,
             (None, None) => return Err(VerifyError::InvalidClaims("cnf: no key".into())),
         };
-        let nonce = self.nonces.as_ref().map(|n| n.current());
         let check = DpopCheck {
             method: parts.method,
             url: parts.url,
@@ -570,7 +590,7 @@ impl Verifier {
             // The proof is otherwise valid: now ask for (or check) the server nonce.
             let presented = proof_nonce(proof);
             if !presented.as_deref().is_some_and(|n| nonces.is_valid(n)) {
-                return Err(VerifyError::UseDpopNonce(nonce.unwrap_or_default()));
+                return Err(VerifyError::UseDpopNonce(nonces.current()));
             }
         }
         let expires = verified

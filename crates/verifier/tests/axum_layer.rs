@@ -241,31 +241,43 @@ async fn missing_scope_gets_403_insufficient_scope() {
 
 #[tokio::test]
 async fn bearer_challenges_where_bearer_is_accepted() {
+    // I-49 (supersedes I-35's "a bearer presentation is accepted"): under
+    // `optional` a cnf-bound intent token sent as Bearer is refused
+    // (RFC 9449 §7.2) with a DPoP challenge; other refusals of a Bearer
+    // request use the Bearer scheme; no credentials get both schemes.
     let (h, _, token) = setup().await;
     let v = Arc::new(verifier(&h, PopPolicy::Optional));
-    let app = app(v);
+    let app = app(v.clone());
     let r = send(
         &app,
         post_req("/patches", Some(format!("Bearer {token}")), &[]),
     )
     .await;
-    assert_eq!(r.status, 200, "{:?}", r.json);
-    assert_eq!(r.json["proof_key"], Value::Null);
-    let r = send(&app, post_req("/patches", None, &[])).await;
-    assert_eq!(
-        (r.status, r.header("www-authenticate")),
-        (401, Some("Bearer"))
-    );
-    let r = send(
-        &app,
-        post_req("/admin", Some(format!("Bearer {token}")), &[]),
-    )
-    .await;
-    assert_eq!(r.status, 403);
+    assert_eq!(r.status, 401, "{:?}", r.json);
+    assert_eq!(r.json["error"], "invalid_token");
     assert!(r
         .header("www-authenticate")
         .unwrap()
-        .starts_with("Bearer error=\"insufficient_scope\""));
+        .starts_with("DPoP error=\"invalid_token\""));
+    let r = send(&app, post_req("/patches", None, &[])).await;
+    assert_eq!(
+        (r.status, r.header("www-authenticate")),
+        (401, Some(format!("DPoP {}, Bearer", algs(&v)).as_str()))
+    );
+    let r = send(
+        &app,
+        post_req(
+            "/admin",
+            Some(format!("Bearer {}", tamper_signature(&token))),
+            &[],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 401);
+    assert!(r
+        .header("www-authenticate")
+        .unwrap()
+        .starts_with("Bearer error=\"invalid_token\""));
 }
 
 struct Nonces;

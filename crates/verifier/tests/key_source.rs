@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use ajwt_jose::JwkSet;
 use ajwt_verifier::{
-    Fetcher, HttpFetcher, KeySource, PopPolicy, Requirements, Verifier, VerifierConfig, VerifyError,
+    FetchError, Fetcher, HttpFetcher, KeySource, PopPolicy, Requirements, Verifier, VerifierConfig,
+    VerifyError,
 };
 use async_trait::async_trait;
 use common::*;
@@ -56,24 +57,32 @@ impl FakeFetcher {
 
 #[async_trait]
 impl Fetcher for FakeFetcher {
-    async fn get(&self, url: &str, max_len: usize) -> Result<Vec<u8>, String> {
+    async fn get(&self, url: &str, max_len: usize) -> Result<Vec<u8>, FetchError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_in_flight.fetch_max(now, Ordering::SeqCst);
         tokio::time::sleep(self.delay).await;
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
         if self.fail.load(Ordering::SeqCst) {
-            return Err(format!("GET {url}: connection refused"));
+            return Err(FetchError::Transport(format!(
+                "GET {url}: connection refused"
+            )));
         }
-        let body = self
-            .docs
-            .lock()
-            .unwrap()
-            .get(url)
-            .cloned()
-            .ok_or_else(|| format!("GET {url}: HTTP 404"))?;
+        let body =
+            self.docs
+                .lock()
+                .unwrap()
+                .get(url)
+                .cloned()
+                .ok_or_else(|| FetchError::Status {
+                    url: url.to_owned(),
+                    status: 404,
+                })?;
         if body.len() > max_len {
-            return Err("too large".into());
+            return Err(FetchError::TooLarge {
+                url: url.to_owned(),
+                max: max_len,
+            });
         }
         Ok(body)
     }
@@ -326,7 +335,7 @@ async fn discovery_through_rfc8414_metadata() {
         .await
         .err()
         .expect("mismatched metadata issuer");
-    assert!(e.contains("does not match"), "{e}");
+    assert!(e.to_string().contains("does not match"), "{e}");
 }
 
 #[tokio::test]

@@ -106,14 +106,13 @@ async fn route_without_requirements_and_array_audience_are_accepted() {
 }
 
 #[tokio::test]
-async fn optional_policy_accepts_a_bearer_presentation() {
+async fn optional_policy_refuses_bound_tokens_as_bearer_and_verifies_proofs() {
     let (h, agent, token) = setup().await;
     let v = verifier(&h, PopPolicy::Optional);
-    let ok = verify(&v, &Req::bearer(&token), &route())
-        .await
-        .expect("bearer");
-    assert_claims(&ok, &token, &agent);
-    assert_eq!(ok.dpop_jkt, None);
+    // I-49 (RFC 9449 §7.2): every intent token is cnf-bound, so a bearer
+    // presentation is refused even under `optional`.
+    let e = refused(verify(&v, &Req::bearer(&token), &route()).await);
+    assert_eq!(e, ajwt_verifier::VerifyError::BoundTokenAsBearer);
     // A DPoP presentation is verified when present...
     let ok = verify(&v, &presented(&h, &agent, &token), &route())
         .await

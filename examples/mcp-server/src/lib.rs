@@ -37,10 +37,10 @@ pub mod tools;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ajwt_verifier::axum_layer::error_response;
+use ajwt_verifier::axum_layer::{add_nonce, challenge_header, error_response_with};
 use ajwt_verifier::{
-    HttpFetcher, KeySource, PopPolicy, RequestParts, Requirements, VerifiedIntent, Verifier,
-    VerifierConfig, VerifyError,
+    HttpFetcher, KeySource, PopPolicy, RequestParts, Requirements, RotatingNonces, VerifiedIntent,
+    Verifier, VerifierConfig, VerifyError,
 };
 use axum::body::Bytes;
 use axum::extract::State;
@@ -84,7 +84,9 @@ impl App {
             "scopes_supported": tools::scopes_supported(&tools),
             "bearer_methods_supported": ["header"],
             "resource_name": "Agentic JWT example MCP server",
-            "dpop_bound_access_tokens_required": config.pop == PopPolicy::Required,
+            // Every intent token is cnf-bound and, unless PoP is disabled, is
+            // refused as a bearer token (RFC 9449 §7.2, I-49).
+            "dpop_bound_access_tokens_required": config.pop != PopPolicy::Disabled,
             "dpop_signing_alg_values_supported":
                 config.algorithms.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
         });
@@ -95,27 +97,6 @@ impl App {
             tools,
             verifier,
         }
-    }
-
-    /// Adds `resource_metadata` (RFC 9728 §5.1) to a response's challenge.
-    fn with_resource_metadata(&self, mut response: Response) -> Response {
-        let challenge = response
-            .headers()
-            .get(header::WWW_AUTHENTICATE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        if let Some(challenge) = challenge {
-            let param = format!("resource_metadata=\"{}\"", self.metadata_url);
-            let value = if challenge.contains(' ') {
-                format!("{challenge}, {param}")
-            } else {
-                format!("{challenge} {param}")
-            };
-            if let Ok(v) = HeaderValue::from_str(&value) {
-                response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-            }
-        }
-        response
     }
 }
 
@@ -164,10 +145,12 @@ async fn mcp(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Re
     let intent = match app.verifier.verify(&parts, &Requirements::default()).await {
         Ok(intent) => intent,
         Err(e) => {
-            return app.with_resource_metadata(error_response(&app.verifier, &parts, &e));
+            return error_response_with(&app.verifier, &parts, &e, Some(&app.metadata_url));
         }
     };
     let mut response = dispatch(&app, &parts, &intent, &body);
+    // RFC 9449 §9: successful answers carry the current nonce (I-51).
+    add_nonce(&app.verifier, &mut response);
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -281,17 +264,15 @@ fn call_tool(
                 &format!("tool {name} requires scope {scope}"),
                 Some(json!({"error": "insufficient_scope", "scope": scope, "tool": name})),
             );
-            let config = app.verifier.config();
-            let scheme = e.scheme_for(
-                Verifier::scheme_of(parts),
-                config.pop == PopPolicy::Required,
-            );
-            if let Some(challenge) = e.challenge(scheme, &config.algs_param()) {
+            if let Some(challenge) =
+                challenge_header(&app.verifier, parts, &e, Some(&app.metadata_url))
+            {
                 if let Ok(v) = HeaderValue::from_str(&challenge) {
                     response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
                 }
             }
-            return app.with_resource_metadata(response);
+            add_nonce(&app.verifier, &mut response);
+            return response;
         }
         Err(Refusal::StepNotAllowed {
             workflow_id,
@@ -359,11 +340,27 @@ pub async fn discover_verifier(
     audience: &str,
     pop: PopPolicy,
 ) -> Result<Arc<Verifier>, String> {
+    discover_verifier_with_nonces(issuer, audience, pop, None).await
+}
+
+/// [`discover_verifier`], requiring server DPoP nonces (RFC 9449 §8) rotated
+/// every `nonce_lifetime` (the previous one accepted as long again) when given.
+pub async fn discover_verifier_with_nonces(
+    issuer: &str,
+    audience: &str,
+    pop: PopPolicy,
+    nonce_lifetime: Option<Duration>,
+) -> Result<Arc<Verifier>, String> {
     let mut config = VerifierConfig::new(issuer, audience);
     config.pop = pop;
     let fetcher = Arc::new(HttpFetcher::new().map_err(|e| e.to_string())?);
     let keys = KeySource::discover(issuer, fetcher, Duration::from_secs(30))
         .await
         .map_err(|e| e.to_string())?;
-    Ok(Arc::new(Verifier::new(config, keys)))
+    let mut verifier = Verifier::new(config, keys);
+    if let Some(lifetime) = nonce_lifetime {
+        let nonces = RotatingNonces::new(lifetime, lifetime).map_err(|e| e.to_string())?;
+        verifier = verifier.with_nonces(Arc::new(nonces));
+    }
+    Ok(Arc::new(verifier))
 }

@@ -7,7 +7,9 @@
 //! cargo run -p ajwt-example-mcp-server --bin mcp-server              # this server on :8091
 //! ```
 
-use ajwt_example_mcp_server::{app, discover_verifier};
+use std::time::Duration;
+
+use ajwt_example_mcp_server::{app, discover_verifier_with_nonces};
 use clap::Parser;
 
 /// Command line.
@@ -33,6 +35,13 @@ struct Args {
     /// Proof-of-possession policy: required, optional or disabled
     #[arg(long, env = "MCP_POP", default_value = "required")]
     pop: String,
+    /// Require server-provided DPoP nonces (RFC 9449 §8), rotated every
+    /// --dpop-nonce-lifetime seconds; the previous nonce stays valid as long again
+    #[arg(long, env = "MCP_DPOP_NONCE")]
+    dpop_nonce: bool,
+    /// Seconds a DPoP nonce is handed out before rotation (with --dpop-nonce)
+    #[arg(long, env = "MCP_DPOP_NONCE_LIFETIME", default_value_t = 300)]
+    dpop_nonce_lifetime: u64,
 }
 
 #[tokio::main]
@@ -49,7 +58,10 @@ async fn main() -> std::process::ExitCode {
         let public_url = public_url.trim_end_matches('/').to_owned();
         let audience = args.audience.clone().unwrap_or_else(|| public_url.clone());
         let pop = args.pop.parse()?;
-        let verifier = discover_verifier(&args.issuer, &audience, pop).await?;
+        let nonces = args
+            .dpop_nonce
+            .then(|| Duration::from_secs(args.dpop_nonce_lifetime));
+        let verifier = discover_verifier_with_nonces(&args.issuer, &audience, pop, nonces).await?;
         let listener = tokio::net::TcpListener::bind(args.addr)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;

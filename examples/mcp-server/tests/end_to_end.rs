@@ -52,6 +52,7 @@ impl Drop for ChildGuard {
 struct Resp {
     status: u16,
     www_authenticate: Option<String>,
+    dpop_nonce: Option<String>,
     body: String,
     json: Value,
 }
@@ -61,12 +62,17 @@ async fn read(r: reqwest::Response) -> Resp {
         .headers()
         .get("www-authenticate")
         .map(|v| v.to_str().unwrap().to_owned());
+    let dpop_nonce = r
+        .headers()
+        .get("dpop-nonce")
+        .map(|v| v.to_str().unwrap().to_owned());
     let status = r.status().as_u16();
     let body = r.text().await.unwrap();
     let json = serde_json::from_str(&body).unwrap_or(Value::Null);
     Resp {
         status,
         www_authenticate,
+        dpop_nonce,
         body,
         json,
     }
@@ -440,6 +446,46 @@ async fn unauthenticated_calls_point_at_the_protected_resource_metadata() {
     let algs = m["dpop_signing_alg_values_supported"].as_array().unwrap();
     assert!(algs.contains(&json!("ES256")), "{m}");
     assert!(algs.contains(&json!("EdDSA")), "{m}");
+    // RFC 9864's fully-specified name, which oauth4webapi signs with (I-48).
+    assert!(algs.contains(&json!("Ed25519")), "{m}");
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rfc9449_s9_dpop_nonce_option_requires_and_hands_out_nonces() {
+    let env = Env::start_with(&["--dpop-nonce"]).await;
+    let token = env
+        .token(&env.analyzer, STEP1, &[], &["vulnerability:read"])
+        .await;
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}).to_string();
+    let auth = format!("DPoP {token}");
+    // Without a nonce: 401 use_dpop_nonce, DPoP-Nonce, a DPoP challenge with resource_metadata.
+    let r = env.call_raw(&env.analyzer, &token, &body).await;
+    assert_eq!(r.status, 401, "{r:?}");
+    assert_eq!(r.json["error"], "use_dpop_nonce", "{r:?}");
+    let nonce = r.dpop_nonce.clone().expect("DPoP-Nonce");
+    let c = ajwt_protocol::challenge::parse(r.www_authenticate.as_deref().unwrap()).unwrap();
+    assert!(c[0].is_scheme("DPoP"));
+    assert_eq!(c[0].error_code(), Some("use_dpop_nonce"));
+    assert_eq!(
+        c[0].resource_metadata_url(),
+        Some(env.metadata_url().as_str())
+    );
+    // With it: 200, and the success carries the current nonce (RFC 9449 §9).
+    let proof = env
+        .analyzer
+        .key
+        .proof(
+            "POST",
+            &env.mcp_url(),
+            Some(&token),
+            Some(&nonce),
+            unix_now(),
+        )
+        .unwrap();
+    let r = env.post_raw(&body, Some(&auth), Some(&proof)).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.dpop_nonce.as_deref(), Some(nonce.as_str()));
     env.stop().await;
 }
 

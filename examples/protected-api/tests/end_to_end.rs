@@ -552,3 +552,75 @@ async fn a_stolen_token_is_useless_without_the_agents_key() {
     assert_eq!(r.json["proof_key"], env.patcher.key.thumbprint());
     env.stop().await;
 }
+
+/// The library target: the same server started in-process (`serve`) with
+/// `--dpop-nonce` (RFC 9449 §8–§9, I-51).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rfc9449_s9_in_process_api_with_dpop_nonces() {
+    use clap::Parser as _;
+    let env = Env::start().await;
+    let args = ajwt_example_protected_api::Args::try_parse_from([
+        "protected-api",
+        "--issuer",
+        &env.issuer_url,
+        "--audience",
+        AUD,
+        "--dpop-nonce",
+    ])
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/patches", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        ajwt_example_protected_api::serve(&args, listener, async move {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    let token = env.step4_token(&["repo:write"]).await;
+    let post = |nonce: Option<String>| {
+        let proof = env
+            .patcher
+            .key
+            .proof("POST", &url, Some(&token), nonce.as_deref(), unix_now())
+            .unwrap();
+        env.http
+            .post(&url)
+            .header("authorization", format!("DPoP {token}"))
+            .header("dpop", proof)
+            .send()
+    };
+    // The server may still be discovering the issuer's keys: retry briefly.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let first = loop {
+        match post(None).await {
+            Ok(r) => break r,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(e) => panic!("in-process API unreachable: {e}"),
+        }
+    };
+    assert_eq!(first.status().as_u16(), 401);
+    let nonce = first
+        .headers()
+        .get("dpop-nonce")
+        .expect("DPoP-Nonce")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let challenge = first.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        challenge.starts_with("DPoP error=\"use_dpop_nonce\""),
+        "{challenge}"
+    );
+    let ok = post(Some(nonce.clone())).await.unwrap();
+    assert_eq!(ok.status().as_u16(), 200);
+    assert_eq!(ok.headers()["dpop-nonce"].to_str().unwrap(), nonce);
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+    env.stop().await;
+}
