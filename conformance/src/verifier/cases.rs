@@ -199,7 +199,7 @@ pub fn catalogue() -> Vec<TestInfo> {
         t(DPOP_MISSING, "9.2.2", "SHOULD", POP,
           "Authorization: DPoP without a DPoP proof is refused with a DPoP challenge"),
         t(DPOP_BEARER, "9.2.2", "SHOULD", POP,
-          "a cnf-bound token presented as Bearer is refused when PoP is required (RFC 9449 §7.1)"),
+          "a cnf-bound token presented as Bearer is refused, under a required or an optional PoP policy (RFC 9449 §7.1, §7.2)"),
         t(DPOP_STOLEN, "9.2.2", "SHOULD", POP_CHECK,
           "a stolen token with a proof signed by the thief's own key is refused (cnf key mismatch; threat T2)"),
         t(DPOP_VICTIM_JWK, "9.2.2", "SHOULD", POP_CHECK,
@@ -839,11 +839,10 @@ async fn run_pop(
             );
             return Ok(());
         }
-        PopPolicy::Optional => run.skip_all(
-            &[DPOP_BEARER],
-            "--pop optional: bearer presentations are accepted",
-        ),
-        PopPolicy::Required => {}
+        // RFC 9449 §7.2: even where bearer tokens are accepted, a cnf-bound
+        // token presented as Bearer MUST be rejected (I-49), so DPOP_BEARER
+        // runs under `optional` too.
+        PopPolicy::Optional | PopPolicy::Required => {}
     }
     let k = &ctx.keys;
     let bad_proof = Expect::one(Refusal::new(401, "DPoP", &["invalid_dpop_proof"]));

@@ -91,6 +91,33 @@ async fn protected_api_also_passes_with_an_eddsa_issuer() {
     );
 }
 
+/// RFC 9449 §7.2 (I-49): under `--pop optional` a `cnf`-bound intent token
+/// presented as `Bearer` is refused too, so the runner's `--pop optional`
+/// runs every DPoP test (none skipped) and protected-api passes them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rfc9449_s7_2_pop_optional_runs_and_passes_the_bearer_presentation_test() {
+    let mut args = args_for_protected_api(" --pop optional");
+    args.pop = verifier::PopPolicy::Optional;
+    let options = RunOptions {
+        only: vec!["9.2.2".into()],
+        ..RunOptions::default()
+    };
+    let report = verifier::run(&args, options).await.unwrap();
+    assert_eq!(
+        outcome(&report, "VER-9.2.2-dpop-bearer-scheme"),
+        Outcome::Pass,
+        "{}",
+        not_passing(&report)
+    );
+    assert_eq!(report.summary.skipped, 0, "{}", not_passing(&report));
+    assert_eq!(
+        report.summary.pass,
+        report.summary.total,
+        "{}",
+        not_passing(&report)
+    );
+}
+
 /// A resource server that checks nothing: any `Authorization: Bearer`
 /// (or DPoP) request is "authorized".
 async fn start_weak_server() -> (String, tokio::task::JoinHandle<()>) {
