@@ -88,7 +88,7 @@ for (const alg of DPOP_ALGS) {
 
   // Issue 11 item 7 (mcp-server --dpop-nonce).
   test(`rfc9449_s9_dpop_${alg}_mcp_server_server_nonce_then_fresh_nonces`, async () => {
-    const { access_token } = await mcpToken(as, bearer, kind)
+    const { access_token } = await mcpToken(as, bearer, kind, server('mcp_nonce').audience)
     const dpop = oauth.DPoP({}, await keyPair(alg))
     const first = await withNonceRetry(() => callMcp('mcp_nonce', access_token, dpop))
     assert.ok(first.headers.get('dpop-nonce'), 'a successful response carries DPoP-Nonce (RFC 9449 §8.2)')

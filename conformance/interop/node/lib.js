@@ -71,13 +71,13 @@ export async function intentToken(as, bearer, request) {
 }
 
 /** An intent token for `kind`'s interop agent, no workflow, for the MCP server. */
-export async function mcpToken(as, bearer, kind) {
+export async function mcpToken(as, bearer, kind, audience = server('mcp').audience) {
   const a = fx.agents[kind]
   return intentToken(as, bearer, {
     agent_id: a.agent_id,
     computed_checksum: a.checksum,
     requested_scopes: ['vulnerability:read'],
-    audience: server('mcp').audience,
+    audience,
   })
 }
 
