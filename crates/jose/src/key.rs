@@ -197,9 +197,11 @@ impl PublicKey {
                 ))
             }
         };
-        let alg = match jwk.get("alg") {
+        // The name is checked against the table after the key itself, so a
+        // P-384 key with `alg: "ES384"` is refused for its curve.
+        let alg_name = match jwk.get("alg") {
             None => None,
-            Some(Value::String(a)) => Some(a.parse::<Alg>()?),
+            Some(Value::String(a)) => Some(a.as_str()),
             Some(_) => {
                 return Err(JoseError::InvalidKey(
                     "JWK \"alg\" must be a string".to_owned(),
@@ -213,10 +215,11 @@ impl PublicKey {
             "RSA" => check_rsa(jwk)?,
             other => {
                 return Err(JoseError::UnsupportedKey(format!(
-                    "kty {other:?} is not accepted ({ALLOWED})"
+                    "kty {other:?} is not allowed ({ALLOWED})"
                 )))
             }
         };
+        let alg = alg_name.map(str::parse::<Alg>).transpose()?;
         if let Some(alg) = alg {
             if !material.fits(alg) {
                 return Err(JoseError::KeyAlgMismatch {
@@ -255,6 +258,19 @@ impl PublicKey {
     /// trailing data. The result has no `kid` or `alg`.
     pub fn from_spki_pem(pem: &str) -> Result<PublicKey, JoseError> {
         PublicKey::from_jwk(&crate::spki::public_members_from_spki_pem(pem)?)
+    }
+
+    /// The key as a PEM SubjectPublicKeyInfo (`-----BEGIN PUBLIC KEY-----`),
+    /// the form [`PublicKey::from_spki_pem`] reads.
+    pub fn to_spki_pem(&self) -> Result<String, JoseError> {
+        let pem = match &self.material {
+            KeyMaterial::P256(key) => {
+                PKey::from_ec_key(key.clone()).and_then(|k| k.public_key_to_pem())
+            }
+            KeyMaterial::Ed25519(key) | KeyMaterial::Rsa { key, .. } => key.public_key_to_pem(),
+        }
+        .map_err(|e| JoseError::Signing(format!("cannot encode the public key: {e}")))?;
+        String::from_utf8(pem).map_err(|_| JoseError::Signing("the PEM is not UTF-8".to_owned()))
     }
 
     /// The JWK `kid`, if any.
@@ -405,7 +421,7 @@ fn check_p256(jwk: &Map<String, Value>) -> Result<(KeyMaterial, Map<String, Valu
         "P-256" => {}
         other => {
             return Err(JoseError::UnsupportedKey(format!(
-                "curve {other:?} is not accepted ({ALLOWED})"
+                "curve {other:?} is not allowed ({ALLOWED})"
             )))
         }
     }
@@ -455,7 +471,7 @@ fn check_ed25519(jwk: &Map<String, Value>) -> Result<(KeyMaterial, Map<String, V
         "Ed25519" => {}
         other => {
             return Err(JoseError::UnsupportedKey(format!(
-                "curve {other:?} is not accepted ({ALLOWED})"
+                "curve {other:?} is not allowed ({ALLOWED})"
             )))
         }
     }

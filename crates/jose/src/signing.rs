@@ -204,6 +204,13 @@ impl SigningKey {
             .entry("alg")
             .or_insert_with(|| Value::String(self.alg.as_str().to_owned()));
         let header = serde_json::to_vec(&header).map_err(signing_error)?;
+        self.sign_raw(&header, payload)
+    }
+
+    /// Compact JWS whose protected header is exactly the bytes `header`
+    /// (not checked: tests use it to build duplicate-member or non-object
+    /// headers) over `payload`, signed with this key's algorithm.
+    pub fn sign_raw(&self, header: &[u8], payload: &[u8]) -> Result<String, JoseError> {
         let mut out = URL_SAFE_NO_PAD.encode(header);
         out.push('.');
         URL_SAFE_NO_PAD.encode_string(payload, &mut out);

@@ -138,12 +138,12 @@ pub(crate) fn public_members_from_spki_pem(pem: &str) -> Result<Map<String, Valu
                         other => other.short_name().unwrap_or("unknown"),
                     };
                     return Err(unsupported(format!(
-                        "curve {name:?} is not accepted ({ALLOWED})"
+                        "curve {name:?} is not allowed ({ALLOWED})"
                     )));
                 }
                 None => {
                     return Err(unsupported(format!(
-                        "EC key without a named curve is not accepted ({ALLOWED})"
+                        "EC key without a named curve is not allowed ({ALLOWED})"
                     )))
                 }
             }
@@ -202,7 +202,7 @@ pub(crate) fn public_members_from_spki_pem(pem: &str) -> Result<Map<String, Valu
         }
         Id::ED448 => {
             return Err(unsupported(format!(
-                "curve \"Ed448\" is not accepted ({ALLOWED})"
+                "curve \"Ed448\" is not allowed ({ALLOWED})"
             )))
         }
         Id::X25519 | Id::X448 => {
@@ -222,7 +222,7 @@ pub(crate) fn public_members_from_spki_pem(pem: &str) -> Result<Map<String, Valu
                 .or_else(|_| nid.short_name())
                 .unwrap_or("unknown");
             return Err(unsupported(format!(
-                "key type {name:?} is not accepted ({ALLOWED})"
+                "key type {name:?} is not allowed ({ALLOWED})"
             )));
         }
     };
