@@ -1,6 +1,11 @@
 //! The JOSE layer shared by the Agentic JWT issuer, resource-server verifier
-//! and client shim (draft-goswami-agentic-jwt-00): RFC 7638 JWK thumbprints,
-//! public keys and JWK Sets parsed key by key (RFC 7517), compact JWS
+//! and client shim (draft-goswami-agentic-jwt-00) — the project's only JOSE
+//! code: the one algorithm table ([`Alg::ALL`], [`Alg::for_key_type`],
+//! interpretation I-44), private keys ([`SigningKey`], which the issuer
+//! signs its tokens with and agents their DPoP proofs), RFC 7638 JWK
+//! thumbprints, public keys from JWKs and PEM SubjectPublicKeyInfo
+//! ([`PublicKey::from_jwk`], [`PublicKey::from_spki_pem`]) and JWK Sets
+//! parsed key by key (RFC 7517), compact JWS
 //! (RFC 7515) verification with an explicit algorithm allow-list and the
 //! RFC 8725 rules enforced by construction (no `none`, no HMAC, no JWS JSON
 //! serialization, no JWE or nested tokens, no `crit`, no unencoded payload,
@@ -8,7 +13,8 @@
 //! verified for resource servers: the agent-level proof of possession of the
 //! key named by an intent token's `cnf` claim (draft §4.4.2, §9.2.2), with
 //! the key types of §9.4.1 (Ed25519, P-256, RSA of at least 2048 bits with
-//! public exponent 65537; RFC 7518 algorithm names ES256, EdDSA, RS256, PS256).
+//! public exponent 65537; RFC 7518 algorithm names ES256, EdDSA, RS256, PS256,
+//! and RFC 9864's fully-specified `Ed25519`).
 //!
 //! Signatures are made by josekit and checked by OpenSSL (through the
 //! `openssl` crate, keys built from the JWK members directly rather than via
