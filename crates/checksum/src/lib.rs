@@ -29,9 +29,12 @@
 pub mod canonical;
 pub mod checksum;
 pub mod error;
-pub mod json;
 pub mod normalize;
 pub mod spec;
+
+/// The strict JSON reader (interpretation I-10), now its own crate
+/// `ajwt-json`; re-exported so `ajwt_checksum::json::...` keeps working.
+pub use ajwt_json as json;
 
 pub use canonical::{canonical_bytes, jcs_canonicalize, python_dumps, Profile, UnknownProfile};
 pub use checksum::{AgentChecksum, ChecksumFormatError};

@@ -8,182 +8,27 @@
 //! Replay detection on `jti` (§11.1) needs state shared across requests and
 //! is left to the caller, who gets the verified `jti` and `iat`.
 
-use std::fmt;
-
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use josekit::jwk::alg::ed::EdCurve;
-use josekit::jwk::{Jwk, KeyPair as _};
-use josekit::jws::{EdDSA, JwsSigner, ES256, PS256, RS256};
 use rand::rngs::OsRng;
 use rand::RngCore as _;
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 use url::Url;
 
-use crate::key::{PublicKey, PRIVATE_MEMBERS};
-use crate::{Alg, CompactJws, JoseError};
+use crate::key::PublicKey;
+use crate::signing::{signing_error, SigningKey};
+use crate::{private_jwk_member, Alg, CompactJws, JoseError};
 
 /// The `typ` of a DPoP proof (RFC 9449 §4.2).
 pub const DPOP_TYP: &str = "dpop+jwt";
 /// Longest `jti` accepted (bounds the caller's replay cache entries).
 pub const MAX_JTI_LEN: usize = 256;
-/// Modulus size of generated RSA keys.
-const RSA_BITS: u32 = 2048;
 
-/// An agent's private key: Ed25519, P-256 or RSA-2048 (RS256 or PS256).
-#[derive(Clone)]
-pub struct DpopKey {
-    alg: Alg,
-    /// PKCS#8 PEM of the private key.
-    pem: String,
-    signer: Box<dyn JwsSigner>,
-    public: PublicKey,
-}
+/// An agent's DPoP key: a [`SigningKey`] (the name is kept for existing callers).
+pub type DpopKey = SigningKey;
 
-impl fmt::Debug for DpopKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DpopKey")
-            .field("alg", &self.alg)
-            .field("thumbprint", &self.public.thumbprint())
-            .finish_non_exhaustive()
-    }
-}
-
-fn signing_error(e: impl fmt::Display) -> JoseError {
-    JoseError::Signing(e.to_string())
-}
-
-/// The public members of a josekit JWK (`kty` and `crv`/`x`/`y` or `n`/`e`).
-fn public_core(jwk: &Jwk) -> Map<String, Value> {
-    let map: &Map<String, Value> = jwk.as_ref();
-    ["kty", "crv", "x", "y", "n", "e"]
-        .iter()
-        .filter_map(|name| map.get(*name).map(|v| ((*name).to_owned(), v.clone())))
-        .collect()
-}
-
-impl DpopKey {
-    /// A fresh key for `alg` (P-256, Ed25519, or 2048-bit RSA with e = 65537).
-    pub fn generate(alg: Alg) -> Result<DpopKey, JoseError> {
-        let pem = match alg {
-            Alg::Es256 => ES256.generate_key_pair().map(|k| k.to_pem_private_key()),
-            Alg::EdDsa | Alg::Ed25519 => EdDSA
-                .generate_key_pair(EdCurve::Ed25519)
-                .map(|k| k.to_pem_private_key()),
-            Alg::Rs256 | Alg::Ps256 => RS256
-                .generate_key_pair(RSA_BITS)
-                .map(|k| k.to_pem_private_key()),
-        }
-        .map_err(signing_error)?;
-        DpopKey::from_pkcs8_pem(&pem, alg)
-    }
-
-    /// Loads an unencrypted PKCS#8 PEM private key (`-----BEGIN PRIVATE
-    /// KEY-----`) for `alg`: P-256 for ES256, Ed25519 for EdDSA, an
-    /// rsaEncryption key for RS256 and PS256. Its public half must pass
-    /// [`PublicKey::from_jwk`] (so RSA keys need >= 2048 bits and e = 65537).
-    pub fn from_pkcs8_pem(pem: &[u8], alg: Alg) -> Result<DpopKey, JoseError> {
-        let text = std::str::from_utf8(pem)
-            .map_err(|_| JoseError::InvalidKey("the PEM is not UTF-8".to_owned()))?;
-        if !text.trim_start().starts_with("-----BEGIN PRIVATE KEY-----") {
-            return Err(JoseError::InvalidKey(
-                "expected an unencrypted PKCS#8 PEM private key (-----BEGIN PRIVATE KEY-----)"
-                    .to_owned(),
-            ));
-        }
-        let invalid = |e: josekit::JoseError| {
-            JoseError::InvalidKey(format!("not a usable {alg} private key: {e}"))
-        };
-        let (public, normalized, signer): (Jwk, Vec<u8>, Box<dyn JwsSigner>) = match alg {
-            Alg::Es256 => {
-                let pair = ES256.key_pair_from_pem(pem).map_err(invalid)?;
-                let signer = ES256.signer_from_pem(pem).map_err(invalid)?;
-                (
-                    pair.to_jwk_public_key(),
-                    pair.to_pem_private_key(),
-                    Box::new(signer),
-                )
-            }
-            Alg::EdDsa | Alg::Ed25519 => {
-                let pair = EdDSA.key_pair_from_pem(pem).map_err(invalid)?;
-                if pair.curve() != EdCurve::Ed25519 {
-                    return Err(JoseError::UnsupportedKey(
-                        "EdDSA keys must be Ed25519".to_owned(),
-                    ));
-                }
-                let signer = EdDSA.signer_from_pem(pem).map_err(invalid)?;
-                (
-                    pair.to_jwk_public_key(),
-                    pair.to_pem_private_key(),
-                    Box::new(signer),
-                )
-            }
-            Alg::Rs256 => {
-                let pair = RS256.key_pair_from_pem(pem).map_err(invalid)?;
-                let signer = RS256.signer_from_pem(pem).map_err(invalid)?;
-                (
-                    pair.to_jwk_public_key(),
-                    pair.to_pem_private_key(),
-                    Box::new(signer),
-                )
-            }
-            Alg::Ps256 => {
-                let pair = RS256.key_pair_from_pem(pem).map_err(invalid)?;
-                // josekit reads only RSA-PSS keys from PEM for PS256; its DER
-                // reader also takes an rsaEncryption PKCS#8 key.
-                let signer = PS256
-                    .signer_from_der(pair.to_der_private_key())
-                    .map_err(invalid)?;
-                (
-                    pair.to_jwk_public_key(),
-                    pair.to_pem_private_key(),
-                    Box::new(signer),
-                )
-            }
-        };
-        let public = PublicKey::from_jwk(&public_core(&public))?;
-        if !public.supports(alg) {
-            return Err(JoseError::KeyAlgMismatch {
-                alg: alg.as_str().to_owned(),
-                kty: public.kty().to_owned(),
-            });
-        }
-        let pem = String::from_utf8(normalized)
-            .map_err(|_| JoseError::Signing("the PEM is not UTF-8".to_owned()))?;
-        Ok(DpopKey {
-            alg,
-            pem,
-            signer,
-            public,
-        })
-    }
-
-    /// The private key as unencrypted PKCS#8 PEM (keep it secret).
-    pub fn to_pkcs8_pem(&self) -> Result<String, JoseError> {
-        Ok(self.pem.clone())
-    }
-
-    /// The algorithm this key signs with.
-    pub fn alg(&self) -> Alg {
-        self.alg
-    }
-
-    /// The public JWK: public members only (for `cnf.jwk` and the proof header).
-    pub fn public_jwk(&self) -> Map<String, Value> {
-        self.public.jwk().clone()
-    }
-
-    /// The public key, as a verifier sees it.
-    pub fn public_key(&self) -> &PublicKey {
-        &self.public
-    }
-
-    /// The RFC 7638 thumbprint of the public key (`cnf.jkt`).
-    pub fn thumbprint(&self) -> String {
-        self.public.thumbprint().to_owned()
-    }
-
+impl SigningKey {
     /// A DPoP proof JWT: header {typ:"dpop+jwt", alg, jwk: public_jwk},
     /// claims {jti: 128-bit random base64url, htm, htu (normalized, no
     /// query/fragment), iat, ath (base64url SHA-256 of the ASCII access
@@ -219,46 +64,11 @@ impl DpopKey {
         header.insert("typ".to_owned(), Value::String(DPOP_TYP.to_owned()));
         header.insert(
             "alg".to_owned(),
-            Value::String(self.alg.as_str().to_owned()),
+            Value::String(self.alg().as_str().to_owned()),
         );
         header.insert("jwk".to_owned(), Value::Object(self.public_jwk()));
         let payload = serde_json::to_vec(&claims).map_err(signing_error)?;
         self.sign_compact(&header, &payload)
-    }
-
-    /// Signs arbitrary compact JWS with header {typ, alg} — for tests/clients
-    /// that need it.
-    pub fn sign_jws(&self, typ: &str, claims: &Map<String, Value>) -> Result<String, JoseError> {
-        let mut header = Map::new();
-        header.insert("typ".to_owned(), Value::String(typ.to_owned()));
-        header.insert(
-            "alg".to_owned(),
-            Value::String(self.alg.as_str().to_owned()),
-        );
-        let payload = serde_json::to_vec(claims).map_err(signing_error)?;
-        self.sign_compact(&header, &payload)
-    }
-
-    /// Signs `payload` under exactly this protected `header` (an `alg` is
-    /// added when absent; one that is present is kept, even if it does not
-    /// describe this key — tests use that to build hostile tokens).
-    pub fn sign_compact(
-        &self,
-        header: &Map<String, Value>,
-        payload: &[u8],
-    ) -> Result<String, JoseError> {
-        let mut header = header.clone();
-        header
-            .entry("alg")
-            .or_insert_with(|| Value::String(self.alg.as_str().to_owned()));
-        let header = serde_json::to_vec(&header).map_err(signing_error)?;
-        let mut out = URL_SAFE_NO_PAD.encode(header);
-        out.push('.');
-        URL_SAFE_NO_PAD.encode_string(payload, &mut out);
-        let signature = self.signer.sign(out.as_bytes()).map_err(signing_error)?;
-        out.push('.');
-        URL_SAFE_NO_PAD.encode_string(signature, &mut out);
-        Ok(out)
     }
 }
 
@@ -517,7 +327,7 @@ impl DpopError {
 /// access_token is Some, claim must equal ath(token); when expected_jkt is
 /// Some, the jwk thumbprint must equal it.
 pub fn verify_dpop_proof(proof: &str, check: &DpopCheck<'_>) -> Result<VerifiedProof, DpopError> {
-    use ajwt_checksum::json::Value as J;
+    use ajwt_json::Value as J;
 
     let jws = CompactJws::parse(proof, check.max_len).map_err(|e| match e {
         JoseError::UnsupportedAlgorithm(alg) => DpopError::UnsupportedAlgorithm(alg),
@@ -538,8 +348,8 @@ pub fn verify_dpop_proof(proof: &str, check: &DpopCheck<'_>) -> Result<VerifiedP
             )))
         }
     };
-    if let Some(member) = PRIVATE_MEMBERS.iter().find(|m| jwk.contains_key(**m)) {
-        return Err(DpopError::PrivateKeyInJwk((*member).to_owned()));
+    if let Some(member) = private_jwk_member(jwk) {
+        return Err(DpopError::PrivateKeyInJwk(member.to_owned()));
     }
     let key = PublicKey::from_jwk(jwk).map_err(|e| match e {
         JoseError::PrivateKeyMaterial(member) => DpopError::PrivateKeyInJwk(member),
@@ -551,7 +361,7 @@ pub fn verify_dpop_proof(proof: &str, check: &DpopCheck<'_>) -> Result<VerifiedP
             _ => DpopError::BadSignature,
         })?;
 
-    let claims = match ajwt_checksum::json::parse_strict(&jws.payload) {
+    let claims = match ajwt_json::parse_strict(&jws.payload) {
         Ok(J::Object(members)) => J::Object(members),
         Ok(other) => {
             return Err(DpopError::InvalidClaims(format!(

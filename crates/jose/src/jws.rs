@@ -86,7 +86,7 @@ impl CompactJws {
         let payload = decode_part(payload_b64, "payload")?;
         let signature = decode_part(signature_b64, "signature")?;
 
-        let header = match ajwt_checksum::json::parse_strict(&header_bytes) {
+        let header = match ajwt_json::parse_strict(&header_bytes) {
             Ok(v) => match v.to_serde_json() {
                 Value::Object(map) => map,
                 _ => {
@@ -95,7 +95,7 @@ impl CompactJws {
                     ))
                 }
             },
-            Err(ajwt_checksum::json::JsonError::DuplicateKey { key, .. }) => {
+            Err(ajwt_json::JsonError::DuplicateKey { key, .. }) => {
                 return Err(JoseError::DuplicateHeaderMember(key))
             }
             Err(e) => return Err(JoseError::Malformed(format!("the header is not JSON: {e}"))),

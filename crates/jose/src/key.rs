@@ -31,11 +31,8 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
-use crate::{jwk_str, jwk_thumbprint, Alg, JoseError};
+use crate::{jwk_str, jwk_thumbprint, private_jwk_member, Alg, JoseError, KeyType};
 
-/// JWK members that carry private or symmetric key material (RFC 7518 §6.2.2,
-/// §6.3.2, §6.4.1; RFC 8037 §2).
-pub(crate) const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 /// Smallest RSA modulus accepted (§9.4.1, RFC 7518 §3.3).
 const RSA_MIN_BITS: usize = 2048;
 /// Largest RSA modulus accepted (bounds verification cost on hostile keys).
@@ -58,21 +55,21 @@ enum KeyMaterial {
 }
 
 impl KeyMaterial {
-    fn kty(&self) -> &'static str {
+    fn key_type(&self) -> KeyType {
         match self {
-            KeyMaterial::P256(_) => "EC",
-            KeyMaterial::Ed25519(_) => "OKP",
-            KeyMaterial::Rsa { .. } => "RSA",
+            KeyMaterial::P256(_) => KeyType::P256,
+            KeyMaterial::Ed25519(_) => KeyType::Ed25519,
+            KeyMaterial::Rsa { .. } => KeyType::Rsa,
         }
     }
 
+    fn kty(&self) -> &'static str {
+        self.key_type().kty()
+    }
+
+    /// The one algorithm table decides ([`Alg::for_key_type`]).
     fn fits(&self, alg: Alg) -> bool {
-        matches!(
-            (self, alg),
-            (KeyMaterial::P256(_), Alg::Es256)
-                | (KeyMaterial::Ed25519(_), Alg::EdDsa | Alg::Ed25519)
-                | (KeyMaterial::Rsa { .. }, Alg::Rs256 | Alg::Ps256)
-        )
+        Alg::for_key_type(self.key_type()).contains(&alg)
     }
 
     /// The exact signature length (RFC 7518 §3.4: 64 for ES256; RFC 8032
@@ -170,8 +167,8 @@ impl PublicKey {
                     .to_owned(),
             ));
         }
-        if let Some(member) = PRIVATE_MEMBERS.iter().find(|m| jwk.contains_key(**m)) {
-            return Err(JoseError::PrivateKeyMaterial((*member).to_owned()));
+        if let Some(member) = private_jwk_member(jwk) {
+            return Err(JoseError::PrivateKeyMaterial(member.to_owned()));
         }
         match jwk.get("use") {
             None => {}
@@ -200,9 +197,11 @@ impl PublicKey {
                 ))
             }
         };
-        let alg = match jwk.get("alg") {
+        // The name is checked against the table after the key itself, so a
+        // P-384 key with `alg: "ES384"` is refused for its curve.
+        let alg_name = match jwk.get("alg") {
             None => None,
-            Some(Value::String(a)) => Some(a.parse::<Alg>()?),
+            Some(Value::String(a)) => Some(a.as_str()),
             Some(_) => {
                 return Err(JoseError::InvalidKey(
                     "JWK \"alg\" must be a string".to_owned(),
@@ -216,10 +215,11 @@ impl PublicKey {
             "RSA" => check_rsa(jwk)?,
             other => {
                 return Err(JoseError::UnsupportedKey(format!(
-                    "kty {other:?} is not accepted ({ALLOWED})"
+                    "kty {other:?} is not allowed ({ALLOWED})"
                 )))
             }
         };
+        let alg = alg_name.map(str::parse::<Alg>).transpose()?;
         if let Some(alg) = alg {
             if !material.fits(alg) {
                 return Err(JoseError::KeyAlgMismatch {
@@ -248,6 +248,31 @@ impl PublicKey {
         })
     }
 
+    /// A public key from a PEM SubjectPublicKeyInfo (`-----BEGIN PUBLIC
+    /// KEY-----`, RFC 7468 §13; RFC 5480 EC, RFC 8410 Ed25519, RFC 3279
+    /// RSA), held to exactly the rules of [`PublicKey::from_jwk`] (same key
+    /// types, point checks, RSA size, exponent and ROCA checks). The PEM must
+    /// be one block with nothing around it, and its DER the exact encoding of
+    /// the key: named curve P-256 with an uncompressed point, no parameters
+    /// for Ed25519, NULL parameters for rsaEncryption, minimal lengths, no
+    /// trailing data. The result has no `kid` or `alg`.
+    pub fn from_spki_pem(pem: &str) -> Result<PublicKey, JoseError> {
+        PublicKey::from_jwk(&crate::spki::public_members_from_spki_pem(pem)?)
+    }
+
+    /// The key as a PEM SubjectPublicKeyInfo (`-----BEGIN PUBLIC KEY-----`),
+    /// the form [`PublicKey::from_spki_pem`] reads.
+    pub fn to_spki_pem(&self) -> Result<String, JoseError> {
+        let pem = match &self.material {
+            KeyMaterial::P256(key) => {
+                PKey::from_ec_key(key.clone()).and_then(|k| k.public_key_to_pem())
+            }
+            KeyMaterial::Ed25519(key) | KeyMaterial::Rsa { key, .. } => key.public_key_to_pem(),
+        }
+        .map_err(|e| JoseError::Signing(format!("cannot encode the public key: {e}")))?;
+        String::from_utf8(pem).map_err(|_| JoseError::Signing("the PEM is not UTF-8".to_owned()))
+    }
+
     /// The JWK `kid`, if any.
     pub fn kid(&self) -> Option<&str> {
         self.kid.as_deref()
@@ -269,8 +294,38 @@ impl PublicKey {
         self.material.kty()
     }
 
-    /// EC P-256 ↔ ES256, Ed25519 ↔ EdDSA, RSA ↔ RS256 | PS256; and equal to
-    /// the JWK `alg` when present.
+    /// The key's type (P-256, Ed25519 or RSA).
+    pub fn key_type(&self) -> KeyType {
+        self.material.key_type()
+    }
+
+    /// The JWK `alg` member the key was given with, if any.
+    pub fn jwk_alg(&self) -> Option<Alg> {
+        self.alg
+    }
+
+    /// The algorithms this key verifies: [`Alg::for_key_type`] of its type,
+    /// narrowed to its JWK `alg` when it has one.
+    pub fn algorithms(&self) -> Vec<Alg> {
+        Alg::for_key_type(self.key_type())
+            .iter()
+            .copied()
+            .filter(|a| self.supports(*a))
+            .collect()
+    }
+
+    /// Only the public key members (`kty` and `crv`/`x`/`y` or `n`/`e`),
+    /// without `kid`, `alg` or `use`: the members RFC 7638 hashes.
+    pub fn public_members(&self) -> Map<String, Value> {
+        self.jwk
+            .iter()
+            .filter(|(name, _)| !matches!(name.as_str(), "kid" | "alg" | "use"))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect()
+    }
+
+    /// EC P-256 ↔ ES256, Ed25519 ↔ EdDSA | Ed25519, RSA ↔ RS256 | PS256
+    /// ([`Alg::for_key_type`]); and equal to the JWK `alg` when present.
     pub fn supports(&self, alg: Alg) -> bool {
         self.material.fits(alg) && self.alg.is_none_or(|a| a == alg)
     }
@@ -366,7 +421,7 @@ fn check_p256(jwk: &Map<String, Value>) -> Result<(KeyMaterial, Map<String, Valu
         "P-256" => {}
         other => {
             return Err(JoseError::UnsupportedKey(format!(
-                "curve {other:?} is not accepted ({ALLOWED})"
+                "curve {other:?} is not allowed ({ALLOWED})"
             )))
         }
     }
@@ -416,7 +471,7 @@ fn check_ed25519(jwk: &Map<String, Value>) -> Result<(KeyMaterial, Map<String, V
         "Ed25519" => {}
         other => {
             return Err(JoseError::UnsupportedKey(format!(
-                "curve {other:?} is not accepted ({ALLOWED})"
+                "curve {other:?} is not allowed ({ALLOWED})"
             )))
         }
     }
@@ -598,7 +653,7 @@ impl JwkSet {
         let mut skipped = Vec::new();
         let mut keys = Vec::new();
         for (i, raw) in doc.keys.iter().enumerate() {
-            let parsed = match ajwt_checksum::json::parse_strict_str(raw.get()) {
+            let parsed = match ajwt_json::parse_strict_str(raw.get()) {
                 Ok(v) => v.to_serde_json(),
                 Err(e) => {
                     skipped.push(format!("key #{i}: {e}"));

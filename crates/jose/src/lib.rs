@@ -1,6 +1,11 @@
 //! The JOSE layer shared by the Agentic JWT issuer, resource-server verifier
-//! and client shim (draft-goswami-agentic-jwt-00): RFC 7638 JWK thumbprints,
-//! public keys and JWK Sets parsed key by key (RFC 7517), compact JWS
+//! and client shim (draft-goswami-agentic-jwt-00) — the project's only JOSE
+//! code: the one algorithm table ([`Alg::ALL`], [`Alg::for_key_type`],
+//! interpretation I-44), private keys ([`SigningKey`], which the issuer
+//! signs its tokens with and agents their DPoP proofs), RFC 7638 JWK
+//! thumbprints, public keys from JWKs and PEM SubjectPublicKeyInfo
+//! ([`PublicKey::from_jwk`], [`PublicKey::from_spki_pem`]) and JWK Sets
+//! parsed key by key (RFC 7517), compact JWS
 //! (RFC 7515) verification with an explicit algorithm allow-list and the
 //! RFC 8725 rules enforced by construction (no `none`, no HMAC, no JWS JSON
 //! serialization, no JWE or nested tokens, no `crit`, no unencoded payload,
@@ -8,7 +13,8 @@
 //! verified for resource servers: the agent-level proof of possession of the
 //! key named by an intent token's `cnf` claim (draft §4.4.2, §9.2.2), with
 //! the key types of §9.4.1 (Ed25519, P-256, RSA of at least 2048 bits with
-//! public exponent 65537; RFC 7518 algorithm names ES256, EdDSA, RS256, PS256).
+//! public exponent 65537; RFC 7518 algorithm names ES256, EdDSA, RS256, PS256,
+//! and RFC 9864's fully-specified `Ed25519`).
 //!
 //! Signatures are made by josekit and checked by OpenSSL (through the
 //! `openssl` crate, keys built from the JWK members directly rather than via
@@ -34,15 +40,73 @@ use sha2::{Digest as _, Sha256};
 pub mod dpop;
 mod jws;
 mod key;
+mod signing;
+mod spki;
 
 pub use dpop::{
     ath, normalize_htu, verify_dpop_proof, DpopCheck, DpopError, DpopKey, VerifiedProof,
 };
 pub use jws::CompactJws;
 pub use key::{JwkSet, PublicKey};
+pub use signing::SigningKey;
+
+/// JWK members that carry private or symmetric key material (RFC 7518
+/// §6.2.2 `d`; §6.3.2 `d`, `p`, `q`, `dp`, `dq`, `qi`, `oth`; §6.4.1 `k`;
+/// RFC 8037 §2 `d`). A JWK holding any of them is never accepted where a
+/// public key is expected (registration, JWK Sets, DPoP `jwk` headers).
+pub const PRIVATE_JWK_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
+/// The first member of [`PRIVATE_JWK_MEMBERS`] that `jwk` has, if any.
+pub fn private_jwk_member(jwk: &Map<String, Value>) -> Option<&'static str> {
+    PRIVATE_JWK_MEMBERS
+        .iter()
+        .copied()
+        .find(|m| jwk.contains_key(*m))
+}
+
+/// The key types of draft §9.4.1, the only ones this crate accepts or
+/// generates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyType {
+    /// EC on P-256 (`kty` `EC`, `crv` `P-256`, RFC 7518 §6.2).
+    P256,
+    /// Ed25519 (`kty` `OKP`, `crv` `Ed25519`, RFC 8037 §2).
+    Ed25519,
+    /// RSA with a modulus of at least 2048 bits and e = 65537 (RFC 7518 §6.3).
+    Rsa,
+}
+
+impl KeyType {
+    /// Every key type, in the order P-256, Ed25519, RSA.
+    pub const ALL: [KeyType; 3] = [KeyType::P256, KeyType::Ed25519, KeyType::Rsa];
+
+    /// The JWK `kty`: `"EC"`, `"OKP"` or `"RSA"`.
+    pub fn kty(self) -> &'static str {
+        match self {
+            KeyType::P256 => "EC",
+            KeyType::Ed25519 => "OKP",
+            KeyType::Rsa => "RSA",
+        }
+    }
+
+    /// The JWK `crv` (`"P-256"`, `"Ed25519"`), `None` for RSA.
+    pub fn crv(self) -> Option<&'static str> {
+        match self {
+            KeyType::P256 => Some("P-256"),
+            KeyType::Ed25519 => Some("Ed25519"),
+            KeyType::Rsa => None,
+        }
+    }
+}
 
 /// The JWS algorithms this crate signs and verifies (RFC 7518 §3.1, RFC 8037
-/// §3.1). Everything else (`none`, HMAC, other hashes and curves) is refused.
+/// §3.1, RFC 9864 §2.2). Everything else (`none`, HMAC, other hashes and
+/// curves: RS384, PS512, ES384, ...) is refused.
+///
+/// This is the project's one algorithm policy (interpretation I-44): the
+/// issuer's own signing keys, agent-key registration (the JWK `alg` member),
+/// JWK Sets, token verification, DPoP proofs and the client all read
+/// [`Alg::ALL`] and [`Alg::for_key_type`]; nothing else lists algorithms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Alg {
     /// ECDSA with P-256 and SHA-256 (RFC 7518 §3.4), signature R || S.
@@ -63,7 +127,8 @@ impl Alg {
     /// Every algorithm, in the order ES256, EdDSA, Ed25519, RS256, PS256.
     pub const ALL: [Alg; 5] = [Alg::Es256, Alg::EdDsa, Alg::Ed25519, Alg::Rs256, Alg::Ps256];
 
-    /// The JWS `alg` name: `"ES256"`, `"EdDSA"`, `"RS256"` or `"PS256"`.
+    /// The JWS `alg` name: `"ES256"`, `"EdDSA"`, `"Ed25519"`, `"RS256"` or
+    /// `"PS256"` (case-sensitive, RFC 7515 §4.1.1).
     pub fn as_str(self) -> &'static str {
         match self {
             Alg::Es256 => "ES256",
@@ -72,6 +137,35 @@ impl Alg {
             Alg::Rs256 => "RS256",
             Alg::Ps256 => "PS256",
         }
+    }
+
+    /// The algorithms a key of type `key_type` signs and verifies with — and
+    /// so the only values its JWK `alg` member may take: P-256 → ES256;
+    /// Ed25519 → EdDSA, Ed25519 (RFC 9864: the same signature under its
+    /// fully-specified name); RSA → RS256, PS256.
+    pub fn for_key_type(key_type: KeyType) -> &'static [Alg] {
+        match key_type {
+            KeyType::P256 => &[Alg::Es256],
+            KeyType::Ed25519 => &[Alg::EdDsa, Alg::Ed25519],
+            KeyType::Rsa => &[Alg::Rs256, Alg::Ps256],
+        }
+    }
+
+    /// The key type this algorithm needs (the inverse of [`Alg::for_key_type`]).
+    pub fn key_type(self) -> KeyType {
+        match self {
+            Alg::Es256 => KeyType::P256,
+            Alg::EdDsa | Alg::Ed25519 => KeyType::Ed25519,
+            Alg::Rs256 | Alg::Ps256 => KeyType::Rsa,
+        }
+    }
+
+    /// The names of `algs` joined by `", "` (for messages and metadata).
+    pub fn names(algs: &[Alg]) -> String {
+        algs.iter()
+            .map(|a| a.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -87,19 +181,16 @@ impl FromStr for Alg {
     /// Exact, case-sensitive names (RFC 7515 §4.1.1). `none`, the HMAC
     /// algorithms and any other name are [`JoseError::UnsupportedAlgorithm`].
     fn from_str(s: &str) -> Result<Alg, JoseError> {
-        match s {
-            "ES256" => Ok(Alg::Es256),
-            "EdDSA" => Ok(Alg::EdDsa),
-            "Ed25519" => Ok(Alg::Ed25519),
-            "RS256" => Ok(Alg::Rs256),
-            "PS256" => Ok(Alg::Ps256),
-            other => Err(JoseError::UnsupportedAlgorithm(other.to_owned())),
-        }
+        Alg::ALL
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| JoseError::UnsupportedAlgorithm(s.to_owned()))
     }
 }
 
 /// Why a key, a JWK Set or a JWS was refused, or an operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum JoseError {
     /// Not a well-formed compact JWS (parts, base64url, header JSON).
     #[error("malformed JWS: {0}")]

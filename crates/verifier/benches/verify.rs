@@ -137,11 +137,14 @@ impl Case {
             SigningAlgorithm::Es256 => {
                 Box::new(josekit::jws::ES256.verifier_from_jwk(&jwk).unwrap())
             }
-            SigningAlgorithm::EdDsa => {
+            SigningAlgorithm::EdDsa | SigningAlgorithm::Ed25519 => {
                 Box::new(josekit::jws::EdDSA.verifier_from_jwk(&jwk).unwrap())
             }
             SigningAlgorithm::Rs256 => {
                 Box::new(josekit::jws::RS256.verifier_from_jwk(&jwk).unwrap())
+            }
+            SigningAlgorithm::Ps256 => {
+                Box::new(josekit::jws::PS256.verifier_from_jwk(&jwk).unwrap())
             }
         }
     }

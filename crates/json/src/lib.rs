@@ -1,11 +1,19 @@
-//! Strict JSON reading for every document the project accepts.
+//! `ajwt-json`: the strict JSON reader of the Agentic JWT implementation
+//! (draft-goswami-agentic-jwt-00), used for every JSON document the project
+//! accepts from outside: agent specifications (§5.2, §5.3), registration and
+//! token requests (§4.2, §6.2), JWS headers and claims (intent tokens §4.4,
+//! DPoP proofs), JWKs and key files. It is interpretation I-10 (strict JSON
+//! input: duplicate member names refused at any depth, numbers kept as
+//! written), in one small crate with no I/O so that both `ajwt-checksum` and
+//! `ajwt-jose` read JSON the same way without depending on each other.
 //!
 //! serde_json's own `Value` silently keeps the last of duplicate object
 //! members and (without the workspace-wide `arbitrary_precision` feature)
 //! forgets how a number was spelled. Both are parser differentials: two
 //! implementations reading the same agent specification would hash different
-//! things. This module reads JSON with serde_json's lexer but builds its own
-//! [`Value`], which
+//! things, and two JOSE libraries reading the same header would act on
+//! different `alg` values (RFC 8725 §3.1, RFC 7515 §4). This crate reads JSON
+//! with serde_json's lexer but builds its own [`Value`], which
 //!
 //! * rejects a duplicate member name in any object, at any depth, naming its path;
 //! * keeps every number's exact literal text (RFC 8259 §6 grammar, validated by
@@ -14,10 +22,15 @@
 //! * keeps object members in document order;
 //! * bounds nesting depth ([`MAX_DEPTH`]).
 //!
+//! [`parse_object`] is the common case: a document that must be a JSON
+//! object, returned as a `serde_json` map.
+//!
 //! Reading is two linear passes: serde_json's lexer drives a visitor that
 //! builds the tree (checking duplicates and depth), then a scan of the
 //! already-validated text collects the number literals in document order,
 //! which is the order in which the visitor met them.
+
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 use std::collections::HashSet;
 use std::fmt;
@@ -341,6 +354,58 @@ fn fill_numbers<'a>(
     Ok(())
 }
 
+/// Why a document was refused by [`parse_object`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ObjectError {
+    /// The document is not strict JSON (see [`JsonError`]).
+    #[error(transparent)]
+    Json(#[from] JsonError),
+    /// The document is strict JSON but not an object.
+    #[error("the document is a JSON {found}, not an object")]
+    NotAnObject {
+        /// The JSON type found ([`Value::type_name`]).
+        found: &'static str,
+    },
+}
+
+/// Reads a document that must be a JSON object, strictly ([`parse_strict`]),
+/// and returns its members as a `serde_json` map (see
+/// [`Value::to_serde_json`] for how numbers convert).
+pub fn parse_object(
+    input: &[u8],
+) -> Result<serde_json::Map<String, serde_json::Value>, ObjectError> {
+    match parse_strict(input)? {
+        object @ Value::Object(_) => match object.to_serde_json() {
+            serde_json::Value::Object(map) => Ok(map),
+            _ => Err(ObjectError::NotAnObject { found: "object" }),
+        },
+        other => Err(ObjectError::NotAnObject {
+            found: other.type_name(),
+        }),
+    }
+}
+
+/// [`parse_object`] over a `&str`.
+pub fn parse_object_str(
+    text: &str,
+) -> Result<serde_json::Map<String, serde_json::Value>, ObjectError> {
+    parse_object(text.as_bytes())
+}
+
+/// Renders an object member name inside a path: bare when it is an
+/// identifier, otherwise as `["json string"]`.
+pub fn render_key(k: &str) -> String {
+    let mut chars = k.chars();
+    let ident = matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ident {
+        k.to_owned()
+    } else {
+        format!("[{}]", serde_json::Value::String(k.to_owned()))
+    }
+}
+
 /// A path inside the document, rendered like `tools[2].parameters`.
 #[derive(Clone)]
 enum Path<'a> {
@@ -353,9 +418,9 @@ impl fmt::Display for Path<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Path::Root => f.write_str("$"),
-            Path::Key(Path::Root, k) => write!(f, "{}", crate::error::render_key(k)),
+            Path::Key(Path::Root, k) => write!(f, "{}", render_key(k)),
             Path::Key(p, k) => {
-                let k = crate::error::render_key(k);
+                let k = render_key(k);
                 if k.starts_with('[') {
                     write!(f, "{p}{k}")
                 } else {
@@ -618,5 +683,43 @@ mod tests {
             .is_infinite());
         assert!(Number::from_literal("100").unwrap().is_integer_literal());
         assert!(!Number::from_literal("100.0").unwrap().is_integer_literal());
+    }
+
+    #[test]
+    fn i10_parse_object_returns_members_and_types_non_objects() {
+        let map = parse_object(br#"{"alg":"ES256","n":[1,2]}"#).unwrap();
+        assert_eq!(map["alg"], "ES256");
+        assert_eq!(map["n"], serde_json::json!([1, 2]));
+        for (doc, found) in [
+            ("[1]", "array"),
+            ("\"x\"", "string"),
+            ("null", "null"),
+            ("7", "number"),
+        ] {
+            assert_eq!(
+                parse_object(doc.as_bytes()),
+                Err(ObjectError::NotAnObject { found }),
+                "{doc}"
+            );
+        }
+        assert!(matches!(
+            parse_object_str(r#"{"a":1,"a":2}"#),
+            Err(ObjectError::Json(JsonError::DuplicateKey { .. }))
+        ));
+        assert!(matches!(
+            parse_object(b"{"),
+            Err(ObjectError::Json(JsonError::Syntax(_)))
+        ));
+        assert_eq!(
+            ObjectError::NotAnObject { found: "array" }.to_string(),
+            "the document is a JSON array, not an object"
+        );
+    }
+
+    #[test]
+    fn render_key_bare_identifiers_and_quoted_others() {
+        assert_eq!(render_key("tools"), "tools");
+        assert_eq!(render_key("a b"), r#"["a b"]"#);
+        assert_eq!(render_key("1x"), r#"["1x"]"#);
     }
 }
