@@ -59,6 +59,10 @@ pub struct IssuerConfig {
     pub body_limit: usize,
     /// Log format.
     pub log_format: LogFormat,
+    /// Accept a bare 64-lowercase-hex `computed_checksum` at the token
+    /// endpoint (§5.3.2's form; a migration aid, I-57). Default false:
+    /// §4.5.6 and §9.1.1 require `sha256:<hex>`.
+    pub accept_bare_checksum: bool,
 }
 
 impl Default for IssuerConfig {
@@ -75,6 +79,7 @@ impl Default for IssuerConfig {
             max_delegation_depth: 8,
             body_limit: 1024 * 1024,
             log_format: LogFormat::Text,
+            accept_bare_checksum: false,
         }
     }
 }
@@ -179,6 +184,7 @@ impl FileConfig {
                 .or(self.body_limit)
                 .unwrap_or(d.body_limit),
             log_format,
+            accept_bare_checksum: false,
         };
         config.validate()?;
         Ok(config)
@@ -217,8 +223,55 @@ impl IssuerConfig {
         if self.issuer.is_empty() || self.client_audience.is_empty() {
             return bad("issuer and client_audience must not be empty".into());
         }
+        if let Some((_, rest)) = http_url_rest(&self.issuer) {
+            // RFC 8414 §2: "a URL that uses the https scheme and has no query
+            // or fragment components". The path becomes route prefixes
+            // (I-54), so it is restricted to unreserved characters.
+            if rest.contains(['?', '#']) {
+                return bad(format!(
+                    "issuer {:?}: must have no query or fragment (RFC 8414 Section 2)",
+                    self.issuer
+                ));
+            }
+            let path = self.issuer_path();
+            let ok_char = |c: char| c.is_ascii_alphanumeric() || "-._~/".contains(c);
+            if !path.chars().all(ok_char) || path.contains("//") {
+                return bad(format!(
+                    "issuer {:?}: the path may use only letters, digits, '-', '.', '_', '~' and single '/'",
+                    self.issuer
+                ));
+            }
+        }
         Ok(())
     }
+
+    /// The path of the issuer identifier without its terminating `/`
+    /// (`""` for a root issuer, `"/tenant1"` for `https://host/tenant1`):
+    /// every endpoint is served under it and the metadata at
+    /// `/.well-known/oauth-authorization-server` + it (RFC 8414 §3.1, I-54).
+    pub fn issuer_path(&self) -> String {
+        match http_url_rest(&self.issuer) {
+            Some((_, rest)) => {
+                let path = rest.find('/').map_or("", |i| &rest[i..]);
+                let path = path.split(['?', '#']).next().unwrap_or("");
+                path.trim_end_matches('/').to_owned()
+            }
+            None => String::new(),
+        }
+    }
+
+    /// The token endpoint URL (`<issuer>/intent/token`): the `htu` DPoP
+    /// proofs must name (RFC 9449 §4.3 step 9).
+    pub fn token_endpoint(&self) -> String {
+        format!("{}/intent/token", self.issuer.trim_end_matches('/'))
+    }
+}
+
+/// `(scheme, rest after "://")` of an `http`/`https` URL.
+fn http_url_rest(url: &str) -> Option<(&str, &str)> {
+    let (scheme, rest) = url.split_once("://")?;
+    (scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https"))
+        .then_some((scheme, rest))
 }
 
 #[cfg(test)]
@@ -242,6 +295,22 @@ mod tests {
             too_long.resolve(FileConfig::default()),
             Err(ConfigError::Invalid(m)) if m.contains("3601")
         ));
+    }
+
+    #[test]
+    fn rfc8414_3_1_issuer_path() {
+        let path = |issuer: &str| {
+            IssuerConfig {
+                issuer: issuer.into(),
+                ..IssuerConfig::default()
+            }
+            .issuer_path()
+        };
+        assert_eq!(path("http://127.0.0.1:8080"), "");
+        assert_eq!(path("https://idp.example.com/"), "");
+        assert_eq!(path("https://idp.example.com/tenant1"), "/tenant1");
+        assert_eq!(path("https://idp.example.com/a/b/"), "/a/b");
+        assert_eq!(path("urn:example:issuer"), "");
     }
 
     #[test]

@@ -18,13 +18,24 @@ use axum::Router;
 use base64::Engine;
 use serde::Serialize;
 
+use ajwt_protocol::wire::TokenEndpointGrant;
+
 use crate::service::{
     ApiError, ClientContext, Issuer, SCOPE_ADMIN, SCOPE_GENERATE, SCOPE_REGISTER,
 };
 
-/// The router over a shared issuer.
+/// The well-known suffix of RFC 8414 §3.
+const METADATA_WELL_KNOWN: &str = "/.well-known/oauth-authorization-server";
+
+/// The router over a shared issuer. With a root issuer every endpoint is at
+/// today's paths; with a path issuer (`https://host/tenant1`) every endpoint
+/// is under the issuer's path, the metadata at the RFC 8414 §3.1 location
+/// `/.well-known/oauth-authorization-server/tenant1` (and, for clients that
+/// append, `/tenant1/.well-known/oauth-authorization-server`), and the root
+/// paths are not served (I-54). Health endpoints stay at the root.
 pub fn router(issuer: Arc<Issuer>) -> Router {
-    Router::new()
+    let prefix = issuer.config().issuer_path();
+    let api: Router<Arc<Issuer>> = Router::new()
         .route("/intent/token", post(token))
         .route("/intent/register/agent", post(register_agent))
         .route("/register/agent", post(register_agent))
@@ -33,8 +44,16 @@ pub fn router(issuer: Arc<Issuer>) -> Router {
         .route("/intent/admin/revoke-agent", post(admin_revoke_agent))
         .route("/intent/admin/rotate-keys", post(admin_rotate_keys))
         .route("/.well-known/jwks.json", get(jwks))
-        .route("/.well-known/oauth-authorization-server", get(metadata))
-        .route("/healthz", get(healthz))
+        .route(METADATA_WELL_KNOWN, get(metadata))
+        .method_not_allowed_fallback(method_not_allowed);
+    let app = if prefix.is_empty() {
+        api
+    } else {
+        Router::new()
+            .nest(&prefix, api)
+            .route(&format!("{METADATA_WELL_KNOWN}{prefix}"), get(metadata))
+    };
+    app.route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -154,6 +173,13 @@ fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
 
 /// `POST /intent/token`: `client_credentials` (form) or `agent_checksum`
 /// (JSON, or form for RFC 6749 clients) behind a client bearer token.
+///
+/// Order: content type, body size, then a grant type that is neither
+/// (`unsupported_grant_type` before any client authentication, RFC 6749
+/// §5.2, I-53), then the `DPoP` header count (RFC 9449 §4.3 step 1); for
+/// `client_credentials` the proof, then client authentication; for
+/// `agent_checksum` the bearer client token (§4.2.3, I-25), the proof, the
+/// body (I-15) and §4.3.1 (I-55).
 async fn token(State(issuer): State<Arc<Issuer>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let outcome = async {
@@ -167,32 +193,58 @@ async fn token(State(issuer): State<Arc<Issuer>>, request: Request) -> Response 
             )));
         }
         let bytes = read_body(&issuer, body).await?;
-        if is_form {
+        let grant = match ajwt_protocol::wire::peek_grant_type(&bytes, is_form) {
+            Some(g) => Some(ajwt_protocol::wire::token_endpoint_grant(&g)?),
+            None => None,
+        };
+        let proof = crate::dpop::proof_header(&parts.headers)?;
+        let form_params = if is_form {
             let params: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes).map_err(|_| {
                 ApiError::from(ajwt_protocol::OAuthError::InvalidRequest("Invalid form encoding".into()))
             })?;
-            let grant = params.iter().find(|(k, _)| k == "grant_type").map(|(_, v)| v.as_str());
-            if grant == Some("client_credentials") {
-                let mut seen = std::collections::HashSet::new();
-                if let Some((k, _)) = params.iter().find(|(k, _)| !seen.insert(k.clone())) {
-                    return Err(ajwt_protocol::OAuthError::InvalidRequest(format!(
-                        "Duplicate parameter: {k}"
-                    ))
-                    .into());
-                }
-                return issuer
-                    .client_credentials(&params, basic_credentials(&parts.headers)?)
-                    .await;
+            Some(params)
+        } else {
+            None
+        };
+        // The first grant_type decides, as before (a repeated one is then
+        // `Duplicate parameter`, RFC 6749 §3.2).
+        let client_credentials = grant == Some(TokenEndpointGrant::ClientCredentials)
+            || form_params.as_ref().is_some_and(|p| {
+                p.iter().find(|(k, _)| k == "grant_type").map(|(_, v)| v.as_str())
+                    == Some(ajwt_protocol::wire::GRANT_TYPE_CLIENT_CREDENTIALS)
+            });
+        if let (Some(params), true) = (form_params, client_credentials) {
+            let mut seen = std::collections::HashSet::new();
+            if let Some((k, _)) = params.iter().find(|(k, _)| !seen.insert(k.clone())) {
+                return Err(ajwt_protocol::OAuthError::InvalidRequest(format!(
+                    "Duplicate parameter: {k}"
+                ))
+                .into());
             }
+            // I-55: a present proof must be valid; the client token is not
+            // bound (token_type Bearer tells the client so, RFC 9449 §5).
+            if let Some(p) = proof {
+                issuer.verify_token_request_proof(p)?;
+            }
+            return issuer
+                .client_credentials(&params, basic_credentials(&parts.headers)?)
+                .await;
         }
         // §4.2.3: the agent_checksum grant needs a client token with generate:intent-token.
         issuer.authorize(authorization(&parts.headers), SCOPE_GENERATE)?;
-        let request = if is_form {
-            ajwt_protocol::wire::decode_token_request_form(&bytes)?
-        } else {
-            ajwt_protocol::wire::decode_token_request(&bytes)?
+        let verified = match proof {
+            Some(p) => Some(issuer.verify_token_request_proof(p)?),
+            None => None,
         };
-        issuer.intent_token(request).await
+        let options = ajwt_protocol::wire::DecodeOptions {
+            accept_bare_checksum: issuer.config().accept_bare_checksum,
+        };
+        let request = if is_form {
+            ajwt_protocol::wire::decode_token_request_form_with(&bytes, &options)?
+        } else {
+            ajwt_protocol::wire::decode_token_request_with(&bytes, &options)?
+        };
+        issuer.intent_token_with_proof(request, verified.as_ref()).await
     }
     .await;
     result(outcome)

@@ -246,6 +246,8 @@ pub struct Issuer {
     /// Serializes key rotations (each builds on the ring it replaces).
     rotation: tokio::sync::Mutex<()>,
     clock: Arc<dyn Clock>,
+    /// DPoP proof `jti`s seen at the token endpoint (RFC 9449 §11.1).
+    dpop_replay: crate::dpop::ReplayCache,
 }
 
 /// Response of `POST /intent/admin/revoke-agent`.
@@ -331,6 +333,7 @@ impl Issuer {
             keys: RwLock::new(keys),
             rotation: tokio::sync::Mutex::new(()),
             clock,
+            dpop_replay: crate::dpop::ReplayCache::default(),
         }
     }
 
@@ -400,12 +403,14 @@ impl Issuer {
         self.key_ring().jwks()
     }
 
-    /// RFC 8414 authorization server metadata.
+    /// RFC 8414 authorization server metadata. Every URL is under the
+    /// issuer identifier, path included (RFC 8414 §3.1, I-54).
     pub fn metadata(&self) -> Value {
         let base = self.config.issuer.trim_end_matches('/');
+        let dpop_algs: Vec<&str> = ajwt_jose::Alg::ALL.iter().map(|a| a.as_str()).collect();
         json!({
             "issuer": self.config.issuer,
-            "token_endpoint": format!("{base}/intent/token"),
+            "token_endpoint": self.config.token_endpoint(),
             "jwks_uri": format!("{base}/.well-known/jwks.json"),
             "grant_types_supported": [
                 "client_credentials",
@@ -414,7 +419,12 @@ impl Issuer {
             ],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "scopes_supported": [SCOPE_REGISTER, SCOPE_GENERATE, SCOPE_ADMIN],
-            "response_types_supported": [],
+            // RFC 8414 §2 makes this REQUIRED and Authlib refuses `[]`;
+            // `none` (OAuth 2.0 Multiple Response Type Encoding Practices
+            // §5) says no response type issues anything (I-56).
+            "response_types_supported": ["none"],
+            // RFC 9449 §5.1: proofs accepted at the token endpoint (I-55).
+            "dpop_signing_alg_values_supported": dpop_algs,
             "agent_registration_endpoint": format!("{base}/intent/register/agent"),
             "workflow_registration_endpoint": format!("{base}/intent/register/workflow"),
             "client_registration_endpoint": format!("{base}/intent/register/client"),
@@ -776,9 +786,35 @@ impl Issuer {
         })
     }
 
+    /// Verifies the `DPoP` proof of a token request (RFC 9449 §4.3: `htm`
+    /// POST, `htu` the token endpoint, `iat` window) and records its `jti`
+    /// (I-55).
+    pub fn verify_token_request_proof(
+        &self,
+        proof: &str,
+    ) -> Result<ajwt_jose::VerifiedProof, ApiError> {
+        Ok(crate::dpop::verify_token_request_proof(
+            proof,
+            &self.config.token_endpoint(),
+            self.clock.now(),
+            &self.dpop_replay,
+        )?)
+    }
+
     /// The `agent_checksum` grant after decoding: §4.3.1 steps 2–5, then
     /// delegation (§4.3.4), scope binding (A3) and token creation (§4.4).
     pub async fn intent_token(&self, req: TokenRequest) -> Result<TokenResponse, ApiError> {
+        self.intent_token_with_proof(req, None).await
+    }
+
+    /// [`Issuer::intent_token`] for a request that carried a verified DPoP
+    /// proof: its key must be the agent's registered key (RFC 9449 §5), and
+    /// the response's `token_type` is then `DPoP` (I-55).
+    pub async fn intent_token_with_proof(
+        &self,
+        req: TokenRequest,
+        proof: Option<&ajwt_jose::VerifiedProof>,
+    ) -> Result<TokenResponse, ApiError> {
         // §4.3.1 step 2: the agent exists (LATEST registration, §4.7.1).
         let record = match self.store.latest_registration(&req.agent_id).await? {
             Some(r) if !r.revoked => r,
@@ -877,6 +913,16 @@ impl Issuer {
             .public_jwk
             .clone()
             .ok_or_else(|| ApiError::Internal("registration without public key".into()))?;
+        // RFC 9449 §5: a proof binds the token to its key, which must be the
+        // registered key the token's cnf names.
+        if let Some(proof) = proof {
+            let registered = match &record.jwk_thumbprint {
+                Some(t) => t.clone(),
+                None => crate::keys::jwk_thumbprint(&jwk)
+                    .map_err(|e| ApiError::Internal(format!("registered key: {e}")))?,
+            };
+            crate::dpop::require_registered_key(proof, &registered)?;
+        }
         let now = self.clock.now();
         let lifetime = self.config.intent_token_lifetime;
         let scope = join_scopes(&granted);
@@ -923,10 +969,12 @@ impl Issuer {
             .key_ring()
             .sign(TYP_INTENT_TOKEN, &claims)
             .map_err(|e| ApiError::Internal(e.to_string()))?;
-        tracing::info!(agent_id = %req.agent_id, registration_id = %record.registration_id, scope = %scope, "intent token issued");
+        tracing::info!(agent_id = %req.agent_id, registration_id = %record.registration_id, scope = %scope, dpop = proof.is_some(), "intent token issued");
         Ok(TokenResponse {
             access_token: token,
-            token_type: "Bearer".into(),
+            // §4.4.1 `Bearer`; RFC 9449 §5 `DPoP` when the client proved
+            // possession at this request (I-55).
+            token_type: if proof.is_some() { "DPoP" } else { "Bearer" }.into(),
             expires_in: Some(lifetime),
             scope: Some(scope),
         })

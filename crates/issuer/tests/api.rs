@@ -26,6 +26,8 @@ const NOT_BEARER: &str = "Authorization must be 'Bearer <token>'";
 const MALFORMED_TOKEN: &str =
     "Token rejected: malformed token: not a compact JWS with a valid header";
 const BAD_SIGNATURE: &str = "Token rejected: signature verification failed";
+/// RFC 6749 §5.2 `unsupported_grant_type` for a grant never served (I-53).
+const BOTH_GRANTS: &str = "Grant type must be 'client_credentials' or 'agent_checksum'";
 const STEP_DENIED: &str = "Agent not authorized for workflow step.";
 const PREREQS: &str =
     "Agent not authorized for workflow step. Required prerequisite steps not completed.";
@@ -588,8 +590,11 @@ async fn s4_2_3_intent_token_is_not_a_client_token() {
 #[tokio::test]
 async fn s4_2_3_protection_precedes_body_decoding() {
     let h = Harness::new().await;
-    // Unreadable body, wrong grant type: without a token the answer is 401.
-    for body in ["{not json", r#"{"grant_type":"password"}"#] {
+    // Unreadable body, missing grant type: without a token the answer is 401.
+    // (A grant type the endpoint does not serve at all is 400
+    // unsupported_grant_type first, RFC 6749 §5.2, I-53:
+    // tests/token_endpoint_interop.rs.)
+    for body in ["{not json", r#"{"agent_id":"a"}"#] {
         let r = h
             .post("/intent/token", None, Some("application/json"), body)
             .await;
@@ -1406,11 +1411,14 @@ async fn s4_5_2_unsupported_grant_type() {
         let mut req = agent.request(&["x"]);
         req["grant_type"] = json!(grant);
         let r = h.intent(&admin, &req).await;
-        r.expect_error(
-            400,
-            "unsupported_grant_type",
-            "Grant type must be 'agent_checksum'",
-        );
+        // client_credentials is served, but only form-encoded (I-15); a grant
+        // the endpoint never serves names both grants (I-53).
+        let description = if grant == "client_credentials" {
+            "Grant type must be 'agent_checksum'"
+        } else {
+            BOTH_GRANTS
+        };
+        r.expect_error(400, "unsupported_grant_type", description);
     }
     // The URN and the short name both work (§4.1).
     let mut req = agent.request(&["x"]);
@@ -1547,19 +1555,13 @@ async fn s4_3_1_validation_order() {
     // 1. Wrong grant type beats an unknown agent.
     let mut req = ghost.request(&["x"]);
     req["grant_type"] = json!("password");
-    h.intent(&admin, &req).await.expect_error(
-        400,
-        "unsupported_grant_type",
-        "Grant type must be 'agent_checksum'",
-    );
+    h.intent(&admin, &req)
+        .await
+        .expect_error(400, "unsupported_grant_type", BOTH_GRANTS);
     // Wrong grant type beats every missing parameter.
     h.intent(&admin, &json!({"grant_type": "password"}))
         .await
-        .expect_error(
-            400,
-            "unsupported_grant_type",
-            "Grant type must be 'agent_checksum'",
-        );
+        .expect_error(400, "unsupported_grant_type", BOTH_GRANTS);
     // Decoding comes before the registry: unknown agent + bad checksum format.
     let mut req = ghost.request(&["x"]);
     req["computed_checksum"] = json!("sha256:1234");
@@ -2160,11 +2162,7 @@ async fn s4_2_1_form_encoded_agent_checksum_request_works_like_json() {
             &[("grant_type", "password"), ("agent_id", "ghost")],
         )
         .await;
-    r.expect_error(
-        400,
-        "unsupported_grant_type",
-        "Grant type must be 'agent_checksum'",
-    );
+    r.expect_error(400, "unsupported_grant_type", BOTH_GRANTS);
     let r = h
         .post_form(
             "/intent/token",
