@@ -7,19 +7,16 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use ajwt_checksum::compute;
-use ajwt_protocol::claims::{validate_claims, Audience};
-use ajwt_protocol::delegation::{
-    check_parent_scopes, validate_delegation, validate_parent_token, AgentStatus, DelegationPolicy,
-};
-use ajwt_protocol::error::{OAuthError, StepDenial};
-use ajwt_protocol::hashes::{delegation_chain_hash, step_sequence_hash};
+use ajwt_protocol::claims::validate_claims;
+use ajwt_protocol::delegation::{AgentStatus, DelegationPolicy};
+use ajwt_protocol::error::OAuthError;
+use ajwt_protocol::grant::{decide, GrantInputs, GrantPolicy, RegisteredAgent};
 use ajwt_protocol::registration::{
     decode_agent_registration, decode_workflow_registration, AgentRegistrationResponse,
     WorkflowRegistrationResponse,
 };
 use ajwt_protocol::scope::{is_scope_token, join_scopes, parse_scope_string};
 use ajwt_protocol::wire::{TokenRequest, TokenResponse};
-use ajwt_protocol::workflow::{authorize_step, bind_scopes};
 use ajwt_protocol::ErrorResponse;
 use base64::Engine;
 use rand::RngCore;
@@ -421,7 +418,7 @@ impl Issuer {
             "scopes_supported": [SCOPE_REGISTER, SCOPE_GENERATE, SCOPE_ADMIN],
             // RFC 8414 §2 makes this REQUIRED and Authlib refuses `[]`;
             // `none` (OAuth 2.0 Multiple Response Type Encoding Practices
-            // §5) says no response type issues anything (I-56).
+            // §4) says no response type issues anything (I-56).
             "response_types_supported": ["none"],
             // RFC 9449 §5.1: proofs accepted at the token endpoint (I-55).
             "dpop_signing_alg_values_supported": dpop_algs,
@@ -815,161 +812,115 @@ impl Issuer {
         req: TokenRequest,
         proof: Option<&ajwt_jose::VerifiedProof>,
     ) -> Result<TokenResponse, ApiError> {
-        // §4.3.1 step 2: the agent exists (LATEST registration, §4.7.1).
-        let record = match self.store.latest_registration(&req.agent_id).await? {
-            Some(r) if !r.revoked => r,
-            _ => return Err(OAuthError::UnknownAgent.into()),
+        // Look up everything the request names (the decision is pure).
+        let record = self
+            .store
+            .latest_registration(&req.agent_id)
+            .await?
+            .filter(|r| !r.revoked);
+        let agent = match &record {
+            Some(r) => Some(RegisteredAgent {
+                registration_id: r.registration_id.clone(),
+                checksum: r.checksum,
+                allowed_scopes: r.allowed_scopes.clone(),
+                public_jwk: r
+                    .public_jwk
+                    .clone()
+                    .ok_or_else(|| ApiError::Internal("registration without public key".into()))?,
+            }),
+            None => None,
         };
-        // §4.3.1 step 3: constant-time checksum comparison (§5.5.2, §9.1.1).
-        if req.computed_checksum != record.checksum {
-            tracing::warn!(
-                target: "security",
-                event = "agent_checksum_mismatch",
-                agent_id = %req.agent_id,
-                registration_id = %record.registration_id,
-                presented = %req.computed_checksum,
-                "agent checksum mismatch (§4.5.4): possible modification or impersonation"
-            );
-            return Err(OAuthError::AgentChecksumMismatch.into());
-        }
-        let completed = &req.delegation_context.completed_steps;
-        // §4.3.1 step 4: workflow step authorization when enabled.
-        let mut step_def = None;
+        // Registry reads beyond the agent only once it is known and its
+        // checksum matches (§4.3.1 order; nothing else is revealed before).
+        let checksum_ok = agent
+            .as_ref()
+            .is_some_and(|a| a.checksum == req.computed_checksum);
         let mut workflow = None;
-        if req.workflow_enabled {
-            let (Some(wf_id), Some(step)) = (&req.workflow_id, &req.workflow_step) else {
-                return Err(OAuthError::InvalidRequest(
-                    ajwt_protocol::wire::WORKFLOW_IDS_MISSING.into(),
-                )
-                .into());
-            };
-            let wf = self.store.workflow(wf_id).await?.ok_or_else(|| {
-                OAuthError::WorkflowStepUnauthorized {
-                    reason: StepDenial::UnknownWorkflow {
-                        workflow_id: wf_id.clone(),
-                    },
-                    missing_steps: vec![],
-                }
-            })?;
-            authorize_step(&wf, &req.agent_id, step, completed)?;
-            step_def = wf.step(step).cloned();
-            workflow = Some(wf);
-        }
-        // §4.3.4: delegation chain.
-        let chain = &req.delegation_context.chain;
         let mut directory = std::collections::HashMap::new();
-        for agent in chain.iter().filter(|a| **a != req.agent_id) {
-            let status = match self.store.latest_registration(agent).await? {
-                Some(r) if r.revoked => AgentStatus::Revoked,
-                Some(_) => AgentStatus::Active,
-                None => AgentStatus::Unknown,
-            };
-            directory.insert(agent.clone(), status);
-        }
-        let policy = DelegationPolicy {
-            max_depth: self.config.max_delegation_depth,
-            require_step_agents: false,
-        };
-        validate_delegation(
-            chain,
-            &req.agent_id,
-            &directory,
-            &policy,
-            workflow.as_ref().map(|w| (w, completed.as_slice())),
-        )?;
-        if let Some(parent_token) = &req.parent_token {
-            let now = self.clock.now();
-            let payload = self
-                .key_ring()
-                .verify(parent_token, TYP_INTENT_TOKEN)
-                .map_err(|e| OAuthError::InvalidRequest(format!("Invalid parent_token: {e}")))?;
-            // `verify` read the payload strictly (duplicate claims refused), so
-            // the typed validation can run on it directly.
-            let parent = validate_claims(&Value::Object(payload))
-                .map_err(|e| OAuthError::InvalidRequest(format!("Invalid parent_token: {e}")))?;
-            if parent.iss != self.config.issuer || parent.exp <= now {
-                return Err(OAuthError::InvalidRequest(
-                    "Invalid parent_token: expired or issued by another issuer".into(),
-                )
-                .into());
+        let mut parent = None;
+        if checksum_ok {
+            if let (true, Some(wf_id)) = (req.workflow_enabled, &req.workflow_id) {
+                workflow = self.store.workflow(wf_id).await?;
             }
-            validate_parent_token(
-                &parent,
-                chain,
-                &req.agent_id,
-                req.workflow_id.as_deref().filter(|_| req.workflow_enabled),
-                completed,
-            )?;
-            check_parent_scopes(&parent, &req.requested_scopes)?;
+            for id in req
+                .delegation_context
+                .chain
+                .iter()
+                .filter(|a| **a != req.agent_id)
+            {
+                let status = match self.store.latest_registration(id).await? {
+                    Some(r) if r.revoked => AgentStatus::Revoked,
+                    Some(_) => AgentStatus::Active,
+                    None => AgentStatus::Unknown,
+                };
+                directory.insert(id.clone(), status);
+            }
+            if let Some(token) = &req.parent_token {
+                // `verify` reads the payload strictly (duplicate claims refused).
+                parent = Some(
+                    self.key_ring()
+                        .verify(token, TYP_INTENT_TOKEN)
+                        .map_err(|e| e.to_string())
+                        .and_then(|payload| {
+                            validate_claims(&Value::Object(payload)).map_err(|e| e.to_string())
+                        }),
+                );
+            }
         }
-        // Scope binding (anchor A3).
-        let granted = bind_scopes(
-            &req.requested_scopes,
-            record.allowed_scopes.as_deref(),
-            step_def.as_ref(),
-        )?;
-        // §4.4: token creation.
-        let jwk = record
-            .public_jwk
-            .clone()
-            .ok_or_else(|| ApiError::Internal("registration without public key".into()))?;
+        let now = self.clock.now();
+        let policy = GrantPolicy {
+            delegation: DelegationPolicy {
+                max_depth: self.config.max_delegation_depth,
+                require_step_agents: false,
+            },
+            issuer: &self.config.issuer,
+            now,
+        };
+        let inputs = GrantInputs {
+            request: &req,
+            agent: agent.as_ref(),
+            workflow: workflow.as_ref(),
+            directory: &directory,
+            parent: parent.as_ref().map(|p| p.as_ref().map_err(Clone::clone)),
+        };
+        let grant = match decide(inputs, &policy) {
+            Ok(g) => g,
+            Err(OAuthError::AgentChecksumMismatch) => {
+                tracing::warn!(
+                    target: "security",
+                    event = "agent_checksum_mismatch",
+                    agent_id = %req.agent_id,
+                    registration_id = %record.as_ref().map_or("", |r| r.registration_id.as_str()),
+                    presented = %req.computed_checksum,
+                    "agent checksum mismatch (§4.5.4): possible modification or impersonation"
+                );
+                return Err(OAuthError::AgentChecksumMismatch.into());
+            }
+            Err(e) => return Err(e.into()),
+        };
         // RFC 9449 §5: a proof binds the token to its key, which must be the
         // registered key the token's cnf names.
         if let Some(proof) = proof {
-            let registered = match &record.jwk_thumbprint {
-                Some(t) => t.clone(),
-                None => crate::keys::jwk_thumbprint(&jwk)
+            let registered = match record.as_ref().and_then(|r| r.jwk_thumbprint.clone()) {
+                Some(t) => t,
+                None => crate::keys::jwk_thumbprint(&grant.cnf_jwk)
                     .map_err(|e| ApiError::Internal(format!("registered key: {e}")))?,
             };
             crate::dpop::require_registered_key(proof, &registered)?;
         }
-        let now = self.clock.now();
+        // §4.4: the token, from the typed claims.
         let lifetime = self.config.intent_token_lifetime;
-        let scope = join_scopes(&granted);
-        let step = req
-            .workflow_step
-            .as_deref()
-            .filter(|_| req.workflow_enabled);
-        let mut intent = Map::new();
-        if req.workflow_enabled {
-            intent.insert("workflow_id".into(), json!(req.workflow_id));
-            intent.insert("workflow_step".into(), json!(req.workflow_step));
-        }
-        intent.insert("executed_by".into(), json!(req.agent_id));
-        intent.insert(
-            "delegation_chain".into(),
-            json!(delegation_chain_hash(chain, &req.agent_id)),
-        );
-        intent.insert(
-            "step_sequence_hash".into(),
-            json!(step_sequence_hash(completed, step)),
-        );
-        let aud = match &req.audience {
-            Audience::One(a) => json!(a),
-            Audience::Many(a) => json!(a),
+        let claims = grant.claims(&self.config.issuer, now, lifetime, random_b64(16));
+        let claims = match serde_json::to_value(&claims) {
+            Ok(Value::Object(map)) => map,
+            _ => return Err(ApiError::Internal("intent claims are not an object".into())),
         };
-        let mut claims = Map::new();
-        claims.insert("iss".into(), json!(self.config.issuer));
-        claims.insert("aud".into(), aud);
-        claims.insert("sub".into(), json!(req.agent_id));
-        claims.insert("exp".into(), json!(now + lifetime as i64));
-        claims.insert("iat".into(), json!(now));
-        claims.insert("jti".into(), json!(random_b64(16)));
-        claims.insert("scope".into(), json!(scope));
-        claims.insert("cnf".into(), json!({ "jwk": jwk }));
-        claims.insert("intent".into(), Value::Object(intent));
-        claims.insert(
-            "agent_proof".into(),
-            json!({
-                "agent_checksum": record.checksum.to_string(),
-                "registration_id": record.registration_id,
-            }),
-        );
         let token = self
             .key_ring()
             .sign(TYP_INTENT_TOKEN, &claims)
             .map_err(|e| ApiError::Internal(e.to_string()))?;
-        tracing::info!(agent_id = %req.agent_id, registration_id = %record.registration_id, scope = %scope, dpop = proof.is_some(), "intent token issued");
+        let scope = grant.scope();
+        tracing::info!(agent_id = %grant.agent_id, registration_id = %grant.registration_id, scope = %scope, dpop = proof.is_some(), "intent token issued");
         Ok(TokenResponse {
             access_token: token,
             // §4.4.1 `Bearer`; RFC 9449 §5 `DPoP` when the client proved

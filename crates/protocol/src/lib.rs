@@ -16,6 +16,7 @@
 pub mod claims;
 pub mod delegation;
 pub mod error;
+pub mod grant;
 pub mod hashes;
 pub mod registration;
 pub mod scope;
