@@ -88,6 +88,7 @@ impl Default for IssuerConfig {
 
 /// A configuration that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// The TOML file could not be read or parsed.
     #[error("config file {path}: {reason}")]

@@ -63,6 +63,7 @@ impl Clock for SystemClock {
 
 /// An error of the HTTP API with its exact status, code and challenge.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ApiError {
     /// A protocol error of §4.5 (status from the code).
     #[error("{0}")]
@@ -217,6 +218,7 @@ pub struct ClientContext {
 
 /// Failure to start.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StartupError {
     /// Data directory problems.
     #[error("data directory {path}: {reason}")]
