@@ -29,23 +29,9 @@ pub const TYP_INTENT_TOKEN: &str = "JWT";
 /// File written on first start with the bootstrap admin credentials.
 pub const ADMIN_CLIENT_FILE: &str = "admin-client.json";
 
-/// Seconds since the Unix epoch; replaceable in tests.
-pub trait Clock: Send + Sync + 'static {
-    /// Now, in Unix seconds.
-    fn now(&self) -> i64;
-}
-
-/// The system clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> i64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64)
-    }
-}
+/// The project's one clock (`ajwt_protocol::clock`), re-exported here for
+/// existing callers.
+pub use ajwt_protocol::clock::{Clock, FixedClock, SystemClock};
 
 mod admin;
 mod client_auth;

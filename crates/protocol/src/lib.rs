@@ -14,6 +14,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod claims;
+pub mod clock;
 pub mod delegation;
 pub mod error;
 pub mod grant;
