@@ -17,49 +17,24 @@ workflow registration, the agent_checksum grant, intent tokens, JWKS and RFC 841
 
 With no arguments it listens on 127.0.0.1:8080 with issuer http://127.0.0.1:8080 and keeps its \
 SQLite store, signing keys and admin-client.json in ./ajwt-data. Each option can also be set \
-with its AJWT_* environment variable or in the TOML file given by --config (same names with \
-underscores); flags win over the environment, which wins over the file.
+with its AJWT_* environment variable or in the TOML file given by --config: --token-lifetime is \
+AJWT_TOKEN_LIFETIME and token_lifetime (the older TOML key intent_token_lifetime still works, with \
+a warning); flags win over the environment, which wins over the file.
 
 On first start it creates an admin OAuth client (scopes register:intent, \
 generate:intent-token and admin:intent) and writes its credentials to <data-dir>/admin-client.json (mode 0600). \
 SIGINT/SIGTERM stop it gracefully.";
 
-/// Arguments of `ajwt serve`.
+/// Arguments of `ajwt serve`: `--config` and the issuer settings, whose
+/// flags, `AJWT_*` variables and TOML keys come from one struct
+/// ([`FileConfig`]) and so have the same names (I-58).
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
-    /// Listen address [default: 127.0.0.1:8080]
-    #[arg(long, env = "AJWT_ADDR", value_name = "HOST:PORT")]
-    addr: Option<String>,
-    /// Data directory [default: ./ajwt-data]
-    #[arg(long, env = "AJWT_DATA_DIR", value_name = "DIR")]
-    data_dir: Option<PathBuf>,
-    /// Issuer identifier, the iss of every token [default: http://<addr>]
-    #[arg(long, env = "AJWT_ISSUER", value_name = "URL")]
-    issuer: Option<String>,
-    /// TOML configuration file
+    /// TOML configuration file (keys: the flag names with underscores)
     #[arg(long, env = "AJWT_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Audience of client access tokens (§4.2.3) [default: idp.localhost]
-    #[arg(long, env = "AJWT_CLIENT_AUDIENCE", value_name = "AUD")]
-    client_audience: Option<String>,
-    /// Intent-token lifetime in seconds, at most 3600 (§9.2.1) [default: 300]
-    #[arg(long, env = "AJWT_TOKEN_LIFETIME", value_name = "SECONDS")]
-    token_lifetime: Option<u64>,
-    /// Client access-token lifetime in seconds [default: 3600]
-    #[arg(long, env = "AJWT_CLIENT_TOKEN_LIFETIME", value_name = "SECONDS")]
-    client_token_lifetime: Option<u64>,
-    /// Algorithm of newly generated signing keys: ES256, EdDSA or RS256 [default: ES256]
-    #[arg(long, env = "AJWT_SIGNING_ALG", value_name = "ALG")]
-    signing_alg: Option<String>,
-    /// Longest delegation chain accepted, requester included (§9.3.2) [default: 8]
-    #[arg(long, env = "AJWT_MAX_DELEGATION_DEPTH", value_name = "N")]
-    max_delegation_depth: Option<usize>,
-    /// Largest request body in bytes [default: 1048576]
-    #[arg(long, env = "AJWT_BODY_LIMIT", value_name = "BYTES")]
-    body_limit: Option<usize>,
-    /// Log format: text or json [default: text]
-    #[arg(long, env = "AJWT_LOG_FORMAT", value_name = "FORMAT")]
-    log_format: Option<String>,
+    #[command(flatten)]
+    settings: FileConfig,
 }
 
 fn init_logging(format: LogFormat) {
@@ -107,22 +82,17 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), CliError> {
         Some(path) => FileConfig::load(path).map_err(|e| CliError::new(e.to_string()))?,
         None => FileConfig::default(),
     };
-    let overrides = FileConfig {
-        addr: args.addr.clone(),
-        data_dir: args.data_dir.clone(),
-        issuer: args.issuer.clone(),
-        client_audience: args.client_audience.clone(),
-        intent_token_lifetime: args.token_lifetime,
-        client_token_lifetime: args.client_token_lifetime,
-        signing_alg: args.signing_alg.clone(),
-        max_delegation_depth: args.max_delegation_depth,
-        body_limit: args.body_limit,
-        log_format: args.log_format.clone(),
-    };
+    let deprecations = file.deprecations();
     let config = file
-        .resolve(overrides)
+        .resolve(args.settings.clone())
         .map_err(|e| CliError::new(e.to_string()))?;
     init_logging(config.log_format);
+    for warning in deprecations {
+        tracing::warn!("{warning}");
+    }
+    if config.accept_bare_checksum {
+        tracing::warn!("accept_bare_checksum is on: bare-hex computed_checksum values are accepted at the token endpoint (migration aid, I-57)");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -150,4 +120,71 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), CliError> {
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, Parser};
+
+    #[derive(Debug, Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    /// I-58: every setting flag `--a-b` has the environment variable
+    /// `AJWT_A_B` and the TOML key `a_b`; the list comes from clap.
+    #[test]
+    fn i58_every_flag_has_a_toml_key_and_env_var_of_the_same_name() {
+        let cmd = Wrapper::command();
+        let mut checked = 0;
+        for arg in cmd.get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            if matches!(long, "help" | "version") {
+                continue;
+            }
+            let key = long.replace('-', "_");
+            let env = arg.get_env().and_then(|e| e.to_str()).unwrap_or_default();
+            assert_eq!(env, format!("AJWT_{}", key.to_uppercase()), "--{long}");
+            if long == "config" {
+                continue; // the file cannot name itself
+            }
+            // A wrong-typed value for a known key is a type error, never
+            // "unknown field": the key exists in the TOML schema.
+            for value in ["[]", "{}"] {
+                let err = FileConfig::from_toml_str(&format!("{key} = {value}"))
+                    .expect_err("arrays fit no setting");
+                assert!(
+                    !err.to_string().contains("unknown field"),
+                    "TOML key {key}: {err}"
+                );
+            }
+            checked += 1;
+        }
+        assert!(checked >= 11, "only {checked} settings found");
+        assert!(FileConfig::from_toml_str("no_such_key = 1")
+            .unwrap_err()
+            .to_string()
+            .contains("unknown field"));
+    }
+
+    #[test]
+    fn i57_accept_bare_checksum_flag_and_values() {
+        let parse = |args: &[&str]| {
+            let mut all = vec!["ajwt"];
+            all.extend_from_slice(args);
+            Wrapper::try_parse_from(all)
+                .unwrap()
+                .serve
+                .settings
+                .accept_bare_checksum
+        };
+        assert_eq!(parse(&[]), None);
+        assert_eq!(parse(&["--accept-bare-checksum"]), Some(true));
+        assert_eq!(parse(&["--accept-bare-checksum=false"]), Some(false));
+        let toml = FileConfig::from_toml_str("accept_bare_checksum = true").unwrap();
+        assert_eq!(toml.accept_bare_checksum, Some(true));
+    }
 }

@@ -29,20 +29,25 @@ fn s9_2_1_lifetime_over_3600_is_refused_from_flag_env_and_file() {
     assert_eq!(code, 2);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
-        err.starts_with("error: invalid configuration: intent_token_lifetime 3601 s"),
+        err.starts_with("error: invalid configuration: token_lifetime 3601 s"),
         "{err}"
     );
 
     let (code, err) = serve(&[], &[("AJWT_TOKEN_LIFETIME", "7200")]);
     assert_eq!(code, 2);
-    assert!(err.contains("intent_token_lifetime 7200 s"), "{err}");
+    assert!(err.contains("token_lifetime 7200 s"), "{err}");
 
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("ajwt.toml");
+    // The deprecated spelling still reaches the same check (I-58).
     std::fs::write(&file, "intent_token_lifetime = 9999\n").unwrap();
     let (code, err) = serve(&["--config", file.to_str().unwrap()], &[]);
     assert_eq!(code, 2);
-    assert!(err.contains("9999"), "{err}");
+    assert!(err.contains("token_lifetime 9999 s"), "{err}");
+    std::fs::write(&file, "token_lifetime = 9999\n").unwrap();
+    let (code, err) = serve(&["--config", file.to_str().unwrap()], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("token_lifetime 9999 s"), "{err}");
     // The flag wins over the file: a valid flag value with an invalid file value
     // gets past validation, so use an invalid address to stop before binding.
     let (code, err) = serve(

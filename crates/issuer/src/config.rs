@@ -1,7 +1,9 @@
 //! Issuer configuration: defaults, the optional TOML file, validation.
 //!
 //! Precedence (highest first): command-line flag, `AJWT_*` environment
-//! variable (both handled by the CLI), TOML file (`--config`), default.
+//! variable (both read by clap from [`FileConfig`]), TOML file (`--config`,
+//! the same [`FileConfig`] read by serde), default. The three sources use the
+//! same names (I-58).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -59,6 +61,10 @@ pub struct IssuerConfig {
     pub body_limit: usize,
     /// Log format.
     pub log_format: LogFormat,
+    /// Accept a bare 64-lowercase-hex `computed_checksum` at the token
+    /// endpoint (§5.3.2's form; a migration aid, I-57). Default false:
+    /// §4.5.6 and §9.1.1 require `sha256:<hex>`.
+    pub accept_bare_checksum: bool,
 }
 
 impl Default for IssuerConfig {
@@ -75,12 +81,14 @@ impl Default for IssuerConfig {
             max_delegation_depth: 8,
             body_limit: 1024 * 1024,
             log_format: LogFormat::Text,
+            accept_bare_checksum: false,
         }
     }
 }
 
 /// A configuration that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// The TOML file could not be read or parsed.
     #[error("config file {path}: {reason}")]
@@ -95,41 +103,104 @@ pub enum ConfigError {
     Invalid(String),
 }
 
-/// The optional TOML file: every key optional, same names as the flags with `_`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+/// The settings of `ajwt serve`, one struct for all three sources with the
+/// same names (I-58): the flag `--token-lifetime`, the environment variable
+/// `AJWT_TOKEN_LIFETIME` and the TOML key `token_lifetime`. Every member is
+/// optional; [`FileConfig::resolve`] layers flags/environment over the file
+/// over the defaults. The CLI flattens it into its arguments (clap), the
+/// file is read with [`FileConfig::load`] (serde; unknown keys refused).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, clap::Args)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
-    /// `addr = "127.0.0.1:8080"`
+    /// Listen address [default: 127.0.0.1:8080]
+    #[arg(long, env = "AJWT_ADDR", value_name = "HOST:PORT")]
     pub addr: Option<String>,
-    /// `data_dir = "./ajwt-data"`
+    /// Data directory [default: ./ajwt-data]
+    #[arg(long, env = "AJWT_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// `issuer = "https://idp.example.com"`
+    /// Issuer identifier, the iss of every token; a path (https://host/tenant1) puts every endpoint under it (RFC 8414 Section 3.1) [default: http://<addr>]
+    #[arg(long, env = "AJWT_ISSUER", value_name = "URL")]
     pub issuer: Option<String>,
-    /// `client_audience = "idp.localhost"`
+    /// Audience of client access tokens (§4.2.3) [default: idp.localhost]
+    #[arg(long, env = "AJWT_CLIENT_AUDIENCE", value_name = "AUD")]
     pub client_audience: Option<String>,
-    /// `intent_token_lifetime = 300`
+    /// Intent-token lifetime in seconds, at most 3600 (§9.2.1) [default: 300]
+    #[arg(long, env = "AJWT_TOKEN_LIFETIME", value_name = "SECONDS")]
+    pub token_lifetime: Option<u64>,
+    /// Deprecated TOML spelling of `token_lifetime` (accepted with a
+    /// warning, I-58); not a flag or environment variable.
+    #[arg(skip)]
     pub intent_token_lifetime: Option<u64>,
-    /// `client_token_lifetime = 3600`
+    /// Client access-token lifetime in seconds [default: 3600]
+    #[arg(long, env = "AJWT_CLIENT_TOKEN_LIFETIME", value_name = "SECONDS")]
     pub client_token_lifetime: Option<u64>,
-    /// `signing_alg = "ES256"`
+    /// Algorithm of newly generated signing keys: ES256, EdDSA or RS256 [default: ES256]
+    #[arg(long, env = "AJWT_SIGNING_ALG", value_name = "ALG")]
     pub signing_alg: Option<String>,
-    /// `max_delegation_depth = 8`
+    /// Longest delegation chain accepted, requester included (§9.3.2) [default: 8]
+    #[arg(long, env = "AJWT_MAX_DELEGATION_DEPTH", value_name = "N")]
     pub max_delegation_depth: Option<usize>,
-    /// `body_limit = 1048576`
+    /// Largest request body in bytes [default: 1048576]
+    #[arg(long, env = "AJWT_BODY_LIMIT", value_name = "BYTES")]
     pub body_limit: Option<usize>,
-    /// `log_format = "text"`
+    /// Log format: text or json [default: text]
+    #[arg(long, env = "AJWT_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<String>,
+    /// Migration aid: accept a bare 64-hex computed_checksum (§5.3.2's output) at the token endpoint as well as sha256:<hex> (§4.5.6) [default: false]
+    #[arg(
+        long,
+        env = "AJWT_ACCEPT_BARE_CHECKSUM",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub accept_bare_checksum: Option<bool>,
 }
 
 impl FileConfig {
     /// Reads a TOML file; unknown keys are errors (a typo must not be ignored).
+    /// The deprecated key `intent_token_lifetime` is folded into
+    /// `token_lifetime` (both at once is an error); see
+    /// [`FileConfig::deprecations`].
     pub fn load(path: &std::path::Path) -> Result<FileConfig, ConfigError> {
         let err = |reason: String| ConfigError::File {
             path: path.display().to_string(),
             reason,
         };
         let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-        toml::from_str(&text).map_err(|e| err(e.to_string().replace('\n', " ")))
+        let mut file = FileConfig::from_toml_str(&text).map_err(|e| match e {
+            ConfigError::File { reason, .. } => err(reason),
+            other => other,
+        })?;
+        if let Some(old) = file.intent_token_lifetime {
+            if file.token_lifetime.is_some() {
+                return Err(err(
+                    "both token_lifetime and its deprecated spelling intent_token_lifetime are set: keep token_lifetime".into(),
+                ));
+            }
+            file.token_lifetime = Some(old);
+        }
+        Ok(file)
+    }
+
+    /// Parses TOML text (unknown keys refused; the deprecated alias is not
+    /// folded here, see [`FileConfig::load`]).
+    pub fn from_toml_str(text: &str) -> Result<FileConfig, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::File {
+            path: "<toml>".into(),
+            reason: e.to_string().replace('\n', " "),
+        })
+    }
+
+    /// Warnings about deprecated keys this file used (to be logged once
+    /// logging is up).
+    pub fn deprecations(&self) -> Vec<String> {
+        if self.intent_token_lifetime.is_some() {
+            vec!["the TOML key intent_token_lifetime is deprecated: rename it token_lifetime (the name of --token-lifetime and AJWT_TOKEN_LIFETIME)".to_owned()]
+        } else {
+            Vec::new()
+        }
     }
 
     /// Applies `overrides` (flags/environment, already merged by the CLI) on
@@ -155,16 +226,18 @@ impl FileConfig {
             Some(f) => f.parse()?,
             None => d.log_format,
         };
+        let lifetime = overrides
+            .token_lifetime
+            .or(overrides.intent_token_lifetime)
+            .or(self.token_lifetime)
+            .or(self.intent_token_lifetime);
         let config = IssuerConfig {
             addr,
             data_dir: overrides.data_dir.or(self.data_dir).unwrap_or(d.data_dir),
             issuer: pick(overrides.issuer, self.issuer).unwrap_or_else(|| format!("http://{addr}")),
             client_audience: pick(overrides.client_audience, self.client_audience)
                 .unwrap_or(d.client_audience),
-            intent_token_lifetime: overrides
-                .intent_token_lifetime
-                .or(self.intent_token_lifetime)
-                .unwrap_or(d.intent_token_lifetime),
+            intent_token_lifetime: lifetime.unwrap_or(d.intent_token_lifetime),
             client_token_lifetime: overrides
                 .client_token_lifetime
                 .or(self.client_token_lifetime)
@@ -179,6 +252,10 @@ impl FileConfig {
                 .or(self.body_limit)
                 .unwrap_or(d.body_limit),
             log_format,
+            accept_bare_checksum: overrides
+                .accept_bare_checksum
+                .or(self.accept_bare_checksum)
+                .unwrap_or(d.accept_bare_checksum),
         };
         config.validate()?;
         Ok(config)
@@ -192,7 +269,7 @@ impl IssuerConfig {
         if self.intent_token_lifetime == 0 || self.intent_token_lifetime > MAX_INTENT_TOKEN_LIFETIME
         {
             return bad(format!(
-                "intent_token_lifetime {} s: must be between 1 and {MAX_INTENT_TOKEN_LIFETIME} (§9.2.1: intent tokens are short-lived)",
+                "token_lifetime {} s: must be between 1 and {MAX_INTENT_TOKEN_LIFETIME} (§9.2.1: intent tokens are short-lived)",
                 self.intent_token_lifetime
             ));
         }
@@ -217,13 +294,86 @@ impl IssuerConfig {
         if self.issuer.is_empty() || self.client_audience.is_empty() {
             return bad("issuer and client_audience must not be empty".into());
         }
+        if let Some((_, rest)) = http_url_rest(&self.issuer) {
+            // RFC 8414 §2: "a URL that uses the https scheme and has no query
+            // or fragment components". The path becomes route prefixes
+            // (I-54), so it is restricted to unreserved characters.
+            if rest.contains(['?', '#']) {
+                return bad(format!(
+                    "issuer {:?}: must have no query or fragment (RFC 8414 Section 2)",
+                    self.issuer
+                ));
+            }
+            let path = self.issuer_path();
+            let ok_char = |c: char| c.is_ascii_alphanumeric() || "-._~/".contains(c);
+            if !path.chars().all(ok_char) || path.contains("//") {
+                return bad(format!(
+                    "issuer {:?}: the path may use only letters, digits, '-', '.', '_', '~' and single '/'",
+                    self.issuer
+                ));
+            }
+        }
         Ok(())
     }
+
+    /// The path of the issuer identifier without its terminating `/`
+    /// (`""` for a root issuer, `"/tenant1"` for `https://host/tenant1`):
+    /// every endpoint is served under it and the metadata at
+    /// `/.well-known/oauth-authorization-server` + it (RFC 8414 §3.1, I-54).
+    pub fn issuer_path(&self) -> String {
+        match http_url_rest(&self.issuer) {
+            Some((_, rest)) => {
+                let path = rest.find('/').map_or("", |i| &rest[i..]);
+                let path = path.split(['?', '#']).next().unwrap_or("");
+                path.trim_end_matches('/').to_owned()
+            }
+            None => String::new(),
+        }
+    }
+
+    /// The token endpoint URL (`<issuer>/intent/token`): the `htu` DPoP
+    /// proofs must name (RFC 9449 §4.3 step 9).
+    pub fn token_endpoint(&self) -> String {
+        format!("{}/intent/token", self.issuer.trim_end_matches('/'))
+    }
+}
+
+/// `(scheme, rest after "://")` of an `http`/`https` URL.
+fn http_url_rest(url: &str) -> Option<(&str, &str)> {
+    let (scheme, rest) = url.split_once("://")?;
+    (scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https"))
+        .then_some((scheme, rest))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn i58_deprecated_toml_key_is_an_alias_with_a_warning_and_conflicts_are_refused() {
+        let dir = std::env::temp_dir().join(format!("ajwt-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let old = dir.join("old.toml");
+        std::fs::write(
+            &old,
+            "intent_token_lifetime = 120\naccept_bare_checksum = true\n",
+        )
+        .unwrap();
+        let file = FileConfig::load(&old).unwrap();
+        assert_eq!(file.deprecations().len(), 1);
+        let c = file.resolve(FileConfig::default()).unwrap();
+        assert_eq!(c.intent_token_lifetime, 120);
+        assert!(c.accept_bare_checksum);
+        let both = dir.join("both.toml");
+        std::fs::write(&both, "intent_token_lifetime = 120\ntoken_lifetime = 60\n").unwrap();
+        assert!(
+            matches!(FileConfig::load(&both), Err(ConfigError::File { reason, .. }) if reason.contains("deprecated"))
+        );
+        let new = dir.join("new.toml");
+        std::fs::write(&new, "token_lifetime = 60\n").unwrap();
+        assert!(FileConfig::load(&new).unwrap().deprecations().is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn s9_2_1_defaults_and_lifetime_limit() {
@@ -235,7 +385,7 @@ mod tests {
         assert_eq!(c.client_audience, "idp.localhost");
         assert_eq!(c.intent_token_lifetime, 300);
         let too_long = FileConfig {
-            intent_token_lifetime: Some(3601),
+            token_lifetime: Some(3601),
             ..FileConfig::default()
         };
         assert!(matches!(
@@ -245,13 +395,29 @@ mod tests {
     }
 
     #[test]
+    fn rfc8414_3_1_issuer_path() {
+        let path = |issuer: &str| {
+            IssuerConfig {
+                issuer: issuer.into(),
+                ..IssuerConfig::default()
+            }
+            .issuer_path()
+        };
+        assert_eq!(path("http://127.0.0.1:8080"), "");
+        assert_eq!(path("https://idp.example.com/"), "");
+        assert_eq!(path("https://idp.example.com/tenant1"), "/tenant1");
+        assert_eq!(path("https://idp.example.com/a/b/"), "/a/b");
+        assert_eq!(path("urn:example:issuer"), "");
+    }
+
+    #[test]
     fn flags_override_file_and_issuer_follows_addr() {
         let file: FileConfig = toml::from_str(
-            "addr = \"127.0.0.1:9000\"\nintent_token_lifetime = 600\nsigning_alg = \"EdDSA\"\n",
+            "addr = \"127.0.0.1:9000\"\ntoken_lifetime = 600\nsigning_alg = \"EdDSA\"\n",
         )
         .unwrap();
         let flags = FileConfig {
-            intent_token_lifetime: Some(120),
+            token_lifetime: Some(120),
             ..FileConfig::default()
         };
         let c = file.resolve(flags).unwrap();

@@ -7,24 +7,40 @@
 //! (never a 500 for bad input); token and registration responses carry
 //! `Cache-Control: no-store` and `Pragma: no-cache` (§4.4.1, §4.5.1).
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 
-use axum::body::{to_bytes, Body};
-use axum::extract::{Request, State};
+use axum::body::{to_bytes, Body, Bytes};
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
+use axum::{Json, Router};
 use base64::Engine;
-use serde::Serialize;
+
+use ajwt_protocol::wire::TokenEndpointGrant;
+
+use ajwt_protocol::registration::{AgentRegistrationResponse, WorkflowRegistrationResponse};
 
 use crate::service::{
-    ApiError, ClientContext, Issuer, SCOPE_ADMIN, SCOPE_GENERATE, SCOPE_REGISTER,
+    ApiError, ClientContext, Issuer, RevokeAgentResponse, RotateKeysResponse, SCOPE_ADMIN,
+    SCOPE_GENERATE, SCOPE_REGISTER,
 };
 
-/// The router over a shared issuer.
+/// The well-known suffix of RFC 8414 §3.
+const METADATA_WELL_KNOWN: &str = "/.well-known/oauth-authorization-server";
+
+/// The router over a shared issuer. With a root issuer every endpoint is at
+/// today's paths; with a path issuer (`https://host/tenant1`) every endpoint
+/// is under the issuer's path, the metadata at the RFC 8414 §3.1 location
+/// `/.well-known/oauth-authorization-server/tenant1` (and, for clients that
+/// append, `/tenant1/.well-known/oauth-authorization-server`), and the root
+/// paths are not served (I-54). Health endpoints stay at the root.
 pub fn router(issuer: Arc<Issuer>) -> Router {
-    Router::new()
+    let prefix = issuer.config().issuer_path();
+    // Token and registration responses are never cached (§4.4.1, §4.5.1).
+    let no_store_routes: Router<Arc<Issuer>> = Router::new()
         .route("/intent/token", post(token))
         .route("/intent/register/agent", post(register_agent))
         .route("/register/agent", post(register_agent))
@@ -32,14 +48,98 @@ pub fn router(issuer: Arc<Issuer>) -> Router {
         .route("/intent/register/client", post(register_client))
         .route("/intent/admin/revoke-agent", post(admin_revoke_agent))
         .route("/intent/admin/rotate-keys", post(admin_rotate_keys))
+        .route_layer(axum::middleware::map_response(no_store_async));
+    let api: Router<Arc<Issuer>> = no_store_routes
         .route("/.well-known/jwks.json", get(jwks))
-        .route("/.well-known/oauth-authorization-server", get(metadata))
-        .route("/healthz", get(healthz))
+        .route(METADATA_WELL_KNOWN, get(metadata))
+        .method_not_allowed_fallback(method_not_allowed);
+    let app = if prefix.is_empty() {
+        api
+    } else {
+        Router::new()
+            .nest(&prefix, api)
+            .route(&format!("{METADATA_WELL_KNOWN}{prefix}"), get(metadata))
+    };
+    app.route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(on_panic))
+        // Every request gets a span (method, URI, status, latency).
+        .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(issuer)
+}
+
+async fn no_store_async(r: Response) -> Response {
+    no_store(r)
+}
+
+impl IntoResponse for ApiError {
+    /// The RFC 6749 §5.2 / RFC 6750 §3 response of this error.
+    fn into_response(self) -> Response {
+        error_response(&self)
+    }
+}
+
+/// A scope an endpoint requires of the client access token.
+pub trait RequiredScope: Send + Sync + 'static {
+    /// The scope token.
+    const SCOPE: &'static str;
+}
+
+/// `register:intent` (§9.1.3): registration endpoints.
+#[derive(Debug)]
+pub struct RegisterScope;
+impl RequiredScope for RegisterScope {
+    const SCOPE: &'static str = SCOPE_REGISTER;
+}
+
+/// `admin:intent`: the operator hooks.
+#[derive(Debug)]
+pub struct AdminScope;
+impl RequiredScope for AdminScope {
+    const SCOPE: &'static str = SCOPE_ADMIN;
+}
+
+/// A client access token of this issuer (`typ` `at+jwt`, this `iss`, the
+/// client-token audience of §4.2.3, unexpired) carrying scope `S`; rejected
+/// with `401 invalid_token` or `403 insufficient_scope` (RFC 6750 §3.1).
+#[derive(Debug)]
+pub struct ClientToken<S>(pub ClientContext, PhantomData<S>);
+
+impl<S: RequiredScope> FromRequestParts<Arc<Issuer>> for ClientToken<S> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        issuer: &Arc<Issuer>,
+    ) -> Result<Self, Self::Rejection> {
+        issuer
+            .authorize(authorization(&parts.headers), S::SCOPE)
+            .map(|client| ClientToken(client, PhantomData))
+    }
+}
+
+/// A JSON request body: `Content-Type: application/json` (415 otherwise;
+/// with `EMPTY_OK` an empty body needs none) and at most the configured
+/// size (413). Extract it after [`ClientToken`], so the token is checked first.
+#[derive(Debug)]
+pub struct JsonBody<const EMPTY_OK: bool = false>(pub Bytes);
+
+impl<const EMPTY_OK: bool> FromRequest<Arc<Issuer>> for JsonBody<EMPTY_OK> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, issuer: &Arc<Issuer>) -> Result<Self, Self::Rejection> {
+        let (parts, body) = request.into_parts();
+        if !EMPTY_OK {
+            require_json(&parts.headers)?;
+        }
+        let bytes = read_body(issuer, body).await?;
+        if EMPTY_OK && !bytes.is_empty() {
+            require_json(&parts.headers)?;
+        }
+        Ok(JsonBody(bytes))
+    }
 }
 
 fn on_panic(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
@@ -69,17 +169,6 @@ pub fn error_response(e: &ApiError) -> Response {
         }
     }
     no_store(r)
-}
-
-fn ok_json<T: Serialize>(status: StatusCode, value: &T) -> Response {
-    no_store((status, axum::Json(value)).into_response())
-}
-
-fn result<T: Serialize>(r: Result<T, ApiError>) -> Response {
-    match r {
-        Ok(v) => ok_json(StatusCode::OK, &v),
-        Err(e) => error_response(&e),
-    }
 }
 
 async fn not_found() -> Response {
@@ -154,7 +243,17 @@ fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
 
 /// `POST /intent/token`: `client_credentials` (form) or `agent_checksum`
 /// (JSON, or form for RFC 6749 clients) behind a client bearer token.
-async fn token(State(issuer): State<Arc<Issuer>>, request: Request) -> Response {
+///
+/// Order: content type, body size, then a grant type that is neither
+/// (`unsupported_grant_type` before any client authentication, RFC 6749
+/// §5.2, I-53), then the `DPoP` header count (RFC 9449 §4.3 step 1); for
+/// `client_credentials` the proof, then client authentication; for
+/// `agent_checksum` the bearer client token (§4.2.3, I-25), the proof, the
+/// body (I-15) and §4.3.1 (I-55).
+async fn token(
+    State(issuer): State<Arc<Issuer>>,
+    request: Request,
+) -> Result<Json<ajwt_protocol::wire::TokenResponse>, ApiError> {
     let (parts, body) = request.into_parts();
     let outcome = async {
         let media = media_type(&parts.headers);
@@ -167,64 +266,61 @@ async fn token(State(issuer): State<Arc<Issuer>>, request: Request) -> Response 
             )));
         }
         let bytes = read_body(&issuer, body).await?;
-        if is_form {
+        let grant = match ajwt_protocol::wire::peek_grant_type(&bytes, is_form) {
+            Some(g) => Some(ajwt_protocol::wire::token_endpoint_grant(&g)?),
+            None => None,
+        };
+        let proof = crate::dpop::proof_header(&parts.headers)?;
+        let form_params = if is_form {
             let params: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes).map_err(|_| {
                 ApiError::from(ajwt_protocol::OAuthError::InvalidRequest("Invalid form encoding".into()))
             })?;
-            let grant = params.iter().find(|(k, _)| k == "grant_type").map(|(_, v)| v.as_str());
-            if grant == Some("client_credentials") {
-                let mut seen = std::collections::HashSet::new();
-                if let Some((k, _)) = params.iter().find(|(k, _)| !seen.insert(k.clone())) {
-                    return Err(ajwt_protocol::OAuthError::InvalidRequest(format!(
-                        "Duplicate parameter: {k}"
-                    ))
-                    .into());
-                }
-                return issuer
-                    .client_credentials(&params, basic_credentials(&parts.headers)?)
-                    .await;
+            Some(params)
+        } else {
+            None
+        };
+        // The first grant_type decides, as before (a repeated one is then
+        // `Duplicate parameter`, RFC 6749 §3.2).
+        let client_credentials = grant == Some(TokenEndpointGrant::ClientCredentials)
+            || form_params.as_ref().is_some_and(|p| {
+                p.iter().find(|(k, _)| k == "grant_type").map(|(_, v)| v.as_str())
+                    == Some(ajwt_protocol::wire::GRANT_TYPE_CLIENT_CREDENTIALS)
+            });
+        if let (Some(params), true) = (form_params, client_credentials) {
+            let mut seen = std::collections::HashSet::new();
+            if let Some((k, _)) = params.iter().find(|(k, _)| !seen.insert(k.clone())) {
+                return Err(ajwt_protocol::OAuthError::InvalidRequest(format!(
+                    "Duplicate parameter: {k}"
+                ))
+                .into());
             }
+            // I-55: a present proof must be valid; the client token is not
+            // bound (token_type Bearer tells the client so, RFC 9449 §5).
+            if let Some(p) = proof {
+                issuer.verify_token_request_proof(p)?;
+            }
+            return issuer
+                .client_credentials(&params, basic_credentials(&parts.headers)?)
+                .await;
         }
         // §4.2.3: the agent_checksum grant needs a client token with generate:intent-token.
         issuer.authorize(authorization(&parts.headers), SCOPE_GENERATE)?;
-        let request = if is_form {
-            ajwt_protocol::wire::decode_token_request_form(&bytes)?
-        } else {
-            ajwt_protocol::wire::decode_token_request(&bytes)?
+        let verified = match proof {
+            Some(p) => Some(issuer.verify_token_request_proof(p)?),
+            None => None,
         };
-        issuer.intent_token(request).await
+        let options = ajwt_protocol::wire::DecodeOptions {
+            accept_bare_checksum: issuer.config().accept_bare_checksum,
+        };
+        let request = if is_form {
+            ajwt_protocol::wire::decode_token_request_form_with(&bytes, &options)?
+        } else {
+            ajwt_protocol::wire::decode_token_request_with(&bytes, &options)?
+        };
+        issuer.intent_token_with_proof(request, verified.as_ref()).await
     }
     .await;
-    result(outcome)
-}
-
-/// The JSON body of an administrative request: a client token with
-/// `register:intent` (§9.1.3), `Content-Type: application/json`, size limit.
-async fn admin_json_body(issuer: &Issuer, request: Request) -> Result<axum::body::Bytes, ApiError> {
-    protected_json_body(issuer, request, SCOPE_REGISTER, false)
-        .await
-        .map(|(_, bytes)| bytes)
-}
-
-/// The body of a request protected by a client token with `scope`: the
-/// token is checked first (401/403), then `Content-Type: application/json`
-/// (415; not required of an empty body when `empty_ok`), then the size limit.
-async fn protected_json_body(
-    issuer: &Issuer,
-    request: Request,
-    scope: &str,
-    empty_ok: bool,
-) -> Result<(ClientContext, axum::body::Bytes), ApiError> {
-    let (parts, body) = request.into_parts();
-    let client = issuer.authorize(authorization(&parts.headers), scope)?;
-    if !empty_ok {
-        require_json(&parts.headers)?;
-    }
-    let bytes = read_body(issuer, body).await?;
-    if empty_ok && !bytes.is_empty() {
-        require_json(&parts.headers)?;
-    }
-    Ok((client, bytes))
+    outcome.map(Json)
 }
 
 /// Runs an operator action on its own task, so that a client hanging up
@@ -240,51 +336,54 @@ async fn run_to_completion<T: Send + 'static>(
 
 /// `POST /intent/admin/revoke-agent` (operator hook, `admin:intent`):
 /// `{"agent_id"}` → `{"agent_id", "revoked": true, "registrations"}`.
-async fn admin_revoke_agent(State(issuer): State<Arc<Issuer>>, request: Request) -> Response {
-    let outcome = async {
-        let (client, bytes) = protected_json_body(&issuer, request, SCOPE_ADMIN, false).await?;
-        let issuer = issuer.clone();
-        run_to_completion(async move { issuer.revoke_agent(&bytes, &client).await }).await
-    }
-    .await;
-    result(outcome)
+async fn admin_revoke_agent(
+    State(issuer): State<Arc<Issuer>>,
+    ClientToken(client, _): ClientToken<AdminScope>,
+    JsonBody(bytes): JsonBody,
+) -> Result<Json<RevokeAgentResponse>, ApiError> {
+    run_to_completion(async move { issuer.revoke_agent(&bytes, &client).await })
+        .await
+        .map(Json)
 }
 
 /// `POST /intent/admin/rotate-keys` (operator hook, `admin:intent`): `{}` or
 /// empty → `{"kid", "previous_kid", "alg"}`.
-async fn admin_rotate_keys(State(issuer): State<Arc<Issuer>>, request: Request) -> Response {
-    let outcome = async {
-        let (client, bytes) = protected_json_body(&issuer, request, SCOPE_ADMIN, true).await?;
-        let issuer = issuer.clone();
-        run_to_completion(async move { issuer.rotate_keys(&bytes, &client).await }).await
-    }
-    .await;
-    result(outcome)
+async fn admin_rotate_keys(
+    State(issuer): State<Arc<Issuer>>,
+    ClientToken(client, _): ClientToken<AdminScope>,
+    JsonBody(bytes): JsonBody<true>,
+) -> Result<Json<RotateKeysResponse>, ApiError> {
+    run_to_completion(async move { issuer.rotate_keys(&bytes, &client).await })
+        .await
+        .map(Json)
 }
 
-async fn register_agent(State(issuer): State<Arc<Issuer>>, request: Request) -> Response {
-    let outcome = async {
-        let bytes = admin_json_body(&issuer, request).await?;
-        issuer.register_agent(&bytes).await
-    }
-    .await;
-    result(outcome)
+/// `POST /intent/register/agent` (and `/register/agent`, §6.2.2): §5.4, §6.2.3.
+async fn register_agent(
+    State(issuer): State<Arc<Issuer>>,
+    _client: ClientToken<RegisterScope>,
+    JsonBody(bytes): JsonBody,
+) -> Result<Json<AgentRegistrationResponse>, ApiError> {
+    issuer.register_agent(&bytes).await.map(Json)
 }
 
-async fn register_workflow(State(issuer): State<Arc<Issuer>>, request: Request) -> Response {
-    let outcome = async {
-        let bytes = admin_json_body(&issuer, request).await?;
-        issuer.register_workflow(&bytes).await
-    }
-    .await;
-    result(outcome)
+/// `POST /intent/register/workflow`: §6.3.
+async fn register_workflow(
+    State(issuer): State<Arc<Issuer>>,
+    _client: ClientToken<RegisterScope>,
+    JsonBody(bytes): JsonBody,
+) -> Result<Json<WorkflowRegistrationResponse>, ApiError> {
+    issuer.register_workflow(&bytes).await.map(Json)
 }
 
 /// `POST /intent/register/client` (admin): `{"allowed_scopes": [...], "description"?}`
 /// → `{"client_id", "client_secret", "allowed_scopes"}`.
-async fn register_client(State(issuer): State<Arc<Issuer>>, request: Request) -> Response {
+async fn register_client(
+    State(issuer): State<Arc<Issuer>>,
+    ClientToken(caller, _): ClientToken<RegisterScope>,
+    JsonBody(bytes): JsonBody,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let outcome = async {
-        let (caller, bytes) = protected_json_body(&issuer, request, SCOPE_REGISTER, false).await?;
         let invalid = |m: &str| ApiError::from(ajwt_protocol::OAuthError::InvalidRequest(m.into()));
         let value = ajwt_checksum::json::parse_strict(&bytes)
             .map_err(|_| invalid("Invalid JSON format"))?
@@ -327,7 +426,7 @@ async fn register_client(State(issuer): State<Arc<Issuer>>, request: Request) ->
         }))
     }
     .await;
-    result(outcome)
+    outcome.map(Json)
 }
 
 async fn jwks(State(issuer): State<Arc<Issuer>>) -> Response {

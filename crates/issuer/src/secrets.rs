@@ -21,6 +21,7 @@ const MAX_P_COST: u32 = 64;
 
 /// Hashing failures.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SecretError {
     /// Argon2 refused the input (e.g. a secret longer than 2^32 - 1 bytes).
     #[error("cannot hash secret: {0}")]

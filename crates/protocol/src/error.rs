@@ -73,8 +73,10 @@ impl StepDenial {
 }
 
 /// An OAuth error of the token or registration endpoints (§4.5). Each code
-/// knows its HTTP status exactly (§4.5.2–§4.5.6, §5.4.3, RFC 6749 §5.2).
+/// knows its HTTP status exactly (§4.5.2–§4.5.6, §5.4.3, RFC 6749 §5.2,
+/// RFC 9449 §5).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum OAuthError {
     /// `invalid_request`, 400 (§4.5.6).
     #[error("invalid_request: {0}")]
@@ -82,6 +84,16 @@ pub enum OAuthError {
     /// `unsupported_grant_type`, 400 (§4.5.2).
     #[error("unsupported_grant_type: {}", UNSUPPORTED_GRANT_TYPE)]
     UnsupportedGrantType,
+    /// `unsupported_grant_type`, 400 (RFC 6749 §5.2): a grant type the token
+    /// endpoint serves under no content type, refused before any client
+    /// authentication (I-53). The description names both grants.
+    #[error("unsupported_grant_type: {}", UNSUPPORTED_TOKEN_ENDPOINT_GRANT)]
+    UnsupportedTokenEndpointGrant,
+    /// `invalid_dpop_proof`, 400 (RFC 9449 §5): the `DPoP` header of a token
+    /// request is malformed, repeated, fails RFC 9449 §4.3, is replayed, or
+    /// its key is not the agent's registered key (I-55).
+    #[error("invalid_dpop_proof: {0}")]
+    InvalidDpopProof(String),
     /// `duplicate_agent`, 400 (§5.4.2 step 3, §5.4.3).
     #[error("duplicate_agent: {}", DUPLICATE_AGENT)]
     DuplicateAgent {
@@ -114,6 +126,9 @@ pub enum OAuthError {
 
 /// §4.5.2 example description.
 pub const UNSUPPORTED_GRANT_TYPE: &str = "Grant type must be 'agent_checksum'";
+/// RFC 6749 §5.2 description of [`OAuthError::UnsupportedTokenEndpointGrant`].
+pub const UNSUPPORTED_TOKEN_ENDPOINT_GRANT: &str =
+    "Grant type must be 'client_credentials' or 'agent_checksum'";
 /// §4.5.3 example description.
 pub const UNKNOWN_AGENT: &str = "Agent ID not found in registry. Register first.";
 /// §4.5.4 example description.
@@ -126,7 +141,10 @@ impl OAuthError {
     pub fn code(&self) -> &'static str {
         match self {
             OAuthError::InvalidRequest(_) => "invalid_request",
-            OAuthError::UnsupportedGrantType => "unsupported_grant_type",
+            OAuthError::UnsupportedGrantType | OAuthError::UnsupportedTokenEndpointGrant => {
+                "unsupported_grant_type"
+            }
+            OAuthError::InvalidDpopProof(_) => "invalid_dpop_proof",
             OAuthError::DuplicateAgent { .. } => "duplicate_agent",
             OAuthError::InvalidScope { .. } => "invalid_scope",
             OAuthError::UnknownAgent => "unknown_agent",
@@ -140,6 +158,8 @@ impl OAuthError {
         match self {
             OAuthError::InvalidRequest(_)
             | OAuthError::UnsupportedGrantType
+            | OAuthError::UnsupportedTokenEndpointGrant
+            | OAuthError::InvalidDpopProof(_)
             | OAuthError::DuplicateAgent { .. }
             | OAuthError::InvalidScope { .. } => 400,
             OAuthError::UnknownAgent | OAuthError::AgentChecksumMismatch => 401,
@@ -157,6 +177,10 @@ impl OAuthError {
         match self {
             OAuthError::InvalidRequest(d) => d.clone(),
             OAuthError::UnsupportedGrantType => UNSUPPORTED_GRANT_TYPE.to_owned(),
+            OAuthError::UnsupportedTokenEndpointGrant => {
+                UNSUPPORTED_TOKEN_ENDPOINT_GRANT.to_owned()
+            }
+            OAuthError::InvalidDpopProof(d) => d.clone(),
             OAuthError::DuplicateAgent { .. } => DUPLICATE_AGENT.to_owned(),
             OAuthError::InvalidScope { description, .. } => description.clone(),
             OAuthError::UnknownAgent => UNKNOWN_AGENT.to_owned(),
@@ -237,6 +261,8 @@ mod tests {
         let cases: Vec<(OAuthError, &str, u16, &str)> = vec![
             (OAuthError::missing("computed_checksum"), "invalid_request", 400, "Missing required parameter: computed_checksum"),
             (OAuthError::UnsupportedGrantType, "unsupported_grant_type", 400, "Grant type must be 'agent_checksum'"),
+            (OAuthError::UnsupportedTokenEndpointGrant, "unsupported_grant_type", 400, "Grant type must be 'client_credentials' or 'agent_checksum'"),
+            (OAuthError::InvalidDpopProof("x".into()), "invalid_dpop_proof", 400, "x"),
             (OAuthError::DuplicateAgent { existing_agent_id: "other-agent-v1".into() }, "duplicate_agent", 400, "Agent with identical checksum already exists"),
             (OAuthError::InvalidScope { description: "x".into(), refused: vec![] }, "invalid_scope", 400, "x"),
             (OAuthError::UnknownAgent, "unknown_agent", 401, "Agent ID not found in registry. Register first."),

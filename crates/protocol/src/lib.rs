@@ -15,8 +15,10 @@
 
 pub mod challenge;
 pub mod claims;
+pub mod clock;
 pub mod delegation;
 pub mod error;
+pub mod grant;
 pub mod hashes;
 pub mod registration;
 pub mod scope;

@@ -29,6 +29,58 @@ pub const INVALID_JSON: &str = "Invalid JSON format";
 pub const WORKFLOW_IDS_MISSING: &str =
     "workflow_enabled=true but workflow_id/workflow_step missing";
 
+/// The grant types of RFC 6749 §4.4 the token endpoint serves beside the
+/// draft's own (I-25).
+pub const GRANT_TYPE_CLIENT_CREDENTIALS: &str = "client_credentials";
+
+/// A grant the token endpoint serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenEndpointGrant {
+    /// `client_credentials` (RFC 6749 §4.4), form-encoded, client authentication.
+    ClientCredentials,
+    /// `agent_checksum` or its URN (§4.1), behind a client bearer token (§4.2.3).
+    AgentChecksum,
+}
+
+/// Which grant `grant_type` names, or `unsupported_grant_type` naming both
+/// supported grants (RFC 6749 §5.2, I-53). Exact, case-sensitive comparison.
+pub fn token_endpoint_grant(grant_type: &str) -> Result<TokenEndpointGrant, OAuthError> {
+    match grant_type {
+        GRANT_TYPE_CLIENT_CREDENTIALS => Ok(TokenEndpointGrant::ClientCredentials),
+        GRANT_TYPE | GRANT_TYPE_URN => Ok(TokenEndpointGrant::AgentChecksum),
+        _ => Err(OAuthError::UnsupportedTokenEndpointGrant),
+    }
+}
+
+/// The `grant_type` of a token request body, when it can be read without
+/// doubt: a JSON object (strict reader) or a form with exactly one
+/// `grant_type`, whose value is a non-empty string. `None` otherwise (the
+/// request then goes through client authentication and full decoding, I-15).
+pub fn peek_grant_type(body: &[u8], form: bool) -> Option<String> {
+    if form {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).ok()?;
+        let mut grants = pairs.into_iter().filter(|(k, _)| k == "grant_type");
+        let (_, first) = grants.next()?;
+        return (grants.next().is_none() && !first.is_empty()).then_some(first);
+    }
+    match parse_strict(body).ok()? {
+        Value::Object(obj) => match present(&obj, "grant_type") {
+            Some(Value::String(s)) => Some(s.clone()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Decoding options of the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DecodeOptions {
+    /// Accept a bare 64-lowercase-hex `computed_checksum` (the §5.3.2 code's
+    /// output) as well as `sha256:<hex>`: a migration aid, off by default (I-57).
+    pub accept_bare_checksum: bool,
+}
+
 /// `delegation_context` (§4.2.1): the parent agents and the completed steps.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct DelegationContext {
@@ -126,6 +178,14 @@ fn id_list(v: Option<&Value>, name: &str) -> Result<Vec<String>, OAuthError> {
 
 /// Decodes a JSON token request body (§4.2.1) with the errors of §4.5.
 pub fn decode_token_request(body: &[u8]) -> Result<TokenRequest, OAuthError> {
+    decode_token_request_with(body, &DecodeOptions::default())
+}
+
+/// [`decode_token_request`] with `options` (e.g. bare-hex checksums, I-57).
+pub fn decode_token_request_with(
+    body: &[u8],
+    options: &DecodeOptions,
+) -> Result<TokenRequest, OAuthError> {
     let value = parse_strict(body).map_err(|_| invalid(INVALID_JSON))?;
     let Value::Object(obj) = &value else {
         return Err(invalid(INVALID_JSON));
@@ -148,7 +208,12 @@ pub fn decode_token_request(body: &[u8]) -> Result<TokenRequest, OAuthError> {
     let computed_checksum = match present(obj, "computed_checksum") {
         None => return Err(OAuthError::missing("computed_checksum")),
         Some(Value::String(s)) => {
-            AgentChecksum::parse(s).map_err(|_| invalid(INVALID_CHECKSUM_FORMAT))?
+            let parsed = if options.accept_bare_checksum {
+                AgentChecksum::parse_lenient(s)
+            } else {
+                AgentChecksum::parse(s)
+            };
+            parsed.map_err(|_| invalid(INVALID_CHECKSUM_FORMAT))?
         }
         Some(_) => return Err(invalid(INVALID_CHECKSUM_FORMAT)),
     };
@@ -255,6 +320,14 @@ pub fn decode_token_request(body: &[u8]) -> Result<TokenRequest, OAuthError> {
 /// given twice is `invalid_request` (RFC 6749 §3.2). The result is checked by
 /// exactly the rules of [`decode_token_request`].
 pub fn decode_token_request_form(body: &[u8]) -> Result<TokenRequest, OAuthError> {
+    decode_token_request_form_with(body, &DecodeOptions::default())
+}
+
+/// [`decode_token_request_form`] with `options` (e.g. bare-hex checksums, I-57).
+pub fn decode_token_request_form_with(
+    body: &[u8],
+    options: &DecodeOptions,
+) -> Result<TokenRequest, OAuthError> {
     let pairs: Vec<(String, String)> =
         serde_urlencoded::from_bytes(body).map_err(|_| invalid("Invalid form encoding"))?;
     let mut seen = std::collections::HashSet::new();
@@ -287,7 +360,7 @@ pub fn decode_token_request_form(body: &[u8]) -> Result<TokenRequest, OAuthError
     }
     let text =
         serde_json::to_vec(&serde_json::Value::Object(obj)).map_err(|_| invalid(INVALID_JSON))?;
-    decode_token_request(&text)
+    decode_token_request_with(&text, options)
 }
 
 #[cfg(test)]
@@ -436,6 +509,55 @@ mod tests {
             serde_json::to_value(&r).unwrap(),
             serde_json::from_str::<serde_json::Value>(&prefixed).unwrap()
         );
+    }
+
+    #[test]
+    fn rfc6749_5_2_token_endpoint_grants_and_peeking() {
+        assert_eq!(
+            token_endpoint_grant("client_credentials"),
+            Ok(TokenEndpointGrant::ClientCredentials)
+        );
+        assert_eq!(
+            token_endpoint_grant(GRANT_TYPE_URN),
+            Ok(TokenEndpointGrant::AgentChecksum)
+        );
+        for g in ["password", "refresh_token", "Agent_Checksum", ""] {
+            assert_eq!(
+                token_endpoint_grant(g),
+                Err(OAuthError::UnsupportedTokenEndpointGrant)
+            );
+        }
+        assert_eq!(
+            peek_grant_type(b"grant_type=password&x=1", true).as_deref(),
+            Some("password")
+        );
+        assert_eq!(peek_grant_type(b"grant_type=a&grant_type=b", true), None);
+        assert_eq!(peek_grant_type(b"grant_type=", true), None);
+        assert_eq!(
+            peek_grant_type(br#"{"grant_type":"password"}"#, false).as_deref(),
+            Some("password")
+        );
+        for body in [
+            &b"{not json"[..],
+            br#"{"grant_type":1}"#,
+            br#"[]"#,
+            br#"{"grant_type":"a","grant_type":"b"}"#,
+        ] {
+            assert_eq!(peek_grant_type(body, false), None);
+        }
+    }
+
+    #[test]
+    fn s5_3_2_bare_hex_checksum_only_with_the_option() {
+        let bare = body("").replace("sha256:", "");
+        assert_eq!(err(&bare).2, INVALID_CHECKSUM_FORMAT);
+        let lenient = DecodeOptions {
+            accept_bare_checksum: true,
+        };
+        let r = decode_token_request_with(bare.as_bytes(), &lenient).unwrap();
+        assert_eq!(r.computed_checksum.to_string(), CHECKSUM);
+        let upper = body("").replace("sha256:986dd6b0fe", "986DD6B0FE");
+        assert!(decode_token_request_with(upper.as_bytes(), &lenient).is_err());
     }
 
     #[test]

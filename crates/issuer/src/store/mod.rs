@@ -83,6 +83,7 @@ pub struct ClientRecord {
 
 /// Store failures.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     /// The checksum is already registered, to this or another agent (§5.4.2 step 3).
     #[error("checksum already registered to agent {existing_agent_id}")]

@@ -1,0 +1,251 @@
+//! Client authentication: OAuth clients, the `client_credentials` grant
+//! (RFC 6749 §4.4, RFC 9068) and client access tokens at the protected
+//! endpoints (§4.2.3, §9.1.3).
+
+use ajwt_protocol::error::OAuthError;
+use serde_json::{json, Map, Value};
+
+use super::*;
+use ajwt_protocol::scope::{is_scope_token, join_scopes, parse_scope_string};
+use ajwt_protocol::wire::TokenResponse;
+
+use crate::secrets;
+use crate::store::ClientRecord;
+
+/// The bootstrap admin client written to `<data-dir>/admin-client.json`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ClientCredentials {
+    /// Client id.
+    pub client_id: String,
+    /// Client secret (shown once; stored only as an Argon2id hash).
+    pub client_secret: String,
+}
+
+/// A verified client access token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientContext {
+    /// The client.
+    pub client_id: String,
+    /// Its granted scopes.
+    pub scopes: Vec<String>,
+}
+
+impl Issuer {
+    /// Creates an OAuth client allowed `scopes`; returns its credentials (the
+    /// secret is returned once and stored only as an Argon2id hash).
+    pub async fn create_client(
+        &self,
+        scopes: Vec<String>,
+        description: Option<String>,
+    ) -> Result<ClientCredentials, ApiError> {
+        if let Some(bad) = scopes.iter().find(|s| !is_scope_token(s)) {
+            return Err(OAuthError::InvalidScope {
+                description: format!("Malformed scope: '{bad}'"),
+                refused: vec![bad.clone()],
+            }
+            .into());
+        }
+        let client_id = secrets::generate_client_id();
+        let client_secret = secrets::generate_secret();
+        let to_hash = client_secret.clone();
+        // Argon2 is deliberately slow: keep it off the async workers.
+        let secret_hash = tokio::task::spawn_blocking(move || secrets::hash_secret(&to_hash))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        self.store
+            .insert_client(&ClientRecord {
+                client_id: client_id.clone(),
+                secret_hash,
+                allowed_scopes: scopes,
+                created_at_ms: self.clock.now() * 1000,
+                description,
+            })
+            .await?;
+        Ok(ClientCredentials {
+            client_id,
+            client_secret,
+        })
+    }
+
+    /// The `client_credentials` grant (RFC 6749 §4.4): authenticates the
+    /// client (`basic` from HTTP Basic, or `client_id`/`client_secret` in
+    /// `params`, never both) and issues an RFC 9068 access token with the
+    /// requested scopes (all the client's scopes when `scope` is absent).
+    pub async fn client_credentials(
+        &self,
+        params: &[(String, String)],
+        basic: Option<(String, String)>,
+    ) -> Result<TokenResponse, ApiError> {
+        let param = |name: &str| {
+            params
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+                .filter(|v| !v.is_empty())
+        };
+        let posted = match (param("client_id"), param("client_secret")) {
+            (Some(id), Some(secret)) => Some((id.to_owned(), secret.to_owned())),
+            (None, None) => None,
+            _ => {
+                return Err(ApiError::InvalidClient(
+                    "client_secret_post needs both client_id and client_secret".into(),
+                ))
+            }
+        };
+        let (client_id, secret) = match (basic, posted) {
+            (Some(_), Some(_)) => {
+                return Err(OAuthError::InvalidRequest(
+                    "Use only one client authentication method (RFC 6749 §2.3)".into(),
+                )
+                .into())
+            }
+            (Some(b), None) | (None, Some(b)) => b,
+            (None, None) => {
+                return Err(ApiError::InvalidClient(
+                    "Client authentication required".into(),
+                ))
+            }
+        };
+        let client = self.store.client(&client_id).await?;
+        // Hash the secret even for unknown clients so that timing does not
+        // reveal which client ids exist.
+        let phc = client
+            .as_ref()
+            .map_or_else(|| dummy_phc().to_owned(), |c| c.secret_hash.clone());
+        let ok = tokio::task::spawn_blocking(move || secrets::verify_secret(&secret, &phc))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let Some(client) = client.filter(|_| ok) else {
+            return Err(ApiError::InvalidClient(
+                "Client authentication failed".into(),
+            ));
+        };
+        let granted = match param("scope") {
+            None => client.allowed_scopes.clone(),
+            Some(s) => {
+                let requested = parse_scope_string(s).ok_or_else(|| {
+                    ApiError::from(OAuthError::InvalidScope {
+                        description: format!("Malformed scope: '{s}'"),
+                        refused: vec![s.to_owned()],
+                    })
+                })?;
+                let refused: Vec<String> = requested
+                    .iter()
+                    .filter(|r| !client.allowed_scopes.contains(r))
+                    .cloned()
+                    .collect();
+                if !refused.is_empty() {
+                    return Err(OAuthError::InvalidScope {
+                        description: format!(
+                            "Scopes not allowed for this client: {}",
+                            refused.join(" ")
+                        ),
+                        refused,
+                    }
+                    .into());
+                }
+                requested
+            }
+        };
+        let now = self.clock.now();
+        let lifetime = self.config.client_token_lifetime;
+        let scope = join_scopes(&granted);
+        let mut claims = Map::new();
+        claims.insert("iss".into(), json!(self.config.issuer));
+        claims.insert("sub".into(), json!(client.client_id));
+        claims.insert("aud".into(), json!(self.config.client_audience));
+        claims.insert("client_id".into(), json!(client.client_id));
+        claims.insert("iat".into(), json!(now));
+        claims.insert("exp".into(), json!(now + lifetime as i64));
+        claims.insert("jti".into(), json!(random_b64(16)));
+        claims.insert("scope".into(), json!(scope));
+        let token = self
+            .key_ring()
+            .sign(TYP_ACCESS_TOKEN, &claims)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        Ok(TokenResponse {
+            access_token: token,
+            token_type: "Bearer".into(),
+            expires_in: Some(lifetime),
+            scope: Some(scope),
+        })
+    }
+
+    /// Checks an `Authorization` header value carrying a client access token
+    /// of this issuer with the client-token audience and `required_scope`
+    /// (§4.2.3, §9.1.3).
+    pub fn authorize(
+        &self,
+        authorization: Option<&str>,
+        required_scope: &str,
+    ) -> Result<ClientContext, ApiError> {
+        let header = authorization
+            .ok_or_else(|| ApiError::InvalidToken("Missing bearer token (RFC 6750)".into()))?;
+        let token = match header.split_once(' ') {
+            Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") && !t.trim().is_empty() => {
+                t.trim()
+            }
+            _ => {
+                return Err(ApiError::InvalidToken(
+                    "Authorization must be 'Bearer <token>'".into(),
+                ))
+            }
+        };
+        let claims = self
+            .key_ring()
+            .verify(token, TYP_ACCESS_TOKEN)
+            .map_err(|e| ApiError::InvalidToken(format!("Token rejected: {e}")))?;
+        let now = self.clock.now();
+        let str_claim = |k: &str| claims.get(k).and_then(Value::as_str);
+        if str_claim("iss") != Some(self.config.issuer.as_str()) {
+            return Err(ApiError::InvalidToken(
+                "Token issued by another issuer".into(),
+            ));
+        }
+        let aud_ok = match claims.get("aud") {
+            Some(Value::String(a)) => *a == self.config.client_audience,
+            Some(Value::Array(a)) => a
+                .iter()
+                .any(|x| x.as_str() == Some(&self.config.client_audience)),
+            _ => false,
+        };
+        if !aud_ok {
+            return Err(ApiError::InvalidToken(format!(
+                "Token audience is not '{}' (§4.2.3)",
+                self.config.client_audience
+            )));
+        }
+        match claims.get("exp").and_then(Value::as_i64) {
+            Some(exp) if exp > now => {}
+            Some(_) => return Err(ApiError::InvalidToken("Token expired".into())),
+            None => return Err(ApiError::InvalidToken("Token has no exp".into())),
+        }
+        if claims
+            .get("iat")
+            .and_then(Value::as_i64)
+            .is_some_and(|iat| iat > now + 60)
+        {
+            return Err(ApiError::InvalidToken("Token issued in the future".into()));
+        }
+        let client_id = str_claim("client_id")
+            .ok_or_else(|| ApiError::InvalidToken("Token has no client_id".into()))?
+            .to_owned();
+        let scopes: Vec<String> = str_claim("scope")
+            .and_then(parse_scope_string)
+            .unwrap_or_default();
+        if !scopes.iter().any(|s| s == required_scope) {
+            return Err(ApiError::InsufficientScope {
+                scope: required_scope.to_owned(),
+            });
+        }
+        Ok(ClientContext { client_id, scopes })
+    }
+}
+
+/// An Argon2id hash of a random secret nobody knows, computed once: verified
+/// against when a client id is unknown, so both paths cost the same.
+fn dummy_phc() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| secrets::hash_secret(&secrets::generate_secret()).unwrap_or_default())
+}

@@ -1,0 +1,161 @@
+//! The `agent_checksum` grant: look-ups, the pure §4.3.1 decision
+//! (`ajwt_protocol::grant::decide`), DPoP binding (I-55), signing.
+
+use ajwt_protocol::error::OAuthError;
+use serde_json::Value;
+
+use super::*;
+use ajwt_protocol::claims::validate_claims;
+use ajwt_protocol::delegation::{AgentStatus, DelegationPolicy};
+use ajwt_protocol::grant::{decide, GrantInputs, GrantPolicy, RegisteredAgent};
+use ajwt_protocol::wire::{TokenRequest, TokenResponse};
+
+impl Issuer {
+    /// Verifies the `DPoP` proof of a token request (RFC 9449 §4.3: `htm`
+    /// POST, `htu` the token endpoint, `iat` window) and records its `jti`
+    /// (I-55).
+    pub fn verify_token_request_proof(
+        &self,
+        proof: &str,
+    ) -> Result<ajwt_jose::VerifiedProof, ApiError> {
+        Ok(crate::dpop::verify_token_request_proof(
+            proof,
+            &self.config.token_endpoint(),
+            self.clock.now(),
+            &self.dpop_replay,
+        )?)
+    }
+
+    /// The `agent_checksum` grant after decoding: §4.3.1 steps 2–5, then
+    /// delegation (§4.3.4), scope binding (A3) and token creation (§4.4).
+    pub async fn intent_token(&self, req: TokenRequest) -> Result<TokenResponse, ApiError> {
+        self.intent_token_with_proof(req, None).await
+    }
+
+    /// [`Issuer::intent_token`] for a request that carried a verified DPoP
+    /// proof: its key must be the agent's registered key (RFC 9449 §5), and
+    /// the response's `token_type` is then `DPoP` (I-55).
+    pub async fn intent_token_with_proof(
+        &self,
+        req: TokenRequest,
+        proof: Option<&ajwt_jose::VerifiedProof>,
+    ) -> Result<TokenResponse, ApiError> {
+        // Look up everything the request names (the decision is pure).
+        let record = self
+            .store
+            .latest_registration(&req.agent_id)
+            .await?
+            .filter(|r| !r.revoked);
+        let agent = match &record {
+            Some(r) => Some(RegisteredAgent {
+                registration_id: r.registration_id.clone(),
+                checksum: r.checksum,
+                allowed_scopes: r.allowed_scopes.clone(),
+                public_jwk: r
+                    .public_jwk
+                    .clone()
+                    .ok_or_else(|| ApiError::Internal("registration without public key".into()))?,
+            }),
+            None => None,
+        };
+        // Registry reads beyond the agent only once it is known and its
+        // checksum matches (§4.3.1 order; nothing else is revealed before).
+        let checksum_ok = agent
+            .as_ref()
+            .is_some_and(|a| a.checksum == req.computed_checksum);
+        let mut workflow = None;
+        let mut directory = std::collections::HashMap::new();
+        let mut parent = None;
+        if checksum_ok {
+            if let (true, Some(wf_id)) = (req.workflow_enabled, &req.workflow_id) {
+                workflow = self.store.workflow(wf_id).await?;
+            }
+            for id in req
+                .delegation_context
+                .chain
+                .iter()
+                .filter(|a| **a != req.agent_id)
+            {
+                let status = match self.store.latest_registration(id).await? {
+                    Some(r) if r.revoked => AgentStatus::Revoked,
+                    Some(_) => AgentStatus::Active,
+                    None => AgentStatus::Unknown,
+                };
+                directory.insert(id.clone(), status);
+            }
+            if let Some(token) = &req.parent_token {
+                // `verify` reads the payload strictly (duplicate claims refused).
+                parent = Some(
+                    self.key_ring()
+                        .verify(token, TYP_INTENT_TOKEN)
+                        .map_err(|e| e.to_string())
+                        .and_then(|payload| {
+                            validate_claims(&Value::Object(payload)).map_err(|e| e.to_string())
+                        }),
+                );
+            }
+        }
+        let now = self.clock.now();
+        let policy = GrantPolicy {
+            delegation: DelegationPolicy {
+                max_depth: self.config.max_delegation_depth,
+                require_step_agents: false,
+            },
+            issuer: &self.config.issuer,
+            now,
+        };
+        let inputs = GrantInputs {
+            request: &req,
+            agent: agent.as_ref(),
+            workflow: workflow.as_ref(),
+            directory: &directory,
+            parent: parent.as_ref().map(|p| p.as_ref().map_err(Clone::clone)),
+        };
+        let grant = match decide(inputs, &policy) {
+            Ok(g) => g,
+            Err(OAuthError::AgentChecksumMismatch) => {
+                tracing::warn!(
+                    target: "security",
+                    event = "agent_checksum_mismatch",
+                    agent_id = %req.agent_id,
+                    registration_id = %record.as_ref().map_or("", |r| r.registration_id.as_str()),
+                    presented = %req.computed_checksum,
+                    "agent checksum mismatch (§4.5.4): possible modification or impersonation"
+                );
+                return Err(OAuthError::AgentChecksumMismatch.into());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        // RFC 9449 §5: a proof binds the token to its key, which must be the
+        // registered key the token's cnf names.
+        if let Some(proof) = proof {
+            let registered = match record.as_ref().and_then(|r| r.jwk_thumbprint.clone()) {
+                Some(t) => t,
+                None => crate::keys::jwk_thumbprint(&grant.cnf_jwk)
+                    .map_err(|e| ApiError::Internal(format!("registered key: {e}")))?,
+            };
+            crate::dpop::require_registered_key(proof, &registered)?;
+        }
+        // §4.4: the token, from the typed claims.
+        let lifetime = self.config.intent_token_lifetime;
+        let claims = grant.claims(&self.config.issuer, now, lifetime, random_b64(16));
+        let claims = match serde_json::to_value(&claims) {
+            Ok(Value::Object(map)) => map,
+            _ => return Err(ApiError::Internal("intent claims are not an object".into())),
+        };
+        let token = self
+            .key_ring()
+            .sign(TYP_INTENT_TOKEN, &claims)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let scope = grant.scope();
+        tracing::info!(agent_id = %grant.agent_id, registration_id = %grant.registration_id, scope = %scope, dpop = proof.is_some(), "intent token issued");
+        Ok(TokenResponse {
+            access_token: token,
+            // §4.4.1 `Bearer`; RFC 9449 §5 `DPoP` when the client proved
+            // possession at this request (I-55).
+            token_type: if proof.is_some() { "DPoP" } else { "Bearer" }.into(),
+            expires_in: Some(lifetime),
+            scope: Some(scope),
+        })
+    }
+}

@@ -1,0 +1,81 @@
+//! Agent (§5.4, §6.2) and workflow (§6.3) registration.
+
+use ajwt_protocol::error::OAuthError;
+
+use super::*;
+use ajwt_checksum::compute;
+use ajwt_protocol::registration::{
+    decode_agent_registration, decode_workflow_registration, AgentRegistrationResponse,
+    WorkflowRegistrationResponse,
+};
+
+use crate::keys::parse_agent_public_key;
+use crate::store::NewRegistration;
+
+impl Issuer {
+    /// Agent registration (§5.4.2, §5.4.4, §6.2.3): recompute the checksum,
+    /// check the claimed one, parse the public key (§9.4.1), refuse duplicate
+    /// checksums (`duplicate_agent`), store a new version.
+    pub async fn register_agent(&self, body: &[u8]) -> Result<AgentRegistrationResponse, ApiError> {
+        let req = decode_agent_registration(body)?;
+        let computed = compute(&req.spec, req.checksum_profile)
+            .map_err(|e| OAuthError::InvalidRequest(format!("Invalid agent specification: {e}")))?;
+        if let Some(claimed) = req.checksum {
+            if claimed != computed.checksum {
+                return Err(OAuthError::InvalidRequest(format!(
+                    "Claimed checksum does not match the specification: the server computed {} with profile '{}' (§6.2.3 step 4)",
+                    computed.checksum, req.checksum_profile
+                ))
+                .into());
+            }
+        }
+        let key_input = req
+            .public_key
+            .ok_or_else(|| OAuthError::missing("public_key"))?;
+        let key = parse_agent_public_key(&key_input).map_err(|e| {
+            OAuthError::InvalidRequest(format!("Invalid parameter: public_key: {e}"))
+        })?;
+        let spec_json = String::from_utf8_lossy(&computed.canonical).into_owned();
+        let record = self
+            .store
+            .register_agent(NewRegistration {
+                agent_id: req.spec.agent_id.clone(),
+                checksum: computed.checksum,
+                checksum_profile: req.checksum_profile,
+                public_jwk: Some(key.jwk),
+                jwk_thumbprint: Some(key.thumbprint),
+                allowed_scopes: req.allowed_scopes,
+                app_id: req.app_id,
+                spec_json,
+                registered_at_ms: self.clock.now() * 1000,
+            })
+            .await?;
+        tracing::info!(
+            agent_id = %record.agent_id,
+            registration_id = %record.registration_id,
+            version = record.version,
+            "agent registered"
+        );
+        Ok(AgentRegistrationResponse {
+            agent_id: record.agent_id,
+            registration_id: record.registration_id,
+            checksum: record.checksum,
+            version: record.version,
+        })
+    }
+
+    /// Workflow registration (§6.3): validated by the protocol crate; an
+    /// existing id is refused (workflows are immutable).
+    pub async fn register_workflow(
+        &self,
+        body: &[u8],
+    ) -> Result<WorkflowRegistrationResponse, ApiError> {
+        let workflow = decode_workflow_registration(body)?;
+        self.store.insert_workflow(&workflow).await?;
+        tracing::info!(workflow_id = %workflow.workflow_id, steps = workflow.steps.len(), "workflow registered");
+        Ok(WorkflowRegistrationResponse {
+            status: "registered".into(),
+            workflow_id: workflow.workflow_id,
+        })
+    }
+}

@@ -1,0 +1,229 @@
+//! Dev-only helpers shared by the tests (never published): run an issuer on a
+//! free port — in process ([`RunningIssuer`]) or as an `ajwt serve` child
+//! process ([`ServeProcess`]) — wait until `/healthz` answers, read the
+//! bootstrap admin client from `admin-client.json`, and get a client access
+//! token with `client_credentials` (RFC 6749 §4.4, HTTP Basic).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ajwt_issuer::service::{ClientCredentials, ADMIN_CLIENT_FILE};
+use ajwt_issuer::{Issuer, IssuerConfig};
+use base64::Engine as _;
+
+/// What went wrong while setting a test issuer up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KitError {
+    /// Local I/O (ports, files, processes).
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// The issuer did not start.
+    #[error("issuer start: {0}")]
+    Start(String),
+    /// `/healthz` did not answer 200 in time.
+    #[error("issuer at {0} not healthy in time")]
+    NotHealthy(String),
+    /// An HTTP exchange failed or answered unexpectedly.
+    #[error("http: {0}")]
+    Http(String),
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> Result<u16, KitError> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Waits until `GET <base>/healthz` is 200, polling every 50 ms.
+pub async fn wait_healthy(base: &str, timeout: Duration) -> Result<(), KitError> {
+    let client = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Ok(r) = client.get(format!("{base}/healthz")).send().await {
+            if r.status().as_u16() == 200 {
+                return Ok(());
+            }
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(KitError::NotHealthy(base.to_owned()));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The bootstrap admin client of a data directory (`admin-client.json`).
+pub fn read_admin_client(data_dir: &Path) -> Result<ClientCredentials, KitError> {
+    let bytes = std::fs::read(data_dir.join(ADMIN_CLIENT_FILE))?;
+    serde_json::from_slice(&bytes).map_err(|e| KitError::Start(format!("{ADMIN_CLIENT_FILE}: {e}")))
+}
+
+/// A client access token of `creds` from `token_endpoint` (`client_credentials`,
+/// HTTP Basic with form-urlencoded id and secret, RFC 6749 §2.3.1).
+pub async fn client_token(
+    token_endpoint: &str,
+    creds: &ClientCredentials,
+) -> Result<String, KitError> {
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+        "{}:{}",
+        form_encode(&creds.client_id),
+        form_encode(&creds.client_secret)
+    ));
+    let r = reqwest::Client::new()
+        .post(token_endpoint)
+        .header("authorization", format!("Basic {basic}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .map_err(|e| KitError::Http(e.to_string()))?;
+    let status = r.status().as_u16();
+    let text = r.text().await.map_err(|e| KitError::Http(e.to_string()))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| KitError::Http(format!("{e}: {text}")))?;
+    match value
+        .get("access_token")
+        .and_then(serde_json::Value::as_str)
+    {
+        Some(t) if status == 200 => Ok(t.to_owned()),
+        _ => Err(KitError::Http(format!(
+            "token endpoint answered {status}: {text}"
+        ))),
+    }
+}
+
+fn form_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            b' ' => "+".to_owned(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// An issuer served in this process on a free port with its own data directory.
+pub struct RunningIssuer {
+    /// `http://127.0.0.1:<port>`.
+    pub base_url: String,
+    /// The issuer.
+    pub issuer: Arc<Issuer>,
+    /// The bootstrap admin client.
+    pub admin: ClientCredentials,
+    /// The data directory (removed on drop).
+    pub data_dir: tempfile::TempDir,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl RunningIssuer {
+    /// Starts an issuer whose configuration is the default one with a fresh
+    /// data directory, a free port and `issuer` = the base URL, then `edit`
+    /// applied; waits until it is healthy.
+    pub async fn start(edit: impl FnOnce(&mut IssuerConfig)) -> Result<RunningIssuer, KitError> {
+        let data_dir = tempfile::tempdir()?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let base_url = format!("http://{addr}");
+        let mut config = IssuerConfig {
+            addr,
+            data_dir: data_dir.path().to_path_buf(),
+            issuer: base_url.clone(),
+            ..IssuerConfig::default()
+        };
+        edit(&mut config);
+        let (issuer, _) = Issuer::open(config)
+            .await
+            .map_err(|e| KitError::Start(e.to_string()))?;
+        let issuer = Arc::new(issuer);
+        let admin = read_admin_client(data_dir.path())?;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(ajwt_issuer::serve(issuer.clone(), listener, async {
+            let _ = rx.await;
+        }));
+        wait_healthy(&base_url, Duration::from_secs(10)).await?;
+        Ok(RunningIssuer {
+            base_url,
+            issuer,
+            admin,
+            data_dir,
+            shutdown: Some(tx),
+            task: Some(task),
+        })
+    }
+
+    /// The token endpoint of the running issuer (from its configuration).
+    pub fn token_endpoint(&self) -> String {
+        let path = self.issuer.config().issuer_path();
+        format!("{}{path}/intent/token", self.base_url)
+    }
+
+    /// A token of the admin client (all its scopes).
+    pub async fn admin_token(&self) -> Result<String, KitError> {
+        client_token(&self.token_endpoint(), &self.admin).await
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(mut self) -> Result<(), KitError> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.map_err(|e| KitError::Start(e.to_string()))??;
+        }
+        Ok(())
+    }
+}
+
+/// An `ajwt serve` child process on a free port (killed on drop).
+pub struct ServeProcess {
+    /// `http://127.0.0.1:<port>`.
+    pub base_url: String,
+    /// Its data directory.
+    pub data_dir: PathBuf,
+    child: Child,
+}
+
+impl ServeProcess {
+    /// Runs `<ajwt> serve --addr 127.0.0.1:<free port> --data-dir <data_dir> <extra>`
+    /// and waits until it is healthy.
+    pub async fn spawn(
+        ajwt: &Path,
+        data_dir: &Path,
+        extra: &[&str],
+    ) -> Result<ServeProcess, KitError> {
+        let port = free_port()?;
+        let child = Command::new(ajwt)
+            .arg("serve")
+            .arg("--addr")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(extra)
+            .spawn()?;
+        let process = ServeProcess {
+            base_url: format!("http://127.0.0.1:{port}"),
+            data_dir: data_dir.to_path_buf(),
+            child,
+        };
+        wait_healthy(&process.base_url, Duration::from_secs(20)).await?;
+        Ok(process)
+    }
+
+    /// The bootstrap admin client it wrote.
+    pub fn admin(&self) -> Result<ClientCredentials, KitError> {
+        read_admin_client(&self.data_dir)
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
