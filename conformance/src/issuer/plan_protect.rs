@@ -29,7 +29,7 @@ pub(crate) const ROWS: &[Row] = &[
     ("ISS-4.2.3-intent-token-not-client-token", "4.2.3", "MUST", &["R-4.2.3-2"],
      "An intent token presented as the client token is 401 invalid_token"),
     ("ISS-4.2.3-protection-before-decoding", "4.2.3", "MUST", &["R-4.2.3-1"],
-     "Without credentials an unreadable body or wrong grant type is 401, not a 400 that reveals decoding"),
+     "Without credentials an unreadable body or a malformed agent_checksum request is 401, not a 400 that reveals decoding (a grant type the endpoint does not support at all may be 400 unsupported_grant_type first, RFC 6749 §5.2, I-53)"),
     ("ISS-4.2.3-client-authentication-failure", "4.2.3", "MUST", &["R-4.2.3-2"],
      "client_credentials with a wrong secret is 401 invalid_client (RFC 6749 §5.2)"),
     ("ISS-9.1.3-agent-registration-no-token", "9.1.3", "MUST", &["R-9.1.3-1"],
@@ -237,7 +237,10 @@ async fn before_decoding(ctx: &mut Ctx) -> T {
     let url = ctx.ep.token.clone();
     let cases: [(&str, &[u8]); 2] = [
         ("unreadable JSON", b"{not json"),
-        ("grant_type password", br#"{"grant_type":"password"}"#),
+        (
+            "malformed agent_checksum request",
+            br#"{"grant_type":"agent_checksum","agent_id":42}"#,
+        ),
     ];
     for (label, body) in cases {
         let r = ctx

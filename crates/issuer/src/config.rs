@@ -134,7 +134,7 @@ pub struct FileConfig {
     /// Client access-token lifetime in seconds [default: 3600]
     #[arg(long, env = "AJWT_CLIENT_TOKEN_LIFETIME", value_name = "SECONDS")]
     pub client_token_lifetime: Option<u64>,
-    /// Algorithm of newly generated signing keys: ES256, EdDSA or RS256 [default: ES256]
+    /// Algorithm of newly generated signing keys: ES256, EdDSA, Ed25519 (RFC 9864), RS256 or PS256 [default: ES256]
     #[arg(long, env = "AJWT_SIGNING_ALG", value_name = "ALG")]
     pub signing_alg: Option<String>,
     /// Longest delegation chain accepted, requester included (§9.3.2) [default: 8]
@@ -217,7 +217,8 @@ impl FileConfig {
         let signing_alg = match pick(overrides.signing_alg, self.signing_alg) {
             Some(a) => a.parse().map_err(|_| {
                 ConfigError::Invalid(format!(
-                    "signing_alg {a:?}: expected \"ES256\", \"EdDSA\" or \"RS256\""
+                    "signing_alg {a:?}: expected one of {}",
+                    ajwt_jose::Alg::names(&ajwt_jose::Alg::ALL)
                 ))
             })?,
             None => d.signing_alg,
