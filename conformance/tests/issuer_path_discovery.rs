@@ -1,6 +1,7 @@
 //! Issuer mode against a path issuer (RFC 8414 §3.1; issue 11 item 5): our
-//! issuer behind a prefix proxy whose issuer identifier is
-//! `http://<proxy>/tenant1`. The runner must find the metadata at the
+//! issuer with identifier `http://<proxy>/tenant1` (it serves every endpoint
+//! under `/tenant1` and both well-known forms, I-54) behind a proxy that hides
+//! one of the two forms. The runner must find the metadata at the
 //! inserted form `/.well-known/oauth-authorization-server/tenant1` first and
 //! at the appended form `/tenant1/.well-known/oauth-authorization-server`
 //! only as a fallback, then run the whole plan through the proxy.
@@ -54,24 +55,15 @@ async fn forward(State(p): State<Proxy>, request: Request) -> Response {
     }
     let inserted = format!("{WELL_KNOWN}{TENANT}");
     let appended = format!("{TENANT}{WELL_KNOWN}");
-    let upstream_path = if path == inserted {
-        if p.form == Form::Appended {
-            return not_found();
-        }
-        WELL_KNOWN.to_owned()
-    } else if path == appended {
-        if p.form == Form::Inserted {
-            return not_found();
-        }
-        WELL_KNOWN.to_owned()
-    } else if let Some(rest) = path.strip_prefix(TENANT) {
-        if rest.starts_with(WELL_KNOWN) {
-            return not_found();
-        }
-        rest.to_owned()
-    } else {
+    // The issuer itself has the path `/tenant1` (I-54) and serves both
+    // well-known forms; the proxy hides the form the test does not want and
+    // forwards every path unchanged.
+    if (path == inserted && p.form == Form::Appended)
+        || (path == appended && p.form == Form::Inserted)
+    {
         return not_found();
-    };
+    }
+    let upstream_path = path.clone();
     let query = parts
         .uri
         .query()

@@ -7,7 +7,7 @@ README.md), the `compute_v1` ("patchet-compat") checksum computed by the PyPI
 package auth51-checksum 0.3.0 and 0.4.0, run by THIS script with CPython. The
 Rust test crates/checksum/tests/peers.rs compares them with our `python-ref`
 profile, so every value in the file comes from the other implementation's own
-code, never from ours (spec/peers.md, spec/issue11-checksum.md I-61..I-64).
+code, never from ours (spec/peers.md, spec/interpretation.md I-61..I-64).
 
 The package is not vendored and this script downloads nothing. Unpack the two
 wheels first (pip's ordinary client; both are pure Python, Apache-2.0):

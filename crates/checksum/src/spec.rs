@@ -73,7 +73,7 @@ pub struct Tool {
     pub source_code: Option<String>,
     /// The tool is itself an agent (a sub-agent the agent delegates to), as the
     /// draft author's implementation marks it (`is_agent`). Validated, never
-    /// hashed by either profile (`spec/issue11-checksum.md` I-62).
+    /// hashed by either profile (`spec/interpretation.md` I-62).
     pub is_agent: bool,
 }
 

@@ -4,7 +4,7 @@
 //! package's own code under CPython (conformance/tools/gen_peer_vectors.py,
 //! provenance in conformance/vectors/external/auth51-checksum/PROVENANCE.md),
 //! never by this crate. What differs, and why, is in spec/peers.md
-//! (spec/issue11-checksum.md I-61..I-63).
+//! (spec/interpretation.md I-61..I-63).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::path::PathBuf;
