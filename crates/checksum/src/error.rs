@@ -164,15 +164,6 @@ impl From<JsonError> for ChecksumError {
     }
 }
 
-/// Renders an object member name inside a path: bare when it is an
-/// identifier, otherwise as `["json string"]`.
-pub(crate) fn render_key(k: &str) -> String {
-    let mut chars = k.chars();
-    let ident = matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if ident {
-        k.to_owned()
-    } else {
-        format!("[{}]", serde_json::Value::String(k.to_owned()))
-    }
-}
+/// Member names in error paths are rendered as the strict reader renders
+/// them (one rule, `ajwt-json`).
+pub(crate) use crate::json::render_key;
