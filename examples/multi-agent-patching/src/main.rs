@@ -42,11 +42,7 @@ use ajwt_client::{
 };
 use ajwt_issuer::{Issuer, IssuerConfig};
 use ajwt_jose::{Alg, DpopKey};
-use ajwt_verifier::{
-    HttpFetcher, Intent, IntentLayer, KeySource, Requirements, Verifier, VerifierConfig,
-};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use ajwt_verifier::{HttpFetcher, KeySource, Verifier, VerifierConfig};
 use base64::Engine as _;
 use clap::Parser;
 use serde_json::{json, Value};
@@ -95,20 +91,6 @@ struct Servers {
     _data: Option<tempfile::TempDir>,
 }
 
-/// The protected operation, as in examples/protected-api.
-async fn apply_patch(Intent(intent): Intent) -> Json<Value> {
-    let c = &intent.claims;
-    Json(json!({
-        "status": "patch applied",
-        "applied_by": c.sub,
-        "workflow_id": c.intent.workflow_id,
-        "workflow_step": c.intent.workflow_step,
-        "delegation_chain": c.intent.delegation_chain,
-        "registration_id": c.agent_proof.registration_id,
-        "proof_key": intent.dpop_jkt,
-    }))
-}
-
 async fn start(args: &Args) -> Result<Servers, BoxError> {
     let external = args.issuer.is_some() || args.api.is_some();
     let (issuer_url, client_id, client_secret, data) = match &args.issuer {
@@ -155,13 +137,9 @@ async fn start(args: &Args) -> Result<Servers, BoxError> {
             let fetcher = Arc::new(HttpFetcher::new()?);
             let keys = KeySource::discover(&issuer_url, fetcher, Duration::from_secs(30)).await?;
             let verifier = Arc::new(Verifier::new(VerifierConfig::new(&issuer_url, AUD), keys));
-            let requirements = Requirements::scopes(["repo:write"]).at_steps(WF, [STEP4]);
-            let app = Router::new()
-                .route(
-                    "/patches",
-                    post(apply_patch).route_layer(IntentLayer::new(verifier, &api, requirements)),
-                )
-                .route("/healthz", get(|| async { "ok" }));
+            // The same router as examples/protected-api: POST /patches needs
+            // repo:write at step_4_apply_patch of auto-patch-workflow-v1.
+            let app = ajwt_example_protected_api::app(verifier, &api);
             tokio::spawn(async move { axum::serve(listener, app).await });
             api
         }
