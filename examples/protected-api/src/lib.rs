@@ -87,9 +87,35 @@ pub fn app(verifier: Arc<Verifier>, public_url: &str) -> Router {
         .route("/healthz", get(healthz))
 }
 
+/// Why the API could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// `--pop` is not `required`, `optional` or `disabled`.
+    #[error(transparent)]
+    Pop(#[from] ajwt_verifier::UnknownPopPolicy),
+    /// The HTTP client for key discovery could not be built.
+    #[error(transparent)]
+    Fetcher(#[from] ajwt_verifier::FetchError),
+    /// The issuer's RFC 8414 metadata or JWKS could not be fetched.
+    #[error(transparent)]
+    Discovery(#[from] ajwt_verifier::DiscoveryError),
+    /// `--dpop-nonce-lifetime` is not usable.
+    #[error(transparent)]
+    Nonce(#[from] ajwt_verifier::NonceError),
+    /// Listening or serving failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
 /// The verifier `args` describe: the issuer's keys discovered through
 /// RFC 8414 metadata, the PoP policy, and rotating nonces with `--dpop-nonce`.
-pub async fn verifier(args: &Args) -> Result<Arc<Verifier>, String> {
+pub async fn verifier(args: &Args) -> Result<Arc<Verifier>, StartError> {
     let mut config = VerifierConfig::new(&args.issuer, &args.audience);
     config.pop = args.pop.parse()?;
     let fetcher = Arc::new(HttpFetcher::new()?);
@@ -97,7 +123,7 @@ pub async fn verifier(args: &Args) -> Result<Arc<Verifier>, String> {
     let mut verifier = Verifier::new(config, keys);
     if args.dpop_nonce {
         let lifetime = Duration::from_secs(args.dpop_nonce_lifetime);
-        let nonces = RotatingNonces::new(lifetime, lifetime).map_err(|e| e.to_string())?;
+        let nonces = RotatingNonces::new(lifetime, lifetime)?;
         verifier = verifier.with_nonces(Arc::new(nonces));
     }
     Ok(Arc::new(verifier))
@@ -109,9 +135,12 @@ pub async fn serve(
     args: &Args,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), String> {
+) -> Result<(), StartError> {
     let verifier = verifier(args).await?;
-    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    let local = listener.local_addr().map_err(|source| StartError::Io {
+        context: "listener address".to_owned(),
+        source,
+    })?;
     let public_url = args
         .public_url
         .clone()
@@ -120,14 +149,20 @@ pub async fn serve(
     axum::serve(listener, app(verifier, &public_url))
         .with_graceful_shutdown(shutdown)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|source| StartError::Io {
+            context: "serving".to_owned(),
+            source,
+        })
 }
 
 /// Binds `args.addr` and serves until Ctrl-C (the `protected-api` binary).
-pub async fn run(args: Args) -> Result<(), String> {
+pub async fn run(args: Args) -> Result<(), StartError> {
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
-        .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
+        .map_err(|source| StartError::Io {
+            context: format!("cannot listen on {}", args.addr),
+            source,
+        })?;
     serve(&args, listener, async {
         let _ = tokio::signal::ctrl_c().await;
     })
