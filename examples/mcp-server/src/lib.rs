@@ -296,7 +296,7 @@ fn call_tool(
         }
     }
     if let Err(why) = tool.check_arguments(arguments) {
-        return invalid_params(why);
+        return invalid_params(why.to_string());
     }
     tracing::info!(tool = name, agent = %intent.claims.sub, step = ?intent.claims.intent.workflow_step, "tool call");
     let output = (tool.run)(arguments, intent);

@@ -50,12 +50,12 @@ impl Tool {
 
     /// Checks `arguments` against the schema: every required member present
     /// and a string, every member a declared property.
-    pub fn check_arguments(&self, arguments: &Map<String, Value>) -> Result<(), String> {
+    pub fn check_arguments(&self, arguments: &Map<String, Value>) -> Result<(), ArgumentError> {
         for name in self.required_arguments() {
             match arguments.get(name) {
                 Some(Value::String(_)) => {}
-                Some(_) => return Err(format!("argument {name:?} must be a string")),
-                None => return Err(format!("missing required argument {name:?}")),
+                Some(_) => return Err(ArgumentError::NotAString(name.to_owned())),
+                None => return Err(ArgumentError::Missing(name.to_owned())),
             }
         }
         let properties = self.input_schema["properties"].as_object();
@@ -63,10 +63,26 @@ impl Tool {
             .keys()
             .find(|k| !properties.is_some_and(|p| p.contains_key(k.as_str())))
         {
-            return Err(format!("unknown argument {unknown:?}"));
+            return Err(ArgumentError::Unknown(unknown.clone()));
         }
         Ok(())
     }
+}
+
+/// Why a tool's arguments do not fit its input schema (a JSON-RPC
+/// `invalid params` error).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ArgumentError {
+    /// A required argument is absent.
+    #[error("missing required argument {0:?}")]
+    Missing(String),
+    /// A required argument is not a string.
+    #[error("argument {0:?} must be a string")]
+    NotAString(String),
+    /// An argument the schema does not declare.
+    #[error("unknown argument {0:?}")]
+    Unknown(String),
 }
 
 /// Why a verified caller may not use a tool.
@@ -246,11 +262,18 @@ mod tests {
         let t = &tools[0];
         let args = |v: Value| v.as_object().cloned().unwrap();
         assert!(t.check_arguments(&args(json!({"file_path": "x"}))).is_ok());
-        assert!(t.check_arguments(&args(json!({}))).is_err());
-        assert!(t.check_arguments(&args(json!({"file_path": 1}))).is_err());
-        assert!(t
-            .check_arguments(&args(json!({"file_path": "x", "other": "y"})))
-            .is_err());
+        assert_eq!(
+            t.check_arguments(&args(json!({}))),
+            Err(ArgumentError::Missing("file_path".into()))
+        );
+        assert_eq!(
+            t.check_arguments(&args(json!({"file_path": 1}))),
+            Err(ArgumentError::NotAString("file_path".into()))
+        );
+        assert_eq!(
+            t.check_arguments(&args(json!({"file_path": "x", "other": "y"}))),
+            Err(ArgumentError::Unknown("other".into()))
+        );
     }
 
     #[test]
