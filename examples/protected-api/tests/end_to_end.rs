@@ -7,12 +7,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use ajwt_issuer::{Issuer, IssuerConfig};
 use ajwt_jose::{Alg, DpopKey};
+use ajwt_test_kit::{ChildGuard, RunningIssuer};
 use serde_json::{json, Value};
 
 const AUD: &str = "https://api.github.com";
@@ -35,16 +34,6 @@ fn unix_now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64
-}
-
-/// Kills the API process however the test ends.
-struct ChildGuard(Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// A response, fully read.
@@ -96,51 +85,22 @@ struct Env {
     planner: Agent,
     api: ChildGuard,
     api_log: PathBuf,
-    stop_issuer: Option<tokio::sync::oneshot::Sender<()>>,
-    issuer_task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    issuer: RunningIssuer,
     _data: tempfile::TempDir,
 }
 
 impl Env {
     async fn start() -> Env {
         let data = tempfile::tempdir().unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let issuer_addr = listener.local_addr().unwrap();
-        let issuer_url = format!("http://{issuer_addr}");
-        let config = IssuerConfig {
-            addr: issuer_addr,
-            data_dir: data.path().join("issuer"),
-            issuer: issuer_url.clone(),
-            ..IssuerConfig::default()
-        };
-        let (issuer, admin_file) = Issuer::open(config).await.unwrap();
-        let admin_file = admin_file.expect("admin-client.json created on first start");
-        let admin: Value = serde_json::from_slice(&std::fs::read(admin_file).unwrap()).unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let issuer_task =
-            tokio::spawn(ajwt_issuer::serve(Arc::new(issuer), listener, async move {
-                let _ = stopped.await;
-            }));
+        let issuer = RunningIssuer::start(|_| {}).await.unwrap();
+        let issuer_url = issuer.base_url.clone();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(20))
             .build()
             .unwrap();
 
         // The admin client's token (client_credentials, HTTP Basic).
-        let r = read(
-            http.post(format!("{issuer_url}/intent/token"))
-                .basic_auth(
-                    admin["client_id"].as_str().unwrap(),
-                    admin["client_secret"].as_str(),
-                )
-                .form(&[("grant_type", "client_credentials")])
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
-        assert_eq!(r.status, 200, "client_credentials: {r:?}");
-        let admin_token = r.json["access_token"].as_str().unwrap().to_owned();
+        let admin_token = issuer.admin_token().await.expect("client_credentials");
 
         // The §6.3.3 workflow and two agents with their own keys.
         let workflow: Value = serde_json::from_slice(
@@ -163,11 +123,7 @@ impl Env {
         let planner = register(&http, &issuer_url, &admin_token, PLANNER).await;
 
         // The protected API, trusting the issuer.
-        let api_port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let api_port = ajwt_test_kit::free_port().unwrap();
         let api_url = format!("http://127.0.0.1:{api_port}");
         let api_log = data.path().join("protected-api.log");
         let child = Command::new(env!("CARGO_BIN_EXE_protected-api"))
@@ -195,8 +151,7 @@ impl Env {
             planner,
             api: ChildGuard(child),
             api_log,
-            stop_issuer: Some(stop),
-            issuer_task: Some(issuer_task),
+            issuer,
             _data: data,
         };
         env.wait_healthy().await;
@@ -204,30 +159,15 @@ impl Env {
     }
 
     async fn wait_healthy(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(r) = self
-                .http
-                .get(format!("{}/healthz", self.api_url))
-                .send()
-                .await
-            {
-                if r.status().as_u16() == 200 && r.text().await.unwrap_or_default() == "ok" {
-                    return;
-                }
-            }
-            if let Some(status) = self.api.0.try_wait().unwrap() {
-                panic!(
-                    "protected-api exited early with {status:?}:\n{}",
-                    self.log()
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "protected-api did not become healthy:\n{}",
+        let healthy = self
+            .api
+            .wait_healthy(&self.api_url, Duration::from_secs(30))
+            .await;
+        if let Err(e) = healthy {
+            panic!(
+                "protected-api did not become healthy ({e}):\n{}",
                 self.log()
             );
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
@@ -303,13 +243,8 @@ impl Env {
             .await
     }
 
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop_issuer.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.issuer_task.take() {
-            task.await.unwrap().unwrap();
-        }
+    async fn stop(self) {
+        self.issuer.stop().await.unwrap();
         // The API process is killed by the guard.
     }
 }
@@ -590,17 +525,12 @@ async fn rfc9449_s9_in_process_api_with_dpop_nonces() {
             .header("dpop", proof)
             .send()
     };
-    // The server may still be discovering the issuer's keys: retry briefly.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let first = loop {
-        match post(None).await {
-            Ok(r) => break r,
-            Err(_) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(50)).await
-            }
-            Err(e) => panic!("in-process API unreachable: {e}"),
-        }
-    };
+    // The server may still be discovering the issuer's keys: wait until healthy.
+    let base = url.trim_end_matches("/patches").to_owned();
+    ajwt_test_kit::wait_healthy(&base, Duration::from_secs(10))
+        .await
+        .expect("in-process API unreachable");
+    let first = post(None).await.unwrap();
     assert_eq!(first.status().as_u16(), 401);
     let nonce = first
         .headers()
