@@ -25,8 +25,8 @@ pub enum KitError {
     /// The issuer did not start.
     #[error("issuer start: {0}")]
     Start(String),
-    /// `/healthz` did not answer 200 in time.
-    #[error("issuer at {0} not healthy in time")]
+    /// `/healthz` (or the polled URL) did not answer 2xx in time.
+    #[error("{0} did not answer 2xx in time")]
     NotHealthy(String),
     /// An HTTP exchange failed or answered unexpectedly.
     #[error("http: {0}")]
@@ -48,14 +48,20 @@ pub fn free_port() -> Result<u16, KitError> {
 
 /// Waits until `GET <base>/healthz` is 200, polling every 50 ms.
 pub async fn wait_healthy(base: &str, timeout: Duration) -> Result<(), KitError> {
-    wait_healthy_while(base, timeout, || Ok(())).await
+    wait_ok_while(&format!("{base}/healthz"), timeout, || Ok(())).await
 }
 
-/// [`wait_healthy`], calling `alive` before each poll and giving up with its
+/// Waits until `GET <url>` answers a 2xx status, polling every 50 ms (for a
+/// server without `/healthz`, e.g. polling its metadata document).
+pub async fn wait_ok(url: &str, timeout: Duration) -> Result<(), KitError> {
+    wait_ok_while(url, timeout, || Ok(())).await
+}
+
+/// [`wait_ok`], calling `alive` before each poll and giving up with its
 /// error (e.g. a child process that exited). Real time on purpose: it waits
 /// for a real socket.
-async fn wait_healthy_while(
-    base: &str,
+async fn wait_ok_while(
+    url: &str,
     timeout: Duration,
     mut alive: impl FnMut() -> Result<(), KitError>,
 ) -> Result<(), KitError> {
@@ -66,13 +72,13 @@ async fn wait_healthy_while(
     let deadline = std::time::Instant::now() + timeout;
     loop {
         alive()?;
-        if let Ok(r) = client.get(format!("{base}/healthz")).send().await {
-            if r.status().as_u16() == 200 {
+        if let Ok(r) = client.get(url).send().await {
+            if r.status().is_success() {
                 return Ok(());
             }
         }
         if std::time::Instant::now() >= deadline {
-            return Err(KitError::NotHealthy(base.to_owned()));
+            return Err(KitError::NotHealthy(url.to_owned()));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -216,9 +222,11 @@ impl ChildGuard {
     /// [`KitError::Exited`] as soon as the process has exited.
     pub async fn wait_healthy(&mut self, base: &str, timeout: Duration) -> Result<(), KitError> {
         let child = &mut self.0;
-        wait_healthy_while(base, timeout, || match child.try_wait()? {
-            Some(status) => Err(KitError::Exited(status)),
-            None => Ok(()),
+        wait_ok_while(&format!("{base}/healthz"), timeout, || {
+            match child.try_wait()? {
+                Some(status) => Err(KitError::Exited(status)),
+                None => Ok(()),
+            }
         })
         .await
     }
