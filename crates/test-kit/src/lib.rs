@@ -34,8 +34,8 @@ pub enum KitError {
     /// The child process exited while it was expected to run.
     #[error("process exited early with {0}")]
     Exited(ExitStatus),
-    /// The child process did not stop in time after SIGTERM.
-    #[error("process did not stop on SIGTERM in time")]
+    /// The child process did not stop in time (after SIGTERM, or at all).
+    #[error("process did not stop in time")]
     NotStopped,
 }
 
@@ -240,6 +240,12 @@ impl ChildGuard {
         if !sent.success() {
             return Err(KitError::Start(format!("kill -TERM failed: {sent}")));
         }
+        self.wait_timeout(timeout)
+    }
+
+    /// Waits up to `timeout` for the process to exit and returns its status
+    /// ([`KitError::NotStopped`] if it is still running).
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Result<ExitStatus, KitError> {
         let deadline = std::time::Instant::now() + timeout;
         loop {
             if let Some(status) = self.0.try_wait()? {
