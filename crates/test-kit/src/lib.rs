@@ -124,6 +124,40 @@ pub async fn client_token(
     }
 }
 
+/// A JSON file of the repository (e.g. `examples/agents/vulnerability-patcher-v1.json`).
+pub fn repo_json(path: &str) -> Result<serde_json::Value, KitError> {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path);
+    let bytes = std::fs::read(&file)?;
+    serde_json::from_slice(&bytes).map_err(|e| KitError::Start(format!("{path}: {e}")))
+}
+
+/// Registers `body` with an admin token: `POST <base>/intent/register/<kind>`
+/// (`kind` is `agent`, §5.4, or `workflow`, §6.3). The response body when
+/// the status is 200, else [`KitError::Http`] with status and body.
+pub async fn register(
+    base: &str,
+    admin_token: &str,
+    kind: &str,
+    body: &serde_json::Value,
+) -> Result<serde_json::Value, KitError> {
+    let r = reqwest::Client::new()
+        .post(format!("{base}/intent/register/{kind}"))
+        .bearer_auth(admin_token)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .map_err(|e| KitError::Http(e.to_string()))?;
+    let status = r.status().as_u16();
+    let text = r.text().await.map_err(|e| KitError::Http(e.to_string()))?;
+    match serde_json::from_str(&text) {
+        Ok(value) if status == 200 => Ok(value),
+        _ => Err(KitError::Http(format!("register {kind}: {status} {text}"))),
+    }
+}
+
 fn form_encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {

@@ -23,12 +23,6 @@ const STEP2: &str = "step_2_create_patch_plan";
 const STEP3: &str = "step_3_approval_gate";
 const STEP4: &str = "step_4_apply_patch";
 
-fn repo_file(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .join(path)
-}
-
 fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -105,21 +99,14 @@ impl Env {
 
         let admin_token = issuer.admin_token().await.expect("client_credentials");
 
-        let workflow: Value = serde_json::from_slice(
-            &std::fs::read(repo_file("examples/workflows/auto-patch-workflow-v1.json")).unwrap(),
-        )
-        .unwrap();
-        let r = post_json(
-            &http,
-            &format!("{issuer_url}/intent/register/workflow"),
-            &admin_token,
-            &workflow,
-        )
-        .await;
-        assert_eq!(r.status, 200, "workflow registration: {r:?}");
-        let analyzer = register(&http, &issuer_url, &admin_token, ANALYZER).await;
-        let planner = register(&http, &issuer_url, &admin_token, PLANNER).await;
-        let patcher = register(&http, &issuer_url, &admin_token, PATCHER).await;
+        let workflow =
+            ajwt_test_kit::repo_json("examples/workflows/auto-patch-workflow-v1.json").unwrap();
+        ajwt_test_kit::register(&issuer_url, &admin_token, "workflow", &workflow)
+            .await
+            .unwrap_or_else(|e| panic!("workflow registration: {e}"));
+        let analyzer = register(&issuer_url, &admin_token, ANALYZER).await;
+        let planner = register(&issuer_url, &admin_token, PLANNER).await;
+        let patcher = register(&issuer_url, &admin_token, PATCHER).await;
 
         let port = ajwt_test_kit::free_port().unwrap();
         let server_url = format!("http://127.0.0.1:{port}");
@@ -276,35 +263,23 @@ async fn post_json(http: &reqwest::Client, url: &str, bearer: &str, body: &Value
 
 /// Registers `agent_id` (the example specification, renamed) with a fresh
 /// P-256 DPoP key as its public key.
-async fn register(
-    http: &reqwest::Client,
-    issuer_url: &str,
-    admin_token: &str,
-    agent_id: &'static str,
-) -> Agent {
-    let mut spec: Value = serde_json::from_slice(
-        &std::fs::read(repo_file("examples/agents/vulnerability-patcher-v1.json")).unwrap(),
-    )
-    .unwrap();
+async fn register(issuer_url: &str, admin_token: &str, agent_id: &'static str) -> Agent {
+    let mut spec =
+        ajwt_test_kit::repo_json("examples/agents/vulnerability-patcher-v1.json").unwrap();
     if agent_id != PATCHER {
         spec["agent_id"] = json!(agent_id);
         spec["prompt"] = json!(format!("You are {agent_id}, a careful security agent."));
     }
     let key = DpopKey::generate(Alg::Es256).unwrap();
     spec["public_key"] = Value::Object(key.public_jwk());
-    let r = post_json(
-        http,
-        &format!("{issuer_url}/intent/register/agent"),
-        admin_token,
-        &spec,
-    )
-    .await;
-    assert_eq!(r.status, 200, "registration of {agent_id}: {r:?}");
+    let r = ajwt_test_kit::register(issuer_url, admin_token, "agent", &spec)
+        .await
+        .unwrap_or_else(|e| panic!("registration of {agent_id}: {e}"));
     Agent {
         id: agent_id,
         key,
-        checksum: r.json["checksum"].as_str().unwrap().to_owned(),
-        registration_id: r.json["registration_id"].as_str().unwrap().to_owned(),
+        checksum: r["checksum"].as_str().unwrap().to_owned(),
+        registration_id: r["registration_id"].as_str().unwrap().to_owned(),
     }
 }
 
