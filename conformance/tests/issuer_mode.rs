@@ -3,64 +3,44 @@
 //! tests against a deliberately broken issuer).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-
 use ajwt_conformance::issuer::{self, IssuerArgs};
 use ajwt_conformance::report::{Outcome, Report, RunOptions};
 use ajwt_conformance::Error;
-use ajwt_issuer::{Issuer, IssuerConfig};
+use ajwt_test_kit::RunningIssuer;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use serde_json::Value;
 
-/// A running issuer: its base URL, admin credentials, data directory.
+/// A running issuer: its base URL, admin credentials, the issuer itself.
 struct Running {
     base: String,
     client_id: String,
     client_secret: String,
-    _dir: tempfile::TempDir,
-    _shutdown: tokio::sync::oneshot::Sender<()>,
+    _issuer: RunningIssuer,
 }
 
 /// Starts our issuer on 127.0.0.1:0; its issuer identifier is `issuer_url`
 /// when given (a proxy in front of it), else its own base URL.
-async fn start_issuer_with(
-    listener: tokio::net::TcpListener,
-    issuer_url: Option<String>,
-) -> Running {
-    let addr: SocketAddr = listener.local_addr().unwrap();
-    let base = format!("http://{addr}");
-    let dir = tempfile::tempdir().unwrap();
-    let config = IssuerConfig {
-        addr,
-        data_dir: dir.path().join("data"),
-        issuer: issuer_url.unwrap_or_else(|| base.clone()),
-        ..IssuerConfig::default()
-    };
-    let (issuer, _) = Issuer::open(config.clone()).await.expect("issuer opens");
-    let creds: Value = serde_json::from_slice(
-        &std::fs::read(config.data_dir.join("admin-client.json")).expect("admin-client.json"),
-    )
-    .unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(ajwt_issuer::serve(Arc::new(issuer), listener, async {
-        let _ = rx.await;
-    }));
+async fn start_issuer_with(issuer_url: Option<String>) -> Running {
+    let issuer = RunningIssuer::start(|c| {
+        if let Some(url) = issuer_url {
+            c.issuer = url;
+        }
+    })
+    .await
+    .expect("issuer opens");
     Running {
-        base,
-        client_id: creds["client_id"].as_str().unwrap().to_owned(),
-        client_secret: creds["client_secret"].as_str().unwrap().to_owned(),
-        _dir: dir,
-        _shutdown: tx,
+        base: issuer.base_url.clone(),
+        client_id: issuer.admin.client_id.clone(),
+        client_secret: issuer.admin.client_secret.clone(),
+        _issuer: issuer,
     }
 }
 
 async fn start_issuer() -> Running {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    start_issuer_with(listener, None).await
+    start_issuer_with(None).await
 }
 
 fn args(base: &str, id: &str, secret: &str) -> IssuerArgs {
@@ -401,8 +381,7 @@ async fn forward(State(p): State<Proxy>, request: Request) -> Response {
 async fn start_broken(breakage: Breakage) -> (Running, String) {
     let proxy_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let proxy_base = format!("http://{}", proxy_listener.local_addr().unwrap());
-    let upstream_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let running = start_issuer_with(upstream_listener, Some(proxy_base.clone())).await;
+    let running = start_issuer_with(Some(proxy_base.clone())).await;
     let proxy = Proxy {
         upstream: running.base.clone(),
         client: reqwest::Client::new(),

@@ -7,16 +7,14 @@
 //! only as a fallback, then run the whole plan through the proxy.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use ajwt_conformance::issuer::{self, IssuerArgs};
 use ajwt_conformance::report::{Outcome, Report, RunOptions};
-use ajwt_issuer::{Issuer, IssuerConfig};
+use ajwt_test_kit::RunningIssuer;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
-use serde_json::Value;
 
 const WELL_KNOWN: &str = "/.well-known/oauth-authorization-server";
 const TENANT: &str = "/tenant1";
@@ -97,34 +95,19 @@ struct Running {
     client_id: String,
     client_secret: String,
     asked: Arc<Mutex<Vec<String>>>,
-    _dir: tempfile::TempDir,
-    _shutdown: tokio::sync::oneshot::Sender<()>,
+    _issuer: RunningIssuer,
 }
 
 /// Our issuer, identifier `http://<proxy>/tenant1`, behind the proxy.
 async fn start(form: Form) -> Running {
     let proxy_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let issuer_id = format!("http://{}{TENANT}", proxy_listener.local_addr().unwrap());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr: SocketAddr = listener.local_addr().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let config = IssuerConfig {
-        addr,
-        data_dir: dir.path().join("data"),
-        issuer: issuer_id.clone(),
-        ..IssuerConfig::default()
-    };
-    let (issuer, _) = Issuer::open(config.clone()).await.expect("issuer opens");
-    let creds: Value =
-        serde_json::from_slice(&std::fs::read(config.data_dir.join("admin-client.json")).unwrap())
-            .unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(ajwt_issuer::serve(Arc::new(issuer), listener, async {
-        let _ = rx.await;
-    }));
+    let running = RunningIssuer::start(|c| c.issuer = issuer_id.clone())
+        .await
+        .expect("issuer opens");
     let asked = Arc::new(Mutex::new(Vec::new()));
     let proxy = Proxy {
-        upstream: format!("http://{addr}"),
+        upstream: running.base_url.clone(),
         client: reqwest::Client::new(),
         form,
         asked: asked.clone(),
@@ -135,11 +118,10 @@ async fn start(form: Form) -> Running {
     });
     Running {
         issuer: issuer_id,
-        client_id: creds["client_id"].as_str().unwrap().to_owned(),
-        client_secret: creds["client_secret"].as_str().unwrap().to_owned(),
+        client_id: running.admin.client_id.clone(),
+        client_secret: running.admin.client_secret.clone(),
         asked,
-        _dir: dir,
-        _shutdown: tx,
+        _issuer: running,
     }
 }
 

@@ -20,11 +20,7 @@ const DPOP_EDDSA: &str = "VER-9.2.2-dpop-ed25519-key-alg-eddsa";
 const DPOP_ED25519: &str = "VER-9.2.2-dpop-ed25519-key-alg-ed25519";
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    ajwt_test_kit::free_port().unwrap()
 }
 
 async fn patch(Intent(_): Intent) -> &'static str {
@@ -35,19 +31,9 @@ async fn patch(Intent(_): Intent) -> &'static str {
 /// on `addr` trusting it, accepting `algorithms`.
 fn spawn_resource_server(issuer: String, addr: String, algorithms: Vec<Alg>) {
     tokio::spawn(async move {
-        let http = reqwest::Client::new();
         let metadata = format!("{issuer}/.well-known/oauth-authorization-server");
-        for _ in 0..300 {
-            if http
-                .get(&metadata)
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        // Discovery below fails with the reason if it never answers.
+        let _ = ajwt_test_kit::wait_ok(&metadata, Duration::from_secs(15)).await;
         let mut config = VerifierConfig::new(&issuer, "https://api.github.com");
         config.algorithms = algorithms;
         let keys = KeySource::discover(

@@ -3,11 +3,12 @@
 //! exits cleanly (graceful shutdown).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use ajwt_test_kit::ServeProcess;
 
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -49,53 +50,26 @@ fn tools_available() -> bool {
     false
 }
 
-fn http_get(port: u16, path: &str) -> Option<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    Some(out)
-}
-
-#[test]
-fn readme_walkthrough_runs_verbatim_against_ajwt_serve() {
+#[tokio::test]
+async fn readme_walkthrough_runs_verbatim_against_ajwt_serve() {
     if !tools_available() {
         return;
     }
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let data = tempfile::tempdir().unwrap();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_ajwt"))
-        .args([
-            "serve",
-            "--addr",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(data.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !http_get(port, "/healthz").is_some_and(|r| r.starts_with("HTTP/1.1 200")) {
-        assert!(Instant::now() < deadline, "server did not become healthy");
-        assert!(server.try_wait().unwrap().is_none(), "server exited early");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let mut server = ServeProcess::spawn_with(
+        Path::new(env!("CARGO_BIN_EXE_ajwt")),
+        data.path(),
+        &[],
+        Stdio::piped(),
+    )
+    .await
+    .expect("server did not become healthy");
+    let base_url = server.base_url.clone();
 
     let out = Command::new("bash")
         .args(["-euo", "pipefail", "-c", &walkthrough_block()])
         .current_dir(repo_root())
-        .env("AJWT_URL", format!("http://127.0.0.1:{port}"))
+        .env("AJWT_URL", &base_url)
         .env("AJWT_DATA_DIR", data.path())
         .env("AJWT", env!("CARGO_BIN_EXE_ajwt"))
         .output()
@@ -104,23 +78,12 @@ fn readme_walkthrough_runs_verbatim_against_ajwt_serve() {
     let stderr = String::from_utf8_lossy(&out.stderr);
 
     // Graceful shutdown on SIGTERM.
-    let killed = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(s) = server.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = server
+        .terminate(Duration::from_secs(15))
+        .expect("server did not stop on SIGTERM");
     let mut server_log = String::new();
     server
-        .stderr
-        .take()
+        .take_stderr()
         .unwrap()
         .read_to_string(&mut server_log)
         .unwrap();
@@ -168,5 +131,5 @@ fn readme_walkthrough_runs_verbatim_against_ajwt_serve() {
         claims["agent_proof"]["agent_checksum"],
         "sha256:986dd6b0fe7f88cc3c851c533aec14f7650ad195edd1071b8a98248e79b9300d"
     );
-    assert_eq!(claims["iss"], format!("http://127.0.0.1:{port}"));
+    assert_eq!(claims["iss"], base_url);
 }

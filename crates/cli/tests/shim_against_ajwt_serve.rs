@@ -5,16 +5,17 @@
 //! §5.5.1) is refused by the issuer.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Stdio;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ajwt_checksum::AgentSpec;
 use ajwt_client::{
     AgentIdentity, AgentSession, ClientConfig, ClientError, IssuerClient, Method, WorkflowTracker,
 };
 use ajwt_jose::{Alg, DpopKey};
+use ajwt_test_kit::ServeProcess;
 use ajwt_verifier::{
     HttpFetcher, Intent, IntentLayer, KeySource, Requirements, Verifier, VerifierConfig,
 };
@@ -22,15 +23,6 @@ use serde_json::{json, Value};
 
 const AUD: &str = "https://api.github.com";
 const WF: &str = "auto-patch-workflow-v1";
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn identity(agent_id: &str) -> AgentIdentity {
     let spec = AgentSpec::from_json(
@@ -48,42 +40,21 @@ async fn apply_patch(Intent(intent): Intent) -> axum::Json<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s2_shim_against_spawned_ajwt_serve_and_the_protected_api() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let data = tempfile::tempdir().unwrap();
-    let _server = Server(
-        Command::new(env!("CARGO_BIN_EXE_ajwt"))
-            .args([
-                "serve",
-                "--addr",
-                &format!("127.0.0.1:{port}"),
-                "--data-dir",
-            ])
-            .arg(data.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let issuer_url = format!("http://127.0.0.1:{port}");
-    let admin_file = data.path().join("admin-client.json");
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let server = ServeProcess::spawn_with(
+        Path::new(env!("CARGO_BIN_EXE_ajwt")),
+        data.path(),
+        &[],
+        Stdio::null(),
+    )
+    .await
+    .expect("ajwt serve did not start");
+    let issuer_url = server.base_url.clone();
     let fetcher = Arc::new(HttpFetcher::new().unwrap());
-    let keys = loop {
-        if admin_file.exists() {
-            if let Ok(k) =
-                KeySource::discover(&issuer_url, fetcher.clone(), Duration::from_secs(30)).await
-            {
-                break k;
-            }
-        }
-        assert!(Instant::now() < deadline, "ajwt serve did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let admin: Value = serde_json::from_slice(&std::fs::read(&admin_file).unwrap()).unwrap();
+    let keys = KeySource::discover(&issuer_url, fetcher, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let admin = server.admin().unwrap();
 
     // The protected API of examples/protected-api.
     let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -102,8 +73,8 @@ async fn s2_shim_against_spawned_ajwt_serve_and_the_protected_api() {
     let issuer = Arc::new(
         IssuerClient::new(ClientConfig::new(
             &issuer_url,
-            admin["client_id"].as_str().unwrap(),
-            admin["client_secret"].as_str().unwrap(),
+            &admin.client_id,
+            &admin.client_secret,
         ))
         .unwrap(),
     );

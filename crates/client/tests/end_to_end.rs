@@ -17,8 +17,8 @@ use ajwt_client::{
     AgentIdentity, AgentRegistration, AgentSession, ClientConfig, ClientError, IssuerClient,
     Method, Origin, RetryPolicy, TokenCache, WorkflowRegistration, WorkflowTracker,
 };
-use ajwt_issuer::{Issuer, IssuerConfig};
 use ajwt_jose::{Alg, DpopKey};
+use ajwt_test_kit::RunningIssuer;
 use ajwt_verifier::{
     HttpFetcher, Intent, IntentLayer, KeySource, NonceSource, Requirements, Verifier,
     VerifierConfig,
@@ -115,28 +115,12 @@ struct Env {
     api: String,
     counters: Arc<Counters>,
     nonces: Arc<SteppedNonces>,
-    _data: tempfile::TempDir,
+    _issuer: RunningIssuer,
 }
 
 async fn start() -> Env {
-    let data = tempfile::tempdir().unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let issuer_url = format!("http://{addr}");
-    let config = IssuerConfig {
-        addr,
-        data_dir: data.path().join("issuer"),
-        issuer: issuer_url.clone(),
-        ..IssuerConfig::default()
-    };
-    let (issuer, admin_file) = Issuer::open(config).await.unwrap();
-    let admin: Value =
-        serde_json::from_slice(&std::fs::read(admin_file.unwrap()).unwrap()).unwrap();
-    tokio::spawn(ajwt_issuer::serve(
-        Arc::new(issuer),
-        listener,
-        std::future::pending(),
-    ));
+    let running = RunningIssuer::start(|_| {}).await.unwrap();
+    let issuer_url = running.base_url.clone();
 
     // The protected API, as examples/protected-api builds it.
     let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -201,8 +185,8 @@ async fn start() -> Env {
     let issuer = Arc::new(
         IssuerClient::new(ClientConfig::new(
             &issuer_url,
-            admin["client_id"].as_str().unwrap(),
-            admin["client_secret"].as_str().unwrap(),
+            &running.admin.client_id,
+            &running.admin.client_secret,
         ))
         .unwrap(),
     );
@@ -212,7 +196,7 @@ async fn start() -> Env {
         api,
         counters,
         nonces,
-        _data: data,
+        _issuer: running,
     }
 }
 

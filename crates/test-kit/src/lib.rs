@@ -2,10 +2,12 @@
 //! free port — in process ([`RunningIssuer`]) or as an `ajwt serve` child
 //! process ([`ServeProcess`]) — wait until `/healthz` answers, read the
 //! bootstrap admin client from `admin-client.json`, and get a client access
-//! token with `client_credentials` (RFC 6749 §4.4, HTTP Basic).
+//! token with `client_credentials` (RFC 6749 §4.4, HTTP Basic). Any other
+//! server child process (`protected-api`, `mcp-server`) is kept in a
+//! [`ChildGuard`]: killed on drop, polled until healthy, stopped with SIGTERM.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,12 +25,18 @@ pub enum KitError {
     /// The issuer did not start.
     #[error("issuer start: {0}")]
     Start(String),
-    /// `/healthz` did not answer 200 in time.
-    #[error("issuer at {0} not healthy in time")]
+    /// `/healthz` (or the polled URL) did not answer 2xx in time.
+    #[error("{0} did not answer 2xx in time")]
     NotHealthy(String),
     /// An HTTP exchange failed or answered unexpectedly.
     #[error("http: {0}")]
     Http(String),
+    /// The child process exited while it was expected to run.
+    #[error("process exited early with {0}")]
+    Exited(ExitStatus),
+    /// The child process did not stop in time (after SIGTERM, or at all).
+    #[error("process did not stop in time")]
+    NotStopped,
 }
 
 /// A TCP port on 127.0.0.1 that was free a moment ago.
@@ -40,16 +48,37 @@ pub fn free_port() -> Result<u16, KitError> {
 
 /// Waits until `GET <base>/healthz` is 200, polling every 50 ms.
 pub async fn wait_healthy(base: &str, timeout: Duration) -> Result<(), KitError> {
-    let client = reqwest::Client::new();
-    let deadline = tokio::time::Instant::now() + timeout;
+    wait_ok_while(&format!("{base}/healthz"), timeout, || Ok(())).await
+}
+
+/// Waits until `GET <url>` answers a 2xx status, polling every 50 ms (for a
+/// server without `/healthz`, e.g. polling its metadata document).
+pub async fn wait_ok(url: &str, timeout: Duration) -> Result<(), KitError> {
+    wait_ok_while(url, timeout, || Ok(())).await
+}
+
+/// [`wait_ok`], calling `alive` before each poll and giving up with its
+/// error (e.g. a child process that exited). Real time on purpose: it waits
+/// for a real socket.
+async fn wait_ok_while(
+    url: &str,
+    timeout: Duration,
+    mut alive: impl FnMut() -> Result<(), KitError>,
+) -> Result<(), KitError> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .map_err(|e| KitError::Http(e.to_string()))?;
+    let deadline = std::time::Instant::now() + timeout;
     loop {
-        if let Ok(r) = client.get(format!("{base}/healthz")).send().await {
-            if r.status().as_u16() == 200 {
+        alive()?;
+        if let Ok(r) = client.get(url).send().await {
+            if r.status().is_success() {
                 return Ok(());
             }
         }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(KitError::NotHealthy(base.to_owned()));
+        if std::time::Instant::now() >= deadline {
+            return Err(KitError::NotHealthy(url.to_owned()));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -92,6 +121,40 @@ pub async fn client_token(
         _ => Err(KitError::Http(format!(
             "token endpoint answered {status}: {text}"
         ))),
+    }
+}
+
+/// A JSON file of the repository (e.g. `examples/agents/vulnerability-patcher-v1.json`).
+pub fn repo_json(path: &str) -> Result<serde_json::Value, KitError> {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path);
+    let bytes = std::fs::read(&file)?;
+    serde_json::from_slice(&bytes).map_err(|e| KitError::Start(format!("{path}: {e}")))
+}
+
+/// Registers `body` with an admin token: `POST <base>/intent/register/<kind>`
+/// (`kind` is `agent`, §5.4, or `workflow`, §6.3). The response body when
+/// the status is 200, else [`KitError::Http`] with status and body.
+pub async fn register(
+    base: &str,
+    admin_token: &str,
+    kind: &str,
+    body: &serde_json::Value,
+) -> Result<serde_json::Value, KitError> {
+    let r = reqwest::Client::new()
+        .post(format!("{base}/intent/register/{kind}"))
+        .bearer_auth(admin_token)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .map_err(|e| KitError::Http(e.to_string()))?;
+    let status = r.status().as_u16();
+    let text = r.text().await.map_err(|e| KitError::Http(e.to_string()))?;
+    match serde_json::from_str(&text) {
+        Ok(value) if status == 200 => Ok(value),
+        _ => Err(KitError::Http(format!("register {kind}: {status} {text}"))),
     }
 }
 
@@ -180,50 +243,134 @@ impl RunningIssuer {
     }
 }
 
+/// A child process that is killed (and reaped) when dropped.
+pub struct ChildGuard(pub Child);
+
+impl ChildGuard {
+    /// Spawns `cmd` and guards the child.
+    pub fn spawn(cmd: &mut Command) -> Result<ChildGuard, KitError> {
+        Ok(ChildGuard(cmd.spawn()?))
+    }
+
+    /// Waits until `GET <base>/healthz` is 200; fails with
+    /// [`KitError::Exited`] as soon as the process has exited.
+    pub async fn wait_healthy(&mut self, base: &str, timeout: Duration) -> Result<(), KitError> {
+        let child = &mut self.0;
+        wait_ok_while(&format!("{base}/healthz"), timeout, || {
+            match child.try_wait()? {
+                Some(status) => Err(KitError::Exited(status)),
+                None => Ok(()),
+            }
+        })
+        .await
+    }
+
+    /// Sends SIGTERM (through `kill -TERM`, no `unsafe`) and waits up to
+    /// `timeout` for the exit status.
+    pub fn terminate(&mut self, timeout: Duration) -> Result<ExitStatus, KitError> {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status()?;
+        if !sent.success() {
+            return Err(KitError::Start(format!("kill -TERM failed: {sent}")));
+        }
+        self.wait_timeout(timeout)
+    }
+
+    /// Waits up to `timeout` for the process to exit and returns its status
+    /// ([`KitError::NotStopped`] if it is still running).
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Result<ExitStatus, KitError> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.0.try_wait()? {
+                return Ok(status);
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(KitError::NotStopped);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// An `ajwt serve` child process on a free port (killed on drop).
 pub struct ServeProcess {
     /// `http://127.0.0.1:<port>`.
     pub base_url: String,
     /// Its data directory.
     pub data_dir: PathBuf,
-    child: Child,
+    /// The process.
+    pub child: ChildGuard,
 }
 
 impl ServeProcess {
     /// Runs `<ajwt> serve --addr 127.0.0.1:<free port> --data-dir <data_dir> <extra>`
-    /// and waits until it is healthy.
+    /// (standard output discarded, standard error inherited) and waits until
+    /// it is healthy.
     pub async fn spawn(
         ajwt: &Path,
         data_dir: &Path,
         extra: &[&str],
     ) -> Result<ServeProcess, KitError> {
+        ServeProcess::spawn_with(ajwt, data_dir, extra, Stdio::inherit()).await
+    }
+
+    /// [`ServeProcess::spawn`] with standard output discarded and standard
+    /// error sent to `stderr` (e.g. `Stdio::piped()`, read back with
+    /// [`ServeProcess::take_stderr`]).
+    pub async fn spawn_with(
+        ajwt: &Path,
+        data_dir: &Path,
+        extra: &[&str],
+        stderr: Stdio,
+    ) -> Result<ServeProcess, KitError> {
         let port = free_port()?;
-        let child = Command::new(ajwt)
-            .arg("serve")
-            .arg("--addr")
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(extra)
-            .spawn()?;
-        let process = ServeProcess {
-            base_url: format!("http://127.0.0.1:{port}"),
+        let base_url = format!("http://127.0.0.1:{port}");
+        let mut child = ChildGuard::spawn(
+            Command::new(ajwt)
+                .arg("serve")
+                .arg("--addr")
+                .arg(format!("127.0.0.1:{port}"))
+                .arg("--data-dir")
+                .arg(data_dir)
+                .args(extra)
+                .stdout(Stdio::null())
+                .stderr(stderr),
+        )?;
+        child
+            .wait_healthy(&base_url, Duration::from_secs(30))
+            .await?;
+        Ok(ServeProcess {
+            base_url,
             data_dir: data_dir.to_path_buf(),
             child,
-        };
-        wait_healthy(&process.base_url, Duration::from_secs(20)).await?;
-        Ok(process)
+        })
     }
 
     /// The bootstrap admin client it wrote.
     pub fn admin(&self) -> Result<ClientCredentials, KitError> {
         read_admin_client(&self.data_dir)
     }
-}
 
-impl Drop for ServeProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    /// A token of the admin client from `<base_url>/intent/token`.
+    pub async fn admin_token(&self) -> Result<String, KitError> {
+        client_token(&format!("{}/intent/token", self.base_url), &self.admin()?).await
+    }
+
+    /// Stops it with SIGTERM and returns its exit status.
+    pub fn terminate(&mut self, timeout: Duration) -> Result<ExitStatus, KitError> {
+        self.child.terminate(timeout)
+    }
+
+    /// Its standard error, when spawned with `Stdio::piped()`.
+    pub fn take_stderr(&mut self) -> Option<ChildStderr> {
+        self.child.0.stderr.take()
     }
 }

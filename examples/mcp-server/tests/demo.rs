@@ -3,18 +3,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::io::Read;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-/// Kills the demo however the test ends.
-struct ChildGuard(Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use ajwt_test_kit::ChildGuard;
 
 #[test]
 fn the_demo_allows_and_refuses_the_expected_calls() {
@@ -38,17 +30,9 @@ fn the_demo_allows_and_refuses_the_expected_calls() {
         let _ = stderr.read_to_string(&mut s);
         s
     });
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let status = loop {
-        if let Some(status) = guard.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "mcp-demo did not finish in 120 s"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = guard
+        .wait_timeout(Duration::from_secs(120))
+        .expect("mcp-demo did not finish in 120 s");
     let stdout = out.join().unwrap();
     let stderr = err.join().unwrap();
     let transcript = format!("{stdout}\n--- stderr ---\n{stderr}");

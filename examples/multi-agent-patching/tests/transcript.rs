@@ -4,20 +4,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::io::Read;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
+use ajwt_test_kit::ChildGuard;
 use sha2::{Digest, Sha256};
-
-/// Kills the child if the test fails or times out.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn run() -> (i32, String) {
     let child = Command::new(env!("CARGO_BIN_EXE_multi-agent-patching"))
@@ -27,24 +18,16 @@ fn run() -> (i32, String) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn multi-agent-patching");
-    let mut guard = KillOnDrop(child);
+    let mut guard = ChildGuard(child);
     let mut stdout = guard.0.stdout.take().unwrap();
     let reader = std::thread::spawn(move || {
         let mut s = String::new();
         stdout.read_to_string(&mut s).unwrap();
         s
     });
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let status = loop {
-        if let Some(status) = guard.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "multi-agent-patching did not finish in 120 s"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = guard
+        .wait_timeout(Duration::from_secs(120))
+        .expect("multi-agent-patching did not finish in 120 s");
     let out = reader.join().unwrap();
     let mut err = String::new();
     if let Some(mut e) = guard.0.stderr.take() {

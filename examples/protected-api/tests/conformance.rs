@@ -15,11 +15,7 @@ use ajwt_conformance::report::{Outcome, Report, RunOptions};
 use ajwt_conformance::verifier::{self, PopPolicy, VerifierArgs};
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    ajwt_test_kit::free_port().unwrap()
 }
 
 /// Arguments for `protected-api` on a free port, started by the runner.

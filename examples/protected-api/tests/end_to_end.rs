@@ -7,12 +7,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use ajwt_issuer::{Issuer, IssuerConfig};
 use ajwt_jose::{Alg, DpopKey};
+use ajwt_test_kit::{ChildGuard, RunningIssuer};
 use serde_json::{json, Value};
 
 const AUD: &str = "https://api.github.com";
@@ -24,27 +23,11 @@ const STEP2: &str = "step_2_create_patch_plan";
 const STEP3: &str = "step_3_approval_gate";
 const STEP4: &str = "step_4_apply_patch";
 
-fn repo_file(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .join(path)
-}
-
 fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64
-}
-
-/// Kills the API process however the test ends.
-struct ChildGuard(Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// A response, fully read.
@@ -96,78 +79,35 @@ struct Env {
     planner: Agent,
     api: ChildGuard,
     api_log: PathBuf,
-    stop_issuer: Option<tokio::sync::oneshot::Sender<()>>,
-    issuer_task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    issuer: RunningIssuer,
     _data: tempfile::TempDir,
 }
 
 impl Env {
     async fn start() -> Env {
         let data = tempfile::tempdir().unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let issuer_addr = listener.local_addr().unwrap();
-        let issuer_url = format!("http://{issuer_addr}");
-        let config = IssuerConfig {
-            addr: issuer_addr,
-            data_dir: data.path().join("issuer"),
-            issuer: issuer_url.clone(),
-            ..IssuerConfig::default()
-        };
-        let (issuer, admin_file) = Issuer::open(config).await.unwrap();
-        let admin_file = admin_file.expect("admin-client.json created on first start");
-        let admin: Value = serde_json::from_slice(&std::fs::read(admin_file).unwrap()).unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let issuer_task =
-            tokio::spawn(ajwt_issuer::serve(Arc::new(issuer), listener, async move {
-                let _ = stopped.await;
-            }));
+        let issuer = RunningIssuer::start(|_| {}).await.unwrap();
+        let issuer_url = issuer.base_url.clone();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(20))
             .build()
             .unwrap();
 
         // The admin client's token (client_credentials, HTTP Basic).
-        let r = read(
-            http.post(format!("{issuer_url}/intent/token"))
-                .basic_auth(
-                    admin["client_id"].as_str().unwrap(),
-                    admin["client_secret"].as_str(),
-                )
-                .form(&[("grant_type", "client_credentials")])
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
-        assert_eq!(r.status, 200, "client_credentials: {r:?}");
-        let admin_token = r.json["access_token"].as_str().unwrap().to_owned();
+        let admin_token = issuer.admin_token().await.expect("client_credentials");
 
         // The §6.3.3 workflow and two agents with their own keys.
-        let workflow: Value = serde_json::from_slice(
-            &std::fs::read(repo_file("examples/workflows/auto-patch-workflow-v1.json")).unwrap(),
-        )
-        .unwrap();
-        let r = post_json(
-            &http,
-            &format!("{issuer_url}/intent/register/workflow"),
-            &admin_token,
-            &workflow,
-        )
-        .await;
-        assert_eq!(r.status, 200, "workflow registration: {r:?}");
-        assert_eq!(
-            r.json,
-            json!({"status": "registered", "workflow_id": WORKFLOW})
-        );
-        let patcher = register(&http, &issuer_url, &admin_token, PATCHER).await;
-        let planner = register(&http, &issuer_url, &admin_token, PLANNER).await;
+        let workflow =
+            ajwt_test_kit::repo_json("examples/workflows/auto-patch-workflow-v1.json").unwrap();
+        let r = ajwt_test_kit::register(&issuer_url, &admin_token, "workflow", &workflow)
+            .await
+            .unwrap_or_else(|e| panic!("workflow registration: {e}"));
+        assert_eq!(r, json!({"status": "registered", "workflow_id": WORKFLOW}));
+        let patcher = register(&issuer_url, &admin_token, PATCHER).await;
+        let planner = register(&issuer_url, &admin_token, PLANNER).await;
 
         // The protected API, trusting the issuer.
-        let api_port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let api_port = ajwt_test_kit::free_port().unwrap();
         let api_url = format!("http://127.0.0.1:{api_port}");
         let api_log = data.path().join("protected-api.log");
         let child = Command::new(env!("CARGO_BIN_EXE_protected-api"))
@@ -195,8 +135,7 @@ impl Env {
             planner,
             api: ChildGuard(child),
             api_log,
-            stop_issuer: Some(stop),
-            issuer_task: Some(issuer_task),
+            issuer,
             _data: data,
         };
         env.wait_healthy().await;
@@ -204,30 +143,15 @@ impl Env {
     }
 
     async fn wait_healthy(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(r) = self
-                .http
-                .get(format!("{}/healthz", self.api_url))
-                .send()
-                .await
-            {
-                if r.status().as_u16() == 200 && r.text().await.unwrap_or_default() == "ok" {
-                    return;
-                }
-            }
-            if let Some(status) = self.api.0.try_wait().unwrap() {
-                panic!(
-                    "protected-api exited early with {status:?}:\n{}",
-                    self.log()
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "protected-api did not become healthy:\n{}",
+        let healthy = self
+            .api
+            .wait_healthy(&self.api_url, Duration::from_secs(30))
+            .await;
+        if let Err(e) = healthy {
+            panic!(
+                "protected-api did not become healthy ({e}):\n{}",
                 self.log()
             );
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
@@ -303,13 +227,8 @@ impl Env {
             .await
     }
 
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop_issuer.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.issuer_task.take() {
-            task.await.unwrap().unwrap();
-        }
+    async fn stop(self) {
+        self.issuer.stop().await.unwrap();
         // The API process is killed by the guard.
     }
 }
@@ -329,36 +248,24 @@ async fn post_json(http: &reqwest::Client, url: &str, bearer: &str, body: &Value
 
 /// Registers `agent_id` (the repository's example specification, renamed for
 /// other agents) with a fresh P-256 DPoP key as its public key (§5.4, §6.2).
-async fn register(
-    http: &reqwest::Client,
-    issuer_url: &str,
-    admin_token: &str,
-    agent_id: &'static str,
-) -> Agent {
-    let mut spec: Value = serde_json::from_slice(
-        &std::fs::read(repo_file("examples/agents/vulnerability-patcher-v1.json")).unwrap(),
-    )
-    .unwrap();
+async fn register(issuer_url: &str, admin_token: &str, agent_id: &'static str) -> Agent {
+    let mut spec =
+        ajwt_test_kit::repo_json("examples/agents/vulnerability-patcher-v1.json").unwrap();
     if agent_id != PATCHER {
         spec["agent_id"] = json!(agent_id);
         spec["prompt"] = json!(format!("You are {agent_id}, a careful security agent."));
     }
     let key = DpopKey::generate(Alg::Es256).unwrap();
     spec["public_key"] = Value::Object(key.public_jwk());
-    let r = post_json(
-        http,
-        &format!("{issuer_url}/intent/register/agent"),
-        admin_token,
-        &spec,
-    )
-    .await;
-    assert_eq!(r.status, 200, "registration of {agent_id}: {r:?}");
-    assert_eq!(r.json["agent_id"], agent_id);
+    let r = ajwt_test_kit::register(issuer_url, admin_token, "agent", &spec)
+        .await
+        .unwrap_or_else(|e| panic!("registration of {agent_id}: {e}"));
+    assert_eq!(r["agent_id"], agent_id);
     Agent {
         id: agent_id,
         key,
-        checksum: r.json["checksum"].as_str().unwrap().to_owned(),
-        registration_id: r.json["registration_id"].as_str().unwrap().to_owned(),
+        checksum: r["checksum"].as_str().unwrap().to_owned(),
+        registration_id: r["registration_id"].as_str().unwrap().to_owned(),
     }
 }
 
@@ -590,17 +497,12 @@ async fn rfc9449_s9_in_process_api_with_dpop_nonces() {
             .header("dpop", proof)
             .send()
     };
-    // The server may still be discovering the issuer's keys: retry briefly.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let first = loop {
-        match post(None).await {
-            Ok(r) => break r,
-            Err(_) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(50)).await
-            }
-            Err(e) => panic!("in-process API unreachable: {e}"),
-        }
-    };
+    // The server may still be discovering the issuer's keys: wait until healthy.
+    let base = url.trim_end_matches("/patches").to_owned();
+    ajwt_test_kit::wait_healthy(&base, Duration::from_secs(10))
+        .await
+        .expect("in-process API unreachable");
+    let first = post(None).await.unwrap();
     assert_eq!(first.status().as_u16(), 401);
     let nonce = first
         .headers()
