@@ -91,56 +91,76 @@ pub fn check_max_age(iat: i64, now: i64, max_age: i64, leeway: i64) -> Result<()
 mod tests {
     use super::*;
 
-    #[test]
-    fn rfc7519_s4_1_4_exp_is_exclusive_and_leeway_extends_it() {
-        assert_eq!(check_exp(100, 99, 0), Ok(()));
-        assert_eq!(
-            check_exp(100, 100, 0),
-            Err(TimeError::Expired { exp: 100, now: 100 })
-        );
-        assert_eq!(check_exp(100, 129, 30), Ok(()));
-        assert!(check_exp(100, 130, 30).is_err());
-    }
+    type Check = fn(i64, i64, i64) -> Result<(), TimeError>;
 
     #[test]
-    fn rfc7519_s4_1_6_iat_in_the_future_beyond_leeway_is_refused() {
-        assert_eq!(check_iat_not_in_future(100, 100, 0), Ok(()));
-        assert_eq!(
-            check_iat_not_in_future(101, 100, 0),
-            Err(TimeError::IssuedInFuture { iat: 101, now: 100 })
-        );
-        assert_eq!(check_iat_not_in_future(160, 100, 60), Ok(()));
-        assert!(check_iat_not_in_future(161, 100, 60).is_err());
-    }
-
-    #[test]
-    fn rfc7519_s4_1_5_nbf_is_inclusive_and_leeway_advances_it() {
-        assert_eq!(check_nbf(100, 100, 0), Ok(()));
-        assert_eq!(
-            check_nbf(100, 99, 0),
-            Err(TimeError::NotYetValid { nbf: 100, now: 99 })
-        );
-        assert_eq!(check_nbf(100, 70, 30), Ok(()));
-        assert!(check_nbf(100, 69, 30).is_err());
-    }
-
-    #[test]
-    fn max_age_counts_from_iat_with_leeway() {
-        assert_eq!(check_max_age(100, 400, 300, 0), Ok(()));
-        assert!(check_max_age(100, 401, 300, 0).is_err());
-        assert_eq!(check_max_age(100, 430, 300, 30), Ok(()));
-    }
-
-    #[test]
-    fn extreme_claim_values_saturate_instead_of_overflowing() {
+    fn rfc7519_s4_1_4_to_4_1_6_boundaries_with_leeway_and_saturation() {
+        // (rule, claim, now, leeway, accepted)
+        let rows: [(&str, Check, i64, i64, i64, bool); 13] = [
+            // §4.1.4: exp is exclusive; leeway extends it.
+            ("exp", check_exp, 100, 99, 0, true),
+            ("exp", check_exp, 100, 100, 0, false),
+            ("exp", check_exp, 100, 129, 30, true),
+            ("exp", check_exp, 100, 130, 30, false),
+            // §4.1.6: iat later than now + leeway is refused.
+            ("iat", check_iat_not_in_future, 100, 100, 0, true),
+            ("iat", check_iat_not_in_future, 101, 100, 0, false),
+            ("iat", check_iat_not_in_future, 160, 100, 60, true),
+            ("iat", check_iat_not_in_future, 161, 100, 60, false),
+            // §4.1.5: nbf is inclusive; leeway advances it.
+            ("nbf", check_nbf, 100, 100, 0, true),
+            ("nbf", check_nbf, 100, 99, 0, false),
+            ("nbf", check_nbf, 100, 70, 30, true),
+            ("nbf", check_nbf, 100, 69, 30, false),
+            // Extreme values saturate instead of overflowing.
+            ("exp", check_exp, i64::MIN, 0, i64::MIN, false),
+        ];
+        for (rule, check, claim, now, leeway, accepted) in rows {
+            let got = check(claim, now, leeway).is_ok();
+            assert_eq!(got, accepted, "{rule} {claim}, now {now}, leeway {leeway}");
+        }
         assert_eq!(check_exp(i64::MAX, i64::MAX - 1, i64::MAX), Ok(()));
-        assert!(check_exp(i64::MIN, 0, i64::MIN).is_err());
         assert_eq!(
             check_iat_not_in_future(i64::MIN, i64::MAX, i64::MAX),
             Ok(())
         );
         assert!(check_iat_not_in_future(i64::MAX, i64::MIN, 0).is_err());
         assert_eq!(check_nbf(i64::MIN, i64::MIN, i64::MAX), Ok(()));
+    }
+
+    #[test]
+    fn refusals_are_typed_with_the_claim_and_the_time() {
+        let cases = [
+            (
+                check_exp(100, 100, 0),
+                TimeError::Expired { exp: 100, now: 100 },
+            ),
+            (
+                check_iat_not_in_future(101, 100, 0),
+                TimeError::IssuedInFuture { iat: 101, now: 100 },
+            ),
+            (
+                check_nbf(100, 99, 0),
+                TimeError::NotYetValid { nbf: 100, now: 99 },
+            ),
+            (
+                check_max_age(100, 401, 300, 0),
+                TimeError::TooOld {
+                    iat: 100,
+                    now: 401,
+                    max_age: 300,
+                },
+            ),
+        ];
+        for (got, want) in cases {
+            assert_eq!(got, Err(want));
+        }
+    }
+
+    #[test]
+    fn max_age_counts_from_iat_with_leeway() {
+        assert_eq!(check_max_age(100, 400, 300, 0), Ok(()));
+        assert_eq!(check_max_age(100, 430, 300, 30), Ok(()));
         assert!(check_max_age(i64::MIN, i64::MAX, 300, 30).is_err());
         assert_eq!(check_max_age(i64::MAX, i64::MIN, 0, 0), Ok(()));
     }
