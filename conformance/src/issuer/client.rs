@@ -275,18 +275,11 @@ const WELL_KNOWN: &str = "/.well-known/oauth-authorization-server";
 /// what some deployments serve) as a fallback; for an issuer without a path,
 /// the one URL both forms agree on.
 pub(crate) fn metadata_urls(issuer: &str) -> Vec<String> {
-    let issuer = issuer.trim_end_matches('/');
-    let appended = format!("{issuer}{WELL_KNOWN}");
-    let Ok(url) = reqwest::Url::parse(issuer) else {
-        return vec![appended];
-    };
-    let path = url.path().trim_end_matches('/');
-    if path.is_empty() || !url.has_authority() {
-        return vec![appended];
-    }
-    let mut inserted = url.clone();
-    inserted.set_path(&format!("{WELL_KNOWN}{path}"));
-    vec![inserted.to_string(), appended]
+    ajwt_protocol::metadata::authorization_server_metadata_urls(issuer).unwrap_or_else(|_| {
+        // Not an issuer identifier (RFC 8414 §2): still try the appended form,
+        // so the report says what the server answered there.
+        vec![format!("{}{WELL_KNOWN}", issuer.trim_end_matches('/'))]
+    })
 }
 
 /// Reads RFC 8414 metadata (at the URLs of [`metadata_urls`], first answer

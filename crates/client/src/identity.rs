@@ -1,7 +1,6 @@
 //! Agent identity (§2 "Client Shim Library", §5.5.1): the live agent
 //! specification and the agent's proof-of-possession key.
 
-use std::io::Write as _;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
@@ -179,19 +178,15 @@ pub fn load_or_generate_key(path: &Path, alg: Alg) -> Result<DpopKey, ClientErro
     let pem = key
         .to_pkcs8_pem()
         .map_err(|e| ClientError::Key(e.to_string()))?;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    let mut file = options
-        .open(path)
-        .map_err(|e| key_err("cannot create", &e))?;
-    file.write_all(pem.as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|e| key_err("cannot write", &e))?;
+    // Atomic and exclusive (the one implementation, `ajwt_fs`): an existing
+    // key is never overwritten, and no reader sees a partial file.
+    ajwt_fs::write_private_new(path, pem.as_bytes()).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            key_err("cannot create", &e)
+        } else {
+            key_err("cannot write", &e)
+        }
+    })?;
     Ok(key)
 }
 

@@ -142,29 +142,13 @@ pub struct IssuerMetadata {
 /// The RFC 8414 metadata URLs of `issuer` in the order they are tried: the
 /// well-known suffix inserted before the issuer's path (§3.1), then, for an
 /// issuer with a path, appended to it (the form older deployments serve).
-/// Same rule as `ajwt_verifier::keys::metadata_urls` (a test checks they agree).
+/// The one rule, `ajwt_protocol::metadata::authorization_server_metadata_urls`.
 pub fn metadata_urls(issuer: &str) -> Result<Vec<String>, ClientError> {
-    const SUFFIX: &str = "/.well-known/oauth-authorization-server";
-    let url = reqwest::Url::parse(issuer)
-        .map_err(|e| ClientError::Config(format!("issuer {issuer:?}: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https")
-        || url.host_str().is_none()
-        || url.query().is_some()
-        || url.fragment().is_some()
-    {
-        return Err(ClientError::Config(format!(
-            "issuer {issuer:?} is not an http(s) URL without query or fragment (RFC 8414 §2)"
-        )));
-    }
-    let origin = url.origin().ascii_serialization();
-    let path = url.path().trim_end_matches('/');
-    if path.is_empty() {
-        return Ok(vec![format!("{origin}{SUFFIX}")]);
-    }
-    Ok(vec![
-        format!("{origin}{SUFFIX}{path}"),
-        format!("{origin}{path}{SUFFIX}"),
-    ])
+    ajwt_protocol::metadata::authorization_server_metadata_urls(issuer).map_err(|why| {
+        ClientError::Config(format!(
+            "issuer {issuer:?} is not an http(s) URL without query or fragment (RFC 8414 §2): {why}"
+        ))
+    })
 }
 
 impl std::fmt::Debug for IssuerClient {

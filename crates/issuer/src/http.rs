@@ -408,13 +408,14 @@ async fn register_client(
         // `register:intent` client cannot mint an `admin:intent` client.
         // RFC 6749 §5.2: invalid_scope covers a scope that "exceeds the
         // scope granted".
-        if let Some(extra) = scopes
-            .iter()
-            .find(|s| ajwt_protocol::scope::is_scope_token(s) && !caller.scopes.contains(s))
+        if let Some(extra) = ajwt_protocol::scope::scopes_not_held(&scopes, &caller.scopes)
+            .into_iter()
+            .find(|s| ajwt_protocol::scope::is_scope_token(s))
+            .map(str::to_owned)
         {
             return Err(ajwt_protocol::OAuthError::InvalidScope {
                 description: format!("Scope exceeds the caller's own scopes: '{extra}'"),
-                refused: vec![extra.clone()],
+                refused: vec![extra],
             }
             .into());
         }

@@ -42,8 +42,7 @@
 
 use std::fmt;
 use std::fs;
-use std::io::Write as _;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use ajwt_jose::{Alg, CompactJws, JoseError, KeyType, PublicKey, SigningKey};
@@ -540,34 +539,10 @@ fn write_new_key(dir: &Path, alg: Alg, created_at: u64) -> Result<RingKey, KeyEr
     Ok(key)
 }
 
-/// Writes `dir/name` with mode 0600 through a temporary file and a rename,
-/// then syncs the directory.
+/// Writes `dir/name` with mode 0600, atomically (the one implementation, `ajwt_fs`).
 fn write_private_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), KeyError> {
     let path = dir.join(name);
-    let tmp = dir.join(format!(
-        ".{name}.tmp-{}-{:016x}",
-        std::process::id(),
-        rand::random::<u64>()
-    ));
-    let result = (|| {
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(io_error(&tmp))?;
-        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o600)).map_err(io_error(&tmp))?;
-        file.write_all(bytes).map_err(io_error(&tmp))?;
-        file.sync_all().map_err(io_error(&tmp))?;
-        fs::rename(&tmp, &path).map_err(io_error(&path))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result?;
-    fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_error(dir))
+    ajwt_fs::write_private(&path, bytes).map_err(io_error(&path))
 }
 
 // ---------------------------------------------------------------------------

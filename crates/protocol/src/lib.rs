@@ -13,6 +13,7 @@
 //! choice is recorded in `spec/interpretation.md`.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod audience;
 pub mod challenge;
 pub mod claims;
 pub mod clock;
@@ -20,8 +21,10 @@ pub mod delegation;
 pub mod error;
 pub mod grant;
 pub mod hashes;
+pub mod metadata;
 pub mod registration;
 pub mod scope;
+pub mod time;
 pub mod wire;
 pub mod workflow;
 

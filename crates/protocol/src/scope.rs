@@ -31,6 +31,28 @@ pub fn join_scopes<S: AsRef<str>>(scopes: &[S]) -> String {
         .join(" ")
 }
 
+/// The scopes of `requested` that `held` does not contain, each once, in
+/// request order: the one scope-subset rule (RFC 6749 §3.3 / §5.2
+/// `invalid_scope` "exceeds the scope granted", RFC 6750 §3.1
+/// `insufficient_scope`). Comparison is exact (scope-tokens are case-sensitive).
+pub fn scopes_not_held<'a, R: AsRef<str>, H: AsRef<str>>(
+    requested: &'a [R],
+    held: &[H],
+) -> Vec<&'a str> {
+    let held: std::collections::HashSet<&str> = held.iter().map(AsRef::as_ref).collect();
+    let mut seen = std::collections::HashSet::new();
+    requested
+        .iter()
+        .map(AsRef::as_ref)
+        .filter(|s| !held.contains(s) && seen.insert(*s))
+        .collect()
+}
+
+/// True when every scope of `requested` is in `held` (see [`scopes_not_held`]).
+pub fn is_subset<R: AsRef<str>, H: AsRef<str>>(requested: &[R], held: &[H]) -> bool {
+    scopes_not_held(requested, held).is_empty()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,5 +81,18 @@ mod tests {
         assert_eq!(parse_scope_string("a  b"), None);
         assert_eq!(parse_scope_string(""), Some(vec![]));
         assert_eq!(join_scopes(&["a", "b", "a"]), "a b");
+    }
+
+    #[test]
+    fn rfc6749_5_2_scopes_not_held_lists_each_extra_once_in_order() {
+        let held = ["read", "write"];
+        assert_eq!(
+            scopes_not_held(&["admin", "read", "Read", "admin", "x"], &held),
+            ["admin", "Read", "x"]
+        );
+        assert!(scopes_not_held::<&str, &str>(&[], &held).is_empty());
+        assert!(is_subset(&["write", "read", "read"], &held));
+        assert!(!is_subset(&["read"], &[] as &[&str]));
+        assert!(is_subset(&[] as &[String], &[] as &[String]));
     }
 }

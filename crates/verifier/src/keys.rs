@@ -244,28 +244,8 @@ fn pick(set: &JwkSet, kid: Option<&str>) -> Option<PublicKey> {
 /// The issuer must be an absolute http(s) URL without query or fragment
 /// (RFC 8414 §2).
 pub fn metadata_urls(issuer: &str) -> Result<Vec<String>, DiscoveryError> {
-    const SUFFIX: &str = "/.well-known/oauth-authorization-server";
-    let bad = |why: &str| DiscoveryError::InvalidIssuer(format!("{issuer:?}: {why}"));
-    let rest = issuer
-        .strip_prefix("https://")
-        .or_else(|| issuer.strip_prefix("http://"))
-        .ok_or_else(|| bad("not an http(s) URL"))?;
-    if issuer.contains(['?', '#']) {
-        return Err(bad("has a query or fragment (RFC 8414 §2)"));
-    }
-    let origin_len = issuer.len() - rest.len() + rest.find('/').unwrap_or(rest.len());
-    let (origin, path) = issuer.split_at(origin_len);
-    if origin_len == issuer.len() - rest.len() {
-        return Err(bad("no host"));
-    }
-    let path = path.trim_end_matches('/');
-    if path.is_empty() {
-        return Ok(vec![format!("{origin}{SUFFIX}")]);
-    }
-    Ok(vec![
-        format!("{origin}{SUFFIX}{path}"),
-        format!("{origin}{path}{SUFFIX}"),
-    ])
+    ajwt_protocol::metadata::authorization_server_metadata_urls(issuer)
+        .map_err(|why| DiscoveryError::InvalidIssuer(format!("{issuer:?}: {why}")))
 }
 
 /// Why RFC 8414 discovery failed.

@@ -6,7 +6,10 @@ use std::sync::{Arc, Mutex};
 
 use ajwt_checksum::AgentChecksum;
 use ajwt_jose::{typ_matches, verify_dpop_proof, Alg, CompactJws, DpopCheck, JoseError};
+use ajwt_protocol::audience::aud_contains;
 use ajwt_protocol::claims::{validate_claims, IntentClaims};
+use ajwt_protocol::scope::scopes_not_held;
+use ajwt_protocol::time;
 use async_trait::async_trait;
 use serde_json::Value;
 
@@ -244,33 +247,8 @@ pub struct RequestParts<'a> {
     pub dpop: &'a [&'a str],
 }
 
-/// Seconds since the Unix epoch; replaceable in tests.
-pub trait Clock: Send + Sync + 'static {
-    /// Now.
-    fn now(&self) -> i64;
-}
-
-/// The system clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> i64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64)
-    }
-}
-
-/// A fixed clock (reproducible checks, `ajwt token verify --now`).
-#[derive(Debug, Clone, Copy)]
-pub struct FixedClock(pub i64);
-
-impl Clock for FixedClock {
-    fn now(&self) -> i64 {
-        self.0
-    }
-}
+/// The one project clock (`ajwt_protocol::clock`), re-exported at its old path.
+pub use ajwt_protocol::clock::{Clock, FixedClock, SystemClock};
 
 /// Verifies intent tokens for one resource server.
 pub struct Verifier {
@@ -427,35 +405,22 @@ impl Verifier {
             .to_serde_json();
         let now = self.clock.now();
         let int = |k: &str| raw.get(k).and_then(Value::as_i64);
-        match int("exp") {
-            Some(exp) if now < exp.saturating_add(cfg.leeway) => {}
-            Some(_) => return Err(VerifyError::Expired),
-            None => {
-                return Err(VerifyError::InvalidClaims(
-                    "exp: missing or not an integer".into(),
-                ))
-            }
-        }
+        // RFC 7519 §4.1.4/§4.1.6 via the one rule set (ajwt_protocol::time).
+        let exp = int("exp")
+            .ok_or_else(|| VerifyError::InvalidClaims("exp: missing or not an integer".into()))?;
+        time::check_exp(exp, now, cfg.leeway).map_err(|_| VerifyError::Expired)?;
         let iat = int("iat")
             .ok_or_else(|| VerifyError::InvalidClaims("iat: missing or not an integer".into()))?;
-        if iat > now.saturating_add(cfg.leeway) {
-            return Err(VerifyError::IssuedInFuture);
-        }
+        time::check_iat_not_in_future(iat, now, cfg.leeway)
+            .map_err(|_| VerifyError::IssuedInFuture)?;
         if let Some(max) = cfg.max_age {
-            if now.saturating_sub(iat) > max.saturating_add(cfg.leeway) {
-                return Err(VerifyError::TooOld(max));
-            }
+            time::check_max_age(iat, now, max, cfg.leeway).map_err(|_| VerifyError::TooOld(max))?;
         }
         match raw.get("iss").and_then(Value::as_str) {
             Some(iss) if iss == cfg.issuer => {}
             other => return Err(VerifyError::WrongIssuer(other.unwrap_or("").to_owned())),
         }
-        let aud_ok = match raw.get("aud") {
-            Some(Value::String(a)) => *a == cfg.audience,
-            Some(Value::Array(a)) => a.iter().any(|x| x.as_str() == Some(&cfg.audience)),
-            _ => false,
-        };
-        if !aud_ok {
+        if !aud_contains(raw.get("aud"), &cfg.audience) {
             return Err(VerifyError::WrongAudience(cfg.audience.clone()));
         }
         // Steps 4–5: every claim of §4.4.2 typed and checked (intent, agent_proof, cnf ...).
@@ -513,8 +478,8 @@ impl Verifier {
         }
         // Step 7: scopes.
         let held = claims.scopes();
-        if let Some(missing) = route.scopes.iter().find(|s| !held.contains(&s.as_str())) {
-            return Err(VerifyError::InsufficientScope(missing.clone()));
+        if let Some(missing) = scopes_not_held(&route.scopes, &held).first() {
+            return Err(VerifyError::InsufficientScope((*missing).to_owned()));
         }
         // Step 8: proof-of-possession.
         let dpop_jkt = self.check_pop(parts, scheme, token, &claims, now).await?;

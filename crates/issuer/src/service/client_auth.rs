@@ -6,11 +6,18 @@ use ajwt_protocol::error::OAuthError;
 use serde_json::{json, Map, Value};
 
 use super::*;
-use ajwt_protocol::scope::{is_scope_token, join_scopes, parse_scope_string};
+use ajwt_protocol::audience::aud_contains;
+use ajwt_protocol::scope::{
+    is_scope_token, is_subset, join_scopes, parse_scope_string, scopes_not_held,
+};
+use ajwt_protocol::time;
 use ajwt_protocol::wire::TokenResponse;
 
 use crate::secrets;
 use crate::store::ClientRecord;
+
+/// Clock skew accepted on a client token's `iat` (RFC 7519 §4.1.6), in seconds.
+const CLIENT_IAT_LEEWAY: i64 = 60;
 
 /// The bootstrap admin client written to `<data-dir>/admin-client.json`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -130,10 +137,9 @@ impl Issuer {
                         refused: vec![s.to_owned()],
                     })
                 })?;
-                let refused: Vec<String> = requested
-                    .iter()
-                    .filter(|r| !client.allowed_scopes.contains(r))
-                    .cloned()
+                let refused: Vec<String> = scopes_not_held(&requested, &client.allowed_scopes)
+                    .into_iter()
+                    .map(str::to_owned)
                     .collect();
                 if !refused.is_empty() {
                     return Err(OAuthError::InvalidScope {
@@ -203,30 +209,22 @@ impl Issuer {
                 "Token issued by another issuer".into(),
             ));
         }
-        let aud_ok = match claims.get("aud") {
-            Some(Value::String(a)) => *a == self.config.client_audience,
-            Some(Value::Array(a)) => a
-                .iter()
-                .any(|x| x.as_str() == Some(&self.config.client_audience)),
-            _ => false,
-        };
-        if !aud_ok {
+        if !aud_contains(claims.get("aud"), &self.config.client_audience) {
             return Err(ApiError::InvalidToken(format!(
                 "Token audience is not '{}' (§4.2.3)",
                 self.config.client_audience
             )));
         }
-        match claims.get("exp").and_then(Value::as_i64) {
-            Some(exp) if exp > now => {}
-            Some(_) => return Err(ApiError::InvalidToken("Token expired".into())),
-            None => return Err(ApiError::InvalidToken("Token has no exp".into())),
-        }
-        if claims
-            .get("iat")
+        // RFC 7519 §4.1.4/§4.1.6 via the one rule set: our own tokens, so no
+        // leeway on exp; CLIENT_IAT_LEEWAY seconds of skew on iat.
+        let exp = claims
+            .get("exp")
             .and_then(Value::as_i64)
-            .is_some_and(|iat| iat > now + 60)
-        {
-            return Err(ApiError::InvalidToken("Token issued in the future".into()));
+            .ok_or_else(|| ApiError::InvalidToken("Token has no exp".into()))?;
+        time::check_exp(exp, now, 0).map_err(|_| ApiError::InvalidToken("Token expired".into()))?;
+        if let Some(iat) = claims.get("iat").and_then(Value::as_i64) {
+            time::check_iat_not_in_future(iat, now, CLIENT_IAT_LEEWAY)
+                .map_err(|_| ApiError::InvalidToken("Token issued in the future".into()))?;
         }
         let client_id = str_claim("client_id")
             .ok_or_else(|| ApiError::InvalidToken("Token has no client_id".into()))?
@@ -234,7 +232,7 @@ impl Issuer {
         let scopes: Vec<String> = str_claim("scope")
             .and_then(parse_scope_string)
             .unwrap_or_default();
-        if !scopes.iter().any(|s| s == required_scope) {
+        if !is_subset(&[required_scope], &scopes) {
             return Err(ApiError::InsufficientScope {
                 scope: required_scope.to_owned(),
             });

@@ -37,20 +37,9 @@ fn data_dir_error(path: &Path, reason: impl ToString) -> StartupError {
     }
 }
 
-/// Writes `bytes` to `path` with mode 0600 (created atomically via a temp file).
+/// Writes `bytes` to `path` with mode 0600, atomically (the one implementation, `ajwt_fs`).
 fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp: PathBuf = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
+    ajwt_fs::write_private(path, bytes)
 }
 
 impl Issuer {

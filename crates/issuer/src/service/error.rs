@@ -121,23 +121,58 @@ impl ApiError {
     /// The `WWW-Authenticate` challenge, when the error has one (RFC 6750 §3,
     /// RFC 6749 §5.2 for `invalid_client`).
     pub fn www_authenticate(&self) -> Option<String> {
-        let quote = |s: &str| ajwt_protocol::error::rfc6749_description(s).replace('\'', "");
-        match self {
-            ApiError::InvalidToken(d) => Some(format!(
-                "Bearer error=\"invalid_token\", error_description=\"{}\"",
-                quote(d)
-            )),
-            ApiError::InsufficientScope { scope } => Some(format!(
-                "Bearer error=\"insufficient_scope\", scope=\"{}\"",
-                quote(scope)
-            )),
-            ApiError::InvalidClient(_) => Some("Basic realm=\"ajwt\"".to_owned()),
+        use ajwt_protocol::challenge::Challenge;
+        // The text keeps to the RFC 6750 §3 set (and without `'`); the one
+        // challenge builder does the quoting (RFC 9110 §11.2).
+        let text = |s: &str| ajwt_protocol::error::rfc6749_description(s).replace('\'', "");
+        let challenge = match self {
+            ApiError::InvalidToken(d) => Challenge::bearer()
+                .error("invalid_token")
+                .error_description(text(d)),
+            ApiError::InsufficientScope { scope } => Challenge::bearer()
+                .error("insufficient_scope")
+                .scope([text(scope)]),
+            ApiError::InvalidClient(_) => Challenge::new("Basic").realm("ajwt"),
             // §4.5.3 and §4.5.4 are 401s, and RFC 9110 §11.6.1 requires a
             // challenge on every 401: name the grant's own credential.
             ApiError::OAuth(e) if e.status() == 401 => {
-                Some(format!("AgentChecksum error=\"{}\"", e.code()))
+                Challenge::new("AgentChecksum").error(e.code())
             }
-            _ => None,
-        }
+            _ => return None,
+        };
+        Some(challenge.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ajwt_protocol::challenge;
+
+    #[test]
+    fn rfc6750_s3_issuer_challenges_parse_back_with_their_parameters() {
+        let e = ApiError::InvalidToken("Token audience is not 'x' (§4.2.3) \"q\" \\".into());
+        let header = e.www_authenticate().unwrap();
+        // Same text as before the move to the one challenge builder.
+        assert_eq!(
+            header,
+            "Bearer error=\"invalid_token\", error_description=\"Token audience is not x (Section 4.2.3) q ?\""
+        );
+        let parsed = challenge::parse(&header).unwrap();
+        assert_eq!(parsed[0].error_code(), Some("invalid_token"));
+        let e = ApiError::InsufficientScope {
+            scope: "admin:intent".into(),
+        };
+        assert_eq!(
+            e.www_authenticate().unwrap(),
+            "Bearer error=\"insufficient_scope\", scope=\"admin:intent\""
+        );
+        assert_eq!(
+            ApiError::InvalidClient("x".into())
+                .www_authenticate()
+                .unwrap(),
+            "Basic realm=\"ajwt\""
+        );
+        assert_eq!(ApiError::Internal("x".into()).www_authenticate(), None);
     }
 }
