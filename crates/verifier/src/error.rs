@@ -81,6 +81,9 @@ pub enum VerifyError {
     /// Step 4: `iat` in the future (beyond leeway).
     #[error("token issued in the future")]
     IssuedInFuture,
+    /// Step 4: `nbf` not yet reached (beyond leeway; RFC 7519 §4.1.5).
+    #[error("token not valid before {0}")]
+    NotYetValid(i64),
     /// Step 4: older than the configured maximum age.
     #[error("token older than the maximum age of {0} s")]
     TooOld(i64),

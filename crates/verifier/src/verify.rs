@@ -413,6 +413,16 @@ impl Verifier {
             .ok_or_else(|| VerifyError::InvalidClaims("iat: missing or not an integer".into()))?;
         time::check_iat_not_in_future(iat, now, cfg.leeway)
             .map_err(|_| VerifyError::IssuedInFuture)?;
+        // RFC 7519 §4.1.5: a token MUST NOT be accepted before its nbf.
+        match raw.get("nbf") {
+            None => {}
+            Some(v) => {
+                let nbf = v
+                    .as_i64()
+                    .ok_or_else(|| VerifyError::InvalidClaims("nbf: not an integer".into()))?;
+                time::check_nbf(nbf, now, cfg.leeway).map_err(|_| VerifyError::NotYetValid(nbf))?;
+            }
+        }
         if let Some(max) = cfg.max_age {
             time::check_max_age(iat, now, max, cfg.leeway).map_err(|_| VerifyError::TooOld(max))?;
         }

@@ -438,6 +438,37 @@ async fn iat_in_the_future_is_refused() {
     assert_eq!(e, VerifyError::IssuedInFuture);
 }
 
+/// RFC 7519 §4.1.5: "the JWT MUST NOT be accepted for processing" before
+/// `nbf` (beyond the leeway); a non-integer `nbf` is an invalid claim.
+#[tokio::test]
+async fn rfc7519_s4_1_5_token_before_nbf_is_refused() {
+    let (h, agent, token) = setup().await;
+    let v = verifier(&h, PopPolicy::Required);
+    let iat = claims_of(&token)["iat"].as_i64().unwrap();
+    let leeway = v.config().leeway;
+    h.clock.set(iat);
+    let mut claims = claims_of(&token);
+    claims["nbf"] = json!(iat + leeway + 60);
+    let later = h.sign("JWT", &claims);
+    let (req, e) = refuse(&h, &agent, &v, &later).await;
+    assert_eq!(e, VerifyError::NotYetValid(iat + leeway + 60));
+    assert_refusal(&v, &req, &e, &DPOP_INVALID_TOKEN);
+    // At nbf minus the leeway it is accepted.
+    h.clock.set(iat + 60);
+    verify(&v, &presented(&h, &agent, &later), &route())
+        .await
+        .expect("nbf reached within the leeway");
+    // An nbf that is not a NumericDate integer.
+    h.clock.set(iat);
+    claims["nbf"] = json!("soon");
+    let bad = h.sign("JWT", &claims);
+    let (_, e) = refuse(&h, &agent, &v, &bad).await;
+    assert!(
+        matches!(e, VerifyError::InvalidClaims(ref m) if m.contains("nbf")),
+        "{e:?}"
+    );
+}
+
 #[tokio::test]
 async fn token_older_than_max_age_is_refused() {
     let (h, agent, token) = setup().await;
