@@ -3,7 +3,11 @@
 //! most once per interval, with at most one fetch in flight.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's Instant: the same as std's at run time, and it follows tokio's
+// paused clock in tests (refresh intervals are tested without sleeping).
+use tokio::time::Instant;
 
 use ajwt_jose::{JwkSet, PublicKey};
 use async_trait::async_trait;

@@ -133,9 +133,12 @@ fn forged_kid_tokens(claims: &Value, n: usize, tag: &str) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[tokio::test]
 async fn remote_keys_refresh_on_unknown_kid_at_most_once_per_interval_single_flight() {
     let (h, _, token) = setup().await;
+    // The store is set up on real time; from here on tokio's clock is paused
+    // and auto-advances, so waiting out the interval takes no wall time.
+    tokio::time::pause();
     let claims = claims_of(&token);
     let fetcher = FakeFetcher::new(Duration::from_millis(100));
     fetcher.serve(JWKS_URI, &h.issuer.jwks());
@@ -155,7 +158,7 @@ async fn remote_keys_refresh_on_unknown_kid_at_most_once_per_interval_single_fli
     assert_eq!(fetcher.calls(), 1, "no refresh within the interval");
 
     // After the interval: a second storm causes exactly one refresh.
-    tokio::time::sleep(interval + Duration::from_millis(100)).await;
+    tokio::time::advance(interval + Duration::from_millis(100)).await;
     let results = verify_all(&v, forged_kid_tokens(&claims, 50, "b")).await;
     assert!(
         results
@@ -181,9 +184,10 @@ async fn remote_keys_refresh_on_unknown_kid_at_most_once_per_interval_single_fli
     assert_eq!(fetcher.calls(), 2);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[tokio::test]
 async fn remote_keys_pick_up_a_rotated_key_after_the_interval() {
     let (h, _, token) = setup().await;
+    tokio::time::pause();
     let fetcher = FakeFetcher::new(Duration::from_millis(10));
     fetcher.serve(JWKS_URI, &h.issuer.jwks());
     let interval = Duration::from_millis(500);
@@ -208,7 +212,7 @@ async fn remote_keys_pick_up_a_rotated_key_after_the_interval() {
         Err(VerifyError::UnknownKid("rotated-1".into()))
     );
     // ... after it, the first request with the new kid refreshes and passes.
-    tokio::time::sleep(interval + Duration::from_millis(50)).await;
+    tokio::time::advance(interval + Duration::from_millis(50)).await;
     let results = verify_all(&v, vec![rotated.clone(), rotated, token]).await;
     assert!(results.iter().all(Result::is_ok), "{results:?}");
     assert_eq!(fetcher.calls(), 2);
