@@ -4,10 +4,7 @@
 //! within the proof window (§11.1), and the caller then compares the proof
 //! key with the key the token will be bound to (§5).
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
-
-use ajwt_jose::{verify_dpop_proof, Alg, DpopCheck, VerifiedProof};
+use ajwt_jose::{verify_dpop_proof, Alg, DpopCheck, JtiCache, VerifiedProof};
 use ajwt_protocol::OAuthError;
 
 /// Oldest proof accepted, seconds (RFC 9449 §11.1 "relatively short").
@@ -19,47 +16,21 @@ pub const PROOF_MAX_LEN: usize = 8 * 1024;
 /// Live `jti`s remembered at most (bounded memory).
 pub const REPLAY_CAPACITY: usize = 100_000;
 
-/// The `jti`s seen within the proof window. When full it refuses new proofs
-/// rather than forgetting live entries (which would reopen replays), like the
-/// verifier's cache (I-35).
+/// The `jti`s seen within the proof window: ajwt-jose's bounded set (one
+/// implementation with the verifier's cache, I-35), sized [`REPLAY_CAPACITY`].
 #[derive(Debug)]
-pub struct ReplayCache {
-    capacity: usize,
-    state: Mutex<ReplayState>,
-}
-
-/// `jti` → expiry, and the same entries in expiry order for pruning.
-type ReplayState = (HashMap<String, i64>, VecDeque<(i64, String)>);
+pub struct ReplayCache(JtiCache);
 
 impl ReplayCache {
     /// A cache of at most `capacity` live entries.
     pub fn new(capacity: usize) -> ReplayCache {
-        ReplayCache {
-            capacity,
-            state: Mutex::new((HashMap::new(), VecDeque::new())),
-        }
+        ReplayCache(JtiCache::new(capacity))
     }
 
     /// Records `jti` until `expires_at`; false when it is already recorded or
     /// the cache is full of live entries.
     pub fn check_and_insert(&self, jti: &str, now: i64, expires_at: i64) -> bool {
-        let Ok(mut guard) = self.state.lock() else {
-            return false;
-        };
-        let (map, order) = &mut *guard;
-        while order.front().is_some_and(|(exp, _)| *exp < now) {
-            if let Some((exp, old)) = order.pop_front() {
-                if map.get(&old) == Some(&exp) {
-                    map.remove(&old);
-                }
-            }
-        }
-        if map.contains_key(jti) || map.len() >= self.capacity {
-            return false;
-        }
-        map.insert(jti.to_owned(), expires_at);
-        order.push_back((expires_at, jti.to_owned()));
-        true
+        self.0.check_and_insert(jti, now, expires_at)
     }
 }
 

@@ -40,6 +40,7 @@ use sha2::{Digest as _, Sha256};
 pub mod dpop;
 mod jws;
 mod key;
+mod replay;
 mod signing;
 mod spki;
 
@@ -48,6 +49,7 @@ pub use dpop::{
 };
 pub use jws::CompactJws;
 pub use key::{JwkSet, PublicKey};
+pub use replay::JtiCache;
 pub use signing::SigningKey;
 
 /// JWK members that carry private or symmetric key material (RFC 7518

@@ -1,8 +1,8 @@
 //! The verification pipeline of §6.5.3, in order, with agent-level
 //! proof-of-possession (§9.2.2, RFC 9449).
 
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::collections::HashSet;
+use std::sync::Arc;
 
 use ajwt_checksum::AgentChecksum;
 use ajwt_jose::{typ_matches, verify_dpop_proof, Alg, CompactJws, DpopCheck, JoseError};
@@ -165,44 +165,19 @@ pub trait ReplayCache: Send + Sync + 'static {
 /// A bounded in-memory [`ReplayCache`]: entries expire with the window; when
 /// full, new proofs are refused rather than old entries dropped (dropping
 /// would re-open replays).
-pub struct InMemoryReplayCache {
-    capacity: usize,
-    state: Mutex<ReplayState>,
-}
-
-/// `jti` → expiry, and the same entries in expiry order for pruning.
-type ReplayState = (HashMap<String, i64>, VecDeque<(i64, String)>);
+pub struct InMemoryReplayCache(ajwt_jose::JtiCache);
 
 impl InMemoryReplayCache {
     /// A cache of at most `capacity` live entries.
     pub fn new(capacity: usize) -> InMemoryReplayCache {
-        InMemoryReplayCache {
-            capacity,
-            state: Mutex::new((HashMap::new(), VecDeque::new())),
-        }
+        InMemoryReplayCache(ajwt_jose::JtiCache::new(capacity))
     }
 }
 
 #[async_trait]
 impl ReplayCache for InMemoryReplayCache {
     async fn check_and_insert(&self, jti: &str, now: i64, expires_at: i64) -> bool {
-        let Ok(mut guard) = self.state.lock() else {
-            return false;
-        };
-        let (map, order) = &mut *guard;
-        while order.front().is_some_and(|(exp, _)| *exp < now) {
-            if let Some((exp, old)) = order.pop_front() {
-                if map.get(&old) == Some(&exp) {
-                    map.remove(&old);
-                }
-            }
-        }
-        if map.contains_key(jti) || map.len() >= self.capacity {
-            return false;
-        }
-        map.insert(jti.to_owned(), expires_at);
-        order.push_back((expires_at, jti.to_owned()));
-        true
+        self.0.check_and_insert(jti, now, expires_at)
     }
 }
 
