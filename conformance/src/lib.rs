@@ -80,6 +80,7 @@ pub fn vectors_version_of<'a>(files: impl IntoIterator<Item = (&'a str, &'a str)
 /// target, unusable adapter): reported as `error: …` with exit status 2,
 /// distinct from test failures (exit status 1).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The catalogue or the options are inconsistent.
     #[error(transparent)]

@@ -218,6 +218,7 @@ pub struct Run {
 
 /// The catalogue or the options are inconsistent.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RunError {
     /// Two catalogue entries share an id.
     #[error("duplicate test id in the catalogue: {0}")]

@@ -29,6 +29,7 @@ const MAX_LINE: usize = 64 * 1024 * 1024;
 
 /// Why an exchange with the adapter failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum AdapterError {
     /// The adapter exited (or closed stdout) before answering.
     #[error("the adapter exited before answering ({0})")]

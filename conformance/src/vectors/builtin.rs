@@ -37,14 +37,7 @@ fn strings(v: Option<&Value>) -> Option<Vec<String>> {
 
 /// The `reason` name of a step denial (workflow_authorization.json `reasons`).
 pub fn reason_name(r: &StepDenial) -> &'static str {
-    match r {
-        StepDenial::UnknownWorkflow { .. } => "unknown_workflow",
-        StepDenial::UnknownStep { .. } => "unknown_step",
-        StepDenial::AssignedToOtherAgent { .. } => "assigned_to_other_agent",
-        StepDenial::MissingPrerequisites => "missing_prerequisites",
-        StepDenial::ApprovalGateNotCompleted { .. } => "approval_gate_not_completed",
-        StepDenial::InvalidCompletedSteps { .. } => "invalid_completed_steps",
-    }
+    r.reason_name()
 }
 
 fn oauth_invalid(e: &OAuthError) -> Value {

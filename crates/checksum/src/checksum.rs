@@ -19,6 +19,7 @@ pub struct AgentChecksum([u8; 32]);
 
 /// Why a string is not an agent checksum.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ChecksumFormatError {
     /// No `algorithm:` prefix (bare hex is only accepted by
     /// [`AgentChecksum::parse_lenient`]).

@@ -160,6 +160,9 @@ impl From<JsonError> for ChecksumError {
                 Some(path),
                 format!("nesting deeper than {} levels", crate::json::MAX_DEPTH),
             ),
+            // JsonError is #[non_exhaustive]: a refusal added later is still
+            // invalid JSON to a checksum caller.
+            other => ChecksumError::new(ErrorKind::InvalidJson, None, other.to_string()),
         }
     }
 }

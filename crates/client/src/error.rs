@@ -17,6 +17,7 @@ pub enum Origin {
 /// `workflow_step_unauthorized` (§4.5.5), `missing_steps`. Messages never
 /// contain secrets or tokens.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ClientError {
     /// A server answered with an error status.
     #[error("{origin:?} refused the request: HTTP {status} {error}{}", description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]

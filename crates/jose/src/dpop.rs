@@ -200,6 +200,7 @@ pub struct VerifiedProof {
 
 /// Why a DPoP proof was refused: one variant per RFC 9449 §4.3 check.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum DpopError {
     /// Step 2: not a single well-formed compact JWS.
     #[error("the DPoP proof is not a well-formed JWT: {0}")]

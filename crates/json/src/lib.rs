@@ -190,6 +190,7 @@ fn is_json_number(s: &str) -> bool {
 
 /// Why a document was refused by [`parse_strict`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum JsonError {
     /// Not UTF-8, or not JSON (RFC 8259) at all.
     #[error("invalid JSON: {0}")]

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 /// Why a workflow step was refused (§4.3.3, §4.5.5, §6.6.4). The variant says
 /// which rule failed; [`StepDenial::description`] is the `error_description`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum StepDenial {
     /// `workflow_id` is not in the workflow registry (§4.3.3 step 1).
     UnknownWorkflow {
@@ -42,6 +43,19 @@ pub enum StepDenial {
 }
 
 impl StepDenial {
+    /// The stable name of the rule that failed, as the `reasons` of
+    /// `conformance/vectors/workflow_authorization.json` spell it.
+    pub fn reason_name(&self) -> &'static str {
+        match self {
+            StepDenial::UnknownWorkflow { .. } => "unknown_workflow",
+            StepDenial::UnknownStep { .. } => "unknown_step",
+            StepDenial::AssignedToOtherAgent { .. } => "assigned_to_other_agent",
+            StepDenial::MissingPrerequisites => "missing_prerequisites",
+            StepDenial::ApprovalGateNotCompleted { .. } => "approval_gate_not_completed",
+            StepDenial::InvalidCompletedSteps { .. } => "invalid_completed_steps",
+        }
+    }
+
     /// The `error_description` for this denial.
     pub fn description(&self) -> String {
         match self {

@@ -72,14 +72,7 @@ fn run(name: &str, algorithm: &str, mut check: impl FnMut(&Value) -> Result<(), 
 }
 
 fn reason_name(r: &StepDenial) -> &'static str {
-    match r {
-        StepDenial::UnknownWorkflow { .. } => "unknown_workflow",
-        StepDenial::UnknownStep { .. } => "unknown_step",
-        StepDenial::AssignedToOtherAgent { .. } => "assigned_to_other_agent",
-        StepDenial::MissingPrerequisites => "missing_prerequisites",
-        StepDenial::ApprovalGateNotCompleted { .. } => "approval_gate_not_completed",
-        StepDenial::InvalidCompletedSteps { .. } => "invalid_completed_steps",
-    }
+    r.reason_name()
 }
 
 #[test]

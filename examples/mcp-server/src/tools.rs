@@ -87,6 +87,7 @@ pub enum ArgumentError {
 
 /// Why a verified caller may not use a tool.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Refusal {
     /// A required scope is missing (RFC 6750 §3.1 `insufficient_scope`).
     InsufficientScope(String),
