@@ -5,7 +5,7 @@
 mod common;
 
 use ajwt_jose::{jwk_thumbprint, Alg, CompactJws, JoseError, JwkSet, PublicKey};
-use common::{b64, key, obj, read_json, unb64};
+use common::{b64, key, obj, unb64, wycheproof_roca_jwk};
 use josekit::jwk::alg::ed::EdCurve;
 use josekit::jws::{EdDSA, ES256, ES256K, ES384};
 use openssl::bn::BigNum;
@@ -190,14 +190,7 @@ fn s9_4_1_rsa_1024_e3_e1_refused() {
 fn roca_fingerprint_refused() {
     // Wycheproof json_web_key_test.json tcId 7: a key with the ROCA
     // vulnerability (CVE-2017-15361).
-    let doc = read_json("wycheproof/testvectors_v1/json_web_key_test.json");
-    let group = doc["testGroups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| g["comment"] == "jws_rsa_roca_key")
-        .unwrap();
-    let jwk = group["public"]["keys"][0].clone();
+    let jwk = wycheproof_roca_jwk();
     assert!(matches!(
         refused(jwk),
         JoseError::UnsupportedKey(m) if m.contains("ROCA")

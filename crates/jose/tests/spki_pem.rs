@@ -11,7 +11,7 @@ mod common;
 use ajwt_jose::{Alg, JoseError, KeyType, PublicKey, SigningKey};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
-use common::{b64, obj, read_json};
+use common::{b64, obj, wycheproof_roca_jwk};
 use josekit::jwk::alg::ed::EdCurve;
 use josekit::jwk::alg::rsa::RsaKeyPair;
 use josekit::jws::{EdDSA, ES256, ES256K, ES384, RS256};
@@ -205,14 +205,7 @@ fn s9_4_1_pem_other_curves_small_rsa_and_other_key_types_refused() {
 fn roca_fingerprint_refused_in_pem_keys_too() {
     // Wycheproof json_web_key_test.json, group jws_rsa_roca_key
     // (CVE-2017-15361), as the SubjectPublicKeyInfo a registrant would send.
-    let doc = read_json("wycheproof/testvectors_v1/json_web_key_test.json");
-    let group = doc["testGroups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| g["comment"] == "jws_rsa_roca_key")
-        .unwrap();
-    let jwk = &group["public"]["keys"][0];
+    let jwk = &wycheproof_roca_jwk();
     let n = URL_SAFE_NO_PAD.decode(jwk["n"].as_str().unwrap()).unwrap();
     let e = URL_SAFE_NO_PAD.decode(jwk["e"].as_str().unwrap()).unwrap();
     let rsa = Rsa::from_public_components(

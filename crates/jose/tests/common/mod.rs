@@ -63,6 +63,19 @@ pub fn read_json(rel: &str) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
+/// The RSA public JWK with the ROCA fingerprint (CVE-2017-15361) of
+/// Wycheproof `json_web_key_test.json`, group `jws_rsa_roca_key`.
+pub fn wycheproof_roca_jwk() -> Value {
+    let doc = read_json("wycheproof/testvectors_v1/json_web_key_test.json");
+    let group = doc["testGroups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["comment"] == "jws_rsa_roca_key")
+        .unwrap();
+    group["public"]["keys"][0].clone()
+}
+
 /// `header.payload.signature` from raw JSON texts and signature bytes.
 pub fn compact(header: &str, payload: &[u8], signature: &[u8]) -> String {
     format!("{}.{}.{}", b64(header), b64(payload), b64(signature))
