@@ -560,6 +560,17 @@ impl Report {
         self.results.iter().any(|r| r.outcome.is_failure())
     }
 
+    /// One line per test that did not pass (`<outcome> <id>: <reason>`),
+    /// for assertion messages.
+    pub fn not_passing(&self) -> String {
+        self.results
+            .iter()
+            .filter(|r| r.outcome != Outcome::Pass)
+            .map(|r| format!("{} {}: {:?}", r.outcome.label(), r.info.id, r.reason))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     /// The header printed before a run (suite, draft, versions).
     pub fn header(&self) -> String {
         render_header(&self.mode, &self.target, &self.versions)

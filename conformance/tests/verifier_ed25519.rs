@@ -81,13 +81,7 @@ fn outcome(report: &Report, id: &str) -> (Outcome, String) {
 }
 
 fn not_passing(report: &Report) -> String {
-    report
-        .results
-        .iter()
-        .filter(|r| r.outcome != Outcome::Pass)
-        .map(|r| format!("{} {}: {:?}", r.outcome.label(), r.info.id, r.reason))
-        .collect::<Vec<_>>()
-        .join("\n")
+    report.not_passing()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
