@@ -25,10 +25,13 @@ status=0
 run_mode() {
   local name="$1"; shift
   echo "== conformance: $name"
-  if "$@" --quiet --json "$OUT/$name.json" --junit "$OUT/$name.xml"; then
+  rm -f "$OUT/$name.json" "$OUT/$name.xml"
+  local rc=0
+  "$@" --quiet --json "$OUT/$name.json" --junit "$OUT/$name.xml" || rc=$?
+  if [ "$rc" = 0 ]; then
     echo "== conformance: $name: PASS"
   else
-    echo "== conformance: $name: FAIL (exit $?)"
+    echo "== conformance: $name: FAIL (exit $rc)"
     status=1
   fi
 }
@@ -47,14 +50,27 @@ ISSUER_PORT="$(free_port)"
 SERVE_PID=$!
 cleanup() { kill "$SERVE_PID" 2>/dev/null || true; wait "$SERVE_PID" 2>/dev/null || true; rm -rf "$DATA"; }
 trap cleanup EXIT
-for _ in $(seq 1 100); do
-  curl -fsS "http://127.0.0.1:$ISSUER_PORT/readyz" >/dev/null 2>&1 && break
+# Debug builds hash the admin secret slowly and CI machines are shared: wait
+# up to 60 s, and say why when the issuer never answers.
+ready=0
+for _ in $(seq 1 600); do
+  if curl -fsS "http://127.0.0.1:$ISSUER_PORT/readyz" >/dev/null 2>&1; then ready=1; break; fi
+  kill -0 "$SERVE_PID" 2>/dev/null || break
   sleep 0.1
 done
+if [ "$ready" != 1 ]; then
+  echo "== conformance: issuer: ajwt serve did not become ready; its log:"
+  cat "$OUT/issuer-serve.log"
+  exit 1
+fi
 CLIENT_ID="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["client_id"])' "$DATA/admin-client.json")"
 CLIENT_SECRET="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["client_secret"])' "$DATA/admin-client.json")"
 run_mode issuer "$AJWT" conformance issuer --strict --base-url "http://127.0.0.1:$ISSUER_PORT" \
   --client-id "$CLIENT_ID" --client-secret "$CLIENT_SECRET"
+if [ ! -f "$OUT/issuer.json" ]; then
+  echo "== conformance: issuer: no report; the last lines of the issuer's log:"
+  tail -n 30 "$OUT/issuer-serve.log"
+fi
 
 # Mode 3
 API_PORT="$(free_port)"
@@ -76,7 +92,13 @@ python3 - "$OUT" <<'PY' || status=1
 import json, sys, pathlib
 import xml.etree.ElementTree as ET
 out = pathlib.Path(sys.argv[1])
+failed = False
 for name in ["vectors-builtin", "vectors-python-reference", "issuer", "verifier", "verifier-ed25519"]:
+    if not (out / f"{name}.json").exists():
+        # A setup error (exit 2) writes no report; the mode's own output says why.
+        print(f"== report {name}: no report written (the mode could not run; see its output above)")
+        failed = True
+        continue
     report = json.loads((out / f"{name}.json").read_text())
     suites = ET.parse(out / f"{name}.xml").getroot()
     cases = suites.findall("./testsuite/testcase")
@@ -85,6 +107,7 @@ for name in ["vectors-builtin", "vectors-python-reference", "issuer", "verifier"
     assert len(cases) == s["total"] == len(report["results"]), name
     assert s["must_failures"] == 0 and s["fail"] == 0 and s["unexpected_pass"] == 0, (name, s)
     print(f"== report {name}: {s['total']} tests, {s['pass']} passed, {s['expected_fail']} expected failures, {s['skipped']} skipped, {s['warning']} warnings")
+sys.exit(1 if failed else 0)
 PY
 
 exit "$status"

@@ -75,7 +75,7 @@ impl std::fmt::Debug for Adapter {
 /// Splits a command line like a POSIX shell would for simple cases:
 /// whitespace separates words; `'…'` is literal; `"…"` allows `\"` and `\\`;
 /// a backslash outside quotes escapes the next character.
-pub fn split_command(command: &str) -> Result<Vec<String>, String> {
+pub(crate) fn split_command(command: &str) -> Result<Vec<String>, String> {
     let mut words = Vec::new();
     let mut word = String::new();
     let mut in_word = false;

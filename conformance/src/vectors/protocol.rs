@@ -70,7 +70,7 @@ fn string_member<'a>(v: &'a Value, name: &str) -> Result<&'a str, String> {
 }
 
 /// The request for a vector (`id` is the catalogue id).
-pub fn request(case: &Case) -> Result<Value, String> {
+pub(crate) fn request(case: &Case) -> Result<Value, String> {
     let t = &case.test;
     Ok(match case.op {
         Op::Checksum => json!({

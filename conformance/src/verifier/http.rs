@@ -200,7 +200,7 @@ impl Target {
     }
 
     /// Sends exactly `p` once.
-    pub async fn send_raw(&self, p: &Presentation) -> Result<Response, String> {
+    pub(crate) async fn send_raw(&self, p: &Presentation) -> Result<Response, String> {
         let mut req = self
             .http
             .request(self.method.clone(), &self.url)

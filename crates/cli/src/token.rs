@@ -101,7 +101,7 @@ fn verify(args: &VerifyArgs) -> Result<Vec<u8>, CliError> {
         .map_err(|e| CliError::runtime(e.to_string()))?;
     runtime.block_on(async {
         let keys = if args.jwks.starts_with("http://") || args.jwks.starts_with("https://") {
-            let fetcher = Arc::new(HttpFetcher::new().map_err(CliError::new)?);
+            let fetcher = Arc::new(HttpFetcher::new().map_err(|e| CliError::new(e.to_string()))?);
             KeySource::remote(args.jwks.clone(), fetcher, Duration::ZERO)
         } else {
             let bytes = std::fs::read(&args.jwks)

@@ -191,8 +191,6 @@ const STRING: &str = "string";
 const OBJECT: &str = "object";
 const AUDIENCE: &str = "string or array of strings";
 const ID_SYNTAX: &str = "must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$";
-/// JWK members that carry private or symmetric key material (RFC 7518 §6).
-const SECRET_JWK_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
 /// The last segment of a dotted path: the member name.
 fn member<'v>(obj: &'v Map<String, Value>, path: &str) -> Option<&'v Value> {
@@ -400,7 +398,7 @@ impl Checker {
     fn jwk(&mut self, jwk: &Map<String, Value>) -> Option<Map<String, Value>> {
         let before = self.problems.len();
         self.non_empty_string(jwk, "cnf.jwk.kty");
-        if let Some(secret) = SECRET_JWK_MEMBERS.iter().find(|m| jwk.contains_key(**m)) {
+        if let Some(secret) = ajwt_jose::private_jwk_member(jwk) {
             self.invalid(
                 "cnf.jwk",
                 format!("must be a public key, found private or symmetric key member '{secret}'"),

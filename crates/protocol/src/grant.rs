@@ -8,7 +8,7 @@
 use ajwt_checksum::AgentChecksum;
 use serde_json::{Map, Value};
 
-use crate::claims::{AgentProof, Audience, Confirmation, Intent, IntentClaims};
+use crate::claims::{AgentProof, Audience, ClaimsError, Confirmation, Intent, IntentClaims};
 use crate::delegation::{
     check_parent_scopes, validate_delegation, validate_parent_token, AgentDirectory,
     DelegationPolicy,
@@ -47,7 +47,21 @@ pub struct GrantInputs<'a> {
     pub directory: &'a dyn AgentDirectory,
     /// The `parent_token` (I-19), signature already verified by the caller:
     /// its claims, or why it could not be read.
-    pub parent: Option<Result<&'a IntentClaims, String>>,
+    pub parent: Option<Result<&'a IntentClaims, ParentTokenError>>,
+}
+
+/// Why the caller could not read a `parent_token` (I-19); [`decide`] turns it
+/// into `invalid_request` ("Invalid parent_token: ...").
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParentTokenError {
+    /// The compact JWS did not verify against the issuer's keys (the
+    /// caller's key ring says why).
+    #[error("{0}")]
+    Signature(String),
+    /// The payload is not a valid intent token (§4.4.2).
+    #[error(transparent)]
+    Claims(#[from] ClaimsError),
 }
 
 /// The issuer's rules for the decision.
@@ -164,7 +178,7 @@ pub fn decide(inputs: GrantInputs<'_>, policy: &GrantPolicy<'_>) -> Result<Grant
     // I-19: the parent token, a verified delegation assertion.
     if let Some(parent) = inputs.parent {
         let invalid = |m: String| OAuthError::InvalidRequest(format!("Invalid parent_token: {m}"));
-        let parent = parent.map_err(invalid)?;
+        let parent = parent.map_err(|e| invalid(e.to_string()))?;
         if parent.iss != policy.issuer || parent.exp <= policy.now {
             return Err(invalid("expired or issued by another issuer".into()));
         }
@@ -304,7 +318,7 @@ mod tests {
             agent: Some(&a),
             workflow: None,
             directory: &dir,
-            parent: Some(Err("bad signature".into())),
+            parent: Some(Err(ParentTokenError::Signature("bad signature".into()))),
         };
         assert_eq!(
             decide(inputs, &policy()),

@@ -138,7 +138,7 @@ pub enum VerifyError {
     UseDpopNonce(String),
     /// The issuer's keys could not be fetched (503).
     #[error("issuer keys unavailable: {0}")]
-    KeysUnavailable(String),
+    KeysUnavailable(crate::keys::KeySetError),
 }
 
 impl VerifyError {

@@ -41,10 +41,21 @@ pub enum FetchError {
     Client(String),
 }
 
-impl From<FetchError> for String {
-    fn from(e: FetchError) -> String {
-        e.to_string()
-    }
+/// Why the issuer's JWK Set is unavailable (a resource server answers 503).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeySetError {
+    /// The JWKS could not be fetched.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    /// The document is not a usable JWK Set (RFC 7517 §5).
+    #[error("{uri}: {source}")]
+    Invalid {
+        /// The `jwks_uri`.
+        uri: String,
+        /// What `ajwt-jose` refused.
+        source: ajwt_jose::JoseError,
+    },
 }
 
 /// Fetches a document over HTTP(S); replaceable in tests.
@@ -117,7 +128,7 @@ struct Remote {
     current: RwLock<Arc<JwkSet>>,
     /// Serializes fetches (one in flight) and remembers when the last one
     /// started and, if it failed, why.
-    last_fetch: Mutex<Option<(Instant, Option<String>)>>,
+    last_fetch: Mutex<Option<(Instant, Option<KeySetError>)>>,
 }
 
 impl KeySource {
@@ -193,7 +204,7 @@ impl KeySource {
 
     /// The key for `kid` (or the only key when `kid` is `None`), refreshing a
     /// remote set when the `kid` is unknown and the last fetch is old enough.
-    pub async fn key(&self, kid: Option<&str>) -> Result<Option<PublicKey>, String> {
+    pub async fn key(&self, kid: Option<&str>) -> Result<Option<PublicKey>, KeySetError> {
         match &self.inner {
             Inner::Static(set) => Ok(pick(set, kid)),
             Inner::Remote(r) => {
@@ -219,8 +230,11 @@ impl KeySource {
                     }
                 }
                 let fetched = match r.fetcher.get(&r.jwks_uri, MAX_DOCUMENT).await {
-                    Ok(body) => JwkSet::parse(&body).map_err(|e| format!("{}: {e}", r.jwks_uri)),
-                    Err(e) => Err(e.to_string()),
+                    Ok(body) => JwkSet::parse(&body).map_err(|source| KeySetError::Invalid {
+                        uri: r.jwks_uri.clone(),
+                        source,
+                    }),
+                    Err(e) => Err(KeySetError::from(e)),
                 };
                 *last = Some((Instant::now(), fetched.as_ref().err().cloned()));
                 let (set, skipped) = fetched?;

@@ -18,7 +18,7 @@ pub mod verify;
 
 pub use axum_layer::{Intent, IntentLayer};
 pub use error::{Scheme, VerifyError};
-pub use keys::{DiscoveryError, FetchError, Fetcher, HttpFetcher, KeySource};
+pub use keys::{DiscoveryError, FetchError, Fetcher, HttpFetcher, KeySetError, KeySource};
 pub use nonce::{NonceError, RotatingNonces, DEFAULT_NONCE_LIFETIME};
 pub use verify::{
     Clock, FixedClock, InMemoryReplayCache, NonceSource, PopPolicy, ReplayCache, RequestParts,

@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::*;
 use ajwt_protocol::claims::validate_claims;
 use ajwt_protocol::delegation::{AgentStatus, DelegationPolicy};
-use ajwt_protocol::grant::{decide, GrantInputs, GrantPolicy, RegisteredAgent};
+use ajwt_protocol::grant::{decide, GrantInputs, GrantPolicy, ParentTokenError, RegisteredAgent};
 use ajwt_protocol::wire::{TokenRequest, TokenResponse};
 
 impl Issuer {
@@ -88,10 +88,8 @@ impl Issuer {
                 parent = Some(
                     self.key_ring()
                         .verify(token, TYP_INTENT_TOKEN)
-                        .map_err(|e| e.to_string())
-                        .and_then(|payload| {
-                            validate_claims(&Value::Object(payload)).map_err(|e| e.to_string())
-                        }),
+                        .map_err(|e| ParentTokenError::Signature(e.to_string()))
+                        .and_then(|payload| Ok(validate_claims(&Value::Object(payload))?)),
                 );
             }
         }
