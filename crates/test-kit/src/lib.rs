@@ -158,6 +158,111 @@ pub async fn register(
     }
 }
 
+/// An agent registered by [`register_example_agent`].
+pub struct ExampleAgent {
+    /// `agent_id`.
+    pub id: String,
+    /// Its registered ES256 key (the `cnf.jwk` of its tokens, its DPoP key).
+    pub key: ajwt_jose::DpopKey,
+    /// The checksum the issuer computed (§5.4.3).
+    pub checksum: String,
+    /// `registration_id` (§5.4.2 step 4).
+    pub registration_id: String,
+}
+
+/// Registers the repository's example agent
+/// (`examples/agents/vulnerability-patcher-v1.json`) as `agent_id` with a
+/// fresh P-256 key as its public key (§5.4, §6.2). Another `agent_id` also
+/// gets its own prompt, so its checksum differs (no `duplicate_agent`).
+pub async fn register_example_agent(
+    base: &str,
+    admin_token: &str,
+    agent_id: &str,
+) -> Result<ExampleAgent, KitError> {
+    const EXAMPLE_ID: &str = "vulnerability-patcher-v1";
+    let mut spec = repo_json("examples/agents/vulnerability-patcher-v1.json")?;
+    if agent_id != EXAMPLE_ID {
+        spec["agent_id"] = serde_json::json!(agent_id);
+        spec["prompt"] =
+            serde_json::json!(format!("You are {agent_id}, a careful security agent."));
+    }
+    let key = ajwt_jose::DpopKey::generate(ajwt_jose::Alg::Es256)
+        .map_err(|e| KitError::Start(format!("key generation: {e}")))?;
+    spec["public_key"] = serde_json::Value::Object(key.public_jwk());
+    let r = register(base, admin_token, "agent", &spec).await?;
+    let member = |name: &str| {
+        r[name]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| KitError::Http(format!("registration of {agent_id}: no {name} in {r}")))
+    };
+    if r["agent_id"] != agent_id {
+        return Err(KitError::Http(format!(
+            "registration of {agent_id} answered {r}"
+        )));
+    }
+    Ok(ExampleAgent {
+        id: agent_id.to_owned(),
+        checksum: member("checksum")?,
+        registration_id: member("registration_id")?,
+        key,
+    })
+}
+
+/// A workflow step an intent token is requested for (§4.2.1).
+pub struct StepRequest<'a> {
+    /// `workflow_id`.
+    pub workflow: &'a str,
+    /// `workflow_step`.
+    pub step: &'a str,
+    /// `delegation_context.completed_steps` (the chain is empty).
+    pub completed: &'a [&'a str],
+    /// `requested_scopes`.
+    pub scopes: &'a [&'a str],
+    /// `audience`.
+    pub audience: &'a str,
+}
+
+/// An intent token for `agent` at `step` from `<base>/intent/token`
+/// (`agent_checksum` grant, `workflow_enabled`, §4.2), authenticated with
+/// `admin_token`; anything but 200 is [`KitError::Http`].
+pub async fn step_intent_token(
+    base: &str,
+    admin_token: &str,
+    agent: &ExampleAgent,
+    step: &StepRequest<'_>,
+) -> Result<String, KitError> {
+    let body = serde_json::json!({
+        "grant_type": "agent_checksum",
+        "agent_id": agent.id,
+        "computed_checksum": agent.checksum,
+        "workflow_id": step.workflow,
+        "workflow_step": step.step,
+        "workflow_enabled": true,
+        "requested_scopes": step.scopes,
+        "audience": step.audience,
+        "delegation_context": {"chain": [], "completed_steps": step.completed},
+    });
+    let r = reqwest::Client::new()
+        .post(format!("{base}/intent/token"))
+        .bearer_auth(admin_token)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .map_err(|e| KitError::Http(e.to_string()))?;
+    let status = r.status().as_u16();
+    let text = r.text().await.map_err(|e| KitError::Http(e.to_string()))?;
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+    match json["access_token"].as_str() {
+        Some(token) if status == 200 => Ok(token.to_owned()),
+        _ => Err(KitError::Http(format!(
+            "intent token for {} at {}: {status} {text}",
+            agent.id, step.step
+        ))),
+    }
+}
+
 fn form_encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {

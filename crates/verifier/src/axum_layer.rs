@@ -113,19 +113,45 @@ where
     }
 }
 
+/// Every `Authorization` and `DPoP` value of a request, as the verifier reads
+/// them: all values count (two DPoP headers are refused even if one is not
+/// ASCII, RFC 9449 §4.3 step 1), and an unreadable value becomes one that fails
+/// parsing instead of disappearing.
+#[derive(Debug, Clone)]
+pub struct CredentialHeaders<'h> {
+    authorization: Vec<&'h str>,
+    dpop: Vec<&'h str>,
+}
+
+impl<'h> CredentialHeaders<'h> {
+    /// Reads the credential headers of `headers`.
+    pub fn new(headers: &'h axum::http::HeaderMap) -> CredentialHeaders<'h> {
+        let values = |name: header::HeaderName| -> Vec<&'h str> {
+            headers
+                .get_all(name)
+                .iter()
+                .map(|v| v.to_str().unwrap_or("\u{0}"))
+                .collect()
+        };
+        CredentialHeaders {
+            authorization: values(header::AUTHORIZATION),
+            dpop: values(header::HeaderName::from_static("dpop")),
+        }
+    }
+
+    /// The verifier's view of a request to `url` with `method`.
+    pub fn parts<'a>(&'a self, method: &'a str, url: &'a str) -> RequestParts<'a> {
+        RequestParts {
+            method,
+            url,
+            authorization: &self.authorization,
+            dpop: &self.dpop,
+        }
+    }
+}
+
 async fn verify_request(layer: &IntentLayer, req: &Parts) -> Result<VerifiedIntent, Response> {
-    let headers = &req.headers;
-    // Every value counts (two DPoP headers are refused even if one is not
-    // ASCII); an unreadable value becomes one that fails parsing.
-    let values = |name: header::HeaderName| -> Vec<&str> {
-        headers
-            .get_all(name)
-            .iter()
-            .map(|v| v.to_str().unwrap_or("\u{0}"))
-            .collect()
-    };
-    let authorization = values(header::AUTHORIZATION);
-    let dpop = values(header::HeaderName::from_static("dpop"));
+    let credentials = CredentialHeaders::new(&req.headers);
     // Under Router::nest the URI is stripped of the prefix; the client signed
     // the full path (RFC 9449 §4.3 step 9).
     let path = req
@@ -133,12 +159,7 @@ async fn verify_request(layer: &IntentLayer, req: &Parts) -> Result<VerifiedInte
         .get::<axum::extract::OriginalUri>()
         .map_or_else(|| req.uri.path(), |o| o.0.path());
     let url = format!("{}{}", layer.public_base_url, path);
-    let parts = RequestParts {
-        method: req.method.as_str(),
-        url: &url,
-        authorization: &authorization,
-        dpop: &dpop,
-    };
+    let parts = credentials.parts(req.method.as_str(), &url);
     layer
         .verifier
         .verify(&parts, &layer.requirements)

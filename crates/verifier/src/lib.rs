@@ -16,7 +16,7 @@ pub mod keys;
 pub mod nonce;
 pub mod verify;
 
-pub use axum_layer::{Intent, IntentLayer};
+pub use axum_layer::{CredentialHeaders, Intent, IntentLayer};
 pub use error::{Scheme, VerifyError};
 pub use keys::{DiscoveryError, FetchError, Fetcher, HttpFetcher, KeySetError, KeySource};
 pub use nonce::{NonceError, RotatingNonces, DEFAULT_NONCE_LIFETIME};

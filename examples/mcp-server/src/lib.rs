@@ -39,8 +39,8 @@ use std::time::Duration;
 
 use ajwt_verifier::axum_layer::{add_nonce, challenge_header, error_response_with};
 use ajwt_verifier::{
-    HttpFetcher, KeySource, PopPolicy, RequestParts, Requirements, RotatingNonces, VerifiedIntent,
-    Verifier, VerifierConfig, VerifyError,
+    CredentialHeaders, HttpFetcher, KeySource, PopPolicy, RequestParts, Requirements,
+    RotatingNonces, VerifiedIntent, Verifier, VerifierConfig, VerifyError,
 };
 use axum::body::Bytes;
 use axum::extract::State;
@@ -127,21 +127,8 @@ fn rpc_result(id: &Value, result: Value) -> Response {
 /// `POST /mcp`: verify the token (route requirements: none beyond a valid
 /// token), then dispatch the JSON-RPC request.
 async fn mcp(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
-    let values = |name: header::HeaderName| -> Vec<&str> {
-        headers
-            .get_all(name)
-            .iter()
-            .map(|v| v.to_str().unwrap_or("\u{0}"))
-            .collect()
-    };
-    let authorization = values(header::AUTHORIZATION);
-    let dpop = values(header::HeaderName::from_static("dpop"));
-    let parts = RequestParts {
-        method: "POST",
-        url: &app.mcp_url,
-        authorization: &authorization,
-        dpop: &dpop,
-    };
+    let credentials = CredentialHeaders::new(&headers);
+    let parts = credentials.parts("POST", &app.mcp_url);
     let intent = match app.verifier.verify(&parts, &Requirements::default()).await {
         Ok(intent) => intent,
         Err(e) => {

@@ -10,7 +10,6 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use ajwt_jose::{Alg, DpopKey};
 use ajwt_test_kit::{ChildGuard, RunningIssuer};
 use serde_json::{json, Value};
 
@@ -61,12 +60,7 @@ async fn read(r: reqwest::Response) -> Resp {
     }
 }
 
-struct Agent {
-    id: &'static str,
-    key: DpopKey,
-    checksum: String,
-    registration_id: String,
-}
+type Agent = ajwt_test_kit::ExampleAgent;
 
 struct Env {
     http: reqwest::Client,
@@ -104,9 +98,15 @@ impl Env {
         ajwt_test_kit::register(&issuer_url, &admin_token, "workflow", &workflow)
             .await
             .unwrap_or_else(|e| panic!("workflow registration: {e}"));
-        let analyzer = register(&issuer_url, &admin_token, ANALYZER).await;
-        let planner = register(&issuer_url, &admin_token, PLANNER).await;
-        let patcher = register(&issuer_url, &admin_token, PATCHER).await;
+        let analyzer = ajwt_test_kit::register_example_agent(&issuer_url, &admin_token, ANALYZER)
+            .await
+            .unwrap();
+        let planner = ajwt_test_kit::register_example_agent(&issuer_url, &admin_token, PLANNER)
+            .await
+            .unwrap();
+        let patcher = ajwt_test_kit::register_example_agent(&issuer_url, &admin_token, PATCHER)
+            .await
+            .unwrap();
 
         let port = ajwt_test_kit::free_port().unwrap();
         let server_url = format!("http://127.0.0.1:{port}");
@@ -174,26 +174,16 @@ impl Env {
         completed: &[&str],
         scopes: &[&str],
     ) -> String {
-        let body = json!({
-            "grant_type": "agent_checksum",
-            "agent_id": agent.id,
-            "computed_checksum": agent.checksum,
-            "workflow_id": WORKFLOW,
-            "workflow_step": step,
-            "workflow_enabled": true,
-            "requested_scopes": scopes,
-            "audience": self.server_url,
-            "delegation_context": {"chain": [], "completed_steps": completed},
-        });
-        let r = post_json(
-            &self.http,
-            &format!("{}/intent/token", self.issuer_url),
-            &self.admin_token,
-            &body,
-        )
-        .await;
-        assert_eq!(r.status, 200, "intent token for {}: {r:?}", agent.id);
-        r.json["access_token"].as_str().unwrap().to_owned()
+        let step = ajwt_test_kit::StepRequest {
+            workflow: WORKFLOW,
+            step,
+            completed,
+            scopes,
+            audience: &self.server_url,
+        };
+        ajwt_test_kit::step_intent_token(&self.issuer_url, &self.admin_token, agent, &step)
+            .await
+            .unwrap()
     }
 
     fn proof(&self, agent: &Agent, token: &str) -> String {
@@ -245,41 +235,6 @@ impl Env {
 
     async fn stop(self) {
         self.issuer.stop().await.unwrap();
-    }
-}
-
-async fn post_json(http: &reqwest::Client, url: &str, bearer: &str, body: &Value) -> Resp {
-    read(
-        http.post(url)
-            .bearer_auth(bearer)
-            .header("content-type", "application/json")
-            .body(serde_json::to_vec(body).unwrap())
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
-}
-
-/// Registers `agent_id` (the example specification, renamed) with a fresh
-/// P-256 DPoP key as its public key.
-async fn register(issuer_url: &str, admin_token: &str, agent_id: &'static str) -> Agent {
-    let mut spec =
-        ajwt_test_kit::repo_json("examples/agents/vulnerability-patcher-v1.json").unwrap();
-    if agent_id != PATCHER {
-        spec["agent_id"] = json!(agent_id);
-        spec["prompt"] = json!(format!("You are {agent_id}, a careful security agent."));
-    }
-    let key = DpopKey::generate(Alg::Es256).unwrap();
-    spec["public_key"] = Value::Object(key.public_jwk());
-    let r = ajwt_test_kit::register(issuer_url, admin_token, "agent", &spec)
-        .await
-        .unwrap_or_else(|e| panic!("registration of {agent_id}: {e}"));
-    Agent {
-        id: agent_id,
-        key,
-        checksum: r["checksum"].as_str().unwrap().to_owned(),
-        registration_id: r["registration_id"].as_str().unwrap().to_owned(),
     }
 }
 
