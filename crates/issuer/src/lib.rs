@@ -20,10 +20,12 @@ pub mod service;
 pub mod store;
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use config::IssuerConfig;
 pub use service::Issuer;
+use service::{ClientCredentials, StartupError};
 
 /// Serves the API on `listener` until `shutdown` resolves, then lets
 /// in-flight requests finish and closes the store.
@@ -38,4 +40,48 @@ pub async fn serve(
         .await;
     issuer.store().close().await;
     result
+}
+
+/// An issuer this process started on a loopback port with a new data
+/// directory: the demos' in-process issuer.
+#[derive(Debug, Clone)]
+pub struct LocalIssuer {
+    /// Its URL, also its `iss` (`http://127.0.0.1:<port>`).
+    pub url: String,
+    /// The bootstrap admin client it created.
+    pub admin: ClientCredentials,
+}
+
+/// Opens a new issuer (default configuration) in `data_dir`, which must not
+/// hold one yet, on an ephemeral 127.0.0.1 port, and serves it on a spawned
+/// task for as long as the runtime runs.
+pub async fn spawn_local(data_dir: PathBuf) -> Result<LocalIssuer, StartupError> {
+    let listen_error = |reason: std::io::Error| StartupError::Listen {
+        addr: "127.0.0.1:0".into(),
+        reason: reason.to_string(),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(listen_error)?;
+    let addr = listener.local_addr().map_err(listen_error)?;
+    let url = format!("http://{addr}");
+    let config = IssuerConfig {
+        addr,
+        data_dir: data_dir.clone(),
+        issuer: url.clone(),
+        ..IssuerConfig::default()
+    };
+    let (issuer, admin_file) = Issuer::open(config).await?;
+    let not_new = |reason: String| StartupError::DataDir {
+        path: data_dir.display().to_string(),
+        reason,
+    };
+    let admin_file = admin_file
+        .ok_or_else(|| not_new("already holds an issuer (no new admin client)".into()))?;
+    let admin = std::fs::read(&admin_file)
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|e| e.to_string()))
+        .map_err(|e| not_new(format!("{}: {e}", admin_file.display())))?;
+    tokio::spawn(serve(Arc::new(issuer), listener, std::future::pending()));
+    Ok(LocalIssuer { url, admin })
 }

@@ -40,7 +40,6 @@ use ajwt_client::{
     AgentIdentity, AgentRegistration, AgentSession, ClientConfig, ClientError, IssuerClient,
     Method, WorkflowRegistration, WorkflowTracker,
 };
-use ajwt_issuer::{Issuer, IssuerConfig};
 use ajwt_jose::{Alg, DpopKey};
 use ajwt_verifier::{HttpFetcher, KeySource, Verifier, VerifierConfig};
 use base64::Engine as _;
@@ -102,30 +101,9 @@ async fn start(args: &Args) -> Result<Servers, BoxError> {
         ),
         None => {
             let data = tempfile::tempdir()?;
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-            let addr = listener.local_addr()?;
-            let url = format!("http://{addr}");
-            let config = IssuerConfig {
-                addr,
-                data_dir: data.path().join("issuer"),
-                issuer: url.clone(),
-                ..IssuerConfig::default()
-            };
-            let (issuer, admin_file) = Issuer::open(config).await?;
-            let admin_file = admin_file.ok_or("the new issuer wrote no admin credentials")?;
-            let admin: Value = serde_json::from_slice(&std::fs::read(admin_file)?)?;
-            let field = |k: &str| {
-                admin[k]
-                    .as_str()
-                    .map(str::to_owned)
-                    .ok_or_else(|| format!("admin credentials lack {k}"))
-            };
-            let (id, secret) = (field("client_id")?, field("client_secret")?);
-            tokio::spawn(ajwt_issuer::serve(
-                Arc::new(issuer),
-                listener,
-                std::future::pending(),
-            ));
+            let local = ajwt_issuer::spawn_local(data.path().join("issuer")).await?;
+            let (id, secret) = (local.admin.client_id, local.admin.client_secret);
+            let url = local.url;
             (url, id, secret, Some(data))
         }
     };

@@ -28,6 +28,14 @@ pub enum StartupError {
     /// Key failure.
     #[error("signing keys: {0}")]
     Keys(#[from] crate::keys::KeyError),
+    /// The listening socket could not be opened.
+    #[error("listen on {addr}: {reason}")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 fn data_dir_error(path: &Path, reason: impl ToString) -> StartupError {

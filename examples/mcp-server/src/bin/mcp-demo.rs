@@ -35,7 +35,6 @@ use ajwt_client::{
     Method, WorkflowRegistration, WorkflowTracker,
 };
 use ajwt_example_mcp_server::{app, discover_verifier, tools, PROTOCOL_VERSION};
-use ajwt_issuer::{Issuer, IssuerConfig};
 use ajwt_jose::{Alg, DpopKey};
 use ajwt_verifier::PopPolicy;
 use serde_json::{json, Value};
@@ -61,30 +60,9 @@ struct Servers {
 
 async fn start() -> Result<Servers, BoxError> {
     let data = tempfile::tempdir()?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let issuer_url = format!("http://{addr}");
-    let config = IssuerConfig {
-        addr,
-        data_dir: data.path().join("issuer"),
-        issuer: issuer_url.clone(),
-        ..IssuerConfig::default()
-    };
-    let (issuer, admin_file) = Issuer::open(config).await?;
-    let admin_file = admin_file.ok_or("the new issuer wrote no admin credentials")?;
-    let admin: Value = serde_json::from_slice(&std::fs::read(admin_file)?)?;
-    let field = |k: &str| {
-        admin[k]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| format!("admin credentials lack {k}"))
-    };
-    let (client_id, client_secret) = (field("client_id")?, field("client_secret")?);
-    tokio::spawn(ajwt_issuer::serve(
-        Arc::new(issuer),
-        listener,
-        std::future::pending(),
-    ));
+    let local = ajwt_issuer::spawn_local(data.path().join("issuer")).await?;
+    let issuer_url = local.url;
+    let (client_id, client_secret) = (local.admin.client_id, local.admin.client_secret);
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let server_url = format!("http://{}", listener.local_addr()?);
