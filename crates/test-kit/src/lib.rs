@@ -142,18 +142,10 @@ pub async fn register(
     kind: &str,
     body: &serde_json::Value,
 ) -> Result<serde_json::Value, KitError> {
-    let r = reqwest::Client::new()
-        .post(format!("{base}/intent/register/{kind}"))
-        .bearer_auth(admin_token)
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .map_err(|e| KitError::Http(e.to_string()))?;
-    let status = r.status().as_u16();
-    let text = r.text().await.map_err(|e| KitError::Http(e.to_string()))?;
-    match serde_json::from_str(&text) {
-        Ok(value) if status == 200 => Ok(value),
+    let (status, text, value) =
+        post_json(&format!("{base}/intent/register/{kind}"), admin_token, body).await?;
+    match value {
+        Some(value) if status == 200 => Ok(value),
         _ => Err(KitError::Http(format!("register {kind}: {status} {text}"))),
     }
 }
@@ -243,17 +235,9 @@ pub async fn step_intent_token(
         "audience": step.audience,
         "delegation_context": {"chain": [], "completed_steps": step.completed},
     });
-    let r = reqwest::Client::new()
-        .post(format!("{base}/intent/token"))
-        .bearer_auth(admin_token)
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .map_err(|e| KitError::Http(e.to_string()))?;
-    let status = r.status().as_u16();
-    let text = r.text().await.map_err(|e| KitError::Http(e.to_string()))?;
-    let json: serde_json::Value = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+    let (status, text, json) =
+        post_json(&format!("{base}/intent/token"), admin_token, &body).await?;
+    let json = json.unwrap_or_default();
     match json["access_token"].as_str() {
         Some(token) if status == 200 => Ok(token.to_owned()),
         _ => Err(KitError::Http(format!(
@@ -261,6 +245,27 @@ pub async fn step_intent_token(
             agent.id, step.step
         ))),
     }
+}
+
+/// `POST url` with a bearer token and a JSON body: status, body text and the
+/// body as JSON when it is JSON.
+async fn post_json(
+    url: &str,
+    bearer: &str,
+    body: &serde_json::Value,
+) -> Result<(u16, String, Option<serde_json::Value>), KitError> {
+    let r = reqwest::Client::new()
+        .post(url)
+        .bearer_auth(bearer)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .map_err(|e| KitError::Http(e.to_string()))?;
+    let status = r.status().as_u16();
+    let text = r.text().await.map_err(|e| KitError::Http(e.to_string()))?;
+    let json = serde_json::from_str(&text).ok();
+    Ok((status, text, json))
 }
 
 fn form_encode(s: &str) -> String {
