@@ -68,6 +68,40 @@ fn invalid_parent(reason: String) -> OAuthError {
     OAuthError::InvalidRequest(format!("Invalid parent_token: {reason}"))
 }
 
+/// The checks of [`validate_delegation`] that need no registry: the
+/// requesting agent, if named, is last; no agent appears twice; the depth is
+/// at most `policy.max_depth` (§9.3.2). An issuer runs them before it looks
+/// any chain agent up, so an over-long chain costs no store lookups (I-66).
+/// Returns the full chain (requesting agent appended when absent).
+pub fn check_chain_shape(
+    chain: &[String],
+    agent_id: &str,
+    policy: &DelegationPolicy,
+) -> Result<Vec<String>, OAuthError> {
+    if let Some(pos) = chain.iter().position(|a| a == agent_id) {
+        if pos + 1 != chain.len() {
+            return Err(invalid_chain(format!(
+                "agent '{agent_id}' appears before the end of the chain"
+            )));
+        }
+    }
+    let full = full_chain(chain, agent_id);
+    if full.len() > policy.max_depth {
+        return Err(invalid_chain(format!(
+            "depth {} exceeds the maximum of {}",
+            full.len(),
+            policy.max_depth
+        )));
+    }
+    let mut seen = HashSet::new();
+    if let Some(repeated) = full.iter().find(|a| !seen.insert(**a)) {
+        return Err(invalid_chain(format!(
+            "agent '{repeated}' appears more than once"
+        )));
+    }
+    Ok(full.into_iter().map(str::to_owned).collect())
+}
+
 /// Validates `delegation_context.chain` of a request by `agent_id` (§4.3.4,
 /// §6.6.4, §9.3.2) and returns the full chain (the chain with the requesting
 /// agent appended unless already last, as [`crate::hashes::full_chain`]).
@@ -87,30 +121,7 @@ pub fn validate_delegation(
     policy: &DelegationPolicy,
     workflow: Option<(&Workflow, &[String])>,
 ) -> Result<Vec<String>, OAuthError> {
-    if let Some(pos) = chain.iter().position(|a| a == agent_id) {
-        if pos + 1 != chain.len() {
-            return Err(invalid_chain(format!(
-                "agent '{agent_id}' appears before the end of the chain"
-            )));
-        }
-    }
-    let full: Vec<String> = full_chain(chain, agent_id)
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
-    let mut seen = HashSet::new();
-    if let Some(repeated) = full.iter().find(|a| !seen.insert(a.as_str())) {
-        return Err(invalid_chain(format!(
-            "agent '{repeated}' appears more than once"
-        )));
-    }
-    if full.len() > policy.max_depth {
-        return Err(invalid_chain(format!(
-            "depth {} exceeds the maximum of {}",
-            full.len(),
-            policy.max_depth
-        )));
-    }
+    let full = check_chain_shape(chain, agent_id, policy)?;
     let delegators = full.split_last().map_or(&[][..], |(_, rest)| rest);
     for agent in delegators {
         match directory.agent_status(agent) {
@@ -241,13 +252,10 @@ pub fn validate_parent_token(
 /// request only scopes its parent's token carries. `invalid_scope` naming the
 /// scopes the parent does not hold.
 pub fn check_parent_scopes(parent: &IntentClaims, requested: &[String]) -> Result<(), OAuthError> {
-    let held = parent.scopes();
-    let mut refused: Vec<String> = Vec::new();
-    for s in requested {
-        if !held.contains(&s.as_str()) && !refused.contains(s) {
-            refused.push(s.clone());
-        }
-    }
+    let refused: Vec<String> = crate::scope::scopes_not_held(requested, &parent.scopes())
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
     if refused.is_empty() {
         Ok(())
     } else {

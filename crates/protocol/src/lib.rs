@@ -21,6 +21,7 @@ pub mod delegation;
 pub mod error;
 pub mod grant;
 pub mod hashes;
+pub mod limits;
 pub mod metadata;
 pub mod registration;
 pub mod scope;

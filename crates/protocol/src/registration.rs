@@ -6,6 +6,7 @@ use ajwt_checksum::{is_valid_agent_id, AgentChecksum, AgentSpec, Profile};
 use serde::{Deserialize, Serialize};
 
 use crate::error::OAuthError;
+use crate::limits;
 use crate::scope::is_scope_token;
 
 /// One step of a workflow (§4.7.2), plus the `scopes` extension (anchor A3).
@@ -72,10 +73,13 @@ fn bool_member(step: &str, key: &str, v: &Value) -> Result<bool, OAuthError> {
     }
 }
 
-fn string_list(v: &Value, what: &str) -> Result<Vec<String>, OAuthError> {
+fn string_list(v: &Value, what: &str, max: usize) -> Result<Vec<String>, OAuthError> {
     let Value::Array(items) = v else {
         return Err(invalid(format!("{what} must be an array of strings")));
     };
+    if items.len() > max {
+        return Err(invalid(format!("{what} has more than {max} entries")));
+    }
     items
         .iter()
         .map(|x| match x {
@@ -134,6 +138,7 @@ fn decode_step(id: Option<&str>, v: &Value, index: usize) -> Result<WorkflowStep
                 step.scopes = Some(string_list(
                     v,
                     &format!("Invalid workflow step '{label}': scopes"),
+                    limits::MAX_SCOPES,
                 )?)
             }
             other => {
@@ -227,6 +232,17 @@ pub fn decode_workflow_registration(body: &[u8]) -> Result<Workflow, OAuthError>
                 _ => return Err(invalid("Invalid parameter: workflow_id must be a string")),
             },
             "steps" => {
+                let count = match v {
+                    Value::Object(m) => m.len(),
+                    Value::Array(items) => items.len(),
+                    _ => 0,
+                };
+                if count > limits::MAX_WORKFLOW_STEPS {
+                    return Err(invalid(limits::too_many(
+                        "steps",
+                        limits::MAX_WORKFLOW_STEPS,
+                    )));
+                }
                 steps = Some(match v {
                     Value::Object(m) => m
                         .iter()
@@ -348,7 +364,11 @@ pub fn decode_agent_registration(body: &[u8]) -> Result<AgentRegistrationRequest
             }
             ("app_id", Value::String(s)) => request.app_id = Some(s),
             ("allowed_scopes", v @ Value::Array(_)) => {
-                let scopes = string_list(&v, "Invalid parameter: allowed_scopes")?;
+                let scopes = string_list(
+                    &v,
+                    "Invalid parameter: allowed_scopes",
+                    limits::MAX_ALLOWED_SCOPES,
+                )?;
                 if let Some(bad) = scopes.iter().find(|s| !is_scope_token(s)) {
                     return Err(invalid(format!(
                         "Invalid parameter: allowed_scopes: malformed scope '{bad}'"

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::claims::Audience;
 use crate::error::OAuthError;
+use crate::limits;
 use crate::scope::is_scope_token;
 
 /// The short grant type name used in the draft's examples (§4.1).
@@ -162,9 +163,10 @@ fn optional_string(obj: &[(String, Value)], name: &str) -> Result<Option<String>
     }
 }
 
-fn id_list(v: Option<&Value>, name: &str) -> Result<Vec<String>, OAuthError> {
+fn id_list(v: Option<&Value>, name: &str, max: usize) -> Result<Vec<String>, OAuthError> {
     match v {
         None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) if items.len() > max => Err(invalid(limits::too_many(name, max))),
         Some(Value::Array(items)) => items
             .iter()
             .map(|x| match x {
@@ -235,10 +237,27 @@ pub fn decode_token_request_with(
             return Err(OAuthError::missing("requested_scopes"))
         }
         Some(Value::Array(items)) => {
-            // Types first (every element a string), then scope syntax.
+            // Size first (I-66), then types (every element a string), then
+            // scope syntax.
+            if items.len() > limits::MAX_SCOPES {
+                return Err(invalid(limits::too_many(
+                    "requested_scopes",
+                    limits::MAX_SCOPES,
+                )));
+            }
             if items.iter().any(|x| !matches!(x, Value::String(_))) {
                 return Err(invalid_param("requested_scopes"));
             }
+            if items
+                .iter()
+                .any(|x| matches!(x, Value::String(s) if s.len() > limits::MAX_SCOPE_LEN))
+            {
+                return Err(invalid(limits::too_long(
+                    "requested_scopes",
+                    limits::MAX_SCOPE_LEN,
+                )));
+            }
+            let mut seen = std::collections::HashSet::with_capacity(items.len());
             let mut scopes: Vec<String> = Vec::with_capacity(items.len());
             for s in items.iter().filter_map(|x| match x {
                 Value::String(s) => Some(s),
@@ -250,7 +269,7 @@ pub fn decode_token_request_with(
                         refused: vec![s.clone()],
                     });
                 }
-                if !scopes.contains(s) {
+                if seen.insert(s.as_str()) {
                     scopes.push(s.clone());
                 }
             }
@@ -264,7 +283,26 @@ pub fn decode_token_request_with(
         Some(Value::Array(items)) if items.is_empty() => {
             return Err(OAuthError::missing("audience"))
         }
+        Some(Value::String(s)) if s.len() > limits::MAX_AUDIENCE_LEN => {
+            return Err(invalid(limits::too_long(
+                "audience",
+                limits::MAX_AUDIENCE_LEN,
+            )))
+        }
         Some(Value::String(s)) => Audience::One(s.clone()),
+        Some(Value::Array(items)) if items.len() > limits::MAX_AUDIENCES => {
+            return Err(invalid(limits::too_many("audience", limits::MAX_AUDIENCES)))
+        }
+        Some(Value::Array(items))
+            if items
+                .iter()
+                .any(|x| matches!(x, Value::String(s) if s.len() > limits::MAX_AUDIENCE_LEN)) =>
+        {
+            return Err(invalid(limits::too_long(
+                "audience",
+                limits::MAX_AUDIENCE_LEN,
+            )))
+        }
         Some(Value::Array(items)) => Audience::Many(
             items
                 .iter()
@@ -280,10 +318,15 @@ pub fn decode_token_request_with(
     let delegation_context = match present(obj, "delegation_context") {
         None => DelegationContext::default(),
         Some(v @ Value::Object(_)) => DelegationContext {
-            chain: id_list(v.get("chain"), "delegation_context.chain")?,
+            chain: id_list(
+                v.get("chain"),
+                "delegation_context.chain",
+                limits::MAX_CHAIN,
+            )?,
             completed_steps: id_list(
                 v.get("completed_steps"),
                 "delegation_context.completed_steps",
+                limits::MAX_COMPLETED_STEPS,
             )?,
         },
         Some(_) => return Err(invalid_param("delegation_context")),

@@ -157,9 +157,17 @@ pub fn bind_scopes(
     agent_allowed: Option<&[String]>,
     step: Option<&WorkflowStep>,
 ) -> Result<Vec<String>, OAuthError> {
-    let step_allowed = step.and_then(|s| s.scopes.as_deref());
-    let allowed_by =
-        |list: Option<&[String]>, scope: &String| list.is_none_or(|l| l.contains(scope));
+    // Hash sets: linear in the lists whatever their sizes (I-66).
+    fn set(list: Option<&[String]>) -> Option<HashSet<&str>> {
+        list.map(|l| l.iter().map(String::as_str).collect())
+    }
+    let (agent_allowed, step_allowed) = (
+        set(agent_allowed),
+        set(step.and_then(|s| s.scopes.as_deref())),
+    );
+    let allowed_by = |list: &Option<HashSet<&str>>, scope: &String| {
+        list.as_ref().is_none_or(|l| l.contains(scope.as_str()))
+    };
     let mut seen = HashSet::with_capacity(requested.len());
     let mut granted = Vec::new();
     let mut refused = Vec::new();
@@ -167,7 +175,7 @@ pub fn bind_scopes(
         if !seen.insert(scope.as_str()) {
             continue;
         }
-        if allowed_by(agent_allowed, scope) && allowed_by(step_allowed, scope) {
+        if allowed_by(&agent_allowed, scope) && allowed_by(&step_allowed, scope) {
             granted.push(scope.clone());
         } else {
             refused.push(scope.clone());

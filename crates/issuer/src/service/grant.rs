@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::*;
 use ajwt_protocol::claims::validate_claims;
-use ajwt_protocol::delegation::{AgentStatus, DelegationPolicy};
+use ajwt_protocol::delegation::{check_chain_shape, AgentStatus, DelegationPolicy};
 use ajwt_protocol::grant::{decide, GrantInputs, GrantPolicy, ParentTokenError, RegisteredAgent};
 use ajwt_protocol::wire::{TokenRequest, TokenResponse};
 
@@ -65,7 +65,24 @@ impl Issuer {
             .is_some_and(|a| a.checksum == req.computed_checksum);
         let mut workflow = None;
         let mut directory = std::collections::HashMap::new();
+        let now = self.clock.now();
+        let policy = GrantPolicy {
+            delegation: DelegationPolicy {
+                max_depth: self.config.max_delegation_depth,
+                require_step_agents: false,
+            },
+            issuer: &self.config.issuer,
+            now,
+        };
         let mut parent = None;
+        // Depth and duplicates before any lookup of a chain agent (I-66):
+        // a chain that fails them is refused by `decide` without a directory.
+        let chain_shape_ok = check_chain_shape(
+            &req.delegation_context.chain,
+            &req.agent_id,
+            &policy.delegation,
+        )
+        .is_ok();
         if checksum_ok {
             if let (true, Some(wf_id)) = (req.workflow_enabled, &req.workflow_id) {
                 workflow = self.store.workflow(wf_id).await?;
@@ -74,7 +91,7 @@ impl Issuer {
                 .delegation_context
                 .chain
                 .iter()
-                .filter(|a| **a != req.agent_id)
+                .filter(|a| chain_shape_ok && **a != req.agent_id)
             {
                 let status = match self.store.latest_registration(id).await? {
                     Some(r) if r.revoked => AgentStatus::Revoked,
@@ -93,15 +110,6 @@ impl Issuer {
                 );
             }
         }
-        let now = self.clock.now();
-        let policy = GrantPolicy {
-            delegation: DelegationPolicy {
-                max_depth: self.config.max_delegation_depth,
-                require_step_agents: false,
-            },
-            issuer: &self.config.issuer,
-            now,
-        };
         let inputs = GrantInputs {
             request: &req,
             agent: agent.as_ref(),
@@ -145,6 +153,16 @@ impl Issuer {
             .key_ring()
             .sign(TYP_INTENT_TOKEN, &claims)
             .map_err(|e| ApiError::Internal(e.to_string()))?;
+        // A token no resource server would take in one header is refused,
+        // not issued (I-66).
+        if token.len() > ajwt_protocol::limits::MAX_ISSUED_TOKEN_LEN {
+            return Err(OAuthError::InvalidRequest(format!(
+                "The intent token would be {} bytes, more than {}: request fewer or shorter scopes or audiences",
+                token.len(),
+                ajwt_protocol::limits::MAX_ISSUED_TOKEN_LEN
+            ))
+            .into());
+        }
         let scope = grant.scope();
         tracing::info!(agent_id = %grant.agent_id, registration_id = %grant.registration_id, scope = %scope, dpop = proof.is_some(), "intent token issued");
         Ok(TokenResponse {
