@@ -168,6 +168,10 @@ pub fn error_response(e: &ApiError) -> Response {
             r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
         }
     }
+    if let Some(seconds) = e.retry_after() {
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
     no_store(r)
 }
 

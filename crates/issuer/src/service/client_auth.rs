@@ -24,7 +24,7 @@ const CLIENT_IAT_LEEWAY: i64 = 60;
 pub struct ClientCredentials {
     /// Client id.
     pub client_id: String,
-    /// Client secret (shown once; stored only as an Argon2id hash).
+    /// Client secret (shown once; stored only as a hash, I-72).
     pub client_secret: String,
 }
 
@@ -39,7 +39,7 @@ pub struct ClientContext {
 
 impl Issuer {
     /// Creates an OAuth client allowed `scopes`; returns its credentials (the
-    /// secret is returned once and stored only as an Argon2id hash).
+    /// secret is returned once and stored only as its SHA-256 digest, I-72).
     pub async fn create_client(
         &self,
         scopes: Vec<String>,
@@ -54,12 +54,8 @@ impl Issuer {
         }
         let client_id = secrets::generate_client_id();
         let client_secret = secrets::generate_secret();
-        let to_hash = client_secret.clone();
-        // Argon2 is deliberately slow: keep it off the async workers.
-        let secret_hash = tokio::task::spawn_blocking(move || secrets::hash_secret(&to_hash))
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        // A generated 256-bit secret is stored as its SHA-256 digest (I-72).
+        let secret_hash = secrets::hash_generated_secret(&client_secret);
         self.store
             .insert_client(&ClientRecord {
                 client_id: client_id.clone(),
@@ -115,14 +111,26 @@ impl Issuer {
             }
         };
         let client = self.store.client(&client_id).await?;
-        // Hash the secret even for unknown clients so that timing does not
-        // reveal which client ids exist.
-        let phc = client
+        // Verify against a dummy digest for unknown clients, so that timing
+        // does not reveal which client ids exist (I-72).
+        let stored = client
             .as_ref()
-            .map_or_else(|| dummy_phc().to_owned(), |c| c.secret_hash.clone());
-        let ok = tokio::task::spawn_blocking(move || secrets::verify_secret(&secret, &phc))
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+            .map_or_else(|| dummy_digest().to_owned(), |c| c.secret_hash.clone());
+        let ok = if secrets::is_slow(&stored) {
+            // An Argon2 hash (operator-chosen secret, or stored by an earlier
+            // version): bounded by the process-wide limiter (issue 12 defect 1).
+            secrets::SlowHashes::global()
+                .verify(secret, stored)
+                .await
+                .map_err(|e| match e {
+                    secrets::SlowHashError::Busy(_) => ApiError::Busy {
+                        retry_after_secs: 1,
+                    },
+                    other => ApiError::Internal(other.to_string()),
+                })?
+        } else {
+            secrets::verify_stored(&secret, &stored)
+        };
         let Some(client) = client.filter(|_| ok) else {
             return Err(ApiError::InvalidClient(
                 "Client authentication failed".into(),
@@ -241,9 +249,10 @@ impl Issuer {
     }
 }
 
-/// An Argon2id hash of a random secret nobody knows, computed once: verified
-/// against when a client id is unknown, so both paths cost the same.
-fn dummy_phc() -> &'static str {
+/// The stored digest of a random secret nobody knows, computed once: verified
+/// against when a client id is unknown, so unknown and generated-secret
+/// clients cost the same (I-72).
+fn dummy_digest() -> &'static str {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DUMMY.get_or_init(|| secrets::hash_secret(&secrets::generate_secret()).unwrap_or_default())
+    DUMMY.get_or_init(|| secrets::hash_generated_secret(&secrets::generate_secret()))
 }

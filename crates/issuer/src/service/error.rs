@@ -36,6 +36,13 @@ pub enum ApiError {
     /// 405 `invalid_request`.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// 503 `temporarily_unavailable` with `Retry-After` (RFC 6749 §5.2, RFC
+    /// 9110 §10.2.3): too much expensive work is already in progress.
+    #[error("busy, retry after {retry_after_secs} s")]
+    Busy {
+        /// Seconds the client should wait.
+        retry_after_secs: u64,
+    },
     /// 503 `temporarily_unavailable` (RFC 6749 §5.2): the store is unreachable.
     #[error("temporarily unavailable: {0}")]
     Unavailable(String),
@@ -78,7 +85,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => 413,
             ApiError::NotFound => 404,
             ApiError::MethodNotAllowed => 405,
-            ApiError::Unavailable(_) => 503,
+            ApiError::Unavailable(_) | ApiError::Busy { .. } => 503,
             ApiError::Internal(_) => 500,
         }
     }
@@ -114,7 +121,19 @@ impl ApiError {
                 "temporarily_unavailable",
                 "The authorization server store is unavailable; retry later".into(),
             ),
+            ApiError::Busy { .. } => plain(
+                "temporarily_unavailable",
+                "Too many requests in progress; retry later".into(),
+            ),
             ApiError::Internal(_) => plain("server_error", "Internal error".into()),
+        }
+    }
+
+    /// Seconds for a `Retry-After` header, when the error has one.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::Busy { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
         }
     }
 

@@ -71,7 +71,8 @@ pub struct AgentRecord {
 pub struct ClientRecord {
     /// Client identifier.
     pub client_id: String,
-    /// Argon2id PHC string of the secret; the secret itself is never stored.
+    /// The stored hash of the secret (`$sha256$` digest of a generated secret,
+    /// or an Argon2id PHC string; I-72); the secret itself is never stored.
     pub secret_hash: String,
     /// Scopes the client may obtain (e.g. `register:intent generate:intent-token`).
     pub allowed_scopes: Vec<String>,
