@@ -65,6 +65,36 @@ pub struct IssuerConfig {
     /// endpoint (§5.3.2's form; a migration aid, I-57). Default false:
     /// §4.5.6 and §9.1.1 require `sha256:<hex>`.
     pub accept_bare_checksum: bool,
+    /// Rate limits (§9.1.1, §9.1.4, §9.4.3; I-73).
+    pub rate_limits: RateLimitConfig,
+}
+
+/// Rate limits, each "so many per minute" (burst as many); 0 turns one off
+/// (see [`crate::rate_limit`], I-73).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitConfig {
+    /// `agent_checksum` token requests per client (default 1200).
+    pub client: u32,
+    /// `agent_checksum` token requests per agent (default 600).
+    pub agent: u32,
+    /// `unknown_agent` / `agent_checksum_mismatch` refusals per client and per agent (default 60).
+    pub grant_failures: u32,
+    /// Failed client authentications per peer address and per client (default 30).
+    pub auth_failures: u32,
+    /// Registrations (agent, workflow, client) per client (default 300).
+    pub registrations: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            client: 1200,
+            agent: 600,
+            grant_failures: 60,
+            auth_failures: 30,
+            registrations: 300,
+        }
+    }
 }
 
 impl Default for IssuerConfig {
@@ -82,6 +112,7 @@ impl Default for IssuerConfig {
             body_limit: 1024 * 1024,
             log_format: LogFormat::Text,
             accept_bare_checksum: false,
+            rate_limits: RateLimitConfig::default(),
         }
     }
 }
@@ -156,6 +187,25 @@ pub struct FileConfig {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub accept_bare_checksum: Option<bool>,
+    /// agent_checksum token requests per client per minute, 0 for no limit (§9.4.3) [default: 1200]
+    #[arg(long, env = "AJWT_RATE_LIMIT_CLIENT", value_name = "PER_MINUTE")]
+    pub rate_limit_client: Option<u32>,
+    /// agent_checksum token requests per agent per minute, 0 for no limit (§9.4.3) [default: 600]
+    #[arg(long, env = "AJWT_RATE_LIMIT_AGENT", value_name = "PER_MINUTE")]
+    pub rate_limit_agent: Option<u32>,
+    /// unknown_agent and agent_checksum_mismatch refusals per client and per agent per minute; past it the client or agent is refused until the bucket refills (§9.1.1) [default: 60]
+    #[arg(
+        long,
+        env = "AJWT_RATE_LIMIT_GRANT_FAILURES",
+        value_name = "PER_MINUTE"
+    )]
+    pub rate_limit_grant_failures: Option<u32>,
+    /// Failed client authentications per peer address and per client per minute; past it that peer or client is refused until the bucket refills [default: 30]
+    #[arg(long, env = "AJWT_RATE_LIMIT_AUTH_FAILURES", value_name = "PER_MINUTE")]
+    pub rate_limit_auth_failures: Option<u32>,
+    /// Registrations (agents, workflows, clients) per client per minute (§9.1.3) [default: 300]
+    #[arg(long, env = "AJWT_RATE_LIMIT_REGISTRATIONS", value_name = "PER_MINUTE")]
+    pub rate_limit_registrations: Option<u32>,
 }
 
 impl FileConfig {
@@ -257,6 +307,28 @@ impl FileConfig {
                 .accept_bare_checksum
                 .or(self.accept_bare_checksum)
                 .unwrap_or(d.accept_bare_checksum),
+            rate_limits: RateLimitConfig {
+                client: overrides
+                    .rate_limit_client
+                    .or(self.rate_limit_client)
+                    .unwrap_or(d.rate_limits.client),
+                agent: overrides
+                    .rate_limit_agent
+                    .or(self.rate_limit_agent)
+                    .unwrap_or(d.rate_limits.agent),
+                grant_failures: overrides
+                    .rate_limit_grant_failures
+                    .or(self.rate_limit_grant_failures)
+                    .unwrap_or(d.rate_limits.grant_failures),
+                auth_failures: overrides
+                    .rate_limit_auth_failures
+                    .or(self.rate_limit_auth_failures)
+                    .unwrap_or(d.rate_limits.auth_failures),
+                registrations: overrides
+                    .rate_limit_registrations
+                    .or(self.rate_limit_registrations)
+                    .unwrap_or(d.rate_limits.registrations),
+            },
         };
         config.validate()?;
         Ok(config)

@@ -154,6 +154,15 @@ fn no_store(mut r: Response) -> Response {
     r
 }
 
+/// The client's IP address, when the server recorded it (`ConnectInfo`;
+/// absent for in-process requests).
+fn peer_ip(parts: &axum::http::request::Parts) -> Option<std::net::IpAddr> {
+    parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
 /// The JSON error response of `e` (RFC 6749 §5.2 / RFC 6750 §3).
 pub fn error_response(e: &ApiError) -> Response {
     match e {
@@ -259,6 +268,7 @@ async fn token(
     request: Request,
 ) -> Result<Json<ajwt_protocol::wire::TokenResponse>, ApiError> {
     let (parts, body) = request.into_parts();
+    let peer = peer_ip(&parts);
     let outcome = async {
         let media = media_type(&parts.headers);
         let is_form = media.as_deref() == Some("application/x-www-form-urlencoded");
@@ -304,11 +314,11 @@ async fn token(
                 issuer.verify_token_request_proof(p)?;
             }
             return issuer
-                .client_credentials(&params, basic_credentials(&parts.headers)?)
+                .client_credentials(&params, basic_credentials(&parts.headers)?, peer)
                 .await;
         }
         // §4.2.3: the agent_checksum grant needs a client token with generate:intent-token.
-        issuer.authorize(authorization(&parts.headers), SCOPE_GENERATE)?;
+        let client = issuer.authorize(authorization(&parts.headers), SCOPE_GENERATE)?;
         let verified = match proof {
             Some(p) => Some(issuer.verify_token_request_proof(p)?),
             None => None,
@@ -321,7 +331,9 @@ async fn token(
         } else {
             ajwt_protocol::wire::decode_token_request_with(&bytes, &options)?
         };
-        issuer.intent_token_with_proof(request, verified.as_ref()).await
+        issuer
+            .intent_token_for(&client, request, verified.as_ref())
+            .await
     }
     .await;
     outcome.map(Json)
@@ -365,18 +377,20 @@ async fn admin_rotate_keys(
 /// `POST /intent/register/agent` (and `/register/agent`, §6.2.2): §5.4, §6.2.3.
 async fn register_agent(
     State(issuer): State<Arc<Issuer>>,
-    _client: ClientToken<RegisterScope>,
+    ClientToken(client, _): ClientToken<RegisterScope>,
     JsonBody(bytes): JsonBody,
 ) -> Result<Json<AgentRegistrationResponse>, ApiError> {
+    issuer.rate_limits().check_registration(&client.client_id)?;
     issuer.register_agent(&bytes).await.map(Json)
 }
 
 /// `POST /intent/register/workflow`: §6.3.
 async fn register_workflow(
     State(issuer): State<Arc<Issuer>>,
-    _client: ClientToken<RegisterScope>,
+    ClientToken(client, _): ClientToken<RegisterScope>,
     JsonBody(bytes): JsonBody,
 ) -> Result<Json<WorkflowRegistrationResponse>, ApiError> {
+    issuer.rate_limits().check_registration(&client.client_id)?;
     issuer.register_workflow(&bytes).await.map(Json)
 }
 
@@ -388,6 +402,7 @@ async fn register_client(
     JsonBody(bytes): JsonBody,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let outcome = async {
+        issuer.rate_limits().check_registration(&caller.client_id)?;
         let invalid = |m: &str| ApiError::from(ajwt_protocol::OAuthError::InvalidRequest(m.into()));
         let value = ajwt_checksum::json::parse_strict(&bytes)
             .map_err(|_| invalid("Invalid JSON format"))?

@@ -15,6 +15,7 @@ pub mod config;
 pub mod dpop;
 pub mod http;
 pub mod keys;
+pub mod rate_limit;
 pub mod secrets;
 pub mod service;
 pub mod store;
@@ -35,6 +36,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = http::router(issuer.clone());
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;

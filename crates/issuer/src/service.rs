@@ -56,6 +56,8 @@ pub struct Issuer {
     clock: Arc<dyn Clock>,
     /// DPoP proof `jti`s seen at the token endpoint (RFC 9449 §11.1).
     dpop_replay: crate::dpop::ReplayCache,
+    /// Rate limits (I-73).
+    limits: crate::rate_limit::RateLimits,
 }
 
 pub(crate) fn random_b64(bytes: usize) -> String {
@@ -74,6 +76,7 @@ impl Issuer {
         clock: Arc<dyn Clock>,
     ) -> Issuer {
         Issuer {
+            limits: crate::rate_limit::RateLimits::new(&config.rate_limits),
             config,
             // §9.1.4: every registry access is logged on target `audit`.
             store: Arc::new(crate::store::audit::AuditedStore::new(store)),
@@ -87,6 +90,11 @@ impl Issuer {
     /// The configuration.
     pub fn config(&self) -> &IssuerConfig {
         &self.config
+    }
+
+    /// The rate limits (I-73).
+    pub fn rate_limits(&self) -> &crate::rate_limit::RateLimits {
+        &self.limits
     }
 
     /// The store (for graceful shutdown and readiness).

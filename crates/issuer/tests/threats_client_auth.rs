@@ -73,7 +73,11 @@ fn wrong(client_id: &str, n: usize) -> Vec<ClientCredentials> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn i72_bad_client_secrets_cannot_exhaust_memory_or_cpu() {
-    let issuer = RunningIssuer::start(|_| {}).await.unwrap();
+    // Without the failed-authentication rate limit (I-73), which would
+    // throttle this one peer first: this test isolates the hashing bound.
+    let issuer = RunningIssuer::start(|c| c.rate_limits.auth_failures = 0)
+        .await
+        .unwrap();
     let endpoint = issuer.token_endpoint();
     // The bootstrap admin client's secret is stored as a SHA-256 digest.
     let admin_record = issuer

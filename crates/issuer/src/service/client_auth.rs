@@ -79,6 +79,7 @@ impl Issuer {
         &self,
         params: &[(String, String)],
         basic: Option<(String, String)>,
+        peer: Option<std::net::IpAddr>,
     ) -> Result<TokenResponse, ApiError> {
         let param = |name: &str| {
             params
@@ -110,6 +111,9 @@ impl Issuer {
                 ))
             }
         };
+        // I-73: a peer or client with too many recent failures is refused
+        // before its secret is looked at.
+        self.limits.check_auth(peer, &client_id)?;
         let client = self.store.client(&client_id).await?;
         // Verify against a dummy digest for unknown clients, so that timing
         // does not reveal which client ids exist (I-72).
@@ -131,7 +135,10 @@ impl Issuer {
         } else {
             secrets::verify_stored(&secret, &stored)
         };
+        let known = client.is_some();
         let Some(client) = client.filter(|_| ok) else {
+            self.limits
+                .auth_failed(peer, known.then_some(client_id.as_str()));
             return Err(ApiError::InvalidClient(
                 "Client authentication failed".into(),
             ));

@@ -43,6 +43,15 @@ pub enum ApiError {
         /// Seconds the client should wait.
         retry_after_secs: u64,
     },
+    /// 429 `temporarily_unavailable` with `Retry-After` (RFC 6585 §4): a rate
+    /// limit refused the request (I-73).
+    #[error("rate limit {limit}: retry after {retry_after_secs} s")]
+    RateLimited {
+        /// The limit's configuration name.
+        limit: &'static str,
+        /// Seconds until the limit lets a request through.
+        retry_after_secs: u64,
+    },
     /// 503 `temporarily_unavailable` (RFC 6749 §5.2): the store is unreachable.
     #[error("temporarily unavailable: {0}")]
     Unavailable(String),
@@ -86,6 +95,7 @@ impl ApiError {
             ApiError::NotFound => 404,
             ApiError::MethodNotAllowed => 405,
             ApiError::Unavailable(_) | ApiError::Busy { .. } => 503,
+            ApiError::RateLimited { .. } => 429,
             ApiError::Internal(_) => 500,
         }
     }
@@ -125,6 +135,13 @@ impl ApiError {
                 "temporarily_unavailable",
                 "Too many requests in progress; retry later".into(),
             ),
+            ApiError::RateLimited {
+                limit,
+                retry_after_secs,
+            } => plain(
+                "temporarily_unavailable",
+                format!("Rate limit {limit} reached; retry after {retry_after_secs} s"),
+            ),
             ApiError::Internal(_) => plain("server_error", "Internal error".into()),
         }
     }
@@ -132,7 +149,10 @@ impl ApiError {
     /// Seconds for a `Retry-After` header, when the error has one.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
-            ApiError::Busy { retry_after_secs } => Some(*retry_after_secs),
+            ApiError::Busy { retry_after_secs }
+            | ApiError::RateLimited {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
             _ => None,
         }
     }

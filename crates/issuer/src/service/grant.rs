@@ -32,6 +32,27 @@ impl Issuer {
         self.intent_token_with_proof(req, None).await
     }
 
+    /// [`Issuer::intent_token_with_proof`] for an authenticated `client`
+    /// under the rate limits (I-73): one request for the client and the
+    /// agent, refused while either has too many recent `unknown_agent` /
+    /// `agent_checksum_mismatch` refusals, which are counted here.
+    pub async fn intent_token_for(
+        &self,
+        client: &ClientContext,
+        req: TokenRequest,
+        proof: Option<&ajwt_jose::VerifiedProof>,
+    ) -> Result<TokenResponse, ApiError> {
+        self.limits.check_grant(&client.client_id, &req.agent_id)?;
+        let agent_id = req.agent_id.clone();
+        let outcome = self.intent_token_with_proof(req, proof).await;
+        if let Err(ApiError::OAuth(OAuthError::UnknownAgent | OAuthError::AgentChecksumMismatch)) =
+            &outcome
+        {
+            self.limits.grant_failed(&client.client_id, &agent_id);
+        }
+        outcome
+    }
+
     /// [`Issuer::intent_token`] for a request that carried a verified DPoP
     /// proof: its key must be the agent's registered key (RFC 9449 §5), and
     /// the response's `token_type` is then `DPoP` (I-55).

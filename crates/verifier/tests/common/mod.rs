@@ -204,6 +204,7 @@ impl TestIssuer {
             .client_credentials(
                 &[("grant_type".to_owned(), "client_credentials".to_owned())],
                 Some((creds.client_id, creds.client_secret)),
+                None,
             )
             .await
             .expect("client_credentials")
