@@ -471,6 +471,46 @@ mod tests {
     }
 
     #[test]
+    fn i67_connection_settings_default_resolve_and_validate() {
+        let c = IssuerConfig::default();
+        assert_eq!(c.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.body_read_timeout, Duration::from_secs(30));
+        assert_eq!(c.idle_timeout, Duration::from_secs(60));
+        assert_eq!(c.max_connections, 512);
+        assert_eq!(c.shutdown_grace, Duration::from_secs(10));
+        let file = FileConfig::from_toml_str(
+            "header_read_timeout = 5\nbody_read_timeout = 7\nidle_timeout = 9\nmax_connections = 100\nshutdown_grace = 0\n",
+        )
+        .unwrap();
+        let flags = FileConfig {
+            max_connections: Some(200),
+            ..FileConfig::default()
+        };
+        let c = file.resolve(flags).unwrap();
+        assert_eq!(c.header_read_timeout, Duration::from_secs(5));
+        assert_eq!(c.body_read_timeout, Duration::from_secs(7));
+        assert_eq!(c.idle_timeout, Duration::from_secs(9));
+        assert_eq!(c.max_connections, 200);
+        assert_eq!(c.shutdown_grace, Duration::ZERO);
+        for bad in [
+            "header_read_timeout = 0",
+            "body_read_timeout = 3601",
+            "idle_timeout = 0",
+            "max_connections = 0",
+            "shutdown_grace = 3601",
+        ] {
+            let file = FileConfig::from_toml_str(bad).unwrap();
+            assert!(
+                matches!(
+                    file.resolve(FileConfig::default()),
+                    Err(ConfigError::Invalid(_))
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
     fn rfc8414_3_1_issuer_path() {
         let path = |issuer: &str| {
             IssuerConfig {
