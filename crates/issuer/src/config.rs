@@ -7,6 +7,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -67,6 +68,21 @@ pub struct IssuerConfig {
     pub accept_bare_checksum: bool,
     /// Rate limits (§9.1.1, §9.1.4, §9.4.3; I-73).
     pub rate_limits: RateLimitConfig,
+    /// Time a request head may take, from the connection's accept or the
+    /// first byte of a later request (§9.4.3, I-67, default 10 s).
+    pub header_read_timeout: Duration,
+    /// Time a handler waits for the whole request body before answering
+    /// 408 (§9.4.3, I-67, default 30 s).
+    pub body_read_timeout: Duration,
+    /// Time a keep-alive connection may wait for its next request (I-67,
+    /// default 60 s).
+    pub idle_timeout: Duration,
+    /// Open connections at most; when full, the oldest connection that is
+    /// not inside a request is closed for a new one (I-67, default 512).
+    pub max_connections: usize,
+    /// Time in-flight requests get after a shutdown request before the
+    /// remaining connections are dropped (I-67, default 10 s).
+    pub shutdown_grace: Duration,
 }
 
 /// Rate limits, each "so many per minute" (burst as many); 0 turns one off
@@ -113,6 +129,11 @@ impl Default for IssuerConfig {
             log_format: LogFormat::Text,
             accept_bare_checksum: false,
             rate_limits: RateLimitConfig::default(),
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 512,
+            shutdown_grace: Duration::from_secs(10),
         }
     }
 }
@@ -206,6 +227,21 @@ pub struct FileConfig {
     /// Registrations (agents, workflows, clients) per client per minute (§9.1.3) [default: 300]
     #[arg(long, env = "AJWT_RATE_LIMIT_REGISTRATIONS", value_name = "PER_MINUTE")]
     pub rate_limit_registrations: Option<u32>,
+    /// Seconds a request head may take, from accept or from the first byte of a later request on the connection (§9.4.3) [default: 10]
+    #[arg(long, env = "AJWT_HEADER_READ_TIMEOUT", value_name = "SECONDS")]
+    pub header_read_timeout: Option<u64>,
+    /// Seconds a request body may take before the answer is 408 and the connection closes (§9.4.3) [default: 30]
+    #[arg(long, env = "AJWT_BODY_READ_TIMEOUT", value_name = "SECONDS")]
+    pub body_read_timeout: Option<u64>,
+    /// Seconds a keep-alive connection may wait for its next request [default: 60]
+    #[arg(long, env = "AJWT_IDLE_TIMEOUT", value_name = "SECONDS")]
+    pub idle_timeout: Option<u64>,
+    /// Open connections at most; when full, the oldest connection not inside a request is closed for the new one (keep it below `ulimit -n`) [default: 512]
+    #[arg(long, env = "AJWT_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Seconds in-flight requests get after SIGINT/SIGTERM before the remaining connections are dropped [default: 10]
+    #[arg(long, env = "AJWT_SHUTDOWN_GRACE", value_name = "SECONDS")]
+    pub shutdown_grace: Option<u64>,
 }
 
 impl FileConfig {
@@ -257,6 +293,7 @@ impl FileConfig {
     /// top of this file's values and the defaults, then validates.
     pub fn resolve(self, overrides: FileConfig) -> Result<IssuerConfig, ConfigError> {
         let d = IssuerConfig::default();
+        let seconds = |o: Option<u64>, f: Option<u64>| o.or(f).map(Duration::from_secs);
         let pick = |o: Option<String>, f: Option<String>| o.or(f);
         let addr: SocketAddr = match pick(overrides.addr, self.addr) {
             Some(a) => a
@@ -329,6 +366,18 @@ impl FileConfig {
                     .or(self.rate_limit_registrations)
                     .unwrap_or(d.rate_limits.registrations),
             },
+            header_read_timeout: seconds(overrides.header_read_timeout, self.header_read_timeout)
+                .unwrap_or(d.header_read_timeout),
+            body_read_timeout: seconds(overrides.body_read_timeout, self.body_read_timeout)
+                .unwrap_or(d.body_read_timeout),
+            idle_timeout: seconds(overrides.idle_timeout, self.idle_timeout)
+                .unwrap_or(d.idle_timeout),
+            max_connections: overrides
+                .max_connections
+                .or(self.max_connections)
+                .unwrap_or(d.max_connections),
+            shutdown_grace: seconds(overrides.shutdown_grace, self.shutdown_grace)
+                .unwrap_or(d.shutdown_grace),
         };
         config.validate()?;
         Ok(config)
@@ -362,6 +411,32 @@ impl IssuerConfig {
             return bad(format!(
                 "body_limit {} bytes: must be between 1024 and 67108864",
                 self.body_limit
+            ));
+        }
+        // I-67: a zero timeout would close every connection at once; an hour
+        // is far beyond any honest client and keeps slots from being held.
+        for (name, value) in [
+            ("header_read_timeout", self.header_read_timeout),
+            ("body_read_timeout", self.body_read_timeout),
+            ("idle_timeout", self.idle_timeout),
+        ] {
+            if value.is_zero() || value > Duration::from_secs(3600) {
+                return bad(format!(
+                    "{name} {} s: must be between 1 and 3600",
+                    value.as_secs_f64()
+                ));
+            }
+        }
+        if self.shutdown_grace > Duration::from_secs(3600) {
+            return bad(format!(
+                "shutdown_grace {} s: must be at most 3600",
+                self.shutdown_grace.as_secs_f64()
+            ));
+        }
+        if self.max_connections == 0 || self.max_connections > 1_000_000 {
+            return bad(format!(
+                "max_connections {}: must be between 1 and 1000000",
+                self.max_connections
             ));
         }
         if self.issuer.is_empty() || self.client_audience.is_empty() {
@@ -465,6 +540,46 @@ mod tests {
             too_long.resolve(FileConfig::default()),
             Err(ConfigError::Invalid(m)) if m.contains("3601")
         ));
+    }
+
+    #[test]
+    fn i67_connection_settings_default_resolve_and_validate() {
+        let c = IssuerConfig::default();
+        assert_eq!(c.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.body_read_timeout, Duration::from_secs(30));
+        assert_eq!(c.idle_timeout, Duration::from_secs(60));
+        assert_eq!(c.max_connections, 512);
+        assert_eq!(c.shutdown_grace, Duration::from_secs(10));
+        let file = FileConfig::from_toml_str(
+            "header_read_timeout = 5\nbody_read_timeout = 7\nidle_timeout = 9\nmax_connections = 100\nshutdown_grace = 0\n",
+        )
+        .unwrap();
+        let flags = FileConfig {
+            max_connections: Some(200),
+            ..FileConfig::default()
+        };
+        let c = file.resolve(flags).unwrap();
+        assert_eq!(c.header_read_timeout, Duration::from_secs(5));
+        assert_eq!(c.body_read_timeout, Duration::from_secs(7));
+        assert_eq!(c.idle_timeout, Duration::from_secs(9));
+        assert_eq!(c.max_connections, 200);
+        assert_eq!(c.shutdown_grace, Duration::ZERO);
+        for bad in [
+            "header_read_timeout = 0",
+            "body_read_timeout = 3601",
+            "idle_timeout = 0",
+            "max_connections = 0",
+            "shutdown_grace = 3601",
+        ] {
+            let file = FileConfig::from_toml_str(bad).unwrap();
+            assert!(
+                matches!(
+                    file.resolve(FileConfig::default()),
+                    Err(ConfigError::Invalid(_))
+                ),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

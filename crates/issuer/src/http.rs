@@ -206,11 +206,16 @@ fn media_type(headers: &HeaderMap) -> Option<String> {
         })
 }
 
+/// The whole body, at most `body_limit` bytes (413) and within
+/// `body_read_timeout` (408, I-67). Either error leaves the body unread, so
+/// the response announces `Connection: close` (see [`crate::server`]).
 async fn read_body(issuer: &Issuer, body: Body) -> Result<axum::body::Bytes, ApiError> {
     let limit = issuer.config().body_limit;
-    to_bytes(body, limit)
-        .await
-        .map_err(|_| ApiError::PayloadTooLarge(limit))
+    let timeout = issuer.config().body_read_timeout;
+    match tokio::time::timeout(timeout, to_bytes(body, limit)).await {
+        Ok(read) => read.map_err(|_| ApiError::PayloadTooLarge(limit)),
+        Err(_) => Err(ApiError::RequestTimeout(timeout)),
+    }
 }
 
 fn authorization(headers: &HeaderMap) -> Option<&str> {

@@ -17,6 +17,7 @@ pub mod http;
 pub mod keys;
 pub mod rate_limit;
 pub mod secrets;
+mod server;
 pub mod service;
 pub mod store;
 
@@ -29,17 +30,17 @@ pub use service::Issuer;
 use service::{ClientCredentials, StartupError};
 
 /// Serves the API on `listener` until `shutdown` resolves, then lets
-/// in-flight requests finish and closes the store.
+/// in-flight requests finish for up to `shutdown_grace`, drops the remaining
+/// connections and closes the store. The connection limit and the header,
+/// body and idle timeouts of the issuer's configuration apply (I-67).
 pub async fn serve(
     issuer: Arc<Issuer>,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = http::router(issuer.clone());
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let limits = server::Limits::of(issuer.config());
+    let result = server::run(app, listener, shutdown, limits).await;
     issuer.store().close().await;
     result
 }

@@ -30,6 +30,10 @@ pub enum ApiError {
     /// 413 `invalid_request`: body over the configured limit.
     #[error("body larger than {0} bytes")]
     PayloadTooLarge(usize),
+    /// 408 `invalid_request`: the body did not arrive within the
+    /// configured `body_read_timeout` (I-67).
+    #[error("request body not received within {0:?}")]
+    RequestTimeout(std::time::Duration),
     /// 404 `invalid_request`.
     #[error("not found")]
     NotFound,
@@ -92,6 +96,7 @@ impl ApiError {
             ApiError::InsufficientScope { .. } => 403,
             ApiError::UnsupportedMediaType(_) => 415,
             ApiError::PayloadTooLarge(_) => 413,
+            ApiError::RequestTimeout(_) => 408,
             ApiError::NotFound => 404,
             ApiError::MethodNotAllowed => 405,
             ApiError::Unavailable(_) | ApiError::Busy { .. } => 503,
@@ -121,6 +126,10 @@ impl ApiError {
             ApiError::PayloadTooLarge(n) => plain(
                 "invalid_request",
                 format!("Request body larger than {n} bytes"),
+            ),
+            ApiError::RequestTimeout(d) => plain(
+                "invalid_request",
+                format!("Request body not received within {} ms", d.as_millis()),
             ),
             ApiError::NotFound => plain("invalid_request", "No such endpoint".into()),
             ApiError::MethodNotAllowed => plain(
