@@ -134,7 +134,7 @@ impl<const EMPTY_OK: bool> FromRequest<Arc<Issuer>> for JsonBody<EMPTY_OK> {
         if !EMPTY_OK {
             require_json(&parts.headers)?;
         }
-        let bytes = read_body(issuer, body).await?;
+        let bytes = read_body(issuer, &parts.headers, body).await?;
         if EMPTY_OK && !bytes.is_empty() {
             require_json(&parts.headers)?;
         }
@@ -206,11 +206,59 @@ fn media_type(headers: &HeaderMap) -> Option<String> {
         })
 }
 
+/// Largest body the token endpoint reads before the client is
+/// authenticated: a `client_credentials` form, or enough of any request to
+/// find an unsupported `grant_type` (I-53). Issue 12 defect 3, I-74.
+pub const UNAUTHENTICATED_BODY_LIMIT: usize = 8 * 1024;
+
+/// KiB of request bodies that all requests of this process together may be
+/// reading at once (64 MiB, I-74); a request that cannot reserve its share
+/// within [`BODY_BUDGET_WAIT`] is answered 503 with `Retry-After`.
+pub const BODY_MEMORY_BUDGET_KIB: u32 = 64 * 1024;
+
+/// How long a request waits for its share of [`BODY_MEMORY_BUDGET_KIB`].
+const BODY_BUDGET_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
+
+fn body_budget() -> &'static Arc<tokio::sync::Semaphore> {
+    static BUDGET: std::sync::OnceLock<Arc<tokio::sync::Semaphore>> = std::sync::OnceLock::new();
+    BUDGET.get_or_init(|| Arc::new(tokio::sync::Semaphore::new(BODY_MEMORY_BUDGET_KIB as usize)))
+}
+
 /// The whole body, at most `body_limit` bytes (413) and within
 /// `body_read_timeout` (408, I-67). Either error leaves the body unread, so
 /// the response announces `Connection: close` (see [`crate::server`]).
-async fn read_body(issuer: &Issuer, body: Body) -> Result<axum::body::Bytes, ApiError> {
-    let limit = issuer.config().body_limit;
+async fn read_body(issuer: &Issuer, headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
+    read_body_limited(issuer, headers, body, issuer.config().body_limit).await
+}
+
+/// [`read_body`] with `limit`. While it reads, the request holds its share of
+/// the process-wide body budget: `Content-Length` (or `limit` when absent)
+/// rounded up to KiB (I-74).
+async fn read_body_limited(
+    issuer: &Issuer,
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ApiError::PayloadTooLarge(limit));
+    }
+    let reserve = declared.unwrap_or(limit as u64).div_ceil(1024).max(1);
+    let reserve = u32::try_from(reserve).unwrap_or(u32::MAX);
+    let permit = tokio::time::timeout(
+        BODY_BUDGET_WAIT,
+        body_budget().clone().acquire_many_owned(reserve),
+    )
+    .await;
+    let Ok(Ok(_permit)) = permit else {
+        return Err(ApiError::Busy {
+            retry_after_secs: 1,
+        });
+    };
     let timeout = issuer.config().body_read_timeout;
     match tokio::time::timeout(timeout, to_bytes(body, limit)).await {
         Ok(read) => read.map_err(|_| ApiError::PayloadTooLarge(limit)),
@@ -284,7 +332,25 @@ async fn token(
                 media.as_deref().unwrap_or("none")
             )));
         }
-        let bytes = read_body(&issuer, body).await?;
+        // I-74: a bearer client token is checked from the headers before the
+        // body is read; without a valid one only a small body is read (enough
+        // for client_credentials and for finding an unsupported grant, I-53).
+        let bearer = authorization(&parts.headers)
+            .filter(|h| h.split(' ').next().is_some_and(|s| s.eq_ignore_ascii_case("bearer")))
+            .map(|h| issuer.authorize(Some(h), SCOPE_GENERATE));
+        let limit = match &bearer {
+            Some(Ok(_)) => issuer.config().body_limit,
+            _ => UNAUTHENTICATED_BODY_LIMIT,
+        };
+        let bytes = match read_body_limited(&issuer, &parts.headers, body, limit).await {
+            // Too large to read unauthenticated: the bearer's own refusal.
+            Err(ApiError::PayloadTooLarge(_)) if matches!(bearer, Some(Err(_))) => {
+                return Err(bearer
+                    .and_then(Result::err)
+                    .unwrap_or(ApiError::PayloadTooLarge(limit)))
+            }
+            other => other?,
+        };
         let grant = match ajwt_protocol::wire::peek_grant_type(&bytes, is_form) {
             Some(g) => Some(ajwt_protocol::wire::token_endpoint_grant(&g)?),
             None => None,
@@ -323,7 +389,10 @@ async fn token(
                 .await;
         }
         // §4.2.3: the agent_checksum grant needs a client token with generate:intent-token.
-        let client = issuer.authorize(authorization(&parts.headers), SCOPE_GENERATE)?;
+        let client = match bearer {
+            Some(checked) => checked?,
+            None => issuer.authorize(authorization(&parts.headers), SCOPE_GENERATE)?,
+        };
         let verified = match proof {
             Some(p) => Some(issuer.verify_token_request_proof(p)?),
             None => None,
