@@ -134,7 +134,7 @@ impl Issuer {
         let inputs = GrantInputs {
             request: &req,
             agent: agent.as_ref(),
-            workflow: workflow.as_ref(),
+            workflow: workflow.as_deref(),
             directory: &directory,
             parent: parent.as_ref().map(|p| p.as_ref().map_err(Clone::clone)),
         };

@@ -113,7 +113,10 @@ impl Store for AuditedStore {
         r
     }
 
-    async fn workflow(&self, workflow_id: &str) -> Result<Option<Workflow>, StoreError> {
+    async fn workflow(
+        &self,
+        workflow_id: &str,
+    ) -> Result<Option<std::sync::Arc<Workflow>>, StoreError> {
         let r = self.inner.workflow(workflow_id).await;
         audit!("workflow", workflow_id = workflow_id, outcome(&r, found));
         r

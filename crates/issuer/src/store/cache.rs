@@ -12,7 +12,7 @@
 //! bounds staleness when another process writes to the same database.
 
 use std::collections::HashMap;
-use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use ajwt_protocol::registration::Workflow;
@@ -20,32 +20,96 @@ use async_trait::async_trait;
 
 use super::{AgentRecord, ClientRecord, NewRegistration, Store, StoreError};
 
-/// Default bound of each cache map.
+/// Default bound of each cache map, in entries.
 pub const DEFAULT_CAPACITY: usize = 10_000;
+
+/// Default bound of each cache map, in (estimated) bytes of cached values
+/// (issue 12 defect 7, I-75). One value may take at most an eighth of it;
+/// a larger one is served but not cached.
+pub const DEFAULT_MAX_BYTES: usize = 32 * 1024 * 1024;
 
 /// Default lifetime of a cached agent registration.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
 
-struct Entry<T> {
-    value: T,
-    inserted: Instant,
+/// Default lifetime of a cached workflow: workflows are immutable, the
+/// lifetime only bounds how long an unused one stays in memory.
+pub const DEFAULT_WORKFLOW_TTL: Duration = Duration::from_secs(600);
+
+/// An estimate of the heap bytes a cached value holds (strings and
+/// containers), for the byte bound.
+trait Weight {
+    fn weight(&self) -> usize;
 }
 
-/// A bounded map plus the generation of the last invalidation.
+/// Fixed overhead counted per string or container (allocation, pointers).
+const OVERHEAD: usize = 32;
+
+fn strings<'a>(items: impl IntoIterator<Item = &'a String>) -> usize {
+    items.into_iter().map(|s| s.len() + OVERHEAD).sum()
+}
+
+impl Weight for AgentRecord {
+    fn weight(&self) -> usize {
+        let jwk = self.public_jwk.as_ref().map_or(0, |m| {
+            serde_json::to_vec(m).map_or(0, |v| v.len()) + OVERHEAD * m.len()
+        });
+        256 + self.agent_id.len()
+            + self.registration_id.len()
+            + self.jwk_thumbprint.as_ref().map_or(0, String::len)
+            + self.app_id.as_ref().map_or(0, String::len)
+            + self.allowed_scopes.as_ref().map_or(0, strings)
+            + jwk
+    }
+}
+
+impl Weight for Workflow {
+    fn weight(&self) -> usize {
+        let steps: usize = self
+            .steps
+            .iter()
+            .map(|s| {
+                64 + s.step_id.len()
+                    + s.agent_id.as_ref().map_or(0, String::len)
+                    + s.scopes.as_ref().map_or(0, strings)
+            })
+            .sum();
+        OVERHEAD + self.workflow_id.len() + steps
+    }
+}
+
+struct Entry<T> {
+    value: Arc<T>,
+    inserted: Instant,
+    weight: usize,
+}
+
+/// A map bounded in entries and bytes, plus the generation of the last
+/// invalidation.
 struct Map<T> {
     entries: HashMap<String, Entry<T>>,
     generation: u64,
+    bytes: usize,
 }
 
-impl<T: Clone> Map<T> {
+/// The bounds of one map.
+#[derive(Debug, Clone, Copy)]
+struct Bounds {
+    capacity: usize,
+    max_bytes: usize,
+    ttl: Option<Duration>,
+}
+
+impl<T: Weight> Map<T> {
     fn new() -> Self {
         Map {
             entries: HashMap::new(),
             generation: 0,
+            bytes: 0,
         }
     }
 
-    fn get(&self, key: &str, ttl: Option<Duration>) -> Option<T> {
+    /// The cached value, shared (no copy), unless expired.
+    fn get(&self, key: &str, ttl: Option<Duration>) -> Option<Arc<T>> {
         let entry = self.entries.get(key)?;
         match ttl {
             Some(ttl) if entry.inserted.elapsed() >= ttl => None,
@@ -53,28 +117,54 @@ impl<T: Clone> Map<T> {
         }
     }
 
-    /// Inserts, first dropping expired entries and then an arbitrary entry
-    /// if the map is full.
-    fn insert(&mut self, key: &str, value: T, capacity: usize, ttl: Option<Duration>) {
-        if capacity == 0 {
+    fn remove(&mut self, key: &str) {
+        if let Some(e) = self.entries.remove(key) {
+            self.bytes -= e.weight;
+        }
+    }
+
+    fn clear(&mut self) {
+        self.entries.clear();
+        self.bytes = 0;
+    }
+
+    /// Inserts; first drops expired entries and then arbitrary ones until
+    /// both bounds hold. A value over an eighth of the byte bound is not
+    /// cached.
+    fn insert(&mut self, key: &str, value: Arc<T>, b: Bounds) {
+        let weight = value.weight();
+        if b.capacity == 0 || weight > b.max_bytes / 8 {
+            self.remove(key);
             return;
         }
-        if !self.entries.contains_key(key) && self.entries.len() >= capacity {
-            if let Some(ttl) = ttl {
-                self.entries.retain(|_, e| e.inserted.elapsed() < ttl);
+        self.remove(key);
+        let full = |m: &Self| m.entries.len() >= b.capacity || m.bytes + weight > b.max_bytes;
+        if full(self) {
+            if let Some(ttl) = b.ttl {
+                let mut freed = 0;
+                self.entries.retain(|_, e| {
+                    let keep = e.inserted.elapsed() < ttl;
+                    if !keep {
+                        freed += e.weight;
+                    }
+                    keep
+                });
+                self.bytes -= freed;
             }
-            if self.entries.len() >= capacity {
-                let victim = self.entries.keys().next().cloned();
-                if let Some(victim) = victim {
-                    self.entries.remove(&victim);
-                }
+            while full(self) {
+                let Some(victim) = self.entries.keys().next().cloned() else {
+                    break;
+                };
+                self.remove(&victim);
             }
         }
+        self.bytes += weight;
         self.entries.insert(
             key.to_owned(),
             Entry {
                 value,
                 inserted: Instant::now(),
+                weight,
             },
         );
     }
@@ -97,7 +187,9 @@ pub struct CachedStore<S: Store> {
     agents: RwLock<Map<AgentRecord>>,
     workflows: RwLock<Map<Workflow>>,
     capacity: usize,
+    max_bytes: usize,
     agent_ttl: Option<Duration>,
+    workflow_ttl: Option<Duration>,
 }
 
 impl<S: Store> std::fmt::Debug for CachedStore<S> {
@@ -105,7 +197,10 @@ impl<S: Store> std::fmt::Debug for CachedStore<S> {
         f.debug_struct("CachedStore")
             .field("agents", &read(&self.agents).entries.len())
             .field("workflows", &read(&self.workflows).entries.len())
+            .field("agent_bytes", &read(&self.agents).bytes)
+            .field("workflow_bytes", &read(&self.workflows).bytes)
             .field("capacity", &self.capacity)
+            .field("max_bytes", &self.max_bytes)
             .field("agent_ttl", &self.agent_ttl)
             .finish_non_exhaustive()
     }
@@ -128,7 +223,38 @@ impl<S: Store> CachedStore<S> {
             agents: RwLock::new(Map::new()),
             workflows: RwLock::new(Map::new()),
             capacity,
+            max_bytes: DEFAULT_MAX_BYTES,
             agent_ttl,
+            workflow_ttl: Some(DEFAULT_WORKFLOW_TTL),
+        }
+    }
+
+    /// The same with each map bounded to `max_bytes` estimated bytes and
+    /// workflows expiring after `workflow_ttl` (I-75).
+    pub fn with_byte_limit(mut self, max_bytes: usize, workflow_ttl: Option<Duration>) -> Self {
+        self.max_bytes = max_bytes;
+        self.workflow_ttl = workflow_ttl;
+        self
+    }
+
+    /// Estimated bytes held by the cached agents and workflows.
+    pub fn cached_bytes(&self) -> (usize, usize) {
+        (read(&self.agents).bytes, read(&self.workflows).bytes)
+    }
+
+    fn agent_bounds(&self) -> Bounds {
+        Bounds {
+            capacity: self.capacity,
+            max_bytes: self.max_bytes,
+            ttl: self.agent_ttl,
+        }
+    }
+
+    fn workflow_bounds(&self) -> Bounds {
+        Bounds {
+            capacity: self.capacity,
+            max_bytes: self.max_bytes,
+            ttl: self.workflow_ttl,
         }
     }
 
@@ -141,14 +267,14 @@ impl<S: Store> CachedStore<S> {
     /// outside this wrapper).
     pub fn clear(&self) {
         let mut agents = write(&self.agents);
-        agents.entries.clear();
+        agents.clear();
         agents.generation = agents.generation.wrapping_add(1);
-        write(&self.workflows).entries.clear();
+        write(&self.workflows).clear();
     }
 
     fn invalidate_agent(&self, agent_id: &str) {
         let mut agents = write(&self.agents);
-        agents.entries.remove(agent_id);
+        agents.remove(agent_id);
         agents.generation = agents.generation.wrapping_add(1);
     }
 
@@ -157,12 +283,8 @@ impl<S: Store> CachedStore<S> {
     fn remember_agent(&self, generation: u64, record: &AgentRecord) {
         let mut agents = write(&self.agents);
         if agents.generation == generation {
-            agents.insert(
-                &record.agent_id,
-                record.clone(),
-                self.capacity,
-                self.agent_ttl,
-            );
+            let bounds = self.agent_bounds();
+            agents.insert(&record.agent_id, Arc::new(record.clone()), bounds);
         }
     }
 }
@@ -185,7 +307,7 @@ impl<S: Store> Store for CachedStore<S> {
         let generation = {
             let agents = read(&self.agents);
             if let Some(hit) = agents.get(agent_id, self.agent_ttl) {
-                return Ok(Some(hit));
+                return Ok(Some((*hit).clone()));
             }
             agents.generation
         };
@@ -209,19 +331,20 @@ impl<S: Store> Store for CachedStore<S> {
         self.inner.registrations(agent_id).await
     }
 
+    /// Not cached on insert: a workflow is cached when it is first used
+    /// (registering many workflows no one uses costs no memory, I-75).
     async fn insert_workflow(&self, workflow: &Workflow) -> Result<(), StoreError> {
-        self.inner.insert_workflow(workflow).await?;
-        write(&self.workflows).insert(&workflow.workflow_id, workflow.clone(), self.capacity, None);
-        Ok(())
+        self.inner.insert_workflow(workflow).await
     }
 
-    async fn workflow(&self, workflow_id: &str) -> Result<Option<Workflow>, StoreError> {
-        if let Some(hit) = read(&self.workflows).get(workflow_id, None) {
+    async fn workflow(&self, workflow_id: &str) -> Result<Option<Arc<Workflow>>, StoreError> {
+        if let Some(hit) = read(&self.workflows).get(workflow_id, self.workflow_ttl) {
             return Ok(Some(hit));
         }
         let found = self.inner.workflow(workflow_id).await?;
         if let Some(w) = &found {
-            write(&self.workflows).insert(workflow_id, w.clone(), self.capacity, None);
+            let bounds = self.workflow_bounds();
+            write(&self.workflows).insert(workflow_id, w.clone(), bounds);
         }
         Ok(found)
     }
@@ -283,7 +406,7 @@ mod tests {
         async fn insert_workflow(&self, w: &Workflow) -> Result<(), StoreError> {
             self.inner.insert_workflow(w).await
         }
-        async fn workflow(&self, id: &str) -> Result<Option<Workflow>, StoreError> {
+        async fn workflow(&self, id: &str) -> Result<Option<Arc<Workflow>>, StoreError> {
             self.workflows.fetch_add(1, Ordering::SeqCst);
             self.inner.workflow(id).await
         }
@@ -455,18 +578,75 @@ mod tests {
         };
         assert_eq!(s.workflow("wf").await.unwrap(), None);
         s.insert_workflow(&w).await.unwrap();
-        assert_eq!(s.workflow("wf").await.unwrap().unwrap(), w);
-        assert_eq!(s.inner().workflows.load(Ordering::SeqCst), 1);
+        // Cached on first use, not on insert (I-75), then shared.
+        let first = s.workflow("wf").await.unwrap().unwrap();
+        let second = s.workflow("wf").await.unwrap().unwrap();
+        assert_eq!(*first, w);
+        assert!(Arc::ptr_eq(&first, &second), "one shared copy");
+        assert_eq!(s.inner().workflows.load(Ordering::SeqCst), 2);
         assert_eq!(
             s.insert_workflow(&w).await.unwrap_err(),
             StoreError::WorkflowExists("wf".into())
         );
         s.clear();
-        assert_eq!(s.workflow("wf").await.unwrap().unwrap(), w);
-        assert_eq!(s.workflow("wf").await.unwrap().unwrap(), w);
-        assert_eq!(s.inner().workflows.load(Ordering::SeqCst), 2);
+        assert_eq!(*s.workflow("wf").await.unwrap().unwrap(), w);
+        assert_eq!(*s.workflow("wf").await.unwrap().unwrap(), w);
+        assert_eq!(s.inner().workflows.load(Ordering::SeqCst), 3);
         s.ping().await.unwrap();
         assert_eq!(s.client_count().await.unwrap(), 0);
         s.close().await;
+    }
+
+    fn big_workflow(id: &str, steps: usize) -> Workflow {
+        Workflow {
+            workflow_id: id.into(),
+            steps: (0..steps)
+                .map(|i| WorkflowStep {
+                    step_id: format!("step_{i}"),
+                    required: false,
+                    requires_approval: false,
+                    approval_gate: false,
+                    agent_id: Some(format!("agent-{i}")),
+                    scopes: Some((0..8).map(|j| format!("scope:{i}:{j}")).collect()),
+                })
+                .collect(),
+        }
+    }
+
+    /// Issue 12 defect 7 (I-75): the workflow cache is bounded in bytes as
+    /// well as entries, a value over an eighth of the bound is served but not
+    /// cached, and entries expire.
+    #[tokio::test]
+    async fn i75_workflow_cache_is_bounded_by_bytes_and_expires() {
+        let max_bytes = 64 * 1024;
+        let s = CachedStore::new(counting().await).with_byte_limit(max_bytes, None);
+        for i in 0..40 {
+            s.insert_workflow(&big_workflow(&format!("wf-{i}"), 15))
+                .await
+                .unwrap();
+        }
+        let one = big_workflow("x", 15).weight();
+        assert!(one < max_bytes / 8 && 40 * one > max_bytes, "{one}");
+        for i in 0..40 {
+            s.workflow(&format!("wf-{i}")).await.unwrap().unwrap();
+            let (_, bytes) = s.cached_bytes();
+            assert!(bytes <= max_bytes, "{bytes} > {max_bytes}");
+        }
+        // Over an eighth of the bound: served every time, never cached.
+        s.insert_workflow(&big_workflow("huge", 200)).await.unwrap();
+        assert!(big_workflow("huge", 200).weight() > max_bytes / 8);
+        let before = s.inner().workflows.load(Ordering::SeqCst);
+        for _ in 0..3 {
+            assert_eq!(s.workflow("huge").await.unwrap().unwrap().steps.len(), 200);
+        }
+        assert_eq!(s.inner().workflows.load(Ordering::SeqCst), before + 3);
+
+        // A zero lifetime: every lookup reaches the store.
+        let s = CachedStore::new(counting().await).with_byte_limit(max_bytes, Some(Duration::ZERO));
+        s.insert_workflow(&big_workflow("wf", 2)).await.unwrap();
+        for _ in 0..3 {
+            s.workflow("wf").await.unwrap().unwrap();
+        }
+        assert_eq!(s.inner().workflows.load(Ordering::SeqCst), 3);
     }
 }

@@ -5,6 +5,8 @@
 //! replicas implements the same trait later.
 
 use ajwt_checksum::{AgentChecksum, Profile};
+use std::sync::Arc;
+
 use ajwt_protocol::registration::Workflow;
 use async_trait::async_trait;
 
@@ -125,7 +127,7 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a new workflow; an existing id is `WorkflowExists`.
     async fn insert_workflow(&self, workflow: &Workflow) -> Result<(), StoreError>;
     /// A workflow by id.
-    async fn workflow(&self, workflow_id: &str) -> Result<Option<Workflow>, StoreError>;
+    async fn workflow(&self, workflow_id: &str) -> Result<Option<Arc<Workflow>>, StoreError>;
     /// Stores a new client; an existing id is `ClientExists`.
     async fn insert_client(&self, client: &ClientRecord) -> Result<(), StoreError>;
     /// A client by id.

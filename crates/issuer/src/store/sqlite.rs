@@ -10,6 +10,7 @@
 
 use std::fmt::Display;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ajwt_checksum::{AgentChecksum, Profile};
@@ -414,7 +415,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn workflow(&self, workflow_id: &str) -> Result<Option<Workflow>, StoreError> {
+    async fn workflow(&self, workflow_id: &str) -> Result<Option<Arc<Workflow>>, StoreError> {
         let definition = sqlx::query_scalar::<_, String>(
             "SELECT definition FROM workflows WHERE workflow_id = ?1",
         )
@@ -438,7 +439,7 @@ impl Store for SqliteStore {
                 workflow.workflow_id
             )));
         }
-        Ok(Some(workflow))
+        Ok(Some(Arc::new(workflow)))
     }
 
     async fn insert_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
@@ -804,7 +805,7 @@ mod tests {
         assert_eq!(s.workflow(&w.workflow_id).await.unwrap(), None);
         s.insert_workflow(&w).await.unwrap();
         let read = s.workflow(&w.workflow_id).await.unwrap().unwrap();
-        assert_eq!(read, w);
+        assert_eq!(*read, w);
         let ids: Vec<&str> = read.steps.iter().map(|s| s.step_id.as_str()).collect();
         assert_eq!(ids, ["z_analyze", "a_gate", "m_apply"]);
         assert_eq!(
@@ -820,7 +821,7 @@ mod tests {
             StoreError::WorkflowExists(w.workflow_id.clone())
         );
         // Workflows are immutable: the original is unchanged.
-        assert_eq!(s.workflow(&w.workflow_id).await.unwrap().unwrap(), w);
+        assert_eq!(*s.workflow(&w.workflow_id).await.unwrap().unwrap(), w);
     }
 
     #[tokio::test]
@@ -864,7 +865,7 @@ mod tests {
         assert_eq!(s.registrations("a1").await.unwrap(), vec![r1, r2.clone()]);
         assert_eq!(s.latest_registration("a1").await.unwrap().unwrap(), r2);
         assert_eq!(
-            s.workflow("auto-patch-workflow-v1").await.unwrap().unwrap(),
+            *s.workflow("auto-patch-workflow-v1").await.unwrap().unwrap(),
             workflow()
         );
         assert_eq!(s.client_count().await.unwrap(), 1);
