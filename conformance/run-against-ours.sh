@@ -66,7 +66,7 @@ fi
 CLIENT_ID="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["client_id"])' "$DATA/admin-client.json")"
 CLIENT_SECRET="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["client_secret"])' "$DATA/admin-client.json")"
 run_mode issuer "$AJWT" conformance issuer --strict --base-url "http://127.0.0.1:$ISSUER_PORT" \
-  --client-id "$CLIENT_ID" --client-secret "$CLIENT_SECRET"
+  --client-id "$CLIENT_ID" --client-secret="$CLIENT_SECRET"
 if [ ! -f "$OUT/issuer.json" ]; then
   echo "== conformance: issuer: no report; the last lines of the issuer's log:"
   tail -n 30 "$OUT/issuer-serve.log"
