@@ -361,10 +361,10 @@ async fn admin_rotate_keys(
 /// `POST /intent/register/agent` (and `/register/agent`, §6.2.2): §5.4, §6.2.3.
 async fn register_agent(
     State(issuer): State<Arc<Issuer>>,
-    _client: ClientToken<RegisterScope>,
+    ClientToken(client, _): ClientToken<RegisterScope>,
     JsonBody(bytes): JsonBody,
 ) -> Result<Json<AgentRegistrationResponse>, ApiError> {
-    issuer.register_agent(&bytes).await.map(Json)
+    issuer.register_agent_as(&bytes, &client).await.map(Json)
 }
 
 /// `POST /intent/register/workflow`: §6.3.

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ajwt_checksum::{AgentChecksum, Profile};
-use ajwt_protocol::registration::{registration_id, Workflow};
+use ajwt_protocol::registration::{registration_id, registration_id_versioned, Workflow};
 use async_trait::async_trait;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -249,35 +249,48 @@ impl Store for SqliteStore {
             .await
             .map_err(|e| backend("cannot begin registration", e))?;
 
-        // §5.4.2 step 3: a checksum exists once across all agents and versions.
-        if let Some(existing_agent_id) = Self::checksum_owner(&mut tx, &checksum).await? {
-            return Err(StoreError::DuplicateChecksum { existing_agent_id });
-        }
-
-        let previous = sqlx::query_as::<_, (i64, i64)>(
-            "SELECT version, reg_second FROM agent_registrations \
-             WHERE agent_id = ?1 ORDER BY version DESC LIMIT 1",
+        let previous = sqlx::query_as::<_, (i64, i64, i64)>(
+            "SELECT version, revoked, \
+             (SELECT MAX(reg_second) FROM agent_registrations WHERE agent_id = ?1) \
+             FROM agent_registrations WHERE agent_id = ?1 ORDER BY version DESC LIMIT 1",
         )
         .bind(&new.agent_id)
         .fetch_optional(&mut *tx)
         .await
         .map_err(|e| backend(format_args!("previous registration of {}", new.agent_id), e))?;
 
-        let wall_second = new.registered_at_ms.div_euclid(1000);
-        let (version, second) = match previous {
-            None => (1, wall_second),
-            Some((v, s)) => {
-                let next_version = v.checked_add(1);
-                let next_second = s.checked_add(1);
-                match (next_version, next_second) {
-                    (Some(nv), Some(ns)) => (nv, wall_second.max(ns)),
-                    _ => {
-                        return Err(StoreError::Backend(format!(
-                            "agent_registrations of {}: version or registration second overflows",
-                            new.agent_id
-                        )))
-                    }
-                }
+        // §5.6.1: a REVOKED agent stays revoked unless an administrator
+        // re-registers it (I-69). Checked under the write lock, so a
+        // concurrent revocation is either seen here or, if it commits
+        // later, also revokes the row inserted below.
+        if let Some((_, revoked, _)) = previous {
+            if revoked != 0 && !new.may_reactivate_revoked {
+                return Err(StoreError::AgentRevoked {
+                    agent_id: new.agent_id,
+                });
+            }
+        }
+
+        // §5.4.2 step 3: a checksum exists once across all agents and versions.
+        if let Some(existing_agent_id) = Self::checksum_owner(&mut tx, &checksum).await? {
+            return Err(StoreError::DuplicateChecksum { existing_agent_id });
+        }
+
+        // §5.4.2 step 4 with the real registration second (I-70): the plain
+        // `reg_<agent>_<second>` when that second is later than every earlier
+        // registration of the agent, else `reg_<agent>_<second>_v<version>`
+        // (unique because versions are).
+        let second = new.registered_at_ms.div_euclid(1000);
+        let (version, versioned) = match previous {
+            None => (1, false),
+            Some((v, _, max_second)) => {
+                let next = v.checked_add(1).ok_or_else(|| {
+                    StoreError::Backend(format!(
+                        "agent_registrations of {}: version overflows",
+                        new.agent_id
+                    ))
+                })?;
+                (next, max_second >= second)
             }
         };
         let version_u32 = u32::try_from(version)
@@ -288,7 +301,11 @@ impl Store for SqliteStore {
                 e,
             )
         })?;
-        let reg_id = registration_id(&new.agent_id, second_u64);
+        let reg_id = if versioned {
+            registration_id_versioned(&new.agent_id, second_u64, version_u32)
+        } else {
+            registration_id(&new.agent_id, second_u64)
+        };
 
         let inserted = sqlx::query(
             "INSERT INTO agent_registrations (agent_id, version, registration_id, reg_second, \
@@ -522,6 +539,7 @@ mod tests {
             app_id: Some("app".into()),
             spec_json: format!(r#"{{"agent_id":"{agent_id}","n":{n}}}"#),
             registered_at_ms,
+            may_reactivate_revoked: false,
         }
     }
 
@@ -652,17 +670,21 @@ mod tests {
                     .registration_id,
             );
         }
+        // I-70: the real second; the version keeps later ids in that second unique.
         assert_eq!(
             ids,
             [
                 "reg_a1_1735680000",
-                "reg_a1_1735680001",
-                "reg_a1_1735680002"
+                "reg_a1_1735680000_v2",
+                "reg_a1_1735680000_v3"
             ]
         );
-        // A clock stepping backwards still yields an increasing id.
+        // A clock stepping backwards: the real (earlier) second, versioned.
         let r = s.register_agent(reg("a1", 4, ms - 60_000)).await.unwrap();
-        assert_eq!(r.registration_id, "reg_a1_1735680003");
+        assert_eq!(r.registration_id, "reg_a1_1735679940_v4");
+        // A later second is plain again.
+        let r = s.register_agent(reg("a1", 6, ms + 1_000)).await.unwrap();
+        assert_eq!(r.registration_id, "reg_a1_1735680001");
         // Another agent in the same second is independent.
         let other = s.register_agent(reg("a2", 5, ms)).await.unwrap();
         assert_eq!(other.registration_id, "reg_a2_1735680000");
@@ -673,7 +695,7 @@ mod tests {
             .into_iter()
             .map(|r| r.registration_id)
             .collect();
-        assert_eq!(listed.len(), 4);
+        assert_eq!(listed.len(), 5);
         assert_eq!(listed[..3], ids[..]);
     }
 
@@ -714,19 +736,15 @@ mod tests {
             all.iter().map(|r| r.version).collect::<Vec<_>>(),
             (1..=10).collect::<Vec<u32>>()
         );
-        // Ids increase with the version.
-        let seconds: Vec<u64> = all
-            .iter()
-            .map(|r| {
-                r.registration_id
-                    .rsplit('_')
-                    .next()
-                    .unwrap()
-                    .parse()
-                    .unwrap()
-            })
-            .collect();
-        assert!(seconds.windows(2).all(|w| w[0] < w[1]), "{seconds:?}");
+        // Ids carry the real second; all but the first carry their version (I-70).
+        for r in &all {
+            let expected = if r.version == 1 {
+                "reg_busy_1735680000".to_owned()
+            } else {
+                format!("reg_busy_1735680000_v{}", r.version)
+            };
+            assert_eq!(r.registration_id, expected);
+        }
         assert_eq!(
             s.latest_registration("busy")
                 .await
@@ -870,7 +888,10 @@ mod tests {
         assert_eq!(s.client_count().await.unwrap(), 1);
         // Version numbering and duplicate detection continue after reopen.
         let r3 = s.register_agent(reg("a1", 3, 1_000)).await.unwrap();
-        assert_eq!((r3.version, r3.registration_id.as_str()), (3, "reg_a1_3"));
+        assert_eq!(
+            (r3.version, r3.registration_id.as_str()),
+            (3, "reg_a1_1_v3")
+        );
         assert!(matches!(
             s.register_agent(reg("zz", 1, 1_000)).await,
             Err(StoreError::DuplicateChecksum { existing_agent_id }) if existing_agent_id == "a1"
