@@ -49,19 +49,26 @@ fn spawn_first_start(dir: &Path, port: u16) -> ChildGuard {
     .unwrap()
 }
 
-/// How long an undisturbed first start takes until `admin-client.json` exists
-/// and the issuer answers `/healthz`.
-async fn time_of_first_start() -> Duration {
+/// An undisturbed first start: how long until `admin-client.json` appears
+/// (polled every millisecond) and until the issuer answers `/healthz`.
+async fn time_of_first_start() -> (Duration, Duration) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data");
+    let port = ajwt_test_kit::free_port().unwrap();
     let started = Instant::now();
-    let mut s = ServeProcess::spawn_with(ajwt(), &dir, &[], Stdio::null())
+    let mut child = spawn_first_start(&dir, port);
+    while !dir.join(ADMIN_CLIENT_FILE).exists() && started.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let file = started.elapsed();
+    let base = format!("http://127.0.0.1:{port}");
+    child
+        .wait_healthy(&base, Duration::from_secs(30))
         .await
         .unwrap();
-    let took = started.elapsed();
-    s.admin_token().await.unwrap();
-    s.terminate(Duration::from_secs(10)).unwrap();
-    took
+    let healthy = started.elapsed();
+    child.terminate(Duration::from_secs(10)).unwrap();
+    (file, healthy)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -82,16 +89,29 @@ async fn i68_sigkill_during_first_start_never_locks_the_operator_out() {
         });
     eprintln!("AJWT_CRASH_SEED={seed}");
     let mut rng = Rng(seed);
-    // Kill points cover at least 0-300 ms and the whole first start.
-    let first_start = time_of_first_start().await;
-    let span_ms = (first_start.as_millis() as u64 * 12 / 10).max(300);
-    eprintln!("first start took {first_start:?}; kill delays 0-{span_ms} ms");
+    // Half the kill points cover at least 0-300 ms and the whole first
+    // start; the other half fall within 40 ms before (and 10 ms after) the
+    // moment admin-client.json appeared in an undisturbed start, where the
+    // admin client is being created.
+    let (file_at, healthy_at) = time_of_first_start().await;
+    let span_ms = (healthy_at.as_millis() as u64 * 12 / 10).max(300);
+    let file_ms = file_at.as_millis() as u64;
+    eprintln!(
+        "first start: admin-client.json after {file_at:?}, healthy after {healthy_at:?}; \
+         kill delays 0-{span_ms} ms and {}-{} ms",
+        file_ms.saturating_sub(40),
+        file_ms + 10
+    );
 
     let mut with_file_at_kill = 0;
     for i in 0..iterations {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("data");
-        let delay = Duration::from_millis(rng.next() % (span_ms + 1));
+        let delay = Duration::from_millis(if i % 2 == 0 {
+            rng.next() % (span_ms + 1)
+        } else {
+            file_ms.saturating_sub(40) + rng.next() % 51
+        });
         let port = ajwt_test_kit::free_port().unwrap();
         let mut child = spawn_first_start(&dir, port);
         std::thread::sleep(delay);
