@@ -390,14 +390,6 @@ pub fn registration_id(agent_id: &str, unix_seconds: u64) -> String {
     format!("reg_{agent_id}_{unix_seconds}")
 }
 
-/// The registration id of an agent's re-registration in a second that
-/// already has (or precedes) an earlier registration of it:
-/// `reg_<agent_id>_<timestamp>_v<version>` (I-70). The timestamp stays the
-/// real registration second; the version makes the id unique.
-pub fn registration_id_versioned(agent_id: &str, unix_seconds: u64, version: u32) -> String {
-    format!("reg_{agent_id}_{unix_seconds}_v{version}")
-}
-
 /// Successful agent registration response (§5.4.3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentRegistrationResponse {

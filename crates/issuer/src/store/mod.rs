@@ -48,9 +48,9 @@ pub struct NewRegistration {
 pub struct AgentRecord {
     /// The agent.
     pub agent_id: String,
-    /// `reg_<agent_id>_<unix seconds>`, or `..._v<version>` when the agent
-    /// already has a registration in that second or later; unique (§5.4.2
-    /// step 4, I-70).
+    /// `reg_<agent_id>_<unix seconds>`, or `reg_<agent_id>_<unix
+    /// microseconds>` within that second when the agent already has a
+    /// registration in it; unique (§5.4.2 step 4, I-70).
     pub registration_id: String,
     /// 1 for the first registration, +1 for each re-registration (§5.4.4).
     pub version: u32,
@@ -124,8 +124,8 @@ pub trait Store: Send + Sync + 'static {
     /// agent unless `may_reactivate_revoked` (`AgentRevoked`, checked in the
     /// same atomic step), assigns `version = previous + 1` (1 for a new
     /// agent) and a unique `registration_id`: `reg_<agent_id>_<s>` where `s`
-    /// is the real registration second, with `_v<version>` appended when an
-    /// earlier registration of the agent has second `s` or later (I-70).
+    /// is the real registration second, or `reg_<agent_id>_<s * 10^6 + k>`
+    /// for the agent's k-th further registration in second `s` (I-70).
     async fn register_agent(&self, new: NewRegistration) -> Result<AgentRecord, StoreError>;
     /// The LATEST registration of an agent (highest version, §4.7.1, §5.4.4).
     async fn latest_registration(&self, agent_id: &str) -> Result<Option<AgentRecord>, StoreError>;

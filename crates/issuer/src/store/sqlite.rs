@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ajwt_checksum::{AgentChecksum, Profile};
-use ajwt_protocol::registration::{registration_id, registration_id_versioned, Workflow};
+use ajwt_protocol::registration::{registration_id, Workflow};
 use async_trait::async_trait;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -249,12 +249,14 @@ impl Store for SqliteStore {
             .await
             .map_err(|e| backend("cannot begin registration", e))?;
 
+        let second = new.registered_at_ms.div_euclid(1000);
         let previous = sqlx::query_as::<_, (i64, i64, i64)>(
             "SELECT version, revoked, \
-             (SELECT MAX(reg_second) FROM agent_registrations WHERE agent_id = ?1) \
+             (SELECT COUNT(*) FROM agent_registrations WHERE agent_id = ?1 AND reg_second = ?2) \
              FROM agent_registrations WHERE agent_id = ?1 ORDER BY version DESC LIMIT 1",
         )
         .bind(&new.agent_id)
+        .bind(second)
         .fetch_optional(&mut *tx)
         .await
         .map_err(|e| backend(format_args!("previous registration of {}", new.agent_id), e))?;
@@ -277,20 +279,20 @@ impl Store for SqliteStore {
         }
 
         // §5.4.2 step 4 with the real registration second (I-70): the plain
-        // `reg_<agent>_<second>` when that second is later than every earlier
-        // registration of the agent, else `reg_<agent>_<second>_v<version>`
-        // (unique because versions are).
-        let second = new.registered_at_ms.div_euclid(1000);
-        let (version, versioned) = match previous {
-            None => (1, false),
-            Some((v, _, max_second)) => {
+        // `reg_<agent>_<second>` for the agent's first registration in that
+        // second; the k-th further one in the same second gets the
+        // microsecond timestamp `second * 10^6 + k`, still within the real
+        // second and unique (k grows under the write lock).
+        let (version, same_second) = match previous {
+            None => (1, 0),
+            Some((v, _, same_second)) => {
                 let next = v.checked_add(1).ok_or_else(|| {
                     StoreError::Backend(format!(
                         "agent_registrations of {}: version overflows",
                         new.agent_id
                     ))
                 })?;
-                (next, max_second >= second)
+                (next, same_second)
             }
         };
         let version_u32 = u32::try_from(version)
@@ -301,11 +303,21 @@ impl Store for SqliteStore {
                 e,
             )
         })?;
-        let reg_id = if versioned {
-            registration_id_versioned(&new.agent_id, second_u64, version_u32)
+        let timestamp = if same_second == 0 {
+            Some(second_u64)
         } else {
-            registration_id(&new.agent_id, second_u64)
+            u64::try_from(same_second)
+                .ok()
+                .filter(|k| *k < 1_000_000)
+                .and_then(|k| second_u64.checked_mul(1_000_000)?.checked_add(k))
         };
+        let timestamp = timestamp.ok_or_else(|| {
+            StoreError::Backend(format!(
+                "agent {}: too many registrations in second {second}",
+                new.agent_id
+            ))
+        })?;
+        let reg_id = registration_id(&new.agent_id, timestamp);
 
         let inserted = sqlx::query(
             "INSERT INTO agent_registrations (agent_id, version, registration_id, reg_second, \
@@ -670,18 +682,19 @@ mod tests {
                     .registration_id,
             );
         }
-        // I-70: the real second; the version keeps later ids in that second unique.
+        // I-70: the real second; later ids in that second are microsecond
+        // timestamps within it.
         assert_eq!(
             ids,
             [
                 "reg_a1_1735680000",
-                "reg_a1_1735680000_v2",
-                "reg_a1_1735680000_v3"
+                "reg_a1_1735680000000001",
+                "reg_a1_1735680000000002"
             ]
         );
-        // A clock stepping backwards: the real (earlier) second, versioned.
+        // A clock stepping backwards: the real (earlier) second.
         let r = s.register_agent(reg("a1", 4, ms - 60_000)).await.unwrap();
-        assert_eq!(r.registration_id, "reg_a1_1735679940_v4");
+        assert_eq!(r.registration_id, "reg_a1_1735679940");
         // A later second is plain again.
         let r = s.register_agent(reg("a1", 6, ms + 1_000)).await.unwrap();
         assert_eq!(r.registration_id, "reg_a1_1735680001");
@@ -736,12 +749,15 @@ mod tests {
             all.iter().map(|r| r.version).collect::<Vec<_>>(),
             (1..=10).collect::<Vec<u32>>()
         );
-        // Ids carry the real second; all but the first carry their version (I-70).
+        // Ids carry the real second, the later ones as microseconds (I-70).
         for r in &all {
             let expected = if r.version == 1 {
                 "reg_busy_1735680000".to_owned()
             } else {
-                format!("reg_busy_1735680000_v{}", r.version)
+                format!(
+                    "reg_busy_{}",
+                    1_735_680_000_000_000 + u64::from(r.version) - 1
+                )
             };
             assert_eq!(r.registration_id, expected);
         }
@@ -890,7 +906,7 @@ mod tests {
         let r3 = s.register_agent(reg("a1", 3, 1_000)).await.unwrap();
         assert_eq!(
             (r3.version, r3.registration_id.as_str()),
-            (3, "reg_a1_1_v3")
+            (3, "reg_a1_1000002")
         );
         assert!(matches!(
             s.register_agent(reg("zz", 1, 1_000)).await,
