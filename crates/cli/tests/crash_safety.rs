@@ -47,8 +47,17 @@ fn spec(agent_id: &str, edition: u32) -> Value {
 
 /// Writes until the server stops answering; every acknowledgement is sent
 /// on `acked` as soon as it arrives.
-async fn stream(base: String, token: String, round: u32, acked: mpsc::UnboundedSender<Acked>) {
+async fn stream(
+    base: String,
+    admin: ajwt_issuer::service::ClientCredentials,
+    round: u32,
+    acked: mpsc::UnboundedSender<Acked>,
+) {
     let http = reqwest::Client::new();
+    let endpoint = format!("{base}/intent/token");
+    let Ok(mut token) = ajwt_test_kit::client_token(&endpoint, &admin).await else {
+        return;
+    };
     let mut editions: Vec<(String, u32)> = Vec::new();
     for i in 0.. {
         let (path, body) = if i % 7 == 6 {
@@ -76,9 +85,17 @@ async fn stream(base: String, token: String, round: u32, acked: mpsc::UnboundedS
         assert_eq!(status, 200, "{path}: {text}");
         let v: Value = serde_json::from_str(&text).unwrap();
         let ack = match v.get("kid") {
-            Some(kid) => Acked::Rotation {
-                kid: kid.as_str().unwrap().to_owned(),
-            },
+            Some(kid) => {
+                // The ring keeps only a few previous keys (I-70): a token of
+                // the new key outlives the coming rotations.
+                let Ok(fresh) = ajwt_test_kit::client_token(&endpoint, &admin).await else {
+                    return;
+                };
+                token = fresh;
+                Acked::Rotation {
+                    kid: kid.as_str().unwrap().to_owned(),
+                }
+            }
             None => Acked::Registration {
                 agent_id: v["agent_id"].as_str().unwrap().to_owned(),
                 registration_id: v["registration_id"].as_str().unwrap().to_owned(),
@@ -141,9 +158,9 @@ async fn s9_1_4_sigkill_mid_stream_loses_no_acknowledged_write() {
                 "round {round}: {kid} not in {kids:?}"
             );
         }
-        let token = serve.admin_token().await.unwrap();
+        let admin = serve.admin().unwrap();
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let writer = tokio::spawn(stream(serve.base_url.clone(), token, round, tx));
+        let writer = tokio::spawn(stream(serve.base_url.clone(), admin, round, tx));
         tokio::time::sleep(Duration::from_millis(kill_after_ms)).await;
         serve.child.0.kill().unwrap(); // SIGKILL
         serve.child.0.wait().unwrap();

@@ -455,7 +455,7 @@ async fn register_agent(
     JsonBody(bytes): JsonBody,
 ) -> Result<Json<AgentRegistrationResponse>, ApiError> {
     issuer.rate_limits().check_registration(&client.client_id)?;
-    issuer.register_agent(&bytes).await.map(Json)
+    issuer.register_agent_as(&bytes, &client).await.map(Json)
 }
 
 /// `POST /intent/register/workflow`: §6.3.

@@ -58,6 +58,12 @@ pub use ajwt_jose::Alg as SigningAlgorithm;
 /// Name of the key directory inside the data directory.
 pub const KEY_DIR: &str = "signing-keys";
 
+/// How many keys besides the signing key the ring keeps (I-70): a rotation
+/// beyond this retires the oldest key (dropped from the JWK Set, its file
+/// deleted), and loading a key directory with more keys retires the oldest
+/// extra ones. The signing key is never retired.
+pub const MAX_PREVIOUS_KEYS: usize = 4;
+
 /// Longest token [`KeyRing::verify`] decodes (the default request body limit).
 const MAX_TOKEN_LEN: usize = 1 << 20;
 
@@ -248,6 +254,7 @@ impl KeyRing {
             keys.push(key);
         }
         let ring = KeyRing::from_keys(keys, Some(dir))?;
+        ring.delete_retired_files()?;
         if ring.current.alg() != alg {
             tracing::warn!(
                 kid = %ring.current.kid,
@@ -265,8 +272,10 @@ impl KeyRing {
     }
 
     /// A new ring whose current key is a freshly generated key of `alg` and
-    /// whose older keys are every key of `self` (so tokens signed before
-    /// still verify and all keys stay in the JWK Set). A ring loaded with
+    /// whose older keys are the keys of `self`, newest first, at most
+    /// [`MAX_PREVIOUS_KEYS`] of them (so tokens signed by recent keys still
+    /// verify; the oldest key beyond the bound is retired: dropped from the
+    /// JWK Set and, for a stored ring, its file deleted). A ring loaded with
     /// [`KeyRing::load_or_generate`] stores the new key in its key directory
     /// first (a file like the others: mode 0600, written atomically), so it
     /// is still the current key after a restart; an in-memory ring
@@ -283,14 +292,40 @@ impl KeyRing {
             }
             None => RingKey::generate(alg, created_at)?,
         };
-        let mut older = Vec::with_capacity(self.older.len() + 1);
+        let mut older = Vec::with_capacity(MAX_PREVIOUS_KEYS + 1);
         older.push(self.current.clone());
-        older.extend(self.older.iter().cloned());
-        Ok(KeyRing {
+        older.extend(self.older.iter().take(MAX_PREVIOUS_KEYS - 1).cloned());
+        let ring = KeyRing {
             current: key,
             older,
             dir: self.dir.clone(),
-        })
+        };
+        ring.delete_retired_files()?;
+        Ok(ring)
+    }
+
+    /// Deletes the key files of the ring's directory that are not in the
+    /// ring (keys retired by [`MAX_PREVIOUS_KEYS`]). Only `<kid>.json` files
+    /// that load as keys are touched. A crash before this ran leaves extra
+    /// files, which the next [`KeyRing::load_or_generate`] retires again.
+    fn delete_retired_files(&self) -> Result<(), KeyError> {
+        let Some(dir) = &self.dir else {
+            return Ok(());
+        };
+        let kept: Vec<&str> = self.keys().map(|k| k.kid.as_str()).collect();
+        for key in load_key_dir(dir)? {
+            if !kept.contains(&key.kid.as_str()) {
+                let path = dir.join(format!("{}.json", key.kid));
+                match fs::remove_file(&path) {
+                    Ok(()) => {
+                        tracing::info!(kid = %key.kid, "retired a signing key (I-70): removed from the JWK Set and deleted")
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io_error(&path)(e)),
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The `kid` of every key, newest (the signing key) first.
@@ -306,7 +341,7 @@ impl KeyRing {
             .ok_or_else(|| KeyError::Generation("no signing key".to_owned()))?;
         Ok(KeyRing {
             current,
-            older: keys.collect(),
+            older: keys.take(MAX_PREVIOUS_KEYS).collect(),
             dir,
         })
     }
@@ -1532,6 +1567,46 @@ mod tests {
         assert_eq!(reloaded.jwks(), third.jwks());
         assert_eq!(reloaded.current_alg(), Alg::Ed25519);
         assert_eq!(reloaded.verify(&new_token, TYP).unwrap(), claims());
+    }
+
+    #[test]
+    fn i70_rotation_keeps_the_signing_key_and_at_most_max_previous_keys() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join(KEY_DIR);
+        let mut ring = KeyRing::load_or_generate(tmp.path(), SigningAlgorithm::Ed25519).unwrap();
+        let mut all = vec![ring.current_kid().to_owned()];
+        for _ in 0..10 {
+            ring = ring.rotated(SigningAlgorithm::Ed25519).unwrap();
+            all.push(ring.current_kid().to_owned());
+            assert!(ring.kids().len() <= MAX_PREVIOUS_KEYS + 1);
+            assert_eq!(key_files(&dir).len(), ring.kids().len());
+        }
+        all.reverse();
+        assert_eq!(ring.kids(), all[..=MAX_PREVIOUS_KEYS]);
+        let reloaded = KeyRing::load_or_generate(tmp.path(), SigningAlgorithm::Ed25519).unwrap();
+        assert_eq!(reloaded.kids(), ring.kids());
+        // Extra files (a crash after writing a new key, or a directory from
+        // before the bound) are retired on load, oldest first.
+        let mut stale = ring.clone();
+        stale.dir = None;
+        for extra in 1..=3u64 {
+            write_new_key(&dir, Alg::Ed25519, extra).unwrap();
+        }
+        assert_eq!(key_files(&dir).len(), MAX_PREVIOUS_KEYS + 4);
+        let trimmed = KeyRing::load_or_generate(tmp.path(), SigningAlgorithm::Ed25519).unwrap();
+        assert_eq!(trimmed.kids(), ring.kids());
+        assert_eq!(key_files(&dir).len(), MAX_PREVIOUS_KEYS + 1);
+        in_memory_ring_is_bounded(&stale);
+    }
+
+    fn in_memory_ring_is_bounded(ring: &KeyRing) {
+        let mut ring = ring.clone();
+        for _ in 0..(MAX_PREVIOUS_KEYS * 2) {
+            let next = ring.rotated(SigningAlgorithm::Es256).unwrap();
+            assert_eq!(next.kids()[1], ring.current_kid());
+            ring = next;
+        }
+        assert_eq!(ring.kids().len(), MAX_PREVIOUS_KEYS + 1);
     }
 
     #[test]

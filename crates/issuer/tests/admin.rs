@@ -152,8 +152,8 @@ async fn s5_6_1_revocation_covers_every_registration_and_is_idempotent() {
 }
 
 /// Pins current behaviour (see the report / I-41): REVOKED applies to the
-/// registrations that exist; an administrator (register:intent) re-admits the
-/// agent only by registering a new specification, and the revoked checksum
+/// registrations that exist; an administrator (register:intent and
+/// admin:intent, I-69) re-admits the agent only by registering a new specification, and the revoked checksum
 /// stays taken (§5.4.2 step 3).
 #[tokio::test]
 async fn s5_6_2_reregistration_after_revocation_is_a_new_active_registration() {
@@ -166,14 +166,24 @@ async fn s5_6_2_reregistration_after_revocation_is_a_new_active_registration() {
         200,
         json!({"agent_id": "readmitted-agent", "revoked": true, "registrations": 1}),
     );
-    let r = h.register_agent_raw(&admin, &v1.registration_body()).await;
+    // I-69: re-admitting a revoked agent needs admin:intent as well.
+    let readmit = h.token_with_scopes(&[REGISTER, ADMIN]).await;
+    let v2 = TestAgent::with_prompt("readmitted-agent", "A reviewed, fixed prompt.");
+    let r = h.register_agent_raw(&admin, &v2.registration_body()).await;
+    assert_eq!(
+        (r.status, r.json["error"].as_str()),
+        (403, Some("insufficient_scope")),
+        "{r:?}"
+    );
+    let r = h
+        .register_agent_raw(&readmit, &v1.registration_body())
+        .await;
     assert_eq!(
         (r.status, r.json["error"].as_str()),
         (400, Some("duplicate_agent")),
         "{r:?}"
     );
-    let v2 = TestAgent::with_prompt("readmitted-agent", "A reviewed, fixed prompt.");
-    let body = h.register(&admin, &v2).await;
+    let body = h.register(&readmit, &v2).await;
     assert_eq!(body["version"], 2);
     // The old specification is checked against the LATEST registration.
     let r = h.intent(&admin, &v1.request(&["x"])).await;

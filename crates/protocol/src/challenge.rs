@@ -97,19 +97,12 @@ impl Challenge {
     }
 
     /// `error_description`, restricted to the characters RFC 6750 §3 allows
-    /// (`%x20-21 / %x23-5B / %x5D-7E`): `"` becomes `'`, `\` and anything
-    /// else outside the set become `?`.
+    /// (`%x20-21 / %x23-5B / %x5D-7E`: `"` becomes `'`, `§` becomes
+    /// `Section `, `\` and anything else outside the set become `?`) and
+    /// bounded to [`crate::error::MAX_DESCRIPTION_BYTES`] bytes, by
+    /// [`crate::error::rfc6749_description`] (I-71).
     pub fn error_description(self, text: impl AsRef<str>) -> Challenge {
-        let text: String = text
-            .as_ref()
-            .chars()
-            .map(|c| match c {
-                '"' => '\'',
-                '\\' => '?',
-                ' '..='~' => c,
-                _ => '?',
-            })
-            .collect();
+        let text = crate::error::rfc6749_description(text.as_ref());
         self.param("error_description", text)
     }
 

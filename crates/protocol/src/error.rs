@@ -234,17 +234,37 @@ impl OAuthError {
 /// `Section `, double quotes become single quotes (the draft's own style,
 /// §4.5.2 `'agent_checksum'`) and every other character outside `%x20-21 / %x23-5B / %x5D-7E` (a
 /// backslash, control or non-ASCII character, possibly from client input)
-/// becomes `?`.
+/// becomes `?`. The result is at most [`MAX_DESCRIPTION_BYTES`] bytes: a
+/// longer text (for example one quoting an attacker's 200 KB `kid`) is cut
+/// and ends in `...` (I-71), and only that much of the input is read. This
+/// is the one place that bounds reflected text:
+/// [`crate::challenge::Challenge::error_description`] and the error bodies
+/// of the issuer and the verifier go through it. Idempotent.
 pub fn rfc6749_description(text: &str) -> String {
-    text.replace('§', "Section ")
-        .chars()
-        .map(|c| match c {
-            '"' => '\'',
-            ' '..='~' if c != '\\' => c,
-            _ => '?',
-        })
-        .collect()
+    const CUT: &str = "...";
+    let mut out = String::new();
+    for c in text.chars() {
+        if out.len() > MAX_DESCRIPTION_BYTES {
+            break;
+        }
+        match c {
+            '§' => out.push_str("Section "),
+            '"' => out.push('\''),
+            ' '..='~' if c != '\\' => out.push(c),
+            _ => out.push('?'),
+        }
+    }
+    if out.len() > MAX_DESCRIPTION_BYTES {
+        // ASCII only from here on, so any byte index is a char boundary.
+        out.truncate(MAX_DESCRIPTION_BYTES - CUT.len());
+        out.push_str(CUT);
+    }
+    out
 }
+
+/// Upper bound, in bytes, of an `error_description` (RFC 6749 §5.2, RFC 6750
+/// §3) in a body or a `WWW-Authenticate` challenge (I-71).
+pub const MAX_DESCRIPTION_BYTES: usize = 256;
 
 /// An OAuth error response body (§4.5.1, RFC 6749 §5.2) with the extra
 /// members the draft shows (§4.5.5 `missing_steps`, §5.4.3 `existing_agent_id`).
@@ -269,6 +289,33 @@ pub struct ErrorResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn i71_descriptions_are_bounded_at_a_char_boundary() {
+        let short = rfc6749_description("unknown key id \"k\"");
+        assert_eq!(short, "unknown key id 'k'");
+        for text in [
+            format!("unknown key id {:?}", "k".repeat(200 * 1024)),
+            "é§\"".repeat(100_000),
+            "x".repeat(MAX_DESCRIPTION_BYTES + 1),
+        ] {
+            let d = rfc6749_description(&text);
+            assert_eq!(d.len(), MAX_DESCRIPTION_BYTES, "{d}");
+            assert!(d.ends_with("..."), "{d}");
+            assert!(d
+                .chars()
+                .all(|c| (' '..='~').contains(&c) && c != '"' && c != '\\'));
+            assert_eq!(rfc6749_description(&d), d, "idempotent");
+        }
+        let exact = "x".repeat(MAX_DESCRIPTION_BYTES);
+        assert_eq!(rfc6749_description(&exact), exact);
+        // The one challenge builder bounds the same way.
+        let c = crate::challenge::Challenge::bearer().error_description("k".repeat(100_000));
+        assert_eq!(
+            c.get("error_description").map(str::len),
+            Some(MAX_DESCRIPTION_BYTES)
+        );
+    }
 
     #[test]
     fn s4_5_codes_statuses_and_descriptions() {

@@ -89,7 +89,9 @@ impl Issuer {
     /// (members ignored). Generates a signing key of the configured
     /// algorithm, stores it like the other keys (so it stays current after a
     /// restart) and makes it the current key; the previous keys stay in the
-    /// JWK Set, so tokens signed before still verify.
+    /// JWK Set, so tokens signed before still verify, up to
+    /// [`crate::keys::MAX_PREVIOUS_KEYS`] of them: the oldest beyond that is
+    /// retired (I-70).
     pub async fn rotate_keys(
         &self,
         body: &[u8],

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::keys::KeyRing;
 use crate::store::cache::CachedStore;
 use crate::store::sqlite::SqliteStore;
-use crate::store::StoreError;
+use crate::store::{ClientRecord, StoreError};
 
 /// Failure to start.
 #[derive(Debug, thiserror::Error)]
@@ -53,9 +53,10 @@ fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 impl Issuer {
     /// Opens the data directory: creates it (0700) if needed, opens the SQLite
     /// store (`ajwt.sqlite3`, migrations on first start) behind the agent
-    /// cache, loads or generates the signing keys, and on an empty store
-    /// creates the admin client and writes `admin-client.json` (0600).
-    /// Returns the path of that file when it was just created.
+    /// cache, loads or generates the signing keys, and on a store without
+    /// clients creates the admin client (see `bootstrap_admin_client`,
+    /// crash-safe, I-68). Returns the path of `admin-client.json` when it was
+    /// just written.
     pub async fn open(config: IssuerConfig) -> Result<(Issuer, Option<PathBuf>), StartupError> {
         let dir = config.data_dir.clone();
         std::fs::create_dir_all(&dir).map_err(|e| data_dir_error(&dir, e))?;
@@ -74,22 +75,52 @@ impl Issuer {
         );
         let mut created = None;
         if issuer.store.client_count().await? == 0 {
-            let creds = issuer
-                .create_client(
-                    vec![
-                        SCOPE_REGISTER.to_owned(),
-                        SCOPE_GENERATE.to_owned(),
-                        SCOPE_ADMIN.to_owned(),
-                    ],
-                    Some("bootstrap admin client".to_owned()),
-                )
-                .await
-                .map_err(|e| data_dir_error(&dir, e))?;
-            let path = dir.join(ADMIN_CLIENT_FILE);
-            let json = serde_json::to_vec_pretty(&creds).map_err(|e| data_dir_error(&dir, e))?;
-            write_private_file(&path, &json).map_err(|e| data_dir_error(&path, e))?;
-            created = Some(path);
+            created = Some(issuer.bootstrap_admin_client(&dir).await?);
         }
         Ok((issuer, created))
+    }
+
+    /// Creates the bootstrap admin client, crash-safe (I-68): the
+    /// credentials are generated and written to `admin-client.json`
+    /// atomically (temp file + rename, 0600) FIRST, and only then is the
+    /// client inserted into the store (one SQLite transaction). A kill
+    /// before the insert commits leaves a store without clients, whatever
+    /// the file holds (nothing, or credentials nobody can use), so the next
+    /// start runs this again and replaces the file; a kill after it leaves
+    /// the file and the client matching. The store never holds a client
+    /// whose secret is in no file, and a replaced file never held a secret
+    /// the store accepts, so there are never two valid admin secrets.
+    async fn bootstrap_admin_client(&self, dir: &Path) -> Result<PathBuf, StartupError> {
+        let scopes = vec![
+            SCOPE_REGISTER.to_owned(),
+            SCOPE_GENERATE.to_owned(),
+            SCOPE_ADMIN.to_owned(),
+        ];
+        let creds = ClientCredentials {
+            client_id: crate::secrets::generate_client_id(),
+            client_secret: crate::secrets::generate_secret(),
+        };
+        // A generated secret: stored as its SHA-256 digest (I-72).
+        let secret_hash = crate::secrets::hash_generated_secret(&creds.client_secret);
+        let path = dir.join(ADMIN_CLIENT_FILE);
+        if path.exists() {
+            tracing::warn!(
+                file = %path.display(),
+                "the store has no clients but admin-client.json exists (an interrupted first start): writing new admin credentials (I-68)"
+            );
+        }
+        let json = serde_json::to_vec_pretty(&creds).map_err(|e| data_dir_error(dir, e))?;
+        write_private_file(&path, &json).map_err(|e| data_dir_error(&path, e))?;
+        self.store
+            .insert_client(&ClientRecord {
+                client_id: creds.client_id.clone(),
+                secret_hash,
+                allowed_scopes: scopes,
+                created_at_ms: self.clock.now() * 1000,
+                description: Some("bootstrap admin client".to_owned()),
+            })
+            .await?;
+        tracing::info!(client_id = %creds.client_id, file = %path.display(), "bootstrap admin client created");
+        Ok(path)
     }
 }

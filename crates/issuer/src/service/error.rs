@@ -82,6 +82,10 @@ impl From<StoreError> for ApiError {
             StoreError::ClientExists(id) => {
                 ApiError::OAuth(OAuthError::InvalidRequest(format!("Client '{id}' already exists")))
             }
+            // I-69: re-registering a revoked agent needs the admin scope.
+            StoreError::AgentRevoked { .. } => ApiError::InsufficientScope {
+                scope: crate::service::SCOPE_ADMIN.to_owned(),
+            },
             StoreError::Backend(m) => ApiError::Unavailable(m),
         }
     }

@@ -15,8 +15,42 @@ use crate::store::NewRegistration;
 impl Issuer {
     /// Agent registration (§5.4.2, §5.4.4, §6.2.3): recompute the checksum,
     /// check the claimed one, parse the public key (§9.4.1), refuse duplicate
-    /// checksums (`duplicate_agent`), store a new version.
+    /// checksums (`duplicate_agent`), store a new version. A revoked agent
+    /// (§5.6.1) is refused (`403 insufficient_scope`, I-69): only
+    /// [`Issuer::register_agent_as`] with an `admin:intent` caller may
+    /// re-register it.
     pub async fn register_agent(&self, body: &[u8]) -> Result<AgentRegistrationResponse, ApiError> {
+        self.register_agent_checked(body, false).await
+    }
+
+    /// [`Issuer::register_agent`] on behalf of the authenticated client `by`
+    /// (`POST /intent/register/agent`): when `by` holds `admin:intent`, a
+    /// revoked agent may be re-registered (a new, active version, I-41);
+    /// otherwise that is `403 insufficient_scope` naming `admin:intent`
+    /// (I-69). The revoked check and the insert are one store transaction.
+    pub async fn register_agent_as(
+        &self,
+        body: &[u8],
+        by: &ClientContext,
+    ) -> Result<AgentRegistrationResponse, ApiError> {
+        let admin = by.scopes.iter().any(|s| s == SCOPE_ADMIN);
+        let result = self.register_agent_checked(body, admin).await;
+        if let Err(ApiError::InsufficientScope { .. }) = &result {
+            tracing::warn!(
+                target: "security",
+                event = "revoked_agent_reregistration_refused",
+                client_id = %by.client_id,
+                "re-registration of a revoked agent refused: it needs admin:intent (§5.6.1, I-69)"
+            );
+        }
+        result
+    }
+
+    async fn register_agent_checked(
+        &self,
+        body: &[u8],
+        may_reactivate_revoked: bool,
+    ) -> Result<AgentRegistrationResponse, ApiError> {
         let req = decode_agent_registration(body)?;
         let computed = compute(&req.spec, req.checksum_profile)
             .map_err(|e| OAuthError::InvalidRequest(format!("Invalid agent specification: {e}")))?;
@@ -48,6 +82,7 @@ impl Issuer {
                 app_id: req.app_id,
                 spec_json,
                 registered_at_ms: self.clock.now() * 1000,
+                may_reactivate_revoked,
             })
             .await?;
         tracing::info!(

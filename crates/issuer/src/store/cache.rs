@@ -296,7 +296,7 @@ impl<S: Store> Store for CachedStore<S> {
         let result = self.inner.register_agent(new).await;
         match &result {
             // Nothing was written.
-            Err(StoreError::DuplicateChecksum { .. }) => {}
+            Err(StoreError::DuplicateChecksum { .. } | StoreError::AgentRevoked { .. }) => {}
             // Success, or a backend failure that may have committed anyway.
             _ => self.invalidate_agent(&agent_id),
         }
@@ -446,6 +446,7 @@ mod tests {
             app_id: None,
             spec_json: "{}".into(),
             registered_at_ms: 1_735_680_000_000,
+            may_reactivate_revoked: false,
         }
     }
 

@@ -39,6 +39,10 @@ pub struct NewRegistration {
     pub spec_json: String,
     /// Registration time, Unix milliseconds (§5.4.2 `registered_at`).
     pub registered_at_ms: i64,
+    /// The caller holds `admin:intent`: a revoked agent (§5.6.1 REVOKED) may
+    /// be re-registered, giving an active new version (I-41, I-69). When
+    /// `false`, registering a revoked agent is [`StoreError::AgentRevoked`].
+    pub may_reactivate_revoked: bool,
 }
 
 /// One stored registration of an agent (§4.7.1).
@@ -46,7 +50,9 @@ pub struct NewRegistration {
 pub struct AgentRecord {
     /// The agent.
     pub agent_id: String,
-    /// `reg_<agent_id>_<unix seconds>`, unique (§5.4.2 step 4).
+    /// `reg_<agent_id>_<unix seconds>`, or `reg_<agent_id>_<unix
+    /// microseconds>` within that second when the agent already has a
+    /// registration in it; unique (§5.4.2 step 4, I-70).
     pub registration_id: String,
     /// 1 for the first registration, +1 for each re-registration (§5.4.4).
     pub version: u32,
@@ -100,6 +106,13 @@ pub enum StoreError {
     /// The client id is taken.
     #[error("client {0} already exists")]
     ClientExists(String),
+    /// The agent is revoked (§5.6.1) and the caller may not re-register it
+    /// (I-69).
+    #[error("agent {agent_id} is revoked")]
+    AgentRevoked {
+        /// The revoked agent.
+        agent_id: String,
+    },
     /// The backend failed (I/O, corruption, ...). Reported as 503/500 by the server.
     #[error("store backend error: {0}")]
     Backend(String),
@@ -110,10 +123,12 @@ pub enum StoreError {
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Records a registration atomically: refuses a checksum already stored for
-    /// any agent and any version (`DuplicateChecksum`), assigns
-    /// `version = previous + 1` (1 for a new agent) and a unique
-    /// `registration_id = reg_<agent_id>_<s>` where `s` is the registration
-    /// second, bumped past the agent's previous one if equal or lower.
+    /// any agent and any version (`DuplicateChecksum`), refuses a revoked
+    /// agent unless `may_reactivate_revoked` (`AgentRevoked`, checked in the
+    /// same atomic step), assigns `version = previous + 1` (1 for a new
+    /// agent) and a unique `registration_id`: `reg_<agent_id>_<s>` where `s`
+    /// is the real registration second, or `reg_<agent_id>_<s * 10^6 + k>`
+    /// for the agent's k-th further registration in second `s` (I-70).
     async fn register_agent(&self, new: NewRegistration) -> Result<AgentRecord, StoreError>;
     /// The LATEST registration of an agent (highest version, §4.7.1, §5.4.4).
     async fn latest_registration(&self, agent_id: &str) -> Result<Option<AgentRecord>, StoreError>;

@@ -250,35 +250,50 @@ impl Store for SqliteStore {
             .await
             .map_err(|e| backend("cannot begin registration", e))?;
 
+        let second = new.registered_at_ms.div_euclid(1000);
+        let previous = sqlx::query_as::<_, (i64, i64, i64)>(
+            "SELECT version, revoked, \
+             (SELECT COUNT(*) FROM agent_registrations WHERE agent_id = ?1 AND reg_second = ?2) \
+             FROM agent_registrations WHERE agent_id = ?1 ORDER BY version DESC LIMIT 1",
+        )
+        .bind(&new.agent_id)
+        .bind(second)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| backend(format_args!("previous registration of {}", new.agent_id), e))?;
+
+        // §5.6.1: a REVOKED agent stays revoked unless an administrator
+        // re-registers it (I-69). Checked under the write lock, so a
+        // concurrent revocation is either seen here or, if it commits
+        // later, also revokes the row inserted below.
+        if let Some((_, revoked, _)) = previous {
+            if revoked != 0 && !new.may_reactivate_revoked {
+                return Err(StoreError::AgentRevoked {
+                    agent_id: new.agent_id,
+                });
+            }
+        }
+
         // §5.4.2 step 3: a checksum exists once across all agents and versions.
         if let Some(existing_agent_id) = Self::checksum_owner(&mut tx, &checksum).await? {
             return Err(StoreError::DuplicateChecksum { existing_agent_id });
         }
 
-        let previous = sqlx::query_as::<_, (i64, i64)>(
-            "SELECT version, reg_second FROM agent_registrations \
-             WHERE agent_id = ?1 ORDER BY version DESC LIMIT 1",
-        )
-        .bind(&new.agent_id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(|e| backend(format_args!("previous registration of {}", new.agent_id), e))?;
-
-        let wall_second = new.registered_at_ms.div_euclid(1000);
-        let (version, second) = match previous {
-            None => (1, wall_second),
-            Some((v, s)) => {
-                let next_version = v.checked_add(1);
-                let next_second = s.checked_add(1);
-                match (next_version, next_second) {
-                    (Some(nv), Some(ns)) => (nv, wall_second.max(ns)),
-                    _ => {
-                        return Err(StoreError::Backend(format!(
-                            "agent_registrations of {}: version or registration second overflows",
-                            new.agent_id
-                        )))
-                    }
-                }
+        // §5.4.2 step 4 with the real registration second (I-70): the plain
+        // `reg_<agent>_<second>` for the agent's first registration in that
+        // second; the k-th further one in the same second gets the
+        // microsecond timestamp `second * 10^6 + k`, still within the real
+        // second and unique (k grows under the write lock).
+        let (version, same_second) = match previous {
+            None => (1, 0),
+            Some((v, _, same_second)) => {
+                let next = v.checked_add(1).ok_or_else(|| {
+                    StoreError::Backend(format!(
+                        "agent_registrations of {}: version overflows",
+                        new.agent_id
+                    ))
+                })?;
+                (next, same_second)
             }
         };
         let version_u32 = u32::try_from(version)
@@ -289,7 +304,21 @@ impl Store for SqliteStore {
                 e,
             )
         })?;
-        let reg_id = registration_id(&new.agent_id, second_u64);
+        let timestamp = if same_second == 0 {
+            Some(second_u64)
+        } else {
+            u64::try_from(same_second)
+                .ok()
+                .filter(|k| *k < 1_000_000)
+                .and_then(|k| second_u64.checked_mul(1_000_000)?.checked_add(k))
+        };
+        let timestamp = timestamp.ok_or_else(|| {
+            StoreError::Backend(format!(
+                "agent {}: too many registrations in second {second}",
+                new.agent_id
+            ))
+        })?;
+        let reg_id = registration_id(&new.agent_id, timestamp);
 
         let inserted = sqlx::query(
             "INSERT INTO agent_registrations (agent_id, version, registration_id, reg_second, \
@@ -523,6 +552,7 @@ mod tests {
             app_id: Some("app".into()),
             spec_json: format!(r#"{{"agent_id":"{agent_id}","n":{n}}}"#),
             registered_at_ms,
+            may_reactivate_revoked: false,
         }
     }
 
@@ -653,17 +683,22 @@ mod tests {
                     .registration_id,
             );
         }
+        // I-70: the real second; later ids in that second are microsecond
+        // timestamps within it.
         assert_eq!(
             ids,
             [
                 "reg_a1_1735680000",
-                "reg_a1_1735680001",
-                "reg_a1_1735680002"
+                "reg_a1_1735680000000001",
+                "reg_a1_1735680000000002"
             ]
         );
-        // A clock stepping backwards still yields an increasing id.
+        // A clock stepping backwards: the real (earlier) second.
         let r = s.register_agent(reg("a1", 4, ms - 60_000)).await.unwrap();
-        assert_eq!(r.registration_id, "reg_a1_1735680003");
+        assert_eq!(r.registration_id, "reg_a1_1735679940");
+        // A later second is plain again.
+        let r = s.register_agent(reg("a1", 6, ms + 1_000)).await.unwrap();
+        assert_eq!(r.registration_id, "reg_a1_1735680001");
         // Another agent in the same second is independent.
         let other = s.register_agent(reg("a2", 5, ms)).await.unwrap();
         assert_eq!(other.registration_id, "reg_a2_1735680000");
@@ -674,7 +709,7 @@ mod tests {
             .into_iter()
             .map(|r| r.registration_id)
             .collect();
-        assert_eq!(listed.len(), 4);
+        assert_eq!(listed.len(), 5);
         assert_eq!(listed[..3], ids[..]);
     }
 
@@ -715,19 +750,18 @@ mod tests {
             all.iter().map(|r| r.version).collect::<Vec<_>>(),
             (1..=10).collect::<Vec<u32>>()
         );
-        // Ids increase with the version.
-        let seconds: Vec<u64> = all
-            .iter()
-            .map(|r| {
-                r.registration_id
-                    .rsplit('_')
-                    .next()
-                    .unwrap()
-                    .parse()
-                    .unwrap()
-            })
-            .collect();
-        assert!(seconds.windows(2).all(|w| w[0] < w[1]), "{seconds:?}");
+        // Ids carry the real second, the later ones as microseconds (I-70).
+        for r in &all {
+            let expected = if r.version == 1 {
+                "reg_busy_1735680000".to_owned()
+            } else {
+                format!(
+                    "reg_busy_{}",
+                    1_735_680_000_000_000 + u64::from(r.version) - 1
+                )
+            };
+            assert_eq!(r.registration_id, expected);
+        }
         assert_eq!(
             s.latest_registration("busy")
                 .await
@@ -871,7 +905,10 @@ mod tests {
         assert_eq!(s.client_count().await.unwrap(), 1);
         // Version numbering and duplicate detection continue after reopen.
         let r3 = s.register_agent(reg("a1", 3, 1_000)).await.unwrap();
-        assert_eq!((r3.version, r3.registration_id.as_str()), (3, "reg_a1_3"));
+        assert_eq!(
+            (r3.version, r3.registration_id.as_str()),
+            (3, "reg_a1_1000002")
+        );
         assert!(matches!(
             s.register_agent(reg("zz", 1, 1_000)).await,
             Err(StoreError::DuplicateChecksum { existing_agent_id }) if existing_agent_id == "a1"

@@ -129,10 +129,14 @@ async fn s5_4_2_step_4_registration_ids_unique_within_one_second() {
         let agent = TestAgent::with_prompt("fast-agent", prompt);
         let reg = h.register(&admin, &agent).await;
         assert_eq!(reg["version"], i + 1);
+        let expected = if i == 0 {
+            format!("reg_fast-agent_{now}")
+        } else {
+            format!("reg_fast-agent_{}", now * 1_000_000 + i as i64)
+        };
         assert_eq!(
-            reg["registration_id"],
-            format!("reg_fast-agent_{}", now + i as i64),
-            "bumped past the previous second"
+            reg["registration_id"], expected,
+            "the real second, then microseconds within it (I-70)"
         );
     }
 }
@@ -233,6 +237,7 @@ async fn s5_4_2_step_3_checksum_held_by_another_agent_is_duplicate_agent() {
             app_id: None,
             spec_json: "{}".into(),
             registered_at_ms: h.now() * 1000,
+            may_reactivate_revoked: false,
         })
         .await
         .unwrap();
