@@ -5,16 +5,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use ajwt_test_kit::RunningIssuer;
-use base64::Engine as _;
 
 fn claims(token: &str) -> serde_json::Value {
-    let payload = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap()
+    ajwt_test_kit::jwt_payload(token).unwrap()
 }
 
 #[tokio::test]

@@ -10,17 +10,10 @@ use ajwt_test_kit::RunningIssuer;
 use serde_json::{json, Value};
 
 async fn post(issuer: &RunningIssuer, token: &str, body: &Value) -> (u16, Value) {
-    let r = reqwest::Client::new()
-        .post(issuer.token_endpoint())
-        .bearer_auth(token)
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
+    let (status, _, json) = ajwt_test_kit::post_json(&issuer.token_endpoint(), token, body)
         .await
         .unwrap();
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    (status, json.unwrap_or(Value::Null))
 }
 
 async fn healthy(issuer: &RunningIssuer) {

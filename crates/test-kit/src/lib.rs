@@ -249,7 +249,7 @@ pub async fn step_intent_token(
 
 /// `POST url` with a bearer token and a JSON body: status, body text and the
 /// body as JSON when it is JSON.
-async fn post_json(
+pub async fn post_json(
     url: &str,
     bearer: &str,
     body: &serde_json::Value,
@@ -266,6 +266,16 @@ async fn post_json(
     let text = r.text().await.map_err(|e| KitError::Http(e.to_string()))?;
     let json = serde_json::from_str(&text).ok();
     Ok((status, text, json))
+}
+
+/// The payload of a compact JWS, unverified (tests that read claims the
+/// server signed); `None` when it is not base64url JSON.
+pub fn jwt_payload(token: &str) -> Option<serde_json::Value> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 fn form_encode(s: &str) -> String {

@@ -17,17 +17,10 @@ use std::sync::Arc;
 
 use ajwt_jose::Alg;
 use ajwt_verifier::{KeySource, PopPolicy, Verifier, VerifierConfig, VerifyError};
-use base64::Engine as _;
 use common::*;
 
 fn claims(token: &str) -> serde_json::Value {
-    let payload = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap()
+    ajwt_test_kit::jwt_payload(token).unwrap()
 }
 
 /// A verifier on its own clock, set to `at`.
