@@ -48,15 +48,6 @@ fn expect_unknown_agent(r: &Resp) {
     );
 }
 
-fn kids(jwks: &Value) -> Vec<String> {
-    jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 fn header_kid(token: &str) -> String {
     let (header, _) = decode_unverified(token);
     header["kid"].as_str().unwrap().to_owned()

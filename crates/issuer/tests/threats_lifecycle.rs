@@ -18,7 +18,7 @@ use ajwt_issuer::service::{ClientCredentials, SCOPE_ADMIN};
 use ajwt_test_kit::RunningIssuer;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use common::{TestAgent, GENERATE, REGISTER};
+use common::{kids, TestAgent, GENERATE, REGISTER};
 use serde_json::{json, Value};
 
 struct Answer {
@@ -204,15 +204,6 @@ async fn i69_revocation_racing_a_reregistration_always_leaves_the_agent_revoked(
 // ===========================================================================
 // Defect 12: unbounded key ring, registration ids ahead of the clock (I-70)
 // ===========================================================================
-
-fn kids(jwks: &Value) -> Vec<String> {
-    jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap().to_owned())
-        .collect()
-}
 
 async fn jwks(issuer: &RunningIssuer) -> Value {
     let text = reqwest::get(format!("{}/.well-known/jwks.json", issuer.base_url))

@@ -869,3 +869,13 @@ pub async fn check_intent_token(h: &Harness, token: &str, e: &ExpectedIntent<'_>
         .expect("claims valid per ajwt_protocol::claims");
     claims
 }
+
+/// The `kid`s of a JWK Set document, in order.
+pub fn kids(jwks: &Value) -> Vec<String> {
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect()
+}
