@@ -1,0 +1,6 @@
+//! cargo-fuzz entry point of [`ajwt_fuzz::jcs`] (see crates/fuzz/README.md).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    ajwt_fuzz::jcs(data);
+});
