@@ -145,12 +145,35 @@ impl SigningKey {
         }
         let pem = String::from_utf8(normalized)
             .map_err(|_| JoseError::Signing("the PEM is not UTF-8".to_owned()))?;
-        Ok(SigningKey {
+        let key = SigningKey {
             alg,
             pem,
             signer,
             public,
-        })
+        };
+        key.check_pairwise()?;
+        Ok(key)
+    }
+
+    /// Pairwise consistency: a signature by the private key verifies with
+    /// the public key read from the same PKCS#8 document. The `keys` fuzz
+    /// target found RSA keys whose private members no longer match (a
+    /// corrupted CRT parameter): josekit and OpenSSL load them and sign, and
+    /// nobody can verify what they sign. Refused at load instead.
+    fn check_pairwise(&self) -> Result<(), JoseError> {
+        let header = format!(r#"{{"alg":"{}"}}"#, self.alg.as_str());
+        let token = self.sign_raw(header.as_bytes(), b"pairwise consistency")?;
+        let consistent = crate::CompactJws::parse(&token, token.len())
+            .and_then(|jws| jws.verify_with(&self.public, &[self.alg]))
+            .is_ok();
+        if consistent {
+            Ok(())
+        } else {
+            Err(JoseError::InvalidKey(format!(
+                "not a usable {} private key: its signatures do not verify with its public key",
+                self.alg
+            )))
+        }
     }
 
     /// The private key as unencrypted PKCS#8 PEM (keep it secret).

@@ -568,3 +568,26 @@ mod fuzz {
         }
     }
 }
+
+/// A PKCS#8 RSA key whose private members do not match its public key (found
+/// by the `keys` fuzz target: a corrupted CRT parameter). josekit and OpenSSL
+/// load it and sign; nothing verifies what it signs. CPython's `cryptography`
+/// refuses it too ("Invalid private key"). `from_pkcs8_pem` runs a pairwise
+/// consistency check and refuses it, for every algorithm it could be loaded under.
+#[test]
+fn rfc7517_inconsistent_private_key_is_refused_at_load() {
+    let pem = include_bytes!("data/rsa-inconsistent-private-key.pem");
+    for alg in [Alg::Rs256, Alg::Ps256] {
+        match ajwt_jose::SigningKey::from_pkcs8_pem(pem, alg) {
+            Err(JoseError::InvalidKey(m)) => assert!(m.contains("do not verify"), "{m}"),
+            Err(other) => panic!("{alg}: refused for another reason: {other}"),
+            Ok(_) => panic!("{alg}: an inconsistent key was loaded"),
+        }
+    }
+    // A consistent key of each type still loads.
+    for alg in Alg::ALL {
+        let key = ajwt_jose::SigningKey::generate(alg).unwrap();
+        let pem = key.to_pkcs8_pem().unwrap();
+        ajwt_jose::SigningKey::from_pkcs8_pem(pem.as_bytes(), alg).unwrap();
+    }
+}
