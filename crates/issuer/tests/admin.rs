@@ -729,5 +729,8 @@ async fn rfc8414_metadata_lists_the_admin_hooks_and_scope() {
         m["ajwt_admin_rotate_keys_endpoint"],
         format!("{ISSUER}/intent/admin/rotate-keys")
     );
-    assert_eq!(m["scopes_supported"], json!([REGISTER, GENERATE, ADMIN]));
+    assert_eq!(
+        m["scopes_supported"],
+        json!([REGISTER, GENERATE, ADMIN, "introspect:intent"])
+    );
 }
