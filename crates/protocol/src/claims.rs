@@ -686,6 +686,29 @@ mod tests {
         v
     }
 
+    /// The optional `status` claim (draft-ietf-oauth-status-list §6.1,
+    /// I-83): read when well-formed, absent is fine, malformed is named.
+    #[test]
+    fn i83_status_claim_is_optional_and_checked() {
+        let mut v = valid();
+        assert!(v.get("status").is_none(), "absent when None");
+        assert_eq!(validate_claims(&v).unwrap().status, None);
+        v["status"] = serde_json::json!({"status_list": {"idx": 7, "uri": "https://i/s/1"}});
+        let c = validate_claims(&v).unwrap();
+        assert_eq!(c.status.as_ref().unwrap().status_list.idx, 7);
+        assert_eq!(serde_json::to_value(&c).unwrap()["status"], v["status"]);
+        for bad in [
+            serde_json::json!({"status_list": {"idx": -1, "uri": "u"}}),
+            serde_json::json!({"status_list": {"idx": 1, "uri": ""}}),
+            serde_json::json!({"status_list": {"uri": "u"}}),
+            serde_json::json!("x"),
+        ] {
+            v["status"] = bad;
+            let e = validate_claims(&v).unwrap_err();
+            assert!(e.problem("status").is_some(), "{e:?}");
+        }
+    }
+
     fn problems(v: &Value) -> Vec<(String, ClaimProblemKind)> {
         validate_claims(v)
             .unwrap_err()
