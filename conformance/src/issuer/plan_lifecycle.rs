@@ -43,7 +43,7 @@ pub(crate) async fn run(ctx: &mut Ctx) {
     match &introspection {
         None => ctx.run.skip_all(
             &["ISS-5.6-introspect-active", "ISS-5.6-introspect-inactive"],
-            "the metadata has no introspection_endpoint",
+            "not advertised: the metadata has no introspection_endpoint",
         ),
         Some(url) => {
             test!(
@@ -61,7 +61,7 @@ pub(crate) async fn run(ctx: &mut Ctx) {
     match &revocation {
         None => ctx.run.skip_all(
             &["ISS-5.6.1-token-revocation"],
-            "the metadata has no revocation_endpoint",
+            "not advertised: the metadata has no revocation_endpoint",
         ),
         Some(url) => test!(
             ctx,
