@@ -544,6 +544,11 @@ async fn issue13_introspection_revocation_and_status_lists_pass_against_our_issu
     ];
     let report = issuer::run(&a, quiet(&ids)).await.unwrap();
     for id in ids {
-        assert_eq!(outcome(&report, id).0, Outcome::Pass, "{}", describe(&report));
+        assert_eq!(
+            outcome(&report, id).0,
+            Outcome::Pass,
+            "{}",
+            describe(&report)
+        );
     }
 }
