@@ -258,6 +258,11 @@ async fn rfc7662_rfc7009_revoked_token_becomes_inactive_and_its_status_bit_is_se
     assert_eq!(r.json["agent_proof"]["registration_id"], reg);
     assert_eq!(r.json["cnf"], claims["cnf"]);
     assert_eq!(r.json["status"], claims["status"]);
+    // Exactly the token's claims plus `active` and `client_id` (I-80).
+    let mut expected = claims.clone();
+    expected["active"] = json!(true);
+    expected["client_id"] = json!(w.shim.client_id);
+    assert_eq!(r.json, expected);
     let (list, status) = w.status_of(&token).await;
     assert_eq!(status, 0, "VALID before revocation");
     assert_eq!(list["ttl"], 60);
