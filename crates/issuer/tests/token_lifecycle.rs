@@ -733,3 +733,26 @@ async fn token_records_are_pruned_after_expiry_plus_leeway() {
     w.token(&agent.request(&["repo:write"])).await;
     assert!(w.h.store.token_record(&jti).await.unwrap().is_none());
 }
+
+/// I-80: an `admin:intent` client made before `introspect:intent` existed
+/// (so without it) can create a resource-server client holding it; a
+/// `register:intent` client cannot.
+#[tokio::test]
+async fn i80_admins_can_create_introspection_clients() {
+    let h = Harness::new().await;
+    let old_admin = h
+        .token_with_scopes(&[REGISTER, GENERATE, SCOPE_ADMIN])
+        .await;
+    let body = json!({"allowed_scopes": [SCOPE_INTROSPECT], "description": "resource server"});
+    let r = h
+        .post_json("/intent/register/client", Some(&old_admin), &body)
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json["allowed_scopes"], json!([SCOPE_INTROSPECT]));
+    let register_only = h.token_with_scopes(&[REGISTER]).await;
+    let r = h
+        .post_json("/intent/register/client", Some(&register_only), &body)
+        .await;
+    assert_eq!(r.status, 400, "{r:?}");
+    assert_eq!(r.json["error"], "invalid_scope");
+}
