@@ -83,6 +83,34 @@ pub struct IssuerConfig {
     /// Time in-flight requests get after a shutdown request before the
     /// remaining connections are dropped (I-67, default 10 s).
     pub shutdown_grace: Duration,
+    /// Token records and status lists (issue 13, I-83, I-84).
+    pub tokens: TokenRecordConfig,
+}
+
+/// Token records and Token Status Lists (draft-ietf-oauth-status-list).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenRecordConfig {
+    /// Statuses per status list; a full list rolls over to a new one
+    /// (default 65536: 8 KiB uncompressed; a multiple of 8 between 8 and
+    /// 8 × `ajwt_protocol::limits::MAX_STATUS_LIST_BYTES`).
+    pub status_list_size: u32,
+    /// `ttl` of status list tokens and their `Cache-Control: max-age`, in
+    /// seconds: the longest a resource server may keep accepting a revoked
+    /// token (default 60, 1..=3600).
+    pub status_list_ttl: u64,
+    /// Seconds a token record is kept after its `exp` (clock skew of
+    /// resource servers; default 300, at most 86400).
+    pub record_leeway: u64,
+}
+
+impl Default for TokenRecordConfig {
+    fn default() -> Self {
+        TokenRecordConfig {
+            status_list_size: 65_536,
+            status_list_ttl: 60,
+            record_leeway: 300,
+        }
+    }
 }
 
 /// Rate limits, each "so many per minute" (burst as many); 0 turns one off
@@ -134,6 +162,7 @@ impl Default for IssuerConfig {
             idle_timeout: Duration::from_secs(60),
             max_connections: 512,
             shutdown_grace: Duration::from_secs(10),
+            tokens: TokenRecordConfig::default(),
         }
     }
 }
@@ -242,6 +271,15 @@ pub struct FileConfig {
     /// Seconds in-flight requests get after SIGINT/SIGTERM before the remaining connections are dropped [default: 10]
     #[arg(long, env = "AJWT_SHUTDOWN_GRACE", value_name = "SECONDS")]
     pub shutdown_grace: Option<u64>,
+    /// Statuses per Token Status List (a multiple of 8); a full list rolls over [default: 65536]
+    #[arg(long, env = "AJWT_STATUS_LIST_SIZE", value_name = "N")]
+    pub status_list_size: Option<u32>,
+    /// ttl and Cache-Control max-age of status list tokens: the longest a resource server keeps accepting a revoked token [default: 60]
+    #[arg(long, env = "AJWT_STATUS_LIST_TTL", value_name = "SECONDS")]
+    pub status_list_ttl: Option<u64>,
+    /// Seconds a token record is kept after the token expires [default: 300]
+    #[arg(long, env = "AJWT_TOKEN_RECORD_LEEWAY", value_name = "SECONDS")]
+    pub token_record_leeway: Option<u64>,
 }
 
 impl FileConfig {
@@ -378,6 +416,20 @@ impl FileConfig {
                 .unwrap_or(d.max_connections),
             shutdown_grace: seconds(overrides.shutdown_grace, self.shutdown_grace)
                 .unwrap_or(d.shutdown_grace),
+            tokens: TokenRecordConfig {
+                status_list_size: overrides
+                    .status_list_size
+                    .or(self.status_list_size)
+                    .unwrap_or(d.tokens.status_list_size),
+                status_list_ttl: overrides
+                    .status_list_ttl
+                    .or(self.status_list_ttl)
+                    .unwrap_or(d.tokens.status_list_ttl),
+                record_leeway: overrides
+                    .token_record_leeway
+                    .or(self.token_record_leeway)
+                    .unwrap_or(d.tokens.record_leeway),
+            },
         };
         config.validate()?;
         Ok(config)
@@ -437,6 +489,29 @@ impl IssuerConfig {
             return bad(format!(
                 "max_connections {}: must be between 1 and 1000000",
                 self.max_connections
+            ));
+        }
+        let t = &self.tokens;
+        let max_size = ajwt_protocol::limits::MAX_STATUS_LIST_BYTES as u64 * 8;
+        if t.status_list_size < 8
+            || t.status_list_size % 8 != 0
+            || u64::from(t.status_list_size) > max_size
+        {
+            return bad(format!(
+                "status_list_size {}: must be a multiple of 8 between 8 and {max_size}",
+                t.status_list_size
+            ));
+        }
+        if t.status_list_ttl == 0 || t.status_list_ttl > 3600 {
+            return bad(format!(
+                "status_list_ttl {} s: must be between 1 and 3600",
+                t.status_list_ttl
+            ));
+        }
+        if t.record_leeway > 86_400 {
+            return bad(format!(
+                "token_record_leeway {} s: must be at most 86400",
+                t.record_leeway
             ));
         }
         if self.issuer.is_empty() || self.client_audience.is_empty() {
@@ -621,5 +696,47 @@ mod tests {
             ..FileConfig::default()
         };
         assert!(bad_alg.resolve(FileConfig::default()).is_err());
+    }
+
+    /// Issue 13 settings (I-82, I-83, I-84): defaults, TOML/flag layering
+    /// and range checks.
+    #[test]
+    fn i83_i84_status_list_and_record_settings() {
+        let d = IssuerConfig::default().tokens;
+        assert_eq!(
+            (d.status_list_size, d.status_list_ttl, d.record_leeway),
+            (65_536, 60, 300)
+        );
+        let file: FileConfig = toml::from_str(
+            "status_list_size = 1024\nstatus_list_ttl = 30\ntoken_record_leeway = 0\n",
+        )
+        .unwrap();
+        let flags = FileConfig {
+            status_list_ttl: Some(10),
+            ..FileConfig::default()
+        };
+        let t = file.resolve(flags).unwrap().tokens;
+        assert_eq!(
+            (t.status_list_size, t.status_list_ttl, t.record_leeway),
+            (1024, 10, 0)
+        );
+        for (size, ttl, leeway) in [
+            (0, 60, 300),
+            (12, 60, 300),
+            (8 * 1024 * 1024 + 8, 60, 300),
+            (64, 0, 300),
+            (64, 3601, 300),
+            (64, 60, 86_401),
+        ] {
+            let c = IssuerConfig {
+                tokens: TokenRecordConfig {
+                    status_list_size: size,
+                    status_list_ttl: ttl,
+                    record_leeway: leeway,
+                },
+                ..IssuerConfig::default()
+            };
+            assert!(c.validate().is_err(), "{size} {ttl} {leeway}");
+        }
     }
 }
