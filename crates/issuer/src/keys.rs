@@ -485,9 +485,12 @@ impl KeyRing {
             }
         }
         let latest = ring.next.last().unwrap_or(&ring.current).clone();
+        // `now` is a whole second that began up to a second ago: a delay is
+        // rounded up so the key is published for at least the delay (I-90).
+        let delay = ring.policy.publish_delay.saturating_add(extra_delay);
         let activates_at = now
-            .saturating_add(ring.policy.publish_delay)
-            .saturating_add(extra_delay)
+            .saturating_add(delay)
+            .saturating_add(u64::from(delay > 0))
             .max(latest.activates_at);
         let created_at = now.max(latest.created_at.saturating_add(1));
         let mut predecessor = latest;
@@ -2104,8 +2107,9 @@ mod tests {
         let new = r.key.kid.clone();
         assert_eq!(r.previous_kid, old);
         assert_eq!(r.key.state, KeyState::Next);
-        assert_eq!(r.key.activates_at, t0 + 300);
-        assert_eq!(r.previous_retires_at, Some(t0 + 300 + 3660));
+        // Rounded up: `t0` may have begun up to a second before the call.
+        assert_eq!(r.key.activates_at, t0 + 301);
+        assert_eq!(r.previous_retires_at, Some(t0 + 301 + 3660));
         assert!(!r.already_pending);
         // Published at once, but the old key still signs.
         assert_eq!(rotated.kids(), [old.clone(), new.clone()]);
@@ -2114,18 +2118,18 @@ mod tests {
             states(&rotated),
             [(old.clone(), KeyState::Current), (new.clone(), KeyState::Next)]
         );
-        assert_eq!(rotated.next_change(), Some(t0 + 300));
-        assert!(!rotated.is_stale(t0 + 299));
+        assert_eq!(rotated.next_change(), Some(t0 + 301));
+        assert!(!rotated.is_stale(t0 + 300));
         // A second rotation while a key is pending adds none.
         let (again, r2) = rotated.rotate(SigningAlgorithm::EdDsa, t0 + 1, 0).unwrap();
         assert!(r2.already_pending);
         assert_eq!(r2.key.kid, new);
         assert_eq!(again.kids(), rotated.kids());
-        let old_token = rotated.at(t0 + 299).sign(TYP, &claims()).unwrap();
+        let old_token = rotated.at(t0 + 300).sign(TYP, &claims()).unwrap();
         assert_eq!(header_of(&old_token)["kid"], old.as_str());
         // At activates_at the new key signs; the old one verifies on.
-        assert!(rotated.is_stale(t0 + 300));
-        let active = rotated.at(t0 + 300);
+        assert!(rotated.is_stale(t0 + 301));
+        let active = rotated.at(t0 + 301);
         assert_eq!(active.current_kid(), new);
         assert_eq!(active.kids(), [new.clone(), old.clone()]);
         assert_eq!(
@@ -2137,9 +2141,9 @@ mod tests {
         assert_eq!(active.verify(&old_token, TYP).unwrap(), claims());
         // The old key stays until its last token (signed at t0+300) has
         // expired plus leeway, then leaves the JWK Set.
-        let last = active.at(t0 + 300 + 3659);
+        let last = active.at(t0 + 301 + 3659);
         assert_eq!(last.kids(), [new.clone(), old.clone()]);
-        let gone = active.at(t0 + 300 + 3660);
+        let gone = active.at(t0 + 301 + 3660);
         assert_eq!(gone.kids(), [new.clone()]);
         assert!(matches!(
             gone.verify(&old_token, TYP),
@@ -2161,25 +2165,25 @@ mod tests {
         let ring = KeyRing::load_with(tmp.path(), Alg::Es256, POLICY, t0).unwrap();
         assert_eq!(ring.current_kid(), OPENSSL_P256_KID);
         let (rotated, r) = ring.rotate(Alg::Es256, t0, 5).unwrap();
-        assert_eq!(r.key.activates_at, t0 + 305, "publish delay + extra delay");
+        assert_eq!(r.key.activates_at, t0 + 306, "publish delay + extra delay, rounded up");
         let stored = |kid: &str| -> Map<String, Value> {
             serde_json::from_slice(&fs::read(dir.join(format!("{kid}.json"))).unwrap()).unwrap()
         };
         let new_file = stored(&r.key.kid);
-        assert_eq!(new_file["activates_at"], t0 + 305);
+        assert_eq!(new_file["activates_at"], t0 + 306);
         assert_eq!(new_file["created_at"], t0);
         assert!(new_file.get("retires_at").is_none());
         let old_file = stored(OPENSSL_P256_KID);
-        assert_eq!(old_file["retires_at"], t0 + 305 + 3660);
+        assert_eq!(old_file["retires_at"], t0 + 306 + 3660);
         assert_eq!(old_file["created_at"], 1000);
         assert_eq!(mode(&dir.join(format!("{}.json", r.key.kid))), 0o600);
         // Another process (or a restart) sees the same states.
         let reloaded = KeyRing::load_with(tmp.path(), Alg::Es256, POLICY, t0 + 1).unwrap();
         assert_eq!(states(&reloaded), states(&rotated));
-        let later = KeyRing::load_with(tmp.path(), Alg::Es256, POLICY, t0 + 305).unwrap();
+        let later = KeyRing::load_with(tmp.path(), Alg::Es256, POLICY, t0 + 306).unwrap();
         assert_eq!(later.current_kid(), r.key.kid);
         // After retirement: the private key file is gone, a public record stays.
-        let end = t0 + 305 + 3660;
+        let end = t0 + 306 + 3660;
         let retired = rotated.reloaded(end).unwrap();
         assert_eq!(retired.kids(), [r.key.kid.clone()]);
         assert_eq!(key_files(&dir), [dir.join(format!("{}.json", r.key.kid))]);
