@@ -59,9 +59,10 @@ fn list(data: &Path) -> Vec<Value> {
 }
 
 fn state_of(keys: &[Value], kid: &str) -> String {
-    keys.iter()
-        .find(|k| k["kid"] == kid)
-        .map_or_else(|| "absent".to_owned(), |k| k["state"].as_str().unwrap().to_owned())
+    keys.iter().find(|k| k["kid"] == kid).map_or_else(
+        || "absent".to_owned(),
+        |k| k["state"].as_str().unwrap().to_owned(),
+    )
 }
 
 async fn jwks_kids(base: &str) -> Vec<String> {
@@ -153,7 +154,10 @@ async fn i90_keys_rotate_publishes_first_then_signs_and_keys_list_shows_states()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    assert!(published_at < activates_at, "published only at {published_at}");
+    assert!(
+        published_at < activates_at,
+        "published only at {published_at}"
+    );
     assert_eq!(kid_of(&serve.admin_token().await.unwrap()), old);
     // From activates_at on, tokens carry the new kid; the old key stays.
     wait_for("new key signs", Duration::from_secs(10), async || {
@@ -169,11 +173,16 @@ async fn i90_keys_rotate_publishes_first_then_signs_and_keys_list_shows_states()
         !jwks_kids(&base).await.contains(&old)
     })
     .await;
-    wait_for("old key listed as retired", Duration::from_secs(8), async || {
-        state_of(&list(&data), &old) == "retired"
-    })
+    wait_for(
+        "old key listed as retired",
+        Duration::from_secs(8),
+        async || state_of(&list(&data), &old) == "retired",
+    )
     .await;
     let (code, table, _) = keys("list", &data, &[]);
     assert_eq!(code, 0);
-    assert!(table.contains("retired") && table.contains("current"), "{table}");
+    assert!(
+        table.contains("retired") && table.contains("current"),
+        "{table}"
+    );
 }

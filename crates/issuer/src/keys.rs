@@ -4,7 +4,7 @@
 //! only JOSE code: this module has no key parsing, signature or algorithm
 //! code of its own, only key files and the ring.
 //!
-//! The issuer signs its tokens with the newest key of the ring, of any
+//! The issuer signs its tokens with the current key of the ring (I-90), of any
 //! algorithm of the one algorithm table ([`ajwt_jose::Alg::ALL`]: ES256,
 //! EdDSA, Ed25519 (RFC 9864 §2.2, the fully-specified name: tokens then carry
 //! `alg: "Ed25519"`), RS256, PS256; interpretation I-44, I-45), publishes the
@@ -27,18 +27,23 @@
 //!
 //! Key files (format 1): every key is one file `<data_dir>/signing-keys/<kid>.json`
 //! (directory mode 0700, file mode 0600, written to a temporary file and
-//! renamed) holding exactly
+//! renamed) holding
 //! `{"kid": "<RFC 7638 thumbprint>", "alg": "ES256" | "EdDSA" | "Ed25519" |
 //! "RS256" | "PS256", "created_at": <Unix seconds>, "private_key_pem": "<PKCS#8 PEM>"}`.
 //! `alg` is the JWS name the key signs under (an Ed25519 key may say `EdDSA`
 //! or `Ed25519`; files written before RFC 9864 names existed say `EdDSA` and
-//! keep signing as `EdDSA`). The key with the greatest `created_at` (ties:
-//! greatest `kid`) signs; the others still verify, so a key is rotated by
-//! adding a file. Files whose name starts with `.` or does not end in
-//! `.json` are ignored. At run time [`KeyRing::rotated`] does exactly that (a
-//! new file, `created_at` past the current key's) and returns the new ring,
-//! which the issuer swaps in (`POST /intent/admin/rotate-keys`); no key file
-//! is ever deleted.
+//! keep signing as `EdDSA`). Optional members (I-90): `"activates_at"` (when
+//! the key starts signing; absent: `created_at`) and `"retires_at"` (when it
+//! leaves the JWK Set; written when a successor is scheduled, otherwise
+//! derived as the successor's activation + the policy's `retire_after`), so
+//! format-1 files keep loading. The key with the greatest `activates_at` that
+//! has come signs (ties: greater `created_at`, then `kid`); keys still to
+//! activate are published (state next), older ones verify until they retire.
+//! Files whose name starts with `.` or does not end in `.json` are ignored.
+//! [`KeyRing::rotate`] adds a file (publish-then-sign) and returns the new
+//! ring, which the issuer swaps in (`POST /intent/admin/rotate-keys`, `ajwt
+//! keys rotate`); a retired key's file is deleted and a public record of it
+//! (no private key) is left under `<data_dir>/signing-keys-retired/`.
 
 use std::fmt;
 use std::fs;
@@ -462,8 +467,12 @@ impl KeyRing {
         now: u64,
         extra_delay: u64,
     ) -> Result<(KeyRing, Rotation), KeyError> {
-        let (ring, mut retired) =
-            KeyRing::arrange(self.keys().cloned().collect(), self.policy, now, self.dir.clone())?;
+        let (ring, mut retired) = KeyRing::arrange(
+            self.keys().cloned().collect(),
+            self.policy,
+            now,
+            self.dir.clone(),
+        )?;
         let previous_kid = ring.current.kid.clone();
         if ring.next.len() >= MAX_NEXT_KEYS {
             if let Some(pending) = ring.next.last() {
@@ -495,7 +504,8 @@ impl KeyRing {
         let created_at = now.max(latest.created_at.saturating_add(1));
         let mut predecessor = latest;
         let previous_retires_at = activates_at.saturating_add(ring.policy.retire_after);
-        predecessor.retires_at = (ring.policy.retire_after != u64::MAX).then_some(previous_retires_at);
+        predecessor.retires_at =
+            (ring.policy.retire_after != u64::MAX).then_some(previous_retires_at);
         let key = match &ring.dir {
             Some(dir) => {
                 ensure_key_dir(dir)?;
@@ -879,10 +889,7 @@ fn load_key_file(path: &Path) -> Result<RingKey, KeyError> {
         ObjectError::NotAnObject { .. } => bad("not a JSON object".to_owned()),
         other => bad(format!("not valid JSON: {other}")),
     })?;
-    if let Some(other) = doc
-        .keys()
-        .find(|k| !KEY_FILE_MEMBERS.contains(&k.as_str()))
-    {
+    if let Some(other) = doc.keys().find(|k| !KEY_FILE_MEMBERS.contains(&k.as_str())) {
         return Err(bad(format!("unknown member {other:?}")));
     }
     let string = |name: &str| match doc.get(name) {
@@ -2116,7 +2123,10 @@ mod tests {
         assert_eq!(rotated.current_kid(), old);
         assert_eq!(
             states(&rotated),
-            [(old.clone(), KeyState::Current), (new.clone(), KeyState::Next)]
+            [
+                (old.clone(), KeyState::Current),
+                (new.clone(), KeyState::Next)
+            ]
         );
         assert_eq!(rotated.next_change(), Some(t0 + 301));
         assert!(!rotated.is_stale(t0 + 300));
@@ -2134,7 +2144,10 @@ mod tests {
         assert_eq!(active.kids(), [new.clone(), old.clone()]);
         assert_eq!(
             states(&active),
-            [(old.clone(), KeyState::Retiring), (new.clone(), KeyState::Current)]
+            [
+                (old.clone(), KeyState::Retiring),
+                (new.clone(), KeyState::Current)
+            ]
         );
         let new_token = active.sign(TYP, &claims()).unwrap();
         assert_eq!(header_of(&new_token)["alg"], "EdDSA");
@@ -2144,7 +2157,7 @@ mod tests {
         let last = active.at(t0 + 301 + 3659);
         assert_eq!(last.kids(), [new.clone(), old.clone()]);
         let gone = active.at(t0 + 301 + 3660);
-        assert_eq!(gone.kids(), [new.clone()]);
+        assert_eq!(gone.kids(), std::slice::from_ref(&new));
         assert!(matches!(
             gone.verify(&old_token, TYP),
             Err(VerifyError::UnsupportedAlgorithm(_) | VerifyError::UnknownKid(_))
@@ -2155,7 +2168,8 @@ mod tests {
     }
 
     #[test]
-    fn i90_key_files_record_the_times_old_files_keep_working_and_retired_keys_lose_their_private_key() {
+    fn i90_key_files_record_the_times_old_files_keep_working_and_retired_keys_lose_their_private_key(
+    ) {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join(KEY_DIR);
         ensure_key_dir(&dir).unwrap();
@@ -2165,7 +2179,11 @@ mod tests {
         let ring = KeyRing::load_with(tmp.path(), Alg::Es256, POLICY, t0).unwrap();
         assert_eq!(ring.current_kid(), OPENSSL_P256_KID);
         let (rotated, r) = ring.rotate(Alg::Es256, t0, 5).unwrap();
-        assert_eq!(r.key.activates_at, t0 + 306, "publish delay + extra delay, rounded up");
+        assert_eq!(
+            r.key.activates_at,
+            t0 + 306,
+            "publish delay + extra delay, rounded up"
+        );
         let stored = |kid: &str| -> Map<String, Value> {
             serde_json::from_slice(&fs::read(dir.join(format!("{kid}.json"))).unwrap()).unwrap()
         };
@@ -2185,9 +2203,12 @@ mod tests {
         // After retirement: the private key file is gone, a public record stays.
         let end = t0 + 306 + 3660;
         let retired = rotated.reloaded(end).unwrap();
-        assert_eq!(retired.kids(), [r.key.kid.clone()]);
+        assert_eq!(retired.kids(), std::slice::from_ref(&r.key.kid));
         assert_eq!(key_files(&dir), [dir.join(format!("{}.json", r.key.kid))]);
-        let record = tmp.path().join(RETIRED_DIR).join(format!("{OPENSSL_P256_KID}.json"));
+        let record = tmp
+            .path()
+            .join(RETIRED_DIR)
+            .join(format!("{OPENSSL_P256_KID}.json"));
         let text = fs::read_to_string(&record).unwrap();
         assert!(!text.contains("PRIVATE"), "{text}");
         assert_eq!(mode(&record), 0o600);

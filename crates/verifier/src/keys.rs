@@ -95,7 +95,9 @@ pub fn cache_max_age(value: &str) -> Option<Duration> {
             return Some(Duration::ZERO);
         }
         if name.eq_ignore_ascii_case("max-age") {
-            found = arg.and_then(|a| a.parse::<u64>().ok()).map(Duration::from_secs);
+            found = arg
+                .and_then(|a| a.parse::<u64>().ok())
+                .map(Duration::from_secs);
         }
     }
     found
@@ -307,9 +309,7 @@ impl KeySource {
                             // key set was ever loaded, the keys are unavailable (503):
                             // "unknown kid" would tell the client its token is bad.
                             return match failure {
-                                Some(why) if r.current.read().await.is_empty() => {
-                                    Err(why.clone())
-                                }
+                                Some(why) if r.current.read().await.is_empty() => Err(why.clone()),
                                 _ => Ok(None),
                             };
                         }

@@ -34,7 +34,8 @@ async fn verify(keys: &KeySource, token: &str) -> Result<String, String> {
         .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("unknown kid {kid}"))?;
-    jws.verify_with(&key, &Alg::ALL).map_err(|e| e.to_string())?;
+    jws.verify_with(&key, &Alg::ALL)
+        .map_err(|e| e.to_string())?;
     Ok(kid)
 }
 
@@ -109,7 +110,10 @@ async fn get_jwks(issuer: &RunningIssuer) -> (Value, String) {
         .await
         .unwrap();
     let cache = r.headers()["cache-control"].to_str().unwrap().to_owned();
-    (serde_json::from_str(&r.text().await.unwrap()).unwrap(), cache)
+    (
+        serde_json::from_str(&r.text().await.unwrap()).unwrap(),
+        cache,
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -144,7 +148,10 @@ async fn i90_rotations_under_load_cause_zero_verification_failures() {
     for r in &responses {
         assert_eq!(r["state"], "next", "{r}");
         assert_eq!(r["already_pending"], false, "{r}");
-        assert!(kids.contains(r["kid"].as_str().unwrap()), "{r} never signed");
+        assert!(
+            kids.contains(r["kid"].as_str().unwrap()),
+            "{r} never signed"
+        );
     }
     assert_eq!(kids.len(), ROTATIONS + 1);
 
@@ -154,10 +161,13 @@ async fn i90_rotations_under_load_cause_zero_verification_failures() {
     let (jwks, cache) = get_jwks(&issuer).await;
     assert_eq!(cache, "public, max-age=1");
     assert!(published(&jwks).len() <= ajwt_issuer::keys::MAX_PREVIOUS_KEYS + 1);
-    let last = responses.last().unwrap()["kid"].as_str().unwrap().to_owned();
+    let last = responses.last().unwrap()["kid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     tokio::time::sleep(Duration::from_secs(4) + Duration::from_millis(600)).await;
     let (jwks, _) = get_jwks(&issuer).await;
-    assert_eq!(published(&jwks), [last.clone()]);
+    assert_eq!(published(&jwks), [last]);
     // The maintenance tick (every 5 s) deletes retired keys' files.
     let key_dir = issuer.data_dir.path().join(ajwt_issuer::keys::KEY_DIR);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(8);
@@ -172,10 +182,7 @@ async fn i90_rotations_under_load_cause_zero_verification_failures() {
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let records = issuer
-        .data_dir
-        .path()
-        .join(ajwt_issuer::keys::RETIRED_DIR);
+    let records = issuer.data_dir.path().join(ajwt_issuer::keys::RETIRED_DIR);
     assert_eq!(std::fs::read_dir(records).unwrap().count(), ROTATIONS);
     issuer.stop().await.unwrap();
 }

@@ -453,7 +453,10 @@ async fn i91_remote_keys_honour_the_jwks_max_age() {
     assert_eq!(fetcher.calls(), 1);
     // Past max-age, a request with a known kid refetches once.
     tokio::time::advance(Duration::from_secs(2)).await;
-    assert!(verify_all(&v, vec![token.clone(); 8]).await.iter().all(Result::is_ok));
+    assert!(verify_all(&v, vec![token.clone(); 8])
+        .await
+        .iter()
+        .all(Result::is_ok));
     assert_eq!(fetcher.calls(), 2);
     // The issuer starts signing with the published key: known at once,
     // although the unknown-kid interval (1 h) has not passed.
@@ -469,15 +472,25 @@ async fn i91_remote_keys_honour_the_jwks_max_age() {
     tokio::time::advance(Duration::from_secs(301)).await;
     let results = verify_all(&v, vec![signed.clone(), token.clone()]).await;
     assert!(results.iter().all(Result::is_ok), "{results:?}");
-    assert_eq!(fetcher.calls(), 3, "one failed refetch, then the retry waits");
+    assert_eq!(
+        fetcher.calls(),
+        3,
+        "one failed refetch, then the retry waits"
+    );
 
     // Cache-Control parsing (RFC 9111 §5.2.2.1).
     assert_eq!(
         ajwt_verifier::cache_max_age("public, max-age=300"),
         Some(Duration::from_secs(300))
     );
-    assert_eq!(ajwt_verifier::cache_max_age("no-store"), Some(Duration::ZERO));
-    assert_eq!(ajwt_verifier::cache_max_age("max-age=\"60\""), Some(Duration::from_secs(60)));
+    assert_eq!(
+        ajwt_verifier::cache_max_age("no-store"),
+        Some(Duration::ZERO)
+    );
+    assert_eq!(
+        ajwt_verifier::cache_max_age("max-age=\"60\""),
+        Some(Duration::from_secs(60))
+    );
     assert_eq!(ajwt_verifier::cache_max_age("public"), None);
     assert_eq!(ajwt_verifier::cache_max_age("max-age=-1"), None);
 }
