@@ -20,6 +20,7 @@ mod client;
 mod jwt;
 mod plan_admin;
 mod plan_claims;
+mod plan_lifecycle;
 mod plan_protect;
 mod plan_register;
 mod plan_token;
@@ -106,6 +107,7 @@ pub fn catalogue() -> Vec<TestInfo> {
     rows.extend_from_slice(plan_workflow::ROWS);
     rows.extend_from_slice(plan_claims::ROWS);
     rows.extend_from_slice(plan_admin::ROWS);
+    rows.extend_from_slice(plan_lifecycle::ROWS);
     rows.iter()
         .map(|(id, section, keyword, reqs, title)| TestInfo::new(id, section, keyword, reqs, title))
         .collect()
@@ -439,6 +441,8 @@ pub async fn run(args: &IssuerArgs, options: RunOptions) -> Result<Report, Error
     plan_token::run(&mut ctx).await;
     plan_workflow::run(&mut ctx).await;
     plan_claims::run(&mut ctx).await;
+    // Introspection, revocation and status lists (issue 13).
+    plan_lifecycle::run(&mut ctx).await;
     // Key rotation and revocation change the issuer's state: last.
     plan_admin::run(&mut ctx).await;
     // Headers of every response seen by the plan.

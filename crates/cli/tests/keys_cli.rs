@@ -14,8 +14,11 @@ use base64::Engine as _;
 use serde_json::Value;
 
 /// Settings shared by the server and the CLI: 1 s JWKS max-age and publish
-/// delay; tokens live 2–3 s and a replaced key 1 s more.
-const SETTINGS: [&str; 10] = [
+/// delay; tokens (and status list tokens, 2 × ttl) live 2–3 s and a
+/// replaced key 1 s more.
+const SETTINGS: [&str; 12] = [
+    "--status-list-ttl",
+    "1",
     "--jwks-max-age",
     "1",
     "--key-publish-delay",

@@ -94,6 +94,34 @@ pub struct IssuerConfig {
     /// Seconds added to the longest token lifetime before a replaced key
     /// leaves the JWK Set (verifiers' clock leeway, I-90, default 60).
     pub key_retire_leeway: u64,
+    /// Token records and status lists (issue 13, I-83, I-84).
+    pub tokens: TokenRecordConfig,
+}
+
+/// Token records and Token Status Lists (draft-ietf-oauth-status-list).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenRecordConfig {
+    /// Statuses per status list; a full list rolls over to a new one
+    /// (default 65536: 8 KiB uncompressed; a multiple of 8 between 8 and
+    /// 8 × `ajwt_protocol::limits::MAX_STATUS_LIST_BYTES`).
+    pub status_list_size: u32,
+    /// `ttl` of status list tokens and their `Cache-Control: max-age`, in
+    /// seconds: the longest a resource server may keep accepting a revoked
+    /// token (default 60, 1..=3600).
+    pub status_list_ttl: u64,
+    /// Seconds a token record is kept after its `exp` (clock skew of
+    /// resource servers; default 300, at most 86400).
+    pub record_leeway: u64,
+}
+
+impl Default for TokenRecordConfig {
+    fn default() -> Self {
+        TokenRecordConfig {
+            status_list_size: 65_536,
+            status_list_ttl: 60,
+            record_leeway: 300,
+        }
+    }
 }
 
 /// Rate limits, each "so many per minute" (burst as many); 0 turns one off
@@ -149,6 +177,7 @@ impl Default for IssuerConfig {
             key_publish_delay: 300,
             key_rotation_interval: 0,
             key_retire_leeway: 60,
+            tokens: TokenRecordConfig::default(),
         }
     }
 }
@@ -269,6 +298,15 @@ pub struct FileConfig {
     /// Seconds added to the longest token lifetime before a replaced key leaves the JWKS (I-90) [default: 60]
     #[arg(long, env = "AJWT_KEY_RETIRE_LEEWAY", value_name = "SECONDS")]
     pub key_retire_leeway: Option<u64>,
+    /// Statuses per Token Status List (a multiple of 8); a full list rolls over [default: 65536]
+    #[arg(long, env = "AJWT_STATUS_LIST_SIZE", value_name = "N")]
+    pub status_list_size: Option<u32>,
+    /// ttl and Cache-Control max-age of status list tokens: the longest a resource server keeps accepting a revoked token [default: 60]
+    #[arg(long, env = "AJWT_STATUS_LIST_TTL", value_name = "SECONDS")]
+    pub status_list_ttl: Option<u64>,
+    /// Seconds a token record is kept after the token expires [default: 300]
+    #[arg(long, env = "AJWT_TOKEN_RECORD_LEEWAY", value_name = "SECONDS")]
+    pub token_record_leeway: Option<u64>,
 }
 
 impl FileConfig {
@@ -424,6 +462,20 @@ impl FileConfig {
                 .key_retire_leeway
                 .or(self.key_retire_leeway)
                 .unwrap_or(d.key_retire_leeway),
+            tokens: TokenRecordConfig {
+                status_list_size: overrides
+                    .status_list_size
+                    .or(self.status_list_size)
+                    .unwrap_or(d.tokens.status_list_size),
+                status_list_ttl: overrides
+                    .status_list_ttl
+                    .or(self.status_list_ttl)
+                    .unwrap_or(d.tokens.status_list_ttl),
+                record_leeway: overrides
+                    .token_record_leeway
+                    .or(self.token_record_leeway)
+                    .unwrap_or(d.tokens.record_leeway),
+            },
         };
         config.validate()?;
         Ok(config)
@@ -486,6 +538,29 @@ impl IssuerConfig {
             ));
         }
         self.validate_key_rotation()?;
+        let t = &self.tokens;
+        let max_size = ajwt_protocol::limits::MAX_STATUS_LIST_BYTES as u64 * 8;
+        if t.status_list_size < 8
+            || t.status_list_size % 8 != 0
+            || u64::from(t.status_list_size) > max_size
+        {
+            return bad(format!(
+                "status_list_size {}: must be a multiple of 8 between 8 and {max_size}",
+                t.status_list_size
+            ));
+        }
+        if t.status_list_ttl == 0 || t.status_list_ttl > 3600 {
+            return bad(format!(
+                "status_list_ttl {} s: must be between 1 and 3600",
+                t.status_list_ttl
+            ));
+        }
+        if t.record_leeway > 86_400 {
+            return bad(format!(
+                "token_record_leeway {} s: must be at most 86400",
+                t.record_leeway
+            ));
+        }
         if self.issuer.is_empty() || self.client_audience.is_empty() {
             return bad("issuer and client_audience must not be empty".into());
         }
@@ -568,14 +643,16 @@ impl IssuerConfig {
     }
 
     /// The key ring's rotation policy (I-90): publish `key_publish_delay`
-    /// before signing; retire a replaced key after the longest token
-    /// lifetime (intent or client token) plus `key_retire_leeway`.
+    /// before signing; retire a replaced key after the longest lifetime of a
+    /// token it signs (intent token, client token, or status list token:
+    /// `exp` = 2 × `status_list_ttl`, I-84) plus `key_retire_leeway`.
     pub fn rotation_policy(&self) -> crate::keys::RotationPolicy {
         crate::keys::RotationPolicy {
             publish_delay: self.key_publish_delay,
             retire_after: self
                 .intent_token_lifetime
                 .max(self.client_token_lifetime)
+                .max(self.tokens.status_list_ttl.saturating_mul(2))
                 .saturating_add(self.key_retire_leeway),
         }
     }

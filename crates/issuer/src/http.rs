@@ -23,6 +23,7 @@ use ajwt_protocol::wire::TokenEndpointGrant;
 
 use ajwt_protocol::registration::{AgentRegistrationResponse, WorkflowRegistrationResponse};
 
+use crate::service::{AgentLifecycle, RevokeRegistrationResponse, SCOPE_INTROSPECT};
 use crate::service::{
     ApiError, ClientContext, Issuer, RevokeAgentResponse, RotateKeysResponse, SCOPE_ADMIN,
     SCOPE_GENERATE, SCOPE_REGISTER,
@@ -48,10 +49,19 @@ pub fn router(issuer: Arc<Issuer>) -> Router {
         .route("/intent/register/client", post(register_client))
         .route("/intent/admin/revoke-agent", post(admin_revoke_agent))
         .route("/intent/admin/rotate-keys", post(admin_rotate_keys))
+        // Issue 13: RFC 7009, RFC 7662, registration revocation, §5.6.
+        .route("/intent/revoke", post(revoke))
+        .route("/intent/introspect", post(introspect))
+        .route(
+            "/intent/admin/revoke-registration",
+            post(admin_revoke_registration),
+        )
+        .route("/intent/agents/{agent_id}", get(agent_lifecycle))
         .route_layer(axum::middleware::map_response(no_store_async));
     let api: Router<Arc<Issuer>> = no_store_routes
         .route("/.well-known/jwks.json", get(jwks))
         .route(METADATA_WELL_KNOWN, get(metadata))
+        .route("/intent/status-lists/{list_id}", get(status_list))
         .method_not_allowed_fallback(method_not_allowed);
     let app = if prefix.is_empty() {
         api
@@ -546,4 +556,147 @@ async fn readyz(State(issuer): State<Arc<Issuer>>) -> Response {
         Ok(()) => axum::Json(serde_json::json!({"status": "ready"})).into_response(),
         Err(e) => error_response(&ApiError::Unavailable(e.to_string())),
     }
+}
+
+// ---- issue 13: revocation, introspection, status lists, lifecycle -------
+
+/// Largest body of a revocation or introspection request: a token of
+/// [`ajwt_protocol::limits::MAX_ISSUED_TOKEN_LEN`] bytes (base64url and
+/// dots need no form escaping) with room for the client credentials and
+/// the hint.
+pub const TOKEN_FORM_BODY_LIMIT: usize = 2 * ajwt_protocol::limits::MAX_ISSUED_TOKEN_LEN + 4096;
+
+/// Reads an RFC 7009 / RFC 7662 request: `application/x-www-form-urlencoded`
+/// (415 otherwise) of at most [`TOKEN_FORM_BODY_LIMIT`] bytes, and
+/// authenticates the client as the token endpoint does: a bearer client
+/// token carrying one of `bearer_scopes` (tried in order), or the client's
+/// secret by `client_secret_basic` / `client_secret_post` (the granted
+/// scopes are then the client's allowed scopes).
+async fn token_form_client(
+    issuer: &Issuer,
+    request: Request,
+    bearer_scopes: &[&str],
+) -> Result<(ClientContext, Vec<(String, String)>), ApiError> {
+    let (parts, body) = request.into_parts();
+    let peer = peer_ip(&parts);
+    match media_type(&parts.headers).as_deref() {
+        Some("application/x-www-form-urlencoded") => {}
+        other => {
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "Content-Type must be application/x-www-form-urlencoded, got {}",
+                other.unwrap_or("none")
+            )))
+        }
+    }
+    let bytes = read_body_limited(issuer, &parts.headers, body, TOKEN_FORM_BODY_LIMIT).await?;
+    let params: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes).map_err(|_| {
+        ApiError::from(ajwt_protocol::OAuthError::InvalidRequest(
+            "Invalid form encoding".into(),
+        ))
+    })?;
+    let header = authorization(&parts.headers);
+    let is_bearer = header
+        .and_then(|h| h.split(' ').next())
+        .is_some_and(|s| s.eq_ignore_ascii_case("bearer"));
+    if is_bearer {
+        let mut last = None;
+        for scope in bearer_scopes {
+            match issuer.authorize(header, scope) {
+                Ok(client) => return Ok((client, params)),
+                Err(e @ ApiError::InsufficientScope { .. }) => last = last.or(Some(e)),
+                Err(e) => return Err(e),
+            }
+        }
+        return Err(last.unwrap_or(ApiError::InvalidToken("No scope".into())));
+    }
+    let client = issuer
+        .authenticate_client(&params, basic_credentials(&parts.headers)?, peer)
+        .await?;
+    Ok((
+        ClientContext {
+            client_id: client.client_id,
+            scopes: client.allowed_scopes,
+        },
+        params,
+    ))
+}
+
+/// `POST /intent/revoke` (RFC 7009 §2): `200` with an empty body for any
+/// token, valid or not, except the §2.2.1 errors (I-81).
+async fn revoke(State(issuer): State<Arc<Issuer>>, request: Request) -> Result<Response, ApiError> {
+    let (client, params) =
+        token_form_client(&issuer, request, &[SCOPE_GENERATE, SCOPE_ADMIN]).await?;
+    run_to_completion(async move { issuer.revoke_token_request(&client, &params).await }).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+/// `POST /intent/introspect` (RFC 7662 §2): needs `introspect:intent` (I-80).
+async fn introspect(
+    State(issuer): State<Arc<Issuer>>,
+    request: Request,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let (client, params) = token_form_client(&issuer, request, &[SCOPE_INTROSPECT]).await?;
+    issuer.introspect(&client, &params).await.map(Json)
+}
+
+/// `POST /intent/admin/revoke-registration` (`admin:intent`):
+/// `{"registration_id"}` → `{"registration_id", "agent_id", "revoked": true}`.
+async fn admin_revoke_registration(
+    State(issuer): State<Arc<Issuer>>,
+    ClientToken(client, _): ClientToken<AdminScope>,
+    JsonBody(bytes): JsonBody,
+) -> Result<Json<RevokeRegistrationResponse>, ApiError> {
+    run_to_completion(async move { issuer.revoke_registration(&bytes, &client).await })
+        .await
+        .map(Json)
+}
+
+/// `GET /intent/agents/{agent_id}` (§5.6): a client token with
+/// `admin:intent` (specification included, threat T12) or `register:intent`
+/// (checksums only, I-87); unknown agent 404.
+async fn agent_lifecycle(
+    State(issuer): State<Arc<Issuer>>,
+    headers: HeaderMap,
+    agent_id: Result<axum::extract::Path<String>, axum::extract::rejection::PathRejection>,
+) -> Result<Json<AgentLifecycle>, ApiError> {
+    let header = authorization(&headers);
+    let admin = match issuer.authorize(header, SCOPE_ADMIN) {
+        Ok(_) => true,
+        Err(ApiError::InsufficientScope { .. }) => {
+            issuer.authorize(header, SCOPE_REGISTER)?;
+            false
+        }
+        Err(e) => return Err(e),
+    };
+    let axum::extract::Path(agent_id) = agent_id.map_err(|_| ApiError::NotFound)?;
+    issuer
+        .agent_lifecycle(&agent_id, admin)
+        .await?
+        .map(Json)
+        .ok_or(ApiError::NotFound)
+}
+
+/// `GET /intent/status-lists/{list_id}`: the status list token
+/// (`application/statuslist+jwt`, draft-ietf-oauth-status-list §8.1),
+/// publicly cacheable for what remains of its `ttl` (I-84).
+async fn status_list(
+    State(issuer): State<Arc<Issuer>>,
+    list_id: Result<axum::extract::Path<String>, axum::extract::rejection::PathRejection>,
+) -> Result<Response, ApiError> {
+    let list_id = list_id
+        .ok()
+        .and_then(|axum::extract::Path(id)| id.parse::<i64>().ok())
+        .filter(|id| *id > 0)
+        .ok_or(ApiError::NotFound)?;
+    let served = issuer.status_list_token(list_id).await?;
+    let mut r = served.jwt.into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(ajwt_protocol::status_list::STATUS_LIST_JWT_MEDIA_TYPE),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={}", served.max_age)) {
+        h.insert(header::CACHE_CONTROL, v);
+    }
+    Ok(r)
 }

@@ -19,6 +19,7 @@ pub mod rate_limit;
 pub mod secrets;
 mod server;
 pub mod service;
+pub mod status;
 pub mod store;
 
 use std::future::Future;

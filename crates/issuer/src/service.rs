@@ -22,6 +22,8 @@ pub const SCOPE_GENERATE: &str = "generate:intent-token";
 /// Scope of the operator hooks: revoking an agent (§5.6.1 REVOKED) and
 /// rotating the signing keys (`/intent/admin/*`).
 pub const SCOPE_ADMIN: &str = "admin:intent";
+/// Scope a client needs at the RFC 7662 introspection endpoint (I-80).
+pub const SCOPE_INTROSPECT: &str = "introspect:intent";
 /// `typ` of client access tokens (RFC 9068 §2.1).
 pub const TYP_ACCESS_TOKEN: &str = "at+jwt";
 /// `typ` of intent tokens.
@@ -39,11 +41,13 @@ mod data_dir;
 mod error;
 mod grant;
 mod registration;
+mod tokens;
 
 pub use admin::{RevokeAgentResponse, RotateKeysResponse, KEY_MAINTENANCE_INTERVAL};
 pub use client_auth::{ClientContext, ClientCredentials};
 pub use data_dir::StartupError;
 pub use error::ApiError;
+pub use tokens::{AgentLifecycle, RevokeRegistrationResponse, StatusListResponse};
 
 /// The authorization server.
 pub struct Issuer {
@@ -58,6 +62,10 @@ pub struct Issuer {
     dpop_replay: crate::dpop::ReplayCache,
     /// Rate limits (I-73).
     limits: crate::rate_limit::RateLimits,
+    /// Signed status list tokens, reused until stale (issue 13).
+    status_tokens: tokens::StatusTokenCache,
+    /// Unix second of the last pruning of token records.
+    last_prune: std::sync::atomic::AtomicI64,
 }
 
 pub(crate) fn random_b64(bytes: usize) -> String {
@@ -86,6 +94,8 @@ impl Issuer {
             rotation: tokio::sync::Mutex::new(()),
             clock,
             dpop_replay: crate::dpop::ReplayCache::default(),
+            status_tokens: tokens::StatusTokenCache::default(),
+            last_prune: std::sync::atomic::AtomicI64::new(0),
         }
     }
 
@@ -156,7 +166,7 @@ impl Issuer {
                 ajwt_protocol::wire::GRANT_TYPE_URN,
             ],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-            "scopes_supported": [SCOPE_REGISTER, SCOPE_GENERATE, SCOPE_ADMIN],
+            "scopes_supported": [SCOPE_REGISTER, SCOPE_GENERATE, SCOPE_ADMIN, SCOPE_INTROSPECT],
             // RFC 8414 §2 makes this REQUIRED and Authlib refuses `[]`;
             // `none` (OAuth 2.0 Multiple Response Type Encoding Practices
             // §4) says no response type issues anything (I-56).
@@ -169,6 +179,15 @@ impl Issuer {
             "ajwt_admin_revoke_agent_endpoint": format!("{base}/intent/admin/revoke-agent"),
             "ajwt_admin_rotate_keys_endpoint": format!("{base}/intent/admin/rotate-keys"),
             "intent_token_signing_alg_values_supported": [self.key_ring().current_alg().as_str()],
+            // RFC 7009 / RFC 7662 (RFC 8414 §2), issue 13.
+            "revocation_endpoint": format!("{base}/intent/revoke"),
+            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "introspection_endpoint": format!("{base}/intent/introspect"),
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "ajwt_introspection_scope": SCOPE_INTROSPECT,
+            "ajwt_status_list_endpoint": format!("{base}/intent/status-lists"),
+            "ajwt_agent_lifecycle_endpoint": format!("{base}/intent/agents"),
+            "ajwt_admin_revoke_registration_endpoint": format!("{base}/intent/admin/revoke-registration"),
         })
     }
 }

@@ -632,7 +632,7 @@ async fn rotation_and_revocation_survive_reopening_the_issuer() {
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(
         r.json["scope"],
-        "register:intent generate:intent-token admin:intent"
+        "register:intent generate:intent-token admin:intent introspect:intent"
     );
     let admin_token = r.json["access_token"].as_str().unwrap().to_owned();
 
@@ -737,5 +737,8 @@ async fn rfc8414_metadata_lists_the_admin_hooks_and_scope() {
         m["ajwt_admin_rotate_keys_endpoint"],
         format!("{ISSUER}/intent/admin/rotate-keys")
     );
-    assert_eq!(m["scopes_supported"], json!([REGISTER, GENERATE, ADMIN]));
+    assert_eq!(
+        m["scopes_supported"],
+        json!([REGISTER, GENERATE, ADMIN, "introspect:intent"])
+    );
 }

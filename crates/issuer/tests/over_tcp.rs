@@ -18,7 +18,7 @@ async fn rfc6749_4_4_admin_token_over_tcp_for_root_and_path_issuers() {
     assert_eq!(c["iss"], root.base_url.as_str());
     assert_eq!(
         c["scope"],
-        "register:intent generate:intent-token admin:intent"
+        "register:intent generate:intent-token admin:intent introspect:intent"
     );
     root.stop().await.unwrap();
 

@@ -90,7 +90,7 @@ async fn restart_keeps_admin_client_agents_workflows_clients_and_keys() {
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(
         r.json["scope"],
-        "register:intent generate:intent-token admin:intent"
+        "register:intent generate:intent-token admin:intent introspect:intent"
     );
     let admin_token = r.json["access_token"].as_str().unwrap().to_owned();
 

@@ -60,6 +60,11 @@ pub struct IntentClaims {
     pub intent: Intent,
     /// The agent proof claims.
     pub agent_proof: AgentProof,
+    /// Where the token's revocation status is published
+    /// (draft-ietf-oauth-status-list §6.1; an extension of §4.4.2, I-83).
+    /// Optional: tokens of issuers without status lists have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<crate::status_list::StatusClaim>,
 }
 
 impl IntentClaims {
@@ -552,6 +557,19 @@ fn validate_claims_inner(payload: &Value) -> Result<IntentClaims, ClaimsError> {
     let cnf = c.object(root, "cnf").and_then(|m| c.confirmation(m));
     let intent = c.object(root, "intent").and_then(|m| c.intent(m, sub));
     let agent_proof = c.object(root, "agent_proof").and_then(|m| c.agent_proof(m));
+    let status = match root.get("status") {
+        None | Some(Value::Null) => None,
+        Some(v) => match serde_json::from_value::<crate::status_list::StatusClaim>(v.clone()) {
+            Ok(status) if !status.status_list.uri.is_empty() => Some(status),
+            _ => {
+                c.invalid(
+                    "status",
+                    "must be {\"status_list\": {\"idx\": <non-negative integer>, \"uri\": <non-empty string>}} (draft-ietf-oauth-status-list §6)",
+                );
+                None
+            }
+        },
+    };
 
     let problems = c.problems;
     match (
@@ -588,6 +606,7 @@ fn validate_claims_inner(payload: &Value) -> Result<IntentClaims, ClaimsError> {
             cnf,
             intent,
             agent_proof,
+            status,
         }),
         _ => Err(ClaimsError { problems }),
     }
@@ -665,6 +684,29 @@ mod tests {
         let mut v = draft_4_4_3();
         v["agent_proof"]["agent_checksum"] = json!(CHECKSUM);
         v
+    }
+
+    /// The optional `status` claim (draft-ietf-oauth-status-list §6.1,
+    /// I-83): read when well-formed, absent is fine, malformed is named.
+    #[test]
+    fn i83_status_claim_is_optional_and_checked() {
+        let mut v = valid();
+        assert!(v.get("status").is_none(), "absent when None");
+        assert_eq!(validate_claims(&v).unwrap().status, None);
+        v["status"] = serde_json::json!({"status_list": {"idx": 7, "uri": "https://i/s/1"}});
+        let c = validate_claims(&v).unwrap();
+        assert_eq!(c.status.as_ref().unwrap().status_list.idx, 7);
+        assert_eq!(serde_json::to_value(&c).unwrap()["status"], v["status"]);
+        for bad in [
+            serde_json::json!({"status_list": {"idx": -1, "uri": "u"}}),
+            serde_json::json!({"status_list": {"idx": 1, "uri": ""}}),
+            serde_json::json!({"status_list": {"uri": "u"}}),
+            serde_json::json!("x"),
+        ] {
+            v["status"] = bad;
+            let e = validate_claims(&v).unwrap_err();
+            assert!(e.problem("status").is_some(), "{e:?}");
+        }
     }
 
     fn problems(v: &Value) -> Vec<(String, ClaimProblemKind)> {

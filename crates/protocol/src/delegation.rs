@@ -557,6 +557,7 @@ mod tests {
                 agent_checksum: ajwt_checksum::AgentChecksum::digest(agent.as_bytes()),
                 registration_id: format!("reg_{agent}_1735680000"),
             },
+            status: None,
         }
     }
 

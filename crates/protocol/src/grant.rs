@@ -130,6 +130,7 @@ impl Grant {
                 agent_checksum: self.checksum,
                 registration_id: self.registration_id.clone(),
             },
+            status: None,
         }
     }
 }

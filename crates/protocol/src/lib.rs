@@ -25,6 +25,7 @@ pub mod limits;
 pub mod metadata;
 pub mod registration;
 pub mod scope;
+pub mod status_list;
 pub mod time;
 pub mod wire;
 pub mod workflow;

@@ -28,6 +28,12 @@ pub const MAX_ALLOWED_SCOPES: usize = 256;
 /// asked to accept in one header (its own limit is usually 8–16 KiB).
 pub const MAX_ISSUED_TOKEN_LEN: usize = 16 * 1024;
 
+/// Bytes of a decompressed Token Status List (draft-ietf-oauth-status-list
+/// §4.1): 1 MiB, 8 388 608 one-bit statuses. The issuer's lists are far
+/// smaller (`status_list_size`); a verifier refuses a larger list instead of
+/// inflating it (decompression bomb bound).
+pub const MAX_STATUS_LIST_BYTES: usize = 1024 * 1024;
+
 /// The `invalid_request` description for a list over its limit.
 pub fn too_many(member: &str, max: usize) -> String {
     format!("Invalid parameter: {member} has more than {max} entries")

@@ -126,6 +126,8 @@ async fn i90_rotations_under_load_cause_zero_verification_failures() {
             c.client_token_lifetime = 3;
             c.intent_token_lifetime = 3;
             c.key_retire_leeway = 1;
+            // Status list tokens live 2 × ttl (I-84): 2 s.
+            c.tokens.status_list_ttl = 1;
         },
         ROTATIONS,
         // More than the publish delay rounded up (2 s): each rotation finds

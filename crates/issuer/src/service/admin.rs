@@ -83,11 +83,16 @@ impl Issuer {
         if registrations == 0 {
             return Err(OAuthError::InvalidRequest("Unknown agent_id".into()).into());
         }
+        // §5.6.1 "All tokens invalidated", §9.3.2: its tokens and every
+        // token whose delegation chain contains it (issue 13). A repeat of
+        // the call completes this if a crash came in between.
+        let tokens = self.revoke_tokens_of_agent(&agent_id).await?;
         tracing::warn!(
             target: "security",
             event = "agent_revoked",
             agent_id = %agent_id,
             registrations,
+            tokens,
             client_id = %by.client_id,
             "agent revoked by an administrator (§5.6.1): its token requests are refused from now on"
         );

@@ -88,6 +88,76 @@ impl Issuer {
                 .map(|(_, v)| v.as_str())
                 .filter(|v| !v.is_empty())
         };
+        let client = self.authenticate_client(params, basic, peer).await?;
+        let granted = match param("scope") {
+            None => client.allowed_scopes.clone(),
+            Some(s) => {
+                let requested = parse_scope_string(s).ok_or_else(|| {
+                    ApiError::from(OAuthError::InvalidScope {
+                        description: format!("Malformed scope: '{s}'"),
+                        refused: vec![s.to_owned()],
+                    })
+                })?;
+                let refused: Vec<String> = scopes_not_held(&requested, &client.allowed_scopes)
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect();
+                if !refused.is_empty() {
+                    return Err(OAuthError::InvalidScope {
+                        description: format!(
+                            "Scopes not allowed for this client: {}",
+                            refused.join(" ")
+                        ),
+                        refused,
+                    }
+                    .into());
+                }
+                requested
+            }
+        };
+        let now = self.clock.now();
+        let lifetime = self.config.client_token_lifetime;
+        let scope = join_scopes(&granted);
+        let mut claims = Map::new();
+        claims.insert("iss".into(), json!(self.config.issuer));
+        claims.insert("sub".into(), json!(client.client_id));
+        claims.insert("aud".into(), json!(self.config.client_audience));
+        claims.insert("client_id".into(), json!(client.client_id));
+        claims.insert("iat".into(), json!(now));
+        claims.insert("exp".into(), json!(now + lifetime as i64));
+        claims.insert("jti".into(), json!(random_b64(16)));
+        claims.insert("scope".into(), json!(scope));
+        let token = self
+            .key_ring()
+            .sign(TYP_ACCESS_TOKEN, &claims)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        Ok(TokenResponse {
+            access_token: token,
+            token_type: "Bearer".into(),
+            expires_in: Some(lifetime),
+            scope: Some(scope),
+        })
+    }
+
+    /// Client authentication with the client's secret (RFC 6749 §2.3.1):
+    /// `basic` from HTTP Basic (`client_secret_basic`) or `client_id` and
+    /// `client_secret` in `params` (`client_secret_post`), never both; under
+    /// the authentication rate limits (I-73). The one rule set of the token
+    /// endpoint, also used by revocation and introspection (RFC 7009 §2.1,
+    /// RFC 7662 §2.1).
+    pub async fn authenticate_client(
+        &self,
+        params: &[(String, String)],
+        basic: Option<(String, String)>,
+        peer: Option<std::net::IpAddr>,
+    ) -> Result<ClientRecord, ApiError> {
+        let param = |name: &str| {
+            params
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+                .filter(|v| !v.is_empty())
+        };
         let posted = match (param("client_id"), param("client_secret")) {
             (Some(id), Some(secret)) => Some((id.to_owned(), secret.to_owned())),
             (None, None) => None,
@@ -143,54 +213,7 @@ impl Issuer {
                 "Client authentication failed".into(),
             ));
         };
-        let granted = match param("scope") {
-            None => client.allowed_scopes.clone(),
-            Some(s) => {
-                let requested = parse_scope_string(s).ok_or_else(|| {
-                    ApiError::from(OAuthError::InvalidScope {
-                        description: format!("Malformed scope: '{s}'"),
-                        refused: vec![s.to_owned()],
-                    })
-                })?;
-                let refused: Vec<String> = scopes_not_held(&requested, &client.allowed_scopes)
-                    .into_iter()
-                    .map(str::to_owned)
-                    .collect();
-                if !refused.is_empty() {
-                    return Err(OAuthError::InvalidScope {
-                        description: format!(
-                            "Scopes not allowed for this client: {}",
-                            refused.join(" ")
-                        ),
-                        refused,
-                    }
-                    .into());
-                }
-                requested
-            }
-        };
-        let now = self.clock.now();
-        let lifetime = self.config.client_token_lifetime;
-        let scope = join_scopes(&granted);
-        let mut claims = Map::new();
-        claims.insert("iss".into(), json!(self.config.issuer));
-        claims.insert("sub".into(), json!(client.client_id));
-        claims.insert("aud".into(), json!(self.config.client_audience));
-        claims.insert("client_id".into(), json!(client.client_id));
-        claims.insert("iat".into(), json!(now));
-        claims.insert("exp".into(), json!(now + lifetime as i64));
-        claims.insert("jti".into(), json!(random_b64(16)));
-        claims.insert("scope".into(), json!(scope));
-        let token = self
-            .key_ring()
-            .sign(TYP_ACCESS_TOKEN, &claims)
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-        Ok(TokenResponse {
-            access_token: token,
-            token_type: "Bearer".into(),
-            expires_in: Some(lifetime),
-            scope: Some(scope),
-        })
+        Ok(client)
     }
 
     /// Checks an `Authorization` header value carrying a client access token

@@ -96,6 +96,9 @@ impl Issuer {
             SCOPE_REGISTER.to_owned(),
             SCOPE_GENERATE.to_owned(),
             SCOPE_ADMIN.to_owned(),
+            // RFC 7662 introspection (I-80), so the operator can create
+            // resource-server clients holding it.
+            SCOPE_INTROSPECT.to_owned(),
         ];
         let creds = ClientCredentials {
             client_id: crate::secrets::generate_client_id(),

@@ -62,6 +62,16 @@ pub enum ApiError {
     /// 500 `server_error`; the detail is logged, never sent.
     #[error("server error: {0}")]
     Internal(String),
+    /// 400 with an RFC 6749 §5.2 / RFC 7009 §2.2.1 code not covered above:
+    /// `unsupported_token_type` (a token this server cannot revoke) or
+    /// `unauthorized_client` (a token issued to another client, I-81).
+    #[error("{error}: {description}")]
+    Refused {
+        /// The `error` code.
+        error: &'static str,
+        /// The `error_description`.
+        description: String,
+    },
 }
 
 impl From<OAuthError> for ApiError {
@@ -106,6 +116,7 @@ impl ApiError {
             ApiError::Unavailable(_) | ApiError::Busy { .. } => 503,
             ApiError::RateLimited { .. } => 429,
             ApiError::Internal(_) => 500,
+            ApiError::Refused { .. } => 400,
         }
     }
 
@@ -156,6 +167,7 @@ impl ApiError {
                 format!("Rate limit {limit} reached; retry after {retry_after_secs} s"),
             ),
             ApiError::Internal(_) => plain("server_error", "Internal error".into()),
+            ApiError::Refused { error, description } => plain(error, description.clone()),
         }
     }
 

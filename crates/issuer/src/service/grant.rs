@@ -44,7 +44,7 @@ impl Issuer {
     ) -> Result<TokenResponse, ApiError> {
         self.limits.check_grant(&client.client_id, &req.agent_id)?;
         let agent_id = req.agent_id.clone();
-        let outcome = self.intent_token_with_proof(req, proof).await;
+        let outcome = self.issue(req, proof, &client.client_id).await;
         if let Err(ApiError::OAuth(OAuthError::UnknownAgent | OAuthError::AgentChecksumMismatch)) =
             &outcome
         {
@@ -60,6 +60,17 @@ impl Issuer {
         &self,
         req: TokenRequest,
         proof: Option<&ajwt_jose::VerifiedProof>,
+    ) -> Result<TokenResponse, ApiError> {
+        self.issue(req, proof, "").await
+    }
+
+    /// The grant for the client `client_id` (`""`: not known, e.g. an
+    /// embedding caller), recorded as the token's requester (RFC 7009 §2.1).
+    async fn issue(
+        &self,
+        req: TokenRequest,
+        proof: Option<&ajwt_jose::VerifiedProof>,
+        client_id: &str,
     ) -> Result<TokenResponse, ApiError> {
         // Look up everything the request names (the decision is pure).
         let record = self
@@ -96,6 +107,7 @@ impl Issuer {
             now,
         };
         let mut parent = None;
+        let mut chain_links = Vec::new();
         // Depth and duplicates before any lookup of a chain agent (I-66):
         // a chain that fails them is refused by `decide` without a directory.
         let chain_shape_ok = check_chain_shape(
@@ -114,7 +126,13 @@ impl Issuer {
                 .iter()
                 .filter(|a| chain_shape_ok && **a != req.agent_id)
             {
-                let status = match self.store.latest_registration(id).await? {
+                let found = self.store.latest_registration(id).await?;
+                // §9.3.2: the chain's registrations go into the token record.
+                chain_links.push(crate::store::ChainLink {
+                    agent_id: id.clone(),
+                    registration_id: found.as_ref().map(|r| r.registration_id.clone()),
+                });
+                let status = match found {
                     Some(r) if r.revoked => AgentStatus::Revoked,
                     Some(_) => AgentStatus::Active,
                     None => AgentStatus::Unknown,
@@ -149,6 +167,11 @@ impl Issuer {
                     presented = %req.computed_checksum,
                     "agent checksum mismatch (§4.5.4): possible modification or impersonation"
                 );
+                // §5.6.1 UPDATED: the agent runs another configuration.
+                if let Some(r) = &record {
+                    self.note_checksum_mismatch(&r.agent_id, &r.registration_id)
+                        .await;
+                }
                 return Err(OAuthError::AgentChecksumMismatch.into());
             }
             Err(e) => return Err(e.into()),
@@ -165,7 +188,11 @@ impl Issuer {
         }
         // §4.4: the token, from the typed claims.
         let lifetime = self.config.intent_token_lifetime;
-        let claims = grant.claims(&self.config.issuer, now, lifetime, random_b64(16));
+        let mut claims = grant.claims(&self.config.issuer, now, lifetime, random_b64(16));
+        // §9.3.2 token record and the status list claim (issue 13).
+        let parent_claims = parent.as_ref().and_then(|p| p.as_ref().ok());
+        self.record_issued(&mut claims, client_id, chain_links, parent_claims)
+            .await?;
         let claims = match serde_json::to_value(&claims) {
             Ok(Value::Object(map)) => map,
             _ => return Err(ApiError::Internal("intent claims are not an object".into())),

@@ -13,6 +13,10 @@ use ajwt_protocol::registration::Workflow;
 use async_trait::async_trait;
 
 use super::{AgentRecord, ClientRecord, NewRegistration, Store, StoreError};
+use super::{
+    NewTokenRecord, RegistrationActivity, RevokedRegistration, StatusIndex, StoredStatusList,
+    TokenRecord,
+};
 
 /// A [`Store`] that logs every registry access on target `audit`.
 pub struct AuditedStore {
@@ -148,5 +152,120 @@ impl Store for AuditedStore {
 
     async fn close(&self) {
         self.inner.close().await;
+    }
+
+    // ---- token records, status lists, lifecycle (issue 13) ---------------
+    // Logged by jti / agent / registration id; never the token itself.
+
+    async fn record_token(
+        &self,
+        token: NewTokenRecord,
+        list_size: u32,
+        random: u64,
+    ) -> Result<StatusIndex, StoreError> {
+        let jti = token.jti.clone();
+        let r = self.inner.record_token(token, list_size, random).await;
+        audit!("record_token", jti = jti, outcome(&r, |_| "stored"));
+        r
+    }
+
+    async fn token_record(&self, jti: &str) -> Result<Option<TokenRecord>, StoreError> {
+        let r = self.inner.token_record(jti).await;
+        audit!("token_record", jti = jti, outcome(&r, found));
+        r
+    }
+
+    async fn revoke_token(&self, jti: &str, at_ms: i64) -> Result<u64, StoreError> {
+        let r = self.inner.revoke_token(jti, at_ms).await;
+        audit!(
+            "revoke_token",
+            jti = jti,
+            outcome(&r, |n| if *n == 0 { "unchanged" } else { "revoked" })
+        );
+        r
+    }
+
+    async fn revoke_agent_tokens(&self, agent_id: &str, at_ms: i64) -> Result<u64, StoreError> {
+        let r = self.inner.revoke_agent_tokens(agent_id, at_ms).await;
+        audit!(
+            "revoke_agent_tokens",
+            agent_id = agent_id,
+            outcome(&r, |n| if *n == 0 { "unchanged" } else { "revoked" })
+        );
+        r
+    }
+
+    async fn revoke_registration(
+        &self,
+        registration_id: &str,
+        at_ms: i64,
+    ) -> Result<Option<RevokedRegistration>, StoreError> {
+        let r = self.inner.revoke_registration(registration_id, at_ms).await;
+        audit!(
+            "revoke_registration",
+            registration_id = registration_id,
+            outcome(&r, |v| if v.is_some() { "revoked" } else { "not_found" })
+        );
+        r
+    }
+
+    async fn status_list(&self, list_id: i64) -> Result<Option<StoredStatusList>, StoreError> {
+        // Read on every status list fetch that misses the signed-token
+        // cache; logged at debug level only (no registry data).
+        self.inner.status_list(list_id).await
+    }
+
+    async fn prune_tokens(&self, before: i64) -> Result<u64, StoreError> {
+        let r = self.inner.prune_tokens(before).await;
+        if let Ok(n) = &r {
+            if *n > 0 {
+                tracing::info!(target: "audit", op = "prune_tokens", before, pruned = *n, "registry access");
+            }
+        }
+        r
+    }
+
+    async fn record_checksum_mismatch(
+        &self,
+        agent_id: &str,
+        registration_id: &str,
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
+        let r = self
+            .inner
+            .record_checksum_mismatch(agent_id, registration_id, at_ms)
+            .await;
+        audit!(
+            "record_checksum_mismatch",
+            registration_id = registration_id,
+            outcome(&r, |_| "stored")
+        );
+        r
+    }
+
+    async fn registration_activity(
+        &self,
+        agent_id: &str,
+    ) -> Result<Vec<RegistrationActivity>, StoreError> {
+        let r = self.inner.registration_activity(agent_id).await;
+        audit!(
+            "registration_activity",
+            agent_id = agent_id,
+            outcome(&r, |_| "found")
+        );
+        r
+    }
+
+    async fn registration_specification(
+        &self,
+        registration_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let r = self.inner.registration_specification(registration_id).await;
+        audit!(
+            "registration_specification",
+            registration_id = registration_id,
+            outcome(&r, found)
+        );
+        r
     }
 }

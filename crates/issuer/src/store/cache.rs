@@ -19,6 +19,10 @@ use ajwt_protocol::registration::Workflow;
 use async_trait::async_trait;
 
 use super::{AgentRecord, ClientRecord, NewRegistration, Store, StoreError};
+use super::{
+    NewTokenRecord, RegistrationActivity, RevokedRegistration, StatusIndex, StoredStatusList,
+    TokenRecord,
+};
 
 /// Default bound of each cache map, in entries.
 pub const DEFAULT_CAPACITY: usize = 10_000;
@@ -367,6 +371,78 @@ impl<S: Store> Store for CachedStore<S> {
 
     async fn close(&self) {
         self.inner.close().await;
+    }
+
+    // ---- token records, status lists, lifecycle (issue 13): not cached,
+    // except that revoking a registration invalidates its agent.
+
+    async fn record_token(
+        &self,
+        token: NewTokenRecord,
+        list_size: u32,
+        random: u64,
+    ) -> Result<StatusIndex, StoreError> {
+        self.inner.record_token(token, list_size, random).await
+    }
+
+    async fn token_record(&self, jti: &str) -> Result<Option<TokenRecord>, StoreError> {
+        self.inner.token_record(jti).await
+    }
+
+    async fn revoke_token(&self, jti: &str, at_ms: i64) -> Result<u64, StoreError> {
+        self.inner.revoke_token(jti, at_ms).await
+    }
+
+    async fn revoke_agent_tokens(&self, agent_id: &str, at_ms: i64) -> Result<u64, StoreError> {
+        self.inner.revoke_agent_tokens(agent_id, at_ms).await
+    }
+
+    async fn revoke_registration(
+        &self,
+        registration_id: &str,
+        at_ms: i64,
+    ) -> Result<Option<RevokedRegistration>, StoreError> {
+        let result = self.inner.revoke_registration(registration_id, at_ms).await;
+        match &result {
+            Ok(Some(r)) => self.invalidate_agent(&r.agent_id),
+            Ok(None) => {}
+            // The update may have committed for an agent we cannot name.
+            Err(_) => self.clear(),
+        }
+        result
+    }
+
+    async fn status_list(&self, list_id: i64) -> Result<Option<StoredStatusList>, StoreError> {
+        self.inner.status_list(list_id).await
+    }
+
+    async fn prune_tokens(&self, before: i64) -> Result<u64, StoreError> {
+        self.inner.prune_tokens(before).await
+    }
+
+    async fn record_checksum_mismatch(
+        &self,
+        agent_id: &str,
+        registration_id: &str,
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.inner
+            .record_checksum_mismatch(agent_id, registration_id, at_ms)
+            .await
+    }
+
+    async fn registration_activity(
+        &self,
+        agent_id: &str,
+    ) -> Result<Vec<RegistrationActivity>, StoreError> {
+        self.inner.registration_activity(agent_id).await
+    }
+
+    async fn registration_specification(
+        &self,
+        registration_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        self.inner.registration_specification(registration_id).await
     }
 }
 

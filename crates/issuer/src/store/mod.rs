@@ -153,4 +153,171 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), StoreError>;
     /// Flushes and closes (graceful shutdown).
     async fn close(&self);
+
+    // ---- token records, status lists, lifecycle (issue 13) ---------------
+    // Default bodies: a store without these is refused at use, never
+    // silently (`StoreError::Backend`); both stores and both decorators
+    // implement them.
+
+    /// Records an intent token about to be issued and allocates its status
+    /// list index in one transaction: a uniformly random index among the
+    /// free ones of the open list (`random` picks it, I-83), a new list of
+    /// `list_size` statuses when no list has a free index. Also marks the
+    /// registration as having obtained a token (§5.6.1 VERIFIED).
+    async fn record_token(
+        &self,
+        _token: NewTokenRecord,
+        _list_size: u32,
+        _random: u64,
+    ) -> Result<StatusIndex, StoreError> {
+        Err(unsupported("record_token"))
+    }
+    /// The record of a token, if it is kept (not pruned).
+    async fn token_record(&self, _jti: &str) -> Result<Option<TokenRecord>, StoreError> {
+        Err(unsupported("token_record"))
+    }
+    /// Revokes the token `jti` and every token it is an ancestor of (I-82);
+    /// returns how many records changed (0: unknown or already revoked).
+    async fn revoke_token(&self, _jti: &str, _at_ms: i64) -> Result<u64, StoreError> {
+        Err(unsupported("revoke_token"))
+    }
+    /// Revokes every token of `agent_id` and every token whose delegation
+    /// chain contains it (§9.3.2); returns how many records changed.
+    async fn revoke_agent_tokens(&self, _agent_id: &str, _at_ms: i64) -> Result<u64, StoreError> {
+        Err(unsupported("revoke_agent_tokens"))
+    }
+    /// Marks one registration revoked and revokes its tokens and every
+    /// token whose chain contains it (§9.3.2), atomically. `None`: unknown
+    /// registration; otherwise its agent and how many token records changed.
+    /// Idempotent.
+    async fn revoke_registration(
+        &self,
+        _registration_id: &str,
+        _at_ms: i64,
+    ) -> Result<Option<RevokedRegistration>, StoreError> {
+        Err(unsupported("revoke_registration"))
+    }
+    /// The size of status list `list_id` and the indices whose token is
+    /// revoked, or `None` for an unknown (or pruned) list.
+    async fn status_list(&self, _list_id: i64) -> Result<Option<StoredStatusList>, StoreError> {
+        Err(unsupported("status_list"))
+    }
+    /// Deletes token records with `exp < before` and full lists left
+    /// without records; returns how many token records were deleted.
+    async fn prune_tokens(&self, _before: i64) -> Result<u64, StoreError> {
+        Err(unsupported("prune_tokens"))
+    }
+    /// Notes that a different checksum was presented for a registration
+    /// (§5.6.1 UPDATED, I-86).
+    async fn record_checksum_mismatch(
+        &self,
+        _agent_id: &str,
+        _registration_id: &str,
+        _at_ms: i64,
+    ) -> Result<(), StoreError> {
+        Err(unsupported("record_checksum_mismatch"))
+    }
+    /// Token and mismatch times of every registration of `agent_id`.
+    async fn registration_activity(
+        &self,
+        _agent_id: &str,
+    ) -> Result<Vec<RegistrationActivity>, StoreError> {
+        Err(unsupported("registration_activity"))
+    }
+    /// The registered specification (JSON text) of one registration, for
+    /// an administrator (§5.6, threat T12).
+    async fn registration_specification(
+        &self,
+        _registration_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Err(unsupported("registration_specification"))
+    }
+}
+
+fn unsupported(what: &str) -> StoreError {
+    StoreError::Backend(format!("{what} is not supported by this store"))
+}
+
+/// What the issuer records about an intent token it issues (§9.3.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTokenRecord {
+    /// The token's `jti`.
+    pub jti: String,
+    /// The agent (`sub`).
+    pub agent_id: String,
+    /// The registration the token was issued under.
+    pub registration_id: String,
+    /// The client that requested it.
+    pub client_id: String,
+    /// `iat`.
+    pub iat: i64,
+    /// `exp`.
+    pub exp: i64,
+    /// Agents of the delegation chain with the registration each had at
+    /// issuance (the token's own agent excluded), and those of the parent.
+    pub chain: Vec<ChainLink>,
+    /// `jti`s of the parent token and its ancestors.
+    pub ancestors: Vec<String>,
+}
+
+/// One agent of a delegation chain.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChainLink {
+    /// The agent.
+    pub agent_id: String,
+    /// Its registration at issuance, when known.
+    pub registration_id: Option<String>,
+}
+
+/// A status list position (draft-ietf-oauth-status-list §6.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusIndex {
+    /// The list.
+    pub list_id: i64,
+    /// The index in it.
+    pub idx: u64,
+}
+
+/// A kept token record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    /// What was recorded at issuance.
+    pub token: NewTokenRecord,
+    /// Its status list position.
+    pub status: StatusIndex,
+    /// Revoked (RFC 7009, an agent or registration revocation, §9.3.2).
+    pub revoked: bool,
+}
+
+/// The result of [`Store::revoke_registration`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevokedRegistration {
+    /// The registration's agent.
+    pub agent_id: String,
+    /// Token records newly revoked.
+    pub tokens: u64,
+}
+
+/// A status list as stored: its size and its revoked indices.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredStatusList {
+    /// Number of statuses.
+    pub size: u32,
+    /// Indices whose token is revoked.
+    pub revoked: Vec<u64>,
+}
+
+/// Lifecycle times of one registration (§5.6.1).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RegistrationActivity {
+    /// The registration.
+    pub registration_id: String,
+    /// First token issued under it, Unix ms.
+    pub first_token_at_ms: Option<i64>,
+    /// Latest token issued under it, Unix ms.
+    pub last_token_at_ms: Option<i64>,
+    /// Latest presentation of a different checksum, Unix ms.
+    pub last_mismatch_at_ms: Option<i64>,
+    /// When the registration was revoked, Unix ms (if recorded).
+    pub revoked_at_ms: Option<i64>,
 }

@@ -23,6 +23,10 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite};
 
 use super::{AgentRecord, ClientRecord, JsonMap, NewRegistration, Store, StoreError};
+use super::{
+    ChainLink, NewTokenRecord, RegistrationActivity, RevokedRegistration, StatusIndex,
+    StoredStatusList, TokenRecord,
+};
 
 /// How long a connection waits for another connection's write lock before
 /// failing with "database is locked".
@@ -522,6 +526,392 @@ impl Store for SqliteStore {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+
+    // ---- token records, status lists, lifecycle (issue 13) ---------------
+
+    async fn record_token(
+        &self,
+        token: NewTokenRecord,
+        list_size: u32,
+        random: u64,
+    ) -> Result<StatusIndex, StoreError> {
+        let jti = token.jti.clone();
+        let fail = |what: &str, e: &dyn Display| backend(format_args!("token {jti}: {what}"), e);
+        if list_size == 0 {
+            return Err(fail("status list size", &"0"));
+        }
+        // One write transaction: allocation, record and links commit together.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| fail("begin", &e))?;
+        let open = sqlx::query_as::<_, (i64, i64, Vec<u8>, i64)>(
+            "SELECT list_id, size, allocated, used FROM status_lists \
+             WHERE used < size ORDER BY list_id LIMIT 1",
+        )
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| fail("open status list", &e))?;
+        let (list_id, size, mut allocated, used) = match open {
+            Some(open) => open,
+            None => {
+                let bytes = vec![0u8; (list_size as usize).div_ceil(8)];
+                let id = sqlx::query_scalar::<_, i64>(
+                    "INSERT INTO status_lists (size, allocated, used, created_at_ms) \
+                     VALUES (?1, ?2, 0, ?3) RETURNING list_id",
+                )
+                .bind(i64::from(list_size))
+                .bind(&bytes)
+                .bind(token.iat.saturating_mul(1000))
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(|e| fail("new status list", &e))?;
+                (id, i64::from(list_size), bytes, 0)
+            }
+        };
+        let size_u32 = u32::try_from(size).map_err(|e| fail("status list size", &e))?;
+        let free = u64::try_from(size - used).map_err(|e| fail("status list used", &e))?;
+        let idx = crate::status::nth_free(&allocated, size_u32, random % free.max(1))
+            .filter(|i| crate::status::allocate(&mut allocated, *i))
+            .ok_or_else(|| fail("status list bitmap", &format_args!("list {list_id} full")))?;
+        sqlx::query("UPDATE status_lists SET allocated = ?2, used = used + 1 WHERE list_id = ?1")
+            .bind(list_id)
+            .bind(&allocated)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| fail("allocate index", &e))?;
+        sqlx::query(
+            "INSERT INTO intent_tokens (jti, agent_id, registration_id, client_id, iat, exp, \
+             list_id, idx) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )
+        .bind(&token.jti)
+        .bind(&token.agent_id)
+        .bind(&token.registration_id)
+        .bind(&token.client_id)
+        .bind(token.iat)
+        .bind(token.exp)
+        .bind(list_id)
+        .bind(i64::from(idx))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| fail("insert", &e))?;
+        let mut links: Vec<(&str, &str)> = Vec::new();
+        for link in &token.chain {
+            links.push(("agent", &link.agent_id));
+            if let Some(reg) = &link.registration_id {
+                links.push(("registration", reg));
+            }
+        }
+        links.extend(token.ancestors.iter().map(|a| ("ancestor", a.as_str())));
+        for (kind, value) in links {
+            sqlx::query(
+                "INSERT OR IGNORE INTO intent_token_links (jti, kind, value) VALUES (?1, ?2, ?3)",
+            )
+            .bind(&token.jti)
+            .bind(kind)
+            .bind(value)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| fail("insert link", &e))?;
+        }
+        let at_ms = token.iat.saturating_mul(1000);
+        sqlx::query(
+            "INSERT INTO registration_activity (registration_id, agent_id, first_token_at_ms, \
+             last_token_at_ms) VALUES (?1, ?2, ?3, ?3) ON CONFLICT (registration_id) DO UPDATE \
+             SET first_token_at_ms = COALESCE(first_token_at_ms, excluded.first_token_at_ms), \
+             last_token_at_ms = excluded.last_token_at_ms",
+        )
+        .bind(&token.registration_id)
+        .bind(&token.agent_id)
+        .bind(at_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| fail("registration activity", &e))?;
+        tx.commit().await.map_err(|e| fail("commit", &e))?;
+        Ok(StatusIndex {
+            list_id,
+            idx: u64::from(idx),
+        })
+    }
+
+    async fn token_record(&self, jti: &str) -> Result<Option<TokenRecord>, StoreError> {
+        let fail = |what: &str, e: &dyn Display| {
+            backend(format_args!("intent_tokens row jti={jti}: {what}"), e)
+        };
+        let row = sqlx::query_as::<_, (String, String, String, i64, i64, i64, i64, i64)>(
+            "SELECT agent_id, registration_id, client_id, iat, exp, list_id, idx, revoked \
+             FROM intent_tokens WHERE jti = ?1",
+        )
+        .bind(jti)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| fail("select", &e))?;
+        let Some((agent_id, registration_id, client_id, iat, exp, list_id, idx, revoked)) = row
+        else {
+            return Ok(None);
+        };
+        let links = sqlx::query_as::<_, (String, String)>(
+            "SELECT kind, value FROM intent_token_links WHERE jti = ?1 ORDER BY kind, value",
+        )
+        .bind(jti)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| fail("links", &e))?;
+        let mut chain = Vec::new();
+        let mut ancestors = Vec::new();
+        let mut registrations = Vec::new();
+        for (kind, value) in links {
+            match kind.as_str() {
+                "agent" => chain.push(ChainLink {
+                    agent_id: value,
+                    registration_id: None,
+                }),
+                "registration" => registrations.push(value),
+                _ => ancestors.push(value),
+            }
+        }
+        // Registrations are kept as links of their own; a registration id
+        // names its agent (`reg_<agent_id>_<ts>`), so pair them back.
+        for link in &mut chain {
+            let prefix = format!("reg_{}_", link.agent_id);
+            link.registration_id = registrations
+                .iter()
+                .find(|r| {
+                    r.strip_prefix(&prefix)
+                        .is_some_and(|ts| ts.bytes().all(|b| b.is_ascii_digit()))
+                })
+                .cloned();
+        }
+        Ok(Some(TokenRecord {
+            token: NewTokenRecord {
+                jti: jti.to_owned(),
+                agent_id,
+                registration_id,
+                client_id,
+                iat,
+                exp,
+                chain,
+                ancestors,
+            },
+            status: StatusIndex {
+                list_id,
+                idx: u64::try_from(idx).map_err(|e| fail("idx", &e))?,
+            },
+            revoked: revoked != 0,
+        }))
+    }
+
+    async fn revoke_token(&self, jti: &str, at_ms: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE intent_tokens SET revoked = 1, revoked_at_ms = ?2 WHERE revoked = 0 AND \
+             (jti = ?1 OR jti IN (SELECT jti FROM intent_token_links \
+             WHERE kind = 'ancestor' AND value = ?1))",
+        )
+        .bind(jti)
+        .bind(at_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| backend(format_args!("cannot revoke token {jti}"), e))?;
+        Ok(done.rows_affected())
+    }
+
+    async fn revoke_agent_tokens(&self, agent_id: &str, at_ms: i64) -> Result<u64, StoreError> {
+        let fail = |e: sqlx::Error| backend(format_args!("cannot revoke tokens of {agent_id}"), e);
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(fail)?;
+        let done = sqlx::query(
+            "UPDATE intent_tokens SET revoked = 1, revoked_at_ms = ?2 WHERE revoked = 0 AND \
+             (agent_id = ?1 OR jti IN (SELECT jti FROM intent_token_links \
+             WHERE kind = 'agent' AND value = ?1))",
+        )
+        .bind(agent_id)
+        .bind(at_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(fail)?;
+        sqlx::query(
+            "INSERT INTO registration_activity (registration_id, agent_id, revoked_at_ms) \
+             SELECT registration_id, agent_id, ?2 FROM agent_registrations \
+             WHERE agent_id = ?1 AND revoked = 1 ON CONFLICT (registration_id) DO UPDATE \
+             SET revoked_at_ms = COALESCE(revoked_at_ms, excluded.revoked_at_ms)",
+        )
+        .bind(agent_id)
+        .bind(at_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(fail)?;
+        tx.commit().await.map_err(fail)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn revoke_registration(
+        &self,
+        registration_id: &str,
+        at_ms: i64,
+    ) -> Result<Option<RevokedRegistration>, StoreError> {
+        let fail = |e: sqlx::Error| {
+            backend(
+                format_args!("cannot revoke registration {registration_id}"),
+                e,
+            )
+        };
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(fail)?;
+        let agent_id = sqlx::query_scalar::<_, String>(
+            "UPDATE agent_registrations SET revoked = 1 WHERE registration_id = ?1 \
+             RETURNING agent_id",
+        )
+        .bind(registration_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(fail)?;
+        let Some(agent_id) = agent_id else {
+            return Ok(None);
+        };
+        let done = sqlx::query(
+            "UPDATE intent_tokens SET revoked = 1, revoked_at_ms = ?2 WHERE revoked = 0 AND \
+             (registration_id = ?1 OR jti IN (SELECT jti FROM intent_token_links \
+             WHERE kind = 'registration' AND value = ?1))",
+        )
+        .bind(registration_id)
+        .bind(at_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(fail)?;
+        sqlx::query(
+            "INSERT INTO registration_activity (registration_id, agent_id, revoked_at_ms) \
+             VALUES (?1, ?2, ?3) ON CONFLICT (registration_id) DO UPDATE \
+             SET revoked_at_ms = COALESCE(revoked_at_ms, excluded.revoked_at_ms)",
+        )
+        .bind(registration_id)
+        .bind(&agent_id)
+        .bind(at_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(fail)?;
+        tx.commit().await.map_err(fail)?;
+        Ok(Some(RevokedRegistration {
+            agent_id,
+            tokens: done.rows_affected(),
+        }))
+    }
+
+    async fn status_list(&self, list_id: i64) -> Result<Option<StoredStatusList>, StoreError> {
+        let fail = |e: &dyn Display| backend(format_args!("status_lists row list_id={list_id}"), e);
+        let size = sqlx::query_scalar::<_, i64>("SELECT size FROM status_lists WHERE list_id = ?1")
+            .bind(list_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| fail(&e))?;
+        let Some(size) = size else {
+            return Ok(None);
+        };
+        let revoked = sqlx::query_scalar::<_, i64>(
+            "SELECT idx FROM intent_tokens WHERE list_id = ?1 AND revoked = 1",
+        )
+        .bind(list_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| fail(&e))?;
+        Ok(Some(StoredStatusList {
+            size: u32::try_from(size).map_err(|e| fail(&e))?,
+            revoked: revoked
+                .into_iter()
+                .map(u64::try_from)
+                .collect::<Result<_, _>>()
+                .map_err(|e| fail(&e))?,
+        }))
+    }
+
+    async fn prune_tokens(&self, before: i64) -> Result<u64, StoreError> {
+        let fail = |e: sqlx::Error| backend("cannot prune token records", e);
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(fail)?;
+        // Links go with their token (ON DELETE CASCADE).
+        let done = sqlx::query("DELETE FROM intent_tokens WHERE exp < ?1")
+            .bind(before)
+            .execute(&mut *tx)
+            .await
+            .map_err(fail)?;
+        sqlx::query(
+            "DELETE FROM status_lists WHERE used = size AND NOT EXISTS \
+             (SELECT 1 FROM intent_tokens t WHERE t.list_id = status_lists.list_id)",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(fail)?;
+        tx.commit().await.map_err(fail)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn record_checksum_mismatch(
+        &self,
+        agent_id: &str,
+        registration_id: &str,
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO registration_activity (registration_id, agent_id, last_mismatch_at_ms) \
+             VALUES (?1, ?2, ?3) ON CONFLICT (registration_id) DO UPDATE \
+             SET last_mismatch_at_ms = excluded.last_mismatch_at_ms",
+        )
+        .bind(registration_id)
+        .bind(agent_id)
+        .bind(at_ms)
+        .execute(&self.pool)
+        .await
+        .map(drop)
+        .map_err(|e| backend(format_args!("mismatch of {registration_id}"), e))
+    }
+
+    async fn registration_activity(
+        &self,
+        agent_id: &str,
+    ) -> Result<Vec<RegistrationActivity>, StoreError> {
+        let rows = sqlx::query_as::<_, (String, Option<i64>, Option<i64>, Option<i64>, Option<i64>)>(
+            "SELECT registration_id, first_token_at_ms, last_token_at_ms, last_mismatch_at_ms, \
+             revoked_at_ms FROM registration_activity WHERE agent_id = ?1",
+        )
+        .bind(agent_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| backend(format_args!("activity of {agent_id}"), e))?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(registration_id, first, last, mismatch, revoked)| RegistrationActivity {
+                    registration_id,
+                    first_token_at_ms: first,
+                    last_token_at_ms: last,
+                    last_mismatch_at_ms: mismatch,
+                    revoked_at_ms: revoked,
+                },
+            )
+            .collect())
+    }
+
+    async fn registration_specification(
+        &self,
+        registration_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar::<_, String>(
+            "SELECT spec_json FROM agent_registrations WHERE registration_id = ?1",
+        )
+        .bind(registration_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| backend(format_args!("specification of {registration_id}"), e))
     }
 }
 

@@ -867,7 +867,25 @@ pub async fn check_intent_token(h: &Harness, token: &str, e: &ExpectedIntent<'_>
             "registration_id": e.registration_id,
         },
     });
-    assert_eq!(claims, expected, "intent token claims");
+    // Issue 13 (I-83): every token names its Token Status List entry.
+    let mut without_status = claims.clone();
+    let status = without_status
+        .as_object_mut()
+        .unwrap()
+        .remove("status")
+        .expect("status claim (draft-ietf-oauth-status-list §6.1)");
+    assert!(
+        status["status_list"]["idx"].is_u64(),
+        "status idx: {status}"
+    );
+    assert!(
+        status["status_list"]["uri"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{}/intent/status-lists/", h.config.issuer)),
+        "status uri: {status}"
+    );
+    assert_eq!(without_status, expected, "intent token claims");
     // The validator of the protocol crate accepts the token too (I-23).
     ajwt_protocol::claims::decode_claims(&serde_json::to_vec(&claims).unwrap())
         .expect("claims valid per ajwt_protocol::claims");
