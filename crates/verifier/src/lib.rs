@@ -14,6 +14,7 @@ pub mod axum_layer;
 pub mod error;
 pub mod keys;
 pub mod nonce;
+pub mod status_list;
 pub mod verify;
 
 pub use axum_layer::{CredentialHeaders, Intent, IntentLayer};
@@ -23,6 +24,7 @@ pub use keys::{
     MAX_JWKS_FRESHNESS, MIN_JWKS_FRESHNESS,
 };
 pub use nonce::{NonceError, RotatingNonces, DEFAULT_NONCE_LIFETIME};
+pub use status_list::{StatusCheckError, StatusListConfig, StatusListSource};
 pub use verify::{
     Clock, FixedClock, InMemoryReplayCache, NonceSource, PopPolicy, ReplayCache, RequestParts,
     Requirements, RevocationSource, SystemClock, UnknownPopPolicy, VerifiedIntent, Verifier,
