@@ -271,6 +271,19 @@ impl Verifier {
         self
     }
 
+    /// Checks each token's `status` against the issuer's Token Status List
+    /// (I-92): a [`crate::StatusListSource`] over this verifier's keys and
+    /// `fetcher` becomes the revocation source.
+    pub fn with_status_lists(
+        self,
+        config: crate::StatusListConfig,
+        fetcher: Arc<dyn crate::Fetcher>,
+    ) -> Verifier {
+        let source = crate::StatusListSource::new(config, self.keys.clone(), fetcher)
+            .with_clock(self.clock.clone());
+        self.with_revocation(Arc::new(source))
+    }
+
     /// Requires server nonces in DPoP proofs.
     pub fn with_nonces(mut self, nonces: Arc<dyn NonceSource>) -> Verifier {
         self.nonces = Some(nonces);
