@@ -1,7 +1,9 @@
 //! `ajwt keys list` and `ajwt keys rotate`: the issuer's signing keys in its
 //! data directory, with publish-then-sign rotation (I-90). Both read the
 //! same settings as `ajwt serve` (`--config`, flags, `AJWT_*`), so the
-//! publish delay and retirement times are the server's.
+//! publish delay and retirement times are the server's. Like the server's
+//! key maintenance, both retire keys that are due (private key file
+//! deleted, public record kept) when they load the directory.
 
 use std::path::PathBuf;
 

@@ -547,7 +547,7 @@ impl KeyRing {
 
     /// The ring as of `now`: pending keys whose time has come sign, keys
     /// whose `retires_at` has passed are dropped (in memory; their files are
-    /// deleted by [`KeyRing::retire_stored`] or the next load).
+    /// deleted by [`KeyRing::reloaded`] or the next load).
     pub fn at(&self, now: u64) -> KeyRing {
         let keys: Vec<RingKey> = self.keys().cloned().collect();
         match KeyRing::arrange(keys, self.policy, now, self.dir.clone()) {
@@ -695,12 +695,6 @@ impl KeyRing {
             }
         }
         Ok(())
-    }
-
-    /// Deletes the files of keys retired as of `now` (the issuer's periodic
-    /// maintenance). Blocking.
-    pub fn retire_stored(&self, now: u64) -> Result<KeyRing, KeyError> {
-        self.reloaded(now)
     }
 
     /// The `kid` of every published key: the signing key first, then the
