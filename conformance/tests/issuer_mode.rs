@@ -522,11 +522,37 @@ async fn without_metadata_the_plan_uses_the_configured_paths() {
             let reason = r.reason.clone().unwrap_or_default();
             assert!(
                 (r.info.id == "ISS-3.1-metadata" && reason.starts_with("no RFC 8414 metadata"))
-                    || reason.starts_with("admin hook not offered"),
+                    || reason.starts_with("admin hook not offered")
+                    // Introspection and revocation are found only in the
+                    // metadata (issue 13).
+                    || reason.starts_with("not advertised: the metadata has no"),
                 "{}: {reason}",
                 r.info.id
             );
         }
     }
     assert_eq!(outcome(&report, "ISS-3.1-metadata").0, Outcome::Skipped);
+}
+
+/// Issue 13: introspection, revocation and status lists pass against our
+/// issuer, which advertises them (I-80, I-81, I-83).
+#[tokio::test]
+async fn issue13_introspection_revocation_and_status_lists_pass_against_our_issuer() {
+    let issuer = start_issuer().await;
+    let a = args(&issuer.base, &issuer.client_id, &issuer.client_secret);
+    let ids = [
+        "ISS-5.6-introspect-active",
+        "ISS-5.6-introspect-inactive",
+        "ISS-5.6.1-token-revocation",
+        "ISS-5.6.1-status-list",
+    ];
+    let report = issuer::run(&a, quiet(&ids)).await.unwrap();
+    for id in ids {
+        assert_eq!(
+            outcome(&report, id).0,
+            Outcome::Pass,
+            "{}",
+            describe(&report)
+        );
+    }
 }

@@ -794,4 +794,46 @@ mod tests {
         };
         assert!(bad_alg.resolve(FileConfig::default()).is_err());
     }
+
+    /// Issue 13 settings (I-82, I-83, I-84): defaults, TOML/flag layering
+    /// and range checks.
+    #[test]
+    fn i83_i84_status_list_and_record_settings() {
+        let d = IssuerConfig::default().tokens;
+        assert_eq!(
+            (d.status_list_size, d.status_list_ttl, d.record_leeway),
+            (65_536, 60, 300)
+        );
+        let file: FileConfig = toml::from_str(
+            "status_list_size = 1024\nstatus_list_ttl = 30\ntoken_record_leeway = 0\n",
+        )
+        .unwrap();
+        let flags = FileConfig {
+            status_list_ttl: Some(10),
+            ..FileConfig::default()
+        };
+        let t = file.resolve(flags).unwrap().tokens;
+        assert_eq!(
+            (t.status_list_size, t.status_list_ttl, t.record_leeway),
+            (1024, 10, 0)
+        );
+        for (size, ttl, leeway) in [
+            (0, 60, 300),
+            (12, 60, 300),
+            (8 * 1024 * 1024 + 8, 60, 300),
+            (64, 0, 300),
+            (64, 3601, 300),
+            (64, 60, 86_401),
+        ] {
+            let c = IssuerConfig {
+                tokens: TokenRecordConfig {
+                    status_list_size: size,
+                    status_list_ttl: ttl,
+                    record_leeway: leeway,
+                },
+                ..IssuerConfig::default()
+            };
+            assert!(c.validate().is_err(), "{size} {ttl} {leeway}");
+        }
+    }
 }

@@ -511,8 +511,13 @@ async fn register_client(
         // `register:intent` client cannot mint an `admin:intent` client.
         // RFC 6749 §5.2: invalid_scope covers a scope that "exceeds the
         // scope granted".
+        // I-80: an `admin:intent` client may also hand out
+        // `introspect:intent` (admin clients created before the scope
+        // existed do not hold it).
+        let is_admin = caller.scopes.iter().any(|s| s == SCOPE_ADMIN);
         if let Some(extra) = ajwt_protocol::scope::scopes_not_held(&scopes, &caller.scopes)
             .into_iter()
+            .filter(|s| !(is_admin && *s == SCOPE_INTROSPECT))
             .find(|s| ajwt_protocol::scope::is_scope_token(s))
             .map(str::to_owned)
         {

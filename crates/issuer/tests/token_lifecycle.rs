@@ -258,6 +258,11 @@ async fn rfc7662_rfc7009_revoked_token_becomes_inactive_and_its_status_bit_is_se
     assert_eq!(r.json["agent_proof"]["registration_id"], reg);
     assert_eq!(r.json["cnf"], claims["cnf"]);
     assert_eq!(r.json["status"], claims["status"]);
+    // Exactly the token's claims plus `active` and `client_id` (I-80).
+    let mut expected = claims.clone();
+    expected["active"] = json!(true);
+    expected["client_id"] = json!(w.shim.client_id);
+    assert_eq!(r.json, expected);
     let (list, status) = w.status_of(&token).await;
     assert_eq!(status, 0, "VALID before revocation");
     assert_eq!(list["ttl"], 60);
@@ -727,4 +732,27 @@ async fn token_records_are_pruned_after_expiry_plus_leeway() {
     w.h.advance(70);
     w.token(&agent.request(&["repo:write"])).await;
     assert!(w.h.store.token_record(&jti).await.unwrap().is_none());
+}
+
+/// I-80: an `admin:intent` client made before `introspect:intent` existed
+/// (so without it) can create a resource-server client holding it; a
+/// `register:intent` client cannot.
+#[tokio::test]
+async fn i80_admins_can_create_introspection_clients() {
+    let h = Harness::new().await;
+    let old_admin = h
+        .token_with_scopes(&[REGISTER, GENERATE, SCOPE_ADMIN])
+        .await;
+    let body = json!({"allowed_scopes": [SCOPE_INTROSPECT], "description": "resource server"});
+    let r = h
+        .post_json("/intent/register/client", Some(&old_admin), &body)
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json["allowed_scopes"], json!([SCOPE_INTROSPECT]));
+    let register_only = h.token_with_scopes(&[REGISTER]).await;
+    let r = h
+        .post_json("/intent/register/client", Some(&register_only), &body)
+        .await;
+    assert_eq!(r.status, 400, "{r:?}");
+    assert_eq!(r.json["error"], "invalid_scope");
 }

@@ -68,6 +68,20 @@ pub enum StatusListError {
         /// Number of statuses in the list.
         size: usize,
     },
+    /// The status list token's `sub` is not the referenced `uri` (TSL §8.3).
+    #[error("status list token sub {sub} is not the referenced uri {uri}")]
+    SubjectMismatch {
+        /// The token's `sub`.
+        sub: String,
+        /// The referenced token's `status.status_list.uri`.
+        uri: String,
+    },
+    /// The status list token has expired (`exp` ≤ now, TSL §8.3).
+    #[error("status list token expired at {exp}")]
+    Expired {
+        /// Its `exp`.
+        exp: i64,
+    },
     /// The status value does not fit in `bits` bits.
     #[error("status value {value} does not fit in {bits} bits")]
     ValueOutOfRange {
@@ -227,6 +241,33 @@ impl StatusList {
         }
         Ok(StatusList { bits, bytes })
     }
+}
+
+/// The status of the token `reference` names, read from a status list
+/// token whose signature and `typ` the caller has checked (TSL §8.3): its
+/// `sub` must be the referenced `uri`, it must not have expired at `now`
+/// (`exp` > `now`, no leeway), its list must decode within the limits and
+/// hold `idx`.
+pub fn referenced_status(
+    token: &StatusListTokenClaims,
+    reference: &StatusListReference,
+    now: i64,
+) -> Result<u8, StatusListError> {
+    if token.sub != reference.uri {
+        return Err(StatusListError::SubjectMismatch {
+            sub: token.sub.clone(),
+            uri: reference.uri.clone(),
+        });
+    }
+    if let Some(exp) = token.exp.filter(|exp| *exp <= now) {
+        return Err(StatusListError::Expired { exp });
+    }
+    let list = StatusList::decode(&token.status_list)?;
+    list.get(reference.idx)
+        .ok_or(StatusListError::IndexOutOfRange {
+            idx: reference.idx,
+            size: list.len(),
+        })
 }
 
 /// The JSON status list (§4.2), the `status_list` claim of a status list
@@ -421,6 +462,42 @@ mod tests {
         );
         assert_eq!(l.get(u64::MAX), None);
         assert_eq!(StatusList::new(0, 8), Err(StatusListError::InvalidBits(0)));
+    }
+
+    /// TSL §8.3: `sub` must match the reference, `exp` must be in the
+    /// future, `idx` must be in the list.
+    #[test]
+    fn tsl_8_3_referenced_status_checks_sub_exp_and_idx() {
+        let token = StatusListTokenClaims {
+            iss: None,
+            sub: "https://i/s/1".into(),
+            iat: 100,
+            exp: Some(200),
+            ttl: Some(60),
+            status_list: encoded(1, "eNrbuRgAAhcBXQ"),
+        };
+        let at = |idx: u64| StatusListReference {
+            idx,
+            uri: "https://i/s/1".into(),
+        };
+        assert_eq!(referenced_status(&token, &at(0), 150), Ok(1));
+        assert_eq!(referenced_status(&token, &at(1), 150), Ok(0));
+        assert_eq!(
+            referenced_status(&token, &at(16), 150),
+            Err(StatusListError::IndexOutOfRange { idx: 16, size: 16 })
+        );
+        assert_eq!(
+            referenced_status(&token, &at(0), 200),
+            Err(StatusListError::Expired { exp: 200 })
+        );
+        let other = StatusListReference {
+            idx: 0,
+            uri: "https://i/s/2".into(),
+        };
+        assert!(matches!(
+            referenced_status(&token, &other, 150),
+            Err(StatusListError::SubjectMismatch { .. })
+        ));
     }
 
     /// The JSON shapes of TSL §5.1 and §6.1.

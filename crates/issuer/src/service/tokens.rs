@@ -439,7 +439,6 @@ impl Issuer {
         if !record.token.client_id.is_empty() {
             out.insert("client_id".into(), Value::String(record.token.client_id));
         }
-        out.insert("token_type".into(), Value::String("Bearer".into()));
         out.append(&mut body);
         Ok(Value::Object(out))
     }

@@ -1432,4 +1432,111 @@ mod tests {
             "{e:?}"
         );
     }
+
+    fn token(jti: &str, exp: i64, chain: &[&str], ancestors: &[&str]) -> NewTokenRecord {
+        NewTokenRecord {
+            jti: jti.into(),
+            agent_id: format!("agent-{jti}"),
+            registration_id: format!("reg_agent-{jti}_1"),
+            client_id: "c".into(),
+            iat: exp - 300,
+            exp,
+            chain: chain
+                .iter()
+                .map(|a| ChainLink {
+                    agent_id: (*a).into(),
+                    registration_id: Some(format!("reg_{a}_1")),
+                })
+                .collect(),
+            ancestors: ancestors.iter().map(|a| (*a).to_owned()).collect(),
+        }
+    }
+
+    /// I-83: every index of a list once, roll-over to a new list when full,
+    /// full lists without records pruned, list ids never reused.
+    #[tokio::test]
+    async fn i83_status_lists_fill_roll_over_prune_and_never_reuse_ids() {
+        let store = SqliteStore::open_in_memory().await.unwrap();
+        let mut first = Vec::new();
+        for i in 0..10u64 {
+            let at = store
+                .record_token(token(&format!("t{i}"), 1000, &[], &[]), 8, i * 7919)
+                .await
+                .unwrap();
+            if at.list_id == 1 {
+                first.push(at.idx);
+            } else {
+                assert_eq!(at.list_id, 2);
+            }
+        }
+        first.sort_unstable();
+        assert_eq!(first, (0..8).collect::<Vec<u64>>());
+        assert_eq!(store.revoke_token("t3", 1).await.unwrap(), 1);
+        let listed = store.status_list(1).await.unwrap().unwrap();
+        assert_eq!(listed.size, 8);
+        let t3 = store.token_record("t3").await.unwrap().unwrap();
+        assert!(t3.revoked);
+        assert_eq!(listed.revoked, vec![t3.status.idx]);
+        // Pruning: all records expired; list 1 (full) goes, list 2 stays.
+        assert_eq!(store.prune_tokens(1001).await.unwrap(), 10);
+        assert_eq!(store.status_list(1).await.unwrap(), None);
+        assert!(store.status_list(2).await.unwrap().is_some());
+        for i in 10..16u64 {
+            let at = store
+                .record_token(token(&format!("t{i}"), 2000, &[], &[]), 8, i)
+                .await
+                .unwrap();
+            assert_eq!(at.list_id, 2);
+        }
+        store.prune_tokens(3000).await.unwrap();
+        assert_eq!(store.status_list(2).await.unwrap(), None);
+        let at = store
+            .record_token(token("t99", 4000, &[], &[]), 8, 0)
+            .await
+            .unwrap();
+        assert_eq!(at.list_id, 3, "a pruned list's id is not reused");
+    }
+
+    /// §9.3.2, I-82 at the store: agent, registration and ancestor links.
+    #[tokio::test]
+    async fn s9_3_2_revocations_follow_chain_links_and_are_idempotent() {
+        let store = SqliteStore::open_in_memory().await.unwrap();
+        store
+            .record_token(token("a", 1000, &[], &[]), 64, 1)
+            .await
+            .unwrap();
+        store
+            .record_token(token("b", 1000, &["agent-a"], &["a"]), 64, 2)
+            .await
+            .unwrap();
+        store
+            .record_token(
+                token("c", 1000, &["agent-a", "agent-b"], &["a", "b"]),
+                64,
+                3,
+            )
+            .await
+            .unwrap();
+        store
+            .record_token(token("d", 1000, &[], &[]), 64, 4)
+            .await
+            .unwrap();
+        let rec = store.token_record("c").await.unwrap().unwrap();
+        assert_eq!(rec.token.ancestors, vec!["a".to_owned(), "b".to_owned()]);
+        assert_eq!(
+            rec.token.chain[1].registration_id.as_deref(),
+            Some("reg_agent-b_1")
+        );
+        // An ancestor token: itself and its descendants.
+        assert_eq!(store.revoke_token("b", 5).await.unwrap(), 2);
+        assert_eq!(store.revoke_token("b", 6).await.unwrap(), 0);
+        // An agent: its tokens and the chains containing it.
+        assert_eq!(store.revoke_agent_tokens("agent-a", 7).await.unwrap(), 1);
+        assert!(!store.token_record("d").await.unwrap().unwrap().revoked);
+        // An unknown registration.
+        assert_eq!(
+            store.revoke_registration("reg_nobody_1", 8).await.unwrap(),
+            None
+        );
+    }
 }
