@@ -45,7 +45,10 @@ run_mode vectors-python-reference "$AJWT" conformance vectors \
 # Mode 2
 DATA="$(mktemp -d)"
 ISSUER_PORT="$(free_port)"
+# A 2 s JWKS max-age and publish delay (I-90), so ISS-4.4.2-key-rotation sees
+# the new key sign after it was published.
 "$AJWT" serve --addr "127.0.0.1:$ISSUER_PORT" --issuer "http://127.0.0.1:$ISSUER_PORT" \
+  --jwks-max-age 2 --key-publish-delay 2 \
   --data-dir "$DATA" >"$OUT/issuer-serve.log" 2>&1 &
 SERVE_PID=$!
 cleanup() { kill "$SERVE_PID" 2>/dev/null || true; wait "$SERVE_PID" 2>/dev/null || true; rm -rf "$DATA"; }

@@ -92,7 +92,9 @@ start_issuer() {
 }
 
 echo "== interop: starting servers (logs in $OUT)"
-start_issuer issuer ""
+# A 2 s JWKS max-age and publish delay (I-90): the jose rotation test sees the
+# new key published first, then signing.
+start_issuer issuer "" --jwks-max-age 2 --key-publish-delay 2
 [ "$STARTED" = 1 ] || { echo "== interop: FAIL: the issuer did not start"; exit 1; }
 ISSUER="$LAST_URL"
 ISSUER_DATA="$LAST_DATA"

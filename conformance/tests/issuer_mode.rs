@@ -28,6 +28,10 @@ async fn start_issuer_with(issuer_url: Option<String>) -> Running {
         if let Some(url) = issuer_url {
             c.issuer = url;
         }
+        // Publish-then-sign with a 2 s delay (I-90): the rotation test
+        // waits for the new key to sign.
+        c.jwks_max_age = 2;
+        c.key_publish_delay = 2;
     })
     .await
     .expect("issuer opens");

@@ -51,6 +51,17 @@ test('rfc7517_jose_verifies_tokens_across_an_issuer_key_rotation', async () => {
   assert.equal(r.body.previous_kid, oldKid)
   assert.notEqual(r.body.kid, oldKid)
 
+  // Publish-then-sign (I-90; run.sh starts the issuer with a 2 s delay):
+  // the new key is in the JWKS at once, the old key signs until activates_at.
+  assert.equal(r.body.state, 'next', JSON.stringify(r.body))
+  const published = await (await fetch(as.jwks_uri)).json()
+  assert.ok(published.keys.some((k) => k.kid === r.body.kid), 'the new key is published before it signs')
+  const meanwhile = (await mcpToken(as, bearer, 'es256')).access_token
+  if (Date.now() / 1000 < r.body.activates_at - 0.5) {
+    assert.equal(decodePart(meanwhile, 0).kid, oldKid, 'the old key signs until activates_at')
+  }
+  await new Promise((resolve) => setTimeout(resolve, (r.body.activates_at + 1) * 1000 - Date.now()))
+
   const after = (await mcpToken(as, bearer, 'es256')).access_token
   assert.equal(decodePart(after, 0).kid, r.body.kid, 'new tokens are signed with the new key')
   await verifyIntent(after, jwks)

@@ -8,7 +8,10 @@
   over the client's bearer token, sent by the same Authlib client), validated
   with PyJWT (PyJWKClient) and with joserfc, each checking every §4.4.2 claim
   with the hashes recomputed here (hashlib) and `cnf.jwk` compared with the
-  agent's registered key (cryptography).
+  agent's registered key (cryptography);
+* the status list token its `status` claim points to (draft-ietf-oauth-status-list),
+  verified with PyJWT and decoded with zlib here, before and after an RFC 7009
+  revocation (I-92).
 
 Our servers listen on loopback http://, so AUTHLIB_INSECURE_TRANSPORT is set.
 """
@@ -18,6 +21,7 @@ import json
 import os
 import time
 import unittest
+import zlib
 
 os.environ.setdefault("AUTHLIB_INSECURE_TRANSPORT", "1")
 
@@ -212,3 +216,51 @@ class Ed25519Issuer(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+def status_bit(raw, idx):
+    """draft-ietf-oauth-status-list §4.1, 1 bit per token, LSB first."""
+    return (raw[idx // 8] >> (idx % 8)) & 1
+
+
+class StatusListToken(unittest.TestCase):
+    """Issue 13 (I-83, I-84, I-92): the status list token decoded by an
+    independent decoder: PyJWT for the signature (the issuer's JWKS) and
+    `typ`, zlib and base64 from the standard library for the list."""
+
+    def fetch(self, uri):
+        r = httpx.get(uri, timeout=10)
+        r.raise_for_status()
+        self.assertTrue(r.headers["content-type"].startswith("application/statuslist+jwt"),
+                        r.headers["content-type"])
+        token = r.text.strip()
+        self.assertEqual(jwt.get_unverified_header(token)["typ"], "statuslist+jwt")
+        key = jwt.PyJWKClient(metadata()["jwks_uri"]).get_signing_key_from_jwt(token)
+        claims = jwt.decode(token, key, algorithms=ALGS, issuer=ISSUER,
+                            options={"verify_aud": False, "require": ["sub", "iat", "exp"]})
+        self.assertEqual(claims["sub"], uri, "§5.1: sub is the uri of the status list token")
+        self.assertGreater(claims["ttl"], 0)
+        lst = claims["status_list"]
+        self.assertEqual(lst["bits"], 1)
+        self.assertNotIn("=", lst["lst"], "base64url without padding")
+        raw = zlib.decompress(base64.urlsafe_b64decode(lst["lst"] + "=" * (-len(lst["lst"]) % 4)))
+        self.assertGreater(len(raw), 0)
+        return raw
+
+    def test_status_list_token_verified_with_pyjwt_decoded_with_zlib_and_revocation_sets_the_bit(self):
+        body, _ = intent_token(next(iter(FX["agents"])))
+        token = body["access_token"]
+        ref = jwt.decode(token, options={"verify_signature": False})["status"]["status_list"]
+        self.assertTrue(ref["uri"].startswith(ISSUER + "/"), ref["uri"])
+        raw = self.fetch(ref["uri"])
+        self.assertLess(ref["idx"], len(raw) * 8)
+        self.assertEqual(status_bit(raw, ref["idx"]), 0, "VALID before the revocation")
+        md = metadata()
+        client = authlib_client()
+        client.fetch_token(md["token_endpoint"], grant_type="client_credentials")
+        r = client.post(md["revocation_endpoint"], data={"token": token})
+        self.assertEqual(r.status_code, 200, r.text)
+        # The issuer signs a fresh list on revocation (I-84).
+        raw = self.fetch(ref["uri"])
+        self.assertEqual(status_bit(raw, ref["idx"]), 1, "INVALID after the revocation")
+

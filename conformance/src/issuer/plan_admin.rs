@@ -5,7 +5,9 @@
 //!   `{"agent_id", "revoked": true, "registrations"}`; the agent is then
 //!   unknown at the token endpoint (§5.6.1 REVOKED, I-30);
 //! * `ajwt_admin_rotate_keys_endpoint`: `POST {}` → 200
-//!   `{"kid", "previous_kid", "alg"}`; new tokens are signed with the new
+//!   `{"kid", "previous_kid", "alg"}` (and, for a publish-then-sign issuer,
+//!   `activates_at`: the new key must be in the JWKS at once; the test waits
+//!   up to 15 s for it to sign, I-90); new tokens are signed with the new
 //!   key and the old key stays in the JWKS.
 //!
 //! Without a hook (not advertised, or 404) its tests are skipped.
@@ -155,6 +157,37 @@ async fn rotation(ctx: &mut Ctx, url: &str) -> T {
         ensure(prev == old_kid, || {
             format!("previous_kid is '{prev}', the tokens were signed with '{old_kid}'")
         })?;
+    }
+    // Publish-then-sign (I-90): an issuer may announce the new key
+    // (`activates_at`, Unix seconds) before it signs with it. Then the key
+    // must already be in the JWKS; the test waits up to 15 s for it to sign.
+    if let Some(at) = r
+        .json
+        .as_ref()
+        .and_then(|j| j.get("activates_at"))
+        .and_then(Value::as_u64)
+    {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if at > now {
+            let jwks = ctx.refresh_jwks().await?;
+            let published = jwks
+                .get("keys")
+                .and_then(Value::as_array)
+                .is_some_and(|keys| keys.iter().any(|k| k.get("kid") == Some(&json!(new_kid))));
+            ensure(published, || {
+                format!("the new key '{new_kid}' signs from {at} but is not in the JWKS yet")
+            })?;
+            let wait = at - now;
+            if wait > 15 {
+                return Err(Out::Skip(format!(
+                    "the new key is published and signs only in {wait} s (publish delay); \
+                     run the issuer with a delay of at most 15 s to check its tokens"
+                )));
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(wait + 1)).await;
+        }
     }
     let after = ctx.token_request("after rotation", &req).await?;
     let new_token = after

@@ -5,7 +5,9 @@
 //! default) or the reference-code profile (§5.3.2); `ajwt serve` runs the
 //! demo issuer (§4–§6) with its embedded SQLite store; `ajwt token verify`
 //! and `ajwt token decode` check intent tokens as a resource server (§6.5.3);
-//! `ajwt conformance` runs the conformance suite (vectors, issuer, verifier).
+//! `ajwt conformance` runs the conformance suite (vectors, issuer, verifier);
+//! `ajwt keys list|rotate` shows and rotates the issuer's signing keys
+//! (publish-then-sign, I-90).
 //!
 //! Conventions shared by every subcommand: a subcommand builds its whole
 //! output in memory and `main` writes it to stdout in one write followed by a
@@ -22,6 +24,7 @@ use ajwt_checksum::error::one_line;
 use clap::{Parser, Subcommand};
 
 mod checksum;
+mod keys;
 mod serve;
 mod token;
 
@@ -63,6 +66,9 @@ enum Command {
     /// Conformance suite: vectors, issuer and verifier tests (see conformance/README.md)
     #[command(subcommand)]
     Conformance(ajwt_conformance::cli::Command),
+    /// The issuer's signing keys: list them, rotate (publish first, sign later; I-90)
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
 }
 
 /// A failure reported as one `error: <message>` line on stderr.
@@ -113,6 +119,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args).map(|()| Vec::new()),
         Command::Token(cmd) => token::run(cmd),
         Command::Conformance(cmd) => return conformance(cmd),
+        Command::Keys(cmd) => keys::run(cmd),
     };
     match result {
         Ok(output) => write_stdout(&output),

@@ -83,6 +83,17 @@ pub struct IssuerConfig {
     /// Time in-flight requests get after a shutdown request before the
     /// remaining connections are dropped (I-67, default 10 s).
     pub shutdown_grace: Duration,
+    /// `max-age` of `Cache-Control` on the JWK Set, seconds (I-90, default 300).
+    pub jwks_max_age: u64,
+    /// Seconds between publishing a new signing key and signing with it, at
+    /// least `jwks_max_age` (I-90, default: `jwks_max_age`).
+    pub key_publish_delay: u64,
+    /// Automatic rotation: a new key starts signing this many seconds after
+    /// the current one did; 0 turns it off (I-90, default 0).
+    pub key_rotation_interval: u64,
+    /// Seconds added to the longest token lifetime before a replaced key
+    /// leaves the JWK Set (verifiers' clock leeway, I-90, default 60).
+    pub key_retire_leeway: u64,
     /// Token records and status lists (issue 13, I-83, I-84).
     pub tokens: TokenRecordConfig,
 }
@@ -162,6 +173,10 @@ impl Default for IssuerConfig {
             idle_timeout: Duration::from_secs(60),
             max_connections: 512,
             shutdown_grace: Duration::from_secs(10),
+            jwks_max_age: 300,
+            key_publish_delay: 300,
+            key_rotation_interval: 0,
+            key_retire_leeway: 60,
             tokens: TokenRecordConfig::default(),
         }
     }
@@ -271,6 +286,18 @@ pub struct FileConfig {
     /// Seconds in-flight requests get after SIGINT/SIGTERM before the remaining connections are dropped [default: 10]
     #[arg(long, env = "AJWT_SHUTDOWN_GRACE", value_name = "SECONDS")]
     pub shutdown_grace: Option<u64>,
+    /// Cache-Control max-age of /.well-known/jwks.json in seconds (I-90) [default: 300]
+    #[arg(long, env = "AJWT_JWKS_MAX_AGE", value_name = "SECONDS")]
+    pub jwks_max_age: Option<u64>,
+    /// Seconds a new signing key is published in the JWKS before it signs; at least jwks_max_age (I-90) [default: jwks_max_age]
+    #[arg(long, env = "AJWT_KEY_PUBLISH_DELAY", value_name = "SECONDS")]
+    pub key_publish_delay: Option<u64>,
+    /// Rotate the signing key automatically: a new key starts signing this many seconds after the current one did; 0 for never (I-90) [default: 0]
+    #[arg(long, env = "AJWT_KEY_ROTATION_INTERVAL", value_name = "SECONDS")]
+    pub key_rotation_interval: Option<u64>,
+    /// Seconds added to the longest token lifetime before a replaced key leaves the JWKS (I-90) [default: 60]
+    #[arg(long, env = "AJWT_KEY_RETIRE_LEEWAY", value_name = "SECONDS")]
+    pub key_retire_leeway: Option<u64>,
     /// Statuses per Token Status List (a multiple of 8); a full list rolls over [default: 65536]
     #[arg(long, env = "AJWT_STATUS_LIST_SIZE", value_name = "N")]
     pub status_list_size: Option<u32>,
@@ -357,6 +384,10 @@ impl FileConfig {
             .or(overrides.intent_token_lifetime)
             .or(self.token_lifetime)
             .or(self.intent_token_lifetime);
+        let jwks_max_age = overrides
+            .jwks_max_age
+            .or(self.jwks_max_age)
+            .unwrap_or(d.jwks_max_age);
         let config = IssuerConfig {
             addr,
             data_dir: overrides.data_dir.or(self.data_dir).unwrap_or(d.data_dir),
@@ -416,6 +447,21 @@ impl FileConfig {
                 .unwrap_or(d.max_connections),
             shutdown_grace: seconds(overrides.shutdown_grace, self.shutdown_grace)
                 .unwrap_or(d.shutdown_grace),
+            jwks_max_age,
+            // I-90: by default a new key is published exactly one JWKS
+            // cache lifetime before it signs.
+            key_publish_delay: overrides
+                .key_publish_delay
+                .or(self.key_publish_delay)
+                .unwrap_or(jwks_max_age),
+            key_rotation_interval: overrides
+                .key_rotation_interval
+                .or(self.key_rotation_interval)
+                .unwrap_or(d.key_rotation_interval),
+            key_retire_leeway: overrides
+                .key_retire_leeway
+                .or(self.key_retire_leeway)
+                .unwrap_or(d.key_retire_leeway),
             tokens: TokenRecordConfig {
                 status_list_size: overrides
                     .status_list_size
@@ -491,6 +537,7 @@ impl IssuerConfig {
                 self.max_connections
             ));
         }
+        self.validate_key_rotation()?;
         let t = &self.tokens;
         let max_size = ajwt_protocol::limits::MAX_STATUS_LIST_BYTES as u64 * 8;
         if t.status_list_size < 8
@@ -558,6 +605,56 @@ impl IssuerConfig {
     /// proofs must name (RFC 9449 §4.3 step 9).
     pub fn token_endpoint(&self) -> String {
         format!("{}/intent/token", self.issuer.trim_end_matches('/'))
+    }
+}
+
+impl IssuerConfig {
+    /// I-90: the publish delay covers the JWKS cache lifetime; an automatic
+    /// rotation interval leaves room for the delay and for the old key's
+    /// tokens; everything at most a day (a week for the interval).
+    fn validate_key_rotation(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if self.jwks_max_age > 86_400 {
+            return bad(format!(
+                "jwks_max_age {} s: must be at most 86400",
+                self.jwks_max_age
+            ));
+        }
+        if self.key_publish_delay < self.jwks_max_age || self.key_publish_delay > 86_400 {
+            return bad(format!(
+                "key_publish_delay {} s: must be between jwks_max_age ({} s) and 86400, so verifiers that cache the JWKS have a new key before it signs (I-90)",
+                self.key_publish_delay, self.jwks_max_age
+            ));
+        }
+        if self.key_retire_leeway > 3600 {
+            return bad(format!(
+                "key_retire_leeway {} s: must be at most 3600",
+                self.key_retire_leeway
+            ));
+        }
+        let interval = self.key_rotation_interval;
+        if interval != 0 && (interval <= self.key_publish_delay || interval > 7 * 86_400) {
+            return bad(format!(
+                "key_rotation_interval {interval} s: must be 0 (off) or more than key_publish_delay ({} s) and at most 604800",
+                self.key_publish_delay
+            ));
+        }
+        Ok(())
+    }
+
+    /// The key ring's rotation policy (I-90): publish `key_publish_delay`
+    /// before signing; retire a replaced key after the longest lifetime of a
+    /// token it signs (intent token, client token, or status list token:
+    /// `exp` = 2 × `status_list_ttl`, I-84) plus `key_retire_leeway`.
+    pub fn rotation_policy(&self) -> crate::keys::RotationPolicy {
+        crate::keys::RotationPolicy {
+            publish_delay: self.key_publish_delay,
+            retire_after: self
+                .intent_token_lifetime
+                .max(self.client_token_lifetime)
+                .max(self.tokens.status_list_ttl.saturating_mul(2))
+                .saturating_add(self.key_retire_leeway),
+        }
     }
 }
 

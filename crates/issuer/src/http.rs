@@ -540,10 +540,11 @@ async fn register_client(
 
 async fn jwks(State(issuer): State<Arc<Issuer>>) -> Response {
     let mut r = axum::Json(issuer.jwks()).into_response();
-    r.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=300"),
-    );
+    // I-90: the max-age a new key's publish delay is at least.
+    let cache = format!("public, max-age={}", issuer.config().jwks_max_age);
+    if let Ok(value) = HeaderValue::from_str(&cache) {
+        r.headers_mut().insert(header::CACHE_CONTROL, value);
+    }
     r
 }
 

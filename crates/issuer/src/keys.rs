@@ -4,7 +4,7 @@
 //! only JOSE code: this module has no key parsing, signature or algorithm
 //! code of its own, only key files and the ring.
 //!
-//! The issuer signs its tokens with the newest key of the ring, of any
+//! The issuer signs its tokens with the current key of the ring (I-90), of any
 //! algorithm of the one algorithm table ([`ajwt_jose::Alg::ALL`]: ES256,
 //! EdDSA, Ed25519 (RFC 9864 §2.2, the fully-specified name: tokens then carry
 //! `alg: "Ed25519"`), RS256, PS256; interpretation I-44, I-45), publishes the
@@ -27,18 +27,23 @@
 //!
 //! Key files (format 1): every key is one file `<data_dir>/signing-keys/<kid>.json`
 //! (directory mode 0700, file mode 0600, written to a temporary file and
-//! renamed) holding exactly
+//! renamed) holding
 //! `{"kid": "<RFC 7638 thumbprint>", "alg": "ES256" | "EdDSA" | "Ed25519" |
 //! "RS256" | "PS256", "created_at": <Unix seconds>, "private_key_pem": "<PKCS#8 PEM>"}`.
 //! `alg` is the JWS name the key signs under (an Ed25519 key may say `EdDSA`
 //! or `Ed25519`; files written before RFC 9864 names existed say `EdDSA` and
-//! keep signing as `EdDSA`). The key with the greatest `created_at` (ties:
-//! greatest `kid`) signs; the others still verify, so a key is rotated by
-//! adding a file. Files whose name starts with `.` or does not end in
-//! `.json` are ignored. At run time [`KeyRing::rotated`] does exactly that (a
-//! new file, `created_at` past the current key's) and returns the new ring,
-//! which the issuer swaps in (`POST /intent/admin/rotate-keys`); no key file
-//! is ever deleted.
+//! keep signing as `EdDSA`). Optional members (I-90): `"activates_at"` (when
+//! the key starts signing; absent: `created_at`) and `"retires_at"` (when it
+//! leaves the JWK Set; written when a successor is scheduled, otherwise
+//! derived as the successor's activation + the policy's `retire_after`), so
+//! format-1 files keep loading. The key with the greatest `activates_at` that
+//! has come signs (ties: greater `created_at`, then `kid`); keys still to
+//! activate are published (state next), older ones verify until they retire.
+//! Files whose name starts with `.` or does not end in `.json` are ignored.
+//! [`KeyRing::rotate`] adds a file (publish-then-sign) and returns the new
+//! ring, which the issuer swaps in (`POST /intent/admin/rotate-keys`, `ajwt
+//! keys rotate`); a retired key's file is deleted and a public record of it
+//! (no private key) is left under `<data_dir>/signing-keys-retired/`.
 
 use std::fmt;
 use std::fs;
@@ -162,6 +167,11 @@ struct RingKey {
     /// RFC 7638 thumbprint of the public key.
     kid: String,
     created_at: u64,
+    /// When the key starts signing (I-90; format-1 files: `created_at`).
+    activates_at: u64,
+    /// When the key leaves the JWK Set (I-90): stored once a successor is
+    /// scheduled, otherwise derived from the successor's activation.
+    retires_at: Option<u64>,
     key: SigningKey,
 }
 
@@ -173,6 +183,8 @@ impl RingKey {
         Ok(RingKey {
             kid: key.thumbprint(),
             created_at,
+            activates_at: created_at,
+            retires_at: None,
             key,
         })
     }
@@ -183,12 +195,20 @@ impl RingKey {
         Ok(RingKey {
             kid: key.thumbprint(),
             created_at,
+            activates_at: created_at,
+            retires_at: None,
             key,
         })
     }
 
     fn alg(&self) -> Alg {
         self.key.alg()
+    }
+
+    /// The order in which keys take over signing: activation time, then
+    /// creation time, then `kid` (deterministic).
+    fn order(&self) -> (u64, u64, &str) {
+        (self.activates_at, self.created_at, self.kid.as_str())
     }
 
     /// The published JWK: public members, `kid`, `alg` (the exact name the
@@ -205,6 +225,17 @@ impl RingKey {
         jwk.insert("use".to_owned(), Value::String("sig".to_owned()));
         jwk
     }
+
+    fn info(&self, state: KeyState) -> KeyInfo {
+        KeyInfo {
+            kid: self.kid.clone(),
+            alg: self.alg(),
+            state,
+            created_at: self.created_at,
+            activates_at: self.activates_at,
+            retires_at: self.retires_at,
+        }
+    }
 }
 
 fn unix_now() -> u64 {
@@ -213,15 +244,119 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// The issuer's signing keys: the newest signs, all verify.
+/// How many keys may wait to start signing (I-90): a rotation while a key is
+/// pending returns the pending key instead of adding another.
+pub const MAX_NEXT_KEYS: usize = 1;
+
+/// How many retired-key records (public metadata only, no private key) are
+/// kept for `ajwt keys list` (I-90); older records are deleted.
+pub const MAX_RETIRED_RECORDS: usize = 16;
+
+/// Directory, next to [`KEY_DIR`], of the records of retired keys.
+pub const RETIRED_DIR: &str = "signing-keys-retired";
+
+/// When keys of a ring are published, used and retired (publish-then-sign
+/// rotation, I-90).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RotationPolicy {
+    /// Seconds between publishing a new key in the JWK Set and signing with
+    /// it: at least the JWKS `max-age` the issuer advertises, so every
+    /// verifier that honours it has the key before the first token with it.
+    pub publish_delay: u64,
+    /// Seconds a key stays published after its successor starts signing:
+    /// the longest lifetime of a token it signed plus a leeway.
+    pub retire_after: u64,
+}
+
+impl Default for RotationPolicy {
+    /// Immediate rotation, keys kept until the bound retires them (the
+    /// behaviour of in-memory rings and of [`KeyRing::load_or_generate`]).
+    fn default() -> Self {
+        RotationPolicy {
+            publish_delay: 0,
+            retire_after: u64::MAX,
+        }
+    }
+}
+
+/// Where a key is in its life (I-90).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyState {
+    /// Published, not signing yet (`activates_at` in the future).
+    Next,
+    /// Published and signing.
+    Current,
+    /// Published, no longer signing; its tokens may still be live.
+    Retiring,
+    /// No longer published; its private key is deleted.
+    Retired,
+}
+
+impl fmt::Display for KeyState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            KeyState::Next => "next",
+            KeyState::Current => "current",
+            KeyState::Retiring => "retiring",
+            KeyState::Retired => "retired",
+        })
+    }
+}
+
+/// A key's public description: `ajwt keys list`, the rotation response.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct KeyInfo {
+    /// RFC 7638 thumbprint.
+    pub kid: String,
+    /// The JWS algorithm it signs under.
+    #[serde(serialize_with = "serialize_alg")]
+    pub alg: Alg,
+    /// Its state at the time asked.
+    pub state: KeyState,
+    /// Creation time (Unix seconds).
+    pub created_at: u64,
+    /// When it starts (started) signing.
+    pub activates_at: u64,
+    /// When it leaves (left) the JWK Set; `None` while no successor is scheduled.
+    pub retires_at: Option<u64>,
+}
+
+fn serialize_alg<S: serde::Serializer>(alg: &Alg, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(alg.as_str())
+}
+
+/// What a rotation did ([`KeyRing::rotate`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rotation {
+    /// The new key (or the key that was already pending).
+    pub key: KeyInfo,
+    /// The key signing when the rotation was asked for.
+    pub previous_kid: String,
+    /// When the key signing before the new one leaves the JWK Set.
+    pub previous_retires_at: Option<u64>,
+    /// `true` when a key was already pending and no key was added.
+    pub already_pending: bool,
+}
+
+/// The issuer's signing keys: one signs, all published keys verify.
 ///
-/// A ring is an immutable snapshot; [`KeyRing::rotated`] returns a new ring,
-/// and the issuer swaps it in at run time (`Issuer::rotate_keys`).
+/// A ring is an immutable snapshot taken at a time (`as_of`); the key that
+/// signs is the last one whose `activates_at` has come, keys whose
+/// `activates_at` is still ahead are published but do not sign, and keys
+/// whose `retires_at` has passed are gone (I-90). [`KeyRing::at`] re-takes
+/// the snapshot later, [`KeyRing::rotate`] returns a new ring, and the
+/// issuer swaps rings in at run time (`Issuer::rotate_keys`).
 #[derive(Clone)]
 pub struct KeyRing {
     current: RingKey,
-    /// Older keys, newest first.
+    /// Older keys still published (retiring), newest first.
     older: Vec<RingKey>,
+    /// Published keys not signing yet, soonest first.
+    next: Vec<RingKey>,
+    policy: RotationPolicy,
+    /// The time (Unix seconds) this snapshot was taken at.
+    as_of: u64,
     /// The key directory the ring was loaded from (`None`: in memory only).
     dir: Option<PathBuf>,
 }
@@ -244,17 +379,31 @@ impl KeyRing {
     /// is none, generates one key of `alg` and stores it there (private key
     /// file mode 0600, directory 0700). The newest key signs; when keys exist,
     /// `alg` is not used (a warning is logged if the newest key differs).
+    /// Immediate rotation ([`RotationPolicy::default`]); the issuer uses
+    /// [`KeyRing::load_with`].
     pub fn load_or_generate(data_dir: &Path, alg: SigningAlgorithm) -> Result<KeyRing, KeyError> {
+        KeyRing::load_with(data_dir, alg, RotationPolicy::default(), unix_now())
+    }
+
+    /// [`KeyRing::load_or_generate`] under `policy`, as of `now`: keys
+    /// retired by then have their private key file deleted and a public
+    /// record left under [`RETIRED_DIR`] (I-90).
+    pub fn load_with(
+        data_dir: &Path,
+        alg: SigningAlgorithm,
+        policy: RotationPolicy,
+        now: u64,
+    ) -> Result<KeyRing, KeyError> {
         let dir = data_dir.join(KEY_DIR);
         ensure_key_dir(&dir)?;
         let mut keys = load_key_dir(&dir)?;
         if keys.is_empty() {
-            let key = write_new_key(&dir, alg, unix_now())?;
+            let key = write_new_key(&dir, alg, now, None)?;
             tracing::info!(kid = %key.kid, alg = %alg, "generated a signing key");
             keys.push(key);
         }
-        let ring = KeyRing::from_keys(keys, Some(dir))?;
-        ring.delete_retired_files()?;
+        let (ring, retired) = KeyRing::arrange(keys, policy, now, Some(dir))?;
+        ring.retire_files(&retired, now)?;
         if ring.current.alg() != alg {
             tracing::warn!(
                 kid = %ring.current.kid,
@@ -268,87 +417,297 @@ impl KeyRing {
 
     /// An in-memory ring with one fresh key (tests, benchmarks).
     pub fn generate(alg: SigningAlgorithm) -> Result<KeyRing, KeyError> {
-        KeyRing::from_keys(vec![RingKey::generate(alg, unix_now())?], None)
-    }
-
-    /// A new ring whose current key is a freshly generated key of `alg` and
-    /// whose older keys are the keys of `self`, newest first, at most
-    /// [`MAX_PREVIOUS_KEYS`] of them (so tokens signed by recent keys still
-    /// verify; the oldest key beyond the bound is retired: dropped from the
-    /// JWK Set and, for a stored ring, its file deleted). A ring loaded with
-    /// [`KeyRing::load_or_generate`] stores the new key in its key directory
-    /// first (a file like the others: mode 0600, written atomically), so it
-    /// is still the current key after a restart; an in-memory ring
-    /// ([`KeyRing::generate`]) is rotated in memory only. The new key's
-    /// `created_at` is now, but at least one second after the current key's,
-    /// so it sorts newest on reload even when rotated twice in one second.
-    /// `self` is unchanged. Blocking (key generation and file I/O).
-    pub fn rotated(&self, alg: SigningAlgorithm) -> Result<KeyRing, KeyError> {
-        let created_at = unix_now().max(self.current.created_at.saturating_add(1));
-        let key = match &self.dir {
-            Some(dir) => {
-                ensure_key_dir(dir)?;
-                write_new_key(dir, alg, created_at)?
-            }
-            None => RingKey::generate(alg, created_at)?,
-        };
-        let mut older = Vec::with_capacity(MAX_PREVIOUS_KEYS + 1);
-        older.push(self.current.clone());
-        older.extend(self.older.iter().take(MAX_PREVIOUS_KEYS - 1).cloned());
-        let ring = KeyRing {
-            current: key,
-            older,
-            dir: self.dir.clone(),
-        };
-        ring.delete_retired_files()?;
+        let now = unix_now();
+        let (ring, _) = KeyRing::arrange(
+            vec![RingKey::generate(alg, now)?],
+            RotationPolicy::default(),
+            now,
+            None,
+        )?;
         Ok(ring)
     }
 
-    /// Deletes the key files of the ring's directory that are not in the
-    /// ring (keys retired by [`MAX_PREVIOUS_KEYS`]). Only `<kid>.json` files
-    /// that load as keys are touched. A crash before this ran leaves extra
-    /// files, which the next [`KeyRing::load_or_generate`] retires again.
-    fn delete_retired_files(&self) -> Result<(), KeyError> {
+    /// The same keys under another policy (the issuer applies its
+    /// configuration to a ring it is given).
+    pub fn with_policy(&self, policy: RotationPolicy) -> KeyRing {
+        let mut ring = self.clone();
+        ring.policy = policy;
+        ring.at(self.as_of)
+    }
+
+    /// The rotation policy.
+    pub fn policy(&self) -> RotationPolicy {
+        self.policy
+    }
+
+    /// A new ring whose current key is a freshly generated key of `alg`
+    /// ([`KeyRing::rotate`] now, ignoring the publish delay of the policy:
+    /// the new key signs at once). `self` is unchanged. Blocking.
+    pub fn rotated(&self, alg: SigningAlgorithm) -> Result<KeyRing, KeyError> {
+        let mut immediate = self.clone();
+        immediate.policy.publish_delay = 0;
+        let (ring, _) = immediate.rotate(alg, unix_now(), 0)?;
+        Ok(ring.with_policy(self.policy))
+    }
+
+    /// Publish-then-sign rotation (I-90) as of `now`: a fresh key of `alg`
+    /// that starts signing `publish_delay + extra_delay` seconds from now, so
+    /// verifiers honouring the JWKS `max-age` fetch it before they see a
+    /// token signed with it; the key signing until then gets `retires_at` =
+    /// the new key's activation + `retire_after` (it stays published until
+    /// every token it signed has expired). A stored ring writes the new key
+    /// file (0600, atomic) and rewrites its predecessor's with `retires_at`.
+    /// When a key is already pending ([`MAX_NEXT_KEYS`]) nothing is added and
+    /// that key is returned (`already_pending`). Keys beyond
+    /// [`MAX_PREVIOUS_KEYS`] are retired early (I-70). `self` is unchanged.
+    /// Blocking (key generation and file I/O).
+    pub fn rotate(
+        &self,
+        alg: SigningAlgorithm,
+        now: u64,
+        extra_delay: u64,
+    ) -> Result<(KeyRing, Rotation), KeyError> {
+        let (ring, mut retired) = KeyRing::arrange(
+            self.keys().cloned().collect(),
+            self.policy,
+            now,
+            self.dir.clone(),
+        )?;
+        let previous_kid = ring.current.kid.clone();
+        if ring.next.len() >= MAX_NEXT_KEYS {
+            if let Some(pending) = ring.next.last() {
+                let previous_retires_at = ring
+                    .next
+                    .iter()
+                    .rev()
+                    .nth(1)
+                    .unwrap_or(&ring.current)
+                    .retires_at;
+                let rotation = Rotation {
+                    key: pending.info(KeyState::Next),
+                    previous_kid,
+                    previous_retires_at,
+                    already_pending: true,
+                };
+                ring.retire_files(&retired, now)?;
+                return Ok((ring, rotation));
+            }
+        }
+        let latest = ring.next.last().unwrap_or(&ring.current).clone();
+        // `now` is a whole second that began up to a second ago: a delay is
+        // rounded up so the key is published for at least the delay (I-90).
+        let delay = ring.policy.publish_delay.saturating_add(extra_delay);
+        let activates_at = now
+            .saturating_add(delay)
+            .saturating_add(u64::from(delay > 0))
+            .max(latest.activates_at);
+        let created_at = now.max(latest.created_at.saturating_add(1));
+        let mut predecessor = latest;
+        let previous_retires_at = activates_at.saturating_add(ring.policy.retire_after);
+        predecessor.retires_at =
+            (ring.policy.retire_after != u64::MAX).then_some(previous_retires_at);
+        let key = match &ring.dir {
+            Some(dir) => {
+                ensure_key_dir(dir)?;
+                let key = write_new_key(dir, alg, created_at, Some(activates_at))?;
+                if predecessor.retires_at.is_some() {
+                    write_key_file(dir, &predecessor)?;
+                }
+                key
+            }
+            None => {
+                let mut key = RingKey::generate(alg, created_at)?;
+                key.activates_at = activates_at;
+                key
+            }
+        };
+        let info = key.info(if activates_at > now {
+            KeyState::Next
+        } else {
+            KeyState::Current
+        });
+        let mut keys: Vec<RingKey> = ring
+            .keys()
+            .filter(|k| k.kid != predecessor.kid)
+            .cloned()
+            .collect();
+        keys.push(predecessor.clone());
+        keys.push(key);
+        let (rotated, more) = KeyRing::arrange(keys, ring.policy, now, ring.dir.clone())?;
+        retired.extend(more);
+        rotated.retire_files(&retired, now)?;
+        let rotation = Rotation {
+            key: info,
+            previous_kid,
+            previous_retires_at: predecessor.retires_at,
+            already_pending: false,
+        };
+        Ok((rotated, rotation))
+    }
+
+    /// The ring as of `now`: pending keys whose time has come sign, keys
+    /// whose `retires_at` has passed are dropped (in memory; their files are
+    /// deleted by [`KeyRing::reloaded`] or the next load).
+    pub fn at(&self, now: u64) -> KeyRing {
+        let keys: Vec<RingKey> = self.keys().cloned().collect();
+        match KeyRing::arrange(keys, self.policy, now, self.dir.clone()) {
+            Ok((ring, _)) => ring,
+            // Unreachable: `keys` is never empty.
+            Err(_) => self.clone(),
+        }
+    }
+
+    /// The next time (Unix seconds) the snapshot changes: a pending key
+    /// starts signing or a key retires.
+    pub fn next_change(&self) -> Option<u64> {
+        self.next
+            .iter()
+            .map(|k| k.activates_at)
+            .chain(self.keys().filter_map(|k| k.retires_at))
+            .filter(|t| *t > self.as_of)
+            .min()
+    }
+
+    /// Whether the snapshot is out of date at `now` ([`KeyRing::at`] would change it).
+    pub fn is_stale(&self, now: u64) -> bool {
+        self.next_change().is_some_and(|t| now >= t)
+    }
+
+    /// Re-reads the key directory as of `now` (keys written by `ajwt keys
+    /// rotate` appear, retired keys' files are deleted); an in-memory ring
+    /// is only re-taken at `now`. Blocking.
+    pub fn reloaded(&self, now: u64) -> Result<KeyRing, KeyError> {
+        let Some(dir) = &self.dir else {
+            return Ok(self.at(now));
+        };
+        let keys = load_key_dir(dir)?;
+        if keys.is_empty() {
+            return Ok(self.at(now));
+        }
+        let (ring, retired) = KeyRing::arrange(keys, self.policy, now, Some(dir.clone()))?;
+        ring.retire_files(&retired, now)?;
+        Ok(ring)
+    }
+
+    /// Every key with its state as of the snapshot, in signing order
+    /// (oldest first), plus the records of retired keys of a stored ring.
+    pub fn describe(&self) -> Vec<KeyInfo> {
+        let mut out = match &self.dir {
+            Some(dir) => read_retired_records(dir),
+            None => Vec::new(),
+        };
+        out.extend(self.older.iter().rev().map(|k| k.info(KeyState::Retiring)));
+        out.push(self.current.info(KeyState::Current));
+        out.extend(self.next.iter().map(|k| k.info(KeyState::Next)));
+        out
+    }
+
+    /// Sorts `keys` into a ring as of `now`; returns it and the keys retired
+    /// (by time, or early by [`MAX_PREVIOUS_KEYS`]).
+    fn arrange(
+        mut keys: Vec<RingKey>,
+        policy: RotationPolicy,
+        now: u64,
+        dir: Option<PathBuf>,
+    ) -> Result<(KeyRing, Vec<RingKey>), KeyError> {
+        keys.sort_by(|a, b| a.order().cmp(&b.order()));
+        keys.dedup_by(|a, b| a.kid == b.kid);
+        // A key without a stored retirement time retires `retire_after`
+        // after its successor starts signing (format-1 files, I-90).
+        for i in 1..keys.len() {
+            let successor = keys[i].activates_at;
+            let key = &mut keys[i - 1];
+            if key.retires_at.is_none() && policy.retire_after != u64::MAX {
+                key.retires_at = Some(successor.saturating_add(policy.retire_after));
+            }
+        }
+        let (mut gone, mut live): (Vec<RingKey>, Vec<RingKey>) = keys
+            .into_iter()
+            .partition(|k| k.retires_at.is_some_and(|t| t <= now));
+        if live.is_empty() {
+            // Never without a signing key: keep the last one.
+            let last = gone
+                .pop()
+                .ok_or_else(|| KeyError::Generation("no signing key".to_owned()))?;
+            live.push(last);
+        }
+        let (mut active, pending): (Vec<RingKey>, Vec<RingKey>) =
+            live.into_iter().partition(|k| k.activates_at <= now);
+        let mut next = pending;
+        let current = match active.pop() {
+            Some(k) => k,
+            // Every key is pending (the clock went back): the soonest signs.
+            None => next.remove(0),
+        };
+        active.reverse();
+        if active.len() > MAX_PREVIOUS_KEYS {
+            gone.extend(active.split_off(MAX_PREVIOUS_KEYS));
+        }
+        next.truncate(MAX_NEXT_KEYS + 1);
+        Ok((
+            KeyRing {
+                current,
+                older: active,
+                next,
+                policy,
+                as_of: now,
+                dir,
+            },
+            gone,
+        ))
+    }
+
+    /// Deletes the files of the keys `retired` (only `<kid>.json` files that
+    /// load as that key are touched) and leaves a public record of each
+    /// under [`RETIRED_DIR`]; keeps at most [`MAX_RETIRED_RECORDS`] records.
+    /// A crash before this ran leaves extra files, which the next load
+    /// retires again.
+    fn retire_files(&self, retired: &[RingKey], now: u64) -> Result<(), KeyError> {
         let Some(dir) = &self.dir else {
             return Ok(());
         };
-        let kept: Vec<&str> = self.keys().map(|k| k.kid.as_str()).collect();
-        for key in load_key_dir(dir)? {
-            if !kept.contains(&key.kid.as_str()) {
-                let path = dir.join(format!("{}.json", key.kid));
-                match fs::remove_file(&path) {
-                    Ok(()) => {
-                        tracing::info!(kid = %key.kid, "retired a signing key (I-70): removed from the JWK Set and deleted")
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(io_error(&path)(e)),
+        if retired.is_empty() {
+            return Ok(());
+        }
+        let records = retired_dir(dir);
+        ensure_key_dir(&records)?;
+        for key in retired {
+            let path = dir.join(format!("{}.json", key.kid));
+            let mut record = key.info(KeyState::Retired);
+            record.retires_at = Some(key.retires_at.map_or(now, |t| t.min(now)));
+            let mut text = serde_json::to_string_pretty(&record)
+                .map_err(|e| KeyError::Generation(e.to_string()))?;
+            text.push('\n');
+            write_private_file(&records, &format!("{}.json", key.kid), text.as_bytes())?;
+            match fs::remove_file(&path) {
+                Ok(()) => {
+                    tracing::info!(kid = %key.kid, "retired a signing key (I-70, I-90): removed from the JWK Set, private key deleted")
                 }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_error(&path)(e)),
+            }
+        }
+        let mut all = read_retired_records(dir);
+        if all.len() > MAX_RETIRED_RECORDS {
+            all.sort_by_key(|r| std::cmp::Reverse(r.retires_at));
+            for old in &all[MAX_RETIRED_RECORDS..] {
+                let _ = fs::remove_file(records.join(format!("{}.json", old.kid)));
             }
         }
         Ok(())
     }
 
-    /// The `kid` of every key, newest (the signing key) first.
+    /// The `kid` of every published key: the signing key first, then the
+    /// pending keys, then the older keys, newest first.
     pub fn kids(&self) -> Vec<String> {
         self.keys().map(|k| k.kid.clone()).collect()
     }
 
-    fn from_keys(mut keys: Vec<RingKey>, dir: Option<PathBuf>) -> Result<KeyRing, KeyError> {
-        keys.sort_by(|a, b| (b.created_at, &b.kid).cmp(&(a.created_at, &a.kid)));
-        let mut keys = keys.into_iter();
-        let current = keys
-            .next()
-            .ok_or_else(|| KeyError::Generation("no signing key".to_owned()))?;
-        Ok(KeyRing {
-            current,
-            older: keys.take(MAX_PREVIOUS_KEYS).collect(),
-            dir,
-        })
-    }
-
-    /// Every key, newest first.
+    /// Every published key: current, next, older.
     fn keys(&self) -> impl Iterator<Item = &RingKey> {
-        std::iter::once(&self.current).chain(self.older.iter())
+        std::iter::once(&self.current)
+            .chain(self.next.iter())
+            .chain(self.older.iter())
     }
 
     /// The `kid` of the key that signs (its RFC 7638 thumbprint).
@@ -361,16 +720,25 @@ impl KeyRing {
         self.current.alg()
     }
 
-    /// RFC 7517 JWK Set of every public key, newest first: each with
-    /// kty/crv/x/y/n/e as applicable, `kid`, `alg` (the name its tokens
-    /// carry), `use: "sig"`.
+    /// When the signing key started signing (Unix seconds).
+    pub fn current_activated_at(&self) -> u64 {
+        self.current.activates_at
+    }
+
+    /// Whether a published key waits to start signing.
+    pub fn has_pending(&self) -> bool {
+        !self.next.is_empty()
+    }
+
+    /// RFC 7517 JWK Set of every published key (signing key first, then
+    /// pending keys, then older keys): each with kty/crv/x/y/n/e as
+    /// applicable, `kid`, `alg` (the name its tokens carry), `use: "sig"`.
     pub fn jwks(&self) -> Value {
         let keys: Vec<Value> = self.keys().map(|k| Value::Object(k.public_jwk())).collect();
         let mut set = Map::new();
         set.insert("keys".to_owned(), Value::Array(keys));
         Value::Object(set)
     }
-
     /// Compact JWS over `claims` with protected header
     /// `{"alg", "kid", "typ": typ}` signed by the current key.
     pub fn sign(&self, typ: &str, claims: &Map<String, Value>) -> Result<String, KeyError> {
@@ -515,10 +883,7 @@ fn load_key_file(path: &Path) -> Result<RingKey, KeyError> {
         ObjectError::NotAnObject { .. } => bad("not a JSON object".to_owned()),
         other => bad(format!("not valid JSON: {other}")),
     })?;
-    if let Some(other) = doc
-        .keys()
-        .find(|k| !["kid", "alg", "created_at", "private_key_pem"].contains(&k.as_str()))
-    {
+    if let Some(other) = doc.keys().find(|k| !KEY_FILE_MEMBERS.contains(&k.as_str())) {
         return Err(bad(format!("unknown member {other:?}")));
     }
     let string = |name: &str| match doc.get(name) {
@@ -536,8 +901,21 @@ fn load_key_file(path: &Path) -> Result<RingKey, KeyError> {
         .get("created_at")
         .and_then(Value::as_u64)
         .ok_or_else(|| bad("member \"created_at\" must be a non-negative integer".to_owned()))?;
-    let key = RingKey::from_pem(alg, pem.as_bytes(), created_at)
+    // I-90: optional, so format-1 files keep loading (activation at
+    // creation, retirement derived from the successor).
+    let optional_time = |name: &str| match doc.get(name) {
+        None => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| bad(format!("member {name:?} must be a non-negative integer"))),
+    };
+    let activates_at = optional_time("activates_at")?;
+    let retires_at = optional_time("retires_at")?;
+    let mut key = RingKey::from_pem(alg, pem.as_bytes(), created_at)
         .map_err(|e| bad(format!("private_key_pem is not a usable {alg} key: {e}")))?;
+    key.activates_at = activates_at.unwrap_or(created_at);
+    key.retires_at = retires_at;
     if key.kid != stored_kid {
         return Err(bad(format!(
             "kid {stored_kid:?} is not the RFC 7638 thumbprint of the key ({})",
@@ -557,21 +935,94 @@ fn load_key_file(path: &Path) -> Result<RingKey, KeyError> {
     Ok(key)
 }
 
+/// Members a key file may have: format 1 plus the optional rotation times
+/// of I-90 (`activates_at`, `retires_at`, Unix seconds).
+const KEY_FILE_MEMBERS: [&str; 6] = [
+    "kid",
+    "alg",
+    "created_at",
+    "private_key_pem",
+    "activates_at",
+    "retires_at",
+];
+
 /// Generates a key of `alg`, stores it as `<dir>/<kid>.json` (0600, written
-/// atomically) and returns it.
-fn write_new_key(dir: &Path, alg: Alg, created_at: u64) -> Result<RingKey, KeyError> {
-    let key = RingKey::generate(alg, created_at)?;
+/// atomically) and returns it. `activates_at` defaults to `created_at`.
+fn write_new_key(
+    dir: &Path,
+    alg: Alg,
+    created_at: u64,
+    activates_at: Option<u64>,
+) -> Result<RingKey, KeyError> {
+    let mut key = RingKey::generate(alg, created_at)?;
+    key.activates_at = activates_at.unwrap_or(created_at);
+    write_key_file(dir, &key)?;
+    Ok(key)
+}
+
+/// Stores `key` as `<dir>/<kid>.json` (0600, atomically). `activates_at` is
+/// written only when it differs from `created_at` and `retires_at` only when
+/// set, so a key that never rotated has a format-1 file.
+fn write_key_file(dir: &Path, key: &RingKey) -> Result<(), KeyError> {
     let pem = key.key.to_pkcs8_pem().map_err(generation)?;
     let mut doc = Map::new();
     doc.insert("kid".to_owned(), Value::String(key.kid.clone()));
-    doc.insert("alg".to_owned(), Value::String(alg.as_str().to_owned()));
-    doc.insert("created_at".to_owned(), Value::from(created_at));
+    doc.insert(
+        "alg".to_owned(),
+        Value::String(key.alg().as_str().to_owned()),
+    );
+    doc.insert("created_at".to_owned(), Value::from(key.created_at));
+    if key.activates_at != key.created_at {
+        doc.insert("activates_at".to_owned(), Value::from(key.activates_at));
+    }
+    if let Some(t) = key.retires_at {
+        doc.insert("retires_at".to_owned(), Value::from(t));
+    }
     doc.insert("private_key_pem".to_owned(), Value::String(pem));
     let mut text = serde_json::to_string_pretty(&Value::Object(doc))
         .map_err(|e| KeyError::Generation(e.to_string()))?;
     text.push('\n');
-    write_private_file(dir, &format!("{}.json", key.kid), text.as_bytes())?;
-    Ok(key)
+    write_private_file(dir, &format!("{}.json", key.kid), text.as_bytes())
+}
+
+/// `<data_dir>/signing-keys-retired` for the key directory `dir`.
+fn retired_dir(dir: &Path) -> PathBuf {
+    dir.parent().unwrap_or(dir).join(RETIRED_DIR)
+}
+
+/// The records of retired keys (unreadable records are skipped: they are
+/// informational only), at most [`MAX_RETIRED_RECORDS`] * 2 read.
+fn read_retired_records(dir: &Path) -> Vec<KeyInfo> {
+    let Ok(entries) = fs::read_dir(retired_dir(dir)) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for entry in entries.flatten().take(MAX_RETIRED_RECORDS * 2) {
+        let Ok(bytes) = fs::read(entry.path()) else {
+            continue;
+        };
+        let Ok(doc) = ajwt_json::parse_object(&bytes) else {
+            continue;
+        };
+        let time = |n: &str| doc.get(n).and_then(Value::as_u64);
+        let (Some(Value::String(kid)), Some(Value::String(alg))) = (doc.get("kid"), doc.get("alg"))
+        else {
+            continue;
+        };
+        let Ok(alg) = alg.parse::<Alg>() else {
+            continue;
+        };
+        out.push(KeyInfo {
+            kid: kid.clone(),
+            alg,
+            state: KeyState::Retired,
+            created_at: time("created_at").unwrap_or(0),
+            activates_at: time("activates_at").unwrap_or(0),
+            retires_at: time("retires_at"),
+        });
+    }
+    out.sort_by_key(|r| (r.retires_at, r.activates_at));
+    out
 }
 
 /// Writes `dir/name` with mode 0600, atomically (the one implementation, `ajwt_fs`).
@@ -1464,12 +1915,12 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join(KEY_DIR);
         ensure_key_dir(&dir).unwrap();
-        let es = write_new_key(&dir, SigningAlgorithm::Es256, 100).unwrap();
+        let es = write_new_key(&dir, SigningAlgorithm::Es256, 100, None).unwrap();
         let old_ring = KeyRing::load_or_generate(tmp.path(), SigningAlgorithm::Es256).unwrap();
         assert_eq!(old_ring.current_kid(), es.kid);
         let old_token = old_ring.sign(TYP, &claims()).unwrap();
 
-        let rs = write_new_key(&dir, SigningAlgorithm::Rs256, 200).unwrap();
+        let rs = write_new_key(&dir, SigningAlgorithm::Rs256, 200, None).unwrap();
         // Keys exist: the configured algorithm does not create another one.
         let ring = KeyRing::load_or_generate(tmp.path(), SigningAlgorithm::EdDsa).unwrap();
         assert_eq!(key_files(&dir).len(), 2);
@@ -1507,7 +1958,7 @@ mod tests {
         }
 
         // Equal created_at: the greater kid signs (deterministic).
-        let tie = write_new_key(&dir, SigningAlgorithm::EdDsa, 200).unwrap();
+        let tie = write_new_key(&dir, SigningAlgorithm::EdDsa, 200, None).unwrap();
         let ring = KeyRing::load_or_generate(tmp.path(), SigningAlgorithm::Es256).unwrap();
         let winner = if tie.kid > rs.kid { &tie.kid } else { &rs.kid };
         assert_eq!(ring.current_kid(), winner);
@@ -1590,7 +2041,7 @@ mod tests {
         let mut stale = ring.clone();
         stale.dir = None;
         for extra in 1..=3u64 {
-            write_new_key(&dir, Alg::Ed25519, extra).unwrap();
+            write_new_key(&dir, Alg::Ed25519, extra, None).unwrap();
         }
         assert_eq!(key_files(&dir).len(), MAX_PREVIOUS_KEYS + 4);
         let trimmed = KeyRing::load_or_generate(tmp.path(), SigningAlgorithm::Ed25519).unwrap();
@@ -1632,6 +2083,165 @@ mod tests {
         assert!(rotated.dir.is_none());
     }
 
+    // --- publish-then-sign rotation (I-90) -------------------------------
+
+    const POLICY: RotationPolicy = RotationPolicy {
+        publish_delay: 300,
+        retire_after: 3660,
+    };
+
+    fn states(ring: &KeyRing) -> Vec<(String, KeyState)> {
+        ring.describe()
+            .into_iter()
+            .map(|k| (k.kid, k.state))
+            .collect()
+    }
+
+    #[test]
+    fn i90_rotation_publishes_first_signs_after_the_delay_and_retires_after_the_tokens_expire() {
+        let ring = KeyRing::generate(SigningAlgorithm::Es256)
+            .unwrap()
+            .with_policy(POLICY);
+        let t0 = ring.as_of + 10;
+        let old = ring.current_kid().to_owned();
+        let (rotated, r) = ring.rotate(SigningAlgorithm::EdDsa, t0, 0).unwrap();
+        let new = r.key.kid.clone();
+        assert_eq!(r.previous_kid, old);
+        assert_eq!(r.key.state, KeyState::Next);
+        // Rounded up: `t0` may have begun up to a second before the call.
+        assert_eq!(r.key.activates_at, t0 + 301);
+        assert_eq!(r.previous_retires_at, Some(t0 + 301 + 3660));
+        assert!(!r.already_pending);
+        // Published at once, but the old key still signs.
+        assert_eq!(rotated.kids(), [old.clone(), new.clone()]);
+        assert_eq!(rotated.current_kid(), old);
+        assert_eq!(
+            states(&rotated),
+            [
+                (old.clone(), KeyState::Current),
+                (new.clone(), KeyState::Next)
+            ]
+        );
+        assert_eq!(rotated.next_change(), Some(t0 + 301));
+        assert!(!rotated.is_stale(t0 + 300));
+        // A second rotation while a key is pending adds none.
+        let (again, r2) = rotated.rotate(SigningAlgorithm::EdDsa, t0 + 1, 0).unwrap();
+        assert!(r2.already_pending);
+        assert_eq!(r2.key.kid, new);
+        assert_eq!(again.kids(), rotated.kids());
+        let old_token = rotated.at(t0 + 300).sign(TYP, &claims()).unwrap();
+        assert_eq!(header_of(&old_token)["kid"], old.as_str());
+        // At activates_at the new key signs; the old one verifies on.
+        assert!(rotated.is_stale(t0 + 301));
+        let active = rotated.at(t0 + 301);
+        assert_eq!(active.current_kid(), new);
+        assert_eq!(active.kids(), [new.clone(), old.clone()]);
+        assert_eq!(
+            states(&active),
+            [
+                (old.clone(), KeyState::Retiring),
+                (new.clone(), KeyState::Current)
+            ]
+        );
+        let new_token = active.sign(TYP, &claims()).unwrap();
+        assert_eq!(header_of(&new_token)["alg"], "EdDSA");
+        assert_eq!(active.verify(&old_token, TYP).unwrap(), claims());
+        // The old key stays until its last token (signed at t0+300) has
+        // expired plus leeway, then leaves the JWK Set.
+        let last = active.at(t0 + 301 + 3659);
+        assert_eq!(last.kids(), [new.clone(), old.clone()]);
+        let gone = active.at(t0 + 301 + 3660);
+        assert_eq!(gone.kids(), std::slice::from_ref(&new));
+        assert!(matches!(
+            gone.verify(&old_token, TYP),
+            Err(VerifyError::UnsupportedAlgorithm(_) | VerifyError::UnknownKid(_))
+        ));
+        assert!(!gone.kids().contains(&old));
+        assert_eq!(gone.verify(&new_token, TYP).unwrap(), claims());
+        assert_eq!(gone.next_change(), None);
+    }
+
+    #[test]
+    fn i90_key_files_record_the_times_old_files_keep_working_and_retired_keys_lose_their_private_key(
+    ) {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join(KEY_DIR);
+        ensure_key_dir(&dir).unwrap();
+        // A format-1 file (no activates_at/retires_at) from an older issuer.
+        write_format1(&dir, OPENSSL_P256_KID, "ES256", 1000, OPENSSL_P256_PKCS8);
+        let t0 = 2000;
+        let ring = KeyRing::load_with(tmp.path(), Alg::Es256, POLICY, t0).unwrap();
+        assert_eq!(ring.current_kid(), OPENSSL_P256_KID);
+        let (rotated, r) = ring.rotate(Alg::Es256, t0, 5).unwrap();
+        assert_eq!(
+            r.key.activates_at,
+            t0 + 306,
+            "publish delay + extra delay, rounded up"
+        );
+        let stored = |kid: &str| -> Map<String, Value> {
+            serde_json::from_slice(&fs::read(dir.join(format!("{kid}.json"))).unwrap()).unwrap()
+        };
+        let new_file = stored(&r.key.kid);
+        assert_eq!(new_file["activates_at"], t0 + 306);
+        assert_eq!(new_file["created_at"], t0);
+        assert!(new_file.get("retires_at").is_none());
+        let old_file = stored(OPENSSL_P256_KID);
+        assert_eq!(old_file["retires_at"], t0 + 306 + 3660);
+        assert_eq!(old_file["created_at"], 1000);
+        assert_eq!(mode(&dir.join(format!("{}.json", r.key.kid))), 0o600);
+        // Another process (or a restart) sees the same states.
+        let reloaded = KeyRing::load_with(tmp.path(), Alg::Es256, POLICY, t0 + 1).unwrap();
+        assert_eq!(states(&reloaded), states(&rotated));
+        let later = KeyRing::load_with(tmp.path(), Alg::Es256, POLICY, t0 + 306).unwrap();
+        assert_eq!(later.current_kid(), r.key.kid);
+        // After retirement: the private key file is gone, a public record stays.
+        let end = t0 + 306 + 3660;
+        let retired = rotated.reloaded(end).unwrap();
+        assert_eq!(retired.kids(), std::slice::from_ref(&r.key.kid));
+        assert_eq!(key_files(&dir), [dir.join(format!("{}.json", r.key.kid))]);
+        let record = tmp
+            .path()
+            .join(RETIRED_DIR)
+            .join(format!("{OPENSSL_P256_KID}.json"));
+        let text = fs::read_to_string(&record).unwrap();
+        assert!(!text.contains("PRIVATE"), "{text}");
+        assert_eq!(mode(&record), 0o600);
+        let described = retired.describe();
+        assert_eq!(described[0].kid, OPENSSL_P256_KID);
+        assert_eq!(described[0].state, KeyState::Retired);
+        assert_eq!(described[0].retires_at, Some(end));
+        assert_eq!(described[1].state, KeyState::Current);
+        // A key file with a bad time is a named error.
+        let mut bad = stored(&r.key.kid);
+        bad.insert("activates_at".to_owned(), json!("soon"));
+        fs::write(
+            dir.join(format!("{}.json", r.key.kid)),
+            Value::Object(bad).to_string(),
+        )
+        .unwrap();
+        match KeyRing::load_with(tmp.path(), Alg::Es256, POLICY, end) {
+            Err(KeyError::BadKeyFile { reason, .. }) => assert!(reason.contains("activates_at")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn i90_retired_records_are_bounded() {
+        let tmp = tempfile::tempdir().unwrap();
+        let policy = RotationPolicy {
+            publish_delay: 0,
+            retire_after: 10,
+        };
+        let mut ring = KeyRing::load_with(tmp.path(), Alg::Ed25519, policy, 1000).unwrap();
+        for i in 1..=(MAX_RETIRED_RECORDS as u64 + 4) {
+            ring = ring.rotate(Alg::Ed25519, 1000 + 100 * i, 0).unwrap().0;
+        }
+        let records = fs::read_dir(tmp.path().join(RETIRED_DIR)).unwrap().count();
+        assert_eq!(records, MAX_RETIRED_RECORDS);
+        // The key replaced last is still published (10 s after its successor).
+        assert_eq!(ring.kids().len(), 2);
+    }
+
     #[test]
     fn persistence_bad_key_files_are_named_errors() {
         let tmp = tempfile::tempdir().unwrap();
@@ -1640,7 +2250,7 @@ mod tests {
         // Ignored: hidden files, temporary files, other extensions.
         fs::write(dir.join(".hidden.json"), "garbage").unwrap();
         fs::write(dir.join("README.txt"), "garbage").unwrap();
-        let good = write_new_key(&dir, SigningAlgorithm::Es256, 1).unwrap();
+        let good = write_new_key(&dir, SigningAlgorithm::Es256, 1, None).unwrap();
         let good_path = dir.join(format!("{}.json", good.kid));
         let good_text = fs::read_to_string(&good_path).unwrap();
         assert!(KeyRing::load_or_generate(tmp.path(), SigningAlgorithm::Es256).is_ok());

@@ -41,7 +41,9 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let app = http::router(issuer.clone());
     let limits = server::Limits::of(issuer.config());
+    let maintenance = tokio::spawn(maintain_keys(Arc::downgrade(&issuer)));
     let result = server::run(app, listener, shutdown, limits).await;
+    maintenance.abort();
     issuer.store().close().await;
     result
 }
@@ -88,4 +90,21 @@ pub async fn spawn_local(data_dir: PathBuf) -> Result<LocalIssuer, StartupError>
         .map_err(|e| not_new(format!("{}: {e}", admin_file.display())))?;
     tokio::spawn(serve(Arc::new(issuer), listener, std::future::pending()));
     Ok(LocalIssuer { url, admin })
+}
+
+/// Runs [`Issuer::maintain_keys`] every [`service::KEY_MAINTENANCE_INTERVAL`]
+/// seconds while the issuer lives (I-90); failures are logged and retried.
+async fn maintain_keys(issuer: std::sync::Weak<Issuer>) {
+    let period = std::time::Duration::from_secs(service::KEY_MAINTENANCE_INTERVAL);
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(issuer) = issuer.upgrade() else {
+            return;
+        };
+        if let Err(e) = issuer.maintain_keys().await {
+            tracing::error!(error = %e, "signing key maintenance failed; retrying");
+        }
+    }
 }

@@ -43,7 +43,7 @@ mod grant;
 mod registration;
 mod tokens;
 
-pub use admin::{RevokeAgentResponse, RotateKeysResponse};
+pub use admin::{RevokeAgentResponse, RotateKeysResponse, KEY_MAINTENANCE_INTERVAL};
 pub use client_auth::{ClientContext, ClientCredentials};
 pub use data_dir::StartupError;
 pub use error::ApiError;
@@ -83,12 +83,14 @@ impl Issuer {
         keys: Arc<KeyRing>,
         clock: Arc<dyn Clock>,
     ) -> Issuer {
+        let policy = config.rotation_policy();
         Issuer {
             limits: crate::rate_limit::RateLimits::new(&config.rate_limits),
             config,
             // §9.1.4: every registry access is logged on target `audit`.
             store: Arc::new(crate::store::audit::AuditedStore::new(store)),
-            keys: RwLock::new(keys),
+            // I-90: the ring follows the configured rotation policy.
+            keys: RwLock::new(Arc::new(keys.with_policy(policy))),
             rotation: tokio::sync::Mutex::new(()),
             clock,
             dpop_replay: crate::dpop::ReplayCache::default(),
@@ -113,12 +115,35 @@ impl Issuer {
     }
 
     /// The current key ring (a snapshot: a later rotation does not change it).
+    ///
+    /// The snapshot is re-taken when a pending key's activation or a key's
+    /// retirement has come (I-90), so signing switches to a published key
+    /// at its `activates_at` without any other action.
     pub fn key_ring(&self) -> Arc<KeyRing> {
         // A ring is swapped whole, so a poisoned lock still holds a valid one.
-        self.keys
+        let ring = self
+            .keys
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+            .clone();
+        let now = self.now_secs();
+        if !ring.is_stale(now) {
+            return ring;
+        }
+        let fresh = Arc::new(ring.at(now));
+        let mut slot = self.keys.write().unwrap_or_else(PoisonError::into_inner);
+        // A rotation may have swapped a new ring in meanwhile: keep it.
+        if Arc::ptr_eq(&slot, &ring) {
+            *slot = fresh.clone();
+            fresh
+        } else {
+            slot.clone()
+        }
+    }
+
+    /// The issuer's clock in Unix seconds (0 before 1970).
+    pub(crate) fn now_secs(&self) -> u64 {
+        u64::try_from(self.clock.now()).unwrap_or(0)
     }
 
     /// The signing keys' JWK Set (RFC 7517).

@@ -444,9 +444,12 @@ async fn rotate_keys_new_kid_signs_and_old_tokens_still_verify() {
     let new_kid = r.json["kid"].as_str().unwrap().to_owned();
     assert_ne!(new_kid, old_kid);
     assert_eq!(
-        r.json,
-        json!({"kid": new_kid, "previous_kid": old_kid, "alg": "ES256"})
+        (&r.json["kid"], &r.json["previous_kid"], &r.json["alg"]),
+        (&json!(new_kid), &json!(old_kid), &json!("ES256"))
     );
+    // A publish delay of 0 (test_config): the new key signs at once (I-90).
+    assert_eq!(r.json["state"], "current");
+    assert_eq!(r.json["already_pending"], false);
     assert_eq!(h.issuer.key_ring().current_kid(), new_kid);
 
     // The JWKS publishes both, the new (signing) key first.
@@ -483,9 +486,12 @@ async fn rotate_keys_new_kid_signs_and_old_tokens_still_verify() {
     r.assert_no_store();
     let third_kid = r.json["kid"].as_str().unwrap().to_owned();
     assert_eq!(
-        r.json,
-        json!({"kid": third_kid, "previous_kid": new_kid, "alg": "ES256"})
+        (&r.json["kid"], &r.json["previous_kid"], &r.json["alg"]),
+        (&json!(third_kid), &json!(new_kid), &json!("ES256"))
     );
+    // A publish delay of 0 (test_config): the new key signs at once (I-90).
+    assert_eq!(r.json["state"], "current");
+    assert_eq!(r.json["already_pending"], false);
     let jwks = h.jwks().await;
     assert_eq!(kids(&jwks), [third_kid, new_kid, old_kid]);
     verify_independently(&old_token, &jwks, ISSUER, &[API_AUD]);
@@ -608,6 +614,8 @@ async fn rotation_and_revocation_survive_reopening_the_issuer() {
     let config = IssuerConfig {
         data_dir: dir.path().join("ajwt-data"),
         issuer: ISSUER.to_owned(),
+        jwks_max_age: 0,
+        key_publish_delay: 0,
         ..IssuerConfig::default()
     };
     let key_dir = config.data_dir.join("signing-keys");

@@ -218,7 +218,13 @@ async fn jwks(issuer: &RunningIssuer) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn i70_rotations_keep_the_jwks_bounded_and_the_signing_key_published() {
     const ROTATIONS: usize = 30;
-    let issuer = RunningIssuer::start(|_| {}).await.unwrap();
+    // Immediate rotation (no JWKS caching, I-90), as before publish-then-sign.
+    let issuer = RunningIssuer::start(|c| {
+        c.jwks_max_age = 0;
+        c.key_publish_delay = 0;
+    })
+    .await
+    .unwrap();
     let rotate = format!("{}/intent/admin/rotate-keys", issuer.base_url);
     let mut current = String::new();
     let mut admin = String::new();

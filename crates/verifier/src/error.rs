@@ -139,6 +139,23 @@ pub enum VerifyError {
     /// The issuer's keys could not be fetched (503).
     #[error("issuer keys unavailable: {0}")]
     KeysUnavailable(crate::keys::KeySetError),
+    /// The token's status in the issuer's Token Status List is not VALID
+    /// (draft-ietf-oauth-status-list §7.1: INVALID = revoked, SUSPENDED, or
+    /// another non-zero value): 401 `invalid_token` (RFC 6750 §3.1, I-92).
+    #[error("token revoked: status list {uri} index {idx} has status {status:#04x}")]
+    TokenStatus {
+        /// The status list token's URI (the token's `status.status_list.uri`).
+        uri: String,
+        /// The token's index.
+        idx: u64,
+        /// The status value (0x01 INVALID, 0x02 SUSPENDED, ...).
+        status: u8,
+    },
+    /// The token's status list could not be had or checked and the
+    /// status-list source fails closed (503 `temporarily_unavailable`, no
+    /// challenge: the token may well be good, I-92).
+    #[error("token status unavailable: {0}")]
+    StatusUnavailable(crate::status_list::StatusCheckError),
 }
 
 impl VerifyError {
@@ -153,7 +170,9 @@ impl VerifyError {
             | VerifyError::DpopReplay => Some("invalid_dpop_proof"),
             VerifyError::BoundTokenAsBearer => Some("invalid_token"),
             VerifyError::UseDpopNonce(_) => Some("use_dpop_nonce"),
-            VerifyError::KeysUnavailable(_) => Some("temporarily_unavailable"),
+            VerifyError::KeysUnavailable(_) | VerifyError::StatusUnavailable(_) => {
+                Some("temporarily_unavailable")
+            }
             _ => Some("invalid_token"),
         }
     }
@@ -163,7 +182,7 @@ impl VerifyError {
         match self {
             VerifyError::MalformedAuthorization(_) => 400,
             VerifyError::InsufficientScope(_) => 403,
-            VerifyError::KeysUnavailable(_) => 503,
+            VerifyError::KeysUnavailable(_) | VerifyError::StatusUnavailable(_) => 503,
             _ => 401,
         }
     }

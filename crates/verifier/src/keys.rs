@@ -1,6 +1,10 @@
 //! Where the issuer's keys come from (§6.5.3 step 2): a static JWK Set, or the
 //! issuer's `jwks_uri` (RFC 8414), cached and refreshed on an unknown `kid` at
-//! most once per interval, with at most one fetch in flight.
+//! most once per interval, with at most one fetch in flight. A remote set
+//! whose response carried `Cache-Control: max-age` is refetched once that
+//! lifetime has passed (RFC 9111 §5.2.2.1, I-91), so a key the issuer
+//! publishes before signing with it (publish-then-sign rotation, I-90) is
+//! known before the first token carrying it arrives.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,6 +67,40 @@ pub enum KeySetError {
 pub trait Fetcher: Send + Sync + 'static {
     /// GET `url`, returning the body (at most `max_len` bytes).
     async fn get(&self, url: &str, max_len: usize) -> Result<Vec<u8>, FetchError>;
+
+    /// GET `url` like [`Fetcher::get`], with the freshness lifetime the
+    /// response declares (`Cache-Control: max-age`; `None` when it declares
+    /// none). The default implementation declares none.
+    async fn get_with_max_age(
+        &self,
+        url: &str,
+        max_len: usize,
+    ) -> Result<(Vec<u8>, Option<Duration>), FetchError> {
+        Ok((self.get(url, max_len).await?, None))
+    }
+}
+
+/// The freshness lifetime of a `Cache-Control` value (RFC 9111 §5.2.2.1):
+/// `max-age=N` in seconds, `Some(0)` for `no-cache`/`no-store`, `None` when
+/// neither is present or the value is malformed.
+pub fn cache_max_age(value: &str) -> Option<Duration> {
+    let mut found = None;
+    for directive in value.split(',') {
+        let directive = directive.trim();
+        let (name, arg) = match directive.split_once('=') {
+            Some((n, a)) => (n.trim(), Some(a.trim().trim_matches('"'))),
+            None => (directive, None),
+        };
+        if name.eq_ignore_ascii_case("no-store") || name.eq_ignore_ascii_case("no-cache") {
+            return Some(Duration::ZERO);
+        }
+        if name.eq_ignore_ascii_case("max-age") {
+            found = arg
+                .and_then(|a| a.parse::<u64>().ok())
+                .map(Duration::from_secs);
+        }
+    }
+    found
 }
 
 /// [`Fetcher`] over reqwest.
@@ -86,6 +124,14 @@ impl HttpFetcher {
 #[async_trait]
 impl Fetcher for HttpFetcher {
     async fn get(&self, url: &str, max_len: usize) -> Result<Vec<u8>, FetchError> {
+        Ok(self.get_with_max_age(url, max_len).await?.0)
+    }
+
+    async fn get_with_max_age(
+        &self,
+        url: &str,
+        max_len: usize,
+    ) -> Result<(Vec<u8>, Option<Duration>), FetchError> {
         let transport = |e: reqwest::Error| FetchError::Transport(e.to_string());
         let mut resp = self.client.get(url).send().await.map_err(transport)?;
         if !resp.status().is_success() {
@@ -94,6 +140,11 @@ impl Fetcher for HttpFetcher {
                 status: resp.status().as_u16(),
             });
         }
+        let max_age = resp
+            .headers()
+            .get(reqwest::header::CACHE_CONTROL)
+            .and_then(|v| v.to_str().ok())
+            .and_then(cache_max_age);
         let mut body = Vec::new();
         while let Some(chunk) = resp.chunk().await.map_err(transport)? {
             if body.len() + chunk.len() > max_len {
@@ -104,12 +155,19 @@ impl Fetcher for HttpFetcher {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(body)
+        Ok((body, max_age))
     }
 }
 
 /// Largest JWKS or metadata document accepted.
 pub const MAX_DOCUMENT: usize = 256 * 1024;
+
+/// Shortest freshness lifetime honoured (`max-age=0` and `no-cache` mean
+/// "refetch", at most once per this), I-91.
+pub const MIN_JWKS_FRESHNESS: Duration = Duration::from_secs(1);
+
+/// Longest freshness lifetime honoured, I-91.
+pub const MAX_JWKS_FRESHNESS: Duration = Duration::from_secs(24 * 3600);
 
 /// The key source of a verifier.
 pub struct KeySource {
@@ -129,6 +187,25 @@ struct Remote {
     /// Serializes fetches (one in flight) and remembers when the last one
     /// started and, if it failed, why.
     last_fetch: Mutex<Option<(Instant, Option<KeySetError>)>>,
+    /// When the cached set goes stale (its `max-age` has passed, I-91);
+    /// `None`: no lifetime declared, kept until an unknown `kid`.
+    fresh_until: std::sync::Mutex<Option<Instant>>,
+}
+
+impl Remote {
+    fn is_stale(&self) -> bool {
+        self.fresh_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_some_and(|t| Instant::now() >= t)
+    }
+
+    fn set_fresh_until(&self, until: Option<Instant>) {
+        *self
+            .fresh_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = until;
+    }
 }
 
 impl KeySource {
@@ -149,6 +226,7 @@ impl KeySource {
                 min_refresh,
                 current: RwLock::new(Arc::new(JwkSet::from_keys(Vec::new()))),
                 last_fetch: Mutex::new(None),
+                fresh_until: std::sync::Mutex::new(None),
             })),
         }
     }
@@ -203,44 +281,68 @@ impl KeySource {
     }
 
     /// The key for `kid` (or the only key when `kid` is `None`), refreshing a
-    /// remote set when the `kid` is unknown and the last fetch is old enough.
+    /// remote set when the `kid` is unknown and the last fetch is old enough,
+    /// or when the set's `max-age` has passed (I-91: then a failed refetch
+    /// keeps serving the stale set and is retried after the refresh
+    /// interval).
     pub async fn key(&self, kid: Option<&str>) -> Result<Option<PublicKey>, KeySetError> {
         match &self.inner {
             Inner::Static(set) => Ok(pick(set, kid)),
             Inner::Remote(r) => {
-                let found = pick(&r.current.read().await.clone(), kid);
-                if found.is_some() {
-                    return Ok(found);
+                if !r.is_stale() {
+                    let found = pick(&r.current.read().await.clone(), kid);
+                    if found.is_some() {
+                        return Ok(found);
+                    }
                 }
                 let mut last = r.last_fetch.lock().await;
                 // Another task may have refreshed while we waited for the lock.
+                let stale = r.is_stale();
                 let found = pick(&r.current.read().await.clone(), kid);
-                if found.is_some() {
+                if found.is_some() && !stale {
                     return Ok(found);
                 }
-                if let Some((at, failure)) = &*last {
-                    if at.elapsed() < r.min_refresh {
-                        // Too soon to ask again. If the last attempt failed and no
-                        // key set was ever loaded, the keys are unavailable (503):
-                        // "unknown kid" would tell the client its token is bad.
-                        return match failure {
-                            Some(why) if r.current.read().await.is_empty() => Err(why.clone()),
-                            _ => Ok(None),
-                        };
+                if !stale {
+                    if let Some((at, failure)) = &*last {
+                        if at.elapsed() < r.min_refresh {
+                            // Too soon to ask again. If the last attempt failed and no
+                            // key set was ever loaded, the keys are unavailable (503):
+                            // "unknown kid" would tell the client its token is bad.
+                            return match failure {
+                                Some(why) if r.current.read().await.is_empty() => Err(why.clone()),
+                                _ => Ok(None),
+                            };
+                        }
                     }
                 }
-                let fetched = match r.fetcher.get(&r.jwks_uri, MAX_DOCUMENT).await {
-                    Ok(body) => JwkSet::parse(&body).map_err(|source| KeySetError::Invalid {
-                        uri: r.jwks_uri.clone(),
-                        source,
-                    }),
+                let fetched = match r.fetcher.get_with_max_age(&r.jwks_uri, MAX_DOCUMENT).await {
+                    Ok((body, max_age)) => JwkSet::parse(&body)
+                        .map(|parsed| (parsed, max_age))
+                        .map_err(|source| KeySetError::Invalid {
+                            uri: r.jwks_uri.clone(),
+                            source,
+                        }),
                     Err(e) => Err(KeySetError::from(e)),
                 };
-                *last = Some((Instant::now(), fetched.as_ref().err().cloned()));
-                let (set, skipped) = fetched?;
+                let now = Instant::now();
+                *last = Some((now, fetched.as_ref().err().cloned()));
+                let ((set, skipped), max_age) = match fetched {
+                    Ok(x) => x,
+                    Err(why) if stale && !r.current.read().await.is_empty() => {
+                        // I-91: the issuer is unreachable; the stale set still
+                        // serves, and the refetch is retried later.
+                        tracing::warn!(jwks_uri = %r.jwks_uri, error = %why, "JWKS refetch failed; using the cached set");
+                        r.set_fresh_until(Some(now + r.min_refresh.max(MIN_JWKS_FRESHNESS)));
+                        return Ok(found);
+                    }
+                    Err(why) => return Err(why),
+                };
                 for reason in skipped {
                     tracing::warn!(jwks_uri = %r.jwks_uri, %reason, "skipped an unusable key");
                 }
+                r.set_fresh_until(
+                    max_age.map(|a| now + a.clamp(MIN_JWKS_FRESHNESS, MAX_JWKS_FRESHNESS)),
+                );
                 let set = Arc::new(set);
                 *r.current.write().await = set.clone();
                 Ok(pick(&set, kid))

@@ -14,12 +14,17 @@ pub mod axum_layer;
 pub mod error;
 pub mod keys;
 pub mod nonce;
+pub mod status_list;
 pub mod verify;
 
 pub use axum_layer::{CredentialHeaders, Intent, IntentLayer};
 pub use error::{Scheme, VerifyError};
-pub use keys::{DiscoveryError, FetchError, Fetcher, HttpFetcher, KeySetError, KeySource};
+pub use keys::{
+    cache_max_age, DiscoveryError, FetchError, Fetcher, HttpFetcher, KeySetError, KeySource,
+    MAX_JWKS_FRESHNESS, MIN_JWKS_FRESHNESS,
+};
 pub use nonce::{NonceError, RotatingNonces, DEFAULT_NONCE_LIFETIME};
+pub use status_list::{StatusCheckError, StatusListConfig, StatusListSource};
 pub use verify::{
     Clock, FixedClock, InMemoryReplayCache, NonceSource, PopPolicy, ReplayCache, RequestParts,
     Requirements, RevocationSource, SystemClock, UnknownPopPolicy, VerifiedIntent, Verifier,

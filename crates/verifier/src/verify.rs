@@ -187,6 +187,17 @@ impl ReplayCache for InMemoryReplayCache {
 pub trait RevocationSource: Send + Sync + 'static {
     /// `Some(reason)` when the token, its registration or its agent is revoked.
     async fn revoked(&self, claims: &IntentClaims) -> Option<String>;
+
+    /// The check the verifier runs: `Err` refuses the token with that error.
+    /// The default refuses with [`VerifyError::Revoked`] when
+    /// [`RevocationSource::revoked`] gives a reason; sources with typed
+    /// errors ([`crate::StatusListSource`]) override it.
+    async fn check(&self, claims: &IntentClaims) -> Result<(), VerifyError> {
+        match self.revoked(claims).await {
+            Some(reason) => Err(VerifyError::Revoked(reason)),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Server-provided DPoP nonces (RFC 9449 §8); [`crate::RotatingNonces`]
@@ -228,7 +239,7 @@ pub use ajwt_protocol::clock::{Clock, FixedClock, SystemClock};
 /// Verifies intent tokens for one resource server.
 pub struct Verifier {
     config: VerifierConfig,
-    keys: KeySource,
+    keys: Arc<KeySource>,
     replay: Arc<dyn ReplayCache>,
     revocation: Option<Arc<dyn RevocationSource>>,
     nonces: Option<Arc<dyn NonceSource>>,
@@ -240,7 +251,7 @@ impl Verifier {
     pub fn new(config: VerifierConfig, keys: KeySource) -> Verifier {
         Verifier {
             config,
-            keys,
+            keys: Arc::new(keys),
             replay: Arc::new(InMemoryReplayCache::new(100_000)),
             revocation: None,
             nonces: None,
@@ -260,6 +271,19 @@ impl Verifier {
         self
     }
 
+    /// Checks each token's `status` against the issuer's Token Status List
+    /// (I-92): a [`crate::StatusListSource`] over this verifier's keys and
+    /// `fetcher` becomes the revocation source.
+    pub fn with_status_lists(
+        self,
+        config: crate::StatusListConfig,
+        fetcher: Arc<dyn crate::Fetcher>,
+    ) -> Verifier {
+        let source = crate::StatusListSource::new(config, self.keys.clone(), fetcher)
+            .with_clock(self.clock.clone());
+        self.with_revocation(Arc::new(source))
+    }
+
     /// Requires server nonces in DPoP proofs.
     pub fn with_nonces(mut self, nonces: Arc<dyn NonceSource>) -> Verifier {
         self.nonces = Some(nonces);
@@ -275,6 +299,12 @@ impl Verifier {
     /// The configuration.
     pub fn config(&self) -> &VerifierConfig {
         &self.config
+    }
+
+    /// The issuer's key source (shared, e.g. with a [`crate::StatusListSource`]
+    /// that verifies status list tokens with the same keys).
+    pub fn key_source(&self) -> Arc<KeySource> {
+        self.keys.clone()
     }
 
     /// The nonce to advertise in `DPoP-Nonce`, when nonces are used.
@@ -429,9 +459,7 @@ impl Verifier {
         }
         // Revocation hook (step 9 of the list; checked before any use).
         if let Some(source) = &self.revocation {
-            if let Some(reason) = source.revoked(&claims).await {
-                return Err(VerifyError::Revoked(reason));
-            }
+            source.check(&claims).await?;
         }
         // Step 6: workflow binding.
         if let Some(expected) = &route.workflow_id {

@@ -35,6 +35,8 @@ struct FakeFetcher {
     calls: AtomicUsize,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
+    /// The `Cache-Control: max-age` the served documents declare.
+    max_age: Mutex<Option<Duration>>,
 }
 
 impl FakeFetcher {
@@ -85,6 +87,15 @@ impl Fetcher for FakeFetcher {
             });
         }
         Ok(body)
+    }
+
+    async fn get_with_max_age(
+        &self,
+        url: &str,
+        max_len: usize,
+    ) -> Result<(Vec<u8>, Option<Duration>), FetchError> {
+        let body = self.get(url, max_len).await?;
+        Ok((body, *self.max_age.lock().unwrap()))
     }
 }
 
@@ -409,4 +420,77 @@ async fn discovery_over_http_from_a_running_issuer() {
     .expect("verified with keys fetched over HTTP");
     assert_eq!(ok.claims.sub, AGENT);
     server.abort();
+}
+
+/// I-91: a remote set whose response declared `max-age` is refetched once
+/// that lifetime has passed, even though every `kid` is known, so a key the
+/// issuer publishes before signing with it (I-90) is there before its first
+/// token, whatever the unknown-kid refresh interval. A failed refetch keeps
+/// the stale set serving.
+#[tokio::test]
+async fn i91_remote_keys_honour_the_jwks_max_age() {
+    let (h, _, token) = setup().await;
+    tokio::time::pause();
+    let fetcher = FakeFetcher::new(Duration::from_millis(10));
+    *fetcher.max_age.lock().unwrap() = Some(Duration::from_secs(300));
+    fetcher.serve(JWKS_URI, &h.issuer.jwks());
+    // An unknown-kid refresh interval far longer than the max-age.
+    let v = remote_verifier(&h, fetcher.clone(), Duration::from_secs(3600));
+    assert!(verify_all(&v, vec![token.clone()]).await[0].is_ok());
+    assert_eq!(fetcher.calls(), 1);
+
+    // The issuer publishes a new key (not signing yet).
+    let new_key = RawKey::es256();
+    let mut doc = h.issuer.jwks();
+    doc["keys"]
+        .as_array_mut()
+        .unwrap()
+        .push(new_key.jwks_entry("next-1"));
+    fetcher.serve(JWKS_URI, &doc);
+    // Within max-age: the cached set serves, no fetch.
+    tokio::time::advance(Duration::from_secs(299)).await;
+    assert!(verify_all(&v, vec![token.clone()]).await[0].is_ok());
+    assert_eq!(fetcher.calls(), 1);
+    // Past max-age, a request with a known kid refetches once.
+    tokio::time::advance(Duration::from_secs(2)).await;
+    assert!(verify_all(&v, vec![token.clone(); 8])
+        .await
+        .iter()
+        .all(Result::is_ok));
+    assert_eq!(fetcher.calls(), 2);
+    // The issuer starts signing with the published key: known at once,
+    // although the unknown-kid interval (1 h) has not passed.
+    let signed = new_key.sign_raw(
+        &json!({"alg": "ES256", "kid": "next-1", "typ": "JWT"}),
+        &claims_of(&token),
+    );
+    assert!(verify_all(&v, vec![signed.clone()]).await[0].is_ok());
+    assert_eq!(fetcher.calls(), 2);
+
+    // The issuer is unreachable when the set goes stale: still served.
+    fetcher.fail.store(true, Ordering::SeqCst);
+    tokio::time::advance(Duration::from_secs(301)).await;
+    let results = verify_all(&v, vec![signed.clone(), token.clone()]).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(
+        fetcher.calls(),
+        3,
+        "one failed refetch, then the retry waits"
+    );
+
+    // Cache-Control parsing (RFC 9111 §5.2.2.1).
+    assert_eq!(
+        ajwt_verifier::cache_max_age("public, max-age=300"),
+        Some(Duration::from_secs(300))
+    );
+    assert_eq!(
+        ajwt_verifier::cache_max_age("no-store"),
+        Some(Duration::ZERO)
+    );
+    assert_eq!(
+        ajwt_verifier::cache_max_age("max-age=\"60\""),
+        Some(Duration::from_secs(60))
+    );
+    assert_eq!(ajwt_verifier::cache_max_age("public"), None);
+    assert_eq!(ajwt_verifier::cache_max_age("max-age=-1"), None);
 }

@@ -338,13 +338,48 @@ pub async fn discover_verifier_with_nonces(
     pop: PopPolicy,
     nonce_lifetime: Option<Duration>,
 ) -> Result<Arc<Verifier>, String> {
+    discover_verifier_with(
+        issuer,
+        audience,
+        pop,
+        nonce_lifetime,
+        StatusLists::FailClosed,
+    )
+    .await
+}
+
+/// Whether and how tokens are checked against the issuer's Token Status
+/// List (I-92).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusLists {
+    /// Checked; a list that cannot be had refuses the token (503). The default.
+    FailClosed,
+    /// Checked; a list that cannot be had lets the token through (logged).
+    FailOpen,
+    /// Not checked.
+    Off,
+}
+
+/// [`discover_verifier_with_nonces`] with the status-list mode.
+pub async fn discover_verifier_with(
+    issuer: &str,
+    audience: &str,
+    pop: PopPolicy,
+    nonce_lifetime: Option<Duration>,
+    status_lists: StatusLists,
+) -> Result<Arc<Verifier>, String> {
     let mut config = VerifierConfig::new(issuer, audience);
     config.pop = pop;
     let fetcher = Arc::new(HttpFetcher::new().map_err(|e| e.to_string())?);
-    let keys = KeySource::discover(issuer, fetcher, Duration::from_secs(30))
+    let keys = KeySource::discover(issuer, fetcher.clone(), Duration::from_secs(30))
         .await
         .map_err(|e| e.to_string())?;
     let mut verifier = Verifier::new(config, keys);
+    if status_lists != StatusLists::Off {
+        let mut status = ajwt_verifier::StatusListConfig::new(issuer);
+        status.fail_open = status_lists == StatusLists::FailOpen;
+        verifier = verifier.with_status_lists(status, fetcher);
+    }
     if let Some(lifetime) = nonce_lifetime {
         let nonces = RotatingNonces::new(lifetime, lifetime).map_err(|e| e.to_string())?;
         verifier = verifier.with_nonces(Arc::new(nonces));

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use ajwt_example_mcp_server::{app, discover_verifier_with_nonces};
+use ajwt_example_mcp_server::{app, discover_verifier_with, StatusLists};
 use clap::Parser;
 
 /// Command line.
@@ -42,6 +42,12 @@ struct Args {
     /// Seconds a DPoP nonce is handed out before rotation (with --dpop-nonce)
     #[arg(long, env = "MCP_DPOP_NONCE_LIFETIME", default_value_t = 300)]
     dpop_nonce_lifetime: u64,
+    /// Do not check tokens against the issuer's Token Status List (checked by default, I-92)
+    #[arg(long, env = "MCP_NO_STATUS_LIST")]
+    no_status_list: bool,
+    /// Accept a token whose status list cannot be fetched or verified (default: refuse with 503, I-92)
+    #[arg(long, env = "MCP_STATUS_LIST_FAIL_OPEN")]
+    status_list_fail_open: bool,
 }
 
 #[tokio::main]
@@ -61,7 +67,13 @@ async fn main() -> std::process::ExitCode {
         let nonces = args
             .dpop_nonce
             .then(|| Duration::from_secs(args.dpop_nonce_lifetime));
-        let verifier = discover_verifier_with_nonces(&args.issuer, &audience, pop, nonces).await?;
+        let status_lists = match (args.no_status_list, args.status_list_fail_open) {
+            (true, _) => StatusLists::Off,
+            (false, true) => StatusLists::FailOpen,
+            (false, false) => StatusLists::FailClosed,
+        };
+        let verifier =
+            discover_verifier_with(&args.issuer, &audience, pop, nonces, status_lists).await?;
         let listener = tokio::net::TcpListener::bind(args.addr)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;

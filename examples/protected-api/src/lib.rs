@@ -55,6 +55,12 @@ pub struct Args {
     /// Seconds a DPoP nonce is handed out before rotation (with --dpop-nonce)
     #[arg(long, env = "API_DPOP_NONCE_LIFETIME", default_value_t = 300)]
     pub dpop_nonce_lifetime: u64,
+    /// Do not check tokens against the issuer's Token Status List (checked by default, I-92)
+    #[arg(long, env = "API_NO_STATUS_LIST")]
+    pub no_status_list: bool,
+    /// Accept a token whose status list cannot be fetched or verified (default: refuse with 503, I-92)
+    #[arg(long, env = "API_STATUS_LIST_FAIL_OPEN")]
+    pub status_list_fail_open: bool,
 }
 
 /// The protected operation (§6.5.3 step 9: process the request).
@@ -119,8 +125,14 @@ pub async fn verifier(args: &Args) -> Result<Arc<Verifier>, StartError> {
     let mut config = VerifierConfig::new(&args.issuer, &args.audience);
     config.pop = args.pop.parse()?;
     let fetcher = Arc::new(HttpFetcher::new()?);
-    let keys = KeySource::discover(&args.issuer, fetcher, Duration::from_secs(30)).await?;
+    let keys = KeySource::discover(&args.issuer, fetcher.clone(), Duration::from_secs(30)).await?;
     let mut verifier = Verifier::new(config, keys);
+    if !args.no_status_list {
+        // I-92: revoked tokens are refused within the list's ttl.
+        let mut status = ajwt_verifier::StatusListConfig::new(&args.issuer);
+        status.fail_open = args.status_list_fail_open;
+        verifier = verifier.with_status_lists(status, fetcher);
+    }
     if args.dpop_nonce {
         let lifetime = Duration::from_secs(args.dpop_nonce_lifetime);
         let nonces = RotatingNonces::new(lifetime, lifetime)?;

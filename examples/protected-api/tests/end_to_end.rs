@@ -80,8 +80,13 @@ struct Env {
 
 impl Env {
     async fn start() -> Env {
+        Env::start_with(|_| {}).await
+    }
+
+    /// [`Env::start`] with the issuer's configuration edited.
+    async fn start_with(edit: impl FnOnce(&mut ajwt_issuer::IssuerConfig)) -> Env {
         let data = tempfile::tempdir().unwrap();
-        let issuer = RunningIssuer::start(|_| {}).await.unwrap();
+        let issuer = RunningIssuer::start(edit).await.unwrap();
         let issuer_url = issuer.base_url.clone();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(20))
@@ -477,5 +482,69 @@ async fn rfc9449_s9_in_process_api_with_dpop_nonces() {
     assert_eq!(ok.headers()["dpop-nonce"].to_str().unwrap(), nonce);
     let _ = stop.send(());
     server.await.unwrap().unwrap();
+    env.stop().await;
+}
+
+/// I-92 (issue 13): `protected-api` checks the issuer's Token Status List by
+/// default, so a token revoked at the issuer (RFC 7009) is refused with 401
+/// `invalid_token` within the list's `ttl`, measured here against the
+/// running API (ttl 2 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn i92_revoked_token_is_refused_by_the_running_api_within_the_status_list_ttl() {
+    const TTL: u64 = 2;
+    let env = Env::start_with(|c| c.tokens.status_list_ttl = TTL).await;
+    let token = env.step4_token(&["repo:write"]).await;
+    let claims = ajwt_test_kit::jwt_payload(&token).unwrap();
+    assert!(claims["status"]["status_list"]["uri"]
+        .as_str()
+        .unwrap()
+        .starts_with(&env.issuer_url));
+    let proof = Env::proof(&env.patcher.key, "POST", &env.patches_url(), &token);
+    let r = env.post_dpop(&token, &proof).await;
+    assert_eq!(r.status, 200, "{r:?}\n{}", env.log());
+
+    // RFC 7009 revocation by the client that requested the token.
+    let revoked = env
+        .http
+        .post(format!("{}/intent/revoke", env.issuer_url))
+        .bearer_auth(&env.admin_token)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status().as_u16(), 200);
+    let revoked_at = std::time::Instant::now();
+    let refused = loop {
+        let proof = Env::proof(&env.patcher.key, "POST", &env.patches_url(), &token);
+        let r = env.post_dpop(&token, &proof).await;
+        if r.status != 200 {
+            break r;
+        }
+        assert!(
+            revoked_at.elapsed() < Duration::from_secs(TTL + 3),
+            "still accepted {:?} after the revocation",
+            revoked_at.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let elapsed = revoked_at.elapsed();
+    eprintln!(
+        "revoked token refused by protected-api {elapsed:?} after the revocation (ttl {TTL} s)"
+    );
+    assert_refused(&refused, 401, "invalid_token", "DPoP ");
+    assert!(
+        refused.json["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("revoked"),
+        "{refused:?}"
+    );
+    // Within the ttl (plus a second for whole-second timestamps and the request).
+    assert!(elapsed <= Duration::from_secs(TTL + 1), "{elapsed:?}");
+    // A fresh token of the same agent is accepted.
+    let fresh = env.step4_token(&["repo:write"]).await;
+    let proof = Env::proof(&env.patcher.key, "POST", &env.patches_url(), &fresh);
+    assert_eq!(env.post_dpop(&fresh, &proof).await.status, 200);
     env.stop().await;
 }

@@ -20,15 +20,28 @@ pub struct RevokeAgentResponse {
     pub registrations: u64,
 }
 
-/// Response of `POST /intent/admin/rotate-keys`.
+/// Response of `POST /intent/admin/rotate-keys` (publish-then-sign, I-90).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RotateKeysResponse {
-    /// `kid` of the new signing key.
+    /// `kid` of the new signing key (published in the JWK Set from now on).
     pub kid: String,
-    /// `kid` of the key that signed until now (still in the JWK Set).
+    /// `kid` of the key signing when the rotation was asked for (still in
+    /// the JWK Set).
     pub previous_kid: String,
     /// Algorithm of the new key.
     pub alg: String,
+    /// `next` (published, signs from `activates_at`) or `current` (signs
+    /// now: a publish delay of 0).
+    pub state: crate::keys::KeyState,
+    /// When the new key starts signing (Unix seconds).
+    pub activates_at: u64,
+    /// When the previous key leaves the JWK Set (Unix seconds; absent when
+    /// it is kept until the ring's bound retires it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_retires_at: Option<u64>,
+    /// `true` when a rotation was already pending: no key was added and the
+    /// pending key is returned (I-90).
+    pub already_pending: bool,
 }
 
 /// Reads an operator-hook body: a JSON object (strict parser: duplicate
@@ -91,42 +104,115 @@ impl Issuer {
     }
 
     /// `POST /intent/admin/rotate-keys` (operator hook): body `{}` or empty
-    /// (members ignored). Generates a signing key of the configured
-    /// algorithm, stores it like the other keys (so it stays current after a
-    /// restart) and makes it the current key; the previous keys stay in the
-    /// JWK Set, so tokens signed before still verify, up to
-    /// [`crate::keys::MAX_PREVIOUS_KEYS`] of them: the oldest beyond that is
-    /// retired (I-70).
+    /// (members ignored). Publish-then-sign (I-90): generates a signing key
+    /// of the configured algorithm, stores it like the other keys and
+    /// publishes it in the JWK Set at once; it starts signing
+    /// `key_publish_delay` (at least the JWKS `max-age`) later, and the key it
+    /// replaces stays published until every token it signed has expired
+    /// (longest token lifetime + `key_retire_leeway`). While a key is pending
+    /// the call adds none and returns it. At most
+    /// [`crate::keys::MAX_PREVIOUS_KEYS`] older keys stay (I-70).
     pub async fn rotate_keys(
         &self,
         body: &[u8],
         by: &ClientContext,
     ) -> Result<RotateKeysResponse, ApiError> {
         admin_object(body, true)?;
-        let _serial = self.rotation.lock().await;
-        let current = self.key_ring();
-        let previous_kid = current.current_kid().to_owned();
-        let alg = self.config.signing_alg;
-        let rotated = tokio::task::spawn_blocking(move || current.rotated(alg))
-            .await
-            .map_err(|e| ApiError::Internal(format!("key rotation task: {e}")))?
-            .map_err(|e| ApiError::Internal(format!("key rotation: {e}")))?;
-        let kid = rotated.current_kid().to_owned();
-        let alg = rotated.current_alg();
-        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(rotated);
+        let response = self.rotate_keys_now(0).await?;
         tracing::warn!(
             target: "security",
             event = "signing_key_rotated",
-            kid = %kid,
-            previous_kid = %previous_kid,
-            alg = %alg,
+            kid = %response.kid,
+            previous_kid = %response.previous_kid,
+            alg = %response.alg,
+            activates_at = response.activates_at,
+            already_pending = response.already_pending,
             client_id = %by.client_id,
-            "signing key rotated by an administrator; the previous key still verifies"
+            "signing key rotated by an administrator: the new key is published now and signs from activates_at; the previous key still verifies"
         );
+        Ok(response)
+    }
+
+    /// One rotation as of the issuer's clock (the admin hook, automatic
+    /// rotation): serialized, blocking work on the blocking pool.
+    async fn rotate_keys_now(&self, extra_delay: u64) -> Result<RotateKeysResponse, ApiError> {
+        let _serial = self.rotation.lock().await;
+        let current = self.key_ring();
+        let alg = self.config.signing_alg;
+        let now = self.now_secs();
+        let (rotated, rotation) =
+            tokio::task::spawn_blocking(move || current.rotate(alg, now, extra_delay))
+                .await
+                .map_err(|e| ApiError::Internal(format!("key rotation task: {e}")))?
+                .map_err(|e| ApiError::Internal(format!("key rotation: {e}")))?;
+        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(rotated);
         Ok(RotateKeysResponse {
-            kid,
-            previous_kid,
-            alg: alg.as_str().to_owned(),
+            kid: rotation.key.kid,
+            previous_kid: rotation.previous_kid,
+            alg: rotation.key.alg.as_str().to_owned(),
+            state: rotation.key.state,
+            activates_at: rotation.key.activates_at,
+            previous_retires_at: rotation.previous_retires_at,
+            already_pending: rotation.already_pending,
         })
     }
+
+    /// Periodic key maintenance (I-90), run every
+    /// [`KEY_MAINTENANCE_INTERVAL`] by `ajwt serve`: re-reads the key
+    /// directory (keys added by `ajwt keys rotate` get published; retired
+    /// keys' private key files are deleted) and, with
+    /// `key_rotation_interval` set, schedules the next key so that it
+    /// starts signing one interval after the current key did.
+    pub async fn maintain_keys(&self) -> Result<(), ApiError> {
+        {
+            let _serial = self.rotation.lock().await;
+            let ring = self.key_ring();
+            let now = self.now_secs();
+            let before = ring.describe();
+            let reloaded = tokio::task::spawn_blocking(move || ring.reloaded(now))
+                .await
+                .map_err(|e| ApiError::Internal(format!("key maintenance task: {e}")))?
+                .map_err(|e| ApiError::Internal(format!("key maintenance: {e}")))?;
+            let after = reloaded.describe();
+            if after != before {
+                let kids = reloaded.kids();
+                tracing::warn!(
+                    target: "security",
+                    event = "signing_keys_changed",
+                    current = %reloaded.current_kid(),
+                    published = ?kids,
+                    "signing keys changed (rotation, activation or retirement, I-90)"
+                );
+            }
+            *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(reloaded);
+        }
+        let interval = self.config.key_rotation_interval;
+        if interval == 0 {
+            return Ok(());
+        }
+        let ring = self.key_ring();
+        let due = ring
+            .current_activated_at()
+            .saturating_add(interval)
+            .saturating_sub(self.config.key_publish_delay);
+        if ring.has_pending() || self.now_secs() < due {
+            return Ok(());
+        }
+        let r = self.rotate_keys_now(0).await?;
+        tracing::warn!(
+            target: "security",
+            event = "signing_key_rotated",
+            kid = %r.kid,
+            previous_kid = %r.previous_kid,
+            alg = %r.alg,
+            activates_at = r.activates_at,
+            "signing key rotated on schedule (key_rotation_interval): the new key is published now and signs from activates_at"
+        );
+        Ok(())
+    }
 }
+
+/// How often `ajwt serve` runs [`Issuer::maintain_keys`] (seconds); `ajwt
+/// keys rotate` adds it to the publish delay, since the server may publish
+/// a key written by another process that much later (I-90).
+pub const KEY_MAINTENANCE_INTERVAL: u64 = 5;

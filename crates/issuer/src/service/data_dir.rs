@@ -66,7 +66,8 @@ impl Issuer {
                 .map_err(|e| data_dir_error(&dir, e))?;
         }
         let store = SqliteStore::open(&dir.join("ajwt.sqlite3")).await?;
-        let keys = KeyRing::load_or_generate(&dir, config.signing_alg)?;
+        let now = u64::try_from(SystemClock.now()).unwrap_or(0);
+        let keys = KeyRing::load_with(&dir, config.signing_alg, config.rotation_policy(), now)?;
         let issuer = Issuer::new(
             config,
             Arc::new(CachedStore::new(store)),

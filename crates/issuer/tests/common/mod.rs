@@ -60,6 +60,10 @@ impl Clock for TestClock {
 pub fn test_config() -> IssuerConfig {
     IssuerConfig {
         issuer: ISSUER.to_owned(),
+        // Immediate rotation (I-90: no JWKS caching, so no publish delay);
+        // tests/key_rotation.rs covers publish-then-sign.
+        jwks_max_age: 0,
+        key_publish_delay: 0,
         ..IssuerConfig::default()
     }
 }

@@ -1,0 +1,188 @@
+//! `ajwt keys list` and `ajwt keys rotate`: the issuer's signing keys in its
+//! data directory, with publish-then-sign rotation (I-90). Both read the
+//! same settings as `ajwt serve` (`--config`, flags, `AJWT_*`), so the
+//! publish delay and retirement times are the server's. Like the server's
+//! key maintenance, both retire keys that are due (private key file
+//! deleted, public record kept) when they load the directory.
+
+use std::path::PathBuf;
+
+use ajwt_issuer::config::FileConfig;
+use ajwt_issuer::keys::{KeyInfo, KeyRing, KEY_DIR};
+use ajwt_issuer::service::KEY_MAINTENANCE_INTERVAL;
+use clap::{Args, Subcommand};
+
+use crate::CliError;
+
+/// `ajwt keys …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeysCommand {
+    /// Show every signing key with its state (next / current / retiring / retired) and times
+    List(KeysArgs),
+    /// Publish a new signing key now; it signs after the publish delay (at least the JWKS max-age)
+    #[command(long_about = ROTATE_ABOUT)]
+    Rotate(KeysArgs),
+}
+
+const ROTATE_ABOUT: &str = "\
+Publish a new signing key now; it signs after the publish delay (I-90).
+
+Writes the new key to <data-dir>/signing-keys/ with activates_at = now + key_publish_delay \
+(at least jwks_max_age) + the server's key maintenance interval (a running `ajwt serve` \
+re-reads the directory that often, so verifiers still get the whole delay), and sets the \
+retires_at of the key it replaces: its activation + the longest token lifetime + \
+key_retire_leeway. While a key is pending nothing is added. Works with the server running \
+or stopped; POST /intent/admin/rotate-keys does the same through the API.";
+
+/// Arguments of `ajwt keys list|rotate`: the server's settings plus `--json`.
+#[derive(Debug, Args)]
+pub(crate) struct KeysArgs {
+    /// TOML configuration file (as for `ajwt serve`)
+    #[arg(long, env = "AJWT_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Print JSON instead of a table
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    settings: FileConfig,
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Runs `ajwt keys …` and returns its output.
+pub(crate) fn run(cmd: &KeysCommand) -> Result<Vec<u8>, CliError> {
+    let (args, rotate) = match cmd {
+        KeysCommand::List(a) => (a, false),
+        KeysCommand::Rotate(a) => (a, true),
+    };
+    let file = match &args.config {
+        Some(path) => FileConfig::load(path).map_err(|e| CliError::new(e.to_string()))?,
+        None => FileConfig::default(),
+    };
+    let config = file
+        .resolve(args.settings.clone())
+        .map_err(|e| CliError::new(e.to_string()))?;
+    let key_dir = config.data_dir.join(KEY_DIR);
+    if !key_dir.is_dir() {
+        return Err(CliError::new(format!(
+            "no signing keys in {} (start `ajwt serve` with this data directory first)",
+            key_dir.display()
+        )));
+    }
+    let now = unix_now();
+    let ring = KeyRing::load_with(
+        &config.data_dir,
+        config.signing_alg,
+        config.rotation_policy(),
+        now,
+    )
+    .map_err(|e| CliError::runtime(e.to_string()))?;
+    let mut out = String::new();
+    let ring = if rotate {
+        let (ring, r) = ring
+            .rotate(config.signing_alg, now, KEY_MAINTENANCE_INTERVAL)
+            .map_err(|e| CliError::runtime(e.to_string()))?;
+        if args.json {
+            let v = serde_json::json!({
+                "kid": r.key.kid,
+                "previous_kid": r.previous_kid,
+                "alg": r.key.alg.as_str(),
+                "state": r.key.state,
+                "activates_at": r.key.activates_at,
+                "previous_retires_at": r.previous_retires_at,
+                "already_pending": r.already_pending,
+            });
+            out.push_str(&v.to_string());
+            out.push('\n');
+            return Ok(out.into_bytes());
+        }
+        if r.already_pending {
+            out.push_str(&format!(
+                "a rotation is already pending: {} signs from {}; nothing added\n",
+                r.key.kid,
+                utc(r.key.activates_at)
+            ));
+        } else {
+            out.push_str(&format!(
+                "published {} ({}); it signs from {} (in {} s); {} is retired at {}\n",
+                r.key.kid,
+                r.key.alg,
+                utc(r.key.activates_at),
+                r.key.activates_at.saturating_sub(now),
+                r.previous_kid,
+                r.previous_retires_at.map_or_else(|| "-".to_owned(), utc)
+            ));
+        }
+        ring
+    } else {
+        ring
+    };
+    let keys = ring.describe();
+    if args.json {
+        let v = serde_json::to_string(&keys).map_err(|e| CliError::runtime(e.to_string()))?;
+        out.push_str(&v);
+        out.push('\n');
+    } else {
+        out.push_str(&table(&keys));
+    }
+    Ok(out.into_bytes())
+}
+
+/// One line per key, oldest first.
+fn table(keys: &[KeyInfo]) -> String {
+    let mut out = format!(
+        "{:<43}  {:<7}  {:<8}  {:<20}  {:<20}  {:<20}\n",
+        "KID", "ALG", "STATE", "CREATED", "ACTIVATES", "RETIRES"
+    );
+    for k in keys {
+        out.push_str(&format!(
+            "{:<43}  {:<7}  {:<8}  {:<20}  {:<20}  {:<20}\n",
+            k.kid,
+            k.alg.as_str(),
+            k.state.to_string(),
+            utc(k.created_at),
+            utc(k.activates_at),
+            k.retires_at.map_or_else(|| "-".to_owned(), utc),
+        ));
+    }
+    out
+}
+
+/// RFC 3339 UTC time of Unix seconds (proleptic Gregorian calendar).
+fn utc(secs: u64) -> String {
+    let days = i64::try_from(secs / 86_400).unwrap_or(0);
+    let rem = secs % 86_400;
+    // Civil from days (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utc;
+
+    #[test]
+    fn utc_formats_rfc3339() {
+        assert_eq!(utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(utc(1_796_624_683), "2026-12-07T06:24:43Z");
+        assert_eq!(utc(4_102_444_799), "2099-12-31T23:59:59Z");
+    }
+}
