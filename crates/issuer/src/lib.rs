@@ -20,6 +20,7 @@ pub mod secrets;
 mod server;
 pub mod service;
 pub mod store;
+pub mod audit;
 
 use std::future::Future;
 use std::path::PathBuf;

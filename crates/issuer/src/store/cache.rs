@@ -368,6 +368,26 @@ impl<S: Store> Store for CachedStore<S> {
     async fn close(&self) {
         self.inner.close().await;
     }
+
+    // The audit trail is not cached.
+    async fn append_audit(
+        &self,
+        entry: crate::audit::AuditEntry,
+    ) -> Result<crate::audit::AuditRecord, StoreError> {
+        self.inner.append_audit(entry).await
+    }
+
+    async fn audit_records(
+        &self,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<crate::audit::AuditRecord>, StoreError> {
+        self.inner.audit_records(after_seq, limit).await
+    }
+
+    async fn audit_last(&self, n: u32) -> Result<Vec<crate::audit::AuditRecord>, StoreError> {
+        self.inner.audit_last(n).await
+    }
 }
 
 #[cfg(test)]
@@ -424,6 +444,22 @@ mod tests {
         }
         async fn close(&self) {
             self.inner.close().await;
+        }
+        async fn append_audit(
+            &self,
+            e: crate::audit::AuditEntry,
+        ) -> Result<crate::audit::AuditRecord, StoreError> {
+            self.inner.append_audit(e).await
+        }
+        async fn audit_records(
+            &self,
+            after: u64,
+            limit: u32,
+        ) -> Result<Vec<crate::audit::AuditRecord>, StoreError> {
+            self.inner.audit_records(after, limit).await
+        }
+        async fn audit_last(&self, n: u32) -> Result<Vec<crate::audit::AuditRecord>, StoreError> {
+            self.inner.audit_last(n).await
         }
     }
 

@@ -23,6 +23,7 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite};
 
 use super::{AgentRecord, ClientRecord, JsonMap, NewRegistration, Store, StoreError};
+use crate::audit::{AuditEntry, AuditRecord};
 
 /// How long a connection waits for another connection's write lock before
 /// failing with "database is locked".
@@ -522,6 +523,156 @@ impl Store for SqliteStore {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+
+    async fn append_audit(&self, entry: AuditEntry) -> Result<AuditRecord, StoreError> {
+        let detail = to_json("audit detail", &entry.detail)?;
+        // BEGIN IMMEDIATE: reading the head and inserting after it is one
+        // step under the write lock, so concurrent appends form one chain.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| backend("cannot begin audit append", e))?;
+        let head = sqlx::query_as::<_, (i64, String)>(
+            "SELECT seq, record_hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+        )
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| backend("audit head", e))?;
+        let (seq, prev_hash) = match head {
+            None => (1u64, crate::audit::GENESIS_HASH.to_owned()),
+            Some((last, hash)) => {
+                let last = u64::try_from(last).map_err(|e| backend("audit head seq", e))?;
+                (last.saturating_add(1), hash)
+            }
+        };
+        let record = AuditRecord::chain(entry, seq, prev_hash)
+            .map_err(|e| backend("audit record", e))?;
+        let seq_i64 = i64::try_from(record.seq).map_err(|e| backend("audit seq", e))?;
+        sqlx::query(
+            "INSERT INTO audit_log (seq, time_ms, event, client_id, agent_id, registration_id, \
+             jti, error_code, intent_hash, detail, prev_hash, record_hash) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        )
+        .bind(seq_i64)
+        .bind(record.time_ms)
+        .bind(&record.event)
+        .bind(&record.client_id)
+        .bind(&record.agent_id)
+        .bind(&record.registration_id)
+        .bind(&record.jti)
+        .bind(&record.error_code)
+        .bind(&record.intent_hash)
+        .bind(&detail)
+        .bind(&record.prev_hash)
+        .bind(&record.record_hash)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| backend(format_args!("cannot append audit record {seq}"), e))?;
+        tx.commit()
+            .await
+            .map_err(|e| backend(format_args!("cannot commit audit record {seq}"), e))?;
+        Ok(record)
+    }
+
+    async fn audit_records(
+        &self,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let after = i64::try_from(after_seq).unwrap_or(i64::MAX);
+        let rows = sqlx::query(&format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+        ))
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| backend("audit_log read", e))?;
+        rows.iter().map(decode_audit).collect()
+    }
+
+    async fn audit_last(&self, n: u32) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log ORDER BY seq DESC LIMIT ?1"
+        ))
+        .bind(i64::from(n))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| backend("audit_log read", e))?;
+        let mut records = rows.iter().map(decode_audit).collect::<Result<Vec<_>, _>>()?;
+        records.reverse();
+        Ok(records)
+    }
+}
+
+// --- The audit trail (I-100): reading an existing database, decoding rows ---
+
+/// Columns of `audit_log` read into an [`AuditRecord`].
+const AUDIT_COLUMNS: &str = "seq, time_ms, event, client_id, agent_id, registration_id, jti, \
+     error_code, intent_hash, detail, prev_hash, record_hash";
+
+/// Decodes an `audit_log` row. A row that does not decode (e.g. edited to
+/// a wrong type) is a backend error naming it.
+fn decode_audit(row: &SqliteRow) -> Result<AuditRecord, StoreError> {
+    const T: &str = "audit_log";
+    let seq: i64 = column(row, T, &"(unknown seq)", "seq")?;
+    let key = format_args!("seq={seq}");
+    let key: &dyn Display = &key;
+    let detail: String = column(row, T, key, "detail")?;
+    Ok(AuditRecord {
+        seq: u64::try_from(seq).map_err(|e| backend(format_args!("{T} row {key}: seq"), e))?,
+        time_ms: column(row, T, key, "time_ms")?,
+        event: column(row, T, key, "event")?,
+        client_id: column(row, T, key, "client_id")?,
+        agent_id: column(row, T, key, "agent_id")?,
+        registration_id: column(row, T, key, "registration_id")?,
+        jti: column(row, T, key, "jti")?,
+        error_code: column(row, T, key, "error_code")?,
+        intent_hash: column(row, T, key, "intent_hash")?,
+        detail: serde_json::from_str(&detail)
+            .map_err(|e| backend(format_args!("{T} row {key}: column detail"), e))?,
+        prev_hash: column(row, T, key, "prev_hash")?,
+        record_hash: column(row, T, key, "record_hash")?,
+    })
+}
+
+impl SqliteStore {
+    /// Opens an EXISTING issuer database without creating it or applying
+    /// migrations (`ajwt audit`: inspecting a data directory, or a copy of
+    /// one, must not change it). It can be read while `ajwt serve` runs
+    /// (WAL). A file that does not exist is a backend error.
+    pub async fn open_existing(path: &Path) -> Result<SqliteStore, StoreError> {
+        if !path.is_file() {
+            return Err(StoreError::Backend(format!(
+                "{}: no such database file",
+                path.display()
+            )));
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(false)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect_with(options)
+            .await
+            .map_err(|e| backend(format_args!("cannot open {}", path.display()), e))?;
+        let has_audit: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'audit_log'",
+        )
+        .fetch_one(&pool)
+        .await
+        .map_err(|e| backend(format_args!("cannot read {}", path.display()), e))?;
+        if has_audit == 0 {
+            pool.close().await;
+            return Err(StoreError::Backend(format!(
+                "{}: no audit_log table (not an ajwt issuer database, or one from before the audit trail)",
+                path.display()
+            )));
+        }
+        Ok(SqliteStore { pool })
     }
 }
 
