@@ -49,8 +49,6 @@ pub enum AuditEvent {
     WorkflowRegistered {
         /// The workflow.
         workflow_id: String,
-        /// Its number of steps.
-        steps: usize,
     },
     /// An OAuth client of the issuer was created (never its secret).
     ClientRegistered {
@@ -168,9 +166,8 @@ impl AuditEvent {
                 e.detail.insert("version".into(), version.into());
                 e.detail.insert("checksum".into(), checksum.into());
             }
-            AuditEvent::WorkflowRegistered { workflow_id, steps } => {
+            AuditEvent::WorkflowRegistered { workflow_id } => {
                 e.detail.insert("workflow_id".into(), workflow_id.into());
-                e.detail.insert("steps".into(), steps.into());
             }
             AuditEvent::ClientRegistered { client_id, scopes } => {
                 e.detail.insert("registered_client_id".into(), client_id.into());

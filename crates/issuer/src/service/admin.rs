@@ -70,6 +70,12 @@ impl Issuer {
         if registrations == 0 {
             return Err(OAuthError::InvalidRequest("Unknown agent_id".into()).into());
         }
+        // Audit trail (§9.1.4, I-100).
+        let event = crate::audit::AuditEvent::AgentRevoked {
+            agent_id: agent_id.clone(),
+            registrations,
+        };
+        self.audit_logged(event, Some(&by.client_id)).await;
         tracing::warn!(
             target: "security",
             event = "agent_revoked",
@@ -109,6 +115,13 @@ impl Issuer {
         let kid = rotated.current_kid().to_owned();
         let alg = rotated.current_alg();
         *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(rotated);
+        // Audit trail (I-100).
+        let event = crate::audit::AuditEvent::KeyRotated {
+            kid: kid.clone(),
+            previous_kid: previous_kid.clone(),
+            alg: alg.as_str().to_owned(),
+        };
+        self.audit_logged(event, Some(&by.client_id)).await;
         tracing::warn!(
             target: "security",
             event = "signing_key_rotated",
