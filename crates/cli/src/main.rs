@@ -5,7 +5,9 @@
 //! default) or the reference-code profile (§5.3.2); `ajwt serve` runs the
 //! demo issuer (§4–§6) with its embedded SQLite store; `ajwt token verify`
 //! and `ajwt token decode` check intent tokens as a resource server (§6.5.3);
-//! `ajwt conformance` runs the conformance suite (vectors, issuer, verifier).
+//! `ajwt conformance` runs the conformance suite (vectors, issuer, verifier);
+//! `ajwt audit verify` and `ajwt audit tail` check and read the issuer's
+//! hash-chained audit trail (§9.1.4).
 //!
 //! Conventions shared by every subcommand: a subcommand builds its whole
 //! output in memory and `main` writes it to stdout in one write followed by a
@@ -21,6 +23,7 @@ use std::process::ExitCode;
 use ajwt_checksum::error::one_line;
 use clap::{Parser, Subcommand};
 
+mod audit;
 mod checksum;
 mod serve;
 mod token;
@@ -63,6 +66,9 @@ enum Command {
     /// Conformance suite: vectors, issuer and verifier tests (see conformance/README.md)
     #[command(subcommand)]
     Conformance(ajwt_conformance::cli::Command),
+    /// Verify or read the issuer's tamper-evident audit trail (§9.1.4)
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 /// A failure reported as one `error: <message>` line on stderr.
@@ -113,6 +119,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args).map(|()| Vec::new()),
         Command::Token(cmd) => token::run(cmd),
         Command::Conformance(cmd) => return conformance(cmd),
+        Command::Audit(cmd) => return audit::main(cmd),
     };
     match result {
         Ok(output) => write_stdout(&output),
