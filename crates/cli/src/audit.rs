@@ -39,8 +39,12 @@ Intact: one line on stdout, exit 0. Tampered: one line per finding on stdout ('r
 modified', 'rewritten', 'deleted', 'inserted' or 'reordered'), one line 'error: ...' on stderr, \
 exit 1. A data directory without an issuer database: exit 2.
 
-Not detectable from the file alone: records removed from the END of the log, or the whole tail \
-rewritten with recomputed hashes; keep `audit verify`'s head line elsewhere to compare later.";
+Records removed from the END of the log, or the tail rewritten with recomputed hashes, are \
+found against a signed checkpoint of the head (I-104): `ajwt serve` signs the head every \
+--audit-checkpoint-interval seconds and at shutdown, stores it and logs it (event \
+audit_checkpoint). By default the latest stored checkpoint is checked; --checkpoint FILE checks \
+one kept elsewhere (the attacker may have removed stored ones too), and --jwks FILE verifies its \
+signature with the issuer's JWK Set.";
 
 /// Where the issuer keeps its data.
 #[derive(Debug, Args)]
@@ -61,6 +65,60 @@ impl DataDir {
 pub(crate) struct VerifyArgs {
     #[command(flatten)]
     dir: DataDir,
+    /// A checkpoint JWS kept outside the data directory (file), instead of the latest stored one
+    #[arg(long, value_name = "FILE")]
+    checkpoint: Option<PathBuf>,
+    /// The issuer's JWK Set (file): verify the checkpoint's signature
+    #[arg(long, value_name = "FILE")]
+    jwks: Option<PathBuf>,
+}
+
+/// The head a checkpoint vouches for, and how far it was checked.
+struct Expected {
+    seq: u64,
+    record_hash: String,
+    signature: &'static str,
+}
+
+/// Reads a checkpoint JWS: its `seq` and `record_hash`, its signature
+/// verified with `jwks` when given (typ `audit-checkpoint+jwt`).
+fn read_checkpoint(jws: &str, jwks: Option<&[u8]>) -> Result<Expected, String> {
+    let parsed = ajwt_jose::CompactJws::parse(jws.trim(), 64 * 1024)
+        .map_err(|e| format!("checkpoint is not a JWS: {e}"))?;
+    let signature = match jwks {
+        None => "signature not checked (no --jwks)",
+        Some(bytes) => {
+            let (set, _) = ajwt_jose::JwkSet::parse(bytes).map_err(|e| format!("--jwks: {e}"))?;
+            let kid = parsed.kid.as_deref().ok_or("checkpoint without kid")?;
+            let key = set
+                .find(kid)
+                .ok_or_else(|| format!("checkpoint signed by key {kid}, not in the JWK Set"))?;
+            if !ajwt_jose::typ_matches(
+                parsed.typ.as_deref(),
+                ajwt_issuer::audit::TYP_AUDIT_CHECKPOINT,
+            ) {
+                return Err("checkpoint typ is not audit-checkpoint+jwt".into());
+            }
+            parsed
+                .verify_with(key, &ajwt_jose::Alg::ALL)
+                .map_err(|e| format!("checkpoint signature invalid: {e}"))?;
+            "signature verified"
+        }
+    };
+    let payload: serde_json::Value = serde_json::from_slice(&parsed.payload)
+        .map_err(|e| format!("checkpoint payload: {e}"))?;
+    let seq = payload["seq"]
+        .as_u64()
+        .ok_or("checkpoint payload without seq")?;
+    let record_hash = payload["record_hash"]
+        .as_str()
+        .ok_or("checkpoint payload without record_hash")?
+        .to_owned();
+    Ok(Expected {
+        seq,
+        record_hash,
+        signature,
+    })
 }
 
 /// Arguments of `ajwt audit tail`.
@@ -120,7 +178,34 @@ async fn verify(args: &VerifyArgs) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
+    let jwks = match &args.jwks {
+        Some(path) => match std::fs::read(path) {
+            Ok(b) => Some(b),
+            Err(e) => return fail(2, &format!("--jwks {}: {e}", path.display())),
+        },
+        None => None,
+    };
+    let checkpoint = match &args.checkpoint {
+        Some(path) => match std::fs::read_to_string(path) {
+            Ok(jws) => Some(jws),
+            Err(e) => return fail(2, &format!("--checkpoint {}: {e}", path.display())),
+        },
+        None => match store.latest_audit_checkpoint().await {
+            Ok(c) => c.map(|c| c.jws),
+            Err(e) => return fail(2, &format!("cannot read the audit checkpoints: {e}")),
+        },
+    };
+    let expected = match checkpoint
+        .map(|jws| read_checkpoint(&jws, jwks.as_deref()))
+        .transpose()
+    {
+        Ok(e) => e,
+        Err(e) => return fail(1, &e),
+    };
     let mut verifier = ChainVerifier::new();
+    if let Some(e) = &expected {
+        verifier.expect_head(e.seq, &e.record_hash);
+    }
     let mut after = 0u64;
     let mut unreadable = None;
     loop {
@@ -161,8 +246,12 @@ async fn verify(args: &VerifyArgs) -> ExitCode {
     };
     let intact = report.intact() && unreadable.is_none();
     if intact {
+        let checkpoint = match &expected {
+            Some(e) => format!("checkpoint at record {} matches ({})", e.seq, e.signature),
+            None => "no checkpoint".to_owned(),
+        };
         out.push_str(&format!(
-            "audit trail intact: {} records; {head}\n",
+            "audit trail intact: {} records; {head}; {checkpoint}\n",
             report.records
         ));
     }

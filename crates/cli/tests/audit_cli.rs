@@ -164,9 +164,79 @@ async fn s9_1_4_audit_verify_names_tampered_records_and_tail_reads_the_trail() {
     assert_eq!(followed["seq"], 6, "{line}");
     assert_eq!(followed["error_code"], "agent_checksum_mismatch");
 
+    // The issuer's JWK Set, kept by the operator.
+    let jwks = reqwest::get(format!("{}/.well-known/jwks.json", server.base_url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let keep = tempfile::tempdir().unwrap();
+    let jwks_file = keep.path().join("jwks.json");
+    std::fs::write(&jwks_file, &jwks).unwrap();
+
+    // A graceful stop signs the head (I-104).
     server.terminate(Duration::from_secs(10)).unwrap();
     let (code, out, _) = verify(data.path());
     assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("6 records; head record 6,")
+            && out.contains("checkpoint at record 6 matches (signature not checked"),
+        "{out}"
+    );
+    let dir = data.path().to_str().unwrap();
+    let jwks_arg = jwks_file.to_str().unwrap();
+    let out = ajwt(&["audit", "verify", "--data-dir", dir, "--jwks", jwks_arg]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("checkpoint at record 6 matches (signature verified)"), "{text}");
+    // The operator keeps the checkpoint outside the data directory.
+    let stored = ajwt_issuer::store::sqlite::SqliteStore::open_existing(&data.path().join("ajwt.sqlite3"))
+        .await
+        .unwrap();
+    let checkpoint = {
+        use ajwt_issuer::store::Store;
+        let c = stored.latest_audit_checkpoint().await.unwrap().unwrap();
+        stored.close().await;
+        c
+    };
+    let checkpoint_file = keep.path().join("checkpoint.jws");
+    std::fs::write(&checkpoint_file, &checkpoint.jws).unwrap();
+
+    // Truncated: the last record removed.
+    let copy = copy_dir(data.path());
+    tamper(copy.path(), &["DELETE FROM audit_log WHERE seq = 6"]).await;
+    let (code, out, _) = verify(copy.path());
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(
+        out.trim(),
+        "record 6: deleted (the log ends at record 5, before the signed head 6: truncated)"
+    );
+    // ... and the stored checkpoints too: the one kept elsewhere tells.
+    tamper(copy.path(), &["DELETE FROM audit_checkpoints"]).await;
+    let (code, out, _) = verify(copy.path());
+    assert_eq!(code, 0, "{out}");
+    let out = ajwt(&[
+        "audit", "verify", "--data-dir", copy.path().to_str().unwrap(),
+        "--checkpoint", checkpoint_file.to_str().unwrap(), "--jwks", jwks_arg,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8(out.stdout).unwrap().starts_with("record 6: deleted"),
+    );
+    // A checkpoint not signed by the issuer is refused with --jwks.
+    let forged_jws = {
+        let parts: Vec<&str> = checkpoint.jws.split('.').collect();
+        format!("{}.{}.{}", parts[0], parts[1], "A".repeat(86))
+    };
+    std::fs::write(&checkpoint_file, forged_jws).unwrap();
+    let out = ajwt(&[
+        "audit", "verify", "--data-dir", dir,
+        "--checkpoint", checkpoint_file.to_str().unwrap(), "--jwks", jwks_arg,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.starts_with("error: checkpoint signature invalid"), "{err}");
 
     // Modified in place.
     let copy = copy_dir(data.path());

@@ -39,3 +39,16 @@ CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
 BEGIN
     SELECT RAISE(ABORT, 'audit_log is append-only');
 END;
+
+-- Signed checkpoints of the chain's head (I-104): every
+-- `audit_checkpoint_interval` and at shutdown, `serve` signs
+-- {iss, seq, record_hash, iat} with the issuer key (JWS typ
+-- "audit-checkpoint+jwt"), stores it here and logs it on target `audit`, so
+-- a copy kept outside the file makes truncation of the tail detectable.
+CREATE TABLE audit_checkpoints (
+    id           INTEGER PRIMARY KEY,
+    seq          INTEGER NOT NULL,
+    record_hash  TEXT    NOT NULL,
+    signed_at_ms INTEGER NOT NULL,
+    jws          TEXT    NOT NULL
+) STRICT;

@@ -25,6 +25,23 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+/// `typ` of a signed checkpoint of the chain's head (I-104).
+pub const TYP_AUDIT_CHECKPOINT: &str = "audit-checkpoint+jwt";
+
+/// A signed checkpoint of the chain's head (I-104).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditCheckpoint {
+    /// The head's `seq`.
+    pub seq: u64,
+    /// The head's `record_hash`.
+    pub record_hash: String,
+    /// When it was signed, Unix milliseconds.
+    pub signed_at_ms: i64,
+    /// The JWS (`typ` [`TYP_AUDIT_CHECKPOINT`]) over
+    /// `{iss, seq, record_hash, iat}`, signed with the issuer key.
+    pub jws: String,
+}
+
 /// `prev_hash` of record 1: 64 zeros.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -434,6 +451,20 @@ pub enum Tamper {
         /// Where it is now.
         position: u64,
     },
+    /// The chain ends before an expected head (a signed checkpoint, or one
+    /// given by the operator): its last records were removed.
+    Truncated {
+        /// The last record present (0: none).
+        last: u64,
+        /// The expected head.
+        expected: u64,
+    },
+    /// The record appended with an expected head's number is not the one
+    /// expected: the chain up to it was rewritten.
+    HeadMismatch {
+        /// The expected head's position.
+        seq: u64,
+    },
 }
 
 impl fmt::Display for Tamper {
@@ -460,6 +491,22 @@ impl fmt::Display for Tamper {
             Tamper::Reordered { original, position } => write!(
                 f,
                 "record {original}: reordered (found at position {position}, after records appended later)"
+            ),
+            Tamper::Truncated { last, expected } => {
+                let first = last.saturating_add(1);
+                if first == *expected {
+                    write!(f, "record {expected}: deleted")?;
+                } else {
+                    write!(f, "records {first}-{expected}: deleted")?;
+                }
+                write!(
+                    f,
+                    " (the log ends at record {last}, before the signed head {expected}: truncated)"
+                )
+            }
+            Tamper::HeadMismatch { seq } => write!(
+                f,
+                "record {seq}: rewritten (it is not the expected head: the chain up to it was recomputed)"
             ),
         }
     }
@@ -495,6 +542,8 @@ pub struct ChainVerifier {
     findings: Vec<Tamper>,
     dropped_findings: u64,
     head: Option<(u64, String)>,
+    /// An expected head and whether it was seen (`Some(matched)`).
+    expected_head: Option<(u64, String, Option<bool>)>,
 }
 
 /// The result of a verification.
@@ -521,6 +570,14 @@ impl ChainVerifier {
     /// An empty verifier.
     pub fn new() -> ChainVerifier {
         ChainVerifier::default()
+    }
+
+    /// Also check that the record appended as number `seq` has `record_hash`
+    /// (a head kept elsewhere, e.g. a signed checkpoint, I-104): a chain
+    /// ending before it is [`Tamper::Truncated`], another record there is
+    /// [`Tamper::HeadMismatch`].
+    pub fn expect_head(&mut self, seq: u64, record_hash: &str) {
+        self.expected_head = Some((seq, record_hash.to_owned(), None));
     }
 
     fn report(&mut self, t: Tamper) {
@@ -644,6 +701,12 @@ impl ChainVerifier {
                 (r.seq, false)
             }
         };
+        // The expected head, by the number it was appended with.
+        if let Some((seq, hash, seen)) = &mut self.expected_head {
+            if *seq == t {
+                *seen = Some(check_link && *hash == r.record_hash);
+            }
+        }
         // Order.
         if t > self.max_original.saturating_add(1) {
             self.add_missing(self.max_original + 1, t - 1);
@@ -696,6 +759,18 @@ impl ChainVerifier {
         let missing: Vec<(u64, u64)> = self.missing.iter().map(|(a, b)| (*a, *b)).collect();
         for (first, last) in missing {
             self.report(Tamper::Deleted { first, last });
+        }
+        match self.expected_head.take() {
+            Some((seq, _, Some(false))) => self.report(Tamper::HeadMismatch { seq }),
+            // Never seen: truncated when the chain ends before it (else it
+            // is among the deleted records reported above).
+            Some((expected, _, None)) if self.max_original < expected => {
+                self.report(Tamper::Truncated {
+                    last: self.max_original,
+                    expected,
+                });
+            }
+            _ => {}
         }
         ChainReport {
             records: self.records,
@@ -807,6 +882,25 @@ mod tests {
                 position: 4
             }]
         );
+    }
+
+    #[test]
+    fn i104_truncation_before_an_expected_head_is_named() {
+        let c = chain(6);
+        let head = c[5].record_hash.clone();
+        let run = |records: &[AuditRecord], seq: u64, hash: &str| {
+            let mut v = ChainVerifier::new();
+            v.expect_head(seq, hash);
+            for r in records {
+                v.push(r);
+            }
+            v.finish().findings
+        };
+        assert_eq!(run(&c, 6, &head), []);
+        assert_eq!(run(&c[..4], 6, &head), [Tamper::Truncated { last: 4, expected: 6 }]);
+        assert_eq!(run(&c, 5, &head), [Tamper::HeadMismatch { seq: 5 }]);
+        // Records appended after the checkpoint are fine.
+        assert_eq!(run(&c, 3, &c[2].record_hash), []);
     }
 
     #[test]

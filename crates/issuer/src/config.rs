@@ -83,6 +83,10 @@ pub struct IssuerConfig {
     /// Time in-flight requests get after a shutdown request before the
     /// remaining connections are dropped (I-67, default 10 s).
     pub shutdown_grace: Duration,
+    /// How often `serve` signs the audit chain's head with the issuer key
+    /// when it moved, and once more at a graceful shutdown (I-104, default
+    /// 300 s); `None`: no checkpoints.
+    pub audit_checkpoint_interval: Option<Duration>,
 }
 
 /// Rate limits, each "so many per minute" (burst as many); 0 turns one off
@@ -134,6 +138,7 @@ impl Default for IssuerConfig {
             idle_timeout: Duration::from_secs(60),
             max_connections: 512,
             shutdown_grace: Duration::from_secs(10),
+            audit_checkpoint_interval: Some(Duration::from_secs(300)),
         }
     }
 }
@@ -242,6 +247,9 @@ pub struct FileConfig {
     /// Seconds in-flight requests get after SIGINT/SIGTERM before the remaining connections are dropped [default: 10]
     #[arg(long, env = "AJWT_SHUTDOWN_GRACE", value_name = "SECONDS")]
     pub shutdown_grace: Option<u64>,
+    /// Seconds between signed checkpoints of the audit trail's head (I-104), 0 for none [default: 300]
+    #[arg(long, env = "AJWT_AUDIT_CHECKPOINT_INTERVAL", value_name = "SECONDS")]
+    pub audit_checkpoint_interval: Option<u64>,
 }
 
 impl FileConfig {
@@ -378,6 +386,14 @@ impl FileConfig {
                 .unwrap_or(d.max_connections),
             shutdown_grace: seconds(overrides.shutdown_grace, self.shutdown_grace)
                 .unwrap_or(d.shutdown_grace),
+            audit_checkpoint_interval: match overrides
+                .audit_checkpoint_interval
+                .or(self.audit_checkpoint_interval)
+            {
+                Some(0) => None,
+                Some(s) => Some(Duration::from_secs(s)),
+                None => d.audit_checkpoint_interval,
+            },
         };
         config.validate()?;
         Ok(config)

@@ -41,7 +41,18 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let app = http::router(issuer.clone());
     let limits = server::Limits::of(issuer.config());
+    // Signed checkpoints of the audit trail's head (I-104).
+    let checkpoints = issuer
+        .config()
+        .audit_checkpoint_interval
+        .map(|every| tokio::spawn(issuer.clone().run_audit_checkpoints(every)));
     let result = server::run(app, listener, shutdown, limits).await;
+    if let Some(task) = checkpoints {
+        task.abort();
+        if let Err(e) = issuer.audit_checkpoint().await {
+            tracing::warn!(error = %e, "cannot sign the audit trail head at shutdown (I-104)");
+        }
+    }
     issuer.store().close().await;
     result
 }

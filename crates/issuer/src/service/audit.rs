@@ -14,7 +14,7 @@ use base64::Engine as _;
 use serde_json::{Map, Value};
 
 use super::*;
-use crate::audit::{AuditEvent, AuditRecord};
+use crate::audit::{AuditCheckpoint, AuditEvent, AuditRecord};
 
 impl Issuer {
     /// Appends `event`, caused by client `actor` (`None`: the issuer
@@ -88,6 +88,64 @@ impl Issuer {
                 };
                 self.audit_logged(event, actor).await;
                 Err(e)
+            }
+        }
+    }
+}
+
+impl Issuer {
+    /// Signs the audit chain's head with the current issuer key when it
+    /// moved since the latest checkpoint (I-104): a JWS of `typ`
+    /// [`crate::audit::TYP_AUDIT_CHECKPOINT`] over `{iss, seq, record_hash,
+    /// iat}`, stored and logged (event `audit_checkpoint`, with the JWS) so
+    /// that a copy kept outside the data directory can later show that
+    /// records were removed from the end. `None` when there was nothing new.
+    pub async fn audit_checkpoint(&self) -> Result<Option<AuditCheckpoint>, ApiError> {
+        let Some(head) = self.store.audit_last(1).await?.pop() else {
+            return Ok(None);
+        };
+        if let Some(last) = self.store.latest_audit_checkpoint().await? {
+            if last.seq == head.seq && last.record_hash == head.record_hash {
+                return Ok(None);
+            }
+        }
+        let now = self.clock.now();
+        let mut claims = Map::new();
+        claims.insert("iss".into(), Value::from(self.config.issuer.clone()));
+        claims.insert("seq".into(), Value::from(head.seq));
+        claims.insert("record_hash".into(), Value::from(head.record_hash.clone()));
+        claims.insert("iat".into(), Value::from(now));
+        let jws = self
+            .key_ring()
+            .sign(crate::audit::TYP_AUDIT_CHECKPOINT, &claims)
+            .map_err(|e| ApiError::Internal(format!("audit checkpoint: {e}")))?;
+        let checkpoint = AuditCheckpoint {
+            seq: head.seq,
+            record_hash: head.record_hash,
+            signed_at_ms: now.saturating_mul(1000),
+            jws,
+        };
+        self.store.append_audit_checkpoint(&checkpoint).await?;
+        tracing::info!(
+            event = "audit_checkpoint",
+            seq = checkpoint.seq,
+            record_hash = %checkpoint.record_hash,
+            jws = %checkpoint.jws,
+            "audit trail head signed (I-104): keep this line to detect truncation later"
+        );
+        Ok(Some(checkpoint))
+    }
+
+    /// Runs [`Issuer::audit_checkpoint`] every `every` until the task is
+    /// dropped; failures are logged and retried at the next tick.
+    pub async fn run_audit_checkpoints(self: Arc<Self>, every: std::time::Duration) {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.audit_checkpoint().await {
+                tracing::warn!(error = %e, "cannot sign the audit trail head (I-104)");
             }
         }
     }

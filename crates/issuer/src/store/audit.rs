@@ -171,4 +171,17 @@ impl Store for AuditedStore {
     async fn audit_last(&self, n: u32) -> Result<Vec<crate::audit::AuditRecord>, StoreError> {
         self.inner.audit_last(n).await
     }
+
+    async fn append_audit_checkpoint(
+        &self,
+        checkpoint: &crate::audit::AuditCheckpoint,
+    ) -> Result<(), StoreError> {
+        self.inner.append_audit_checkpoint(checkpoint).await
+    }
+
+    async fn latest_audit_checkpoint(
+        &self,
+    ) -> Result<Option<crate::audit::AuditCheckpoint>, StoreError> {
+        self.inner.latest_audit_checkpoint().await
+    }
 }

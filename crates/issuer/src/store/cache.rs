@@ -388,6 +388,19 @@ impl<S: Store> Store for CachedStore<S> {
     async fn audit_last(&self, n: u32) -> Result<Vec<crate::audit::AuditRecord>, StoreError> {
         self.inner.audit_last(n).await
     }
+
+    async fn append_audit_checkpoint(
+        &self,
+        checkpoint: &crate::audit::AuditCheckpoint,
+    ) -> Result<(), StoreError> {
+        self.inner.append_audit_checkpoint(checkpoint).await
+    }
+
+    async fn latest_audit_checkpoint(
+        &self,
+    ) -> Result<Option<crate::audit::AuditCheckpoint>, StoreError> {
+        self.inner.latest_audit_checkpoint().await
+    }
 }
 
 #[cfg(test)]
@@ -460,6 +473,17 @@ mod tests {
         }
         async fn audit_last(&self, n: u32) -> Result<Vec<crate::audit::AuditRecord>, StoreError> {
             self.inner.audit_last(n).await
+        }
+        async fn append_audit_checkpoint(
+            &self,
+            c: &crate::audit::AuditCheckpoint,
+        ) -> Result<(), StoreError> {
+            self.inner.append_audit_checkpoint(c).await
+        }
+        async fn latest_audit_checkpoint(
+            &self,
+        ) -> Result<Option<crate::audit::AuditCheckpoint>, StoreError> {
+            self.inner.latest_audit_checkpoint().await
         }
     }
 

@@ -173,4 +173,13 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<crate::audit::AuditRecord>, StoreError>;
     /// The last `n` audit records, in `seq` order.
     async fn audit_last(&self, n: u32) -> Result<Vec<crate::audit::AuditRecord>, StoreError>;
+    /// Stores a signed checkpoint of the audit chain's head (I-104).
+    async fn append_audit_checkpoint(
+        &self,
+        checkpoint: &crate::audit::AuditCheckpoint,
+    ) -> Result<(), StoreError>;
+    /// The latest stored checkpoint (I-104).
+    async fn latest_audit_checkpoint(
+        &self,
+    ) -> Result<Option<crate::audit::AuditCheckpoint>, StoreError>;
 }

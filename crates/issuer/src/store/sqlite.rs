@@ -23,7 +23,7 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite};
 
 use super::{AgentRecord, ClientRecord, JsonMap, NewRegistration, Store, StoreError};
-use crate::audit::{AuditEntry, AuditRecord};
+use crate::audit::{AuditCheckpoint, AuditEntry, AuditRecord};
 
 /// How long a connection waits for another connection's write lock before
 /// failing with "database is locked".
@@ -604,6 +604,41 @@ impl Store for SqliteStore {
         let mut records = rows.iter().map(decode_audit).collect::<Result<Vec<_>, _>>()?;
         records.reverse();
         Ok(records)
+    }
+
+    async fn append_audit_checkpoint(&self, c: &AuditCheckpoint) -> Result<(), StoreError> {
+        let seq = i64::try_from(c.seq).map_err(|e| backend("audit checkpoint seq", e))?;
+        sqlx::query(
+            "INSERT INTO audit_checkpoints (seq, record_hash, signed_at_ms, jws) \
+             VALUES (?1, ?2, ?3, ?4)",
+        )
+        .bind(seq)
+        .bind(&c.record_hash)
+        .bind(c.signed_at_ms)
+        .bind(&c.jws)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| backend("cannot store audit checkpoint", e))?;
+        Ok(())
+    }
+
+    async fn latest_audit_checkpoint(&self) -> Result<Option<AuditCheckpoint>, StoreError> {
+        let row = sqlx::query_as::<_, (i64, String, i64, String)>(
+            "SELECT seq, record_hash, signed_at_ms, jws FROM audit_checkpoints \
+             ORDER BY id DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| backend("audit_checkpoints read", e))?;
+        row.map(|(seq, record_hash, signed_at_ms, jws)| {
+            Ok(AuditCheckpoint {
+                seq: u64::try_from(seq).map_err(|e| backend("audit_checkpoints seq", e))?,
+                record_hash,
+                signed_at_ms,
+                jws,
+            })
+        })
+        .transpose()
     }
 }
 
