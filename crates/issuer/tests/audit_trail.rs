@@ -373,3 +373,47 @@ async fn i103_no_token_without_its_audit_record() {
     let r = common::send(&app, request).await;
     assert_eq!(r.json["error"], "unknown_agent", "{r:?}");
 }
+
+#[tokio::test]
+async fn i104_checkpoint_signs_the_head_only_when_it_moved() {
+    use ajwt_issuer::audit::TYP_AUDIT_CHECKPOINT;
+    let h = Harness::new().await;
+    // An empty chain has no head to sign.
+    assert_eq!(h.issuer.audit_checkpoint().await.unwrap(), None);
+    let admin = h.admin_token().await;
+    h.register(&admin, &TestAgent::new("a1")).await;
+    let c = h.issuer.audit_checkpoint().await.unwrap().unwrap();
+    let head = records(&h).await.pop().unwrap();
+    assert_eq!((c.seq, c.record_hash.as_str()), (1, head.record_hash.as_str()));
+    // Signed with the issuer key, typ audit-checkpoint+jwt.
+    let claims = h.keys.verify(&c.jws, TYP_AUDIT_CHECKPOINT).unwrap();
+    assert_eq!(claims["seq"], 1);
+    assert_eq!(claims["record_hash"], json!(head.record_hash));
+    assert_eq!(claims["iss"], ISSUER);
+    assert_eq!(claims["iat"], h.now());
+    assert!(h.keys.verify(&c.jws, "JWT").is_err(), "not an intent token");
+    assert_eq!(h.store.latest_audit_checkpoint().await.unwrap(), Some(c));
+    // Nothing new: no new checkpoint.
+    assert_eq!(h.issuer.audit_checkpoint().await.unwrap(), None);
+    h.register(&admin, &TestAgent::new("a2")).await;
+    let c2 = h.issuer.audit_checkpoint().await.unwrap().unwrap();
+    assert_eq!(c2.seq, 2);
+}
+
+#[test]
+fn i104_checkpoint_interval_is_configurable_and_zero_turns_it_off() {
+    use ajwt_issuer::config::FileConfig;
+    use std::time::Duration;
+    let resolve = |s: Option<u64>| {
+        FileConfig {
+            audit_checkpoint_interval: s,
+            ..FileConfig::default()
+        }
+        .resolve(FileConfig::default())
+        .unwrap()
+        .audit_checkpoint_interval
+    };
+    assert_eq!(resolve(None), Some(Duration::from_secs(300)));
+    assert_eq!(resolve(Some(60)), Some(Duration::from_secs(60)));
+    assert_eq!(resolve(Some(0)), None);
+}
