@@ -50,7 +50,12 @@ signature with the issuer's JWK Set.";
 #[derive(Debug, Args)]
 pub(crate) struct DataDir {
     /// The issuer's data directory (holds ajwt.sqlite3)
-    #[arg(long, env = "AJWT_DATA_DIR", value_name = "DIR", default_value = "./ajwt-data")]
+    #[arg(
+        long,
+        env = "AJWT_DATA_DIR",
+        value_name = "DIR",
+        default_value = "./ajwt-data"
+    )]
     data_dir: PathBuf,
 }
 
@@ -105,8 +110,8 @@ fn read_checkpoint(jws: &str, jwks: Option<&[u8]>) -> Result<Expected, String> {
             "signature verified"
         }
     };
-    let payload: serde_json::Value = serde_json::from_slice(&parsed.payload)
-        .map_err(|e| format!("checkpoint payload: {e}"))?;
+    let payload: serde_json::Value =
+        serde_json::from_slice(&parsed.payload).map_err(|e| format!("checkpoint payload: {e}"))?;
     let seq = payload["seq"]
         .as_u64()
         .ok_or("checkpoint payload without seq")?;
@@ -261,7 +266,8 @@ async fn verify(args: &VerifyArgs) -> ExitCode {
     if intact {
         ExitCode::SUCCESS
     } else {
-        let n = report.findings.len() as u64 + report.more_findings + u64::from(unreadable.is_some());
+        let n =
+            report.findings.len() as u64 + report.more_findings + u64::from(unreadable.is_some());
         fail(
             1,
             &format!(

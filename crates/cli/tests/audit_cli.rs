@@ -65,11 +65,10 @@ async fn tamper(dir: &Path, sql: &[&str]) {
 }
 
 async fn record(dir: &Path, seq: i64) -> (String, String) {
-    let pool = SqlitePool::connect_with(
-        SqliteConnectOptions::new().filename(dir.join("ajwt.sqlite3")),
-    )
-    .await
-    .unwrap();
+    let pool =
+        SqlitePool::connect_with(SqliteConnectOptions::new().filename(dir.join("ajwt.sqlite3")))
+            .await
+            .unwrap();
     let r: (String, String) =
         sqlx::query_as("SELECT prev_hash, record_hash FROM audit_log WHERE seq = ?1")
             .bind(seq)
@@ -105,7 +104,9 @@ async fn s9_1_4_audit_verify_names_tampered_records_and_tail_reads_the_trail() {
         .unwrap();
     assert_eq!(status, 200, "{text}");
     let wrong = format!("sha256:{}", "ab".repeat(32));
-    let (_, _, body) = post_json(&token_url, &admin, &request(&wrong)).await.unwrap();
+    let (_, _, body) = post_json(&token_url, &admin, &request(&wrong))
+        .await
+        .unwrap();
     assert_eq!(body.unwrap()["error"], "agent_checksum_mismatch");
     let (status, _, _) = post_json(&token_url, &admin, &request(&agent.checksum))
         .await
@@ -116,18 +117,40 @@ async fn s9_1_4_audit_verify_names_tampered_records_and_tail_reads_the_trail() {
     // Verified while the server runs (WAL readers do not block it).
     let (code, out, err) = verify(data.path());
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.starts_with("audit trail intact: 5 records; head record 5"), "{out}");
+    assert!(
+        out.starts_with("audit trail intact: 5 records; head record 5"),
+        "{out}"
+    );
 
     // tail: text and JSON Lines, bounded by -n.
-    let out = ajwt(&["audit", "tail", "-n", "2", "--data-dir", data.path().to_str().unwrap()]);
+    let out = ajwt(&[
+        "audit",
+        "tail",
+        "-n",
+        "2",
+        "--data-dir",
+        data.path().to_str().unwrap(),
+    ]);
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 2, "{text}");
-    assert!(lines[0].starts_with("4 ") && lines[0].contains(" token_refused "), "{text}");
+    assert!(
+        lines[0].starts_with("4 ") && lines[0].contains(" token_refused "),
+        "{text}"
+    );
     assert!(lines[0].contains("error=agent_checksum_mismatch"), "{text}");
-    assert!(lines[1].starts_with("5 ") && lines[1].contains(" token_issued "), "{text}");
-    let out = ajwt(&["audit", "tail", "--json", "--data-dir", data.path().to_str().unwrap()]);
+    assert!(
+        lines[1].starts_with("5 ") && lines[1].contains(" token_issued "),
+        "{text}"
+    );
+    let out = ajwt(&[
+        "audit",
+        "tail",
+        "--json",
+        "--data-dir",
+        data.path().to_str().unwrap(),
+    ]);
     let records: Vec<AuditRecord> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -146,7 +169,9 @@ async fn s9_1_4_audit_verify_names_tampered_records_and_tail_reads_the_trail() {
         .spawn()
         .unwrap();
     tokio::time::sleep(Duration::from_millis(700)).await;
-    let (status, _, _) = post_json(&token_url, &admin, &request(&wrong)).await.unwrap();
+    let (status, _, _) = post_json(&token_url, &admin, &request(&wrong))
+        .await
+        .unwrap();
     assert_eq!(status, 401);
     let stdout = follow.stdout.take().unwrap();
     let line = tokio::task::spawn_blocking(move || {
@@ -189,11 +214,15 @@ async fn s9_1_4_audit_verify_names_tampered_records_and_tail_reads_the_trail() {
     let out = ajwt(&["audit", "verify", "--data-dir", dir, "--jwks", jwks_arg]);
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("checkpoint at record 6 matches (signature verified)"), "{text}");
+    assert!(
+        text.contains("checkpoint at record 6 matches (signature verified)"),
+        "{text}"
+    );
     // The operator keeps the checkpoint outside the data directory.
-    let stored = ajwt_issuer::store::sqlite::SqliteStore::open_existing(&data.path().join("ajwt.sqlite3"))
-        .await
-        .unwrap();
+    let stored =
+        ajwt_issuer::store::sqlite::SqliteStore::open_existing(&data.path().join("ajwt.sqlite3"))
+            .await
+            .unwrap();
     let checkpoint = {
         use ajwt_issuer::store::Store;
         let c = stored.latest_audit_checkpoint().await.unwrap().unwrap();
@@ -217,13 +246,19 @@ async fn s9_1_4_audit_verify_names_tampered_records_and_tail_reads_the_trail() {
     let (code, out, _) = verify(copy.path());
     assert_eq!(code, 0, "{out}");
     let out = ajwt(&[
-        "audit", "verify", "--data-dir", copy.path().to_str().unwrap(),
-        "--checkpoint", checkpoint_file.to_str().unwrap(), "--jwks", jwks_arg,
+        "audit",
+        "verify",
+        "--data-dir",
+        copy.path().to_str().unwrap(),
+        "--checkpoint",
+        checkpoint_file.to_str().unwrap(),
+        "--jwks",
+        jwks_arg,
     ]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        String::from_utf8(out.stdout).unwrap().starts_with("record 6: deleted"),
-    );
+    assert!(String::from_utf8(out.stdout)
+        .unwrap()
+        .starts_with("record 6: deleted"),);
     // A checkpoint not signed by the issuer is refused with --jwks.
     let forged_jws = {
         let parts: Vec<&str> = checkpoint.jws.split('.').collect();
@@ -231,12 +266,21 @@ async fn s9_1_4_audit_verify_names_tampered_records_and_tail_reads_the_trail() {
     };
     std::fs::write(&checkpoint_file, forged_jws).unwrap();
     let out = ajwt(&[
-        "audit", "verify", "--data-dir", dir,
-        "--checkpoint", checkpoint_file.to_str().unwrap(), "--jwks", jwks_arg,
+        "audit",
+        "verify",
+        "--data-dir",
+        dir,
+        "--checkpoint",
+        checkpoint_file.to_str().unwrap(),
+        "--jwks",
+        jwks_arg,
     ]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.starts_with("error: checkpoint signature invalid"), "{err}");
+    assert!(
+        err.starts_with("error: checkpoint signature invalid"),
+        "{err}"
+    );
 
     // Modified in place.
     let copy = copy_dir(data.path());
@@ -247,7 +291,10 @@ async fn s9_1_4_audit_verify_names_tampered_records_and_tail_reads_the_trail() {
     .await;
     let (code, out, err) = verify(copy.path());
     assert_eq!(code, 1, "{out}{err}");
-    assert_eq!(out.trim(), "record 4: modified (its fields do not match its record_hash)");
+    assert_eq!(
+        out.trim(),
+        "record 4: modified (its fields do not match its record_hash)"
+    );
     assert!(err.starts_with("error: audit trail tampered"), "{err}");
 
     // Modified with the hash recomputed (the attacker knows the algorithm).
@@ -265,7 +312,11 @@ async fn s9_1_4_audit_verify_names_tampered_records_and_tail_reads_the_trail() {
     .await;
     let (code, out, _) = verify(copy.path());
     assert_eq!(code, 1, "{out}");
-    assert!(out.trim().starts_with("record 4: rewritten (record 5 does not link to it"), "{out}");
+    assert!(
+        out.trim()
+            .starts_with("record 4: rewritten (record 5 does not link to it"),
+        "{out}"
+    );
 
     // Deleted.
     let copy = copy_dir(data.path());
@@ -341,7 +392,10 @@ async fn s9_1_4_audit_verify_names_tampered_records_and_tail_reads_the_trail() {
     let empty = tempfile::tempdir().unwrap();
     let (code, out, err) = verify(empty.path());
     assert_eq!((code, out.as_str()), (2, ""), "{err}");
-    assert!(err.starts_with("error: cannot open the audit trail"), "{err}");
+    assert!(
+        err.starts_with("error: cannot open the audit trail"),
+        "{err}"
+    );
 }
 
 /// Record `seq` as stored.

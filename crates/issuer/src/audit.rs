@@ -187,7 +187,8 @@ impl AuditEvent {
                 e.detail.insert("workflow_id".into(), workflow_id.into());
             }
             AuditEvent::ClientRegistered { client_id, scopes } => {
-                e.detail.insert("registered_client_id".into(), client_id.into());
+                e.detail
+                    .insert("registered_client_id".into(), client_id.into());
                 e.detail.insert("scopes".into(), scopes.into());
             }
             AuditEvent::TokenIssued {
@@ -221,7 +222,8 @@ impl AuditEvent {
                 registrations,
             } => {
                 e.agent_id = Some(agent_id);
-                e.detail.insert("registrations".into(), registrations.into());
+                e.detail
+                    .insert("registrations".into(), registrations.into());
             }
             AuditEvent::RegistrationRevoked {
                 agent_id,
@@ -359,7 +361,11 @@ pub fn intent_hash(claims: &Map<String, Value>) -> Result<String, CanonicalError
 impl AuditRecord {
     /// The record `entry` becomes at `seq` after a record whose hash is
     /// `prev_hash`, with its `record_hash` computed.
-    pub fn chain(entry: AuditEntry, seq: u64, prev_hash: String) -> Result<AuditRecord, CanonicalError> {
+    pub fn chain(
+        entry: AuditEntry,
+        seq: u64,
+        prev_hash: String,
+    ) -> Result<AuditRecord, CanonicalError> {
         let mut record = AuditRecord {
             seq,
             time_ms: entry.time_ms,
@@ -719,9 +725,11 @@ impl ChainVerifier {
         self.max_original = self.max_original.max(t);
         // Link to the predecessor.
         if !check_link {
-            if let Some(p) = self.window.get_mut(&t.saturating_sub(1)).and_then(|v| {
-                v.iter_mut().find(|x| x.hash == r.prev_hash)
-            }) {
+            if let Some(p) = self
+                .window
+                .get_mut(&t.saturating_sub(1))
+                .and_then(|v| v.iter_mut().find(|x| x.hash == r.prev_hash))
+            {
                 p.linked = true;
             }
         } else if t == 1 {
@@ -848,7 +856,13 @@ mod tests {
         let mut c = chain(6);
         c[2].agent_id = Some("someone-else".into());
         c[2].record_hash = c[2].compute_hash().unwrap();
-        assert_eq!(verify(&c), [Tamper::Rewritten { position: 3, next: 4 }]);
+        assert_eq!(
+            verify(&c),
+            [Tamper::Rewritten {
+                position: 3,
+                next: 4
+            }]
+        );
     }
 
     #[test]
@@ -897,7 +911,13 @@ mod tests {
             v.finish().findings
         };
         assert_eq!(run(&c, 6, &head), []);
-        assert_eq!(run(&c[..4], 6, &head), [Tamper::Truncated { last: 4, expected: 6 }]);
+        assert_eq!(
+            run(&c[..4], 6, &head),
+            [Tamper::Truncated {
+                last: 4,
+                expected: 6
+            }]
+        );
         assert_eq!(run(&c, 5, &head), [Tamper::HeadMismatch { seq: 5 }]);
         // Records appended after the checkpoint are fine.
         assert_eq!(run(&c, 3, &c[2].record_hash), []);

@@ -11,6 +11,7 @@
 //! runs it.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod audit;
 pub mod config;
 pub mod dpop;
 pub mod http;
@@ -20,7 +21,6 @@ pub mod secrets;
 mod server;
 pub mod service;
 pub mod store;
-pub mod audit;
 
 use std::future::Future;
 use std::path::PathBuf;

@@ -122,7 +122,10 @@ async fn s9_1_4_every_event_kind_is_one_chained_record() {
         ]
     );
     let by_admin = |i: usize| all[i].client_id.as_deref();
-    assert!((0..7).all(|i| by_admin(i) == Some(admin_id.as_str())), "{all:?}");
+    assert!(
+        (0..7).all(|i| by_admin(i) == Some(admin_id.as_str())),
+        "{all:?}"
+    );
     assert_eq!(by_admin(7), Some(admin_id2.as_str()));
 
     assert_eq!(all[0].agent_id.as_deref(), Some("audited-agent"));
@@ -146,7 +149,10 @@ async fn s9_1_4_every_event_kind_is_one_chained_record() {
     assert_eq!(issued.detail["exp"], claims["exp"]);
 
     // §9.1.1: the mismatch with its code and the presented checksum.
-    assert_eq!(all[4].error_code.as_deref(), Some("agent_checksum_mismatch"));
+    assert_eq!(
+        all[4].error_code.as_deref(),
+        Some("agent_checksum_mismatch")
+    );
     assert_eq!(all[4].agent_id.as_deref(), Some("audited-agent"));
     assert_eq!(all[4].detail["presented_checksum"], json!(other.checksum));
     assert_eq!(all[5].error_code.as_deref(), Some("unknown_agent"));
@@ -183,10 +189,7 @@ async fn i102_rate_limited_refusals_are_not_recorded() {
             .await;
     }
     let all = records(&h).await;
-    let codes: Vec<&str> = all
-        .iter()
-        .filter_map(|r| r.error_code.as_deref())
-        .collect();
+    let codes: Vec<&str> = all.iter().filter_map(|r| r.error_code.as_deref()).collect();
     assert!(!codes.is_empty(), "{all:?}");
     assert!(
         codes.iter().all(|c| *c == "unknown_agent"),
@@ -232,10 +235,7 @@ async fn i100_concurrent_appends_form_one_chain() {
         [11, 12, 13, 14, 15]
     );
     let last = store.audit_last(3).await.unwrap();
-    assert_eq!(
-        last.iter().map(|r| r.seq).collect::<Vec<_>>(),
-        [38, 39, 40]
-    );
+    assert_eq!(last.iter().map(|r| r.seq).collect::<Vec<_>>(), [38, 39, 40]);
     // Append-only in SQL too (I-100).
     let raw = sqlx_update(&dir.path().join("ajwt.sqlite3")).await;
     assert!(raw.contains("append-only"), "{raw}");
@@ -368,7 +368,9 @@ async fn i103_no_token_without_its_audit_record() {
     let request = axum::http::Request::post("/intent/token")
         .header("authorization", format!("Bearer {admin}"))
         .header("content-type", "application/json")
-        .body(axum::body::Body::from(serde_json::to_vec(&stranger).unwrap()))
+        .body(axum::body::Body::from(
+            serde_json::to_vec(&stranger).unwrap(),
+        ))
         .unwrap();
     let r = common::send(&app, request).await;
     assert_eq!(r.json["error"], "unknown_agent", "{r:?}");
@@ -384,7 +386,10 @@ async fn i104_checkpoint_signs_the_head_only_when_it_moved() {
     h.register(&admin, &TestAgent::new("a1")).await;
     let c = h.issuer.audit_checkpoint().await.unwrap().unwrap();
     let head = records(&h).await.pop().unwrap();
-    assert_eq!((c.seq, c.record_hash.as_str()), (1, head.record_hash.as_str()));
+    assert_eq!(
+        (c.seq, c.record_hash.as_str()),
+        (1, head.record_hash.as_str())
+    );
     // Signed with the issuer key, typ audit-checkpoint+jwt.
     let claims = h.keys.verify(&c.jws, TYP_AUDIT_CHECKPOINT).unwrap();
     assert_eq!(claims["seq"], 1);

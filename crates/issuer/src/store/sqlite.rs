@@ -547,8 +547,8 @@ impl Store for SqliteStore {
                 (last.saturating_add(1), hash)
             }
         };
-        let record = AuditRecord::chain(entry, seq, prev_hash)
-            .map_err(|e| backend("audit record", e))?;
+        let record =
+            AuditRecord::chain(entry, seq, prev_hash).map_err(|e| backend("audit record", e))?;
         let seq_i64 = i64::try_from(record.seq).map_err(|e| backend("audit seq", e))?;
         sqlx::query(
             "INSERT INTO audit_log (seq, time_ms, event, client_id, agent_id, registration_id, \
@@ -601,7 +601,10 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| backend("audit_log read", e))?;
-        let mut records = rows.iter().map(decode_audit).collect::<Result<Vec<_>, _>>()?;
+        let mut records = rows
+            .iter()
+            .map(decode_audit)
+            .collect::<Result<Vec<_>, _>>()?;
         records.reverse();
         Ok(records)
     }
