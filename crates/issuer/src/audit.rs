@@ -542,6 +542,8 @@ pub struct ChainVerifier {
     max_original: u64,
     /// Original numbers identified, with the records that carry them.
     window: HashMap<u64, Vec<Seen>>,
+    /// The window by `record_hash`.
+    by_hash: HashMap<String, u64>,
     order: VecDeque<u64>,
     /// Missing original numbers, as ranges `first -> last`.
     missing: BTreeMap<u64, u64>,
@@ -606,10 +608,8 @@ impl ChainVerifier {
         if r.prev_hash == GENESIS_HASH {
             candidates.push(1);
         }
-        for (t, seen) in &self.window {
-            if seen.iter().any(|x| x.hash == r.prev_hash) {
-                candidates.push(t.saturating_add(1));
-            }
+        if let Some(t) = self.by_hash.get(&r.prev_hash) {
+            candidates.push(t.saturating_add(1));
         }
         candidates.push(self.max_original.saturating_add(1));
         if let Some((first, _)) = self.missing.iter().next() {
@@ -651,6 +651,7 @@ impl ChainVerifier {
     }
 
     fn remember(&mut self, t: u64, seen: Seen) {
+        self.by_hash.insert(seen.hash.clone(), t);
         let entry = self.window.entry(t).or_default();
         if entry.is_empty() {
             self.order.push_back(t);
@@ -659,6 +660,11 @@ impl ChainVerifier {
         while self.order.len() > WINDOW {
             if let Some(old) = self.order.pop_front() {
                 if let Some(list) = self.window.remove(&old) {
+                    for s in &list {
+                        if self.by_hash.get(&s.hash) == Some(&old) {
+                            self.by_hash.remove(&s.hash);
+                        }
+                    }
                     self.settle_duplicates(list);
                 }
             }
@@ -894,6 +900,26 @@ mod tests {
             [Tamper::Reordered {
                 original: 3,
                 position: 4
+            }]
+        );
+    }
+
+    #[test]
+    fn i102_copied_record_and_long_chains() {
+        // A copy of record 2 appended as record 7.
+        let mut c = chain(6);
+        let mut copy = c[1].clone();
+        copy.seq = 7;
+        c.push(copy);
+        assert_eq!(verify(&c), [Tamper::Inserted { position: 7 }]);
+        // A chain longer than the window: one deletion far in, found once.
+        let mut c = chain(WINDOW as u64 + 500);
+        c.remove(WINDOW + 100);
+        assert_eq!(
+            verify(&c),
+            [Tamper::Deleted {
+                first: WINDOW as u64 + 101,
+                last: WINDOW as u64 + 101
             }]
         );
     }

@@ -422,3 +422,48 @@ fn i104_checkpoint_interval_is_configurable_and_zero_turns_it_off() {
     assert_eq!(resolve(Some(60)), Some(Duration::from_secs(60)));
     assert_eq!(resolve(Some(0)), None);
 }
+
+/// Measures appends per second on a file store (sequential and 8 at a
+/// time); `cargo test -p ajwt-issuer --test audit_trail -- --ignored
+/// --nocapture measure`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "measurement"]
+async fn measure_append_throughput() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(
+        SqliteStore::open(&dir.path().join("ajwt.sqlite3"))
+            .await
+            .unwrap(),
+    );
+    let entry = || {
+        AuditEvent::TokenRefused {
+            agent_id: "a".into(),
+            error_code: "unknown_agent".into(),
+            presented_checksum: None,
+        }
+        .into_entry(Some("c"), 0)
+    };
+    let n = 300;
+    let t = std::time::Instant::now();
+    for _ in 0..n {
+        store.append_audit(entry()).await.unwrap();
+    }
+    let seq = n as f64 / t.elapsed().as_secs_f64();
+    let t = std::time::Instant::now();
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for _ in 0..n / 8 {
+                    store.append_audit(entry()).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let par = (n / 8 * 8) as f64 / t.elapsed().as_secs_f64();
+    println!("audit appends/s: sequential {seq:.0}, 8 concurrent {par:.0}");
+    store.close().await;
+}
