@@ -206,7 +206,8 @@ async fn i100_concurrent_appends_form_one_chain() {
             .await
             .unwrap(),
     );
-    let tasks: Vec<_> = (0..40)
+    // More than one batch's worth (256) at once.
+    let tasks: Vec<_> = (0..300)
         .map(|i| {
             let store = store.clone();
             tokio::spawn(async move {
@@ -226,7 +227,7 @@ async fn i100_concurrent_appends_form_one_chain() {
         t.await.unwrap();
     }
     let all = store.audit_records(0, 1000).await.unwrap();
-    assert_eq!(all.len(), 40);
+    assert_eq!(all.len(), 300);
     intact(&all);
     // Paging and the tail read the same chain.
     let page = store.audit_records(10, 5).await.unwrap();
@@ -235,7 +236,7 @@ async fn i100_concurrent_appends_form_one_chain() {
         [11, 12, 13, 14, 15]
     );
     let last = store.audit_last(3).await.unwrap();
-    assert_eq!(last.iter().map(|r| r.seq).collect::<Vec<_>>(), [38, 39, 40]);
+    assert_eq!(last.iter().map(|r| r.seq).collect::<Vec<_>>(), [298, 299, 300]);
     // Append-only in SQL too (I-100).
     let raw = sqlx_update(&dir.path().join("ajwt.sqlite3")).await;
     assert!(raw.contains("append-only"), "{raw}");
@@ -251,7 +252,7 @@ async fn sqlx_update(path: &std::path::Path) -> String {
     let mut errors = String::new();
     for sql in [
         "UPDATE audit_log SET event = 'x' WHERE seq = 1",
-        "DELETE FROM audit_log WHERE seq = 40",
+        "DELETE FROM audit_log WHERE seq = 300",
     ] {
         let e = sqlx::query(sql).execute(&pool).await.unwrap_err();
         errors.push_str(&e.to_string());

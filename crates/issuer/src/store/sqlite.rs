@@ -51,6 +51,8 @@ const AGENT_COLUMNS: &str = "id, agent_id, version, registration_id, checksum, c
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Group commit of audit appends (I-100).
+    audit: Arc<AuditCommit>,
 }
 
 fn backend(context: impl Display, e: impl Display) -> StoreError {
@@ -130,7 +132,10 @@ impl SqliteStore {
             pool.close().await;
             return Err(backend("migration failed", e));
         }
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore {
+            pool,
+            audit: Arc::default(),
+        })
     }
 
     /// The registration currently holding `checksum`, if any.
@@ -525,55 +530,60 @@ impl Store for SqliteStore {
         self.pool.close().await;
     }
 
+    /// Group commit (I-100): the entry is queued; whoever holds the commit
+    /// lock writes every queued entry in one transaction (one fsync for
+    /// all), so concurrent appends are not limited to one fsync each. The
+    /// batch is written by a spawned task holding the lock, so a cancelled
+    /// caller neither loses the others' entries nor lets two batches
+    /// interleave.
     async fn append_audit(&self, entry: AuditEntry) -> Result<AuditRecord, StoreError> {
-        let detail = to_json("audit detail", &entry.detail)?;
-        // BEGIN IMMEDIATE: reading the head and inserting after it is one
-        // step under the write lock, so concurrent appends form one chain.
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(|e| backend("cannot begin audit append", e))?;
-        let head = sqlx::query_as::<_, (i64, String)>(
-            "SELECT seq, record_hash FROM audit_log ORDER BY seq DESC LIMIT 1",
-        )
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(|e| backend("audit head", e))?;
-        let (seq, prev_hash) = match head {
-            None => (1u64, crate::audit::GENESIS_HASH.to_owned()),
-            Some((last, hash)) => {
-                let last = u64::try_from(last).map_err(|e| backend("audit head seq", e))?;
-                (last.saturating_add(1), hash)
+        use tokio::sync::oneshot::error::TryRecvError;
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        self.audit.queue().push((entry, tx));
+        loop {
+            let lock = self.audit.lock.clone().lock_owned().await;
+            match rx.try_recv() {
+                // Written by an earlier batch.
+                Ok(result) => return result,
+                Err(TryRecvError::Closed) => {
+                    return Err(StoreError::Backend("audit append cancelled".into()))
+                }
+                Err(TryRecvError::Empty) => {}
             }
-        };
-        let record =
-            AuditRecord::chain(entry, seq, prev_hash).map_err(|e| backend("audit record", e))?;
-        let seq_i64 = i64::try_from(record.seq).map_err(|e| backend("audit seq", e))?;
-        sqlx::query(
-            "INSERT INTO audit_log (seq, time_ms, event, client_id, agent_id, registration_id, \
-             jti, error_code, intent_hash, detail, prev_hash, record_hash) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-        )
-        .bind(seq_i64)
-        .bind(record.time_ms)
-        .bind(&record.event)
-        .bind(&record.client_id)
-        .bind(&record.agent_id)
-        .bind(&record.registration_id)
-        .bind(&record.jti)
-        .bind(&record.error_code)
-        .bind(&record.intent_hash)
-        .bind(&detail)
-        .bind(&record.prev_hash)
-        .bind(&record.record_hash)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| backend(format_args!("cannot append audit record {seq}"), e))?;
-        tx.commit()
-            .await
-            .map_err(|e| backend(format_args!("cannot commit audit record {seq}"), e))?;
-        Ok(record)
+            let batch = {
+                let mut queue = self.audit.queue();
+                let n = queue.len().min(MAX_AUDIT_BATCH);
+                queue.drain(..n).collect::<Vec<_>>()
+            };
+            let pool = self.pool.clone();
+            let writer = tokio::spawn(async move {
+                let _lock = lock;
+                let (entries, senders): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+                match append_audit_batch(&pool, entries).await {
+                    Ok(records) => {
+                        for (record, sender) in records.into_iter().zip(senders) {
+                            let _ = sender.send(Ok(record));
+                        }
+                    }
+                    Err(e) => {
+                        for sender in senders {
+                            let _ = sender.send(Err(e.clone()));
+                        }
+                    }
+                }
+            });
+            writer
+                .await
+                .map_err(|e| backend("audit writer task", e))?;
+            match rx.try_recv() {
+                Ok(result) => return result,
+                Err(TryRecvError::Closed) => {
+                    return Err(StoreError::Backend("audit append not written".into()))
+                }
+                // Beyond this batch's bound: in the next one.
+                Err(TryRecvError::Empty) => {}
+            }
+        }
     }
 
     async fn audit_records(
@@ -645,7 +655,94 @@ impl Store for SqliteStore {
     }
 }
 
-// --- The audit trail (I-100): reading an existing database, decoding rows ---
+// --- The audit trail (I-100): group commit, reading an existing database, decoding rows ---
+
+/// Most entries written in one audit transaction.
+const MAX_AUDIT_BATCH: usize = 256;
+
+/// An entry waiting for its batch, and where its record goes.
+type PendingAudit = (
+    AuditEntry,
+    tokio::sync::oneshot::Sender<Result<AuditRecord, StoreError>>,
+);
+
+/// The group-commit state of audit appends: queued entries and the lock
+/// held while a batch is written.
+#[derive(Debug, Default)]
+struct AuditCommit {
+    pending: std::sync::Mutex<Vec<PendingAudit>>,
+    lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl AuditCommit {
+    fn queue(&self) -> std::sync::MutexGuard<'_, Vec<PendingAudit>> {
+        // The queue is valid whatever a panicking holder did.
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Appends `entries` in order after the chain's head, in one `BEGIN
+/// IMMEDIATE` transaction: reading the head and inserting after it is one
+/// step under the write lock, so the chain stays one chain even with other
+/// writers (another process) on the file.
+async fn append_audit_batch(
+    pool: &SqlitePool,
+    entries: Vec<AuditEntry>,
+) -> Result<Vec<AuditRecord>, StoreError> {
+    let mut tx = pool
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(|e| backend("cannot begin audit append", e))?;
+    let head = sqlx::query_as::<_, (i64, String)>(
+        "SELECT seq, record_hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+    )
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(|e| backend("audit head", e))?;
+    let (mut seq, mut prev_hash) = match head {
+        None => (1u64, crate::audit::GENESIS_HASH.to_owned()),
+        Some((last, hash)) => {
+            let last = u64::try_from(last).map_err(|e| backend("audit head seq", e))?;
+            (last.saturating_add(1), hash)
+        }
+    };
+    let mut records = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let detail = to_json("audit detail", &entry.detail)?;
+        let record =
+            AuditRecord::chain(entry, seq, prev_hash).map_err(|e| backend("audit record", e))?;
+        let seq_i64 = i64::try_from(record.seq).map_err(|e| backend("audit seq", e))?;
+        sqlx::query(
+            "INSERT INTO audit_log (seq, time_ms, event, client_id, agent_id, registration_id, \
+             jti, error_code, intent_hash, detail, prev_hash, record_hash) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        )
+        .bind(seq_i64)
+        .bind(record.time_ms)
+        .bind(&record.event)
+        .bind(&record.client_id)
+        .bind(&record.agent_id)
+        .bind(&record.registration_id)
+        .bind(&record.jti)
+        .bind(&record.error_code)
+        .bind(&record.intent_hash)
+        .bind(&detail)
+        .bind(&record.prev_hash)
+        .bind(&record.record_hash)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| backend(format_args!("cannot append audit record {seq}"), e))?;
+        seq = record.seq.saturating_add(1);
+        prev_hash = record.record_hash.clone();
+        records.push(record);
+    }
+    tx.commit()
+        .await
+        .map_err(|e| backend("cannot commit audit records", e))?;
+    Ok(records)
+}
 
 /// Columns of `audit_log` read into an [`AuditRecord`].
 const AUDIT_COLUMNS: &str = "seq, time_ms, event, client_id, agent_id, registration_id, jti, \
@@ -710,7 +807,10 @@ impl SqliteStore {
                 path.display()
             )));
         }
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore {
+            pool,
+            audit: Arc::default(),
+        })
     }
 }
 
