@@ -236,7 +236,10 @@ async fn i100_concurrent_appends_form_one_chain() {
         [11, 12, 13, 14, 15]
     );
     let last = store.audit_last(3).await.unwrap();
-    assert_eq!(last.iter().map(|r| r.seq).collect::<Vec<_>>(), [298, 299, 300]);
+    assert_eq!(
+        last.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        [298, 299, 300]
+    );
     // Append-only in SQL too (I-100).
     let raw = sqlx_update(&dir.path().join("ajwt.sqlite3")).await;
     assert!(raw.contains("append-only"), "{raw}");

@@ -572,9 +572,7 @@ impl Store for SqliteStore {
                     }
                 }
             });
-            writer
-                .await
-                .map_err(|e| backend("audit writer task", e))?;
+            writer.await.map_err(|e| backend("audit writer task", e))?;
             match rx.try_recv() {
                 Ok(result) => return result,
                 Err(TryRecvError::Closed) => {
