@@ -293,9 +293,13 @@ async fn tail_store(store: &SqliteStore, args: &TailArgs) -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(2, &format!("cannot read the audit trail: {e}")),
     };
-    let mut after = match store.audit_last(1).await {
-        Ok(last) => last.first().map_or(0, |r| r.seq),
-        Err(e) => return fail(2, &format!("cannot read the audit trail: {e}")),
+    // Follow from the last record printed (from the head when none was).
+    let mut after = match records.last() {
+        Some(r) => r.seq,
+        None => match store.audit_last(1).await {
+            Ok(last) => last.first().map_or(0, |r| r.seq),
+            Err(e) => return fail(2, &format!("cannot read the audit trail: {e}")),
+        },
     };
     if let Err(code) = print_records(&records, args.json) {
         return code;
