@@ -189,7 +189,9 @@ for which, k in ((0, agent_key), (1, ed), (2, ed), (3, rsa_key), (4, rsa_key)):
 PATHS = ["/intent/token", "/intent/register/agent", "/register/agent", "/intent/register/workflow",
          "/intent/register/client", "/intent/admin/revoke-agent", "/intent/admin/rotate-keys",
          "/.well-known/jwks.json", "/.well-known/oauth-authorization-server",
-         "/.well-known/oauth-protected-resource", "/healthz", "/readyz", "/intent/token?x=1"]
+         "/.well-known/oauth-protected-resource", "/healthz", "/readyz", "/intent/token?x=1",
+         "/intent/revoke", "/intent/introspect", "/intent/admin/revoke-registration",
+         "/intent/agents/vulnerability-patcher-v1", "/intent/status-lists/1"]
 
 
 def route(method, path, auth, ctype, dpop, body):
@@ -225,5 +227,13 @@ put("router", route(0, "/intent/admin/rotate-keys", 1, 0, 0, ""))
 for p in ("/.well-known/jwks.json", "/.well-known/oauth-authorization-server", "/healthz", "/readyz"):
     put("router", route(1, p, 0, 4, 0, ""))
 put("router", bytes([0, len(PATHS), 3, 0, 0]) + b"intent/introspect" + SEP + b"Bearer x" + SEP + b"token=abc")
+# Lifecycle endpoints (issue 13): a revocation and an introspection of a
+# syntactically valid but foreign token, the agent view, a status list.
+put("router", route(0, "/intent/revoke", 2, 1, 0, "token=" + valid))
+put("router", route(0, "/intent/introspect", 2, 1, 0, "token=" + valid + "&token_type_hint=access_token"))
+put("router", route(0, "/intent/admin/revoke-registration", 1, 0, 0,
+                    json.dumps({"registration_id": "reg_vulnerability-patcher-v1_1800000000"})))
+put("router", route(1, "/intent/agents/vulnerability-patcher-v1", 1, 4, 0, ""))
+put("router", route(1, "/intent/status-lists/1", 0, 4, 0, ""))
 
 print(json.dumps(counts, sort_keys=True))

@@ -10,7 +10,7 @@ import { fx, insecure, discover, clientToken } from './lib.js'
 async function checkAccessToken(as, t) {
   assert.equal(t.token_type, 'bearer')
   assert.ok(t.expires_in > 0)
-  assert.deepEqual(t.scope.split(' ').sort(), ['admin:intent', 'generate:intent-token', 'register:intent'])
+  assert.deepEqual(t.scope.split(' ').sort(), ['admin:intent', 'generate:intent-token', 'introspect:intent', 'register:intent'])
   const jwks = jose.createRemoteJWKSet(new URL(as.jwks_uri))
   const { payload, protectedHeader } = await jose.jwtVerify(t.access_token, jwks, {
     issuer: as.issuer, typ: 'at+jwt', requiredClaims: ['exp', 'iat', 'jti', 'sub', 'client_id'],

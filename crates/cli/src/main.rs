@@ -8,6 +8,8 @@
 //! `ajwt conformance` runs the conformance suite (vectors, issuer, verifier);
 //! `ajwt keys list|rotate` shows and rotates the issuer's signing keys
 //! (publish-then-sign, I-90).
+//! `ajwt audit verify` and `ajwt audit tail` check and read the issuer's
+//! hash-chained audit trail (§9.1.4).
 //!
 //! Conventions shared by every subcommand: a subcommand builds its whole
 //! output in memory and `main` writes it to stdout in one write followed by a
@@ -23,6 +25,7 @@ use std::process::ExitCode;
 use ajwt_checksum::error::one_line;
 use clap::{Parser, Subcommand};
 
+mod audit;
 mod checksum;
 mod keys;
 mod serve;
@@ -69,6 +72,9 @@ enum Command {
     /// The issuer's signing keys: list them, rotate (publish first, sign later; I-90)
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Verify or read the issuer's tamper-evident audit trail (§9.1.4)
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 /// A failure reported as one `error: <message>` line on stderr.
@@ -120,6 +126,7 @@ fn main() -> ExitCode {
         Command::Token(cmd) => token::run(cmd),
         Command::Conformance(cmd) => return conformance(cmd),
         Command::Keys(cmd) => keys::run(cmd),
+        Command::Audit(cmd) => return audit::main(cmd),
     };
     match result {
         Ok(output) => write_stdout(&output),

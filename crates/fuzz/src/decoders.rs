@@ -54,7 +54,7 @@ pub fn agent_spec(data: &[u8]) -> bool {
 
 /// RFC 8785 (§5.3.1): any strict JSON value that canonicalizes gives UTF-8
 /// JSON that serde_json reads, and canonicalizing that again gives the same
-/// bytes (idempotence; the one documented exception is in I-10); serde_jcs, the independent canonicalizer, agrees
+/// bytes (idempotence; the one documented exception is in I-9); serde_jcs, the independent canonicalizer, agrees
 /// with us on the re-read value.
 pub fn jcs(data: &[u8]) -> bool {
     let Ok(value) = parse_strict(data) else {
@@ -71,7 +71,7 @@ pub fn jcs(data: &[u8]) -> bool {
     let strict = parse_strict(&canonical).expect("strict reader reads it");
     match jcs_canonicalize(&strict) {
         Ok(twice) => assert_eq!(twice, canonical, "JCS is idempotent"),
-        // I-10: an exact large integer is written in its shortest form
+        // I-9: an exact large integer is written in its shortest form
         // (2^68 as 295147905179352830000), which is refused when read back.
         Err(e) if e.kind() == ErrorKind::UnrepresentableNumber => {}
         Err(e) => panic!("the canonical form does not canonicalize: {e}"),

@@ -29,8 +29,11 @@ pub use decoders::{agent_spec, jcs, registration, token_request};
 pub use jose::{dpop_proof, intent_token, keys};
 pub use router::router;
 
+/// A fuzz target: arbitrary bytes in, whether the input was accepted out.
+pub type Target = fn(&[u8]) -> bool;
+
 /// Every target by name, as `cargo fuzz` and the corpus directories call them.
-pub const TARGETS: [(&str, fn(&[u8]) -> bool); 8] = [
+pub const TARGETS: [(&str, Target); 8] = [
     ("agent_spec", agent_spec),
     ("jcs", jcs),
     ("token_request", token_request),

@@ -29,7 +29,7 @@ pub const RESET_EVERY: u64 = 20_000;
 
 /// Paths the first bytes choose from (the last choice reads a raw path
 /// from the input).
-pub const PATHS: [&str; 13] = [
+pub const PATHS: [&str; 18] = [
     "/intent/token",
     "/intent/register/agent",
     "/register/agent",
@@ -43,6 +43,11 @@ pub const PATHS: [&str; 13] = [
     "/healthz",
     "/readyz",
     "/intent/token?x=1",
+    "/intent/revoke",
+    "/intent/introspect",
+    "/intent/admin/revoke-registration",
+    "/intent/agents/vulnerability-patcher-v1",
+    "/intent/status-lists/1",
 ];
 const METHODS: [&str; 6] = ["POST", "GET", "PUT", "DELETE", "HEAD", "OPTIONS"];
 const TYPES: [&str; 5] = [

@@ -30,7 +30,7 @@ fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
     out
 }
 
-fn target(name: &str) -> fn(&[u8]) -> bool {
+fn target(name: &str) -> ajwt_fuzz::Target {
     TARGETS.iter().find(|(n, _)| *n == name).unwrap().1
 }
 

@@ -96,6 +96,10 @@ pub struct IssuerConfig {
     pub key_retire_leeway: u64,
     /// Token records and status lists (issue 13, I-83, I-84).
     pub tokens: TokenRecordConfig,
+    /// How often `serve` signs the audit chain's head with the issuer key
+    /// when it moved, and once more at a graceful shutdown (I-104, default
+    /// 300 s); `None`: no checkpoints.
+    pub audit_checkpoint_interval: Option<Duration>,
 }
 
 /// Token records and Token Status Lists (draft-ietf-oauth-status-list).
@@ -178,6 +182,7 @@ impl Default for IssuerConfig {
             key_rotation_interval: 0,
             key_retire_leeway: 60,
             tokens: TokenRecordConfig::default(),
+            audit_checkpoint_interval: Some(Duration::from_secs(300)),
         }
     }
 }
@@ -307,6 +312,9 @@ pub struct FileConfig {
     /// Seconds a token record is kept after the token expires [default: 300]
     #[arg(long, env = "AJWT_TOKEN_RECORD_LEEWAY", value_name = "SECONDS")]
     pub token_record_leeway: Option<u64>,
+    /// Seconds between signed checkpoints of the audit trail's head (I-104), 0 for none [default: 300]
+    #[arg(long, env = "AJWT_AUDIT_CHECKPOINT_INTERVAL", value_name = "SECONDS")]
+    pub audit_checkpoint_interval: Option<u64>,
 }
 
 impl FileConfig {
@@ -475,6 +483,14 @@ impl FileConfig {
                     .token_record_leeway
                     .or(self.token_record_leeway)
                     .unwrap_or(d.tokens.record_leeway),
+            },
+            audit_checkpoint_interval: match overrides
+                .audit_checkpoint_interval
+                .or(self.audit_checkpoint_interval)
+            {
+                Some(0) => None,
+                Some(s) => Some(Duration::from_secs(s)),
+                None => d.audit_checkpoint_interval,
             },
         };
         config.validate()?;

@@ -475,7 +475,7 @@ async fn register_workflow(
     JsonBody(bytes): JsonBody,
 ) -> Result<Json<WorkflowRegistrationResponse>, ApiError> {
     issuer.rate_limits().check_registration(&client.client_id)?;
-    issuer.register_workflow(&bytes).await.map(Json)
+    issuer.register_workflow_as(&bytes, &client).await.map(Json)
 }
 
 /// `POST /intent/register/client` (admin): `{"allowed_scopes": [...], "description"?}`
@@ -527,7 +527,9 @@ async fn register_client(
             }
             .into());
         }
-        let creds = issuer.create_client(scopes.clone(), description).await?;
+        let creds = issuer
+            .create_client_as(scopes.clone(), description, &caller)
+            .await?;
         Ok(serde_json::json!({
             "client_id": creds.client_id,
             "client_secret": creds.client_secret,

@@ -11,6 +11,7 @@
 //! runs it.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod audit;
 pub mod config;
 pub mod dpop;
 pub mod http;
@@ -42,8 +43,19 @@ pub async fn serve(
     let app = http::router(issuer.clone());
     let limits = server::Limits::of(issuer.config());
     let maintenance = tokio::spawn(maintain_keys(Arc::downgrade(&issuer)));
+    // Signed checkpoints of the audit trail's head (I-104).
+    let checkpoints = issuer
+        .config()
+        .audit_checkpoint_interval
+        .map(|every| tokio::spawn(issuer.clone().run_audit_checkpoints(every)));
     let result = server::run(app, listener, shutdown, limits).await;
     maintenance.abort();
+    if let Some(task) = checkpoints {
+        task.abort();
+        if let Err(e) = issuer.audit_checkpoint().await {
+            tracing::warn!(error = %e, "cannot sign the audit trail head at shutdown (I-104)");
+        }
+    }
     issuer.store().close().await;
     result
 }

@@ -36,6 +36,7 @@ pub const ADMIN_CLIENT_FILE: &str = "admin-client.json";
 pub use ajwt_protocol::clock::{Clock, FixedClock, SystemClock};
 
 mod admin;
+mod audit;
 mod client_auth;
 mod data_dir;
 mod error;

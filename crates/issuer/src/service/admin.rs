@@ -87,6 +87,12 @@ impl Issuer {
         // token whose delegation chain contains it (issue 13). A repeat of
         // the call completes this if a crash came in between.
         let tokens = self.revoke_tokens_of_agent(&agent_id).await?;
+        // Audit trail (§9.1.4, I-100).
+        let event = crate::audit::AuditEvent::AgentRevoked {
+            agent_id: agent_id.clone(),
+            registrations,
+        };
+        self.audit_logged(event, Some(&by.client_id)).await;
         tracing::warn!(
             target: "security",
             event = "agent_revoked",
@@ -118,7 +124,7 @@ impl Issuer {
         by: &ClientContext,
     ) -> Result<RotateKeysResponse, ApiError> {
         admin_object(body, true)?;
-        let response = self.rotate_keys_now(0).await?;
+        let response = self.rotate_keys_now(0, Some(&by.client_id)).await?;
         tracing::warn!(
             target: "security",
             event = "signing_key_rotated",
@@ -135,7 +141,11 @@ impl Issuer {
 
     /// One rotation as of the issuer's clock (the admin hook, automatic
     /// rotation): serialized, blocking work on the blocking pool.
-    async fn rotate_keys_now(&self, extra_delay: u64) -> Result<RotateKeysResponse, ApiError> {
+    async fn rotate_keys_now(
+        &self,
+        extra_delay: u64,
+        by: Option<&str>,
+    ) -> Result<RotateKeysResponse, ApiError> {
         let _serial = self.rotation.lock().await;
         let current = self.key_ring();
         let alg = self.config.signing_alg;
@@ -146,6 +156,15 @@ impl Issuer {
                 .map_err(|e| ApiError::Internal(format!("key rotation task: {e}")))?
                 .map_err(|e| ApiError::Internal(format!("key rotation: {e}")))?;
         *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(rotated);
+        if !rotation.already_pending {
+            // Audit trail (I-100): a new key published; `by` None = scheduled.
+            let event = crate::audit::AuditEvent::KeyRotated {
+                kid: rotation.key.kid.clone(),
+                previous_kid: rotation.previous_kid.clone(),
+                alg: rotation.key.alg.as_str().to_owned(),
+            };
+            self.audit_logged(event, by).await;
+        }
         Ok(RotateKeysResponse {
             kid: rotation.key.kid,
             previous_kid: rotation.previous_kid,
@@ -198,7 +217,7 @@ impl Issuer {
         if ring.has_pending() || self.now_secs() < due {
             return Ok(());
         }
-        let r = self.rotate_keys_now(0).await?;
+        let r = self.rotate_keys_now(0, None).await?;
         tracing::warn!(
             target: "security",
             event = "signing_key_rotated",

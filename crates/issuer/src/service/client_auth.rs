@@ -71,6 +71,24 @@ impl Issuer {
         })
     }
 
+    /// [`Issuer::create_client`] on behalf of the authenticated client `by`
+    /// (`POST /intent/register/client`), recorded in the audit trail
+    /// (I-100; never the secret).
+    pub async fn create_client_as(
+        &self,
+        scopes: Vec<String>,
+        description: Option<String>,
+        by: &ClientContext,
+    ) -> Result<ClientCredentials, ApiError> {
+        let creds = self.create_client(scopes.clone(), description).await?;
+        let event = crate::audit::AuditEvent::ClientRegistered {
+            client_id: creds.client_id.clone(),
+            scopes,
+        };
+        self.audit_logged(event, Some(&by.client_id)).await;
+        Ok(creds)
+    }
+
     /// The `client_credentials` grant (RFC 6749 §4.4): authenticates the
     /// client (`basic` from HTTP Basic, or `client_id`/`client_secret` in
     /// `params`, never both) and issues an RFC 9068 access token with the

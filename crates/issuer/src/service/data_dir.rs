@@ -125,6 +125,16 @@ impl Issuer {
             })
             .await?;
         tracing::info!(client_id = %creds.client_id, file = %path.display(), "bootstrap admin client created");
+        // Audit trail (I-100): created by the issuer itself.
+        let event = crate::audit::AuditEvent::ClientRegistered {
+            client_id: creds.client_id.clone(),
+            scopes: vec![
+                SCOPE_REGISTER.to_owned(),
+                SCOPE_GENERATE.to_owned(),
+                SCOPE_ADMIN.to_owned(),
+            ],
+        };
+        self.audit_logged(event, None).await;
         Ok(path)
     }
 }

@@ -44,13 +44,16 @@ impl Issuer {
     ) -> Result<TokenResponse, ApiError> {
         self.limits.check_grant(&client.client_id, &req.agent_id)?;
         let agent_id = req.agent_id.clone();
+        let presented = req.computed_checksum.to_string(); // audit trail (I-101)
         let outcome = self.issue(req, proof, &client.client_id).await;
         if let Err(ApiError::OAuth(OAuthError::UnknownAgent | OAuthError::AgentChecksumMismatch)) =
             &outcome
         {
             self.limits.grant_failed(&client.client_id, &agent_id);
         }
-        outcome
+        // Audit trail (§9.1.1, §9.4.1, I-101): the issuance or the refusal.
+        self.audit_token_request(client, &agent_id, presented, outcome)
+            .await
     }
 
     /// [`Issuer::intent_token`] for a request that carried a verified DPoP

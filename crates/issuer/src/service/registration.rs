@@ -20,7 +20,9 @@ impl Issuer {
     /// [`Issuer::register_agent_as`] with an `admin:intent` caller may
     /// re-register it.
     pub async fn register_agent(&self, body: &[u8]) -> Result<AgentRegistrationResponse, ApiError> {
-        self.register_agent_checked(body, false).await
+        let result = self.register_agent_checked(body, false).await;
+        self.audit_agent_registration(&result, None).await; // audit trail (I-100)
+        result
     }
 
     /// [`Issuer::register_agent`] on behalf of the authenticated client `by`
@@ -35,6 +37,8 @@ impl Issuer {
     ) -> Result<AgentRegistrationResponse, ApiError> {
         let admin = by.scopes.iter().any(|s| s == SCOPE_ADMIN);
         let result = self.register_agent_checked(body, admin).await;
+        self.audit_agent_registration(&result, Some(&by.client_id)) // audit trail (I-100)
+            .await;
         if let Err(ApiError::InsufficientScope { .. }) = &result {
             tracing::warn!(
                 target: "security",
@@ -112,5 +116,39 @@ impl Issuer {
             status: "registered".into(),
             workflow_id: workflow.workflow_id,
         })
+    }
+
+    // --- Audit trail (§9.1.4, I-100) ---
+
+    /// [`Issuer::register_workflow`] on behalf of the authenticated client
+    /// `by` (`POST /intent/register/workflow`), recorded in the audit trail.
+    pub async fn register_workflow_as(
+        &self,
+        body: &[u8],
+        by: &ClientContext,
+    ) -> Result<WorkflowRegistrationResponse, ApiError> {
+        let response = self.register_workflow(body).await?;
+        let event = crate::audit::AuditEvent::WorkflowRegistered {
+            workflow_id: response.workflow_id.clone(),
+        };
+        self.audit_logged(event, Some(&by.client_id)).await;
+        Ok(response)
+    }
+
+    /// Records a stored agent registration (nothing for a refused one).
+    async fn audit_agent_registration(
+        &self,
+        result: &Result<AgentRegistrationResponse, ApiError>,
+        actor: Option<&str>,
+    ) {
+        if let Ok(r) = result {
+            let event = crate::audit::AuditEvent::AgentRegistered {
+                agent_id: r.agent_id.clone(),
+                registration_id: r.registration_id.clone(),
+                version: r.version,
+                checksum: r.checksum.to_string(),
+            };
+            self.audit_logged(event, actor).await;
+        }
     }
 }

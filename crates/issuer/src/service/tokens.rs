@@ -376,6 +376,15 @@ impl Issuer {
         }
         let n = self.store.revoke_token(&claims.jti, self.now_ms()).await?;
         self.status_tokens.clear();
+        if n > 0 {
+            // Audit trail (I-100): the revoked token by its jti.
+            let event = crate::audit::AuditEvent::TokenRevoked {
+                jti: claims.jti.clone(),
+                agent_id: Some(claims.sub.clone()),
+                registration_id: Some(claims.agent_proof.registration_id.clone()),
+            };
+            self.audit_logged(event, Some(&client.client_id)).await;
+        }
         tracing::warn!(
             target: "security",
             event = "token_revoked",
@@ -467,6 +476,12 @@ impl Issuer {
             .await?
             .ok_or_else(|| invalid("Unknown registration_id"))?;
         self.status_tokens.clear();
+        // Audit trail (I-100).
+        let event = crate::audit::AuditEvent::RegistrationRevoked {
+            agent_id: revoked.agent_id.clone(),
+            registration_id: registration_id.clone(),
+        };
+        self.audit_logged(event, Some(&by.client_id)).await;
         tracing::warn!(
             target: "security",
             event = "registration_revoked",

@@ -268,4 +268,39 @@ impl Store for AuditedStore {
         );
         r
     }
+
+    // The persistent audit trail itself (crate::audit) is written by the
+    // issuer (`Issuer::audit`), which knows the acting client; here it is
+    // only passed through.
+    async fn append_audit(
+        &self,
+        entry: crate::audit::AuditEntry,
+    ) -> Result<crate::audit::AuditRecord, StoreError> {
+        self.inner.append_audit(entry).await
+    }
+
+    async fn audit_records(
+        &self,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<crate::audit::AuditRecord>, StoreError> {
+        self.inner.audit_records(after_seq, limit).await
+    }
+
+    async fn audit_last(&self, n: u32) -> Result<Vec<crate::audit::AuditRecord>, StoreError> {
+        self.inner.audit_last(n).await
+    }
+
+    async fn append_audit_checkpoint(
+        &self,
+        checkpoint: &crate::audit::AuditCheckpoint,
+    ) -> Result<(), StoreError> {
+        self.inner.append_audit_checkpoint(checkpoint).await
+    }
+
+    async fn latest_audit_checkpoint(
+        &self,
+    ) -> Result<Option<crate::audit::AuditCheckpoint>, StoreError> {
+        self.inner.latest_audit_checkpoint().await
+    }
 }

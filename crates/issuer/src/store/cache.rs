@@ -444,6 +444,39 @@ impl<S: Store> Store for CachedStore<S> {
     ) -> Result<Option<String>, StoreError> {
         self.inner.registration_specification(registration_id).await
     }
+
+    // The audit trail is not cached.
+    async fn append_audit(
+        &self,
+        entry: crate::audit::AuditEntry,
+    ) -> Result<crate::audit::AuditRecord, StoreError> {
+        self.inner.append_audit(entry).await
+    }
+
+    async fn audit_records(
+        &self,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<crate::audit::AuditRecord>, StoreError> {
+        self.inner.audit_records(after_seq, limit).await
+    }
+
+    async fn audit_last(&self, n: u32) -> Result<Vec<crate::audit::AuditRecord>, StoreError> {
+        self.inner.audit_last(n).await
+    }
+
+    async fn append_audit_checkpoint(
+        &self,
+        checkpoint: &crate::audit::AuditCheckpoint,
+    ) -> Result<(), StoreError> {
+        self.inner.append_audit_checkpoint(checkpoint).await
+    }
+
+    async fn latest_audit_checkpoint(
+        &self,
+    ) -> Result<Option<crate::audit::AuditCheckpoint>, StoreError> {
+        self.inner.latest_audit_checkpoint().await
+    }
 }
 
 #[cfg(test)]
@@ -500,6 +533,33 @@ mod tests {
         }
         async fn close(&self) {
             self.inner.close().await;
+        }
+        async fn append_audit(
+            &self,
+            e: crate::audit::AuditEntry,
+        ) -> Result<crate::audit::AuditRecord, StoreError> {
+            self.inner.append_audit(e).await
+        }
+        async fn audit_records(
+            &self,
+            after: u64,
+            limit: u32,
+        ) -> Result<Vec<crate::audit::AuditRecord>, StoreError> {
+            self.inner.audit_records(after, limit).await
+        }
+        async fn audit_last(&self, n: u32) -> Result<Vec<crate::audit::AuditRecord>, StoreError> {
+            self.inner.audit_last(n).await
+        }
+        async fn append_audit_checkpoint(
+            &self,
+            c: &crate::audit::AuditCheckpoint,
+        ) -> Result<(), StoreError> {
+            self.inner.append_audit_checkpoint(c).await
+        }
+        async fn latest_audit_checkpoint(
+            &self,
+        ) -> Result<Option<crate::audit::AuditCheckpoint>, StoreError> {
+            self.inner.latest_audit_checkpoint().await
         }
     }
 

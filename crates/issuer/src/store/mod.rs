@@ -232,6 +232,35 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<String>, StoreError> {
         Err(unsupported("registration_specification"))
     }
+
+    // --- The audit trail (§9.1.1, §9.1.4, §9.4.1; I-100, crate::audit) ---
+
+    /// Appends `entry` to the one audit chain: assigns `seq` (last + 1, 1
+    /// for the first), `prev_hash` (the last `record_hash`, or
+    /// [`crate::audit::GENESIS_HASH`]) and `record_hash`, atomically, so
+    /// that concurrent appends form one chain. Returns the stored record.
+    async fn append_audit(
+        &self,
+        entry: crate::audit::AuditEntry,
+    ) -> Result<crate::audit::AuditRecord, StoreError>;
+    /// Up to `limit` audit records with `seq > after_seq`, in `seq` order
+    /// (a page: readers stream the log page by page).
+    async fn audit_records(
+        &self,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<crate::audit::AuditRecord>, StoreError>;
+    /// The last `n` audit records, in `seq` order.
+    async fn audit_last(&self, n: u32) -> Result<Vec<crate::audit::AuditRecord>, StoreError>;
+    /// Stores a signed checkpoint of the audit chain's head (I-104).
+    async fn append_audit_checkpoint(
+        &self,
+        checkpoint: &crate::audit::AuditCheckpoint,
+    ) -> Result<(), StoreError>;
+    /// The latest stored checkpoint (I-104).
+    async fn latest_audit_checkpoint(
+        &self,
+    ) -> Result<Option<crate::audit::AuditCheckpoint>, StoreError>;
 }
 
 fn unsupported(what: &str) -> StoreError {

@@ -27,6 +27,7 @@ use super::{
     ChainLink, NewTokenRecord, RegistrationActivity, RevokedRegistration, StatusIndex,
     StoredStatusList, TokenRecord,
 };
+use crate::audit::{AuditCheckpoint, AuditEntry, AuditRecord};
 
 /// How long a connection waits for another connection's write lock before
 /// failing with "database is locked".
@@ -54,6 +55,8 @@ const AGENT_COLUMNS: &str = "id, agent_id, version, registration_id, checksum, c
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Group commit of audit appends (I-100).
+    audit: Arc<AuditCommit>,
 }
 
 fn backend(context: impl Display, e: impl Display) -> StoreError {
@@ -133,7 +136,10 @@ impl SqliteStore {
             pool.close().await;
             return Err(backend("migration failed", e));
         }
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore {
+            pool,
+            audit: Arc::default(),
+        })
     }
 
     /// The registration currently holding `checksum`, if any.
@@ -912,6 +918,287 @@ impl Store for SqliteStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| backend(format_args!("specification of {registration_id}"), e))
+    }
+
+    /// Group commit (I-100): the entry is queued; whoever holds the commit
+    /// lock writes every queued entry in one transaction (one fsync for
+    /// all), so concurrent appends are not limited to one fsync each. The
+    /// batch is written by a spawned task holding the lock, so a cancelled
+    /// caller neither loses the others' entries nor lets two batches
+    /// interleave.
+    async fn append_audit(&self, entry: AuditEntry) -> Result<AuditRecord, StoreError> {
+        use tokio::sync::oneshot::error::TryRecvError;
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        self.audit.queue().push((entry, tx));
+        loop {
+            let lock = self.audit.lock.clone().lock_owned().await;
+            match rx.try_recv() {
+                // Written by an earlier batch.
+                Ok(result) => return result,
+                Err(TryRecvError::Closed) => {
+                    return Err(StoreError::Backend("audit append cancelled".into()))
+                }
+                Err(TryRecvError::Empty) => {}
+            }
+            let batch = {
+                let mut queue = self.audit.queue();
+                let n = queue.len().min(MAX_AUDIT_BATCH);
+                queue.drain(..n).collect::<Vec<_>>()
+            };
+            let pool = self.pool.clone();
+            let writer = tokio::spawn(async move {
+                let _lock = lock;
+                let (entries, senders): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+                match append_audit_batch(&pool, entries).await {
+                    Ok(records) => {
+                        for (record, sender) in records.into_iter().zip(senders) {
+                            let _ = sender.send(Ok(record));
+                        }
+                    }
+                    Err(e) => {
+                        for sender in senders {
+                            let _ = sender.send(Err(e.clone()));
+                        }
+                    }
+                }
+            });
+            writer.await.map_err(|e| backend("audit writer task", e))?;
+            match rx.try_recv() {
+                Ok(result) => return result,
+                Err(TryRecvError::Closed) => {
+                    return Err(StoreError::Backend("audit append not written".into()))
+                }
+                // Beyond this batch's bound: in the next one.
+                Err(TryRecvError::Empty) => {}
+            }
+        }
+    }
+
+    async fn audit_records(
+        &self,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let after = i64::try_from(after_seq).unwrap_or(i64::MAX);
+        let rows = sqlx::query(&format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+        ))
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| backend("audit_log read", e))?;
+        rows.iter().map(decode_audit).collect()
+    }
+
+    async fn audit_last(&self, n: u32) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log ORDER BY seq DESC LIMIT ?1"
+        ))
+        .bind(i64::from(n))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| backend("audit_log read", e))?;
+        let mut records = rows
+            .iter()
+            .map(decode_audit)
+            .collect::<Result<Vec<_>, _>>()?;
+        records.reverse();
+        Ok(records)
+    }
+
+    async fn append_audit_checkpoint(&self, c: &AuditCheckpoint) -> Result<(), StoreError> {
+        let seq = i64::try_from(c.seq).map_err(|e| backend("audit checkpoint seq", e))?;
+        sqlx::query(
+            "INSERT INTO audit_checkpoints (seq, record_hash, signed_at_ms, jws) \
+             VALUES (?1, ?2, ?3, ?4)",
+        )
+        .bind(seq)
+        .bind(&c.record_hash)
+        .bind(c.signed_at_ms)
+        .bind(&c.jws)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| backend("cannot store audit checkpoint", e))?;
+        Ok(())
+    }
+
+    async fn latest_audit_checkpoint(&self) -> Result<Option<AuditCheckpoint>, StoreError> {
+        let row = sqlx::query_as::<_, (i64, String, i64, String)>(
+            "SELECT seq, record_hash, signed_at_ms, jws FROM audit_checkpoints \
+             ORDER BY id DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| backend("audit_checkpoints read", e))?;
+        row.map(|(seq, record_hash, signed_at_ms, jws)| {
+            Ok(AuditCheckpoint {
+                seq: u64::try_from(seq).map_err(|e| backend("audit_checkpoints seq", e))?,
+                record_hash,
+                signed_at_ms,
+                jws,
+            })
+        })
+        .transpose()
+    }
+}
+
+// --- The audit trail (I-100): group commit, reading an existing database, decoding rows ---
+
+/// Most entries written in one audit transaction.
+const MAX_AUDIT_BATCH: usize = 256;
+
+/// An entry waiting for its batch, and where its record goes.
+type PendingAudit = (
+    AuditEntry,
+    tokio::sync::oneshot::Sender<Result<AuditRecord, StoreError>>,
+);
+
+/// The group-commit state of audit appends: queued entries and the lock
+/// held while a batch is written.
+#[derive(Debug, Default)]
+struct AuditCommit {
+    pending: std::sync::Mutex<Vec<PendingAudit>>,
+    lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl AuditCommit {
+    fn queue(&self) -> std::sync::MutexGuard<'_, Vec<PendingAudit>> {
+        // The queue is valid whatever a panicking holder did.
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Appends `entries` in order after the chain's head, in one `BEGIN
+/// IMMEDIATE` transaction: reading the head and inserting after it is one
+/// step under the write lock, so the chain stays one chain even with other
+/// writers (another process) on the file.
+async fn append_audit_batch(
+    pool: &SqlitePool,
+    entries: Vec<AuditEntry>,
+) -> Result<Vec<AuditRecord>, StoreError> {
+    let mut tx = pool
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(|e| backend("cannot begin audit append", e))?;
+    let head = sqlx::query_as::<_, (i64, String)>(
+        "SELECT seq, record_hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+    )
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(|e| backend("audit head", e))?;
+    let (mut seq, mut prev_hash) = match head {
+        None => (1u64, crate::audit::GENESIS_HASH.to_owned()),
+        Some((last, hash)) => {
+            let last = u64::try_from(last).map_err(|e| backend("audit head seq", e))?;
+            (last.saturating_add(1), hash)
+        }
+    };
+    let mut records = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let detail = to_json("audit detail", &entry.detail)?;
+        let record =
+            AuditRecord::chain(entry, seq, prev_hash).map_err(|e| backend("audit record", e))?;
+        let seq_i64 = i64::try_from(record.seq).map_err(|e| backend("audit seq", e))?;
+        sqlx::query(
+            "INSERT INTO audit_log (seq, time_ms, event, client_id, agent_id, registration_id, \
+             jti, error_code, intent_hash, detail, prev_hash, record_hash) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        )
+        .bind(seq_i64)
+        .bind(record.time_ms)
+        .bind(&record.event)
+        .bind(&record.client_id)
+        .bind(&record.agent_id)
+        .bind(&record.registration_id)
+        .bind(&record.jti)
+        .bind(&record.error_code)
+        .bind(&record.intent_hash)
+        .bind(&detail)
+        .bind(&record.prev_hash)
+        .bind(&record.record_hash)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| backend(format_args!("cannot append audit record {seq}"), e))?;
+        seq = record.seq.saturating_add(1);
+        prev_hash = record.record_hash.clone();
+        records.push(record);
+    }
+    tx.commit()
+        .await
+        .map_err(|e| backend("cannot commit audit records", e))?;
+    Ok(records)
+}
+
+/// Columns of `audit_log` read into an [`AuditRecord`].
+const AUDIT_COLUMNS: &str = "seq, time_ms, event, client_id, agent_id, registration_id, jti, \
+     error_code, intent_hash, detail, prev_hash, record_hash";
+
+/// Decodes an `audit_log` row. A row that does not decode (e.g. edited to
+/// a wrong type) is a backend error naming it.
+fn decode_audit(row: &SqliteRow) -> Result<AuditRecord, StoreError> {
+    const T: &str = "audit_log";
+    let seq: i64 = column(row, T, &"(unknown seq)", "seq")?;
+    let key = format_args!("seq={seq}");
+    let key: &dyn Display = &key;
+    let detail: String = column(row, T, key, "detail")?;
+    Ok(AuditRecord {
+        seq: u64::try_from(seq).map_err(|e| backend(format_args!("{T} row {key}: seq"), e))?,
+        time_ms: column(row, T, key, "time_ms")?,
+        event: column(row, T, key, "event")?,
+        client_id: column(row, T, key, "client_id")?,
+        agent_id: column(row, T, key, "agent_id")?,
+        registration_id: column(row, T, key, "registration_id")?,
+        jti: column(row, T, key, "jti")?,
+        error_code: column(row, T, key, "error_code")?,
+        intent_hash: column(row, T, key, "intent_hash")?,
+        detail: serde_json::from_str(&detail)
+            .map_err(|e| backend(format_args!("{T} row {key}: column detail"), e))?,
+        prev_hash: column(row, T, key, "prev_hash")?,
+        record_hash: column(row, T, key, "record_hash")?,
+    })
+}
+
+impl SqliteStore {
+    /// Opens an EXISTING issuer database without creating it or applying
+    /// migrations (`ajwt audit`: inspecting a data directory, or a copy of
+    /// one, must not change it). It can be read while `ajwt serve` runs
+    /// (WAL). A file that does not exist is a backend error.
+    pub async fn open_existing(path: &Path) -> Result<SqliteStore, StoreError> {
+        if !path.is_file() {
+            return Err(StoreError::Backend(format!(
+                "{}: no such database file",
+                path.display()
+            )));
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(false)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect_with(options)
+            .await
+            .map_err(|e| backend(format_args!("cannot open {}", path.display()), e))?;
+        let has_audit: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'audit_log'",
+        )
+        .fetch_one(&pool)
+        .await
+        .map_err(|e| backend(format_args!("cannot read {}", path.display()), e))?;
+        if has_audit == 0 {
+            pool.close().await;
+            return Err(StoreError::Backend(format!(
+                "{}: no audit_log table (not an ajwt issuer database, or one from before the audit trail)",
+                path.display()
+            )));
+        }
+        Ok(SqliteStore {
+            pool,
+            audit: Arc::default(),
+        })
     }
 }
 
