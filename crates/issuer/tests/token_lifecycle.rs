@@ -756,3 +756,35 @@ async fn i80_admins_can_create_introspection_clients() {
     assert_eq!(r.status, 400, "{r:?}");
     assert_eq!(r.json["error"], "invalid_scope");
 }
+
+/// I-82, §5.6.1, §9.3.2: `Store::revoke_agent` alone (as if the process died
+/// right after it, before anything else of the admin call ran) has already
+/// revoked the agent's tokens and the tokens of every chain containing it:
+/// their status bits are set and introspection says inactive.
+#[tokio::test]
+async fn i82_revoking_an_agent_in_the_store_revokes_its_tokens_in_the_same_transaction() {
+    let w = world().await;
+    let (_s, _p, _v, [t1, t2, t3]) = three_level_chain(&w).await;
+    assert_eq!(w.h.store.revoke_agent(P).await.unwrap(), 1);
+    let jti = |t: &str| decode_unverified(t).1["jti"].as_str().unwrap().to_owned();
+    let revoked = |t: String| {
+        let store = w.h.store.clone();
+        async move { store.token_record(&jti(&t)).await.unwrap().unwrap().revoked }
+    };
+    assert!(
+        !revoked(t1.clone()).await,
+        "the supervisor's own token stays valid"
+    );
+    assert!(revoked(t2.clone()).await, "the planner's token");
+    assert!(
+        revoked(t3.clone()).await,
+        "a token whose chain contains the planner"
+    );
+    assert_eq!(
+        w.status_of(&t3).await.1,
+        1,
+        "status bit of the chained token"
+    );
+    assert!(!w.active(&t2).await);
+    assert!(w.active(&t1).await);
+}

@@ -86,6 +86,14 @@ impl SigningKey {
                     .to_owned(),
             ));
         }
+        // OpenSSL reads the document first and josekit only ever sees
+        // OpenSSL's re-encoding: josekit's DER reader trusts length fields
+        // (the `keys` fuzz target made it request a 4 EiB allocation, an
+        // abort, from a 153-byte PEM).
+        let canonical = openssl::pkey::PKey::private_key_from_pem(pem)
+            .and_then(|key| key.private_key_to_pem_pkcs8())
+            .map_err(|e| JoseError::InvalidKey(format!("not a PKCS#8 private key: {e}")))?;
+        let pem = canonical.as_slice();
         let invalid = |e: josekit::JoseError| {
             JoseError::InvalidKey(format!("not a usable {alg} private key: {e}"))
         };

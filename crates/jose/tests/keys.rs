@@ -591,3 +591,19 @@ fn rfc7517_inconsistent_private_key_is_refused_at_load() {
         ajwt_jose::SigningKey::from_pkcs8_pem(pem.as_bytes(), alg).unwrap();
     }
 }
+
+/// A 153-byte PKCS#8 PEM whose DER declares an absurd length (found by the
+/// `keys` fuzz target): josekit's DER reader asked for a 4 EiB buffer, which
+/// aborts the process. OpenSSL reads the document first now, so it is an
+/// ordinary `InvalidKey` for every algorithm.
+#[test]
+fn rfc7517_pkcs8_with_a_huge_der_length_is_refused_without_allocating() {
+    let pem = include_bytes!("data/pkcs8-huge-der-length.pem");
+    for alg in Alg::ALL {
+        match ajwt_jose::SigningKey::from_pkcs8_pem(pem, alg) {
+            Err(JoseError::InvalidKey(_)) => {}
+            Err(other) => panic!("{alg}: refused for another reason: {other}"),
+            Ok(_) => panic!("{alg}: accepted"),
+        }
+    }
+}

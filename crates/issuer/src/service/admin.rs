@@ -83,9 +83,10 @@ impl Issuer {
         if registrations == 0 {
             return Err(OAuthError::InvalidRequest("Unknown agent_id".into()).into());
         }
-        // §5.6.1 "All tokens invalidated", §9.3.2: its tokens and every
-        // token whose delegation chain contains it (issue 13). A repeat of
-        // the call completes this if a crash came in between.
+        // §5.6.1 "All tokens invalidated", §9.3.2: `revoke_agent` revoked
+        // its tokens and every token whose delegation chain contains it in
+        // the same transaction (I-82); this counts any issued since and
+        // drops the cached status list tokens.
         let tokens = self.revoke_tokens_of_agent(&agent_id).await?;
         // Audit trail (§9.1.4, I-100).
         let event = crate::audit::AuditEvent::AgentRevoked {

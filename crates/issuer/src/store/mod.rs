@@ -136,6 +136,9 @@ pub trait Store: Send + Sync + 'static {
     /// administrator action) atomically and returns how many registrations
     /// the agent has, all of them now revoked; 0 means the agent is unknown
     /// and nothing changed. Idempotent: a second call returns the same count.
+    /// In the same transaction, the agent's tokens and every token whose
+    /// delegation chain contains it are revoked (§5.6.1, §9.3.2; as
+    /// [`Store::revoke_agent_tokens`]), so no crash leaves them valid.
     async fn revoke_agent(&self, agent_id: &str) -> Result<u64, StoreError>;
     /// All registrations of an agent, oldest first (audit trail, §5.4.4 step 5).
     async fn registrations(&self, agent_id: &str) -> Result<Vec<AgentRecord>, StoreError>;

@@ -399,14 +399,28 @@ impl Store for SqliteStore {
     }
 
     async fn revoke_agent(&self, agent_id: &str) -> Result<u64, StoreError> {
-        // One statement, so atomic. SQLite counts every row the WHERE clause
-        // matched, also rows already revoked: the count is the agent's number
-        // of registrations and a repeat returns the same.
+        // One transaction with the agent's tokens (§5.6.1 "all tokens
+        // invalidated", §9.3.2): a crash cannot leave the agent revoked and
+        // its tokens valid in the status lists. SQLite counts every row the
+        // WHERE clause matched, also rows already revoked: the count is the
+        // agent's number of registrations and a repeat returns the same.
+        let fail = |e: sqlx::Error| backend(format_args!("cannot revoke agent {agent_id}"), e);
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(fail)?;
         let done = sqlx::query("UPDATE agent_registrations SET revoked = 1 WHERE agent_id = ?1")
             .bind(agent_id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
-            .map_err(|e| backend(format_args!("cannot revoke agent {agent_id}"), e))?;
+            .map_err(fail)?;
+        // The time of the revocation itself is recorded by the caller's
+        // `revoke_agent_tokens` (on the issuer's clock).
+        revoke_agent_tokens_only(&mut tx, agent_id, now_ms())
+            .await
+            .map_err(fail)?;
+        tx.commit().await.map_err(fail)?;
         let count = done.rows_affected();
         if count > 0 {
             tracing::debug!(
@@ -730,29 +744,11 @@ impl Store for SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(fail)?;
-        let done = sqlx::query(
-            "UPDATE intent_tokens SET revoked = 1, revoked_at_ms = ?2 WHERE revoked = 0 AND \
-             (agent_id = ?1 OR jti IN (SELECT jti FROM intent_token_links \
-             WHERE kind = 'agent' AND value = ?1))",
-        )
-        .bind(agent_id)
-        .bind(at_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(fail)?;
-        sqlx::query(
-            "INSERT INTO registration_activity (registration_id, agent_id, revoked_at_ms) \
-             SELECT registration_id, agent_id, ?2 FROM agent_registrations \
-             WHERE agent_id = ?1 AND revoked = 1 ON CONFLICT (registration_id) DO UPDATE \
-             SET revoked_at_ms = COALESCE(revoked_at_ms, excluded.revoked_at_ms)",
-        )
-        .bind(agent_id)
-        .bind(at_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(fail)?;
+        let n = revoke_agent_tokens_in(&mut tx, agent_id, at_ms)
+            .await
+            .map_err(fail)?;
         tx.commit().await.map_err(fail)?;
-        Ok(done.rows_affected())
+        Ok(n)
     }
 
     async fn revoke_registration(
@@ -1200,6 +1196,46 @@ impl SqliteStore {
             audit: Arc::default(),
         })
     }
+}
+
+/// Revokes, inside `tx`, every unrevoked token of `agent_id` and every token
+/// whose delegation chain contains it (§9.3.2); the number revoked.
+async fn revoke_agent_tokens_only(
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    agent_id: &str,
+    at_ms: i64,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE intent_tokens SET revoked = 1, revoked_at_ms = ?2 WHERE revoked = 0 AND \
+         (agent_id = ?1 OR jti IN (SELECT jti FROM intent_token_links \
+         WHERE kind = 'agent' AND value = ?1))",
+    )
+    .bind(agent_id)
+    .bind(at_ms)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// [`revoke_agent_tokens_only`], and records when the agent's revoked
+/// registrations were revoked (the lifecycle view's time, §5.6.2).
+async fn revoke_agent_tokens_in(
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    agent_id: &str,
+    at_ms: i64,
+) -> Result<u64, sqlx::Error> {
+    let n = revoke_agent_tokens_only(tx, agent_id, at_ms).await?;
+    sqlx::query(
+        "INSERT INTO registration_activity (registration_id, agent_id, revoked_at_ms) \
+         SELECT registration_id, agent_id, ?2 FROM agent_registrations \
+         WHERE agent_id = ?1 AND revoked = 1 ON CONFLICT (registration_id) DO UPDATE \
+         SET revoked_at_ms = COALESCE(revoked_at_ms, excluded.revoked_at_ms)",
+    )
+    .bind(agent_id)
+    .bind(at_ms)
+    .execute(&mut **tx)
+    .await?;
+    Ok(n)
 }
 
 #[cfg(test)]
