@@ -2,7 +2,7 @@
 # Runs every fuzz target (or those named) for SECONDS each (default 600)
 # with libFuzzer through cargo-fuzz, two targets at a time, and writes
 # one line per target to crates/fuzz/results.tsv:
-#   target  seconds  executions  exec/s  coverage  features  corpus  crashes
+#   target  seconds  executions  exec/s  coverage  features  corpus  crashes  commit
 # Needs the nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`);
 # see crates/fuzz/README.md. Crashes, leaks, timeouts (-timeout=10 s per
 # input) and out-of-memory (-rss_limit_mb=2048) stop a target and leave the
@@ -33,7 +33,8 @@ export -f run_one
 export SECONDS_EACH
 printf '%s\n' "${targets[@]}" | xargs -P "$JOBS" -I{} bash -c 'run_one {}'
 {
-  printf 'target\tseconds\texecutions\texec_per_s\tcoverage\tfeatures\tcorpus\tcrashes\n'
+  commit=$(git rev-parse --short HEAD 2>/dev/null || echo '?')
+  printf 'target\tseconds\texecutions\texec_per_s\tcoverage\tfeatures\tcorpus\tcrashes\tcommit\n'
   for t in "${targets[@]}"; do
     log="logs/$t.log"
     execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | awk '{print $2}' | tail -1)
@@ -43,7 +44,7 @@ printf '%s\n' "${targets[@]}" | xargs -P "$JOBS" -I{} bash -c 'run_one {}'
     ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
     corp=$(sed -n 's/.* corp: \([0-9]*\).*/\1/p' <<<"$last")
     crashes=$(ls "fuzz/artifacts/$t" 2>/dev/null | wc -l)
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$SECONDS_EACH" "${execs:-?}" "${rate:-?}" "${cov:-?}" "${ft:-?}" "${corp:-?}" "$crashes"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$SECONDS_EACH" "${execs:-?}" "${rate:-?}" "${cov:-?}" "${ft:-?}" "${corp:-?}" "$crashes" "$commit"
   done
 } > results.tsv
 cat results.tsv
