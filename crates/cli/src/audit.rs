@@ -340,7 +340,7 @@ fn print_records(records: &[AuditRecord], json: bool) -> Result<(), ExitCode> {
 
 /// `<seq> <UTC time> <event> key=value … {detail}`.
 fn text_line(r: &AuditRecord) -> String {
-    let mut line = format!("{} {} {}", r.seq, utc(r.time_ms), r.event);
+    let mut line = format!("{} {} {}", r.seq, crate::utc::from_ms(r.time_ms), r.event);
     for (key, value) in [
         ("client", &r.client_id),
         ("agent", &r.agent_id),
@@ -360,30 +360,6 @@ fn text_line(r: &AuditRecord) -> String {
     line
 }
 
-/// RFC 3339 UTC time of Unix milliseconds (days to civil date: H. Hinnant's
-/// algorithm).
-fn utc(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let millis = ms.rem_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60
-    )
-}
-
 /// Writes and flushes stdout; a closed pipe ends quietly with status 1.
 fn write_out(bytes: &[u8]) -> Result<(), ExitCode> {
     if bytes.is_empty() {
@@ -394,17 +370,5 @@ fn write_out(bytes: &[u8]) -> Result<(), ExitCode> {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Err(ExitCode::from(1)),
         Err(e) => Err(fail(1, &format!("cannot write output: {e}"))),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::utc;
-
-    #[test]
-    fn utc_formats_rfc3339() {
-        assert_eq!(utc(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(utc(1_735_689_600_123), "2025-01-01T00:00:00.123Z");
-        assert_eq!(utc(951_782_400_000), "2000-02-29T00:00:00.000Z");
     }
 }

@@ -104,17 +104,18 @@ pub(crate) fn run(cmd: &KeysCommand) -> Result<Vec<u8>, CliError> {
             out.push_str(&format!(
                 "a rotation is already pending: {} signs from {}; nothing added\n",
                 r.key.kid,
-                utc(r.key.activates_at)
+                crate::utc::from_secs(r.key.activates_at)
             ));
         } else {
             out.push_str(&format!(
                 "published {} ({}); it signs from {} (in {} s); {} is retired at {}\n",
                 r.key.kid,
                 r.key.alg,
-                utc(r.key.activates_at),
+                crate::utc::from_secs(r.key.activates_at),
                 r.key.activates_at.saturating_sub(now),
                 r.previous_kid,
-                r.previous_retires_at.map_or_else(|| "-".to_owned(), utc)
+                r.previous_retires_at
+                    .map_or_else(|| "-".to_owned(), crate::utc::from_secs)
             ));
         }
         ring
@@ -144,45 +145,11 @@ fn table(keys: &[KeyInfo]) -> String {
             k.kid,
             k.alg.as_str(),
             k.state.to_string(),
-            utc(k.created_at),
-            utc(k.activates_at),
-            k.retires_at.map_or_else(|| "-".to_owned(), utc),
+            crate::utc::from_secs(k.created_at),
+            crate::utc::from_secs(k.activates_at),
+            k.retires_at
+                .map_or_else(|| "-".to_owned(), crate::utc::from_secs),
         ));
     }
     out
-}
-
-/// RFC 3339 UTC time of Unix seconds (proleptic Gregorian calendar).
-fn utc(secs: u64) -> String {
-    let days = i64::try_from(secs / 86_400).unwrap_or(0);
-    let rem = secs % 86_400;
-    // Civil from days (H. Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::utc;
-
-    #[test]
-    fn utc_formats_rfc3339() {
-        assert_eq!(utc(0), "1970-01-01T00:00:00Z");
-        assert_eq!(utc(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(utc(1_796_624_683), "2026-12-07T06:24:43Z");
-        assert_eq!(utc(4_102_444_799), "2099-12-31T23:59:59Z");
-    }
 }

@@ -30,6 +30,7 @@ mod checksum;
 mod keys;
 mod serve;
 mod token;
+mod utc;
 
 /// Exit status for bad input, like clap's usage errors.
 const EXIT_BAD_INPUT: u8 = 2;

@@ -99,13 +99,7 @@ impl Issuer {
         basic: Option<(String, String)>,
         peer: Option<std::net::IpAddr>,
     ) -> Result<TokenResponse, ApiError> {
-        let param = |name: &str| {
-            params
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-                .filter(|v| !v.is_empty())
-        };
+        let param = |name: &str| non_empty_param(params, name);
         let client = self.authenticate_client(params, basic, peer).await?;
         let granted = match param("scope") {
             None => client.allowed_scopes.clone(),
@@ -169,13 +163,7 @@ impl Issuer {
         basic: Option<(String, String)>,
         peer: Option<std::net::IpAddr>,
     ) -> Result<ClientRecord, ApiError> {
-        let param = |name: &str| {
-            params
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-                .filter(|v| !v.is_empty())
-        };
+        let param = |name: &str| non_empty_param(params, name);
         let posted = match (param("client_id"), param("client_secret")) {
             (Some(id), Some(secret)) => Some((id.to_owned(), secret.to_owned())),
             (None, None) => None,
@@ -303,4 +291,14 @@ impl Issuer {
 fn dummy_digest() -> &'static str {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     DUMMY.get_or_init(|| secrets::hash_generated_secret(&secrets::generate_secret()))
+}
+
+/// The first non-empty value of parameter `name` (RFC 6749 §3.1: a parameter
+/// sent without a value is treated as omitted).
+fn non_empty_param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .filter(|v| !v.is_empty())
 }
