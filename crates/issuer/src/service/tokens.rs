@@ -528,7 +528,7 @@ impl Issuer {
                 self.store
                     .registration_specification(&r.registration_id)
                     .await?
-                    .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+                    .and_then(|s| serde_json::from_str::<Value>(&s.spec_json).ok())
             } else {
                 None
             };

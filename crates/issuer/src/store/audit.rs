@@ -259,7 +259,7 @@ impl Store for AuditedStore {
     async fn registration_specification(
         &self,
         registration_id: &str,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<Option<super::StoredSpecification>, StoreError> {
         let r = self.inner.registration_specification(registration_id).await;
         audit!(
             "registration_specification",
@@ -302,5 +302,74 @@ impl Store for AuditedStore {
         &self,
     ) -> Result<Option<crate::audit::AuditCheckpoint>, StoreError> {
         self.inner.latest_audit_checkpoint().await
+    }
+
+    // ---- scale-out (issue 14): forwarded ----------------------------------
+    async fn insert_first_client(&self, client: &ClientRecord) -> Result<bool, StoreError> {
+        self.inner.insert_first_client(client).await
+    }
+    async fn signing_keys(&self) -> Result<Vec<super::StoredSigningKey>, StoreError> {
+        self.inner.signing_keys().await
+    }
+    async fn apply_key_change(
+        &self,
+        change: super::KeyChange,
+    ) -> Result<super::KeyChangeOutcome, StoreError> {
+        self.inner.apply_key_change(change).await
+    }
+    async fn sealed_values(
+        &self,
+        kind: super::SealedKind,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        self.inner.sealed_values(kind, after, limit).await
+    }
+    async fn replace_sealed_value(
+        &self,
+        kind: super::SealedKind,
+        id: &str,
+        old: &str,
+        new: &str,
+    ) -> Result<bool, StoreError> {
+        self.inner.replace_sealed_value(kind, id, old, new).await
+    }
+    async fn rate_limit_take(
+        &self,
+        key: &str,
+        burst: u32,
+        interval_ms: u64,
+        now_ms: i64,
+    ) -> Result<Option<u64>, StoreError> {
+        self.inner
+            .rate_limit_take(key, burst, interval_ms, now_ms)
+            .await
+    }
+    async fn rate_limit_block(&self, key: &str, until_ms: i64) -> Result<(), StoreError> {
+        self.inner.rate_limit_block(key, until_ms).await
+    }
+    async fn rate_limit_blocked_until(
+        &self,
+        keys: &[String],
+        now_ms: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        self.inner.rate_limit_blocked_until(keys, now_ms).await
+    }
+    async fn remember_once(
+        &self,
+        scope: &str,
+        value: &str,
+        expires_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.inner.remember_once(scope, value, expires_ms).await
+    }
+    async fn prune_shared_state(&self, now_ms: i64) -> Result<u64, StoreError> {
+        self.inner.prune_shared_state(now_ms).await
+    }
+    async fn stats(&self) -> Result<super::StoreStats, StoreError> {
+        self.inner.stats().await
+    }
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<super::StoreChange>> {
+        self.inner.changes()
     }
 }

@@ -232,7 +232,7 @@ pub trait Store: Send + Sync + 'static {
     async fn registration_specification(
         &self,
         _registration_id: &str,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<Option<StoredSpecification>, StoreError> {
         Err(unsupported("registration_specification"))
     }
 
@@ -264,6 +264,216 @@ pub trait Store: Send + Sync + 'static {
     async fn latest_audit_checkpoint(
         &self,
     ) -> Result<Option<crate::audit::AuditCheckpoint>, StoreError>;
+
+    // ---- scale-out (issue 14): what replicas share ------------------------
+    // Default bodies refuse (`StoreError::Backend`), never silently succeed;
+    // both stores implement them and both decorators forward them.
+
+    /// Inserts the first client, only when the store has none, atomically
+    /// (bootstrap of the admin client, I-68): two replicas starting on one
+    /// empty database create exactly one. `false`: a client already existed
+    /// and nothing was written.
+    async fn insert_first_client(&self, _client: &ClientRecord) -> Result<bool, StoreError> {
+        Err(unsupported("insert_first_client"))
+    }
+
+    /// Every signing key of the issuer (I-110): live keys with their
+    /// (sealed) private key, and the public records of retired keys
+    /// (`private_key_pem` `None`), oldest first.
+    async fn signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError> {
+        Err(unsupported("signing_keys"))
+    }
+    /// Applies one change of the key set atomically (I-110): with
+    /// `insert_unless_pending_after = Some(t)`, `insert` is written only when
+    /// no stored live key has `activates_at > t` (so replicas racing to
+    /// rotate add one key, [`KeyChangeOutcome::PendingExists`] for the
+    /// others, and nothing else of the change is applied); then `retires_at`
+    /// updates, then `retire` (private key deleted, `retired_at` set),
+    /// keeping at most [`MAX_RETIRED_KEY_RECORDS`] retired records.
+    async fn apply_key_change(&self, _change: KeyChange) -> Result<KeyChangeOutcome, StoreError> {
+        Err(unsupported("apply_key_change"))
+    }
+
+    /// Up to `limit` sealed values of `kind` whose id is greater than
+    /// `after`, in id order (re-encryption under a new key-encryption key,
+    /// I-112). Ids: a specification's checksum, a signing key's `kid`.
+    async fn sealed_values(
+        &self,
+        _kind: SealedKind,
+        _after: &str,
+        _limit: u32,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        Err(unsupported("sealed_values"))
+    }
+    /// Replaces the sealed value of `kind`/`id` by `new` if it is still
+    /// `old` (compare-and-swap); `false` when it changed meanwhile.
+    async fn replace_sealed_value(
+        &self,
+        _kind: SealedKind,
+        _id: &str,
+        _old: &str,
+        _new: &str,
+    ) -> Result<bool, StoreError> {
+        Err(unsupported("replace_sealed_value"))
+    }
+
+    /// Shared rate limiting (I-113): GCRA on the bucket `key` holding
+    /// `burst` cells, one cell coming back every `interval_ms`. Takes one
+    /// cell as of `now_ms`: `None` when taken, `Some(wait_ms)` when the
+    /// bucket is empty (nothing is taken). Atomic across replicas.
+    async fn rate_limit_take(
+        &self,
+        _key: &str,
+        _burst: u32,
+        _interval_ms: u64,
+        _now_ms: i64,
+    ) -> Result<Option<u64>, StoreError> {
+        Err(unsupported("rate_limit_take"))
+    }
+    /// Puts `key` in the shared penalty box until `until_ms` (a later
+    /// `until_ms` wins).
+    async fn rate_limit_block(&self, _key: &str, _until_ms: i64) -> Result<(), StoreError> {
+        Err(unsupported("rate_limit_block"))
+    }
+    /// The latest `until_ms` after `now_ms` of any of `keys` in the penalty
+    /// box, or `None`.
+    async fn rate_limit_blocked_until(
+        &self,
+        _keys: &[String],
+        _now_ms: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        Err(unsupported("rate_limit_blocked_until"))
+    }
+    /// Records a one-time value (a DPoP proof `jti`, RFC 9449 §11.1) until
+    /// `expires_ms`; `false` when it is already recorded and unexpired
+    /// (a replay, on any replica).
+    async fn remember_once(
+        &self,
+        _scope: &str,
+        _value: &str,
+        _expires_ms: i64,
+    ) -> Result<bool, StoreError> {
+        Err(unsupported("remember_once"))
+    }
+    /// Deletes rate-limit buckets that are full again, penalty-box entries
+    /// and one-time values that expired by `now_ms`; returns how many rows.
+    async fn prune_shared_state(&self, _now_ms: i64) -> Result<u64, StoreError> {
+        Err(unsupported("prune_shared_state"))
+    }
+
+    /// Sizes for `/metrics` (I-114): registry, workflows, clients, token
+    /// records, status lists and the connection pool.
+    async fn stats(&self) -> Result<StoreStats, StoreError> {
+        Err(unsupported("stats"))
+    }
+
+    /// A feed of changes made by other processes on the same database
+    /// (I-111: PostgreSQL `LISTEN`/`NOTIFY`), for caches to invalidate.
+    /// `None`: this store has no such feed (one process per database).
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<StoreChange>> {
+        None
+    }
+}
+
+/// Most retired-key records (public metadata only) kept in the store (I-90).
+pub const MAX_RETIRED_KEY_RECORDS: usize = 16;
+
+/// A signing key of the issuer as stored (I-110).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSigningKey {
+    /// RFC 7638 thumbprint.
+    pub kid: String,
+    /// The JWS algorithm name it signs under (`ES256`, `EdDSA`, ...).
+    pub alg: String,
+    /// Creation time (Unix seconds).
+    pub created_at: u64,
+    /// When it starts signing (Unix seconds).
+    pub activates_at: u64,
+    /// When it leaves the JWK Set, once a successor is scheduled.
+    pub retires_at: Option<u64>,
+    /// When it was retired (its private key deleted); `None` while live.
+    pub retired_at: Option<u64>,
+    /// The PKCS#8 PEM private key (sealed, I-112, below the sealing
+    /// decorator, plaintext above it); `None` once retired.
+    pub private_key_pem: Option<String>,
+}
+
+/// One atomic change of the stored key set ([`Store::apply_key_change`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyChange {
+    /// A new key.
+    pub insert: Option<StoredSigningKey>,
+    /// Write `insert` (and the rest) only when no live key activates after
+    /// this time (Unix seconds).
+    pub insert_unless_pending_after: Option<u64>,
+    /// New `retires_at` of live keys, by `kid`.
+    pub set_retires_at: Vec<(String, u64)>,
+    /// Keys to retire now (private key deleted), by `kid`, with the time.
+    pub retire: Vec<(String, u64)>,
+}
+
+/// What [`Store::apply_key_change`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyChangeOutcome {
+    /// The change was applied.
+    Applied,
+    /// A pending key existed (`insert_unless_pending_after`): nothing was written.
+    PendingExists,
+}
+
+/// Which sealed (encrypted at rest) column a value is from (§9.1.4, I-112).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SealedKind {
+    /// A registered agent specification (prompt, tools, configuration),
+    /// identified by its checksum.
+    Specification,
+    /// A signing key's private key, identified by its `kid`.
+    SigningKey,
+}
+
+/// A registered specification with the checksum it was registered under
+/// ([`Store::registration_specification`]; the checksum identifies the
+/// sealed value, I-112).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSpecification {
+    /// The registration's checksum.
+    pub checksum: AgentChecksum,
+    /// The specification, JSON text (sealed below the sealing decorator).
+    pub spec_json: String,
+}
+
+/// Sizes reported by [`Store::stats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Distinct registered agents.
+    pub agents: u64,
+    /// Registrations (all versions).
+    pub registrations: u64,
+    /// Workflows.
+    pub workflows: u64,
+    /// OAuth clients.
+    pub clients: u64,
+    /// Kept token records.
+    pub token_records: u64,
+    /// Status lists.
+    pub status_lists: u64,
+    /// Statuses allocated over all lists.
+    pub statuses_used: u64,
+    /// Open connections of the pool.
+    pub pool_connections: u32,
+    /// Idle connections of the pool.
+    pub pool_idle: u32,
+    /// The pool's maximum size.
+    pub pool_max: u32,
+}
+
+/// A change made through another process ([`Store::changes`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreChange {
+    /// An agent was registered, re-registered or revoked.
+    Agent(String),
+    /// Anything may have changed (notifications were lost): drop every cache.
+    All,
 }
 
 fn unsupported(what: &str) -> StoreError {

@@ -906,14 +906,23 @@ impl Store for SqliteStore {
     async fn registration_specification(
         &self,
         registration_id: &str,
-    ) -> Result<Option<String>, StoreError> {
-        sqlx::query_scalar::<_, String>(
-            "SELECT spec_json FROM agent_registrations WHERE registration_id = ?1",
+    ) -> Result<Option<super::StoredSpecification>, StoreError> {
+        let row = sqlx::query_as::<_, (String, String)>(
+            "SELECT checksum, spec_json FROM agent_registrations WHERE registration_id = ?1",
         )
         .bind(registration_id)
         .fetch_optional(&self.pool)
         .await
-        .map_err(|e| backend(format_args!("specification of {registration_id}"), e))
+        .map_err(|e| backend(format_args!("specification of {registration_id}"), e))?;
+        row.map(|(checksum, spec_json)| {
+            Ok(super::StoredSpecification {
+                checksum: AgentChecksum::parse(&checksum).map_err(|e| {
+                    backend(format_args!("agent_registrations {registration_id}: checksum"), e)
+                })?,
+                spec_json,
+            })
+        })
+        .transpose()
     }
 
     /// Group commit (I-100): the entry is queued; whoever holds the commit
