@@ -100,6 +100,52 @@ pub struct IssuerConfig {
     /// when it moved, and once more at a graceful shutdown (I-104, default
     /// 300 s); `None`: no checkpoints.
     pub audit_checkpoint_interval: Option<Duration>,
+    /// The store (issue 14): `None` for the embedded SQLite file in the
+    /// data directory, or a `postgres://` URL shared by replicas.
+    pub database_url: Option<DatabaseUrl>,
+    /// The key-encryption key file (§9.1.4 encryption at rest, I-112);
+    /// `None`: `<data_dir>/kek.key`, created (0600) on first start.
+    pub kek_file: Option<PathBuf>,
+}
+
+/// A database URL; its `Debug` and `Display` hide the password, so the
+/// configuration can be logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// Wraps a URL.
+    pub fn new(url: impl Into<String>) -> DatabaseUrl {
+        DatabaseUrl(url.into())
+    }
+    /// The URL itself, password included (for the driver only).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    /// The URL with any password replaced by `***`.
+    pub fn redacted(&self) -> String {
+        match url::Url::parse(&self.0) {
+            Ok(mut u) if u.password().is_some() => {
+                // Cannot fail for a URL that already has a password.
+                let _ = u.set_password(Some("***"));
+                u.to_string()
+            }
+            Ok(u) => u.to_string(),
+            Err(_) => "(unparsable database URL)".to_owned(),
+        }
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("DatabaseUrl").field(&self.redacted()).finish()
+    }
+}
+
+impl std::fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
 }
 
 /// Token records and Token Status Lists (draft-ietf-oauth-status-list).
@@ -183,6 +229,8 @@ impl Default for IssuerConfig {
             key_retire_leeway: 60,
             tokens: TokenRecordConfig::default(),
             audit_checkpoint_interval: Some(Duration::from_secs(300)),
+            database_url: None,
+            kek_file: None,
         }
     }
 }
@@ -315,6 +363,12 @@ pub struct FileConfig {
     /// Seconds between signed checkpoints of the audit trail's head (I-104), 0 for none [default: 300]
     #[arg(long, env = "AJWT_AUDIT_CHECKPOINT_INTERVAL", value_name = "SECONDS")]
     pub audit_checkpoint_interval: Option<u64>,
+    /// PostgreSQL store shared by replicas, postgres://user:password@host/db [default: SQLite file in the data directory]
+    #[arg(long, env = "AJWT_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Key-encryption key (32 random bytes) sealing prompts and private keys at rest (§9.1.4); replicas share it [default: <data_dir>/kek.key, created on first start]
+    #[arg(long, env = "AJWT_KEK_FILE", value_name = "PATH")]
+    pub kek_file: Option<PathBuf>,
 }
 
 impl FileConfig {
@@ -492,6 +546,8 @@ impl FileConfig {
                 Some(s) => Some(Duration::from_secs(s)),
                 None => d.audit_checkpoint_interval,
             },
+            database_url: pick(overrides.database_url, self.database_url).map(DatabaseUrl::new),
+            kek_file: overrides.kek_file.or(self.kek_file),
         };
         config.validate()?;
         Ok(config)
