@@ -908,4 +908,21 @@ mod tests {
             assert!(c.validate().is_err(), "{size} {ttl} {leeway}");
         }
     }
+
+    #[test]
+    fn database_url_password_never_reaches_debug_or_display() {
+        let url = DatabaseUrl::new("postgres://ajwt:s3cr3t-pw@db.example:5432/ajwt");
+        let shown = format!("{url} {url:?}");
+        assert!(!shown.contains("s3cr3t-pw"), "{shown}");
+        assert!(shown.contains("ajwt:***@db.example"), "{shown}");
+        assert_eq!(
+            url.expose(),
+            "postgres://ajwt:s3cr3t-pw@db.example:5432/ajwt"
+        );
+        let config = IssuerConfig {
+            database_url: Some(url),
+            ..IssuerConfig::default()
+        };
+        assert!(!format!("{config:?}").contains("s3cr3t-pw"));
+    }
 }
