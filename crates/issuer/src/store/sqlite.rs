@@ -917,7 +917,10 @@ impl Store for SqliteStore {
         row.map(|(checksum, spec_json)| {
             Ok(super::StoredSpecification {
                 checksum: AgentChecksum::parse(&checksum).map_err(|e| {
-                    backend(format_args!("agent_registrations {registration_id}: checksum"), e)
+                    backend(
+                        format_args!("agent_registrations {registration_id}: checksum"),
+                        e,
+                    )
                 })?,
                 spec_json,
             })
