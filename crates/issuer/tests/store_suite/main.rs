@@ -107,6 +107,7 @@ mod registry;
 // Issue 14, the PostgreSQL work: the rest of the contract and concurrency.
 mod audit_chain;
 mod change_feed;
+mod pool;
 mod clients;
 mod concurrency;
 mod keys;
