@@ -41,10 +41,7 @@ fn entry(n: i64) -> AuditEntry {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s9_1_4_audit_verify_and_tail_read_a_postgres_trail() {
-    let Some(db) = fresh_postgres_database("audit_cli_postgres")
-        .await
-        .unwrap()
-    else {
+    let Some(db) = fresh_postgres_database("audit_cli_postgres").await.unwrap() else {
         return;
     };
     let url = DatabaseUrl::new(db.url());
@@ -73,7 +70,15 @@ async fn s9_1_4_audit_verify_and_tail_read_a_postgres_trail() {
         "{stdout}"
     );
 
-    let out = ajwt(&["audit", "tail", "-n", "2", "--json", "--database-url", db.url()]);
+    let out = ajwt(&[
+        "audit",
+        "tail",
+        "-n",
+        "2",
+        "--json",
+        "--database-url",
+        db.url(),
+    ]);
     assert_eq!(out.status.code(), Some(0));
     let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
         .unwrap()
@@ -81,7 +86,10 @@ async fn s9_1_4_audit_verify_and_tail_read_a_postgres_trail() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(
-        lines.iter().map(|r| r["seq"].as_u64().unwrap()).collect::<Vec<_>>(),
+        lines
+            .iter()
+            .map(|r| r["seq"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
         [11, 12]
     );
 

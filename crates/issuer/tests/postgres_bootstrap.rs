@@ -50,10 +50,14 @@ async fn i116_two_replicas_on_one_empty_database_create_one_admin_client() {
         !other.join(ADMIN_CLIENT_FILE).exists(),
         "the other replica keeps no credentials the store does not know"
     );
-    let creds: ClientCredentials =
-        serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    let creds: ClientCredentials = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
     assert_eq!(one.store().client_count().await.unwrap(), 1);
-    assert!(two.store().client(&creds.client_id).await.unwrap().is_some());
+    assert!(two
+        .store()
+        .client(&creds.client_id)
+        .await
+        .unwrap()
+        .is_some());
 
     // The one admin client authenticates on both replicas (shared clients).
     for issuer in [one, two] {

@@ -1012,6 +1012,19 @@ impl Store for PgStore {
             )
         };
         let mut tx = self.pool.begin().await.map_err(fail)?;
+        let owner = sqlx::query_scalar::<_, String>(
+            "SELECT agent_id FROM agent_registrations WHERE registration_id = $1",
+        )
+        .bind(registration_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(fail)?;
+        let Some(owner) = owner else {
+            return Ok(None);
+        };
+        // The agent's registration lock (I-115): a concurrent re-registration
+        // sees this revocation of its latest version, or comes after it.
+        lock_agent(&mut tx, &owner).await.map_err(fail)?;
         let agent_id = sqlx::query_scalar::<_, String>(
             "UPDATE agent_registrations SET revoked = TRUE WHERE registration_id = $1 \
              RETURNING agent_id",

@@ -107,10 +107,10 @@ mod registry;
 // Issue 14, the PostgreSQL work: the rest of the contract and concurrency.
 mod audit_chain;
 mod change_feed;
-mod pool;
 mod clients;
 mod concurrency;
 mod keys;
+mod pool;
 mod shared_limits;
 mod stats;
 mod tokens;
