@@ -5,7 +5,6 @@ use std::sync::Arc;
 use super::*;
 use std::path::{Path, PathBuf};
 
-use crate::keys::KeyRing;
 use crate::store::cache::CachedStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{ClientRecord, StoreError};
@@ -65,12 +64,17 @@ impl Issuer {
             std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
                 .map_err(|e| data_dir_error(&dir, e))?;
         }
-        let store = SqliteStore::open(&dir.join("ajwt.sqlite3")).await?;
+        let store: Arc<dyn crate::store::Store> = Arc::new(CachedStore::new(
+            SqliteStore::open(&dir.join("ajwt.sqlite3")).await?,
+        ));
         let now = u64::try_from(SystemClock.now()).unwrap_or(0);
-        let keys = KeyRing::load_with(&dir, config.signing_alg, config.rotation_policy(), now)?;
+        // I-110: the keys live in the store (legacy key files of the data
+        // directory are imported once and deleted).
+        let (alg, policy) = (config.signing_alg, config.rotation_policy());
+        let keys = crate::key_store::load(&*store, Some(&dir), alg, policy, now).await?;
         let issuer = Issuer::new(
             config,
-            Arc::new(CachedStore::new(store)),
+            store,
             Arc::new(keys),
             Arc::new(SystemClock),
         );
