@@ -1951,42 +1951,105 @@ mod tests {
         assert_eq!(got["sub"], "a");
     }
 
-    // --- persistence ----------------------------------------------------
+    // --- keys in the store (I-110) -----------------------------------------
+
+    /// The ring of `records` as of `now` (the retirements due are dropped).
+    fn stored(records: &[StoredSigningKey], policy: RotationPolicy, now: u64) -> KeyRing {
+        KeyRing::from_stored(records, policy, now).unwrap().0
+    }
+
+    /// What an import reads from a legacy data directory, as one ring.
+    fn load_legacy(data_dir: &Path) -> Result<KeyRing, KeyError> {
+        let legacy = LegacyKeyFiles::read(data_dir)?.expect("a legacy key directory");
+        let records: Vec<StoredSigningKey> =
+            legacy.retired.into_iter().chain(legacy.keys).collect();
+        Ok(stored(&records, RotationPolicy::default(), unix_now()))
+    }
 
     #[test]
-    fn persistence_same_kid_cross_verify_and_modes() {
+    fn i110_store_records_round_trip_same_kid_cross_verify_each_alg() {
         for alg in SigningAlgorithm::ALL {
-            let tmp = tempfile::tempdir().unwrap();
-            let data = tmp.path().join("data");
-            let first = KeyRing::load_or_generate(&data, alg).unwrap();
-            let dir = data.join(KEY_DIR);
-            assert_eq!(mode(&dir), 0o700);
-            let files = key_files(&dir);
-            assert_eq!(files.len(), 1, "{files:?}");
-            assert_eq!(files[0], dir.join(format!("{}.json", first.current_kid())));
-            assert_eq!(mode(&files[0]), 0o600);
-            let stored: Map<String, Value> =
-                serde_json::from_slice(&fs::read(&files[0]).unwrap()).unwrap();
-            assert_eq!(
-                member_names(&stored),
-                ["alg", "created_at", "kid", "private_key_pem"]
-            );
-            assert_eq!(stored["alg"], alg.as_str());
-            assert_eq!(stored["kid"], first.current_kid());
-            assert!(stored["private_key_pem"]
-                .as_str()
+            let first = ring(alg).clone();
+            let records = first.to_stored().unwrap();
+            assert_eq!(records.len(), 1);
+            let record = &records[0];
+            assert_eq!(record.kid, first.current_kid());
+            assert_eq!(record.alg, alg.as_str());
+            assert_eq!(record.retired_at, None);
+            assert_eq!(record.activates_at, first.current_activated_at());
+            assert!(record
+                .private_key_pem
+                .as_deref()
                 .unwrap()
                 .starts_with("-----BEGIN PRIVATE KEY-----"));
-
-            let second = KeyRing::load_or_generate(&data, alg).unwrap();
+            let (second, retire) =
+                KeyRing::from_stored(&records, RotationPolicy::default(), unix_now()).unwrap();
+            assert!(retire.is_empty());
+            assert!(second.is_stored() && !first.is_stored());
             assert_eq!(second.current_kid(), first.current_kid());
             assert_eq!(second.current_alg(), alg);
             assert_eq!(second.jwks(), first.jwks());
-            assert_eq!(key_files(&dir).len(), 1);
             let t1 = first.sign(TYP, &claims()).unwrap();
             let t2 = second.sign(TYP, &claims()).unwrap();
             assert_eq!(second.verify(&t1, TYP).unwrap(), claims());
             assert_eq!(first.verify(&t2, TYP).unwrap(), claims());
+        }
+    }
+
+    #[test]
+    fn i110_bad_store_records_are_named_errors() {
+        let good = ring(Alg::Es256).to_stored().unwrap().remove(0);
+        assert!(matches!(
+            KeyRing::from_stored(&[], RotationPolicy::default(), 1),
+            Err(KeyError::NoStoredKey)
+        ));
+        let retired_only = StoredSigningKey {
+            private_key_pem: None,
+            retired_at: Some(5),
+            ..good.clone()
+        };
+        assert!(matches!(
+            KeyRing::from_stored(&[retired_only], RotationPolicy::default(), 10),
+            Err(KeyError::NoStoredKey)
+        ));
+        let cases = [
+            (
+                StoredSigningKey {
+                    alg: "RS256".to_owned(),
+                    ..good.clone()
+                },
+                "not a usable RS256 key",
+            ),
+            (
+                StoredSigningKey {
+                    alg: "HS256".to_owned(),
+                    ..good.clone()
+                },
+                "alg",
+            ),
+            (
+                StoredSigningKey {
+                    kid: "abc".to_owned(),
+                    ..good.clone()
+                },
+                "not the RFC 7638 thumbprint",
+            ),
+            (
+                StoredSigningKey {
+                    private_key_pem: Some(OPENSSL_P256_SPKI.to_owned()),
+                    ..good.clone()
+                },
+                "PKCS#8",
+            ),
+        ];
+        for (record, needle) in cases {
+            match KeyRing::from_stored(&[record.clone()], RotationPolicy::default(), 1) {
+                Err(KeyError::BadStoredKey { kid, reason }) => {
+                    assert_eq!(kid, record.kid);
+                    assert!(reason.contains(needle), "{needle}: {reason}");
+                }
+                other => panic!("{needle}: {other:?}"),
+            }
         }
     }
 
@@ -2001,7 +2064,7 @@ mod tests {
     }
 
     #[test]
-    fn i45_existing_format1_key_files_still_load_and_sign_under_their_alg() {
+    fn i45_i110_legacy_format1_key_files_import_and_sign_under_their_alg() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join(KEY_DIR);
         ensure_key_dir(&dir).unwrap();
@@ -2015,8 +2078,20 @@ mod tests {
             200,
             OPENSSL_ED25519_PKCS8,
         );
-        // The configured alg does not matter once keys exist.
-        let ring = KeyRing::load_or_generate(tmp.path(), Alg::Ed25519).unwrap();
+        let legacy = LegacyKeyFiles::read(tmp.path()).unwrap().unwrap();
+        assert_eq!(legacy.keys.len(), 2);
+        assert!(legacy.retired.is_empty());
+        let p256 = legacy
+            .keys
+            .iter()
+            .find(|k| k.kid == OPENSSL_P256_KID)
+            .unwrap();
+        assert_eq!(
+            (p256.alg.as_str(), p256.created_at, p256.activates_at),
+            ("ES256", 100, 100)
+        );
+        assert_eq!(p256.retires_at, None);
+        let ring = load_legacy(tmp.path()).unwrap();
         assert_eq!(ring.kids(), [OPENSSL_ED25519_KID, OPENSSL_P256_KID]);
         assert_eq!(ring.current_alg(), Alg::EdDsa);
         let jwks = ring.jwks();
@@ -2036,8 +2111,13 @@ mod tests {
             verify_with_jsonwebtoken(&token, &jwks, OPENSSL_ED25519_KID),
             claims()
         );
-        // Nothing was rewritten or added.
+        // Reading changes nothing; `remove` deletes both directories.
         assert_eq!(key_files(&dir).len(), 2);
+        ensure_key_dir(&tmp.path().join(RETIRED_DIR)).unwrap();
+        legacy.remove().unwrap();
+        assert!(!dir.exists() && !tmp.path().join(RETIRED_DIR).exists());
+        assert!(LegacyKeyFiles::read(tmp.path()).unwrap().is_none());
+        legacy.remove().unwrap();
 
         // The same Ed25519 key file saying "Ed25519" signs under that name.
         let tmp = tempfile::tempdir().unwrap();
@@ -2050,7 +2130,7 @@ mod tests {
             1,
             OPENSSL_ED25519_PKCS8,
         );
-        let ring = KeyRing::load_or_generate(tmp.path(), Alg::Es256).unwrap();
+        let ring = load_legacy(tmp.path()).unwrap();
         assert_eq!(ring.current_alg(), Alg::Ed25519);
         let token = ring.sign(TYP, &claims()).unwrap();
         assert_eq!(header_of(&token)["alg"], "Ed25519");
@@ -2062,7 +2142,7 @@ mod tests {
         // An alg outside the table, or of another key type, is a bad file.
         for (alg, needle) in [("RS384", "RS384"), ("ES256", "not a usable ES256")] {
             write_format1(&dir, OPENSSL_ED25519_KID, alg, 1, OPENSSL_ED25519_PKCS8);
-            match KeyRing::load_or_generate(tmp.path(), Alg::Es256) {
+            match LegacyKeyFiles::read(tmp.path()) {
                 Err(KeyError::BadKeyFile { reason, .. }) => {
                     assert!(reason.contains(needle), "{alg}: {reason}")
                 }
@@ -2072,19 +2152,21 @@ mod tests {
     }
 
     #[test]
-    fn persistence_rotation_newest_signs_and_alg_must_match_kid() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join(KEY_DIR);
-        ensure_key_dir(&dir).unwrap();
-        let es = write_new_key(&dir, SigningAlgorithm::Es256, 100, None).unwrap();
-        let old_ring = KeyRing::load_or_generate(tmp.path(), SigningAlgorithm::Es256).unwrap();
-        assert_eq!(old_ring.current_kid(), es.kid);
+    fn i110_newest_stored_key_signs_and_alg_must_match_kid() {
+        let es = ring(Alg::Es256).to_stored().unwrap().remove(0);
+        let es = StoredSigningKey {
+            created_at: 100,
+            activates_at: 100,
+            ..es
+        };
+        let old_ring = stored(std::slice::from_ref(&es), RotationPolicy::default(), 1000);
         let old_token = old_ring.sign(TYP, &claims()).unwrap();
-
-        let rs = write_new_key(&dir, SigningAlgorithm::Rs256, 200, None).unwrap();
-        // Keys exist: the configured algorithm does not create another one.
-        let ring = KeyRing::load_or_generate(tmp.path(), SigningAlgorithm::EdDsa).unwrap();
-        assert_eq!(key_files(&dir).len(), 2);
+        let rs = StoredSigningKey {
+            created_at: 200,
+            activates_at: 200,
+            ..ring(Alg::Rs256).to_stored().unwrap().remove(0)
+        };
+        let ring = stored(&[es.clone(), rs.clone()], RotationPolicy::default(), 1000);
         assert_eq!(ring.current_kid(), rs.kid);
         assert_eq!(ring.current_alg(), SigningAlgorithm::Rs256);
         let jwks = ring.jwks();
@@ -2118,19 +2200,21 @@ mod tests {
             );
         }
 
-        // Equal created_at: the greater kid signs (deterministic).
-        let tie = write_new_key(&dir, SigningAlgorithm::EdDsa, 200, None).unwrap();
-        let ring = KeyRing::load_or_generate(tmp.path(), SigningAlgorithm::Es256).unwrap();
+        // Equal activation and creation: the greater kid signs (deterministic).
+        let tie = StoredSigningKey {
+            created_at: 200,
+            activates_at: 200,
+            ..super::tests::ring(Alg::EdDsa).to_stored().unwrap().remove(0)
+        };
+        let ring = stored(&[tie.clone(), es, rs.clone()], RotationPolicy::default(), 1000);
         let winner = if tie.kid > rs.kid { &tie.kid } else { &rs.kid };
         assert_eq!(ring.current_kid(), winner);
         assert_eq!(ring.jwks()["keys"].as_array().unwrap().len(), 3);
     }
 
     #[test]
-    fn rotated_persists_the_new_key_and_keeps_the_old_ones() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join(KEY_DIR);
-        let first = KeyRing::load_or_generate(tmp.path(), SigningAlgorithm::Es256).unwrap();
+    fn rotated_keeps_the_old_keys_and_reloads_the_same_from_records() {
+        let first = KeyRing::generate(SigningAlgorithm::Es256).unwrap();
         let old_token = first.sign(TYP, &claims()).unwrap();
         // Twice within the same second: each new key still sorts newest.
         let second = first.rotated(SigningAlgorithm::Es256).unwrap();
@@ -2163,18 +2247,19 @@ mod tests {
             first.verify(&new_token, TYP),
             Err(VerifyError::UnsupportedAlgorithm("Ed25519".to_owned()))
         );
-        // Stored like the others (0600) and current after a reload.
-        let files = key_files(&dir);
-        assert_eq!(files.len(), 3, "{files:?}");
-        for f in &files {
-            assert_eq!(mode(f), 0o600, "{}", f.display());
-        }
-        let stored: Map<String, Value> = serde_json::from_slice(
-            &fs::read(dir.join(format!("{}.json", third.current_kid()))).unwrap(),
-        )
-        .unwrap();
-        assert_eq!(stored["alg"], "Ed25519");
-        let reloaded = KeyRing::load_or_generate(tmp.path(), SigningAlgorithm::Es256).unwrap();
+        // Its records, oldest first, give the same ring back.
+        let records = third.to_stored().unwrap();
+        let order: Vec<&str> = records.iter().map(|r| r.kid.as_str()).collect();
+        assert_eq!(
+            order,
+            [
+                first.current_kid(),
+                second.current_kid(),
+                third.current_kid()
+            ]
+        );
+        assert_eq!(records[2].alg, "Ed25519");
+        let reloaded = stored(&records, RotationPolicy::default(), unix_now());
         assert_eq!(reloaded.kids(), third.kids());
         assert_eq!(reloaded.jwks(), third.jwks());
         assert_eq!(reloaded.current_alg(), Alg::Ed25519);
@@ -2183,32 +2268,45 @@ mod tests {
 
     #[test]
     fn i70_rotation_keeps_the_signing_key_and_at_most_max_previous_keys() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join(KEY_DIR);
-        let mut ring = KeyRing::load_or_generate(tmp.path(), SigningAlgorithm::Ed25519).unwrap();
+        let mut ring = KeyRing::generate(SigningAlgorithm::Ed25519).unwrap();
         let mut all = vec![ring.current_kid().to_owned()];
         for _ in 0..10 {
             ring = ring.rotated(SigningAlgorithm::Ed25519).unwrap();
             all.push(ring.current_kid().to_owned());
             assert!(ring.kids().len() <= MAX_PREVIOUS_KEYS + 1);
-            assert_eq!(key_files(&dir).len(), ring.kids().len());
         }
         all.reverse();
         assert_eq!(ring.kids(), all[..=MAX_PREVIOUS_KEYS]);
-        let reloaded = KeyRing::load_or_generate(tmp.path(), SigningAlgorithm::Ed25519).unwrap();
-        assert_eq!(reloaded.kids(), ring.kids());
-        // Extra files (a crash after writing a new key, or a directory from
-        // before the bound) are retired on load, oldest first.
-        let mut stale = ring.clone();
-        stale.dir = None;
-        for extra in 1..=3u64 {
-            write_new_key(&dir, Alg::Ed25519, extra, None).unwrap();
-        }
-        assert_eq!(key_files(&dir).len(), MAX_PREVIOUS_KEYS + 4);
-        let trimmed = KeyRing::load_or_generate(tmp.path(), SigningAlgorithm::Ed25519).unwrap();
+        // Extra stored keys (a store from before the bound, or keys added
+        // by replicas) are retired on load, oldest first, and reported for
+        // retirement in the store.
+        let mut records = ring.to_stored().unwrap();
+        let oldest: Vec<StoredSigningKey> = (1..=3u64)
+            .map(|t| StoredSigningKey {
+                created_at: t,
+                activates_at: t,
+                ..KeyRing::generate(Alg::Ed25519)
+                    .unwrap()
+                    .to_stored()
+                    .unwrap()
+                    .remove(0)
+            })
+            .collect();
+        records.extend(oldest.iter().cloned());
+        let now = unix_now();
+        let (trimmed, retire) =
+            KeyRing::from_stored(&records, RotationPolicy::default(), now).unwrap();
         assert_eq!(trimmed.kids(), ring.kids());
-        assert_eq!(key_files(&dir).len(), MAX_PREVIOUS_KEYS + 1);
-        in_memory_ring_is_bounded(&stale);
+        let mut retired: Vec<&str> = retire.iter().map(|(kid, _)| kid.as_str()).collect();
+        retired.sort_unstable();
+        let mut expected: Vec<&str> = oldest.iter().map(|k| k.kid.as_str()).collect();
+        expected.sort_unstable();
+        assert_eq!(retired, expected);
+        assert!(retire.iter().all(|(_, t)| *t == now));
+        let described = trimmed.describe();
+        assert_eq!(described.len(), MAX_PREVIOUS_KEYS + 1 + 3);
+        assert!(described[..3].iter().all(|k| k.state == KeyState::Retired));
+        in_memory_ring_is_bounded(&ring);
     }
 
     fn in_memory_ring_is_bounded(ring: &KeyRing) {
@@ -2240,8 +2338,8 @@ mod tests {
             .map(|k| k["alg"].as_str().unwrap())
             .collect();
         assert_eq!(algs, ["EdDSA", "ES256"]);
-        // An in-memory ring writes nothing (no directory to write to).
-        assert!(rotated.dir.is_none());
+        // An in-memory ring stays in memory.
+        assert!(!rotated.is_stored());
     }
 
     // --- publish-then-sign rotation (I-90) -------------------------------
@@ -2322,89 +2420,98 @@ mod tests {
         assert_eq!(gone.next_change(), None);
     }
 
+
     #[test]
-    fn i90_key_files_record_the_times_old_files_keep_working_and_retired_keys_lose_their_private_key(
-    ) {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join(KEY_DIR);
-        ensure_key_dir(&dir).unwrap();
-        // A format-1 file (no activates_at/retires_at) from an older issuer.
-        write_format1(&dir, OPENSSL_P256_KID, "ES256", 1000, OPENSSL_P256_PKCS8);
+    fn i90_i110_planned_rotation_records_the_times_and_retired_keys_lose_their_private_key() {
+        // A legacy format-1 key (no activates_at/retires_at), imported.
+        let legacy = StoredSigningKey {
+            kid: OPENSSL_P256_KID.to_owned(),
+            alg: "ES256".to_owned(),
+            created_at: 1000,
+            activates_at: 1000,
+            retires_at: None,
+            retired_at: None,
+            private_key_pem: Some(OPENSSL_P256_PKCS8.to_owned()),
+        };
         let t0 = 2000;
-        let ring = KeyRing::load_with(tmp.path(), Alg::Es256, POLICY, t0).unwrap();
+        let ring = stored(std::slice::from_ref(&legacy), POLICY, t0);
         assert_eq!(ring.current_kid(), OPENSSL_P256_KID);
-        let (rotated, r) = ring.rotate(Alg::Es256, t0, 5).unwrap();
+        let plan = ring.plan_rotation(Alg::Es256, t0, 5).unwrap();
+        let r = plan.rotation.clone();
         assert_eq!(
             r.key.activates_at,
             t0 + 306,
             "publish delay + extra delay, rounded up"
         );
-        let stored = |kid: &str| -> Map<String, Value> {
-            serde_json::from_slice(&fs::read(dir.join(format!("{kid}.json"))).unwrap()).unwrap()
-        };
-        let new_file = stored(&r.key.kid);
-        assert_eq!(new_file["activates_at"], t0 + 306);
-        assert_eq!(new_file["created_at"], t0);
-        assert!(new_file.get("retires_at").is_none());
-        let old_file = stored(OPENSSL_P256_KID);
-        assert_eq!(old_file["retires_at"], t0 + 306 + 3660);
-        assert_eq!(old_file["created_at"], 1000);
-        assert_eq!(mode(&dir.join(format!("{}.json", r.key.kid))), 0o600);
-        // Another process (or a restart) sees the same states.
-        let reloaded = KeyRing::load_with(tmp.path(), Alg::Es256, POLICY, t0 + 1).unwrap();
-        assert_eq!(states(&reloaded), states(&rotated));
-        let later = KeyRing::load_with(tmp.path(), Alg::Es256, POLICY, t0 + 306).unwrap();
-        assert_eq!(later.current_kid(), r.key.kid);
-        // After retirement: the private key file is gone, a public record stays.
+        let change = plan.change.clone().unwrap();
+        let new = change.insert.clone().unwrap();
+        assert_eq!(new.kid, r.key.kid);
+        assert_eq!((new.created_at, new.activates_at), (t0, t0 + 306));
+        assert_eq!((new.retires_at, new.retired_at), (None, None));
+        assert!(new.private_key_pem.as_deref().unwrap().contains("PRIVATE KEY"));
+        // Inserted only if no replica's key is pending by now (I-110).
+        assert_eq!(change.insert_unless_pending_after, Some(t0));
+        assert_eq!(
+            change.set_retires_at,
+            [(OPENSSL_P256_KID.to_owned(), t0 + 306 + 3660)]
+        );
+        assert!(change.retire.is_empty());
+        // The store after the change: every replica sees the same states.
+        let mut legacy_updated = legacy.clone();
+        legacy_updated.retires_at = Some(t0 + 306 + 3660);
+        let records = vec![legacy_updated.clone(), new.clone()];
+        let reloaded = stored(&records, POLICY, t0 + 1);
+        assert_eq!(states(&reloaded), states(&plan.ring));
+        assert_eq!(stored(&records, POLICY, t0 + 306).current_kid(), r.key.kid);
+        // At retirement: reported for the store (private key deleted there),
+        // and listed as retired.
         let end = t0 + 306 + 3660;
-        let retired = rotated.reloaded(end).unwrap();
+        let (retired, retire) = KeyRing::from_stored(&records, POLICY, end).unwrap();
         assert_eq!(retired.kids(), std::slice::from_ref(&r.key.kid));
-        assert_eq!(key_files(&dir), [dir.join(format!("{}.json", r.key.kid))]);
-        let record = tmp
-            .path()
-            .join(RETIRED_DIR)
-            .join(format!("{OPENSSL_P256_KID}.json"));
-        let text = fs::read_to_string(&record).unwrap();
-        assert!(!text.contains("PRIVATE"), "{text}");
-        assert_eq!(mode(&record), 0o600);
+        assert_eq!(retire, [(OPENSSL_P256_KID.to_owned(), end)]);
         let described = retired.describe();
         assert_eq!(described[0].kid, OPENSSL_P256_KID);
         assert_eq!(described[0].state, KeyState::Retired);
         assert_eq!(described[0].retires_at, Some(end));
         assert_eq!(described[1].state, KeyState::Current);
-        // A key file with a bad time is a named error.
-        let mut bad = stored(&r.key.kid);
-        bad.insert("activates_at".to_owned(), json!("soon"));
-        fs::write(
-            dir.join(format!("{}.json", r.key.kid)),
-            Value::Object(bad).to_string(),
-        )
-        .unwrap();
-        match KeyRing::load_with(tmp.path(), Alg::Es256, POLICY, end) {
-            Err(KeyError::BadKeyFile { reason, .. }) => assert!(reason.contains("activates_at")),
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn i90_retired_records_are_bounded() {
-        let tmp = tempfile::tempdir().unwrap();
-        let policy = RotationPolicy {
-            publish_delay: 0,
-            retire_after: 10,
+        // The record the store keeps (no private key) is listed the same way.
+        let public = StoredSigningKey {
+            private_key_pem: None,
+            retired_at: Some(end),
+            ..legacy_updated
         };
-        let mut ring = KeyRing::load_with(tmp.path(), Alg::Ed25519, policy, 1000).unwrap();
-        for i in 1..=(MAX_RETIRED_RECORDS as u64 + 4) {
-            ring = ring.rotate(Alg::Ed25519, 1000 + 100 * i, 0).unwrap().0;
-        }
-        let records = fs::read_dir(tmp.path().join(RETIRED_DIR)).unwrap().count();
-        assert_eq!(records, MAX_RETIRED_RECORDS);
-        // The key replaced last is still published (10 s after its successor).
-        assert_eq!(ring.kids().len(), 2);
+        let (after, retire) = KeyRing::from_stored(&[public, new], POLICY, end).unwrap();
+        assert!(retire.is_empty());
+        assert_eq!(after.describe(), described);
+        // A rotation while a key is pending plans no change.
+        let pending = plan.ring.plan_rotation(Alg::Es256, t0 + 1, 0).unwrap();
+        assert!(pending.rotation.already_pending && pending.change.is_none());
+        assert_eq!(pending.rotation.key.kid, r.key.kid);
     }
 
     #[test]
-    fn persistence_bad_key_files_are_named_errors() {
+    fn i90_retired_records_listed_are_bounded() {
+        let live = ring(Alg::Es256).to_stored().unwrap();
+        let mut records: Vec<StoredSigningKey> = (0..(MAX_RETIRED_RECORDS as u64 + 4))
+            .map(|i| StoredSigningKey {
+                kid: format!("retired-{i:02}"),
+                alg: "ES256".to_owned(),
+                created_at: i,
+                activates_at: i,
+                retires_at: Some(i + 1),
+                retired_at: Some(i + 1),
+                private_key_pem: None,
+            })
+            .collect();
+        records.extend(live);
+        let ring = stored(&records, RotationPolicy::default(), unix_now());
+        let described = ring.describe();
+        assert_eq!(described.len(), MAX_RETIRED_RECORDS + 1);
+        assert_eq!(described[0].kid, "retired-04", "the oldest records go");
+    }
+
+    #[test]
+    fn persistence_bad_legacy_key_files_are_named_errors() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join(KEY_DIR);
         ensure_key_dir(&dir).unwrap();
@@ -2413,8 +2520,9 @@ mod tests {
         fs::write(dir.join("README.txt"), "garbage").unwrap();
         let good = write_new_key(&dir, SigningAlgorithm::Es256, 1, None).unwrap();
         let good_path = dir.join(format!("{}.json", good.kid));
+        assert_eq!(mode(&good_path), 0o600);
         let good_text = fs::read_to_string(&good_path).unwrap();
-        assert!(KeyRing::load_or_generate(tmp.path(), SigningAlgorithm::Es256).is_ok());
+        assert!(load_legacy(tmp.path()).is_ok());
 
         let stored: Map<String, Value> = serde_json::from_str(&good_text).unwrap();
         let mut wrong_alg = stored.clone();
@@ -2425,6 +2533,8 @@ mod tests {
         extra.insert("comment".to_owned(), json!("x"));
         let mut neg_time = stored.clone();
         neg_time.insert("created_at".to_owned(), json!(-1));
+        let mut bad_time = stored.clone();
+        bad_time.insert("activates_at".to_owned(), json!("soon"));
         let mut bad_pem = stored.clone();
         bad_pem.insert(
             "private_key_pem".to_owned(),
@@ -2459,6 +2569,11 @@ mod tests {
                 "created_at",
             ),
             (
+                "activates.json",
+                Value::Object(bad_time).to_string(),
+                "activates_at",
+            ),
+            (
                 "pem.json",
                 Value::Object(bad_pem).to_string(),
                 "private_key_pem",
@@ -2472,7 +2587,7 @@ mod tests {
         for (name, content, needle) in cases {
             let path = dir.join(name);
             fs::write(&path, content).unwrap();
-            match KeyRing::load_or_generate(tmp.path(), SigningAlgorithm::Es256) {
+            match LegacyKeyFiles::read(tmp.path()) {
                 Err(KeyError::BadKeyFile { path: p, reason }) => {
                     assert_eq!(p, path);
                     assert!(reason.contains(needle), "{name}: {reason}");
@@ -2483,11 +2598,11 @@ mod tests {
             }
             fs::remove_file(&path).unwrap();
         }
-        // A data "directory" that is a file.
-        let file = tmp.path().join("plain");
-        fs::write(&file, "x").unwrap();
+        // A key "directory" that is a file.
+        let other = tempfile::tempdir().unwrap();
+        fs::write(other.path().join(KEY_DIR), "x").unwrap();
         assert!(matches!(
-            KeyRing::load_or_generate(&file, SigningAlgorithm::Es256),
+            LegacyKeyFiles::read(other.path()),
             Err(KeyError::Io { .. })
         ));
     }

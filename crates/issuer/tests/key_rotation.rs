@@ -2,13 +2,23 @@
 //! schedule, on the issuer's (test) clock: the new key is in the JWK Set at
 //! once and signs only after the publish delay; the key it replaces stays
 //! published until every token it signed has expired (longest lifetime +
-//! leeway), then leaves the JWK Set. The concurrent run over TCP is in
+//! leeway), then leaves the JWK Set. The keys live in the store (I-110):
+//! replicas over one database publish a key rotated on another before it
+//! signs, verify each other's tokens, and add one key when they rotate at
+//! once. The concurrent run over TCP is in
 //! `crates/verifier/tests/key_rotation_e2e.rs`, the CLI in
 //! `crates/cli/tests/keys_cli.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod common;
 
+use std::sync::Arc;
+
+use ajwt_issuer::keys::SigningAlgorithm;
+use ajwt_issuer::service::KEY_MAINTENANCE_INTERVAL;
+use ajwt_issuer::store::cache::CachedStore;
+use ajwt_issuer::store::sqlite::SqliteStore;
+use ajwt_issuer::store::Store;
 use ajwt_issuer::IssuerConfig;
 use common::*;
 use serde_json::json;
@@ -46,10 +56,11 @@ async fn i90_admin_rotation_publishes_first_signs_after_the_delay_and_retires_af
     assert_eq!(r.json["previous_kid"], old.as_str());
     assert_eq!(r.json["state"], "next");
     assert_eq!(r.json["already_pending"], false);
-    // The delay (300 s = max-age) rounded up to a whole second.
-    assert_eq!(r.json["activates_at"], t0 + 301);
+    // The delay (300 s = max-age) + the maintenance interval in which other
+    // replicas publish it (5 s, I-120), rounded up to a whole second.
+    assert_eq!(r.json["activates_at"], t0 + 306);
     // Longest token lifetime (client tokens, 3600 s) + leeway (60 s).
-    assert_eq!(r.json["previous_retires_at"], t0 + 301 + 3660);
+    assert_eq!(r.json["previous_retires_at"], t0 + 306 + 3660);
 
     // Published at once; the old key still signs.
     assert_eq!(kids(&h.jwks().await), [old.clone(), new.clone()]);
@@ -60,7 +71,7 @@ async fn i90_admin_rotation_publishes_first_signs_after_the_delay_and_retires_af
     assert_eq!(again.json["already_pending"], true);
     assert_eq!(kids(&h.jwks().await).len(), 2);
 
-    h.advance(300);
+    h.advance(305);
     assert_eq!(header_kid(&h.admin_token().await), old, "one second early");
     h.advance(1);
     let signed_by_new = h.admin_token().await;
@@ -94,8 +105,9 @@ async fn i90_scheduled_rotation_starts_the_next_key_one_interval_after_the_curre
     let t0 = u64::try_from(h.now()).unwrap();
     h.issuer.maintain_keys().await.unwrap();
     assert_eq!(h.issuer.key_ring().kids().len(), 1, "not due yet");
-    // Due when the interval minus the publish delay has passed.
-    h.advance(i64::try_from(activated + 700 - t0).unwrap() - 1);
+    // Due when the interval minus the publish delay and the maintenance
+    // interval (I-120) has passed.
+    h.advance(i64::try_from(activated + 695 - t0).unwrap() - 1);
     h.issuer.maintain_keys().await.unwrap();
     assert_eq!(h.issuer.key_ring().kids().len(), 1);
     h.advance(1);
@@ -107,7 +119,7 @@ async fn i90_scheduled_rotation_starts_the_next_key_one_interval_after_the_curre
     // Running again while a key is pending adds none.
     h.issuer.maintain_keys().await.unwrap();
     assert_eq!(h.issuer.key_ring().kids().len(), 2);
-    h.advance(301);
+    h.advance(306);
     let ring = h.issuer.key_ring();
     assert_ne!(ring.current_kid(), first);
     assert_eq!(ring.current_activated_at(), activated + 1001);
@@ -139,4 +151,121 @@ fn i90_configuration_keeps_the_publish_delay_at_least_the_max_age() {
         assert!(resolve(bad).is_err(), "{bad}");
     }
     assert!(resolve("key_rotation_interval = 86400").is_ok());
+}
+
+/// Another connection pool to the SQLite file `path`: what a second
+/// `ajwt serve` on the same database has.
+async fn file_store(path: &std::path::Path) -> Arc<dyn Store> {
+    Arc::new(CachedStore::new(SqliteStore::open(path).await.unwrap()))
+}
+
+#[tokio::test]
+async fn i110_replicas_share_keys_publish_before_signing_and_verify_each_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ajwt.sqlite3");
+    let a = Harness::with_store(
+        publish_first(),
+        file_store(&path).await,
+        SigningAlgorithm::Es256,
+    )
+    .await;
+    let b = a.replica(file_store(&path).await).await;
+    // One key, the same on both (B loaded what A created).
+    let first = a.issuer.key_ring().current_kid().to_owned();
+    assert_eq!(b.issuer.key_ring().kids(), [first.clone()]);
+    assert_eq!(kids(&b.jwks().await), [first.clone()]);
+    let from_b = b.admin_token().await;
+    assert_eq!(a.issuer.key_ring().verify(&from_b, "at+jwt").unwrap()["iss"], a.config.issuer);
+
+    // Rotate through A.
+    let ops = a.token_with_scopes(&["admin:intent"]).await;
+    let r = a.post_json(ROTATE, Some(&ops), &json!({})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let new = r.json["kid"].as_str().unwrap().to_owned();
+    let activates_at = r.json["activates_at"].as_u64().unwrap();
+    assert_eq!(kids(&a.jwks().await), [first.clone(), new.clone()]);
+    // B publishes it at its next key maintenance, before it signs anywhere.
+    assert_eq!(kids(&b.jwks().await), [first.clone()]);
+    a.advance(i64::try_from(KEY_MAINTENANCE_INTERVAL).unwrap());
+    b.issuer.maintain_keys().await.unwrap();
+    assert_eq!(kids(&b.jwks().await), [first.clone(), new.clone()]);
+    let published_at = u64::try_from(b.now()).unwrap();
+    // Still the whole publish delay (jwks_max_age) before it signs (I-90).
+    assert!(activates_at >= published_at + a.config.jwks_max_age, "{activates_at} vs {published_at}");
+    assert_eq!(header_kid(&b.admin_token().await), first);
+    assert_eq!(header_kid(&a.admin_token().await), first);
+
+    // At activation both sign with the new key and verify each other.
+    a.advance(i64::try_from(activates_at).unwrap() - a.now());
+    let by_a = a.admin_token().await;
+    let by_b = b.admin_token().await;
+    assert_eq!(header_kid(&by_a), new);
+    assert_eq!(header_kid(&by_b), new);
+    b.issuer.key_ring().verify(&by_a, "at+jwt").unwrap();
+    a.issuer.key_ring().verify(&by_b, "at+jwt").unwrap();
+    // Over HTTP too: B accepts A's token as a bearer token.
+    let r = b
+        .post_json(ROTATE, Some(&a.token_with_scopes(&["admin:intent"]).await), &json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json["previous_kid"], new.as_str());
+    // The old key's token from before the rotation still verifies on both.
+    b.issuer.key_ring().verify(&from_b, "at+jwt").unwrap();
+    a.issuer.maintain_keys().await.unwrap();
+    a.issuer.key_ring().verify(&from_b, "at+jwt").unwrap();
+    assert_eq!(a.issuer.key_ring().kids(), b.issuer.key_ring().kids());
+
+    // A restart (a third connection) loads the same keys.
+    let c = a.replica(file_store(&path).await).await;
+    assert_eq!(c.issuer.key_ring().kids(), a.issuer.key_ring().kids());
+    assert_eq!(c.issuer.key_ring().current_kid(), new);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn i110_replicas_rotating_at_once_add_one_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ajwt.sqlite3");
+    let a = Harness::with_store(
+        publish_first(),
+        file_store(&path).await,
+        SigningAlgorithm::Es256,
+    )
+    .await;
+    let b = a.replica(file_store(&path).await).await;
+    let ops = a.token_with_scopes(&["admin:intent"]).await;
+    let body = json!({});
+    let (ra, rb) = tokio::join!(
+        a.post_json(ROTATE, Some(&ops), &body),
+        b.post_json(ROTATE, Some(&ops), &body)
+    );
+    assert_eq!((ra.status, rb.status), (200, 200), "{ra:?} {rb:?}");
+    // Exactly one added a key; the other returned it as pending.
+    let pending = [&ra, &rb]
+        .iter()
+        .filter(|r| r.json["already_pending"] == true)
+        .count();
+    assert_eq!(pending, 1, "{:?} {:?}", ra.json, rb.json);
+    assert_eq!(ra.json["kid"], rb.json["kid"]);
+    let stored = a.store.signing_keys().await.unwrap();
+    assert_eq!(stored.len(), 2, "{stored:?}");
+    b.issuer.maintain_keys().await.unwrap();
+    a.issuer.maintain_keys().await.unwrap();
+    assert_eq!(kids(&a.jwks().await), kids(&b.jwks().await));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn i110_replicas_starting_together_on_an_empty_database_share_one_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ajwt.sqlite3");
+    let (s1, s2) = (file_store(&path).await, file_store(&path).await);
+    let policy = test_config().rotation_policy();
+    let load = |s: Arc<dyn Store>| async move {
+        ajwt_issuer::key_store::load(&*s, None, SigningAlgorithm::Es256, policy, 1_700_000_000)
+            .await
+            .unwrap()
+    };
+    let (k1, k2) = tokio::join!(load(s1.clone()), load(s2.clone()));
+    assert_eq!(k1.kids(), k2.kids());
+    assert_eq!(k1.kids().len(), 1);
+    assert_eq!(s1.signing_keys().await.unwrap().len(), 1);
 }
