@@ -12,6 +12,7 @@ use std::sync::Arc;
 use ajwt_issuer::config::{FileConfig, IssuerConfig};
 use ajwt_issuer::key_store;
 use ajwt_issuer::keys::{KeyError, KeyInfo};
+use ajwt_issuer::service::KEY_MAINTENANCE_INTERVAL;
 use ajwt_issuer::store::sqlite::SqliteStore;
 use ajwt_issuer::store::Store;
 use clap::{Args, Subcommand};
@@ -126,9 +127,9 @@ async fn keys_on_store(
     };
     let mut out = String::new();
     let ring = if rotate {
-        // The store path adds the server's maintenance interval to the
-        // publish delay (I-120).
-        let (ring, r) = key_store::rotate(store, &ring, config.signing_alg, now, 0)
+        // A running server publishes the key at its next key maintenance:
+        // the delay is extended by that interval (I-90, I-120).
+        let (ring, r) = key_store::rotate(store, &ring, config.signing_alg, now, KEY_MAINTENANCE_INTERVAL)
             .await
             .map_err(|e| CliError::runtime(e.to_string()))?;
         if args.json {

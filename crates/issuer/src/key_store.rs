@@ -168,12 +168,10 @@ pub async fn import_legacy(store: &dyn Store, data_dir: &Path) -> Result<usize, 
 /// ([`KeyRing::plan_rotation`]) and applies its change to the store, then
 /// returns the ring reloaded from the store. When another replica's key is
 /// already pending (`PendingExists`, or seen in `ring`), nothing is added
-/// and that key is returned (`already_pending`). The publish delay of a
-/// stored ring is extended by [`KEY_MAINTENANCE_INTERVAL`]: other replicas
-/// publish the key at their next reload, up to that much later, and still
-/// publish it for the whole delay before it signs (I-120). A ring that is
-/// not stored ([`KeyRing::generate`]) is rotated in memory only, with
-/// `extra_delay` alone.
+/// and that key is returned (`already_pending`). The publish delay is
+/// extended by `extra_delay` or [`replica_delay`], whichever is greater
+/// (I-120). A ring that is not stored ([`KeyRing::generate`]) is rotated in
+/// memory only.
 pub async fn rotate(
     store: &dyn Store,
     ring: &KeyRing,
@@ -182,11 +180,7 @@ pub async fn rotate(
     extra_delay: u64,
 ) -> Result<(KeyRing, Rotation), KeyError> {
     let policy = ring.policy();
-    let extra_delay = if ring.is_stored() {
-        extra_delay.saturating_add(KEY_MAINTENANCE_INTERVAL)
-    } else {
-        extra_delay
-    };
+    let extra_delay = extra_delay.max(replica_delay(store, ring));
     let mut ring = ring.clone();
     // A second attempt sees the other replica's pending key and adds none.
     for _ in 0..2 {
@@ -208,4 +202,20 @@ pub async fn rotate(
     Err(KeyError::Generation(
         "key rotation: the stored keys changed during the rotation; try again".to_owned(),
     ))
+}
+
+/// What a rotation of `ring` adds to the publish delay (I-120): when the
+/// store is shared by several server processes (it has a change feed,
+/// [`Store::changes`]: PostgreSQL), [`KEY_MAINTENANCE_INTERVAL`], since the
+/// other replicas publish a new key at their next reload, up to that much
+/// later, and must still publish it for the whole delay before it signs.
+/// 0 for an in-memory ring, a publish delay of 0 (the key signs at once,
+/// I-90), or a store of one server process (SQLite; `ajwt keys rotate`, the
+/// other process there, asks for the interval itself).
+pub fn replica_delay(store: &dyn Store, ring: &KeyRing) -> u64 {
+    if ring.is_stored() && ring.policy().publish_delay > 0 && store.changes().is_some() {
+        KEY_MAINTENANCE_INTERVAL
+    } else {
+        0
+    }
 }

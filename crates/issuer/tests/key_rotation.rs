@@ -15,7 +15,6 @@ mod common;
 use std::sync::Arc;
 
 use ajwt_issuer::keys::SigningAlgorithm;
-use ajwt_issuer::service::KEY_MAINTENANCE_INTERVAL;
 use ajwt_issuer::store::cache::CachedStore;
 use ajwt_issuer::store::sqlite::SqliteStore;
 use ajwt_issuer::store::Store;
@@ -56,11 +55,10 @@ async fn i90_admin_rotation_publishes_first_signs_after_the_delay_and_retires_af
     assert_eq!(r.json["previous_kid"], old.as_str());
     assert_eq!(r.json["state"], "next");
     assert_eq!(r.json["already_pending"], false);
-    // The delay (300 s = max-age) + the maintenance interval in which other
-    // replicas publish it (5 s, I-120), rounded up to a whole second.
-    assert_eq!(r.json["activates_at"], t0 + 306);
+    // The delay (300 s = max-age) rounded up to a whole second.
+    assert_eq!(r.json["activates_at"], t0 + 301);
     // Longest token lifetime (client tokens, 3600 s) + leeway (60 s).
-    assert_eq!(r.json["previous_retires_at"], t0 + 306 + 3660);
+    assert_eq!(r.json["previous_retires_at"], t0 + 301 + 3660);
 
     // Published at once; the old key still signs.
     assert_eq!(kids(&h.jwks().await), [old.clone(), new.clone()]);
@@ -71,7 +69,7 @@ async fn i90_admin_rotation_publishes_first_signs_after_the_delay_and_retires_af
     assert_eq!(again.json["already_pending"], true);
     assert_eq!(kids(&h.jwks().await).len(), 2);
 
-    h.advance(305);
+    h.advance(300);
     assert_eq!(header_kid(&h.admin_token().await), old, "one second early");
     h.advance(1);
     let signed_by_new = h.admin_token().await;
@@ -105,9 +103,8 @@ async fn i90_scheduled_rotation_starts_the_next_key_one_interval_after_the_curre
     let t0 = u64::try_from(h.now()).unwrap();
     h.issuer.maintain_keys().await.unwrap();
     assert_eq!(h.issuer.key_ring().kids().len(), 1, "not due yet");
-    // Due when the interval minus the publish delay and the maintenance
-    // interval (I-120) has passed.
-    h.advance(i64::try_from(activated + 695 - t0).unwrap() - 1);
+    // Due when the interval minus the publish delay has passed.
+    h.advance(i64::try_from(activated + 700 - t0).unwrap() - 1);
     h.issuer.maintain_keys().await.unwrap();
     assert_eq!(h.issuer.key_ring().kids().len(), 1);
     h.advance(1);
@@ -119,7 +116,7 @@ async fn i90_scheduled_rotation_starts_the_next_key_one_interval_after_the_curre
     // Running again while a key is pending adds none.
     h.issuer.maintain_keys().await.unwrap();
     assert_eq!(h.issuer.key_ring().kids().len(), 2);
-    h.advance(306);
+    h.advance(301);
     let ring = h.issuer.key_ring();
     assert_ne!(ring.current_kid(), first);
     assert_eq!(ring.current_activated_at(), activated + 1001);
@@ -184,9 +181,9 @@ async fn i110_replicas_share_keys_publish_before_signing_and_verify_each_other()
     let new = r.json["kid"].as_str().unwrap().to_owned();
     let activates_at = r.json["activates_at"].as_u64().unwrap();
     assert_eq!(kids(&a.jwks().await), [first.clone(), new.clone()]);
-    // B publishes it at its next key maintenance, before it signs anywhere.
+    // B publishes it at its next key maintenance, before it signs anywhere
+    // (one server process per SQLite file: no extra delay, I-120).
     assert_eq!(kids(&b.jwks().await), [first.clone()]);
-    a.advance(i64::try_from(KEY_MAINTENANCE_INTERVAL).unwrap());
     b.issuer.maintain_keys().await.unwrap();
     assert_eq!(kids(&b.jwks().await), [first.clone(), new.clone()]);
     let published_at = u64::try_from(b.now()).unwrap();

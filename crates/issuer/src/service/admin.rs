@@ -221,7 +221,7 @@ impl Issuer {
         let ring = self.key_ring();
         // A stored ring's new key waits one maintenance interval more
         // (I-120): start that much earlier to keep the interval.
-        let extra = if ring.is_stored() { KEY_MAINTENANCE_INTERVAL } else { 0 };
+        let extra = crate::key_store::replica_delay(&*self.store, &ring);
         let due = ring
             .current_activated_at()
             .saturating_add(interval)

@@ -59,7 +59,13 @@ macro_rules! store_suite {
 
 // Topic modules (one per concern; each adds its checks to the list below).
 mod registry;
+mod keys;
 
 store_suite! {
     registry::s4_7_1_registration_versions_and_latest,
+    keys::i110_signing_keys_insert_read_back_and_set_retires_at,
+    keys::i110_retire_deletes_the_private_key_and_keeps_the_record,
+    keys::i110_retired_records_are_bounded,
+    keys::i110_insert_unless_pending_after_refuses_and_writes_nothing,
+    keys::i110_concurrent_guarded_rotations_apply_exactly_one,
 }
