@@ -129,7 +129,14 @@ async fn keys_on_store(
     let ring = if rotate {
         // A running server publishes the key at its next key maintenance:
         // the delay is extended by that interval (I-90, I-120).
-        let (ring, r) = key_store::rotate(store, &ring, config.signing_alg, now, KEY_MAINTENANCE_INTERVAL)
+        let (ring, r) = key_store::rotate(
+            store,
+            &ring,
+            config.signing_alg,
+            now,
+            KEY_MAINTENANCE_INTERVAL,
+            &|_| {},
+        )
             .await
             .map_err(|e| CliError::runtime(e.to_string()))?;
         if args.json {

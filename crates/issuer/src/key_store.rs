@@ -34,8 +34,23 @@ pub async fn reload(
     policy: RotationPolicy,
     now: u64,
 ) -> Result<KeyRing, KeyError> {
+    reload_after(store, None, policy, now).await
+}
+
+/// [`reload`] reusing the parsed keys of `previous`, the ring it replaces
+/// ([`KeyRing::from_stored_after`]).
+pub async fn reload_after(
+    store: &dyn Store,
+    previous: Option<&KeyRing>,
+    policy: RotationPolicy,
+    now: u64,
+) -> Result<KeyRing, KeyError> {
     let records = store.signing_keys().await?;
-    let (ring, retire) = blocking(move || KeyRing::from_stored(&records, policy, now)).await?;
+    let known = previous.cloned();
+    let (ring, retire) = blocking(move || {
+        KeyRing::from_stored_after(&records, policy, now, known.as_ref())
+    })
+    .await?;
     if retire.is_empty() {
         return Ok(ring);
     }
@@ -48,7 +63,10 @@ pub async fn reload(
         .await?;
     tracing::info!(retired = ?kids, "retired signing keys (I-70, I-90): removed from the JWK Set, private keys deleted from the store");
     let records = store.signing_keys().await?;
-    let (ring, _) = blocking(move || KeyRing::from_stored(&records, policy, now)).await?;
+    let (ring, _) = blocking(move || {
+        KeyRing::from_stored_after(&records, policy, now, Some(&ring))
+    })
+    .await?;
     Ok(ring)
 }
 
@@ -165,19 +183,23 @@ pub async fn import_legacy(store: &dyn Store, data_dir: &Path) -> Result<usize, 
 }
 
 /// Publish-then-sign rotation (I-90) of `ring` as of `now`: plans it
-/// ([`KeyRing::plan_rotation`]) and applies its change to the store, then
-/// returns the ring reloaded from the store. When another replica's key is
-/// already pending (`PendingExists`, or seen in `ring`), nothing is added
-/// and that key is returned (`already_pending`). The publish delay is
-/// extended by `extra_delay` or [`replica_delay`], whichever is greater
-/// (I-120). A ring that is not stored ([`KeyRing::generate`]) is rotated in
-/// memory only.
+/// ([`KeyRing::plan_rotation`]), hands the planned ring to `publish` (the
+/// issuer serves it at once, so the new key is in its JWK Set for the whole
+/// delay however long the store takes to commit; a key that then loses the
+/// race below is published but never signs), applies the change to the
+/// store, and returns the ring reloaded from the store. When another
+/// replica's key is already pending (`PendingExists`, or seen in `ring`),
+/// nothing is added and that key is returned (`already_pending`). The
+/// publish delay is extended by `extra_delay` or [`replica_delay`],
+/// whichever is greater (I-120). A ring that is not stored
+/// ([`KeyRing::generate`]) is rotated in memory only.
 pub async fn rotate(
     store: &dyn Store,
     ring: &KeyRing,
     alg: SigningAlgorithm,
     now: u64,
     extra_delay: u64,
+    publish: &(dyn Fn(&KeyRing) + Send + Sync),
 ) -> Result<(KeyRing, Rotation), KeyError> {
     let policy = ring.policy();
     let extra_delay = extra_delay.max(replica_delay(store, ring));
@@ -189,13 +211,16 @@ pub async fn rotate(
         let Some(change) = plan.change.filter(|_| ring.is_stored()) else {
             return Ok((plan.ring, plan.rotation));
         };
+        publish(&plan.ring);
         match store.apply_key_change(change).await? {
             KeyChangeOutcome::Applied => {
-                return Ok((reload(store, policy, now).await?, plan.rotation));
+                let fresh = reload_after(store, Some(&plan.ring), policy, now).await?;
+                return Ok((fresh, plan.rotation));
             }
             KeyChangeOutcome::PendingExists => {
                 tracing::info!("another replica published a key meanwhile: no key added (I-110)");
-                ring = reload(store, policy, now).await?;
+                ring = reload_after(store, Some(&ring), policy, now).await?;
+                publish(&ring);
             }
         }
     }

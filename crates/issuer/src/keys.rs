@@ -479,12 +479,34 @@ impl KeyRing {
         policy: RotationPolicy,
         now: u64,
     ) -> Result<(KeyRing, Vec<(String, u64)>), KeyError> {
+        KeyRing::from_stored_after(records, policy, now, None)
+    }
+
+    /// [`KeyRing::from_stored`] reusing the parsed keys of `previous` (the
+    /// ring being reloaded) for the records of the same `kid`: the `kid` is
+    /// the thumbprint of the public key, so the key is the same; only its
+    /// times are taken from the record. Reloading every few seconds then
+    /// parses only new keys.
+    pub fn from_stored_after(
+        records: &[StoredSigningKey],
+        policy: RotationPolicy,
+        now: u64,
+        previous: Option<&KeyRing>,
+    ) -> Result<(KeyRing, Vec<(String, u64)>), KeyError> {
         let mut live = Vec::new();
         let mut retired = Vec::new();
         for record in records {
-            match &record.private_key_pem {
-                Some(pem) => live.push(RingKey::from_stored(record, pem)?),
-                None => {
+            let known = previous.and_then(|p| p.keys().find(|k| k.kid == record.kid));
+            match (&record.private_key_pem, known) {
+                (Some(_), Some(key)) if key.alg().as_str() == record.alg => {
+                    let mut key = key.clone();
+                    key.created_at = record.created_at;
+                    key.activates_at = record.activates_at;
+                    key.retires_at = record.retires_at;
+                    live.push(key);
+                }
+                (Some(pem), _) => live.push(RingKey::from_stored(record, pem)?),
+                (None, _) => {
                     let alg: Alg = record.alg.parse().map_err(|e: JoseError| {
                         bad_stored(&record.kid, format!("alg: {e}"))
                     })?;

@@ -266,3 +266,4 @@ async fn i110_replicas_starting_together_on_an_empty_database_share_one_key() {
     assert_eq!(k1.kids().len(), 1);
     assert_eq!(s1.signing_keys().await.unwrap().len(), 1);
 }
+

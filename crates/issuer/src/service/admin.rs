@@ -7,6 +7,7 @@ use ajwt_protocol::error::OAuthError;
 use serde_json::{Map, Value};
 
 use super::*;
+use crate::keys::KeyRing;
 use std::sync::PoisonError;
 
 /// Response of `POST /intent/admin/revoke-agent`.
@@ -153,10 +154,21 @@ impl Issuer {
         let now = self.now_secs();
         // I-110: the new key goes into the store (one key even when
         // replicas rotate at once), and the ring is reloaded from it.
-        let (rotated, rotation) =
-            crate::key_store::rotate(&*self.store, &current, alg, now, extra_delay)
-                .await
-                .map_err(key_api_error)?;
+        // The planned ring (with the new key) is served before the store
+        // commits, so the key is published for the whole delay; on failure
+        // the ring before the rotation is restored.
+        let publish = |planned: &KeyRing| {
+            *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(planned.clone());
+        };
+        let rotated =
+            crate::key_store::rotate(&*self.store, &current, alg, now, extra_delay, &publish).await;
+        let (rotated, rotation) = match rotated {
+            Ok(r) => r,
+            Err(e) => {
+                *self.keys.write().unwrap_or_else(PoisonError::into_inner) = current;
+                return Err(key_api_error(e));
+            }
+        };
         *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(rotated);
         if !rotation.already_pending {
             // Audit trail (I-100): a new key published; `by` None = scheduled.
@@ -195,7 +207,7 @@ impl Issuer {
             // keys rotate`) are read from the store; an in-memory ring is
             // only re-taken at `now`.
             let reloaded = if ring.is_stored() {
-                crate::key_store::reload(&*self.store, ring.policy(), now)
+                crate::key_store::reload_after(&*self.store, Some(&ring), ring.policy(), now)
                     .await
                     .map_err(key_api_error)?
             } else {
