@@ -267,3 +267,66 @@ async fn i110_replicas_starting_together_on_an_empty_database_share_one_key() {
     assert_eq!(s1.signing_keys().await.unwrap().len(), 1);
 }
 
+
+/// Writes a format-1 key file (an issuer from before I-110) under
+/// `<data_dir>/signing-keys/` and returns its kid.
+fn legacy_key_file(data_dir: &std::path::Path, created_at: u64) -> String {
+    let key = ajwt_jose::SigningKey::generate(ajwt_jose::Alg::Es256).unwrap();
+    let dir = data_dir.join(ajwt_issuer::keys::KEY_DIR);
+    std::fs::create_dir_all(&dir).unwrap();
+    let doc = json!({"kid": key.thumbprint(), "alg": "ES256", "created_at": created_at,
+                     "private_key_pem": key.to_pkcs8_pem().unwrap()});
+    std::fs::write(dir.join(format!("{}.json", key.thumbprint())), doc.to_string()).unwrap();
+    key.thumbprint()
+}
+
+#[tokio::test]
+async fn i121_legacy_files_are_not_imported_into_a_store_with_other_keys() {
+    use ajwt_issuer::key_store::import_legacy;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    // A store with its own key: the files stay, nothing is imported.
+    let h = Harness::new().await;
+    let data = tempfile::tempdir().unwrap();
+    let kid = legacy_key_file(data.path(), now - 10);
+    assert_eq!(import_legacy(&*h.store, data.path()).await.unwrap(), 0);
+    let key_dir = data.path().join(ajwt_issuer::keys::KEY_DIR);
+    assert!(key_dir.join(format!("{kid}.json")).exists());
+    let stored = h.store.signing_keys().await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_ne!(stored[0].kid, kid);
+
+    // An interrupted import (one of two keys stored) resumes: the other
+    // key goes in, then the files are deleted.
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().await.unwrap());
+    let second = legacy_key_file(data.path(), now - 5);
+    let first_record = ajwt_issuer::keys::LegacyKeyFiles::read(data.path())
+        .unwrap()
+        .unwrap()
+        .keys
+        .into_iter()
+        .find(|k| k.kid == kid)
+        .unwrap();
+    store
+        .apply_key_change(ajwt_issuer::store::KeyChange {
+            insert: Some(first_record),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(import_legacy(&*store, data.path()).await.unwrap(), 1);
+    assert!(!key_dir.exists());
+    let mut kids: Vec<String> = store
+        .signing_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.kid)
+        .collect();
+    kids.sort();
+    let mut expected = vec![kid, second];
+    expected.sort();
+    assert_eq!(kids, expected);
+}
