@@ -137,8 +137,8 @@ async fn keys_on_store(
             KEY_MAINTENANCE_INTERVAL,
             &|_| {},
         )
-            .await
-            .map_err(|e| CliError::runtime(e.to_string()))?;
+        .await
+        .map_err(|e| CliError::runtime(e.to_string()))?;
         if args.json {
             let v = serde_json::json!({
                 "kid": r.key.kid,

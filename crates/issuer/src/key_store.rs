@@ -47,10 +47,8 @@ pub async fn reload_after(
 ) -> Result<KeyRing, KeyError> {
     let records = store.signing_keys().await?;
     let known = previous.cloned();
-    let (ring, retire) = blocking(move || {
-        KeyRing::from_stored_after(&records, policy, now, known.as_ref())
-    })
-    .await?;
+    let (ring, retire) =
+        blocking(move || KeyRing::from_stored_after(&records, policy, now, known.as_ref())).await?;
     if retire.is_empty() {
         return Ok(ring);
     }
@@ -63,10 +61,8 @@ pub async fn reload_after(
         .await?;
     tracing::info!(retired = ?kids, "retired signing keys (I-70, I-90): removed from the JWK Set, private keys deleted from the store");
     let records = store.signing_keys().await?;
-    let (ring, _) = blocking(move || {
-        KeyRing::from_stored_after(&records, policy, now, Some(&ring))
-    })
-    .await?;
+    let (ring, _) =
+        blocking(move || KeyRing::from_stored_after(&records, policy, now, Some(&ring))).await?;
     Ok(ring)
 }
 

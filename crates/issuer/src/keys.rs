@@ -253,7 +253,10 @@ impl RingKey {
         if key.kid != record.kid {
             return Err(bad_stored(
                 &record.kid,
-                format!("kid is not the RFC 7638 thumbprint of the key ({})", key.kid),
+                format!(
+                    "kid is not the RFC 7638 thumbprint of the key ({})",
+                    key.kid
+                ),
             ));
         }
         key.activates_at = record.activates_at;
@@ -507,9 +510,10 @@ impl KeyRing {
                 }
                 (Some(pem), _) => live.push(RingKey::from_stored(record, pem)?),
                 (None, _) => {
-                    let alg: Alg = record.alg.parse().map_err(|e: JoseError| {
-                        bad_stored(&record.kid, format!("alg: {e}"))
-                    })?;
+                    let alg: Alg = record
+                        .alg
+                        .parse()
+                        .map_err(|e: JoseError| bad_stored(&record.kid, format!("alg: {e}")))?;
                     let retired_at = record.retired_at.unwrap_or(now);
                     retired.push(KeyInfo {
                         kid: record.kid.clone(),
@@ -517,7 +521,9 @@ impl KeyRing {
                         state: KeyState::Retired,
                         created_at: record.created_at,
                         activates_at: record.activates_at,
-                        retires_at: Some(record.retires_at.map_or(retired_at, |t| t.min(retired_at))),
+                        retires_at: Some(
+                            record.retires_at.map_or(retired_at, |t| t.min(retired_at)),
+                        ),
                     });
                 }
             }
@@ -565,8 +571,11 @@ impl KeyRing {
     /// An in-memory ring with one fresh key (tests, benchmarks).
     pub fn generate(alg: SigningAlgorithm) -> Result<KeyRing, KeyError> {
         let now = unix_now();
-        let (ring, _) =
-            KeyRing::arrange(vec![RingKey::generate(alg, now)?], RotationPolicy::default(), now)?;
+        let (ring, _) = KeyRing::arrange(
+            vec![RingKey::generate(alg, now)?],
+            RotationPolicy::default(),
+            now,
+        )?;
         Ok(ring)
     }
 
@@ -2065,7 +2074,8 @@ mod tests {
             ),
         ];
         for (record, needle) in cases {
-            match KeyRing::from_stored(&[record.clone()], RotationPolicy::default(), 1) {
+            match KeyRing::from_stored(std::slice::from_ref(&record), RotationPolicy::default(), 1)
+            {
                 Err(KeyError::BadStoredKey { kid, reason }) => {
                     assert_eq!(kid, record.kid);
                     assert!(reason.contains(needle), "{needle}: {reason}");
@@ -2226,9 +2236,16 @@ mod tests {
         let tie = StoredSigningKey {
             created_at: 200,
             activates_at: 200,
-            ..super::tests::ring(Alg::EdDsa).to_stored().unwrap().remove(0)
+            ..super::tests::ring(Alg::EdDsa)
+                .to_stored()
+                .unwrap()
+                .remove(0)
         };
-        let ring = stored(&[tie.clone(), es, rs.clone()], RotationPolicy::default(), 1000);
+        let ring = stored(
+            &[tie.clone(), es, rs.clone()],
+            RotationPolicy::default(),
+            1000,
+        );
         let winner = if tie.kid > rs.kid { &tie.kid } else { &rs.kid };
         assert_eq!(ring.current_kid(), winner);
         assert_eq!(ring.jwks()["keys"].as_array().unwrap().len(), 3);
@@ -2442,7 +2459,6 @@ mod tests {
         assert_eq!(gone.next_change(), None);
     }
 
-
     #[test]
     fn i90_i110_planned_rotation_records_the_times_and_retired_keys_lose_their_private_key() {
         // A legacy format-1 key (no activates_at/retires_at), imported.
@@ -2470,7 +2486,11 @@ mod tests {
         assert_eq!(new.kid, r.key.kid);
         assert_eq!((new.created_at, new.activates_at), (t0, t0 + 306));
         assert_eq!((new.retires_at, new.retired_at), (None, None));
-        assert!(new.private_key_pem.as_deref().unwrap().contains("PRIVATE KEY"));
+        assert!(new
+            .private_key_pem
+            .as_deref()
+            .unwrap()
+            .contains("PRIVATE KEY"));
         // Inserted only if no replica's key is pending by now (I-110).
         assert_eq!(change.insert_unless_pending_after, Some(t0));
         assert_eq!(

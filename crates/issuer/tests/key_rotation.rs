@@ -169,10 +169,13 @@ async fn i110_replicas_share_keys_publish_before_signing_and_verify_each_other()
     let b = a.replica(file_store(&path).await).await;
     // One key, the same on both (B loaded what A created).
     let first = a.issuer.key_ring().current_kid().to_owned();
-    assert_eq!(b.issuer.key_ring().kids(), [first.clone()]);
-    assert_eq!(kids(&b.jwks().await), [first.clone()]);
+    assert_eq!(b.issuer.key_ring().kids(), std::slice::from_ref(&first));
+    assert_eq!(kids(&b.jwks().await), std::slice::from_ref(&first));
     let from_b = b.admin_token().await;
-    assert_eq!(a.issuer.key_ring().verify(&from_b, "at+jwt").unwrap()["iss"], a.config.issuer);
+    assert_eq!(
+        a.issuer.key_ring().verify(&from_b, "at+jwt").unwrap()["iss"],
+        a.config.issuer
+    );
 
     // Rotate through A.
     let ops = a.token_with_scopes(&["admin:intent"]).await;
@@ -183,12 +186,15 @@ async fn i110_replicas_share_keys_publish_before_signing_and_verify_each_other()
     assert_eq!(kids(&a.jwks().await), [first.clone(), new.clone()]);
     // B publishes it at its next key maintenance, before it signs anywhere
     // (one server process per SQLite file: no extra delay, I-120).
-    assert_eq!(kids(&b.jwks().await), [first.clone()]);
+    assert_eq!(kids(&b.jwks().await), std::slice::from_ref(&first));
     b.issuer.maintain_keys().await.unwrap();
     assert_eq!(kids(&b.jwks().await), [first.clone(), new.clone()]);
     let published_at = u64::try_from(b.now()).unwrap();
     // Still the whole publish delay (jwks_max_age) before it signs (I-90).
-    assert!(activates_at >= published_at + a.config.jwks_max_age, "{activates_at} vs {published_at}");
+    assert!(
+        activates_at >= published_at + a.config.jwks_max_age,
+        "{activates_at} vs {published_at}"
+    );
     assert_eq!(header_kid(&b.admin_token().await), first);
     assert_eq!(header_kid(&a.admin_token().await), first);
 
@@ -202,7 +208,11 @@ async fn i110_replicas_share_keys_publish_before_signing_and_verify_each_other()
     a.issuer.key_ring().verify(&by_b, "at+jwt").unwrap();
     // Over HTTP too: B accepts A's token as a bearer token.
     let r = b
-        .post_json(ROTATE, Some(&a.token_with_scopes(&["admin:intent"]).await), &json!({}))
+        .post_json(
+            ROTATE,
+            Some(&a.token_with_scopes(&["admin:intent"]).await),
+            &json!({}),
+        )
         .await;
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.json["previous_kid"], new.as_str());
@@ -267,7 +277,6 @@ async fn i110_replicas_starting_together_on_an_empty_database_share_one_key() {
     assert_eq!(s1.signing_keys().await.unwrap().len(), 1);
 }
 
-
 /// Writes a format-1 key file (an issuer from before I-110) under
 /// `<data_dir>/signing-keys/` and returns its kid.
 fn legacy_key_file(data_dir: &std::path::Path, created_at: u64) -> String {
@@ -276,7 +285,11 @@ fn legacy_key_file(data_dir: &std::path::Path, created_at: u64) -> String {
     std::fs::create_dir_all(&dir).unwrap();
     let doc = json!({"kid": key.thumbprint(), "alg": "ES256", "created_at": created_at,
                      "private_key_pem": key.to_pkcs8_pem().unwrap()});
-    std::fs::write(dir.join(format!("{}.json", key.thumbprint())), doc.to_string()).unwrap();
+    std::fs::write(
+        dir.join(format!("{}.json", key.thumbprint())),
+        doc.to_string(),
+    )
+    .unwrap();
     key.thumbprint()
 }
 

@@ -320,7 +320,10 @@ async fn i110_legacy_key_files_are_imported_into_the_store_and_deleted() {
     let stored = issuer.store().signing_keys().await.unwrap();
     assert_eq!(stored.len(), 3, "two keys and the retired record");
     let gone = stored.iter().find(|k| k.kid == "gone").unwrap();
-    assert_eq!((gone.private_key_pem.as_deref(), gone.retired_at), (None, Some(900)));
+    assert_eq!(
+        (gone.private_key_pem.as_deref(), gone.retired_at),
+        (None, Some(900))
+    );
     let described = ring.describe();
     assert_eq!(described[0].kid, "gone");
     let jwks_before = jwks(&ajwt_issuer::http::router(Arc::new(issuer))).await;

@@ -267,7 +267,10 @@ async fn i70_rotations_keep_the_jwks_bounded_and_the_signing_key_published() {
     // A restart keeps the bound: the store holds only the ring's private
     // keys, the rest are public records (I-110).
     let stored = issuer.issuer.store().signing_keys().await.unwrap();
-    let live = stored.iter().filter(|k| k.private_key_pem.is_some()).count();
+    let live = stored
+        .iter()
+        .filter(|k| k.private_key_pem.is_some())
+        .count();
     assert_eq!(live, MAX_PREVIOUS_KEYS + 1);
     let reloaded = ajwt_issuer::key_store::reload(
         &**issuer.issuer.store(),

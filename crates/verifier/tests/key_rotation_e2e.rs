@@ -175,7 +175,10 @@ async fn i90_rotations_under_load_cause_zero_verification_failures() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(8);
     loop {
         let stored = issuer.issuer.store().signing_keys().await.unwrap();
-        let live = stored.iter().filter(|k| k.private_key_pem.is_some()).count();
+        let live = stored
+            .iter()
+            .filter(|k| k.private_key_pem.is_some())
+            .count();
         if live == 1 {
             let records = stored.iter().filter(|k| k.retired_at.is_some()).count();
             assert_eq!(records, ROTATIONS);

@@ -72,12 +72,7 @@ impl Issuer {
         // directory are imported once and deleted).
         let (alg, policy) = (config.signing_alg, config.rotation_policy());
         let keys = crate::key_store::load(&*store, Some(&dir), alg, policy, now).await?;
-        let issuer = Issuer::new(
-            config,
-            store,
-            Arc::new(keys),
-            Arc::new(SystemClock),
-        );
+        let issuer = Issuer::new(config, store, Arc::new(keys), Arc::new(SystemClock));
         let mut created = None;
         if issuer.store.client_count().await? == 0 {
             created = Some(issuer.bootstrap_admin_client(&dir).await?);

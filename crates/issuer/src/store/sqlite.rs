@@ -1263,7 +1263,6 @@ async fn revoke_agent_tokens_in(
     Ok(n)
 }
 
-
 // --- Signing keys (I-110, I-90): the `signing_keys` table (migration 0004) ---
 
 /// Columns of `signing_keys` read into a [`super::StoredSigningKey`].
@@ -1340,9 +1339,8 @@ async fn apply_key_change_in(
         }
     }
     if let Some(key) = &change.insert {
-        let optional = |name: &str, t: Option<u64>| {
-            t.map(|t| key_time(&key.kid, name, t)).transpose()
-        };
+        let optional =
+            |name: &str, t: Option<u64>| t.map(|t| key_time(&key.kid, name, t)).transpose();
         sqlx::query(
             "INSERT INTO signing_keys (kid, alg, created_at, activates_at, retires_at, \
              retired_at, private_key_pem) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \

@@ -39,9 +39,18 @@ async fn apply(store: &Arc<dyn Store>, change: KeyChange) -> KeyChangeOutcome {
 pub async fn i110_signing_keys_insert_read_back_and_set_retires_at(store: Arc<dyn Store>) {
     assert!(store.signing_keys().await.unwrap().is_empty());
     let (k1, k2) = (key("k-b", 1_000), key("k-a", 2_000));
-    assert_eq!(apply(&store, insert(k2.clone())).await, KeyChangeOutcome::Applied);
-    assert_eq!(apply(&store, insert(k1.clone())).await, KeyChangeOutcome::Applied);
-    assert_eq!(store.signing_keys().await.unwrap(), [k1.clone(), k2.clone()]);
+    assert_eq!(
+        apply(&store, insert(k2.clone())).await,
+        KeyChangeOutcome::Applied
+    );
+    assert_eq!(
+        apply(&store, insert(k1.clone())).await,
+        KeyChangeOutcome::Applied
+    );
+    assert_eq!(
+        store.signing_keys().await.unwrap(),
+        [k1.clone(), k2.clone()]
+    );
     let change = KeyChange {
         set_retires_at: vec![("k-b".to_owned(), 5_000)],
         ..KeyChange::default()
@@ -114,7 +123,9 @@ pub async fn i110_retired_records_are_bounded(store: Arc<dyn Store>) {
         .collect();
     assert_eq!(retired.len(), MAX_RETIRED_KEY_RECORDS);
     assert_eq!(retired[0], "k03", "the earliest retired went first");
-    assert!(keys.iter().any(|k| k.kid == "live" && k.private_key_pem.is_some()));
+    assert!(keys
+        .iter()
+        .any(|k| k.kid == "live" && k.private_key_pem.is_some()));
 }
 
 /// I-110: with `insert_unless_pending_after = t`, a live key activating
