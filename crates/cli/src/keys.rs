@@ -1,15 +1,20 @@
 //! `ajwt keys list` and `ajwt keys rotate`: the issuer's signing keys in its
-//! data directory, with publish-then-sign rotation (I-90). Both read the
+//! store (I-110), with publish-then-sign rotation (I-90). Both read the
 //! same settings as `ajwt serve` (`--config`, flags, `AJWT_*`), so the
 //! publish delay and retirement times are the server's. Like the server's
-//! key maintenance, both retire keys that are due (private key file
-//! deleted, public record kept) when they load the directory.
+//! key maintenance, both retire keys that are due (private key deleted from
+//! the store, public record kept) when they load the keys, and import the
+//! key files of a data directory from before I-110.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use ajwt_issuer::config::FileConfig;
-use ajwt_issuer::keys::{KeyInfo, KeyRing, KEY_DIR};
+use ajwt_issuer::config::{FileConfig, IssuerConfig};
+use ajwt_issuer::key_store;
+use ajwt_issuer::keys::{KeyError, KeyInfo};
 use ajwt_issuer::service::KEY_MAINTENANCE_INTERVAL;
+use ajwt_issuer::store::sqlite::SqliteStore;
+use ajwt_issuer::store::Store;
 use clap::{Args, Subcommand};
 
 use crate::CliError;
@@ -27,9 +32,9 @@ pub(crate) enum KeysCommand {
 const ROTATE_ABOUT: &str = "\
 Publish a new signing key now; it signs after the publish delay (I-90).
 
-Writes the new key to <data-dir>/signing-keys/ with activates_at = now + key_publish_delay \
-(at least jwks_max_age) + the server's key maintenance interval (a running `ajwt serve` \
-re-reads the directory that often, so verifiers still get the whole delay), and sets the \
+Stores the new key in the issuer's database with activates_at = now + key_publish_delay \
+(at least jwks_max_age) + the server's key maintenance interval (every running `ajwt serve` \
+re-reads the keys that often, so verifiers still get the whole delay), and sets the \
 retires_at of the key it replaces: its activation + the longest token lifetime + \
 key_retire_leeway. While a key is pending nothing is added. Works with the server running \
 or stopped; POST /intent/admin/rotate-keys does the same through the API.";
@@ -66,26 +71,74 @@ pub(crate) fn run(cmd: &KeysCommand) -> Result<Vec<u8>, CliError> {
     let config = file
         .resolve(args.settings.clone())
         .map_err(|e| CliError::new(e.to_string()))?;
-    let key_dir = config.data_dir.join(KEY_DIR);
-    if !key_dir.is_dir() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::runtime(format!("cannot start the runtime: {e}")))?;
+    runtime.block_on(run_on_store(args, rotate, &config))
+}
+
+/// The store holding the keys: for now the SQLite database of the data
+/// directory, which must exist (`ajwt serve` creates it).
+async fn open_store(config: &IssuerConfig) -> Result<Arc<dyn Store>, CliError> {
+    let path = config.data_dir.join("ajwt.sqlite3");
+    if !path.is_file() {
         return Err(CliError::new(format!(
-            "no signing keys in {} (start `ajwt serve` with this data directory first)",
-            key_dir.display()
+            "no signing keys: no issuer database {} (start `ajwt serve` with this data directory first)",
+            path.display()
         )));
     }
+    let store = SqliteStore::open(&path)
+        .await
+        .map_err(|e| CliError::runtime(e.to_string()))?;
+    Ok(Arc::new(store))
+}
+
+async fn run_on_store(
+    args: &KeysArgs,
+    rotate: bool,
+    config: &IssuerConfig,
+) -> Result<Vec<u8>, CliError> {
+    let store = open_store(config).await?;
+    let result = keys_on_store(&*store, args, rotate, config).await;
+    store.close().await;
+    result
+}
+
+async fn keys_on_store(
+    store: &dyn Store,
+    args: &KeysArgs,
+    rotate: bool,
+    config: &IssuerConfig,
+) -> Result<Vec<u8>, CliError> {
     let now = unix_now();
-    let ring = KeyRing::load_with(
-        &config.data_dir,
-        config.signing_alg,
-        config.rotation_policy(),
-        now,
-    )
-    .map_err(|e| CliError::runtime(e.to_string()))?;
+    key_store::import_legacy(store, &config.data_dir)
+        .await
+        .map_err(|e| CliError::runtime(e.to_string()))?;
+    let ring = match key_store::reload(store, config.rotation_policy(), now).await {
+        Ok(ring) => ring,
+        Err(KeyError::NoStoredKey) => {
+            return Err(CliError::new(format!(
+                "no signing keys in the store of {} (start `ajwt serve` with this data directory first)",
+                config.data_dir.display()
+            )))
+        }
+        Err(e) => return Err(CliError::runtime(e.to_string())),
+    };
     let mut out = String::new();
     let ring = if rotate {
-        let (ring, r) = ring
-            .rotate(config.signing_alg, now, KEY_MAINTENANCE_INTERVAL)
-            .map_err(|e| CliError::runtime(e.to_string()))?;
+        // A running server publishes the key at its next key maintenance:
+        // the delay is extended by that interval (I-90, I-120).
+        let (ring, r) = key_store::rotate(
+            store,
+            &ring,
+            config.signing_alg,
+            now,
+            KEY_MAINTENANCE_INTERVAL,
+            &|_| {},
+        )
+        .await
+        .map_err(|e| CliError::runtime(e.to_string()))?;
         if args.json {
             let v = serde_json::json!({
                 "kid": r.key.kid,

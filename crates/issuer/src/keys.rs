@@ -25,29 +25,41 @@
 //! key under `RS384` that no verifier accepts). Keys are identified by their
 //! RFC 7638 JWK thumbprint, which is also the `kid` of the issuer's keys.
 //!
-//! Key files (format 1): every key is one file `<data_dir>/signing-keys/<kid>.json`
-//! (directory mode 0700, file mode 0600, written to a temporary file and
-//! renamed) holding
+//! Storage (I-110): the keys live in the issuer's store
+//! ([`crate::store::Store::signing_keys`], one record per key with its
+//! PKCS#8 PEM private key, sealed at rest by the store, I-112), so that every
+//! replica on one database signs and verifies with the same keys. The ring
+//! itself is pure: [`KeyRing::from_stored`] builds the snapshot from the
+//! records, [`KeyRing::plan_rotation`] computes the [`KeyChange`] of a
+//! rotation (publish-then-sign), and [`crate::key_store`] applies changes to
+//! the store and reloads. A retired key loses its private key in the store;
+//! its public record stays for `ajwt keys list`. [`KeyRing::generate`] makes
+//! an in-memory ring (tests), rotated in memory only.
+//!
+//! Legacy key files (format 1, before I-110, read once by
+//! [`LegacyKeyFiles`] and imported into the store, then deleted): every key
+//! was one file `<data_dir>/signing-keys/<kid>.json` (directory mode 0700,
+//! file mode 0600) holding
 //! `{"kid": "<RFC 7638 thumbprint>", "alg": "ES256" | "EdDSA" | "Ed25519" |
 //! "RS256" | "PS256", "created_at": <Unix seconds>, "private_key_pem": "<PKCS#8 PEM>"}`.
 //! `alg` is the JWS name the key signs under (an Ed25519 key may say `EdDSA`
 //! or `Ed25519`; files written before RFC 9864 names existed say `EdDSA` and
 //! keep signing as `EdDSA`). Optional members (I-90): `"activates_at"` (when
 //! the key starts signing; absent: `created_at`) and `"retires_at"` (when it
-//! leaves the JWK Set; written when a successor is scheduled, otherwise
-//! derived as the successor's activation + the policy's `retire_after`), so
-//! format-1 files keep loading. The key with the greatest `activates_at` that
-//! has come signs (ties: greater `created_at`, then `kid`); keys still to
-//! activate are published (state next), older ones verify until they retire.
-//! Files whose name starts with `.` or does not end in `.json` are ignored.
-//! [`KeyRing::rotate`] adds a file (publish-then-sign) and returns the new
-//! ring, which the issuer swaps in (`POST /intent/admin/rotate-keys`, `ajwt
-//! keys rotate`); a retired key's file is deleted and a public record of it
-//! (no private key) is left under `<data_dir>/signing-keys-retired/`.
+//! leaves the JWK Set; absent: derived as the successor's activation + the
+//! policy's `retire_after`). Files whose name starts with `.` or does not
+//! end in `.json` are ignored; public records of retired keys were kept
+//! under `<data_dir>/signing-keys-retired/`.
+//!
+//! Order: the key with the greatest `activates_at` that has come signs
+//! (ties: greater `created_at`, then `kid`); keys still to activate are
+//! published (state next), older ones verify until they retire.
 
 use std::fmt;
 use std::fs;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+#[cfg(test)]
+use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use ajwt_jose::{Alg, CompactJws, JoseError, KeyType, PublicKey, SigningKey};
@@ -55,12 +67,15 @@ use ajwt_json::ObjectError;
 use ajwt_protocol::registration::PublicKeyInput;
 use serde_json::{Map, Value};
 
+use crate::store::{KeyChange, StoreError, StoredSigningKey};
+
 /// Signing algorithms offered for the issuer's own keys: every algorithm of
 /// the one table of `ajwt-jose` (`"ES256"`, `"EdDSA"`, `"Ed25519"`, `"RS256"`,
 /// `"PS256"`; `FromStr` takes exactly these names).
 pub use ajwt_jose::Alg as SigningAlgorithm;
 
-/// Name of the key directory inside the data directory.
+/// Name of the legacy key directory inside the data directory (imported
+/// into the store and deleted on the first start after I-110).
 pub const KEY_DIR: &str = "signing-keys";
 
 /// How many keys besides the signing key the ring keeps (I-70): a rotation
@@ -110,6 +125,27 @@ pub enum KeyError {
     /// Signing failed.
     #[error("signing failed: {0}")]
     Signing(String),
+    /// The store holds no live signing key ([`KeyRing::from_stored`]).
+    #[error("the store holds no signing key")]
+    NoStoredKey,
+    /// A key record of the store cannot be used (I-110).
+    #[error("bad signing key {kid} in the store: {reason}")]
+    BadStoredKey {
+        /// The record's `kid`.
+        kid: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The store failed while reading or changing the keys.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+fn bad_stored(kid: &str, reason: impl Into<String>) -> KeyError {
+    KeyError::BadStoredKey {
+        kid: kid.to_owned(),
+        reason: reason.into(),
+    }
 }
 
 fn unsupported(reason: impl Into<String>) -> KeyError {
@@ -201,6 +237,46 @@ impl RingKey {
         })
     }
 
+    /// A key from its store record (live: `pem` is its private key); the
+    /// `kid` must be the thumbprint of the key (I-110).
+    fn from_stored(record: &StoredSigningKey, pem: &str) -> Result<RingKey, KeyError> {
+        let alg: Alg = record
+            .alg
+            .parse()
+            .map_err(|e: JoseError| bad_stored(&record.kid, format!("alg: {e}")))?;
+        let mut key = RingKey::from_pem(alg, pem.as_bytes(), record.created_at).map_err(|e| {
+            bad_stored(
+                &record.kid,
+                format!("private_key_pem is not a usable {alg} key: {e}"),
+            )
+        })?;
+        if key.kid != record.kid {
+            return Err(bad_stored(
+                &record.kid,
+                format!(
+                    "kid is not the RFC 7638 thumbprint of the key ({})",
+                    key.kid
+                ),
+            ));
+        }
+        key.activates_at = record.activates_at;
+        key.retires_at = record.retires_at;
+        Ok(key)
+    }
+
+    /// The store record of this key, with its private key as PKCS#8 PEM.
+    fn to_stored(&self) -> Result<StoredSigningKey, KeyError> {
+        Ok(StoredSigningKey {
+            kid: self.kid.clone(),
+            alg: self.alg().as_str().to_owned(),
+            created_at: self.created_at,
+            activates_at: self.activates_at,
+            retires_at: self.retires_at,
+            retired_at: None,
+            private_key_pem: Some(self.key.to_pkcs8_pem().map_err(generation)?),
+        })
+    }
+
     fn alg(&self) -> Alg {
         self.key.alg()
     }
@@ -249,10 +325,11 @@ fn unix_now() -> u64 {
 pub const MAX_NEXT_KEYS: usize = 1;
 
 /// How many retired-key records (public metadata only, no private key) are
-/// kept for `ajwt keys list` (I-90); older records are deleted.
-pub const MAX_RETIRED_RECORDS: usize = 16;
+/// kept for `ajwt keys list` (I-90); older records are deleted (the store's
+/// bound, [`crate::store::MAX_RETIRED_KEY_RECORDS`]).
+pub const MAX_RETIRED_RECORDS: usize = crate::store::MAX_RETIRED_KEY_RECORDS;
 
-/// Directory, next to [`KEY_DIR`], of the records of retired keys.
+/// Legacy directory, next to [`KEY_DIR`], of the records of retired keys.
 pub const RETIRED_DIR: &str = "signing-keys-retired";
 
 /// When keys of a ring are published, used and retired (publish-then-sign
@@ -270,7 +347,7 @@ pub struct RotationPolicy {
 
 impl Default for RotationPolicy {
     /// Immediate rotation, keys kept until the bound retires them (the
-    /// behaviour of in-memory rings and of [`KeyRing::load_or_generate`]).
+    /// behaviour of in-memory rings).
     fn default() -> Self {
         RotationPolicy {
             publish_delay: 0,
@@ -339,14 +416,27 @@ pub struct Rotation {
     pub already_pending: bool,
 }
 
+/// A rotation computed by [`KeyRing::plan_rotation`].
+#[derive(Debug, Clone)]
+pub struct PlannedRotation {
+    /// The ring after the rotation (in memory).
+    pub ring: KeyRing,
+    /// What the rotation does.
+    pub rotation: Rotation,
+    /// The change of the stored key set; `None` when a key was already
+    /// pending and nothing changes.
+    pub change: Option<KeyChange>,
+}
+
 /// The issuer's signing keys: one signs, all published keys verify.
 ///
 /// A ring is an immutable snapshot taken at a time (`as_of`); the key that
 /// signs is the last one whose `activates_at` has come, keys whose
 /// `activates_at` is still ahead are published but do not sign, and keys
 /// whose `retires_at` has passed are gone (I-90). [`KeyRing::at`] re-takes
-/// the snapshot later, [`KeyRing::rotate`] returns a new ring, and the
-/// issuer swaps rings in at run time (`Issuer::rotate_keys`).
+/// the snapshot later, [`KeyRing::plan_rotation`] computes a rotation, and
+/// the issuer swaps rings in at run time (`Issuer::rotate_keys`), reloading
+/// them from the store (I-110).
 #[derive(Clone)]
 pub struct KeyRing {
     current: RingKey,
@@ -357,8 +447,10 @@ pub struct KeyRing {
     policy: RotationPolicy,
     /// The time (Unix seconds) this snapshot was taken at.
     as_of: u64,
-    /// The key directory the ring was loaded from (`None`: in memory only).
-    dir: Option<PathBuf>,
+    /// Built from the store ([`KeyRing::from_stored`]); `false`: in memory only.
+    stored: bool,
+    /// Public records of retired keys from the store, oldest first (I-90).
+    retired: Vec<KeyInfo>,
 }
 
 impl fmt::Debug for KeyRing {
@@ -375,44 +467,105 @@ impl fmt::Debug for KeyRing {
 }
 
 impl KeyRing {
-    /// Loads every key stored under `<data_dir>/signing-keys/`, or, when there
-    /// is none, generates one key of `alg` and stores it there (private key
-    /// file mode 0600, directory 0700). The newest key signs; when keys exist,
-    /// `alg` is not used (a warning is logged if the newest key differs).
-    /// Immediate rotation ([`RotationPolicy::default`]); the issuer uses
-    /// [`KeyRing::load_with`].
-    pub fn load_or_generate(data_dir: &Path, alg: SigningAlgorithm) -> Result<KeyRing, KeyError> {
-        KeyRing::load_with(data_dir, alg, RotationPolicy::default(), unix_now())
-    }
-
-    /// [`KeyRing::load_or_generate`] under `policy`, as of `now`: keys
-    /// retired by then have their private key file deleted and a public
-    /// record left under [`RETIRED_DIR`] (I-90).
-    pub fn load_with(
-        data_dir: &Path,
-        alg: SigningAlgorithm,
+    /// The ring of the keys stored in the issuer's store (I-110) as of
+    /// `now`, under `policy`: records with a private key become keys of the
+    /// ring, records without one (retired) are kept for
+    /// [`KeyRing::describe`]. Also returns the keys due for retirement as of
+    /// `now` (their `retires_at` passed, or beyond [`MAX_PREVIOUS_KEYS`])
+    /// with the time, for the caller to apply to the store
+    /// ([`KeyChange::retire`]); the ring already leaves them out. A store
+    /// without a live key is [`KeyError::NoStoredKey`]; a record whose
+    /// private key is not a key of its `alg` or whose `kid` is not its RFC
+    /// 7638 thumbprint is [`KeyError::BadStoredKey`]. Blocking (PEM parsing).
+    pub fn from_stored(
+        records: &[StoredSigningKey],
         policy: RotationPolicy,
         now: u64,
-    ) -> Result<KeyRing, KeyError> {
-        let dir = data_dir.join(KEY_DIR);
-        ensure_key_dir(&dir)?;
-        let mut keys = load_key_dir(&dir)?;
-        if keys.is_empty() {
-            let key = write_new_key(&dir, alg, now, None)?;
-            tracing::info!(kid = %key.kid, alg = %alg, "generated a signing key");
-            keys.push(key);
+    ) -> Result<(KeyRing, Vec<(String, u64)>), KeyError> {
+        KeyRing::from_stored_after(records, policy, now, None)
+    }
+
+    /// [`KeyRing::from_stored`] reusing the parsed keys of `previous` (the
+    /// ring being reloaded) for the records of the same `kid`: the `kid` is
+    /// the thumbprint of the public key, so the key is the same; only its
+    /// times are taken from the record. Reloading every few seconds then
+    /// parses only new keys.
+    pub fn from_stored_after(
+        records: &[StoredSigningKey],
+        policy: RotationPolicy,
+        now: u64,
+        previous: Option<&KeyRing>,
+    ) -> Result<(KeyRing, Vec<(String, u64)>), KeyError> {
+        let mut live = Vec::new();
+        let mut retired = Vec::new();
+        for record in records {
+            let known = previous.and_then(|p| p.keys().find(|k| k.kid == record.kid));
+            match (&record.private_key_pem, known) {
+                (Some(_), Some(key)) if key.alg().as_str() == record.alg => {
+                    let mut key = key.clone();
+                    key.created_at = record.created_at;
+                    key.activates_at = record.activates_at;
+                    key.retires_at = record.retires_at;
+                    live.push(key);
+                }
+                (Some(pem), _) => live.push(RingKey::from_stored(record, pem)?),
+                (None, _) => {
+                    let alg: Alg = record
+                        .alg
+                        .parse()
+                        .map_err(|e: JoseError| bad_stored(&record.kid, format!("alg: {e}")))?;
+                    let retired_at = record.retired_at.unwrap_or(now);
+                    retired.push(KeyInfo {
+                        kid: record.kid.clone(),
+                        alg,
+                        state: KeyState::Retired,
+                        created_at: record.created_at,
+                        activates_at: record.activates_at,
+                        retires_at: Some(
+                            record.retires_at.map_or(retired_at, |t| t.min(retired_at)),
+                        ),
+                    });
+                }
+            }
         }
-        let (ring, retired) = KeyRing::arrange(keys, policy, now, Some(dir))?;
-        ring.retire_files(&retired, now)?;
-        if ring.current.alg() != alg {
-            tracing::warn!(
-                kid = %ring.current.kid,
-                key_alg = %ring.current.alg(),
-                configured_alg = %alg,
-                "the newest stored signing key is not of the configured algorithm; it is used anyway"
-            );
+        if live.is_empty() {
+            return Err(KeyError::NoStoredKey);
         }
-        Ok(ring)
+        let (mut ring, gone) = KeyRing::arrange(live, policy, now)?;
+        for key in &gone {
+            let mut info = key.info(KeyState::Retired);
+            info.retires_at = Some(key.retires_at.map_or(now, |t| t.min(now)));
+            retired.push(info);
+        }
+        retired.sort_by_key(|r| (r.retires_at, r.activates_at));
+        let excess = retired.len().saturating_sub(MAX_RETIRED_RECORDS);
+        retired.drain(..excess);
+        ring.stored = true;
+        ring.retired = retired;
+        let retire = gone.into_iter().map(|k| (k.kid, now)).collect();
+        Ok((ring, retire))
+    }
+
+    /// Whether the ring was built from the store ([`KeyRing::from_stored`]):
+    /// its changes are applied to the store ([`crate::key_store`]); a ring
+    /// made by [`KeyRing::generate`] lives in memory only.
+    pub fn is_stored(&self) -> bool {
+        self.stored
+    }
+
+    /// The store record of every published key, with its private key
+    /// (PKCS#8 PEM), oldest first: what [`KeyRing::generate`] made, for a
+    /// store that should hold it (tests, embedding).
+    pub fn to_stored(&self) -> Result<Vec<StoredSigningKey>, KeyError> {
+        let mut keys: Vec<&RingKey> = self.keys().collect();
+        keys.sort_by(|a, b| a.order().cmp(&b.order()));
+        keys.into_iter().map(RingKey::to_stored).collect()
+    }
+
+    /// The store record of a fresh key of `alg` created and activated at
+    /// `now` (the first key of an empty store, I-110). Blocking.
+    pub fn generate_stored(alg: SigningAlgorithm, now: u64) -> Result<StoredSigningKey, KeyError> {
+        RingKey::generate(alg, now)?.to_stored()
     }
 
     /// An in-memory ring with one fresh key (tests, benchmarks).
@@ -422,7 +575,6 @@ impl KeyRing {
             vec![RingKey::generate(alg, now)?],
             RotationPolicy::default(),
             now,
-            None,
         )?;
         Ok(ring)
     }
@@ -442,7 +594,8 @@ impl KeyRing {
 
     /// A new ring whose current key is a freshly generated key of `alg`
     /// ([`KeyRing::rotate`] now, ignoring the publish delay of the policy:
-    /// the new key signs at once). `self` is unchanged. Blocking.
+    /// the new key signs at once). `self` is unchanged; nothing is stored.
+    /// Blocking.
     pub fn rotated(&self, alg: SigningAlgorithm) -> Result<KeyRing, KeyError> {
         let mut immediate = self.clone();
         immediate.policy.publish_delay = 0;
@@ -450,29 +603,43 @@ impl KeyRing {
         Ok(ring.with_policy(self.policy))
     }
 
-    /// Publish-then-sign rotation (I-90) as of `now`: a fresh key of `alg`
-    /// that starts signing `publish_delay + extra_delay` seconds from now, so
-    /// verifiers honouring the JWKS `max-age` fetch it before they see a
-    /// token signed with it; the key signing until then gets `retires_at` =
-    /// the new key's activation + `retire_after` (it stays published until
-    /// every token it signed has expired). A stored ring writes the new key
-    /// file (0600, atomic) and rewrites its predecessor's with `retires_at`.
-    /// When a key is already pending ([`MAX_NEXT_KEYS`]) nothing is added and
-    /// that key is returned (`already_pending`). Keys beyond
-    /// [`MAX_PREVIOUS_KEYS`] are retired early (I-70). `self` is unchanged.
-    /// Blocking (key generation and file I/O).
+    /// [`KeyRing::plan_rotation`] applied in memory: the rotated ring and
+    /// what the rotation did. Nothing is stored (a stored ring is rotated
+    /// through the store by [`crate::key_store::rotate`]). `self` is
+    /// unchanged. Blocking (key generation).
     pub fn rotate(
         &self,
         alg: SigningAlgorithm,
         now: u64,
         extra_delay: u64,
     ) -> Result<(KeyRing, Rotation), KeyError> {
-        let (ring, mut retired) = KeyRing::arrange(
-            self.keys().cloned().collect(),
-            self.policy,
-            now,
-            self.dir.clone(),
-        )?;
+        let plan = self.plan_rotation(alg, now, extra_delay)?;
+        Ok((plan.ring, plan.rotation))
+    }
+
+    /// Plans a publish-then-sign rotation (I-90) as of `now`: a fresh key of
+    /// `alg` that starts signing `publish_delay + extra_delay` seconds from
+    /// now, so verifiers honouring the JWKS `max-age` fetch it before they
+    /// see a token signed with it; the key signing until then gets
+    /// `retires_at` = the new key's activation + `retire_after` (it stays
+    /// published until every token it signed has expired). Returns the
+    /// rotated ring and, for a stored ring, the [`KeyChange`] to apply: the
+    /// new key (private key as PKCS#8 PEM), inserted only if no other key is
+    /// pending by then (`insert_unless_pending_after = now`, I-110), the
+    /// predecessor's `retires_at`, and the keys retired (by time, or early
+    /// beyond [`MAX_PREVIOUS_KEYS`], I-70). When a key is already pending
+    /// ([`MAX_NEXT_KEYS`]) nothing is planned and that key is returned
+    /// (`already_pending`, `change` `None`). `self` is unchanged. Blocking.
+    pub fn plan_rotation(
+        &self,
+        alg: SigningAlgorithm,
+        now: u64,
+        extra_delay: u64,
+    ) -> Result<PlannedRotation, KeyError> {
+        let (mut ring, mut retired) =
+            KeyRing::arrange(self.keys().cloned().collect(), self.policy, now)?;
+        ring.stored = self.stored;
+        ring.retired = self.retired.clone();
         let previous_kid = ring.current.kid.clone();
         if ring.next.len() >= MAX_NEXT_KEYS {
             if let Some(pending) = ring.next.last() {
@@ -489,8 +656,11 @@ impl KeyRing {
                     previous_retires_at,
                     already_pending: true,
                 };
-                ring.retire_files(&retired, now)?;
-                return Ok((ring, rotation));
+                return Ok(PlannedRotation {
+                    ring,
+                    rotation,
+                    change: None,
+                });
             }
         }
         let latest = ring.next.last().unwrap_or(&ring.current).clone();
@@ -506,26 +676,14 @@ impl KeyRing {
         let previous_retires_at = activates_at.saturating_add(ring.policy.retire_after);
         predecessor.retires_at =
             (ring.policy.retire_after != u64::MAX).then_some(previous_retires_at);
-        let key = match &ring.dir {
-            Some(dir) => {
-                ensure_key_dir(dir)?;
-                let key = write_new_key(dir, alg, created_at, Some(activates_at))?;
-                if predecessor.retires_at.is_some() {
-                    write_key_file(dir, &predecessor)?;
-                }
-                key
-            }
-            None => {
-                let mut key = RingKey::generate(alg, created_at)?;
-                key.activates_at = activates_at;
-                key
-            }
-        };
+        let mut key = RingKey::generate(alg, created_at)?;
+        key.activates_at = activates_at;
         let info = key.info(if activates_at > now {
             KeyState::Next
         } else {
             KeyState::Current
         });
+        let insert = key.to_stored()?;
         let mut keys: Vec<RingKey> = ring
             .keys()
             .filter(|k| k.kid != predecessor.kid)
@@ -533,25 +691,44 @@ impl KeyRing {
             .collect();
         keys.push(predecessor.clone());
         keys.push(key);
-        let (rotated, more) = KeyRing::arrange(keys, ring.policy, now, ring.dir.clone())?;
+        let (mut rotated, more) = KeyRing::arrange(keys, ring.policy, now)?;
+        rotated.stored = ring.stored;
+        rotated.retired = ring.retired;
         retired.extend(more);
-        rotated.retire_files(&retired, now)?;
+        let change = KeyChange {
+            insert: Some(insert),
+            insert_unless_pending_after: Some(now),
+            set_retires_at: predecessor
+                .retires_at
+                .map(|t| (predecessor.kid.clone(), t))
+                .into_iter()
+                .collect(),
+            retire: retired.into_iter().map(|k| (k.kid, now)).collect(),
+        };
         let rotation = Rotation {
             key: info,
             previous_kid,
             previous_retires_at: predecessor.retires_at,
             already_pending: false,
         };
-        Ok((rotated, rotation))
+        Ok(PlannedRotation {
+            ring: rotated,
+            rotation,
+            change: Some(change),
+        })
     }
 
     /// The ring as of `now`: pending keys whose time has come sign, keys
-    /// whose `retires_at` has passed are dropped (in memory; their files are
-    /// deleted by [`KeyRing::reloaded`] or the next load).
+    /// whose `retires_at` has passed are dropped (in memory; the store
+    /// retires them at the next reload, [`crate::key_store::reload`]).
     pub fn at(&self, now: u64) -> KeyRing {
         let keys: Vec<RingKey> = self.keys().cloned().collect();
-        match KeyRing::arrange(keys, self.policy, now, self.dir.clone()) {
-            Ok((ring, _)) => ring,
+        match KeyRing::arrange(keys, self.policy, now) {
+            Ok((mut ring, _)) => {
+                ring.stored = self.stored;
+                ring.retired = self.retired.clone();
+                ring
+            }
             // Unreachable: `keys` is never empty.
             Err(_) => self.clone(),
         }
@@ -573,47 +750,27 @@ impl KeyRing {
         self.next_change().is_some_and(|t| now >= t)
     }
 
-    /// Re-reads the key directory as of `now` (keys written by `ajwt keys
-    /// rotate` appear, retired keys' files are deleted); an in-memory ring
-    /// is only re-taken at `now`. Blocking.
-    pub fn reloaded(&self, now: u64) -> Result<KeyRing, KeyError> {
-        let Some(dir) = &self.dir else {
-            return Ok(self.at(now));
-        };
-        let keys = load_key_dir(dir)?;
-        if keys.is_empty() {
-            return Ok(self.at(now));
-        }
-        let (ring, retired) = KeyRing::arrange(keys, self.policy, now, Some(dir.clone()))?;
-        ring.retire_files(&retired, now)?;
-        Ok(ring)
-    }
-
     /// Every key with its state as of the snapshot, in signing order
-    /// (oldest first), plus the records of retired keys of a stored ring.
+    /// (oldest first), after the records of retired keys of a stored ring.
     pub fn describe(&self) -> Vec<KeyInfo> {
-        let mut out = match &self.dir {
-            Some(dir) => read_retired_records(dir),
-            None => Vec::new(),
-        };
+        let mut out = self.retired.clone();
         out.extend(self.older.iter().rev().map(|k| k.info(KeyState::Retiring)));
         out.push(self.current.info(KeyState::Current));
         out.extend(self.next.iter().map(|k| k.info(KeyState::Next)));
         out
     }
 
-    /// Sorts `keys` into a ring as of `now`; returns it and the keys retired
-    /// (by time, or early by [`MAX_PREVIOUS_KEYS`]).
+    /// Sorts `keys` into an in-memory ring as of `now`; returns it and the
+    /// keys retired (by time, or early by [`MAX_PREVIOUS_KEYS`]).
     fn arrange(
         mut keys: Vec<RingKey>,
         policy: RotationPolicy,
         now: u64,
-        dir: Option<PathBuf>,
     ) -> Result<(KeyRing, Vec<RingKey>), KeyError> {
         keys.sort_by(|a, b| a.order().cmp(&b.order()));
         keys.dedup_by(|a, b| a.kid == b.kid);
         // A key without a stored retirement time retires `retire_after`
-        // after its successor starts signing (format-1 files, I-90).
+        // after its successor starts signing (imported format-1 files, I-90).
         for i in 1..keys.len() {
             let successor = keys[i].activates_at;
             let key = &mut keys[i - 1];
@@ -651,50 +808,11 @@ impl KeyRing {
                 next,
                 policy,
                 as_of: now,
-                dir,
+                stored: false,
+                retired: Vec::new(),
             },
             gone,
         ))
-    }
-
-    /// Deletes the files of the keys `retired` (only `<kid>.json` files that
-    /// load as that key are touched) and leaves a public record of each
-    /// under [`RETIRED_DIR`]; keeps at most [`MAX_RETIRED_RECORDS`] records.
-    /// A crash before this ran leaves extra files, which the next load
-    /// retires again.
-    fn retire_files(&self, retired: &[RingKey], now: u64) -> Result<(), KeyError> {
-        let Some(dir) = &self.dir else {
-            return Ok(());
-        };
-        if retired.is_empty() {
-            return Ok(());
-        }
-        let records = retired_dir(dir);
-        ensure_key_dir(&records)?;
-        for key in retired {
-            let path = dir.join(format!("{}.json", key.kid));
-            let mut record = key.info(KeyState::Retired);
-            record.retires_at = Some(key.retires_at.map_or(now, |t| t.min(now)));
-            let mut text = serde_json::to_string_pretty(&record)
-                .map_err(|e| KeyError::Generation(e.to_string()))?;
-            text.push('\n');
-            write_private_file(&records, &format!("{}.json", key.kid), text.as_bytes())?;
-            match fs::remove_file(&path) {
-                Ok(()) => {
-                    tracing::info!(kid = %key.kid, "retired a signing key (I-70, I-90): removed from the JWK Set, private key deleted")
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io_error(&path)(e)),
-            }
-        }
-        let mut all = read_retired_records(dir);
-        if all.len() > MAX_RETIRED_RECORDS {
-            all.sort_by_key(|r| std::cmp::Reverse(r.retires_at));
-            for old in &all[MAX_RETIRED_RECORDS..] {
-                let _ = fs::remove_file(records.join(format!("{}.json", old.kid)));
-            }
-        }
-        Ok(())
     }
 
     /// The `kid` of every published key: the signing key first, then the
@@ -815,7 +933,8 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
     }
 }
 
-/// Creates the key directory (0700) if needed.
+/// Creates the key directory (0700) if needed (tests write legacy files).
+#[cfg(test)]
 fn ensure_key_dir(dir: &Path) -> Result<(), KeyError> {
     match fs::metadata(dir) {
         Ok(meta) if meta.is_dir() => {
@@ -947,7 +1066,8 @@ const KEY_FILE_MEMBERS: [&str; 6] = [
 ];
 
 /// Generates a key of `alg`, stores it as `<dir>/<kid>.json` (0600, written
-/// atomically) and returns it. `activates_at` defaults to `created_at`.
+/// atomically) as earlier issuers did, and returns it (tests of the import).
+#[cfg(test)]
 fn write_new_key(
     dir: &Path,
     alg: Alg,
@@ -962,7 +1082,8 @@ fn write_new_key(
 
 /// Stores `key` as `<dir>/<kid>.json` (0600, atomically). `activates_at` is
 /// written only when it differs from `created_at` and `retires_at` only when
-/// set, so a key that never rotated has a format-1 file.
+/// set, so a key that never rotated has a format-1 file (tests of the import).
+#[cfg(test)]
 fn write_key_file(dir: &Path, key: &RingKey) -> Result<(), KeyError> {
     let pem = key.key.to_pkcs8_pem().map_err(generation)?;
     let mut doc = Map::new();
@@ -1025,7 +1146,78 @@ fn read_retired_records(dir: &Path) -> Vec<KeyInfo> {
     out
 }
 
+/// The key files an issuer before I-110 kept under `<data_dir>/`
+/// [`KEY_DIR`] (format 1, see the module documentation) and the public
+/// records under [`RETIRED_DIR`], read for a one-time import into the store
+/// ([`crate::key_store::load`]).
+#[derive(Debug)]
+pub struct LegacyKeyFiles {
+    /// The keys, as store records with their private key, in file name order.
+    pub keys: Vec<StoredSigningKey>,
+    /// The public records of retired keys (no private key).
+    pub retired: Vec<StoredSigningKey>,
+    data_dir: PathBuf,
+}
+
+impl LegacyKeyFiles {
+    /// Reads `<data_dir>/signing-keys/` (every `*.json` file not starting
+    /// with `.`, checked as before: a bad file is [`KeyError::BadKeyFile`]
+    /// naming it) and `<data_dir>/signing-keys-retired/`. `None` when there
+    /// is no key directory. Blocking.
+    pub fn read(data_dir: &Path) -> Result<Option<LegacyKeyFiles>, KeyError> {
+        let dir = data_dir.join(KEY_DIR);
+        match fs::metadata(&dir) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => {
+                return Err(KeyError::Io {
+                    path: dir,
+                    source: std::io::Error::other("not a directory"),
+                })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_error(&dir)(e)),
+        }
+        let keys = load_key_dir(&dir)?
+            .iter()
+            .map(RingKey::to_stored)
+            .collect::<Result<Vec<_>, _>>()?;
+        let retired = read_retired_records(&dir)
+            .into_iter()
+            .map(|r| StoredSigningKey {
+                kid: r.kid,
+                alg: r.alg.as_str().to_owned(),
+                created_at: r.created_at,
+                activates_at: r.activates_at,
+                retires_at: r.retires_at,
+                retired_at: Some(r.retires_at.unwrap_or(r.activates_at)),
+                private_key_pem: None,
+            })
+            .collect();
+        Ok(Some(LegacyKeyFiles {
+            keys,
+            retired,
+            data_dir: data_dir.to_owned(),
+        }))
+    }
+
+    /// Deletes both directories with everything in them (key files, and
+    /// any temporary file a crash left), once their keys are in the store:
+    /// no plaintext private key stays on disk (I-110). Blocking.
+    pub fn remove(&self) -> Result<(), KeyError> {
+        for name in [KEY_DIR, RETIRED_DIR] {
+            let path = self.data_dir.join(name);
+            match fs::remove_dir_all(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_error(&path)(e)),
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Writes `dir/name` with mode 0600, atomically (the one implementation, `ajwt_fs`).
+#[cfg(test)]
 fn write_private_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), KeyError> {
     let path = dir.join(name);
     ajwt_fs::write_private(&path, bytes).map_err(io_error(&path))
@@ -1790,42 +1982,106 @@ mod tests {
         assert_eq!(got["sub"], "a");
     }
 
-    // --- persistence ----------------------------------------------------
+    // --- keys in the store (I-110) -----------------------------------------
+
+    /// The ring of `records` as of `now` (the retirements due are dropped).
+    fn stored(records: &[StoredSigningKey], policy: RotationPolicy, now: u64) -> KeyRing {
+        KeyRing::from_stored(records, policy, now).unwrap().0
+    }
+
+    /// What an import reads from a legacy data directory, as one ring.
+    fn load_legacy(data_dir: &Path) -> Result<KeyRing, KeyError> {
+        let legacy = LegacyKeyFiles::read(data_dir)?.expect("a legacy key directory");
+        let records: Vec<StoredSigningKey> =
+            legacy.retired.into_iter().chain(legacy.keys).collect();
+        Ok(stored(&records, RotationPolicy::default(), unix_now()))
+    }
 
     #[test]
-    fn persistence_same_kid_cross_verify_and_modes() {
+    fn i110_store_records_round_trip_same_kid_cross_verify_each_alg() {
         for alg in SigningAlgorithm::ALL {
-            let tmp = tempfile::tempdir().unwrap();
-            let data = tmp.path().join("data");
-            let first = KeyRing::load_or_generate(&data, alg).unwrap();
-            let dir = data.join(KEY_DIR);
-            assert_eq!(mode(&dir), 0o700);
-            let files = key_files(&dir);
-            assert_eq!(files.len(), 1, "{files:?}");
-            assert_eq!(files[0], dir.join(format!("{}.json", first.current_kid())));
-            assert_eq!(mode(&files[0]), 0o600);
-            let stored: Map<String, Value> =
-                serde_json::from_slice(&fs::read(&files[0]).unwrap()).unwrap();
-            assert_eq!(
-                member_names(&stored),
-                ["alg", "created_at", "kid", "private_key_pem"]
-            );
-            assert_eq!(stored["alg"], alg.as_str());
-            assert_eq!(stored["kid"], first.current_kid());
-            assert!(stored["private_key_pem"]
-                .as_str()
+            let first = ring(alg).clone();
+            let records = first.to_stored().unwrap();
+            assert_eq!(records.len(), 1);
+            let record = &records[0];
+            assert_eq!(record.kid, first.current_kid());
+            assert_eq!(record.alg, alg.as_str());
+            assert_eq!(record.retired_at, None);
+            assert_eq!(record.activates_at, first.current_activated_at());
+            assert!(record
+                .private_key_pem
+                .as_deref()
                 .unwrap()
                 .starts_with("-----BEGIN PRIVATE KEY-----"));
-
-            let second = KeyRing::load_or_generate(&data, alg).unwrap();
+            let (second, retire) =
+                KeyRing::from_stored(&records, RotationPolicy::default(), unix_now()).unwrap();
+            assert!(retire.is_empty());
+            assert!(second.is_stored() && !first.is_stored());
             assert_eq!(second.current_kid(), first.current_kid());
             assert_eq!(second.current_alg(), alg);
             assert_eq!(second.jwks(), first.jwks());
-            assert_eq!(key_files(&dir).len(), 1);
             let t1 = first.sign(TYP, &claims()).unwrap();
             let t2 = second.sign(TYP, &claims()).unwrap();
             assert_eq!(second.verify(&t1, TYP).unwrap(), claims());
             assert_eq!(first.verify(&t2, TYP).unwrap(), claims());
+        }
+    }
+
+    #[test]
+    fn i110_bad_store_records_are_named_errors() {
+        let good = ring(Alg::Es256).to_stored().unwrap().remove(0);
+        assert!(matches!(
+            KeyRing::from_stored(&[], RotationPolicy::default(), 1),
+            Err(KeyError::NoStoredKey)
+        ));
+        let retired_only = StoredSigningKey {
+            private_key_pem: None,
+            retired_at: Some(5),
+            ..good.clone()
+        };
+        assert!(matches!(
+            KeyRing::from_stored(&[retired_only], RotationPolicy::default(), 10),
+            Err(KeyError::NoStoredKey)
+        ));
+        let cases = [
+            (
+                StoredSigningKey {
+                    alg: "RS256".to_owned(),
+                    ..good.clone()
+                },
+                "not a usable RS256 key",
+            ),
+            (
+                StoredSigningKey {
+                    alg: "HS256".to_owned(),
+                    ..good.clone()
+                },
+                "alg",
+            ),
+            (
+                StoredSigningKey {
+                    kid: "abc".to_owned(),
+                    ..good.clone()
+                },
+                "not the RFC 7638 thumbprint",
+            ),
+            (
+                StoredSigningKey {
+                    private_key_pem: Some(OPENSSL_P256_SPKI.to_owned()),
+                    ..good.clone()
+                },
+                "PKCS#8",
+            ),
+        ];
+        for (record, needle) in cases {
+            match KeyRing::from_stored(std::slice::from_ref(&record), RotationPolicy::default(), 1)
+            {
+                Err(KeyError::BadStoredKey { kid, reason }) => {
+                    assert_eq!(kid, record.kid);
+                    assert!(reason.contains(needle), "{needle}: {reason}");
+                }
+                other => panic!("{needle}: {other:?}"),
+            }
         }
     }
 
@@ -1840,7 +2096,7 @@ mod tests {
     }
 
     #[test]
-    fn i45_existing_format1_key_files_still_load_and_sign_under_their_alg() {
+    fn i45_i110_legacy_format1_key_files_import_and_sign_under_their_alg() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join(KEY_DIR);
         ensure_key_dir(&dir).unwrap();
@@ -1854,8 +2110,20 @@ mod tests {
             200,
             OPENSSL_ED25519_PKCS8,
         );
-        // The configured alg does not matter once keys exist.
-        let ring = KeyRing::load_or_generate(tmp.path(), Alg::Ed25519).unwrap();
+        let legacy = LegacyKeyFiles::read(tmp.path()).unwrap().unwrap();
+        assert_eq!(legacy.keys.len(), 2);
+        assert!(legacy.retired.is_empty());
+        let p256 = legacy
+            .keys
+            .iter()
+            .find(|k| k.kid == OPENSSL_P256_KID)
+            .unwrap();
+        assert_eq!(
+            (p256.alg.as_str(), p256.created_at, p256.activates_at),
+            ("ES256", 100, 100)
+        );
+        assert_eq!(p256.retires_at, None);
+        let ring = load_legacy(tmp.path()).unwrap();
         assert_eq!(ring.kids(), [OPENSSL_ED25519_KID, OPENSSL_P256_KID]);
         assert_eq!(ring.current_alg(), Alg::EdDsa);
         let jwks = ring.jwks();
@@ -1875,8 +2143,13 @@ mod tests {
             verify_with_jsonwebtoken(&token, &jwks, OPENSSL_ED25519_KID),
             claims()
         );
-        // Nothing was rewritten or added.
+        // Reading changes nothing; `remove` deletes both directories.
         assert_eq!(key_files(&dir).len(), 2);
+        ensure_key_dir(&tmp.path().join(RETIRED_DIR)).unwrap();
+        legacy.remove().unwrap();
+        assert!(!dir.exists() && !tmp.path().join(RETIRED_DIR).exists());
+        assert!(LegacyKeyFiles::read(tmp.path()).unwrap().is_none());
+        legacy.remove().unwrap();
 
         // The same Ed25519 key file saying "Ed25519" signs under that name.
         let tmp = tempfile::tempdir().unwrap();
@@ -1889,7 +2162,7 @@ mod tests {
             1,
             OPENSSL_ED25519_PKCS8,
         );
-        let ring = KeyRing::load_or_generate(tmp.path(), Alg::Es256).unwrap();
+        let ring = load_legacy(tmp.path()).unwrap();
         assert_eq!(ring.current_alg(), Alg::Ed25519);
         let token = ring.sign(TYP, &claims()).unwrap();
         assert_eq!(header_of(&token)["alg"], "Ed25519");
@@ -1901,7 +2174,7 @@ mod tests {
         // An alg outside the table, or of another key type, is a bad file.
         for (alg, needle) in [("RS384", "RS384"), ("ES256", "not a usable ES256")] {
             write_format1(&dir, OPENSSL_ED25519_KID, alg, 1, OPENSSL_ED25519_PKCS8);
-            match KeyRing::load_or_generate(tmp.path(), Alg::Es256) {
+            match LegacyKeyFiles::read(tmp.path()) {
                 Err(KeyError::BadKeyFile { reason, .. }) => {
                     assert!(reason.contains(needle), "{alg}: {reason}")
                 }
@@ -1911,19 +2184,21 @@ mod tests {
     }
 
     #[test]
-    fn persistence_rotation_newest_signs_and_alg_must_match_kid() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join(KEY_DIR);
-        ensure_key_dir(&dir).unwrap();
-        let es = write_new_key(&dir, SigningAlgorithm::Es256, 100, None).unwrap();
-        let old_ring = KeyRing::load_or_generate(tmp.path(), SigningAlgorithm::Es256).unwrap();
-        assert_eq!(old_ring.current_kid(), es.kid);
+    fn i110_newest_stored_key_signs_and_alg_must_match_kid() {
+        let es = ring(Alg::Es256).to_stored().unwrap().remove(0);
+        let es = StoredSigningKey {
+            created_at: 100,
+            activates_at: 100,
+            ..es
+        };
+        let old_ring = stored(std::slice::from_ref(&es), RotationPolicy::default(), 1000);
         let old_token = old_ring.sign(TYP, &claims()).unwrap();
-
-        let rs = write_new_key(&dir, SigningAlgorithm::Rs256, 200, None).unwrap();
-        // Keys exist: the configured algorithm does not create another one.
-        let ring = KeyRing::load_or_generate(tmp.path(), SigningAlgorithm::EdDsa).unwrap();
-        assert_eq!(key_files(&dir).len(), 2);
+        let rs = StoredSigningKey {
+            created_at: 200,
+            activates_at: 200,
+            ..ring(Alg::Rs256).to_stored().unwrap().remove(0)
+        };
+        let ring = stored(&[es.clone(), rs.clone()], RotationPolicy::default(), 1000);
         assert_eq!(ring.current_kid(), rs.kid);
         assert_eq!(ring.current_alg(), SigningAlgorithm::Rs256);
         let jwks = ring.jwks();
@@ -1957,19 +2232,28 @@ mod tests {
             );
         }
 
-        // Equal created_at: the greater kid signs (deterministic).
-        let tie = write_new_key(&dir, SigningAlgorithm::EdDsa, 200, None).unwrap();
-        let ring = KeyRing::load_or_generate(tmp.path(), SigningAlgorithm::Es256).unwrap();
+        // Equal activation and creation: the greater kid signs (deterministic).
+        let tie = StoredSigningKey {
+            created_at: 200,
+            activates_at: 200,
+            ..super::tests::ring(Alg::EdDsa)
+                .to_stored()
+                .unwrap()
+                .remove(0)
+        };
+        let ring = stored(
+            &[tie.clone(), es, rs.clone()],
+            RotationPolicy::default(),
+            1000,
+        );
         let winner = if tie.kid > rs.kid { &tie.kid } else { &rs.kid };
         assert_eq!(ring.current_kid(), winner);
         assert_eq!(ring.jwks()["keys"].as_array().unwrap().len(), 3);
     }
 
     #[test]
-    fn rotated_persists_the_new_key_and_keeps_the_old_ones() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join(KEY_DIR);
-        let first = KeyRing::load_or_generate(tmp.path(), SigningAlgorithm::Es256).unwrap();
+    fn rotated_keeps_the_old_keys_and_reloads_the_same_from_records() {
+        let first = KeyRing::generate(SigningAlgorithm::Es256).unwrap();
         let old_token = first.sign(TYP, &claims()).unwrap();
         // Twice within the same second: each new key still sorts newest.
         let second = first.rotated(SigningAlgorithm::Es256).unwrap();
@@ -2002,18 +2286,19 @@ mod tests {
             first.verify(&new_token, TYP),
             Err(VerifyError::UnsupportedAlgorithm("Ed25519".to_owned()))
         );
-        // Stored like the others (0600) and current after a reload.
-        let files = key_files(&dir);
-        assert_eq!(files.len(), 3, "{files:?}");
-        for f in &files {
-            assert_eq!(mode(f), 0o600, "{}", f.display());
-        }
-        let stored: Map<String, Value> = serde_json::from_slice(
-            &fs::read(dir.join(format!("{}.json", third.current_kid()))).unwrap(),
-        )
-        .unwrap();
-        assert_eq!(stored["alg"], "Ed25519");
-        let reloaded = KeyRing::load_or_generate(tmp.path(), SigningAlgorithm::Es256).unwrap();
+        // Its records, oldest first, give the same ring back.
+        let records = third.to_stored().unwrap();
+        let order: Vec<&str> = records.iter().map(|r| r.kid.as_str()).collect();
+        assert_eq!(
+            order,
+            [
+                first.current_kid(),
+                second.current_kid(),
+                third.current_kid()
+            ]
+        );
+        assert_eq!(records[2].alg, "Ed25519");
+        let reloaded = stored(&records, RotationPolicy::default(), unix_now());
         assert_eq!(reloaded.kids(), third.kids());
         assert_eq!(reloaded.jwks(), third.jwks());
         assert_eq!(reloaded.current_alg(), Alg::Ed25519);
@@ -2022,32 +2307,45 @@ mod tests {
 
     #[test]
     fn i70_rotation_keeps_the_signing_key_and_at_most_max_previous_keys() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join(KEY_DIR);
-        let mut ring = KeyRing::load_or_generate(tmp.path(), SigningAlgorithm::Ed25519).unwrap();
+        let mut ring = KeyRing::generate(SigningAlgorithm::Ed25519).unwrap();
         let mut all = vec![ring.current_kid().to_owned()];
         for _ in 0..10 {
             ring = ring.rotated(SigningAlgorithm::Ed25519).unwrap();
             all.push(ring.current_kid().to_owned());
             assert!(ring.kids().len() <= MAX_PREVIOUS_KEYS + 1);
-            assert_eq!(key_files(&dir).len(), ring.kids().len());
         }
         all.reverse();
         assert_eq!(ring.kids(), all[..=MAX_PREVIOUS_KEYS]);
-        let reloaded = KeyRing::load_or_generate(tmp.path(), SigningAlgorithm::Ed25519).unwrap();
-        assert_eq!(reloaded.kids(), ring.kids());
-        // Extra files (a crash after writing a new key, or a directory from
-        // before the bound) are retired on load, oldest first.
-        let mut stale = ring.clone();
-        stale.dir = None;
-        for extra in 1..=3u64 {
-            write_new_key(&dir, Alg::Ed25519, extra, None).unwrap();
-        }
-        assert_eq!(key_files(&dir).len(), MAX_PREVIOUS_KEYS + 4);
-        let trimmed = KeyRing::load_or_generate(tmp.path(), SigningAlgorithm::Ed25519).unwrap();
+        // Extra stored keys (a store from before the bound, or keys added
+        // by replicas) are retired on load, oldest first, and reported for
+        // retirement in the store.
+        let mut records = ring.to_stored().unwrap();
+        let oldest: Vec<StoredSigningKey> = (1..=3u64)
+            .map(|t| StoredSigningKey {
+                created_at: t,
+                activates_at: t,
+                ..KeyRing::generate(Alg::Ed25519)
+                    .unwrap()
+                    .to_stored()
+                    .unwrap()
+                    .remove(0)
+            })
+            .collect();
+        records.extend(oldest.iter().cloned());
+        let now = unix_now();
+        let (trimmed, retire) =
+            KeyRing::from_stored(&records, RotationPolicy::default(), now).unwrap();
         assert_eq!(trimmed.kids(), ring.kids());
-        assert_eq!(key_files(&dir).len(), MAX_PREVIOUS_KEYS + 1);
-        in_memory_ring_is_bounded(&stale);
+        let mut retired: Vec<&str> = retire.iter().map(|(kid, _)| kid.as_str()).collect();
+        retired.sort_unstable();
+        let mut expected: Vec<&str> = oldest.iter().map(|k| k.kid.as_str()).collect();
+        expected.sort_unstable();
+        assert_eq!(retired, expected);
+        assert!(retire.iter().all(|(_, t)| *t == now));
+        let described = trimmed.describe();
+        assert_eq!(described.len(), MAX_PREVIOUS_KEYS + 1 + 3);
+        assert!(described[..3].iter().all(|k| k.state == KeyState::Retired));
+        in_memory_ring_is_bounded(&ring);
     }
 
     fn in_memory_ring_is_bounded(ring: &KeyRing) {
@@ -2079,8 +2377,8 @@ mod tests {
             .map(|k| k["alg"].as_str().unwrap())
             .collect();
         assert_eq!(algs, ["EdDSA", "ES256"]);
-        // An in-memory ring writes nothing (no directory to write to).
-        assert!(rotated.dir.is_none());
+        // An in-memory ring stays in memory.
+        assert!(!rotated.is_stored());
     }
 
     // --- publish-then-sign rotation (I-90) -------------------------------
@@ -2162,88 +2460,100 @@ mod tests {
     }
 
     #[test]
-    fn i90_key_files_record_the_times_old_files_keep_working_and_retired_keys_lose_their_private_key(
-    ) {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join(KEY_DIR);
-        ensure_key_dir(&dir).unwrap();
-        // A format-1 file (no activates_at/retires_at) from an older issuer.
-        write_format1(&dir, OPENSSL_P256_KID, "ES256", 1000, OPENSSL_P256_PKCS8);
+    fn i90_i110_planned_rotation_records_the_times_and_retired_keys_lose_their_private_key() {
+        // A legacy format-1 key (no activates_at/retires_at), imported.
+        let legacy = StoredSigningKey {
+            kid: OPENSSL_P256_KID.to_owned(),
+            alg: "ES256".to_owned(),
+            created_at: 1000,
+            activates_at: 1000,
+            retires_at: None,
+            retired_at: None,
+            private_key_pem: Some(OPENSSL_P256_PKCS8.to_owned()),
+        };
         let t0 = 2000;
-        let ring = KeyRing::load_with(tmp.path(), Alg::Es256, POLICY, t0).unwrap();
+        let ring = stored(std::slice::from_ref(&legacy), POLICY, t0);
         assert_eq!(ring.current_kid(), OPENSSL_P256_KID);
-        let (rotated, r) = ring.rotate(Alg::Es256, t0, 5).unwrap();
+        let plan = ring.plan_rotation(Alg::Es256, t0, 5).unwrap();
+        let r = plan.rotation.clone();
         assert_eq!(
             r.key.activates_at,
             t0 + 306,
             "publish delay + extra delay, rounded up"
         );
-        let stored = |kid: &str| -> Map<String, Value> {
-            serde_json::from_slice(&fs::read(dir.join(format!("{kid}.json"))).unwrap()).unwrap()
-        };
-        let new_file = stored(&r.key.kid);
-        assert_eq!(new_file["activates_at"], t0 + 306);
-        assert_eq!(new_file["created_at"], t0);
-        assert!(new_file.get("retires_at").is_none());
-        let old_file = stored(OPENSSL_P256_KID);
-        assert_eq!(old_file["retires_at"], t0 + 306 + 3660);
-        assert_eq!(old_file["created_at"], 1000);
-        assert_eq!(mode(&dir.join(format!("{}.json", r.key.kid))), 0o600);
-        // Another process (or a restart) sees the same states.
-        let reloaded = KeyRing::load_with(tmp.path(), Alg::Es256, POLICY, t0 + 1).unwrap();
-        assert_eq!(states(&reloaded), states(&rotated));
-        let later = KeyRing::load_with(tmp.path(), Alg::Es256, POLICY, t0 + 306).unwrap();
-        assert_eq!(later.current_kid(), r.key.kid);
-        // After retirement: the private key file is gone, a public record stays.
+        let change = plan.change.clone().unwrap();
+        let new = change.insert.clone().unwrap();
+        assert_eq!(new.kid, r.key.kid);
+        assert_eq!((new.created_at, new.activates_at), (t0, t0 + 306));
+        assert_eq!((new.retires_at, new.retired_at), (None, None));
+        assert!(new
+            .private_key_pem
+            .as_deref()
+            .unwrap()
+            .contains("PRIVATE KEY"));
+        // Inserted only if no replica's key is pending by now (I-110).
+        assert_eq!(change.insert_unless_pending_after, Some(t0));
+        assert_eq!(
+            change.set_retires_at,
+            [(OPENSSL_P256_KID.to_owned(), t0 + 306 + 3660)]
+        );
+        assert!(change.retire.is_empty());
+        // The store after the change: every replica sees the same states.
+        let mut legacy_updated = legacy.clone();
+        legacy_updated.retires_at = Some(t0 + 306 + 3660);
+        let records = vec![legacy_updated.clone(), new.clone()];
+        let reloaded = stored(&records, POLICY, t0 + 1);
+        assert_eq!(states(&reloaded), states(&plan.ring));
+        assert_eq!(stored(&records, POLICY, t0 + 306).current_kid(), r.key.kid);
+        // At retirement: reported for the store (private key deleted there),
+        // and listed as retired.
         let end = t0 + 306 + 3660;
-        let retired = rotated.reloaded(end).unwrap();
+        let (retired, retire) = KeyRing::from_stored(&records, POLICY, end).unwrap();
         assert_eq!(retired.kids(), std::slice::from_ref(&r.key.kid));
-        assert_eq!(key_files(&dir), [dir.join(format!("{}.json", r.key.kid))]);
-        let record = tmp
-            .path()
-            .join(RETIRED_DIR)
-            .join(format!("{OPENSSL_P256_KID}.json"));
-        let text = fs::read_to_string(&record).unwrap();
-        assert!(!text.contains("PRIVATE"), "{text}");
-        assert_eq!(mode(&record), 0o600);
+        assert_eq!(retire, [(OPENSSL_P256_KID.to_owned(), end)]);
         let described = retired.describe();
         assert_eq!(described[0].kid, OPENSSL_P256_KID);
         assert_eq!(described[0].state, KeyState::Retired);
         assert_eq!(described[0].retires_at, Some(end));
         assert_eq!(described[1].state, KeyState::Current);
-        // A key file with a bad time is a named error.
-        let mut bad = stored(&r.key.kid);
-        bad.insert("activates_at".to_owned(), json!("soon"));
-        fs::write(
-            dir.join(format!("{}.json", r.key.kid)),
-            Value::Object(bad).to_string(),
-        )
-        .unwrap();
-        match KeyRing::load_with(tmp.path(), Alg::Es256, POLICY, end) {
-            Err(KeyError::BadKeyFile { reason, .. }) => assert!(reason.contains("activates_at")),
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn i90_retired_records_are_bounded() {
-        let tmp = tempfile::tempdir().unwrap();
-        let policy = RotationPolicy {
-            publish_delay: 0,
-            retire_after: 10,
+        // The record the store keeps (no private key) is listed the same way.
+        let public = StoredSigningKey {
+            private_key_pem: None,
+            retired_at: Some(end),
+            ..legacy_updated
         };
-        let mut ring = KeyRing::load_with(tmp.path(), Alg::Ed25519, policy, 1000).unwrap();
-        for i in 1..=(MAX_RETIRED_RECORDS as u64 + 4) {
-            ring = ring.rotate(Alg::Ed25519, 1000 + 100 * i, 0).unwrap().0;
-        }
-        let records = fs::read_dir(tmp.path().join(RETIRED_DIR)).unwrap().count();
-        assert_eq!(records, MAX_RETIRED_RECORDS);
-        // The key replaced last is still published (10 s after its successor).
-        assert_eq!(ring.kids().len(), 2);
+        let (after, retire) = KeyRing::from_stored(&[public, new], POLICY, end).unwrap();
+        assert!(retire.is_empty());
+        assert_eq!(after.describe(), described);
+        // A rotation while a key is pending plans no change.
+        let pending = plan.ring.plan_rotation(Alg::Es256, t0 + 1, 0).unwrap();
+        assert!(pending.rotation.already_pending && pending.change.is_none());
+        assert_eq!(pending.rotation.key.kid, r.key.kid);
     }
 
     #[test]
-    fn persistence_bad_key_files_are_named_errors() {
+    fn i90_retired_records_listed_are_bounded() {
+        let live = ring(Alg::Es256).to_stored().unwrap();
+        let mut records: Vec<StoredSigningKey> = (0..(MAX_RETIRED_RECORDS as u64 + 4))
+            .map(|i| StoredSigningKey {
+                kid: format!("retired-{i:02}"),
+                alg: "ES256".to_owned(),
+                created_at: i,
+                activates_at: i,
+                retires_at: Some(i + 1),
+                retired_at: Some(i + 1),
+                private_key_pem: None,
+            })
+            .collect();
+        records.extend(live);
+        let ring = stored(&records, RotationPolicy::default(), unix_now());
+        let described = ring.describe();
+        assert_eq!(described.len(), MAX_RETIRED_RECORDS + 1);
+        assert_eq!(described[0].kid, "retired-04", "the oldest records go");
+    }
+
+    #[test]
+    fn persistence_bad_legacy_key_files_are_named_errors() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join(KEY_DIR);
         ensure_key_dir(&dir).unwrap();
@@ -2252,8 +2562,9 @@ mod tests {
         fs::write(dir.join("README.txt"), "garbage").unwrap();
         let good = write_new_key(&dir, SigningAlgorithm::Es256, 1, None).unwrap();
         let good_path = dir.join(format!("{}.json", good.kid));
+        assert_eq!(mode(&good_path), 0o600);
         let good_text = fs::read_to_string(&good_path).unwrap();
-        assert!(KeyRing::load_or_generate(tmp.path(), SigningAlgorithm::Es256).is_ok());
+        assert!(load_legacy(tmp.path()).is_ok());
 
         let stored: Map<String, Value> = serde_json::from_str(&good_text).unwrap();
         let mut wrong_alg = stored.clone();
@@ -2264,6 +2575,8 @@ mod tests {
         extra.insert("comment".to_owned(), json!("x"));
         let mut neg_time = stored.clone();
         neg_time.insert("created_at".to_owned(), json!(-1));
+        let mut bad_time = stored.clone();
+        bad_time.insert("activates_at".to_owned(), json!("soon"));
         let mut bad_pem = stored.clone();
         bad_pem.insert(
             "private_key_pem".to_owned(),
@@ -2298,6 +2611,11 @@ mod tests {
                 "created_at",
             ),
             (
+                "activates.json",
+                Value::Object(bad_time).to_string(),
+                "activates_at",
+            ),
+            (
                 "pem.json",
                 Value::Object(bad_pem).to_string(),
                 "private_key_pem",
@@ -2311,7 +2629,7 @@ mod tests {
         for (name, content, needle) in cases {
             let path = dir.join(name);
             fs::write(&path, content).unwrap();
-            match KeyRing::load_or_generate(tmp.path(), SigningAlgorithm::Es256) {
+            match LegacyKeyFiles::read(tmp.path()) {
                 Err(KeyError::BadKeyFile { path: p, reason }) => {
                     assert_eq!(p, path);
                     assert!(reason.contains(needle), "{name}: {reason}");
@@ -2322,11 +2640,11 @@ mod tests {
             }
             fs::remove_file(&path).unwrap();
         }
-        // A data "directory" that is a file.
-        let file = tmp.path().join("plain");
-        fs::write(&file, "x").unwrap();
+        // A key "directory" that is a file.
+        let other = tempfile::tempdir().unwrap();
+        fs::write(other.path().join(KEY_DIR), "x").unwrap();
         assert!(matches!(
-            KeyRing::load_or_generate(&file, SigningAlgorithm::Es256),
+            LegacyKeyFiles::read(other.path()),
             Err(KeyError::Io { .. })
         ));
     }

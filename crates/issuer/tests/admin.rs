@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 
 use ajwt_issuer::service::{ClientCredentials, ADMIN_CLIENT_FILE, SCOPE_ADMIN};
@@ -51,10 +50,6 @@ fn expect_unknown_agent(r: &Resp) {
 fn header_kid(token: &str) -> String {
     let (header, _) = decode_unverified(token);
     header["kid"].as_str().unwrap().to_owned()
-}
-
-fn mode(path: &std::path::Path) -> u32 {
-    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
 // ===========================================================================
@@ -657,18 +652,16 @@ async fn rotation_and_revocation_survive_reopening_the_issuer() {
     assert_eq!(r.status, 200, "{r:?}");
     let new_kid = r.json["kid"].as_str().unwrap().to_owned();
     assert_eq!(r.json["previous_kid"], old_kid.as_str());
-    // Stored like the first key: one more file, 0600.
-    let mut files: Vec<String> = std::fs::read_dir(&key_dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    files.sort();
-    let mut expected = vec![format!("{old_kid}.json"), format!("{new_kid}.json")];
-    expected.sort();
-    assert_eq!(files, expected);
-    for f in &files {
-        assert_eq!(mode(&key_dir.join(f)), 0o600, "{f}");
-    }
+    // Stored like the first key, in the store (I-110): one more record with
+    // its private key; no key file on disk.
+    let stored = issuer.store().signing_keys().await.unwrap();
+    let mut stored_kids: Vec<&str> = stored.iter().map(|k| k.kid.as_str()).collect();
+    stored_kids.sort_unstable();
+    let mut expected = vec![old_kid.as_str(), new_kid.as_str()];
+    expected.sort_unstable();
+    assert_eq!(stored_kids, expected);
+    assert!(stored.iter().all(|k| k.private_key_pem.is_some()));
+    assert!(!key_dir.exists(), "no signing-keys directory");
     let r = post_json(
         &app,
         REVOKE,

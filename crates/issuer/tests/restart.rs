@@ -79,10 +79,9 @@ async fn restart_keeps_admin_client_agents_workflows_clients_and_keys() {
         ["client_id", "client_secret"]
     );
     let admin: ClientCredentials = serde_json::from_value(admin_json).unwrap();
-    for entry in std::fs::read_dir(config.data_dir.join("signing-keys")).unwrap() {
-        let path = entry.unwrap().path();
-        assert_eq!(mode(&path), 0o600, "{} is 0600", path.display());
-    }
+    // The keys are in the store (I-110), not in files.
+    assert!(!config.data_dir.join("signing-keys").exists());
+    assert_eq!(issuer.store().signing_keys().await.unwrap().len(), 1);
 
     let issuer = Arc::new(issuer);
     let app = ajwt_issuer::http::router(issuer.clone());
@@ -258,4 +257,81 @@ async fn restart_keeps_admin_client_agents_workflows_clients_and_keys() {
     assert_eq!(r.status, 200, "{r:?}");
 
     issuer.store().close().await;
+}
+
+/// A data directory of an issuer from before I-110 (key files, format 1):
+/// the first start imports the keys into the store and deletes the files
+/// (no plaintext private key left on disk); the imported key signs with
+/// its kid, tokens it signed before still verify, and a restart keeps it.
+#[tokio::test]
+async fn i110_legacy_key_files_are_imported_into_the_store_and_deleted() {
+    use ajwt_jose::{Alg, SigningKey};
+    let dir = tempfile::tempdir().unwrap();
+    let config = IssuerConfig {
+        data_dir: dir.path().join("ajwt-data"),
+        issuer: ISSUER.to_owned(),
+        ..IssuerConfig::default()
+    };
+    let key_dir = config.data_dir.join("signing-keys");
+    let retired_dir = config.data_dir.join("signing-keys-retired");
+    std::fs::create_dir_all(&key_dir).unwrap();
+    std::fs::create_dir_all(&retired_dir).unwrap();
+    let (old, new) = (
+        SigningKey::generate(Alg::Es256).unwrap(),
+        SigningKey::generate(Alg::EdDsa).unwrap(),
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    for (key, alg, created_at) in [(&old, "ES256", now - 100), (&new, "EdDSA", now - 50)] {
+        let doc = json!({
+            "kid": key.thumbprint(), "alg": alg, "created_at": created_at,
+            "private_key_pem": key.to_pkcs8_pem().unwrap(),
+        });
+        std::fs::write(
+            key_dir.join(format!("{}.json", key.thumbprint())),
+            doc.to_string(),
+        )
+        .unwrap();
+    }
+    // A crash of the old issuer's atomic write left a temporary file.
+    std::fs::write(key_dir.join(".tmp-partial"), "-----BEGIN PRIVATE KEY-----").unwrap();
+    std::fs::write(
+        retired_dir.join("gone.json"),
+        json!({"kid": "gone", "alg": "ES256", "state": "retired", "created_at": 10,
+               "activates_at": 10, "retires_at": 900})
+        .to_string(),
+    )
+    .unwrap();
+    // A token the old issuer signed with its current key.
+    let mut header = serde_json::Map::new();
+    header.insert("alg".into(), json!("EdDSA"));
+    header.insert("kid".into(), json!(new.thumbprint()));
+    header.insert("typ".into(), json!("at+jwt"));
+    let old_token = new.sign_compact(&header, br#"{"sub":"x"}"#).unwrap();
+
+    let (issuer, _) = Issuer::open(config.clone()).await.unwrap();
+    assert!(!key_dir.exists() && !retired_dir.exists(), "files deleted");
+    let ring = issuer.key_ring();
+    assert_eq!(ring.current_kid(), new.thumbprint());
+    assert_eq!(ring.kids(), [new.thumbprint(), old.thumbprint()]);
+    assert_eq!(ring.verify(&old_token, "at+jwt").unwrap()["sub"], "x");
+    let stored = issuer.store().signing_keys().await.unwrap();
+    assert_eq!(stored.len(), 3, "two keys and the retired record");
+    let gone = stored.iter().find(|k| k.kid == "gone").unwrap();
+    assert_eq!(
+        (gone.private_key_pem.as_deref(), gone.retired_at),
+        (None, Some(900))
+    );
+    let described = ring.describe();
+    assert_eq!(described[0].kid, "gone");
+    let jwks_before = jwks(&ajwt_issuer::http::router(Arc::new(issuer))).await;
+
+    // A restart reads the store: same keys, no files recreated.
+    let (issuer, _) = Issuer::open(config.clone()).await.unwrap();
+    assert_eq!(issuer.key_ring().current_kid(), new.thumbprint());
+    let app = ajwt_issuer::http::router(Arc::new(issuer));
+    assert_eq!(jwks(&app).await, jwks_before);
+    assert!(!key_dir.exists());
 }

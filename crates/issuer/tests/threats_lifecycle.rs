@@ -13,7 +13,7 @@ mod common;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use ajwt_issuer::keys::{KeyRing, MAX_PREVIOUS_KEYS};
+use ajwt_issuer::keys::MAX_PREVIOUS_KEYS;
 use ajwt_issuer::service::{ClientCredentials, SCOPE_ADMIN};
 use ajwt_test_kit::RunningIssuer;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -264,13 +264,24 @@ async fn i70_rotations_keep_the_jwks_bounded_and_the_signing_key_published() {
     let agent = TestAgent::new("after-rotation");
     assert_eq!(register(&issuer, &fresh, &agent).await.status, 200);
 
-    // A restart keeps the bound: the key directory holds only the ring.
-    let key_dir = issuer.data_dir.path().join(ajwt_issuer::keys::KEY_DIR);
-    let files = std::fs::read_dir(&key_dir).unwrap().count();
-    assert_eq!(files, MAX_PREVIOUS_KEYS + 1);
-    let reloaded =
-        KeyRing::load_or_generate(issuer.data_dir.path(), issuer.issuer.config().signing_alg)
-            .unwrap();
+    // A restart keeps the bound: the store holds only the ring's private
+    // keys, the rest are public records (I-110).
+    let stored = issuer.issuer.store().signing_keys().await.unwrap();
+    let live = stored
+        .iter()
+        .filter(|k| k.private_key_pem.is_some())
+        .count();
+    assert_eq!(live, MAX_PREVIOUS_KEYS + 1);
+    let reloaded = ajwt_issuer::key_store::reload(
+        &**issuer.issuer.store(),
+        issuer.issuer.config().rotation_policy(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .await
+    .unwrap();
     assert_eq!(reloaded.kids(), published);
     issuer.stop().await.unwrap();
 }

@@ -159,7 +159,7 @@ async fn i90_rotations_under_load_cause_zero_verification_failures() {
 
     // The JWKS is bounded, advertises the configured max-age, and once the
     // last replaced key's tokens have expired (3 s + 1 s leeway) it holds
-    // the signing key alone; its file is gone, a public record stays.
+    // the signing key alone; its private key is gone, a public record stays.
     let (jwks, cache) = get_jwks(&issuer).await;
     assert_eq!(cache, "public, max-age=1");
     assert!(published(&jwks).len() <= ajwt_issuer::keys::MAX_PREVIOUS_KEYS + 1);
@@ -170,22 +170,26 @@ async fn i90_rotations_under_load_cause_zero_verification_failures() {
     tokio::time::sleep(Duration::from_secs(4) + Duration::from_millis(600)).await;
     let (jwks, _) = get_jwks(&issuer).await;
     assert_eq!(published(&jwks), [last]);
-    // The maintenance tick (every 5 s) deletes retired keys' files.
-    let key_dir = issuer.data_dir.path().join(ajwt_issuer::keys::KEY_DIR);
+    // The maintenance tick (every 5 s) deletes retired keys' private keys
+    // from the store; a public record of each stays (I-90, I-110).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(8);
     loop {
-        let files = std::fs::read_dir(&key_dir).unwrap().count();
-        if files == 1 {
+        let stored = issuer.issuer.store().signing_keys().await.unwrap();
+        let live = stored
+            .iter()
+            .filter(|k| k.private_key_pem.is_some())
+            .count();
+        if live == 1 {
+            let records = stored.iter().filter(|k| k.retired_at.is_some()).count();
+            assert_eq!(records, ROTATIONS);
             break;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "{files} key files left"
+            "{live} private keys left"
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let records = issuer.data_dir.path().join(ajwt_issuer::keys::RETIRED_DIR);
-    assert_eq!(std::fs::read_dir(records).unwrap().count(), ROTATIONS);
     issuer.stop().await.unwrap();
 }
 

@@ -7,6 +7,7 @@ use ajwt_protocol::error::OAuthError;
 use serde_json::{Map, Value};
 
 use super::*;
+use crate::keys::KeyRing;
 use std::sync::PoisonError;
 
 /// Response of `POST /intent/admin/revoke-agent`.
@@ -151,11 +152,23 @@ impl Issuer {
         let current = self.key_ring();
         let alg = self.config.signing_alg;
         let now = self.now_secs();
-        let (rotated, rotation) =
-            tokio::task::spawn_blocking(move || current.rotate(alg, now, extra_delay))
-                .await
-                .map_err(|e| ApiError::Internal(format!("key rotation task: {e}")))?
-                .map_err(|e| ApiError::Internal(format!("key rotation: {e}")))?;
+        // I-110: the new key goes into the store (one key even when
+        // replicas rotate at once), and the ring is reloaded from it.
+        // The planned ring (with the new key) is served before the store
+        // commits, so the key is published for the whole delay; on failure
+        // the ring before the rotation is restored.
+        let publish = |planned: &KeyRing| {
+            *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(planned.clone());
+        };
+        let rotated =
+            crate::key_store::rotate(&*self.store, &current, alg, now, extra_delay, &publish).await;
+        let (rotated, rotation) = match rotated {
+            Ok(r) => r,
+            Err(e) => {
+                *self.keys.write().unwrap_or_else(PoisonError::into_inner) = current;
+                return Err(key_api_error(e));
+            }
+        };
         *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(rotated);
         if !rotation.already_pending {
             // Audit trail (I-100): a new key published; `by` None = scheduled.
@@ -177,10 +190,11 @@ impl Issuer {
         })
     }
 
-    /// Periodic key maintenance (I-90), run every
-    /// [`KEY_MAINTENANCE_INTERVAL`] by `ajwt serve`: re-reads the key
-    /// directory (keys added by `ajwt keys rotate` get published; retired
-    /// keys' private key files are deleted) and, with
+    /// Periodic key maintenance (I-90, I-110), run every
+    /// [`KEY_MAINTENANCE_INTERVAL`] by `ajwt serve`: reloads the keys from
+    /// the store (keys added by another replica or `ajwt keys rotate` get
+    /// published before they sign; keys due are retired: private key
+    /// deleted, public record kept) and, with
     /// `key_rotation_interval` set, schedules the next key so that it
     /// starts signing one interval after the current key did.
     pub async fn maintain_keys(&self) -> Result<(), ApiError> {
@@ -189,10 +203,16 @@ impl Issuer {
             let ring = self.key_ring();
             let now = self.now_secs();
             let before = ring.describe();
-            let reloaded = tokio::task::spawn_blocking(move || ring.reloaded(now))
-                .await
-                .map_err(|e| ApiError::Internal(format!("key maintenance task: {e}")))?
-                .map_err(|e| ApiError::Internal(format!("key maintenance: {e}")))?;
+            // I-110: keys rotated or retired by another replica (or `ajwt
+            // keys rotate`) are read from the store; an in-memory ring is
+            // only re-taken at `now`.
+            let reloaded = if ring.is_stored() {
+                crate::key_store::reload_after(&*self.store, Some(&ring), ring.policy(), now)
+                    .await
+                    .map_err(key_api_error)?
+            } else {
+                ring.at(now)
+            };
             let after = reloaded.describe();
             if after != before {
                 let kids = reloaded.kids();
@@ -211,10 +231,14 @@ impl Issuer {
             return Ok(());
         }
         let ring = self.key_ring();
+        // A stored ring's new key waits one maintenance interval more
+        // (I-120): start that much earlier to keep the interval.
+        let extra = crate::key_store::replica_delay(&*self.store, &ring);
         let due = ring
             .current_activated_at()
             .saturating_add(interval)
-            .saturating_sub(self.config.key_publish_delay);
+            .saturating_sub(self.config.key_publish_delay)
+            .saturating_sub(extra);
         if ring.has_pending() || self.now_secs() < due {
             return Ok(());
         }
@@ -232,7 +256,17 @@ impl Issuer {
     }
 }
 
-/// How often `ajwt serve` runs [`Issuer::maintain_keys`] (seconds); `ajwt
-/// keys rotate` adds it to the publish delay, since the server may publish
-/// a key written by another process that much later (I-90).
+/// How often `ajwt serve` runs [`Issuer::maintain_keys`] (seconds); every
+/// rotation adds it to the publish delay, since another replica (or a
+/// server, for `ajwt keys rotate`) may publish a key stored by another
+/// process that much later (I-90, I-110).
 pub const KEY_MAINTENANCE_INTERVAL: u64 = 5;
+
+/// A key failure at an operator hook: the store's own errors keep their
+/// mapping (503 when the database is unreachable), others are internal.
+fn key_api_error(e: crate::keys::KeyError) -> ApiError {
+    match e {
+        crate::keys::KeyError::Store(e) => e.into(),
+        other => ApiError::Internal(format!("signing keys: {other}")),
+    }
+}

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use super::*;
 use std::path::{Path, PathBuf};
 
-use crate::keys::KeyRing;
 use crate::store::cache::CachedStore;
 use crate::store::{ClientRecord, StoreError};
 
@@ -65,15 +64,14 @@ impl Issuer {
                 .map_err(|e| data_dir_error(&dir, e))?;
         }
         // The configured backend (I-117): SQLite in `dir`, or PostgreSQL.
-        let store = crate::store::open_backend(&config).await?;
+        let store: Arc<dyn crate::store::Store> =
+            Arc::new(CachedStore::new(crate::store::open_backend(&config).await?));
         let now = u64::try_from(SystemClock.now()).unwrap_or(0);
-        let keys = KeyRing::load_with(&dir, config.signing_alg, config.rotation_policy(), now)?;
-        let issuer = Issuer::new(
-            config,
-            Arc::new(CachedStore::new(store)),
-            Arc::new(keys),
-            Arc::new(SystemClock),
-        );
+        // I-110: the keys live in the store (legacy key files of the data
+        // directory are imported once and deleted).
+        let (alg, policy) = (config.signing_alg, config.rotation_policy());
+        let keys = crate::key_store::load(&*store, Some(&dir), alg, policy, now).await?;
+        let issuer = Issuer::new(config, store, Arc::new(keys), Arc::new(SystemClock));
         let mut created = None;
         if issuer.store.client_count().await? == 0 {
             created = issuer.bootstrap_admin_client(&dir).await?;

@@ -1070,6 +1070,19 @@ impl Store for SqliteStore {
         .map_err(|e| backend(format_args!("cannot store client {}", client.client_id), e))?;
         Ok(done.rows_affected() == 1)
     }
+
+    // --- signing keys (I-110): see `signing_keys_in` / `apply_key_change_in` below ---
+
+    async fn signing_keys(&self) -> Result<Vec<super::StoredSigningKey>, StoreError> {
+        signing_keys_in(&self.pool).await
+    }
+
+    async fn apply_key_change(
+        &self,
+        change: super::KeyChange,
+    ) -> Result<super::KeyChangeOutcome, StoreError> {
+        apply_key_change_in(&self.pool, change).await
+    }
 }
 
 // --- The audit trail (I-100): group commit, reading an existing database, decoding rows ---
@@ -1269,6 +1282,136 @@ async fn revoke_agent_tokens_in(
     .execute(&mut **tx)
     .await?;
     Ok(n)
+}
+
+// --- Signing keys (I-110, I-90): the `signing_keys` table (migration 0004) ---
+
+/// Columns of `signing_keys` read into a [`super::StoredSigningKey`].
+const SIGNING_KEY_COLUMNS: &str =
+    "kid, alg, created_at, activates_at, retires_at, retired_at, private_key_pem";
+
+/// A time (Unix seconds) as an SQLite integer.
+fn key_time(kid: &str, name: &str, t: u64) -> Result<i64, StoreError> {
+    i64::try_from(t).map_err(|e| backend(format_args!("signing key {kid}: {name} {t}"), e))
+}
+
+/// Decodes a `signing_keys` row selected with [`SIGNING_KEY_COLUMNS`].
+fn decode_signing_key(row: &SqliteRow) -> Result<super::StoredSigningKey, StoreError> {
+    const T: &str = "signing_keys";
+    let kid: String = column(row, T, &"(unknown kid)", "kid")?;
+    let key = format_args!("kid={kid}");
+    let key: &dyn Display = &key;
+    let time = |name: &str| -> Result<u64, StoreError> {
+        let t: i64 = column(row, T, key, name)?;
+        u64::try_from(t).map_err(|e| backend(format_args!("{T} row {key}: column {name}"), e))
+    };
+    let optional_time = |name: &str| -> Result<Option<u64>, StoreError> {
+        let t: Option<i64> = column(row, T, key, name)?;
+        t.map(u64::try_from)
+            .transpose()
+            .map_err(|e| backend(format_args!("{T} row {key}: column {name}"), e))
+    };
+    Ok(super::StoredSigningKey {
+        alg: column(row, T, key, "alg")?,
+        created_at: time("created_at")?,
+        activates_at: time("activates_at")?,
+        retires_at: optional_time("retires_at")?,
+        retired_at: optional_time("retired_at")?,
+        private_key_pem: column(row, T, key, "private_key_pem")?,
+        kid,
+    })
+}
+
+/// Every stored signing key, oldest first (activation, creation, `kid`).
+async fn signing_keys_in(pool: &SqlitePool) -> Result<Vec<super::StoredSigningKey>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {SIGNING_KEY_COLUMNS} FROM signing_keys \
+         ORDER BY activates_at ASC, created_at ASC, kid ASC"
+    ))
+    .fetch_all(pool)
+    .await
+    .map_err(|e| backend("signing_keys read", e))?;
+    rows.iter().map(decode_signing_key).collect()
+}
+
+/// [`Store::apply_key_change`]: one `BEGIN IMMEDIATE` transaction, so the
+/// pending-key check and the writes see one state and a replica rotating at
+/// the same time waits for this one and then finds its key pending (I-110).
+/// An `insert` whose `kid` is already stored changes nothing (the same key:
+/// `kid` is its thumbprint; a retired key is never revived).
+async fn apply_key_change_in(
+    pool: &SqlitePool,
+    change: super::KeyChange,
+) -> Result<super::KeyChangeOutcome, StoreError> {
+    let fail = |e: sqlx::Error| backend("cannot change signing keys", e);
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(fail)?;
+    if let Some(after) = change.insert_unless_pending_after {
+        let after = key_time("(pending check)", "time", after)?;
+        let pending: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM signing_keys WHERE retired_at IS NULL AND activates_at > ?1",
+        )
+        .bind(after)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(fail)?;
+        if pending > 0 {
+            // Dropping `tx` rolls back: nothing of the change is written.
+            return Ok(super::KeyChangeOutcome::PendingExists);
+        }
+    }
+    if let Some(key) = &change.insert {
+        let optional =
+            |name: &str, t: Option<u64>| t.map(|t| key_time(&key.kid, name, t)).transpose();
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, created_at, activates_at, retires_at, \
+             retired_at, private_key_pem) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+             ON CONFLICT (kid) DO NOTHING",
+        )
+        .bind(&key.kid)
+        .bind(&key.alg)
+        .bind(key_time(&key.kid, "created_at", key.created_at)?)
+        .bind(key_time(&key.kid, "activates_at", key.activates_at)?)
+        .bind(optional("retires_at", key.retires_at)?)
+        .bind(optional("retired_at", key.retired_at)?)
+        .bind(&key.private_key_pem)
+        .execute(&mut *tx)
+        .await
+        .map_err(fail)?;
+    }
+    for (kid, t) in &change.set_retires_at {
+        sqlx::query(
+            "UPDATE signing_keys SET retires_at = ?2 WHERE kid = ?1 AND retired_at IS NULL",
+        )
+        .bind(kid)
+        .bind(key_time(kid, "retires_at", *t)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(fail)?;
+    }
+    for (kid, t) in &change.retire {
+        sqlx::query(
+            "UPDATE signing_keys SET private_key_pem = NULL, retired_at = ?2 \
+             WHERE kid = ?1 AND retired_at IS NULL",
+        )
+        .bind(kid)
+        .bind(key_time(kid, "retired_at", *t)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(fail)?;
+    }
+    // Bounded (I-90): the newest retired records stay, older ones go.
+    let keep = i64::try_from(super::MAX_RETIRED_KEY_RECORDS).unwrap_or(i64::MAX);
+    sqlx::query(
+        "DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND kid NOT IN \
+         (SELECT kid FROM signing_keys WHERE retired_at IS NOT NULL \
+          ORDER BY retired_at DESC, activates_at DESC, kid DESC LIMIT ?1)",
+    )
+    .bind(keep)
+    .execute(&mut *tx)
+    .await
+    .map_err(fail)?;
+    tx.commit().await.map_err(fail)?;
+    Ok(super::KeyChangeOutcome::Applied)
 }
 
 #[cfg(test)]

@@ -221,11 +221,31 @@ impl Harness {
                 .await
                 .expect("in-memory store"),
         ));
-        let keys = Arc::new(KeyRing::generate(alg).expect("signing key"));
+        Harness::with_store(config, store, alg).await
+    }
+
+    /// An issuer over `store` whose first signing key is of `alg`.
+    pub async fn with_store(
+        config: IssuerConfig,
+        store: Arc<dyn Store>,
+        alg: SigningAlgorithm,
+    ) -> Harness {
         let clock = TestClock {
             start: SystemClock.now(),
             offset: Arc::new(AtomicI64::new(0)),
         };
+        // The keys live in the store, as `Issuer::open` keeps them (I-110).
+        let keys: Arc<KeyRing> = Arc::new(
+            ajwt_issuer::key_store::load(
+                &*store,
+                None,
+                alg,
+                config.rotation_policy(),
+                u64::try_from(clock.now()).expect("clock"),
+            )
+            .await
+            .expect("signing key"),
+        );
         let issuer = Arc::new(Issuer::new(
             config.clone(),
             store.clone(),
@@ -247,6 +267,38 @@ impl Harness {
             keys,
             clock,
             admin,
+        }
+    }
+
+    /// A replica: another issuer over `store` (another connection to the
+    /// same database), with the same configuration, clock and admin client,
+    /// loading its keys from the store like `Issuer::open` (I-110).
+    pub async fn replica(&self, store: Arc<dyn Store>) -> Harness {
+        let keys: Arc<KeyRing> = Arc::new(
+            ajwt_issuer::key_store::load(
+                &*store,
+                None,
+                self.config.signing_alg,
+                self.config.rotation_policy(),
+                u64::try_from(self.clock.now()).expect("clock"),
+            )
+            .await
+            .expect("signing keys"),
+        );
+        let issuer = Arc::new(Issuer::new(
+            self.config.clone(),
+            store.clone(),
+            keys.clone(),
+            Arc::new(self.clock.clone()),
+        ));
+        Harness {
+            app: ajwt_issuer::http::router(issuer.clone()),
+            issuer,
+            config: self.config.clone(),
+            store,
+            keys,
+            clock: self.clock.clone(),
+            admin: self.admin.clone(),
         }
     }
 

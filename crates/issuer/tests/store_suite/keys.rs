@@ -1,191 +1,209 @@
-//! Signing keys (I-110) and sealed values (§9.1.4, I-112) on every backend.
+//! The issuer's signing keys in the store (I-110, I-90) on every backend:
+//! `signing_keys` and `apply_key_change` as the `Store` trait documents them.
 
 use std::sync::Arc;
 
 use ajwt_issuer::store::{
-    KeyChange, KeyChangeOutcome, SealedKind, Store, StoredSigningKey, MAX_RETIRED_KEY_RECORDS,
+    KeyChange, KeyChangeOutcome, Store, StoredSigningKey, MAX_RETIRED_KEY_RECORDS,
 };
 
-use crate::registry::registration;
-
-pub fn key(kid: &str, created_at: u64, activates_at: u64) -> StoredSigningKey {
+/// A live key record (the store does not parse the PEM: above the sealing
+/// decorator it is the plaintext key, below it the sealed text).
+fn key(kid: &str, activates_at: u64) -> StoredSigningKey {
     StoredSigningKey {
         kid: kid.to_owned(),
-        alg: "ES256".into(),
-        created_at,
+        alg: "ES256".to_owned(),
+        created_at: activates_at.saturating_sub(1),
         activates_at,
         retires_at: None,
         retired_at: None,
-        private_key_pem: Some(format!("sealed:{kid}")),
+        private_key_pem: Some(format!(
+            "-----BEGIN PRIVATE KEY-----\n{kid}\n-----END PRIVATE KEY-----\n"
+        )),
     }
 }
 
-fn insert(k: StoredSigningKey, unless_pending_after: Option<u64>) -> KeyChange {
+fn insert(k: StoredSigningKey) -> KeyChange {
     KeyChange {
         insert: Some(k),
-        insert_unless_pending_after: unless_pending_after,
         ..KeyChange::default()
     }
 }
 
-/// I-110: a key change is applied as a whole; a rotation while a key is
-/// pending writes nothing (`PendingExists`); a retired key keeps no
-/// private key; at most MAX_RETIRED_KEY_RECORDS retired records stay.
-pub async fn i110_signing_keys_change_atomically(store: Arc<dyn Store>) {
+async fn apply(store: &Arc<dyn Store>, change: KeyChange) -> KeyChangeOutcome {
+    store.apply_key_change(change).await.unwrap()
+}
+
+/// I-110: inserted keys come back as written, oldest (activation) first;
+/// `retires_at` updates touch the named live key only.
+pub async fn i110_signing_keys_insert_read_back_and_set_retires_at(store: Arc<dyn Store>) {
     assert!(store.signing_keys().await.unwrap().is_empty());
-    let out = store
-        .apply_key_change(insert(key("k1", 100, 100), None))
-        .await;
-    assert_eq!(out.unwrap(), KeyChangeOutcome::Applied);
-    let rotate = KeyChange {
-        set_retires_at: vec![("k1".into(), 400)],
-        ..insert(key("k2", 200, 300), Some(200))
-    };
+    let (k1, k2) = (key("k-b", 1_000), key("k-a", 2_000));
     assert_eq!(
-        store.apply_key_change(rotate).await.unwrap(),
+        apply(&store, insert(k2.clone())).await,
         KeyChangeOutcome::Applied
     );
-    // k2 is pending (activates 300 > 210): nothing of this change is written.
-    let again = KeyChange {
-        set_retires_at: vec![("k1".into(), 999)],
-        ..insert(key("k3", 210, 310), Some(210))
-    };
     assert_eq!(
-        store.apply_key_change(again).await.unwrap(),
-        KeyChangeOutcome::PendingExists
+        apply(&store, insert(k1.clone())).await,
+        KeyChangeOutcome::Applied
     );
-    let keys = store.signing_keys().await.unwrap();
     assert_eq!(
-        keys.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(),
-        ["k1", "k2"]
+        store.signing_keys().await.unwrap(),
+        [k1.clone(), k2.clone()]
     );
-    assert_eq!(keys[0].retires_at, Some(400));
-    let retire = KeyChange {
-        retire: vec![("k1".into(), 500)],
+    let change = KeyChange {
+        set_retires_at: vec![("k-b".to_owned(), 5_000)],
         ..KeyChange::default()
     };
-    store.apply_key_change(retire).await.unwrap();
-    let k1 = store.signing_keys().await.unwrap().remove(0);
-    assert_eq!((k1.retired_at, k1.private_key_pem), (Some(500), None));
+    assert_eq!(apply(&store, change).await, KeyChangeOutcome::Applied);
+    let keys = store.signing_keys().await.unwrap();
+    assert_eq!(keys[0].retires_at, Some(5_000));
+    assert_eq!(keys[1], k2);
+    // Large times (u32 overflow) round-trip.
+    let far = key("k-far", 10_000_000_000);
+    apply(&store, insert(far.clone())).await;
+    assert_eq!(store.signing_keys().await.unwrap()[2], far);
+}
 
-    for i in 0..20u64 {
-        let kid = format!("old-{i:02}");
-        store
-            .apply_key_change(KeyChange {
-                insert: Some(key(&kid, 1_000 + i, 1_000 + i)),
-                retire: vec![(kid.clone(), 2_000 + i)],
-                ..KeyChange::default()
-            })
-            .await
-            .unwrap();
+/// I-90, I-110: retiring a key deletes its private key and keeps its public
+/// record (`retired_at` set); a retired key's `retires_at` is not changed.
+pub async fn i110_retire_deletes_the_private_key_and_keeps_the_record(store: Arc<dyn Store>) {
+    let old = StoredSigningKey {
+        retires_at: Some(3_000),
+        ..key("old", 1_000)
+    };
+    let new = key("new", 2_000);
+    apply(&store, insert(old.clone())).await;
+    apply(&store, insert(new.clone())).await;
+    let change = KeyChange {
+        retire: vec![("old".to_owned(), 3_001)],
+        ..KeyChange::default()
+    };
+    assert_eq!(apply(&store, change).await, KeyChangeOutcome::Applied);
+    let keys = store.signing_keys().await.unwrap();
+    assert_eq!(
+        keys[0],
+        StoredSigningKey {
+            private_key_pem: None,
+            retired_at: Some(3_001),
+            ..old
+        }
+    );
+    assert_eq!(keys[1], new);
+    // Retiring again, or moving a retired key's retires_at, changes nothing.
+    let change = KeyChange {
+        set_retires_at: vec![("old".to_owned(), 9_999)],
+        retire: vec![("old".to_owned(), 4_000)],
+        ..KeyChange::default()
+    };
+    apply(&store, change).await;
+    assert_eq!(store.signing_keys().await.unwrap(), keys);
+}
+
+/// I-90: at most `MAX_RETIRED_KEY_RECORDS` retired records are kept, the
+/// latest retired; live keys are never dropped.
+pub async fn i110_retired_records_are_bounded(store: Arc<dyn Store>) {
+    let n = MAX_RETIRED_KEY_RECORDS as u64 + 3;
+    for i in 0..n {
+        apply(&store, insert(key(&format!("k{i:02}"), 100 + i))).await;
+    }
+    apply(&store, insert(key("live", 10_000))).await;
+    for i in 0..n {
+        let change = KeyChange {
+            retire: vec![(format!("k{i:02}"), 1_000 + i)],
+            ..KeyChange::default()
+        };
+        apply(&store, change).await;
     }
     let keys = store.signing_keys().await.unwrap();
-    let retired = keys.iter().filter(|k| k.retired_at.is_some()).count();
-    assert_eq!(retired, MAX_RETIRED_KEY_RECORDS);
-    assert!(keys.iter().any(|k| k.kid == "k2" && k.retired_at.is_none()));
-    // The newest retired records are kept.
-    assert!(keys.iter().any(|k| k.kid == "old-19"));
+    let retired: Vec<&str> = keys
+        .iter()
+        .filter(|k| k.retired_at.is_some())
+        .map(|k| k.kid.as_str())
+        .collect();
+    assert_eq!(retired.len(), MAX_RETIRED_KEY_RECORDS);
+    assert_eq!(retired[0], "k03", "the earliest retired went first");
+    assert!(keys
+        .iter()
+        .any(|k| k.kid == "live" && k.private_key_pem.is_some()));
 }
 
-/// I-110: rotations racing on two replicas add exactly one key.
-pub async fn i110_concurrent_rotations_one_pending_exists(a: Arc<dyn Store>, b: Arc<dyn Store>) {
-    a.apply_key_change(insert(key("base", 10, 10), None))
-        .await
-        .unwrap();
+/// I-110: with `insert_unless_pending_after = t`, a live key activating
+/// after `t` refuses the whole change (`PendingExists`, nothing written);
+/// otherwise it is applied.
+pub async fn i110_insert_unless_pending_after_refuses_and_writes_nothing(store: Arc<dyn Store>) {
+    let current = key("current", 1_000);
+    let pending = key("pending", 2_000);
+    apply(&store, insert(current)).await;
+    apply(&store, insert(pending)).await;
+    let before = store.signing_keys().await.unwrap();
+    let change = KeyChange {
+        insert: Some(key("racer", 2_500)),
+        insert_unless_pending_after: Some(1_500),
+        set_retires_at: vec![("current".to_owned(), 7_000)],
+        retire: vec![("current".to_owned(), 1_500)],
+    };
+    assert_eq!(
+        apply(&store, change.clone()).await,
+        KeyChangeOutcome::PendingExists
+    );
+    assert_eq!(store.signing_keys().await.unwrap(), before);
+    // Once that key has activated (t >= its activation), the insert goes in.
+    let change = KeyChange {
+        insert_unless_pending_after: Some(2_000),
+        retire: Vec::new(),
+        ..change
+    };
+    assert_eq!(apply(&store, change).await, KeyChangeOutcome::Applied);
+    let keys = store.signing_keys().await.unwrap();
+    assert_eq!(keys.len(), 3);
+    assert_eq!(keys[0].retires_at, Some(7_000));
+    // A retired key does not count as pending.
+    let retire = KeyChange {
+        retire: vec![("racer".to_owned(), 2_100)],
+        ..KeyChange::default()
+    };
+    apply(&store, retire).await;
+    let change = KeyChange {
+        insert: Some(key("after-retired", 3_000)),
+        insert_unless_pending_after: Some(2_000),
+        ..KeyChange::default()
+    };
+    assert_eq!(apply(&store, change).await, KeyChangeOutcome::Applied);
+}
+
+/// I-110: replicas rotating at once, each with the pending guard, add
+/// exactly one key: one `Applied`, the others `PendingExists`.
+pub async fn i110_concurrent_guarded_rotations_apply_exactly_one(store: Arc<dyn Store>) {
+    apply(&store, insert(key("current", 1_000))).await;
     let mut tasks = Vec::new();
-    for i in 0..4u64 {
-        let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+    for i in 0..8u64 {
+        let store = store.clone();
         tasks.push(tokio::spawn(async move {
-            s.apply_key_change(insert(key(&format!("next-{i}"), 100, 200), Some(100)))
-                .await
-                .unwrap()
+            let change = KeyChange {
+                insert: Some(key(&format!("next-{i}"), 2_000 + i)),
+                insert_unless_pending_after: Some(1_500),
+                set_retires_at: vec![("current".to_owned(), 9_000 + i)],
+                ..KeyChange::default()
+            };
+            store.apply_key_change(change).await.unwrap()
         }));
     }
-    let mut applied = 0;
+    let mut outcomes = Vec::new();
     for t in tasks {
-        if t.await.unwrap() == KeyChangeOutcome::Applied {
-            applied += 1;
-        }
+        outcomes.push(t.await.unwrap());
     }
-    assert_eq!(applied, 1);
-    assert_eq!(b.signing_keys().await.unwrap().len(), 2);
-}
-
-/// I-112: sealed values are paged in id order and replaced only when
-/// unchanged (compare-and-swap), for specifications and private keys.
-pub async fn i112_sealed_values_page_and_compare_and_swap(store: Arc<dyn Store>) {
-    let mut checksums = Vec::new();
-    for n in 80..85u8 {
-        let r = store
-            .register_agent(registration(&format!("z{n}"), n))
-            .await
-            .unwrap();
-        checksums.push(r.checksum.to_string());
-    }
-    checksums.sort();
-    let first = store
-        .sealed_values(SealedKind::Specification, "", 3)
-        .await
-        .unwrap();
-    let rest = store
-        .sealed_values(SealedKind::Specification, &first[2].0, 3)
-        .await
-        .unwrap();
-    let ids: Vec<String> = first
+    let applied = outcomes
         .iter()
-        .chain(&rest)
-        .map(|(id, _)| id.clone())
-        .collect();
-    assert_eq!(ids, checksums);
-    let (id, old) = first[0].clone();
-    assert!(store
-        .replace_sealed_value(SealedKind::Specification, &id, &old, "sealed-new")
-        .await
-        .unwrap());
-    assert!(!store
-        .replace_sealed_value(SealedKind::Specification, &id, &old, "sealed-other")
-        .await
-        .unwrap());
-    let again = store
-        .sealed_values(SealedKind::Specification, "", 1)
-        .await
-        .unwrap();
-    assert_eq!(again[0], (id, "sealed-new".to_owned()));
-
-    store
-        .apply_key_change(insert(key("kb", 1, 1), None))
-        .await
-        .unwrap();
-    store
-        .apply_key_change(insert(key("ka", 2, 2), None))
-        .await
-        .unwrap();
-    store
-        .apply_key_change(KeyChange {
-            insert: Some(key("kc", 3, 3)),
-            retire: vec![("kc".into(), 4)],
-            ..KeyChange::default()
-        })
-        .await
-        .unwrap();
-    let keys = store
-        .sealed_values(SealedKind::SigningKey, "", 10)
-        .await
-        .unwrap();
-    // Retired keys have no private key left to re-seal.
+        .filter(|o| **o == KeyChangeOutcome::Applied)
+        .count();
+    assert_eq!(applied, 1, "{outcomes:?}");
+    let keys = store.signing_keys().await.unwrap();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    let winner = keys[1].kid.strip_prefix("next-").unwrap();
     assert_eq!(
-        keys,
-        vec![
-            ("ka".to_owned(), "sealed:ka".to_owned()),
-            ("kb".to_owned(), "sealed:kb".to_owned())
-        ]
+        keys[0].retires_at,
+        Some(9_000 + winner.parse::<u64>().unwrap()),
+        "only the winner's retires_at was written"
     );
-    assert!(store
-        .replace_sealed_value(SealedKind::SigningKey, "ka", "sealed:ka", "resealed")
-        .await
-        .unwrap());
-    assert!(!store
-        .replace_sealed_value(SealedKind::SigningKey, "ka", "sealed:ka", "x")
-        .await
-        .unwrap());
 }
