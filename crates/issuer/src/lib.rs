@@ -15,6 +15,7 @@ pub mod audit;
 pub mod config;
 pub mod dpop;
 pub mod http;
+pub mod kek;
 pub mod keys;
 pub mod rate_limit;
 pub mod secrets;

@@ -36,6 +36,9 @@ pub enum StartupError {
         /// Why.
         reason: String,
     },
+    /// Encryption at rest could not start (§9.1.4, I-112).
+    #[error("encryption at rest: {0}")]
+    Sealing(#[from] crate::store::sealed::StartError),
 }
 
 fn data_dir_error(path: &Path, reason: impl ToString) -> StartupError {
@@ -66,6 +69,9 @@ impl Issuer {
                 .map_err(|e| data_dir_error(&dir, e))?;
         }
         let store = SqliteStore::open(&dir.join("ajwt.sqlite3")).await?;
+        // Encryption at rest (§9.1.4, I-112): below the cache and audit decorators.
+        let store =
+            crate::store::sealed::open(Arc::new(store), config.kek_file.as_deref(), &dir).await?;
         let now = u64::try_from(SystemClock.now()).unwrap_or(0);
         let keys = KeyRing::load_with(&dir, config.signing_alg, config.rotation_policy(), now)?;
         let issuer = Issuer::new(

@@ -13,6 +13,8 @@ use async_trait::async_trait;
 pub mod audit;
 pub mod cache;
 pub mod sqlite;
+// Encryption at rest (issue 14, §9.1.4, I-112).
+pub mod sealed;
 
 /// A JSON object (JWK members, etc.).
 pub type JsonMap = serde_json::Map<String, serde_json::Value>;

@@ -1049,6 +1049,26 @@ impl Store for SqliteStore {
         })
         .transpose()
     }
+
+    // ---- encryption at rest (I-112): the sealed columns ----------------
+    async fn sealed_values(
+        &self,
+        kind: super::SealedKind,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        self.sealed_page(kind, after, limit).await
+    }
+
+    async fn replace_sealed_value(
+        &self,
+        kind: super::SealedKind,
+        id: &str,
+        old: &str,
+        new: &str,
+    ) -> Result<bool, StoreError> {
+        self.replace_sealed(kind, id, old, new).await
+    }
 }
 
 // --- The audit trail (I-100): group commit, reading an existing database, decoding rows ---
@@ -1207,6 +1227,87 @@ impl SqliteStore {
             pool,
             audit: Arc::default(),
         })
+    }
+}
+
+// --- Encryption at rest (§9.1.4, I-112): the sealed columns ---
+//
+// Specification: `agent_registrations.spec_json`, id = `checksum` (unique,
+// indexed). SigningKey: `signing_keys.private_key_pem`, id = `kid` (the
+// table of migration 0004, `private_key_pem` NULL once retired; a database
+// without that table has no stored keys).
+
+/// Most values returned by one [`Store::sealed_values`] page.
+const MAX_SEALED_PAGE: u32 = 1000;
+
+impl SqliteStore {
+    /// Whether the `signing_keys` table exists (migration 0004).
+    async fn has_signing_keys_table(&self) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'signing_keys'",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| backend("sqlite_master read", e))?;
+        Ok(n > 0)
+    }
+
+    async fn sealed_page(
+        &self,
+        kind: super::SealedKind,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let limit = i64::from(limit.min(MAX_SEALED_PAGE));
+        let sql = match kind {
+            super::SealedKind::Specification => {
+                "SELECT checksum, spec_json FROM agent_registrations \
+                 WHERE checksum > ?1 ORDER BY checksum LIMIT ?2"
+            }
+            super::SealedKind::SigningKey => {
+                if !self.has_signing_keys_table().await? {
+                    return Ok(Vec::new());
+                }
+                "SELECT kid, private_key_pem FROM signing_keys \
+                 WHERE kid > ?1 AND private_key_pem IS NOT NULL ORDER BY kid LIMIT ?2"
+            }
+        };
+        sqlx::query_as::<_, (String, String)>(sql)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| backend("sealed values read", e))
+    }
+
+    async fn replace_sealed(
+        &self,
+        kind: super::SealedKind,
+        id: &str,
+        old: &str,
+        new: &str,
+    ) -> Result<bool, StoreError> {
+        let sql = match kind {
+            super::SealedKind::Specification => {
+                "UPDATE agent_registrations SET spec_json = ?3 \
+                 WHERE checksum = ?1 AND spec_json = ?2"
+            }
+            super::SealedKind::SigningKey => {
+                if !self.has_signing_keys_table().await? {
+                    return Ok(false);
+                }
+                "UPDATE signing_keys SET private_key_pem = ?3 \
+                 WHERE kid = ?1 AND private_key_pem = ?2"
+            }
+        };
+        let done = sqlx::query(sql)
+            .bind(id)
+            .bind(old)
+            .bind(new)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| backend("sealed value write", e))?;
+        Ok(done.rows_affected() == 1)
     }
 }
 

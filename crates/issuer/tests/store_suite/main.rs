@@ -59,7 +59,13 @@ macro_rules! store_suite {
 
 // Topic modules (one per concern; each adds its checks to the list below).
 mod registry;
+mod sealed;
 
 store_suite! {
     registry::s4_7_1_registration_versions_and_latest,
+    sealed::i112_specifications_are_sealed_in_the_backend,
+    sealed::i112_value_moved_to_another_row_is_refused,
+    sealed::i112_replace_sealed_value_is_compare_and_swap,
+    sealed::i128_legacy_plaintext_is_sealed_at_start,
+    sealed::i126_kek_rotation_rewraps_every_value,
 }
