@@ -703,3 +703,224 @@ pub async fn rotate_kek(
         dropped,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use crate::audit::{AuditCheckpoint, AuditEntry, AuditRecord};
+    use crate::store::sqlite::SqliteStore;
+
+    /// A backend storing signing keys in memory (the SQLite table comes
+    /// with the signing-keys work), the rest in SQLite.
+    struct Keys {
+        inner: SqliteStore,
+        keys: Mutex<Vec<StoredSigningKey>>,
+    }
+
+    #[async_trait]
+    impl Store for Keys {
+        async fn register_agent(&self, n: NewRegistration) -> Result<AgentRecord, StoreError> {
+            self.inner.register_agent(n).await
+        }
+        async fn latest_registration(&self, a: &str) -> Result<Option<AgentRecord>, StoreError> {
+            self.inner.latest_registration(a).await
+        }
+        async fn revoke_agent(&self, a: &str) -> Result<u64, StoreError> {
+            self.inner.revoke_agent(a).await
+        }
+        async fn registrations(&self, a: &str) -> Result<Vec<AgentRecord>, StoreError> {
+            self.inner.registrations(a).await
+        }
+        async fn insert_workflow(&self, w: &Workflow) -> Result<(), StoreError> {
+            self.inner.insert_workflow(w).await
+        }
+        async fn workflow(&self, w: &str) -> Result<Option<Arc<Workflow>>, StoreError> {
+            self.inner.workflow(w).await
+        }
+        async fn insert_client(&self, c: &ClientRecord) -> Result<(), StoreError> {
+            self.inner.insert_client(c).await
+        }
+        async fn client(&self, c: &str) -> Result<Option<ClientRecord>, StoreError> {
+            self.inner.client(c).await
+        }
+        async fn client_count(&self) -> Result<u64, StoreError> {
+            self.inner.client_count().await
+        }
+        async fn ping(&self) -> Result<(), StoreError> {
+            Ok(())
+        }
+        async fn close(&self) {}
+        async fn append_audit(&self, e: AuditEntry) -> Result<AuditRecord, StoreError> {
+            self.inner.append_audit(e).await
+        }
+        async fn audit_records(&self, a: u64, l: u32) -> Result<Vec<AuditRecord>, StoreError> {
+            self.inner.audit_records(a, l).await
+        }
+        async fn audit_last(&self, n: u32) -> Result<Vec<AuditRecord>, StoreError> {
+            self.inner.audit_last(n).await
+        }
+        async fn append_audit_checkpoint(&self, c: &AuditCheckpoint) -> Result<(), StoreError> {
+            self.inner.append_audit_checkpoint(c).await
+        }
+        async fn latest_audit_checkpoint(&self) -> Result<Option<AuditCheckpoint>, StoreError> {
+            self.inner.latest_audit_checkpoint().await
+        }
+        async fn signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError> {
+            Ok(self.keys.lock().unwrap().clone())
+        }
+        async fn apply_key_change(&self, c: KeyChange) -> Result<KeyChangeOutcome, StoreError> {
+            self.keys.lock().unwrap().extend(c.insert);
+            Ok(KeyChangeOutcome::Applied)
+        }
+        async fn sealed_values(
+            &self,
+            kind: SealedKind,
+            after: &str,
+            limit: u32,
+        ) -> Result<Vec<(String, String)>, StoreError> {
+            if kind == SealedKind::Specification {
+                return self.inner.sealed_values(kind, after, limit).await;
+            }
+            let mut v: Vec<(String, String)> = self
+                .keys
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|k| k.kid.as_str() > after)
+                .filter_map(|k| Some((k.kid.clone(), k.private_key_pem.clone()?)))
+                .collect();
+            v.sort();
+            v.truncate(limit as usize);
+            Ok(v)
+        }
+        async fn replace_sealed_value(
+            &self,
+            kind: SealedKind,
+            id: &str,
+            old: &str,
+            new: &str,
+        ) -> Result<bool, StoreError> {
+            if kind == SealedKind::Specification {
+                return self.inner.replace_sealed_value(kind, id, old, new).await;
+            }
+            let mut keys = self.keys.lock().unwrap();
+            let Some(k) = keys
+                .iter_mut()
+                .find(|k| k.kid == id && k.private_key_pem.as_deref() == Some(old))
+            else {
+                return Ok(false);
+            };
+            k.private_key_pem = Some(new.to_owned());
+            Ok(true)
+        }
+    }
+
+    fn key(kid: &str, pem: Option<&str>) -> StoredSigningKey {
+        StoredSigningKey {
+            kid: kid.to_owned(),
+            alg: "ES256".to_owned(),
+            created_at: 1,
+            activates_at: 1,
+            retires_at: None,
+            retired_at: None,
+            private_key_pem: pem.map(str::to_owned),
+        }
+    }
+
+    async fn backend() -> Arc<Keys> {
+        Arc::new(Keys {
+            inner: SqliteStore::open_in_memory().await.unwrap(),
+            keys: Mutex::new(Vec::new()),
+        })
+    }
+
+    const PEM: &str = "-----BEGIN PRIVATE KEY-----\nMIGHAgEA\n-----END PRIVATE KEY-----\n";
+
+    /// §9.1.4: a private key inserted through the decorator is stored
+    /// sealed under its kid and read back as PEM; retired keys (no private
+    /// key) pass through.
+    #[tokio::test]
+    async fn i112_private_signing_keys_are_sealed_under_their_kid() {
+        let b = backend().await;
+        let ring = KekRing::new(Kek::generate(), Vec::new());
+        let s = SealedStore::new(b.clone(), ring.clone());
+        for k in [key("k1", Some(PEM)), key("k0", None)] {
+            let change = KeyChange {
+                insert: Some(k),
+                ..KeyChange::default()
+            };
+            assert_eq!(
+                s.apply_key_change(change).await.unwrap(),
+                KeyChangeOutcome::Applied
+            );
+        }
+        let raw = b.signing_keys().await.unwrap();
+        let sealed = raw[0].private_key_pem.clone().unwrap();
+        assert!(crate::kek::is_sealed(&sealed));
+        assert!(!sealed.contains("PRIVATE KEY"));
+        assert_eq!(raw[1].private_key_pem, None);
+        let read = s.signing_keys().await.unwrap();
+        assert_eq!(read[0].private_key_pem.as_deref(), Some(PEM));
+        assert_eq!(read[1], key("k0", None));
+        // The sealed key moved to another kid is refused.
+        b.keys.lock().unwrap()[0].kid = "k2".to_owned();
+        let err = s.signing_keys().await.unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Backend(m) if m.contains("signing-key k2") && !m.contains("MIGH")),
+            "{err}"
+        );
+    }
+
+    /// I-126: a store following a KEK file re-reads it when replaced:
+    /// it seals under the new first key and keeps opening the old ones.
+    #[tokio::test]
+    async fn i126_following_store_switches_to_the_new_kek_of_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kek.key");
+        let (old, _) = KekRing::load_or_create(&path).unwrap();
+        let b = backend().await;
+        let s = SealedStore::following(b.clone(), old.clone(), &path);
+        let insert = |kid: &str| KeyChange {
+            insert: Some(key(kid, Some(PEM))),
+            ..KeyChange::default()
+        };
+        s.apply_key_change(insert("k1")).await.unwrap();
+        let new = KekRing::new(Kek::generate(), Vec::new());
+        new.write(&path).unwrap();
+        // The next seal after RELOAD_INTERVAL uses the file's new key.
+        s.watch.as_ref().unwrap().lock().unwrap().checked -= RELOAD_INTERVAL;
+        s.apply_key_change(insert("k2")).await.unwrap();
+        let raw = b.signing_keys().await.unwrap();
+        let id = |i: usize| {
+            crate::kek::sealed_kek_id(raw[i].private_key_pem.as_deref().unwrap())
+                .unwrap()
+                .to_owned()
+        };
+        assert_eq!(id(0), old.current().id());
+        assert_eq!(id(1), new.current().id());
+        // Both open: the key the file dropped stays in memory.
+        let read = s.signing_keys().await.unwrap();
+        assert!(read.iter().all(|k| k.private_key_pem.as_deref() == Some(PEM)));
+        assert_eq!(s.ring().ids(), vec![new.current().id().to_owned(), old.current().id().to_owned()]);
+        // Rewrap-only rotation moves k1 under the new key.
+        let r = rotate_kek(
+            &*b,
+            &path,
+            Rotation {
+                rewrap_only: true,
+                ..Rotation::default()
+            },
+        )
+        .await;
+        // The file no longer holds the old key: k1 cannot be opened by
+        // the tool, it is reported and left as it is.
+        let r = r.unwrap();
+        assert_eq!(r.reseal.failed.len(), 1);
+        assert!(r.dropped.is_empty());
+        // The running store rewraps it (it holds both).
+        let rep = s.reseal(true).await.unwrap();
+        assert_eq!((rep.rewrapped, rep.current), (1, 1));
+    }
+}

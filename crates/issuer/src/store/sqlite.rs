@@ -1975,4 +1975,60 @@ mod tests {
             None
         );
     }
+
+    /// I-112, SigningKey kind: `sealed_values` and `replace_sealed_value`
+    /// over `signing_keys.private_key_pem` (the table of migration 0004,
+    /// created here by hand with its schema; `IF NOT EXISTS` once merged),
+    /// retired keys (NULL) skipped; a database without the table has none.
+    #[tokio::test]
+    async fn i112_signing_key_sealed_values_on_the_signing_keys_table() {
+        use crate::kek::{Kek, KekRing, SealState};
+        use crate::store::SealedKind::SigningKey;
+        let s = SqliteStore::open_in_memory().await.unwrap();
+        if !s.has_signing_keys_table().await.unwrap() {
+            assert!(s.sealed_values(SigningKey, "", 10).await.unwrap().is_empty());
+            assert!(!s.replace_sealed_value(SigningKey, "k", "a", "b").await.unwrap());
+        }
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS signing_keys (kid TEXT NOT NULL PRIMARY KEY, \
+             alg TEXT NOT NULL, created_at INTEGER NOT NULL, activates_at INTEGER NOT NULL, \
+             retires_at INTEGER, retired_at INTEGER, private_key_pem TEXT) STRICT",
+        )
+        .execute(&s.pool)
+        .await
+        .unwrap();
+        for (kid, pem) in [
+            ("kid-b", Some("-----BEGIN PRIVATE KEY-----\nB")),
+            ("kid-a", Some("-----BEGIN PRIVATE KEY-----\nA")),
+            ("kid-old", None),
+        ] {
+            sqlx::query(
+                "INSERT INTO signing_keys (kid, alg, created_at, activates_at, private_key_pem) \
+                 VALUES (?1, 'ES256', 1, 1, ?2)",
+            )
+            .bind(kid)
+            .bind(pem)
+            .execute(&s.pool)
+            .await
+            .unwrap();
+        }
+        let values = s.sealed_values(SigningKey, "", 10).await.unwrap();
+        let ids: Vec<&str> = values.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, ["kid-a", "kid-b"]);
+        assert_eq!(s.sealed_values(SigningKey, "kid-a", 10).await.unwrap().len(), 1);
+        // Legacy plaintext keys are sealed under their kid (I-128).
+        let ring = KekRing::new(Kek::generate(), Vec::new());
+        let report = crate::store::sealed::reseal(&s, &ring, false).await.unwrap();
+        assert_eq!(report.sealed_plaintext, 2);
+        for (kid, v) in s.sealed_values(SigningKey, "", 10).await.unwrap() {
+            assert!(!v.contains("PRIVATE KEY"));
+            let opened = ring.open(SigningKey, &kid, &v).unwrap();
+            assert_eq!(opened.state, SealState::Current);
+            assert!(opened.text.ends_with(&kid[4..].to_uppercase()));
+        }
+        assert!(!s
+            .replace_sealed_value(SigningKey, "kid-a", "stale", "x")
+            .await
+            .unwrap());
+    }
 }
