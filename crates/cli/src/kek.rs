@@ -89,9 +89,8 @@ pub(crate) fn run(cmd: &KekCommand) -> Result<Vec<u8>, CliError> {
 
 fn generate(args: &GenerateArgs) -> Result<Vec<u8>, CliError> {
     let ring = KekRing::new(Kek::generate(), Vec::new());
-    ring.write_new(&args.out).map_err(|e| {
-        CliError::new(format!("{e} (an existing file is never overwritten)"))
-    })?;
+    ring.write_new(&args.out)
+        .map_err(|e| CliError::new(format!("{e} (an existing file is never overwritten)")))?;
     Ok(format!(
         "wrote key-encryption key {} to {}\n",
         ring.current().id(),

@@ -174,7 +174,10 @@ async fn s9_1_4_raw_database_holds_no_prompt_tools_or_private_key_and_rotation_k
     assert_eq!(r["previous_kek_id"], first.as_str());
     assert_eq!(r["rewrapped"], 1);
     assert_eq!(r["dropped"], serde_json::json!([first]));
-    assert_eq!(KekRing::load(&kek_file).unwrap().ids(), vec![second.clone()]);
+    assert_eq!(
+        KekRing::load(&kek_file).unwrap().ids(),
+        vec![second.clone()]
+    );
     let specs = stored_specs(&data).await;
     assert_eq!(sealed_kek_id(&specs[0]), Some(second.as_str()));
 

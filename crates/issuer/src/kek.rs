@@ -422,7 +422,9 @@ impl KekRing {
             if keks.len() == MAX_KEKS {
                 return Err(bad(format!("more than {MAX_KEKS} keys")));
             }
-            keks.push(Kek::from_line(line).map_err(|r| bad(format!("line {}: {r}", keks.len() + 1)))?);
+            keks.push(
+                Kek::from_line(line).map_err(|r| bad(format!("line {}: {r}", keks.len() + 1)))?,
+            );
         }
         let mut keks = keks.into_iter();
         let Some(current) = keks.next() else {
@@ -652,7 +654,10 @@ mod tests {
             let ok = match want {
                 "malformed" => matches!(e, SealError::Malformed(_)),
                 "version" => matches!(e, SealError::UnsupportedVersion(_)),
-                _ => matches!(e, SealError::Authentication { .. } | SealError::Malformed(_)),
+                _ => matches!(
+                    e,
+                    SealError::Authentication { .. } | SealError::Malformed(_)
+                ),
             };
             assert!(ok, "{bad}: {e:?}");
         }
@@ -672,7 +677,9 @@ mod tests {
         let mut seen = HashSet::new();
         for _ in 0..10_000 {
             let s = r.seal(SPEC, "x", "same").unwrap();
-            let blob = URL_SAFE_NO_PAD.decode(s.rsplit_once('.').unwrap().1).unwrap();
+            let blob = URL_SAFE_NO_PAD
+                .decode(s.rsplit_once('.').unwrap().1)
+                .unwrap();
             assert!(seen.insert(blob[..NONCE_LEN].to_vec()), "nonce repeated");
         }
     }
@@ -762,7 +769,9 @@ mod tests {
             return;
         }
         let r = ring();
-        let sealed = r.seal(SPEC, "sha256:00ff", "{\"prompt\":\"héllo\"}").unwrap();
+        let sealed = r
+            .seal(SPEC, "sha256:00ff", "{\"prompt\":\"héllo\"}")
+            .unwrap();
         let script = r#"
 import sys, base64
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -780,9 +789,19 @@ sys.stderr.write(f"{prefix}.{version}.{kek_id}." + base64.urlsafe_b64encode(nonc
             .args(["-c", script, r.current().to_line().as_str(), &sealed])
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        assert_eq!(String::from_utf8(out.stdout).unwrap(), "{\"prompt\":\"héllo\"}");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap(),
+            "{\"prompt\":\"héllo\"}"
+        );
         let theirs = String::from_utf8(out.stderr).unwrap();
-        assert_eq!(r.open(SPEC, "sha256:00ff", &theirs).unwrap().text, "from python");
+        assert_eq!(
+            r.open(SPEC, "sha256:00ff", &theirs).unwrap().text,
+            "from python"
+        );
     }
 }

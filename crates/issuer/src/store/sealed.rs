@@ -386,7 +386,11 @@ impl Store for SealedStore {
         &self,
         registration_id: &str,
     ) -> Result<Option<StoredSpecification>, StoreError> {
-        let Some(stored) = self.inner.registration_specification(registration_id).await? else {
+        let Some(stored) = self
+            .inner
+            .registration_specification(registration_id)
+            .await?
+        else {
             return Ok(None);
         };
         let spec_json = self.open(
@@ -410,7 +414,10 @@ impl Store for SealedStore {
         Ok(keys)
     }
 
-    async fn apply_key_change(&self, mut change: KeyChange) -> Result<KeyChangeOutcome, StoreError> {
+    async fn apply_key_change(
+        &self,
+        mut change: KeyChange,
+    ) -> Result<KeyChangeOutcome, StoreError> {
         if let Some(key) = &mut change.insert {
             if let Some(pem) = &key.private_key_pem {
                 key.private_key_pem = Some(self.seal(SealedKind::SigningKey, &key.kid, pem)?);
@@ -902,8 +909,13 @@ mod tests {
         assert_eq!(id(1), new.current().id());
         // Both open: the key the file dropped stays in memory.
         let read = s.signing_keys().await.unwrap();
-        assert!(read.iter().all(|k| k.private_key_pem.as_deref() == Some(PEM)));
-        assert_eq!(s.ring().ids(), vec![new.current().id().to_owned(), old.current().id().to_owned()]);
+        assert!(read
+            .iter()
+            .all(|k| k.private_key_pem.as_deref() == Some(PEM)));
+        assert_eq!(
+            s.ring().ids(),
+            vec![new.current().id().to_owned(), old.current().id().to_owned()]
+        );
         // Rewrap-only rotation moves k1 under the new key.
         let r = rotate_kek(
             &*b,

@@ -1986,8 +1986,15 @@ mod tests {
         use crate::store::SealedKind::SigningKey;
         let s = SqliteStore::open_in_memory().await.unwrap();
         if !s.has_signing_keys_table().await.unwrap() {
-            assert!(s.sealed_values(SigningKey, "", 10).await.unwrap().is_empty());
-            assert!(!s.replace_sealed_value(SigningKey, "k", "a", "b").await.unwrap());
+            assert!(s
+                .sealed_values(SigningKey, "", 10)
+                .await
+                .unwrap()
+                .is_empty());
+            assert!(!s
+                .replace_sealed_value(SigningKey, "k", "a", "b")
+                .await
+                .unwrap());
         }
         sqlx::query(
             "CREATE TABLE IF NOT EXISTS signing_keys (kid TEXT NOT NULL PRIMARY KEY, \
@@ -2015,10 +2022,18 @@ mod tests {
         let values = s.sealed_values(SigningKey, "", 10).await.unwrap();
         let ids: Vec<&str> = values.iter().map(|(id, _)| id.as_str()).collect();
         assert_eq!(ids, ["kid-a", "kid-b"]);
-        assert_eq!(s.sealed_values(SigningKey, "kid-a", 10).await.unwrap().len(), 1);
+        assert_eq!(
+            s.sealed_values(SigningKey, "kid-a", 10)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
         // Legacy plaintext keys are sealed under their kid (I-128).
         let ring = KekRing::new(Kek::generate(), Vec::new());
-        let report = crate::store::sealed::reseal(&s, &ring, false).await.unwrap();
+        let report = crate::store::sealed::reseal(&s, &ring, false)
+            .await
+            .unwrap();
         assert_eq!(report.sealed_plaintext, 2);
         for (kid, v) in s.sealed_values(SigningKey, "", 10).await.unwrap() {
             assert!(!v.contains("PRIVATE KEY"));

@@ -68,4 +68,5 @@ store_suite! {
     sealed::i112_replace_sealed_value_is_compare_and_swap,
     sealed::i128_legacy_plaintext_is_sealed_at_start,
     sealed::i126_kek_rotation_rewraps_every_value,
+    sealed::i112_private_keys_are_sealed_in_the_backend,
 }
