@@ -23,7 +23,7 @@ pub(crate) enum KekCommand {
     Generate(GenerateArgs),
     /// Make a new key-encryption key current and re-seal every stored value under it
     #[command(long_about = ROTATE_ABOUT)]
-    Rotate(RotateArgs),
+    Rotate(Box<RotateArgs>),
 }
 
 const ROTATE_ABOUT: &str = "\

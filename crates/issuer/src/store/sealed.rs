@@ -321,7 +321,10 @@ impl ResealReport {
 /// decorator) page by page and writes, with compare-and-swap, legacy
 /// plaintext sealed under `ring`'s current KEK (I-128) and, when `rewrap`,
 /// values sealed under a previous KEK rewrapped under it (I-126). A value
-/// that changed meanwhile is left as the other writer left it.
+/// that changed meanwhile is left as the other writer left it. Values
+/// already under the current KEK (or, without `rewrap`, a previous one) are
+/// counted by their envelope's KEK id, not decrypted: a tampered one is
+/// found when it is read.
 pub async fn reseal(
     store: &dyn Store,
     ring: &KekRing,
@@ -338,6 +341,19 @@ pub async fn reseal(
             after = last.clone();
             let full = page.len() == RESEAL_PAGE as usize;
             for (id, value) in page {
+                // Classified by the envelope's KEK id, without decrypting:
+                // a start reads every value (I-128).
+                match crate::kek::sealed_kek_id(&value) {
+                    Some(k) if k == ring.current().id() => {
+                        report.current += 1;
+                        continue;
+                    }
+                    Some(k) if !rewrap && ring.previous().any(|p| p.id() == k) => {
+                        report.previous += 1;
+                        continue;
+                    }
+                    _ => {}
+                }
                 let opened = match ring.open(kind, &id, &value) {
                     Ok(o) => o,
                     Err(e) => {
