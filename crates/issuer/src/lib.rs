@@ -15,6 +15,7 @@ pub mod audit;
 pub mod config;
 pub mod dpop;
 pub mod http;
+pub mod kek;
 pub mod key_store;
 pub mod keys;
 pub mod rate_limit;

@@ -1083,6 +1083,26 @@ impl Store for SqliteStore {
     ) -> Result<super::KeyChangeOutcome, StoreError> {
         apply_key_change_in(&self.pool, change).await
     }
+
+    // ---- encryption at rest (I-112): the sealed columns ----------------
+    async fn sealed_values(
+        &self,
+        kind: super::SealedKind,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        self.sealed_page(kind, after, limit).await
+    }
+
+    async fn replace_sealed_value(
+        &self,
+        kind: super::SealedKind,
+        id: &str,
+        old: &str,
+        new: &str,
+    ) -> Result<bool, StoreError> {
+        self.replace_sealed(kind, id, old, new).await
+    }
 }
 
 // --- The audit trail (I-100): group commit, reading an existing database, decoding rows ---
@@ -1241,6 +1261,87 @@ impl SqliteStore {
             pool,
             audit: Arc::default(),
         })
+    }
+}
+
+// --- Encryption at rest (§9.1.4, I-112): the sealed columns ---
+//
+// Specification: `agent_registrations.spec_json`, id = `checksum` (unique,
+// indexed). SigningKey: `signing_keys.private_key_pem`, id = `kid` (the
+// table of migration 0004, `private_key_pem` NULL once retired; a database
+// without that table has no stored keys).
+
+/// Most values returned by one [`Store::sealed_values`] page.
+const MAX_SEALED_PAGE: u32 = 1000;
+
+impl SqliteStore {
+    /// Whether the `signing_keys` table exists (migration 0004).
+    async fn has_signing_keys_table(&self) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'signing_keys'",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| backend("sqlite_master read", e))?;
+        Ok(n > 0)
+    }
+
+    async fn sealed_page(
+        &self,
+        kind: super::SealedKind,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let limit = i64::from(limit.min(MAX_SEALED_PAGE));
+        let sql = match kind {
+            super::SealedKind::Specification => {
+                "SELECT checksum, spec_json FROM agent_registrations \
+                 WHERE checksum > ?1 ORDER BY checksum LIMIT ?2"
+            }
+            super::SealedKind::SigningKey => {
+                if !self.has_signing_keys_table().await? {
+                    return Ok(Vec::new());
+                }
+                "SELECT kid, private_key_pem FROM signing_keys \
+                 WHERE kid > ?1 AND private_key_pem IS NOT NULL ORDER BY kid LIMIT ?2"
+            }
+        };
+        sqlx::query_as::<_, (String, String)>(sql)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| backend("sealed values read", e))
+    }
+
+    async fn replace_sealed(
+        &self,
+        kind: super::SealedKind,
+        id: &str,
+        old: &str,
+        new: &str,
+    ) -> Result<bool, StoreError> {
+        let sql = match kind {
+            super::SealedKind::Specification => {
+                "UPDATE agent_registrations SET spec_json = ?3 \
+                 WHERE checksum = ?1 AND spec_json = ?2"
+            }
+            super::SealedKind::SigningKey => {
+                if !self.has_signing_keys_table().await? {
+                    return Ok(false);
+                }
+                "UPDATE signing_keys SET private_key_pem = ?3 \
+                 WHERE kid = ?1 AND private_key_pem = ?2"
+            }
+        };
+        let done = sqlx::query(sql)
+            .bind(id)
+            .bind(old)
+            .bind(new)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| backend("sealed value write", e))?;
+        Ok(done.rows_affected() == 1)
     }
 }
 
@@ -2037,5 +2138,76 @@ mod tests {
             store.revoke_registration("reg_nobody_1", 8).await.unwrap(),
             None
         );
+    }
+
+    /// I-112, SigningKey kind: `sealed_values` and `replace_sealed_value`
+    /// over `signing_keys.private_key_pem` (the table of migration 0004,
+    /// created here by hand with its schema; `IF NOT EXISTS` once merged),
+    /// retired keys (NULL) skipped; a database without the table has none.
+    #[tokio::test]
+    async fn i112_signing_key_sealed_values_on_the_signing_keys_table() {
+        use crate::kek::{Kek, KekRing, SealState};
+        use crate::store::SealedKind::SigningKey;
+        let s = SqliteStore::open_in_memory().await.unwrap();
+        if !s.has_signing_keys_table().await.unwrap() {
+            assert!(s
+                .sealed_values(SigningKey, "", 10)
+                .await
+                .unwrap()
+                .is_empty());
+            assert!(!s
+                .replace_sealed_value(SigningKey, "k", "a", "b")
+                .await
+                .unwrap());
+        }
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS signing_keys (kid TEXT NOT NULL PRIMARY KEY, \
+             alg TEXT NOT NULL, created_at INTEGER NOT NULL, activates_at INTEGER NOT NULL, \
+             retires_at INTEGER, retired_at INTEGER, private_key_pem TEXT) STRICT",
+        )
+        .execute(&s.pool)
+        .await
+        .unwrap();
+        for (kid, pem) in [
+            ("kid-b", Some("-----BEGIN PRIVATE KEY-----\nB")),
+            ("kid-a", Some("-----BEGIN PRIVATE KEY-----\nA")),
+            ("kid-old", None),
+        ] {
+            sqlx::query(
+                "INSERT INTO signing_keys (kid, alg, created_at, activates_at, private_key_pem) \
+                 VALUES (?1, 'ES256', 1, 1, ?2)",
+            )
+            .bind(kid)
+            .bind(pem)
+            .execute(&s.pool)
+            .await
+            .unwrap();
+        }
+        let values = s.sealed_values(SigningKey, "", 10).await.unwrap();
+        let ids: Vec<&str> = values.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, ["kid-a", "kid-b"]);
+        assert_eq!(
+            s.sealed_values(SigningKey, "kid-a", 10)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        // Legacy plaintext keys are sealed under their kid (I-128).
+        let ring = KekRing::new(Kek::generate(), Vec::new());
+        let report = crate::store::sealed::reseal(&s, &ring, false)
+            .await
+            .unwrap();
+        assert_eq!(report.sealed_plaintext, 2);
+        for (kid, v) in s.sealed_values(SigningKey, "", 10).await.unwrap() {
+            assert!(!v.contains("PRIVATE KEY"));
+            let opened = ring.open(SigningKey, &kid, &v).unwrap();
+            assert_eq!(opened.state, SealState::Current);
+            assert!(opened.text.ends_with(&kid[4..].to_uppercase()));
+        }
+        assert!(!s
+            .replace_sealed_value(SigningKey, "kid-a", "stale", "x")
+            .await
+            .unwrap());
     }
 }

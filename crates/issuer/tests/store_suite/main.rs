@@ -112,6 +112,7 @@ mod concurrency;
 mod key_records;
 mod keys;
 mod pool;
+mod sealed;
 mod shared_limits;
 mod stats;
 mod tokens;
@@ -141,6 +142,12 @@ store_suite! {
     keys::i110_retired_records_are_bounded,
     keys::i110_insert_unless_pending_after_refuses_and_writes_nothing,
     keys::i110_concurrent_guarded_rotations_apply_exactly_one,
+    sealed::i112_specifications_are_sealed_in_the_backend,
+    sealed::i112_value_moved_to_another_row_is_refused,
+    sealed::i112_replace_sealed_value_is_compare_and_swap,
+    sealed::i128_legacy_plaintext_is_sealed_at_start,
+    sealed::i126_kek_rotation_rewraps_every_value,
+    sealed::i112_private_keys_are_sealed_in_the_backend,
 }
 
 store_suite_pair! {
