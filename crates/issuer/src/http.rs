@@ -70,10 +70,21 @@ pub fn router(issuer: Arc<Issuer>) -> Router {
             .nest(&prefix, api)
             .route(&format!("{METADATA_WELL_KNOWN}{prefix}"), get(metadata))
     };
+    let app = if issuer.config().metrics {
+        app.route("/metrics", get(metrics_endpoint))
+    } else {
+        app
+    };
     app.route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // I-114: latency and refusals per route template (applied per
+        // route, so the matched template is known; `unmatched` otherwise).
+        .layer(axum::middleware::from_fn_with_state(
+            issuer.clone(),
+            track_metrics,
+        ))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(on_panic))
         // Every request gets a span (method, URI, status, latency).
         .layer(tower_http::trace::TraceLayer::new_for_http())
@@ -191,6 +202,13 @@ pub fn error_response(e: &ApiError) -> Response {
         r.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     }
+    // For the metrics layer (I-114): the error code and the limit.
+    let limit = match e {
+        ApiError::RateLimited { limit, .. } => Some(*limit),
+        _ => None,
+    };
+    r.extensions_mut()
+        .insert(crate::metrics::Refusal::of(&e.body().error, limit));
     no_store(r)
 }
 
@@ -392,7 +410,7 @@ async fn token(
             // I-55: a present proof must be valid; the client token is not
             // bound (token_type Bearer tells the client so, RFC 9449 §5).
             if let Some(p) = proof {
-                issuer.verify_token_request_proof(p)?;
+                issuer.verify_token_request_proof(p).await?;
             }
             return issuer
                 .client_credentials(&params, basic_credentials(&parts.headers)?, peer)
@@ -404,7 +422,7 @@ async fn token(
             None => issuer.authorize(authorization(&parts.headers), SCOPE_GENERATE)?,
         };
         let verified = match proof {
-            Some(p) => Some(issuer.verify_token_request_proof(p)?),
+            Some(p) => Some(issuer.verify_token_request_proof(p).await?),
             None => None,
         };
         let options = ajwt_protocol::wire::DecodeOptions {
@@ -464,7 +482,7 @@ async fn register_agent(
     ClientToken(client, _): ClientToken<RegisterScope>,
     JsonBody(bytes): JsonBody,
 ) -> Result<Json<AgentRegistrationResponse>, ApiError> {
-    issuer.rate_limits().check_registration(&client.client_id)?;
+    issuer.rate_limits().check_registration(&client.client_id).await?;
     issuer.register_agent_as(&bytes, &client).await.map(Json)
 }
 
@@ -474,7 +492,7 @@ async fn register_workflow(
     ClientToken(client, _): ClientToken<RegisterScope>,
     JsonBody(bytes): JsonBody,
 ) -> Result<Json<WorkflowRegistrationResponse>, ApiError> {
-    issuer.rate_limits().check_registration(&client.client_id)?;
+    issuer.rate_limits().check_registration(&client.client_id).await?;
     issuer.register_workflow_as(&bytes, &client).await.map(Json)
 }
 
@@ -486,7 +504,7 @@ async fn register_client(
     JsonBody(bytes): JsonBody,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let outcome = async {
-        issuer.rate_limits().check_registration(&caller.client_id)?;
+        issuer.rate_limits().check_registration(&caller.client_id).await?;
         let invalid = |m: &str| ApiError::from(ajwt_protocol::OAuthError::InvalidRequest(m.into()));
         let value = ajwt_checksum::json::parse_strict(&bytes)
             .map_err(|_| invalid("Invalid JSON format"))?
@@ -706,4 +724,47 @@ async fn status_list(
         h.insert(header::CACHE_CONTROL, v);
     }
     Ok(r)
+}
+
+// ---- issue 14: metrics (I-114) --------------------------------------------
+
+/// Records the latency of every request under its route template (never
+/// the raw path: bounded label values), and the refusal an error response
+/// carries ([`crate::metrics::Refusal`]).
+async fn track_metrics(
+    State(issuer): State<Arc<Issuer>>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let endpoint = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().clone();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let refusal = response
+        .extensions()
+        .get::<crate::metrics::Refusal>()
+        .copied();
+    issuer.metrics().request(
+        &endpoint,
+        &method,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+        refusal,
+    );
+    response
+}
+
+/// `GET /metrics`: the Prometheus text exposition (I-114), when the
+/// `metrics` setting is on. Cheap: in-memory counters, and store gauges
+/// refreshed at most every [`crate::metrics::STATS_MIN_AGE`].
+async fn metrics_endpoint(State(issuer): State<Arc<Issuer>>) -> Response {
+    let mut r = issuer.render_metrics().await.into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    no_store(r)
 }

@@ -16,6 +16,7 @@ pub mod config;
 pub mod dpop;
 pub mod http;
 pub mod keys;
+pub mod metrics;
 pub mod rate_limit;
 pub mod secrets;
 mod server;

@@ -59,7 +59,14 @@ macro_rules! store_suite {
 
 // Topic modules (one per concern; each adds its checks to the list below).
 mod registry;
+mod limits;
 
 store_suite! {
     registry::s4_7_1_registration_versions_and_latest,
+    limits::i113_gcra_burst_then_one_cell_per_interval,
+    limits::i113_gcra_is_atomic_under_concurrency,
+    limits::i113_penalty_box_latest_block_of_any_key,
+    limits::rfc9449_11_1_remember_once_refuses_a_replay,
+    limits::rfc9449_11_1_remember_once_is_atomic,
+    limits::i113_prune_deletes_only_what_no_longer_counts,
 }
