@@ -482,7 +482,10 @@ async fn register_agent(
     ClientToken(client, _): ClientToken<RegisterScope>,
     JsonBody(bytes): JsonBody,
 ) -> Result<Json<AgentRegistrationResponse>, ApiError> {
-    issuer.rate_limits().check_registration(&client.client_id).await?;
+    issuer
+        .rate_limits()
+        .check_registration(&client.client_id)
+        .await?;
     issuer.register_agent_as(&bytes, &client).await.map(Json)
 }
 
@@ -492,7 +495,10 @@ async fn register_workflow(
     ClientToken(client, _): ClientToken<RegisterScope>,
     JsonBody(bytes): JsonBody,
 ) -> Result<Json<WorkflowRegistrationResponse>, ApiError> {
-    issuer.rate_limits().check_registration(&client.client_id).await?;
+    issuer
+        .rate_limits()
+        .check_registration(&client.client_id)
+        .await?;
     issuer.register_workflow_as(&bytes, &client).await.map(Json)
 }
 
@@ -504,7 +510,10 @@ async fn register_client(
     JsonBody(bytes): JsonBody,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let outcome = async {
-        issuer.rate_limits().check_registration(&caller.client_id).await?;
+        issuer
+            .rate_limits()
+            .check_registration(&caller.client_id)
+            .await?;
         let invalid = |m: &str| ApiError::from(ajwt_protocol::OAuthError::InvalidRequest(m.into()));
         let value = ajwt_checksum::json::parse_strict(&bytes)
             .map_err(|_| invalid("Invalid JSON format"))?
@@ -736,10 +745,15 @@ async fn track_metrics(
     request: Request,
     next: axum::middleware::Next,
 ) -> Response {
+    // `{param}` written `:param`: braces inside label values trip some
+    // Prometheus text parsers.
     let endpoint = request
         .extensions()
         .get::<axum::extract::MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+        .map_or_else(
+            || "unmatched".to_owned(),
+            |p| p.as_str().replace('{', ":").replace('}', ""),
+        );
     let method = request.method().clone();
     let started = std::time::Instant::now();
     let response = next.run(request).await;

@@ -14,7 +14,7 @@
 //! | `ajwt_db_pool_connections`, `_idle`, `_max` | gauge | |
 //!
 //! Every label value comes from a bounded set: `endpoint` is the route
-//! TEMPLATE (`/intent/agents/{agent_id}`), or `unmatched` for any path no
+//! TEMPLATE written with `:` for parameters (`/intent/agents/:agent_id`), or `unmatched` for any path no
 //! route serves, never the raw path; `method` is one of the methods the API
 //! serves or `other`; `error` is one of the issuer's own error codes (never
 //! request text). So an attacker sending random paths, methods or bodies
@@ -32,7 +32,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use metrics::{Key, Label, Metadata, Recorder, SharedString, Unit};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
 
 use crate::keys::KeyInfo;
 use crate::store::StoreStats;
@@ -121,15 +123,11 @@ impl Default for Metrics {
 impl Metrics {
     /// A new, empty set of metrics with its own recorder.
     pub fn new() -> Metrics {
-        let builder = PrometheusBuilder::new();
-        let builder = match builder
-            .clone()
+        // Only an empty bucket list is refused: keep the default
+        // (summaries) then, which cannot happen with LATENCY_BUCKETS.
+        let builder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Full(REQUEST_DURATION.into()), LATENCY_BUCKETS)
-        {
-            Ok(b) => b,
-            // Only an empty bucket list is refused; keep summaries then.
-            Err(_) => builder,
-        };
+            .unwrap_or_else(|_| PrometheusBuilder::new());
         let recorder = builder.build_recorder();
         let handle = recorder.handle();
         let m = Metrics {
@@ -158,8 +156,11 @@ impl Metrics {
             ),
         ];
         for (name, help) in counters {
-            self.recorder
-                .describe_counter((*name).into(), Some(Unit::Count), SharedString::from(*help));
+            self.recorder.describe_counter(
+                (*name).into(),
+                Some(Unit::Count),
+                SharedString::from(*help),
+            );
         }
         self.recorder.describe_histogram(
             REQUEST_DURATION.into(),
@@ -168,12 +169,18 @@ impl Metrics {
         );
         let gauges: &[(&'static str, &'static str)] = &[
             ("ajwt_registry_agents", "Registered agents (§4.7.1)"),
-            ("ajwt_registry_registrations", "Agent registrations, all versions"),
+            (
+                "ajwt_registry_registrations",
+                "Agent registrations, all versions",
+            ),
             ("ajwt_registry_workflows", "Registered workflows (§4.7.2)"),
             ("ajwt_registry_clients", "OAuth clients"),
             ("ajwt_token_records", "Kept intent token records"),
             ("ajwt_status_lists", "Status lists"),
-            ("ajwt_status_list_statuses_used", "Statuses allocated over all status lists"),
+            (
+                "ajwt_status_list_statuses_used",
+                "Statuses allocated over all status lists",
+            ),
             ("ajwt_signing_keys", "Signing keys by state (I-90)"),
             ("ajwt_db_pool_connections", "Open database connections"),
             ("ajwt_db_pool_idle", "Idle database connections"),
@@ -224,8 +231,14 @@ impl Metrics {
         seconds: f64,
         refusal: Option<Refusal>,
     ) {
-        let method = match method.as_str() {
-            m @ ("GET" | "POST" | "HEAD" | "PUT" | "DELETE" | "OPTIONS" | "PATCH") => m,
+        let method: &'static str = match method.as_str() {
+            "GET" => "GET",
+            "POST" => "POST",
+            "HEAD" => "HEAD",
+            "PUT" => "PUT",
+            "DELETE" => "DELETE",
+            "OPTIONS" => "OPTIONS",
+            "PATCH" => "PATCH",
             _ => "other",
         };
         let class = match status / 100 {

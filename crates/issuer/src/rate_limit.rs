@@ -245,12 +245,20 @@ impl RateLimits {
     /// client id when such a client exists (unknown ids are the peer's).
     pub async fn auth_failed(&self, peer: Option<IpAddr>, known_client_id: Option<&str>) {
         if let Some(peer) = peer {
-            self.failure(Limit::AuthFailures, &self.auth_failures, format!("peer:{peer}"))
-                .await;
+            self.failure(
+                Limit::AuthFailures,
+                &self.auth_failures,
+                format!("peer:{peer}"),
+            )
+            .await;
         }
         if let Some(id) = known_client_id {
-            self.failure(Limit::AuthFailures, &self.auth_failures, format!("client:{id}"))
-                .await;
+            self.failure(
+                Limit::AuthFailures,
+                &self.auth_failures,
+                format!("client:{id}"),
+            )
+            .await;
         }
     }
 
@@ -263,7 +271,8 @@ impl RateLimits {
         for key in &keys {
             self.check_blocked(Limit::GrantFailures, key)?;
         }
-        self.check_shared_blocked(Limit::GrantFailures, &keys).await?;
+        self.check_shared_blocked(Limit::GrantFailures, &keys)
+            .await?;
         self.client
             .take(client_id)
             .map_err(|w| Self::refuse(Limit::Client, w))?;
@@ -340,7 +349,8 @@ impl RateLimits {
         let outcome = match shared.take(quota, &bucket_key).await {
             Ok(Some(wait)) => {
                 tracing::warn!(target: "security", limit = limit.name(), key = %key, shared = true, "rate limit reached: requests refused on every replica for {} s", wait.as_secs());
-                let until = unix_ms().saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
+                let until =
+                    unix_ms().saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
                 shared.store.rate_limit_block(&key, until).await
             }
             Ok(None) => Ok(()),
@@ -483,7 +493,10 @@ mod tests {
         l.auth_failed(Some(peer), Some("c1")).await;
         assert!(l.check_auth(Some(peer), "c2").await.is_err(), "peer boxed");
         let other: IpAddr = [192, 0, 2, 2].into();
-        assert!(l.check_auth(Some(other), "c1").await.is_err(), "client boxed");
+        assert!(
+            l.check_auth(Some(other), "c1").await.is_err(),
+            "client boxed"
+        );
         l.check_auth(Some(other), "c2").await.unwrap();
         // Grant failures box the client and the agent, not other agents of
         // other clients.
@@ -496,8 +509,11 @@ mod tests {
     }
 
     async fn shared_pair(rate: u32) -> (RateLimits, RateLimits, Arc<dyn Store>) {
-        let store: Arc<dyn Store> =
-            Arc::new(crate::store::sqlite::SqliteStore::open_in_memory().await.unwrap());
+        let store: Arc<dyn Store> = Arc::new(
+            crate::store::sqlite::SqliteStore::open_in_memory()
+                .await
+                .unwrap(),
+        );
         let config = RateLimitConfig {
             client: rate,
             agent: rate,
@@ -548,7 +564,13 @@ mod tests {
         a.check_registration("c").await.unwrap();
         let e = b.check_registration("c").await.unwrap_err();
         assert!(
-            matches!(e, ApiError::RateLimited { limit: "rate_limit_registrations", .. }),
+            matches!(
+                e,
+                ApiError::RateLimited {
+                    limit: "rate_limit_registrations",
+                    ..
+                }
+            ),
             "{e:?}"
         );
         a.check_registration("other").await.unwrap();
@@ -571,7 +593,9 @@ mod tests {
         a.grant_failed("c", "x").await;
         a.grant_failed("c", "x").await;
         a.grant_failed("c", "x").await;
-        let in_process = a.check_blocked(Limit::GrantFailures, "client:c").unwrap_err();
+        let in_process = a
+            .check_blocked(Limit::GrantFailures, "client:c")
+            .unwrap_err();
         assert!(matches!(in_process, ApiError::RateLimited { .. }));
     }
 }

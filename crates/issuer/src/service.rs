@@ -234,7 +234,9 @@ impl Issuer {
         if self.metrics.claim_refresh(now_ms) {
             match tokio::time::timeout(crate::metrics::STATS_TIMEOUT, self.store.stats()).await {
                 Ok(Ok(stats)) => self.metrics.set_store_stats(&stats, now_ms),
-                Ok(Err(e)) => tracing::warn!(error = %e, "store statistics unavailable for /metrics"),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "store statistics unavailable for /metrics")
+                }
                 Err(_) => tracing::warn!("store statistics timed out for /metrics"),
             }
             self.metrics.set_key_states(&self.key_ring().describe());

@@ -114,8 +114,12 @@ async fn i114_metrics_count_tokens_refusals_and_latency() {
     }
     let r = h.intent(&token, &agent.request(&["x"])).await;
     assert_eq!(r.status, 429, "{r:?}");
-    // A bad client secret.
-    let mut wrong = h.admin.clone();
+    // A bad client secret (another client: the admin client is boxed).
+    let mut wrong = h
+        .issuer
+        .create_client(vec![GENERATE.to_owned()], None)
+        .await
+        .unwrap();
     wrong.client_secret = "wrong".into();
     assert_eq!(h.client_credentials(&wrong, None).await.status, 401);
     // An agent lifecycle lookup (a route with a path parameter) that 404s.
@@ -152,7 +156,7 @@ async fn i114_metrics_count_tokens_refusals_and_latency() {
     );
     assert_eq!(refusals("/intent/token", "invalid_client"), Some(1.0));
     assert_eq!(
-        refusals("/intent/agents/{agent_id}", "invalid_request"),
+        refusals("/intent/agents/:agent_id", "invalid_request"),
         Some(1.0),
         "the route template, not the raw path"
     );
@@ -193,13 +197,23 @@ async fn i114_metrics_count_tokens_refusals_and_latency() {
     assert_eq!(value(&s, "ajwt_registry_agents", &[]), Some(1.0));
     assert_eq!(value(&s, "ajwt_registry_registrations", &[]), Some(1.0));
     assert_eq!(value(&s, "ajwt_registry_workflows", &[]), Some(0.0));
-    assert_eq!(value(&s, "ajwt_registry_clients", &[]), Some(1.0));
+    assert_eq!(value(&s, "ajwt_registry_clients", &[]), Some(2.0));
     assert_eq!(value(&s, "ajwt_token_records", &[]), Some(2.0));
     assert_eq!(value(&s, "ajwt_status_lists", &[]), Some(1.0));
     assert_eq!(value(&s, "ajwt_status_list_statuses_used", &[]), Some(2.0));
-    assert_eq!(value(&s, "ajwt_signing_keys", &[("state", "current")]), Some(1.0));
-    assert_eq!(value(&s, "ajwt_signing_keys", &[("state", "next")]), Some(0.0));
-    assert_eq!(value(&s, "ajwt_db_pool_max", &[]), Some(1.0), "in-memory store: one connection");
+    assert_eq!(
+        value(&s, "ajwt_signing_keys", &[("state", "current")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&s, "ajwt_signing_keys", &[("state", "next")]),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(&s, "ajwt_db_pool_max", &[]),
+        Some(1.0),
+        "in-memory store: one connection"
+    );
     assert!(value(&s, "ajwt_db_pool_connections", &[]).unwrap() >= 1.0);
     // Names carry their unit; HELP and TYPE are present.
     assert!(s.docs.contains_key("ajwt_http_request_duration_seconds"));
@@ -232,7 +246,11 @@ async fn i114_label_cardinality_is_bounded_under_random_paths() {
         .iter()
         .filter(|x| x.metric == "ajwt_http_request_duration_seconds")
         .map(|x| {
-            let mut l: Vec<_> = x.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            let mut l: Vec<_> = x
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
             l.sort();
             l
         })
@@ -241,7 +259,7 @@ async fn i114_label_cardinality_is_bounded_under_random_paths() {
     for labels in &series {
         let endpoint = &labels.iter().find(|(k, _)| k == "endpoint").unwrap().1;
         assert!(
-            endpoint == "unmatched" || endpoint == "/intent/agents/{agent_id}",
+            endpoint == "unmatched" || endpoint == "/intent/agents/:agent_id",
             "{labels:?}"
         );
         let method = &labels.iter().find(|(k, _)| k == "method").unwrap().1;
@@ -251,7 +269,11 @@ async fn i114_label_cardinality_is_bounded_under_random_paths() {
         histogram_count(
             &s,
             "ajwt_http_request_duration_seconds",
-            &[("endpoint", "unmatched"), ("method", "GET"), ("status", "4xx")],
+            &[
+                ("endpoint", "unmatched"),
+                ("method", "GET"),
+                ("status", "4xx")
+            ],
         ),
         Some(200.0)
     );
@@ -306,5 +328,8 @@ async fn i114_readyz_is_503_when_the_store_is_down_and_healthz_stays_up() {
     assert_eq!((r.status, r.json["status"].as_str()), (200, Some("ok")));
     // Metrics still render (from the cache) without the store.
     let s = scrape(&h).await;
-    assert!(s.samples.iter().any(|x| x.metric == "ajwt_http_request_duration_seconds"));
+    assert!(s
+        .samples
+        .iter()
+        .any(|x| x.metric == "ajwt_http_request_duration_seconds"));
 }

@@ -176,7 +176,11 @@ async fn i113_failed_client_authentications_on_two_replicas_share_one_budget() {
     wrong.client_secret = "not-the-secret".into();
     for h in [&p.a, &p.b, &p.a] {
         let r = h.client_credentials(&wrong, None).await;
-        assert_eq!((r.status, r.json["error"].as_str()), (401, Some("invalid_client")), "{r:?}");
+        assert_eq!(
+            (r.status, r.json["error"].as_str()),
+            (401, Some("invalid_client")),
+            "{r:?}"
+        );
     }
     for h in [&p.a, &p.b] {
         let r = h.client_credentials(&p.a.admin.clone(), None).await;
@@ -205,7 +209,9 @@ async fn rfc9449_11_1_a_proof_replayed_at_another_replica_is_refused() {
             .header("authorization", format!("Bearer {token}"))
             .header("content-type", "application/json")
             .header("dpop", proof.as_str())
-            .body(Body::from(serde_json::to_vec(&agent.request(&["x"])).unwrap()))
+            .body(Body::from(
+                serde_json::to_vec(&agent.request(&["x"])).unwrap(),
+            ))
             .unwrap();
         let app = h.app.clone();
         async move { send(&app, request).await }

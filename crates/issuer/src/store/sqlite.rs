@@ -1129,12 +1129,13 @@ impl SqliteStore {
         if taken.is_some() {
             return Ok(None);
         }
-        let tat = sqlx::query_scalar::<_, i64>("SELECT tat_ms FROM rate_limit_buckets WHERE key = ?1")
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| backend("rate_limit_buckets read", e))?
-            .unwrap_or(now);
+        let tat =
+            sqlx::query_scalar::<_, i64>("SELECT tat_ms FROM rate_limit_buckets WHERE key = ?1")
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| backend("rate_limit_buckets read", e))?
+                .unwrap_or(now);
         let wait = tat.max(now).saturating_sub(now).saturating_sub(tolerance);
         Ok(Some(u64::try_from(wait).unwrap_or(0).max(1)))
     }

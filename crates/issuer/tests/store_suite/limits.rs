@@ -30,19 +30,38 @@ pub async fn i113_gcra_burst_then_one_cell_per_interval(store: Arc<dyn Store>) {
         Some(600)
     );
     // Refusals took nothing: the cell is there at T0 + 1000, and only one.
-    assert_eq!(store.rate_limit_take("k", 3, 1000, T0 + 1000).await.unwrap(), None);
     assert_eq!(
-        store.rate_limit_take("k", 3, 1000, T0 + 1000).await.unwrap(),
+        store
+            .rate_limit_take("k", 3, 1000, T0 + 1000)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .rate_limit_take("k", 3, 1000, T0 + 1000)
+            .await
+            .unwrap(),
         Some(1000)
     );
     // Another key has its own bucket.
-    assert_eq!(store.rate_limit_take("other", 3, 1000, T0).await.unwrap(), None);
+    assert_eq!(
+        store.rate_limit_take("other", 3, 1000, T0).await.unwrap(),
+        None
+    );
     // A long pause refills the bucket to `burst`, not beyond.
     let later = T0 + 60_000;
     for _ in 0..3 {
-        assert_eq!(store.rate_limit_take("k", 3, 1000, later).await.unwrap(), None);
+        assert_eq!(
+            store.rate_limit_take("k", 3, 1000, later).await.unwrap(),
+            None
+        );
     }
-    assert!(store.rate_limit_take("k", 3, 1000, later).await.unwrap().is_some());
+    assert!(store
+        .rate_limit_take("k", 3, 1000, later)
+        .await
+        .unwrap()
+        .is_some());
 }
 
 /// Concurrent takes on one key (two replicas at once) never hand out more
@@ -69,7 +88,10 @@ pub async fn i113_gcra_is_atomic_under_concurrency(store: Arc<dyn Store>) {
 pub async fn i113_penalty_box_latest_block_of_any_key(store: Arc<dyn Store>) {
     let keys = |k: &[&str]| k.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     assert_eq!(
-        store.rate_limit_blocked_until(&keys(&["a", "b"]), T0).await.unwrap(),
+        store
+            .rate_limit_blocked_until(&keys(&["a", "b"]), T0)
+            .await
+            .unwrap(),
         None
     );
     assert_eq!(store.rate_limit_blocked_until(&[], T0).await.unwrap(), None);
@@ -77,20 +99,32 @@ pub async fn i113_penalty_box_latest_block_of_any_key(store: Arc<dyn Store>) {
     store.rate_limit_block("b", T0 + 9_000).await.unwrap();
     store.rate_limit_block("b", T0 + 7_000).await.unwrap();
     assert_eq!(
-        store.rate_limit_blocked_until(&keys(&["a", "b", "c"]), T0).await.unwrap(),
+        store
+            .rate_limit_blocked_until(&keys(&["a", "b", "c"]), T0)
+            .await
+            .unwrap(),
         Some(T0 + 9_000)
     );
     assert_eq!(
-        store.rate_limit_blocked_until(&keys(&["a", "c"]), T0).await.unwrap(),
+        store
+            .rate_limit_blocked_until(&keys(&["a", "c"]), T0)
+            .await
+            .unwrap(),
         Some(T0 + 5_000)
     );
     assert_eq!(
-        store.rate_limit_blocked_until(&keys(&["a"]), T0 + 5_000).await.unwrap(),
+        store
+            .rate_limit_blocked_until(&keys(&["a"]), T0 + 5_000)
+            .await
+            .unwrap(),
         None,
         "a block ends at its time"
     );
     assert_eq!(
-        store.rate_limit_blocked_until(&keys(&["c"]), T0).await.unwrap(),
+        store
+            .rate_limit_blocked_until(&keys(&["c"]), T0)
+            .await
+            .unwrap(),
         None
     );
 }
@@ -99,15 +133,45 @@ pub async fn i113_penalty_box_latest_block_of_any_key(store: Arc<dyn Store>) {
 /// after it expired it may be recorded again.
 pub async fn rfc9449_11_1_remember_once_refuses_a_replay(store: Arc<dyn Store>) {
     let now = now_ms();
-    assert!(store.remember_once("dpop", "j1", now + 60_000).await.unwrap());
-    assert!(!store.remember_once("dpop", "j1", now + 60_000).await.unwrap(), "replay");
-    assert!(!store.remember_once("dpop", "j1", now + 120_000).await.unwrap(), "replay, later expiry");
-    assert!(store.remember_once("other", "j1", now + 60_000).await.unwrap(), "scopes are apart");
-    assert!(store.remember_once("dpop", "j2", now + 60_000).await.unwrap());
+    assert!(store
+        .remember_once("dpop", "j1", now + 60_000)
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .remember_once("dpop", "j1", now + 60_000)
+            .await
+            .unwrap(),
+        "replay"
+    );
+    assert!(
+        !store
+            .remember_once("dpop", "j1", now + 120_000)
+            .await
+            .unwrap(),
+        "replay, later expiry"
+    );
+    assert!(
+        store
+            .remember_once("other", "j1", now + 60_000)
+            .await
+            .unwrap(),
+        "scopes are apart"
+    );
+    assert!(store
+        .remember_once("dpop", "j2", now + 60_000)
+        .await
+        .unwrap());
     // Expired: may be recorded again.
     assert!(store.remember_once("dpop", "old", now - 1).await.unwrap());
-    assert!(store.remember_once("dpop", "old", now + 60_000).await.unwrap());
-    assert!(!store.remember_once("dpop", "old", now + 60_000).await.unwrap());
+    assert!(store
+        .remember_once("dpop", "old", now + 60_000)
+        .await
+        .unwrap());
+    assert!(!store
+        .remember_once("dpop", "old", now + 60_000)
+        .await
+        .unwrap());
 }
 
 /// Concurrent recordings of one value: exactly one wins.
@@ -117,7 +181,10 @@ pub async fn rfc9449_11_1_remember_once_is_atomic(store: Arc<dyn Store>) {
     for _ in 0..10 {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
-            store.remember_once("dpop", "same", now + 60_000).await.unwrap()
+            store
+                .remember_once("dpop", "same", now + 60_000)
+                .await
+                .unwrap()
         }));
     }
     let mut wins = 0;
@@ -133,24 +200,49 @@ pub async fn i113_prune_deletes_only_what_no_longer_counts(store: Arc<dyn Store>
     let now = now_ms();
     // A bucket full again at now + 1000 (one cell taken, interval 1 s),
     // and one that stays partly empty past now + 1000.
-    assert_eq!(store.rate_limit_take("short", 2, 1000, now).await.unwrap(), None);
+    assert_eq!(
+        store.rate_limit_take("short", 2, 1000, now).await.unwrap(),
+        None
+    );
     for _ in 0..2 {
-        assert_eq!(store.rate_limit_take("long", 2, 60_000, now).await.unwrap(), None);
+        assert_eq!(
+            store.rate_limit_take("long", 2, 60_000, now).await.unwrap(),
+            None
+        );
     }
     store.rate_limit_block("ended", now + 500).await.unwrap();
     store.rate_limit_block("live", now + 600_000).await.unwrap();
-    assert!(store.remember_once("dpop", "gone", now + 500).await.unwrap());
-    assert!(store.remember_once("dpop", "kept", now + 600_000).await.unwrap());
+    assert!(store
+        .remember_once("dpop", "gone", now + 500)
+        .await
+        .unwrap());
+    assert!(store
+        .remember_once("dpop", "kept", now + 600_000)
+        .await
+        .unwrap());
     let deleted = store.prune_shared_state(now + 1000).await.unwrap();
-    assert_eq!(deleted, 3, "the full bucket, the ended block, the expired value");
+    assert_eq!(
+        deleted, 3,
+        "the full bucket, the ended block, the expired value"
+    );
     assert_eq!(store.prune_shared_state(now + 1000).await.unwrap(), 0);
     // What is kept still counts.
-    assert!(store.rate_limit_take("long", 2, 60_000, now + 1000).await.unwrap().is_some());
+    assert!(store
+        .rate_limit_take("long", 2, 60_000, now + 1000)
+        .await
+        .unwrap()
+        .is_some());
     assert_eq!(
-        store.rate_limit_blocked_until(&["live".to_owned()], now + 1000).await.unwrap(),
+        store
+            .rate_limit_blocked_until(&["live".to_owned()], now + 1000)
+            .await
+            .unwrap(),
         Some(now + 600_000)
     );
-    assert!(!store.remember_once("dpop", "kept", now + 600_000).await.unwrap());
+    assert!(!store
+        .remember_once("dpop", "kept", now + 600_000)
+        .await
+        .unwrap());
 }
 
 fn now_ms() -> i64 {

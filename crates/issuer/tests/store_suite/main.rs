@@ -58,8 +58,8 @@ macro_rules! store_suite {
 }
 
 // Topic modules (one per concern; each adds its checks to the list below).
-mod registry;
 mod limits;
+mod registry;
 
 store_suite! {
     registry::s4_7_1_registration_versions_and_latest,
