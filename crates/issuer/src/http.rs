@@ -79,13 +79,14 @@ pub fn router(issuer: Arc<Issuer>) -> Router {
         .route("/readyz", get(readyz))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(on_panic))
         // I-114: latency and refusals per route template (applied per
-        // route, so the matched template is known; `unmatched` otherwise).
+        // route, so the matched template is known; `unmatched` otherwise;
+        // outside the panic catcher, so a caught panic's 500 counts too).
         .layer(axum::middleware::from_fn_with_state(
             issuer.clone(),
             track_metrics,
         ))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(on_panic))
         // Every request gets a span (method, URI, status, latency).
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(issuer)
@@ -192,7 +193,17 @@ pub fn error_response(e: &ApiError) -> Response {
         _ => {}
     }
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
-    let mut r = (status, axum::Json(e.body())).into_response();
+    let body = e.body();
+    // For the metrics layer (I-114): the error code and the limit.
+    let refusal = crate::metrics::Refusal::of(
+        &body.error,
+        match e {
+            ApiError::RateLimited { limit, .. } => Some(*limit),
+            _ => None,
+        },
+    );
+    let mut r = (status, axum::Json(body)).into_response();
+    r.extensions_mut().insert(refusal);
     if let Some(challenge) = e.www_authenticate() {
         if let Ok(v) = HeaderValue::from_str(&challenge) {
             r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
@@ -202,13 +213,6 @@ pub fn error_response(e: &ApiError) -> Response {
         r.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     }
-    // For the metrics layer (I-114): the error code and the limit.
-    let limit = match e {
-        ApiError::RateLimited { limit, .. } => Some(*limit),
-        _ => None,
-    };
-    r.extensions_mut()
-        .insert(crate::metrics::Refusal::of(&e.body().error, limit));
     no_store(r)
 }
 

@@ -242,3 +242,60 @@ async fn i113_token_requests_fail_closed_when_the_shared_limits_are_unavailable(
     assert_eq!(r.json["error"], "temporarily_unavailable");
     assert!(r.header("retry-after").is_some(), "{r:?}");
 }
+
+/// Measurement, not a check (`cargo test --release --test shared_limits --
+/// --ignored --nocapture`): the cost of the shared penalty-box read, of a
+/// failure's write, and of a whole `agent_checksum` token request with
+/// local and with shared limits, on a SQLite file. Numbers in I-113.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement"]
+async fn i113_measure_the_cost_of_shared_limits_on_sqlite() {
+    use std::time::Instant;
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("m.sqlite3"))
+        .await
+        .unwrap();
+    let now = SystemClock.now() * 1000;
+    for i in 0..1000 {
+        store
+            .rate_limit_block(&format!("client:c{i}"), now + 600_000)
+            .await
+            .unwrap();
+    }
+    let keys = vec!["client:x".to_owned(), "agent:y".to_owned()];
+    let n = 5000;
+    let t = Instant::now();
+    for _ in 0..n {
+        store.rate_limit_blocked_until(&keys, now).await.unwrap();
+    }
+    let read = t.elapsed() / n;
+    let t = Instant::now();
+    for i in 0..500 {
+        store
+            .rate_limit_take(&format!("k{}", i % 50), 1000, 60, now)
+            .await
+            .unwrap();
+    }
+    let write = t.elapsed() / 500;
+    let mut per_request = Vec::new();
+    for shared in [false, true] {
+        let p = pair(limits(100_000, 100_000), shared).await;
+        let token = p.a.admin_token().await;
+        let agent = TestAgent::new("measured");
+        p.a.register(&token, &agent).await;
+        let body = agent.request(&["x"]);
+        for _ in 0..50 {
+            p.a.intent(&token, &body).await;
+        }
+        let t = Instant::now();
+        for _ in 0..500 {
+            assert_eq!(p.a.intent(&token, &body).await.status, 200);
+        }
+        per_request.push(t.elapsed() / 500);
+    }
+    eprintln!(
+        "I-113 on SQLite (WAL, synchronous=FULL): penalty-box read {read:?}, bucket write \
+         {write:?}; agent_checksum token request: local limits {:?}, shared {:?}",
+        per_request[0], per_request[1]
+    );
+}

@@ -245,6 +245,58 @@ pub async fn i113_prune_deletes_only_what_no_longer_counts(store: Arc<dyn Store>
         .unwrap());
 }
 
+/// I-114: `stats` counts agents (distinct), registrations (all versions),
+/// workflows, clients, token records and status lists, and reports the pool.
+pub async fn i114_stats_count_the_registry_and_report_the_pool(store: Arc<dyn Store>) {
+    use ajwt_checksum::{AgentChecksum, Profile};
+    use ajwt_issuer::store::{ClientRecord, NewRegistration};
+    let empty = store.stats().await.unwrap();
+    assert_eq!(
+        (
+            empty.agents,
+            empty.registrations,
+            empty.workflows,
+            empty.clients
+        ),
+        (0, 0, 0, 0)
+    );
+    assert_eq!(
+        (empty.token_records, empty.status_lists, empty.statuses_used),
+        (0, 0, 0)
+    );
+    assert!(empty.pool_max >= 1 && empty.pool_connections <= empty.pool_max);
+    assert!(empty.pool_idle <= empty.pool_connections);
+    for n in 1..=2u8 {
+        store
+            .register_agent(NewRegistration {
+                agent_id: "stats-agent".to_owned(),
+                checksum: AgentChecksum::digest(&[n, 42]),
+                checksum_profile: Profile::Jcs,
+                public_jwk: None,
+                jwk_thumbprint: None,
+                allowed_scopes: None,
+                app_id: None,
+                spec_json: "{}".to_owned(),
+                registered_at_ms: T0 + i64::from(n),
+                may_reactivate_revoked: false,
+            })
+            .await
+            .unwrap();
+    }
+    store
+        .insert_client(&ClientRecord {
+            client_id: "stats-client".to_owned(),
+            secret_hash: "$sha256$00".to_owned(),
+            allowed_scopes: vec!["register:intent".to_owned()],
+            created_at_ms: T0,
+            description: None,
+        })
+        .await
+        .unwrap();
+    let s = store.stats().await.unwrap();
+    assert_eq!((s.agents, s.registrations, s.clients), (1, 2, 1));
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -69,4 +69,5 @@ store_suite! {
     limits::rfc9449_11_1_remember_once_refuses_a_replay,
     limits::rfc9449_11_1_remember_once_is_atomic,
     limits::i113_prune_deletes_only_what_no_longer_counts,
+    limits::i114_stats_count_the_registry_and_report_the_pool,
 }
