@@ -943,4 +943,20 @@ mod tests {
         };
         assert!(!format!("{config:?}").contains("s3cr3t-pw"));
     }
+
+    #[test]
+    fn i133_metrics_is_on_by_default_and_a_toml_key_or_flag_turns_it_off() {
+        assert!(IssuerConfig::default().metrics);
+        let off: FileConfig = toml::from_str("metrics = false").unwrap();
+        assert!(!off.resolve(FileConfig::default()).unwrap().metrics);
+        let flag = FileConfig {
+            metrics: Some(true),
+            ..FileConfig::default()
+        };
+        let off: FileConfig = toml::from_str("metrics = false").unwrap();
+        assert!(
+            off.resolve(flag).unwrap().metrics,
+            "the flag wins over the file"
+        );
+    }
 }

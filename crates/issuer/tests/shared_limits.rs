@@ -278,7 +278,7 @@ async fn i113_measure_the_cost_of_shared_limits_on_sqlite() {
     }
     let write = t.elapsed() / 500;
     let mut per_request = Vec::new();
-    for shared in [false, true] {
+    for shared in [true, false, true, false] {
         let p = pair(limits(100_000, 100_000), shared).await;
         let token = p.a.admin_token().await;
         let agent = TestAgent::new("measured");
@@ -295,7 +295,7 @@ async fn i113_measure_the_cost_of_shared_limits_on_sqlite() {
     }
     eprintln!(
         "I-113 on SQLite (WAL, synchronous=FULL): penalty-box read {read:?}, bucket write \
-         {write:?}; agent_checksum token request: local limits {:?}, shared {:?}",
-        per_request[0], per_request[1]
+         {write:?}; agent_checksum token request: shared {:?} and {:?}, local {:?} and {:?}",
+        per_request[0], per_request[2], per_request[1], per_request[3]
     );
 }
