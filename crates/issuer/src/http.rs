@@ -1,7 +1,8 @@
 //! The HTTP API (axum): token endpoint for both grants (§4.2, RFC 6749 §4.4),
 //! registration endpoints (§6.2, §6.3), the operator hooks
 //! (`/intent/admin/revoke-agent`, `/intent/admin/rotate-keys`, scope
-//! `admin:intent`), JWKS and RFC 8414 metadata, health.
+//! `admin:intent`), JWKS and RFC 8414 metadata, health, and Prometheus
+//! metrics (`/metrics`, I-114).
 //!
 //! Every error is a JSON body in the RFC 6749 §5.2 shape with its exact status
 //! (never a 500 for bad input); token and registration responses carry
