@@ -21,7 +21,11 @@ async fn scrape(h: &Harness) -> Scrape {
         r.header("content-type"),
         Some("text/plain; version=0.0.4; charset=utf-8")
     );
-    let text = String::from_utf8(r.bytes.to_vec()).unwrap();
+    parse(&String::from_utf8(r.bytes.to_vec()).unwrap())
+}
+
+/// Parses an exposition with `prometheus-parse`, after a strict line check.
+fn parse(text: &str) -> Scrape {
     // Strict line check on top of the parser: every line is a comment or
     // `name{labels} value`, names in the `ajwt_` namespace.
     for line in text.lines().filter(|l| !l.is_empty()) {
@@ -332,4 +336,70 @@ async fn i114_readyz_is_503_when_the_store_is_down_and_healthz_stays_up() {
         .samples
         .iter()
         .any(|x| x.metric == "ajwt_http_request_duration_seconds"));
+}
+
+/// I-114 over TCP (the real connection layer, peer addresses): failed
+/// client authentications from one loopback address, the 429 that follows,
+/// and the scrape by a plain HTTP client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn i114_metrics_over_tcp_count_auth_failures_and_rate_limited_requests() {
+    let issuer = ajwt_test_kit::RunningIssuer::start(|c| c.rate_limits.auth_failures = 2)
+        .await
+        .unwrap();
+    let attacker = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 9]))
+        .build()
+        .unwrap();
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let r = attacker
+            .post(issuer.token_endpoint())
+            .basic_auth(&issuer.admin.client_id, Some("wrong-secret"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials")
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(statuses, [401, 401, 401, 429]);
+    let r = reqwest::get(format!("{}/metrics", issuer.base_url))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let s = parse(&r.text().await.unwrap());
+    assert_eq!(
+        value(
+            &s,
+            "ajwt_refusals_total",
+            &[("endpoint", "/intent/token"), ("error", "invalid_client")]
+        ),
+        Some(3.0)
+    );
+    assert_eq!(
+        value(
+            &s,
+            "ajwt_rate_limited_requests_total",
+            &[("limit", "rate_limit_auth_failures")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        histogram_count(
+            &s,
+            "ajwt_http_request_duration_seconds",
+            &[
+                ("endpoint", "/intent/token"),
+                ("method", "POST"),
+                ("status", "4xx")
+            ],
+        ),
+        Some(4.0)
+    );
+    // The bootstrap admin client is in the registry gauges.
+    assert_eq!(value(&s, "ajwt_registry_clients", &[]), Some(1.0));
+    let ready = reqwest::get(format!("{}/readyz", issuer.base_url))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
 }
