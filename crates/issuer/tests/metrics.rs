@@ -21,7 +21,7 @@ async fn scrape(h: &Harness) -> Scrape {
         r.header("content-type"),
         Some("text/plain; version=0.0.4; charset=utf-8")
     );
-    parse(&String::from_utf8(r.bytes.to_vec()).unwrap())
+    parse(std::str::from_utf8(&r.bytes).unwrap())
 }
 
 /// Parses an exposition with `prometheus-parse`, after a strict line check.
