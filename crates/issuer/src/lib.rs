@@ -18,6 +18,7 @@ pub mod http;
 pub mod kek;
 pub mod key_store;
 pub mod keys;
+pub mod metrics;
 pub mod rate_limit;
 pub mod secrets;
 mod server;
