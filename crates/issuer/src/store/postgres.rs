@@ -1325,10 +1325,11 @@ impl Store for PgStore {
         Ok(true)
     }
 
+    /// Oldest first: by activation, creation, `kid` (as the SQLite store).
     async fn signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError> {
         let rows = sqlx::query_as::<_, KeyRow>(
             "SELECT kid, alg, created_at, activates_at, retires_at, retired_at, private_key_pem \
-             FROM signing_keys ORDER BY created_at, activates_at, kid COLLATE \"C\"",
+             FROM signing_keys ORDER BY activates_at, created_at, kid COLLATE \"C\"",
         )
         .fetch_all(&self.pool)
         .await
@@ -1354,10 +1355,13 @@ impl Store for PgStore {
                 return Ok(KeyChangeOutcome::PendingExists);
             }
         }
+        // As the SQLite store: a `kid` already stored changes nothing (the
+        // kid is the key's thumbprint; a retired key is never revived).
         if let Some(k) = &change.insert {
             sqlx::query(
                 "INSERT INTO signing_keys (kid, alg, created_at, activates_at, retires_at, \
-                 retired_at, private_key_pem) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                 retired_at, private_key_pem) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (kid) DO NOTHING",
             )
             .bind(&k.kid)
             .bind(&k.alg)
@@ -1395,7 +1399,7 @@ impl Store for PgStore {
         sqlx::query(
             "DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND kid NOT IN \
              (SELECT kid FROM signing_keys WHERE retired_at IS NOT NULL \
-              ORDER BY retired_at DESC, created_at DESC, kid COLLATE \"C\" DESC LIMIT $1)",
+              ORDER BY retired_at DESC, activates_at DESC, kid COLLATE \"C\" DESC LIMIT $1)",
         )
         .bind(i64::try_from(MAX_RETIRED_KEY_RECORDS).unwrap_or(i64::MAX))
         .execute(&mut *tx)
