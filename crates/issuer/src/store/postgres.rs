@@ -48,6 +48,11 @@ pub const DEFAULT_MAX_CONNECTIONS: u32 = 16;
 /// [`StoreError::Backend`] (503) instead of queueing without bound (I-118).
 pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Longest wait for any lock (an advisory lock of I-115, a row or table
+/// lock) before the statement fails with [`StoreError::Backend`] (I-118):
+/// a stuck replica cannot hold the others' requests forever.
+const LOCK_TIMEOUT: &str = "15s";
+
 /// The `NOTIFY` channel of the change feed (I-111).
 pub const CHANGE_CHANNEL: &str = "ajwt_store_changes";
 
@@ -232,7 +237,10 @@ async fn lock_global(conn: &mut sqlx::PgConnection, key: i32) -> Result<(), sqlx
 /// (it holds the password).
 fn connect_options(url: &DatabaseUrl) -> Result<PgConnectOptions, StoreError> {
     PgConnectOptions::from_str(url.expose())
-        .map(|o| o.application_name("ajwt-issuer"))
+        .map(|o| {
+            o.application_name("ajwt-issuer")
+                .options([("lock_timeout", LOCK_TIMEOUT)])
+        })
         .map_err(|e| backend(format_args!("database URL {}", url.redacted()), e))
 }
 
