@@ -68,6 +68,17 @@ pub async fn fresh_postgres_database(test: &str) -> Result<Option<FreshDatabase>
     }))
 }
 
+/// [`fresh_postgres_database`] for tests that cannot go on without it:
+/// `None` when skipped, a panic naming the failure when the database cannot
+/// be created.
+#[allow(clippy::panic)]
+pub async fn fresh_database(test: &str) -> Option<FreshDatabase> {
+    match fresh_postgres_database(test).await {
+        Ok(db) => db,
+        Err(e) => panic!("{test}: cannot create a fresh PostgreSQL database: {e}"),
+    }
+}
+
 async fn admin_connection(admin_url: &str) -> Result<sqlx::PgConnection, KitError> {
     let options = PgConnectOptions::from_str(admin_url)
         .map_err(|e| KitError::Start(format!("{TEST_DATABASE_URL_VAR}: {e}")))?;

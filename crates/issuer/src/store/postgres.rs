@@ -48,6 +48,11 @@ pub const DEFAULT_MAX_CONNECTIONS: u32 = 16;
 /// [`StoreError::Backend`] (503) instead of queueing without bound (I-118).
 pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Longest wait for any lock (an advisory lock of I-115, a row or table
+/// lock) before the statement fails with [`StoreError::Backend`] (I-118):
+/// a stuck replica cannot hold the others' requests forever.
+const LOCK_TIMEOUT: &str = "15s";
+
 /// The `NOTIFY` channel of the change feed (I-111).
 pub const CHANGE_CHANNEL: &str = "ajwt_store_changes";
 
@@ -232,7 +237,10 @@ async fn lock_global(conn: &mut sqlx::PgConnection, key: i32) -> Result<(), sqlx
 /// (it holds the password).
 fn connect_options(url: &DatabaseUrl) -> Result<PgConnectOptions, StoreError> {
     PgConnectOptions::from_str(url.expose())
-        .map(|o| o.application_name("ajwt-issuer"))
+        .map(|o| {
+            o.application_name("ajwt-issuer")
+                .options([("lock_timeout", LOCK_TIMEOUT)])
+        })
         .map_err(|e| backend(format_args!("database URL {}", url.redacted()), e))
 }
 
@@ -1325,10 +1333,11 @@ impl Store for PgStore {
         Ok(true)
     }
 
+    /// Oldest first: by activation, creation, `kid` (as the SQLite store).
     async fn signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError> {
         let rows = sqlx::query_as::<_, KeyRow>(
             "SELECT kid, alg, created_at, activates_at, retires_at, retired_at, private_key_pem \
-             FROM signing_keys ORDER BY created_at, activates_at, kid COLLATE \"C\"",
+             FROM signing_keys ORDER BY activates_at, created_at, kid COLLATE \"C\"",
         )
         .fetch_all(&self.pool)
         .await
@@ -1354,10 +1363,13 @@ impl Store for PgStore {
                 return Ok(KeyChangeOutcome::PendingExists);
             }
         }
+        // As the SQLite store: a `kid` already stored changes nothing (the
+        // kid is the key's thumbprint; a retired key is never revived).
         if let Some(k) = &change.insert {
             sqlx::query(
                 "INSERT INTO signing_keys (kid, alg, created_at, activates_at, retires_at, \
-                 retired_at, private_key_pem) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                 retired_at, private_key_pem) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (kid) DO NOTHING",
             )
             .bind(&k.kid)
             .bind(&k.alg)
@@ -1395,7 +1407,7 @@ impl Store for PgStore {
         sqlx::query(
             "DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND kid NOT IN \
              (SELECT kid FROM signing_keys WHERE retired_at IS NOT NULL \
-              ORDER BY retired_at DESC, created_at DESC, kid COLLATE \"C\" DESC LIMIT $1)",
+              ORDER BY retired_at DESC, activates_at DESC, kid COLLATE \"C\" DESC LIMIT $1)",
         )
         .bind(i64::try_from(MAX_RETIRED_KEY_RECORDS).unwrap_or(i64::MAX))
         .execute(&mut *tx)

@@ -110,7 +110,7 @@ mod audit_chain;
 mod change_feed;
 mod clients;
 mod concurrency;
-mod key_records;
+mod key_set;
 mod keys;
 mod pool;
 mod sealed;
@@ -136,8 +136,8 @@ store_suite! {
     shared_limits::i113_remember_once_refuses_replays,
     shared_limits::i113_prune_shared_state,
     stats::i114_stats_count_everything,
-    key_records::i112_sealed_values_page_and_compare_and_swap,
-    key_records::i110_signing_keys_change_atomically,
+    key_set::i112_sealed_values_page_and_compare_and_swap,
+    key_set::i110_signing_keys_change_atomically,
     keys::i110_signing_keys_insert_read_back_and_set_retires_at,
     keys::i110_retire_deletes_the_private_key_and_keeps_the_record,
     keys::i110_retired_records_are_bounded,
@@ -164,6 +164,6 @@ store_suite_pair! {
     concurrency::i115_concurrent_status_list_allocation_unique,
     audit_chain::i115_concurrent_appends_from_two_stores_form_one_chain,
     clients::i116_first_client_race_creates_one,
-    key_records::i110_concurrent_rotations_one_pending_exists,
+    key_set::i110_concurrent_rotations_one_pending_exists,
     shared_limits::i113_limits_are_shared_between_stores,
 }

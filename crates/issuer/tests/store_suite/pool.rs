@@ -21,11 +21,11 @@ async fn i118_pool_is_bounded_and_acquire_times_out() {
         PgPoolBounds {
             // The change feed's listener holds one: one left for requests.
             max_connections: 2,
-            acquire_timeout: Duration::from_millis(300),
+            acquire_timeout: Duration::from_millis(1500),
         },
     )
     .await
-    .unwrap();
+    .expect("connect (under a loaded test run the 1.5 s acquire timeout also bounds connecting)");
     let s = store.stats().await.unwrap();
     assert_eq!(s.pool_max, 2);
     assert!(s.pool_connections <= 2);
@@ -41,13 +41,13 @@ async fn i118_pool_is_bounded_and_acquire_times_out() {
         let store = store.clone();
         tokio::spawn(async move { store.audit_last(1).await })
     };
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
     // The only free connection is waiting on the lock: the next request
     // fails after the acquire timeout instead of queueing without bound.
     let started = Instant::now();
     let e = store.ping().await.unwrap_err();
     assert!(matches!(e, StoreError::Backend(_)), "{e:?}");
-    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(started.elapsed() < Duration::from_secs(6));
     sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
     assert!(blocked.await.unwrap().unwrap().is_empty());
     store.ping().await.unwrap();

@@ -1,4 +1,4 @@
-//! Signing-key changes across two stores (I-110) and sealed values (§9.1.4, I-112) on every backend.
+//! Signing keys (I-110) and sealed values (§9.1.4, I-112) on every backend.
 
 use std::sync::Arc;
 
