@@ -117,23 +117,26 @@ fn rotate(args: &RotateArgs) -> Result<Vec<u8>, CliError> {
         ),
         None => None,
     };
-    if config.database_url.is_some() {
-        // The PostgreSQL store is opened here once it exists (issue 14).
-        return Err(CliError::new(
-            "--database-url: this build of `ajwt kek rotate` opens the SQLite store only",
-        ));
-    }
     let database = config.data_dir.join("ajwt.sqlite3");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| CliError::runtime(format!("cannot start the runtime: {e}")))?;
     let report = runtime.block_on(async {
-        let store = SqliteStore::open_existing(&database)
-            .await
-            .map_err(|e| CliError::new(e.to_string()))?;
+        // The configured backend: PostgreSQL with --database-url, else the
+        // data directory's SQLite file, which must exist.
+        let store: std::sync::Arc<dyn ajwt_issuer::store::Store> = match &config.database_url {
+            Some(_) => ajwt_issuer::store::open_backend(&config)
+                .await
+                .map_err(|e| CliError::new(e.to_string()))?,
+            None => std::sync::Arc::new(
+                SqliteStore::open_existing(&database)
+                    .await
+                    .map_err(|e| CliError::new(e.to_string()))?,
+            ),
+        };
         let r = rotate_kek(
-            &store,
+            &*store,
             &path,
             Rotation {
                 new_kek,

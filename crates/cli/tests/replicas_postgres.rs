@@ -481,3 +481,209 @@ async fn issue14_failed_client_authentications_share_one_budget_across_replicas(
         assert_eq!(status, 429, "{}: {body}", at.base_url);
     }
 }
+
+/// Runs one SQL statement on the test database's server as the admin role
+/// of `AJWT_TEST_DATABASE_URL` and returns the first column of the rows.
+async fn admin_sql(sql: &str) -> Vec<String> {
+    use sqlx::Row as _;
+    let url = std::env::var("AJWT_TEST_DATABASE_URL").unwrap();
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap();
+    let rows = sqlx::query(sql).fetch_all(&pool).await.unwrap();
+    let out = rows
+        .iter()
+        .map(|r| {
+            r.try_get::<String, _>(0)
+                .or_else(|_| r.try_get::<i64, _>(0).map(|v| v.to_string()))
+                .or_else(|_| {
+                    r.try_get::<sqlx::postgres::types::Oid, _>(0)
+                        .map(|v| v.0.to_string())
+                })
+                .unwrap_or_default()
+        })
+        .collect();
+    pool.close().await;
+    out
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+/// The bytes of every file of `dir`, recursively.
+fn read_tree(dir: &Path, out: &mut Vec<u8>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            read_tree(&path, out);
+        } else {
+            out.extend(std::fs::read(&path).unwrap());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue14_s9_1_4_postgres_files_hold_no_prompt_tool_or_private_key_and_the_kek_rotates_over_the_url(
+) {
+    let Some(r) = Replicas::start("replicas_at_rest", &[]).await else {
+        return;
+    };
+    let admin_a = r.admin_token(&r.a).await;
+    let agent = "at-rest-agent";
+    // register_example_agent gives this id the prompt below and the
+    // example's tools (examples/agents/vulnerability-patcher-v1.json).
+    ajwt_test_kit::register_example_agent(&r.a.base_url, &admin_a, agent)
+        .await
+        .unwrap();
+    let prompt = format!("You are {agent}, a careful security agent.");
+    let example =
+        ajwt_test_kit::repo_json("examples/agents/vulnerability-patcher-v1.json").unwrap();
+    let tool_descriptions: Vec<String> = example["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["description"].as_str().map(str::to_owned))
+        .filter(|d| d.len() >= 12)
+        .collect();
+    assert!(!tool_descriptions.is_empty());
+
+    // The raw data files of the database, after a checkpoint wrote every
+    // page out (the server runs on this machine; CI runs as root).
+    let name = r._db.name().to_owned();
+    admin_sql("CHECKPOINT").await;
+    let data_dir = admin_sql("SHOW data_directory").await.remove(0);
+    let oid = admin_sql(&format!(
+        "SELECT oid FROM pg_database WHERE datname = '{name}'"
+    ))
+    .await
+    .remove(0);
+    let mut raw = Vec::new();
+    read_tree(&Path::new(&data_dir).join("base").join(&oid), &mut raw);
+    // Control: plaintext columns are there, so these are the right files.
+    assert!(
+        contains(&raw, agent),
+        "the agent id is not in the database files"
+    );
+    assert!(
+        contains(&raw, "ajwt-sealed.v1."),
+        "no sealed envelope in the database files"
+    );
+    // A logical dump (uncompressed text of every row) as a second reading.
+    let dump = Command::new("pg_dump")
+        .args(["--data-only", "--dbname", &r.database_url])
+        .output()
+        .unwrap();
+    assert!(dump.status.success(), "{dump:?}");
+    assert!(contains(&dump.stdout, agent));
+    for (what, bytes) in [("data files", &raw), ("pg_dump", &dump.stdout)] {
+        assert!(!contains(bytes, &prompt), "prompt in the {what}");
+        assert!(!contains(bytes, "PRIVATE KEY"), "private key in the {what}");
+        for d in &tool_descriptions {
+            assert!(!contains(bytes, d), "tool description {d:?} in the {what}");
+        }
+    }
+
+    // KEK rotation over the database URL while both replicas run: they
+    // follow the file and keep serving the specification (I-112).
+    let out = Command::new(AJWT)
+        .args([
+            "kek",
+            "rotate",
+            "--json",
+            "--database-url",
+            &r.database_url,
+            "--kek-file",
+        ])
+        .arg(&r.kek)
+        .arg("--data-dir")
+        .arg(r._dir.path().join("a"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kek rotate: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let new_id = report["kek_id"].as_str().unwrap().to_owned();
+    assert_ne!(Some(new_id.as_str()), report["previous_kek_id"].as_str());
+    let dump = Command::new("pg_dump")
+        .args(["--data-only", "--dbname", &r.database_url])
+        .output()
+        .unwrap();
+    assert!(contains(&dump.stdout, &format!("ajwt-sealed.v1.{new_id}.")));
+    for at in r.both() {
+        let admin = r.admin_token(at).await;
+        let view: Value = reqwest::Client::new()
+            .get(format!("{}/intent/agents/{agent}", at.base_url))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let spec = &view["registrations"][0]["specification"];
+        assert_eq!(spec["prompt_template"], json!(prompt), "{}: {view}", at.base_url);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue14_readyz_reflects_the_postgresql_database() {
+    let Some(r) = Replicas::start("replicas_readyz", &[]).await else {
+        return;
+    };
+    let name = r._db.name().to_owned();
+    let readyz = |base: String| async move {
+        reqwest::Client::new()
+            .get(format!("{base}/readyz"))
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
+    };
+    assert_eq!(readyz(r.a.base_url.clone()).await, 200);
+    // The database refuses every connection (superusers too) and the
+    // replicas' connections are cut.
+    admin_sql(&format!(
+        "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false"
+    ))
+    .await;
+    admin_sql(&format!(
+        "SELECT pg_terminate_backend(pid)::text FROM pg_stat_activity WHERE datname = '{name}'"
+    ))
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = readyz(r.a.base_url.clone()).await;
+        if status == 503 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "readyz stayed {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Liveness is not readiness: the process is alive.
+    let health = reqwest::get(format!("{}/healthz", r.b.base_url))
+        .await
+        .unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    admin_sql(&format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true")).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while readyz(r.a.base_url.clone()).await != 200 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "readyz did not recover"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
