@@ -437,7 +437,37 @@ async fn issue14_concurrent_registrations_on_both_replicas_gap_free_one_winner_a
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let _ = &r.kek;
+
+    // The README's PostgreSQL backup: a logical dump taken while both
+    // replicas run, restored into an empty database, verifies too.
+    let dump = r._dir.path().join("ajwt.dump");
+    let out = Command::new("pg_dump")
+        .args(["--format=custom", "--file"])
+        .arg(&dump)
+        .arg(&r.database_url)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "pg_dump: {out:?}");
+    let restored = ajwt_test_kit::postgres::fresh_database("replicas_restore")
+        .await
+        .unwrap();
+    let out = Command::new("pg_restore")
+        .arg(format!("--dbname={}", restored.url()))
+        .arg(&dump)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "pg_restore: {out:?}");
+    let out = Command::new(AJWT)
+        .args(["audit", "verify", "--database-url", restored.url()])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "audit verify of the restored copy: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -630,7 +660,12 @@ async fn issue14_s9_1_4_postgres_files_hold_no_prompt_tool_or_private_key_and_th
             .await
             .unwrap();
         let spec = &view["registrations"][0]["specification"];
-        assert_eq!(spec["prompt_template"], json!(prompt), "{}: {view}", at.base_url);
+        assert_eq!(
+            spec["prompt_template"],
+            json!(prompt),
+            "{}: {view}",
+            at.base_url
+        );
     }
 }
 
