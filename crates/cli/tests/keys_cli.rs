@@ -189,3 +189,37 @@ async fn i90_keys_rotate_publishes_first_then_signs_and_keys_list_shows_states()
         "{table}"
     );
 }
+
+/// I-121, I-124: `ajwt keys list` on a data directory of an issuer from
+/// before I-110 imports its key files into the database and deletes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn i124_keys_list_imports_legacy_key_files_into_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(data.join("signing-keys")).unwrap();
+    // The database exists (created by an earlier `ajwt serve`), keys are files.
+    let store = ajwt_issuer::store::sqlite::SqliteStore::open(&data.join("ajwt.sqlite3"))
+        .await
+        .unwrap();
+    ajwt_issuer::store::Store::close(&store).await;
+    let key = ajwt_jose::SigningKey::generate(ajwt_jose::Alg::EdDsa).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let doc = serde_json::json!({"kid": key.thumbprint(), "alg": "EdDSA", "created_at": now - 60,
+                                 "private_key_pem": key.to_pkcs8_pem().unwrap()});
+    std::fs::write(
+        data.join("signing-keys")
+            .join(format!("{}.json", key.thumbprint())),
+        doc.to_string(),
+    )
+    .unwrap();
+    let listed = list(&data);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(state_of(&listed, &key.thumbprint()), "current");
+    assert_eq!(listed[0]["alg"], "EdDSA");
+    assert!(!data.join("signing-keys").exists(), "key files deleted");
+    // Listed again from the store alone.
+    assert_eq!(list(&data), listed);
+}
