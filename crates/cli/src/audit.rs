@@ -1,8 +1,9 @@
 //! `ajwt audit verify` and `ajwt audit tail`: the issuer's tamper-evident
 //! audit trail (§9.1.1, §9.1.4, §9.4.1; I-100..I-104) read from its data
-//! directory. Both open the existing SQLite file without changing it (no
-//! migrations) and read it page by page, so memory stays bounded whatever
-//! the log's length; both work while `ajwt serve` runs.
+//! directory, or from the PostgreSQL database given by `--database-url`.
+//! Both open the existing database without changing it (no migrations)
+//! and read it page by page, so memory stays bounded whatever the log's
+//! length; both work while `ajwt serve` runs.
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -10,6 +11,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use ajwt_issuer::audit::{AuditRecord, ChainVerifier};
+use ajwt_issuer::config::DatabaseUrl;
+use ajwt_issuer::store::open::backend_for;
+use ajwt_issuer::store::postgres::PgStore;
 use ajwt_issuer::store::sqlite::SqliteStore;
 use ajwt_issuer::store::Store;
 use clap::{Args, Subcommand};
@@ -57,6 +61,14 @@ pub(crate) struct DataDir {
         default_value = "./ajwt-data"
     )]
     data_dir: PathBuf,
+    /// The issuer's PostgreSQL database (postgres://...), instead of the data directory's SQLite file
+    #[arg(
+        long,
+        env = "AJWT_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    database_url: Option<String>,
 }
 
 impl DataDir {
@@ -171,11 +183,25 @@ fn fail(status: u8, message: &str) -> ExitCode {
     ExitCode::from(status)
 }
 
-async fn open(dir: &DataDir) -> Result<SqliteStore, ExitCode> {
-    let path = dir.database();
-    SqliteStore::open_existing(&path)
-        .await
-        .map_err(|e| fail(2, &format!("cannot open the audit trail: {e}")))
+/// Opens the trail without changing the database: the data directory's
+/// SQLite file, or the PostgreSQL database of `--database-url` (issue 14;
+/// no migrations; the password is never printed).
+async fn open(dir: &DataDir) -> Result<Box<dyn Store>, ExitCode> {
+    let opened: Result<Box<dyn Store>, _> = match &dir.database_url {
+        None => SqliteStore::open_existing(&dir.database())
+            .await
+            .map(|s| Box::new(s) as Box<dyn Store>),
+        Some(url) => {
+            let url = DatabaseUrl::new(url.clone());
+            match backend_for(Some(&url)) {
+                Ok(_) => PgStore::open_existing(&url)
+                    .await
+                    .map(|s| Box::new(s) as Box<dyn Store>),
+                Err(e) => Err(e),
+            }
+        }
+    };
+    opened.map_err(|e| fail(2, &format!("cannot open the audit trail: {e}")))
 }
 
 async fn verify(args: &VerifyArgs) -> ExitCode {
@@ -283,12 +309,12 @@ async fn tail(args: &TailArgs) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let code = tail_store(&store, args).await;
+    let code = tail_store(store.as_ref(), args).await;
     store.close().await;
     code
 }
 
-async fn tail_store(store: &SqliteStore, args: &TailArgs) -> ExitCode {
+async fn tail_store(store: &dyn Store, args: &TailArgs) -> ExitCode {
     let records = match store.audit_last(args.lines).await {
         Ok(r) => r,
         Err(e) => return fail(2, &format!("cannot read the audit trail: {e}")),

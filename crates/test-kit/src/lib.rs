@@ -494,3 +494,7 @@ impl ServeProcess {
         self.child.0.stderr.take()
     }
 }
+
+// ---- issue 14: a fresh PostgreSQL database per test ----------------------
+pub mod postgres;
+pub use postgres::{fresh_postgres_database, FreshDatabase, TEST_DATABASE_URL_VAR};

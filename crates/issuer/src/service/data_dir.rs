@@ -6,7 +6,6 @@ use super::*;
 use std::path::{Path, PathBuf};
 
 use crate::store::cache::CachedStore;
-use crate::store::sqlite::SqliteStore;
 use crate::store::{ClientRecord, StoreError};
 
 /// Failure to start.
@@ -64,9 +63,9 @@ impl Issuer {
             std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
                 .map_err(|e| data_dir_error(&dir, e))?;
         }
-        let store: Arc<dyn crate::store::Store> = Arc::new(CachedStore::new(
-            SqliteStore::open(&dir.join("ajwt.sqlite3")).await?,
-        ));
+        // The configured backend (I-117): SQLite in `dir`, or PostgreSQL.
+        let store: Arc<dyn crate::store::Store> =
+            Arc::new(CachedStore::new(crate::store::open_backend(&config).await?));
         let now = u64::try_from(SystemClock.now()).unwrap_or(0);
         // I-110: the keys live in the store (legacy key files of the data
         // directory are imported once and deleted).
@@ -75,7 +74,7 @@ impl Issuer {
         let issuer = Issuer::new(config, store, Arc::new(keys), Arc::new(SystemClock));
         let mut created = None;
         if issuer.store.client_count().await? == 0 {
-            created = Some(issuer.bootstrap_admin_client(&dir).await?);
+            created = issuer.bootstrap_admin_client(&dir).await?;
         }
         Ok((issuer, created))
     }
@@ -90,7 +89,12 @@ impl Issuer {
     /// the file and the client matching. The store never holds a client
     /// whose secret is in no file, and a replaced file never held a secret
     /// the store accepts, so there are never two valid admin secrets.
-    async fn bootstrap_admin_client(&self, dir: &Path) -> Result<PathBuf, StartupError> {
+    ///
+    /// Replicas (I-116): the client is inserted with `insert_first_client`,
+    /// so of replicas starting together on one empty database exactly one
+    /// creates it; the others remove the file they wrote (it holds
+    /// credentials the store does not know) and return `None`.
+    async fn bootstrap_admin_client(&self, dir: &Path) -> Result<Option<PathBuf>, StartupError> {
         let scopes = vec![
             SCOPE_REGISTER.to_owned(),
             SCOPE_GENERATE.to_owned(),
@@ -114,8 +118,9 @@ impl Issuer {
         }
         let json = serde_json::to_vec_pretty(&creds).map_err(|e| data_dir_error(dir, e))?;
         write_private_file(&path, &json).map_err(|e| data_dir_error(&path, e))?;
-        self.store
-            .insert_client(&ClientRecord {
+        let inserted = self
+            .store
+            .insert_first_client(&ClientRecord {
                 client_id: creds.client_id.clone(),
                 secret_hash,
                 allowed_scopes: scopes,
@@ -123,6 +128,14 @@ impl Issuer {
                 description: Some("bootstrap admin client".to_owned()),
             })
             .await?;
+        if !inserted {
+            // Another replica created the first client meanwhile (I-116).
+            if std::fs::read(&path).is_ok_and(|b| b == json) {
+                let _ = std::fs::remove_file(&path);
+            }
+            tracing::info!("a client already exists (created by another replica): no admin client created here");
+            return Ok(None);
+        }
         tracing::info!(client_id = %creds.client_id, file = %path.display(), "bootstrap admin client created");
         // Audit trail (I-100): created by the issuer itself.
         let event = crate::audit::AuditEvent::ClientRegistered {
@@ -134,6 +147,6 @@ impl Issuer {
             ],
         };
         self.audit_logged(event, None).await;
-        Ok(path)
+        Ok(Some(path))
     }
 }

@@ -194,6 +194,8 @@ pub struct CachedStore<S: Store> {
     max_bytes: usize,
     agent_ttl: Option<Duration>,
     workflow_ttl: Option<Duration>,
+    /// Changes made through other replicas (I-111), drained before a hit.
+    feed: Option<std::sync::Mutex<tokio::sync::broadcast::Receiver<super::StoreChange>>>,
 }
 
 impl<S: Store> std::fmt::Debug for CachedStore<S> {
@@ -222,6 +224,7 @@ impl<S: Store> CachedStore<S> {
     /// `register_agent` through this wrapper; right only if no other process
     /// writes the registry). Workflows are immutable and never expire.
     pub fn with_limits(inner: S, capacity: usize, agent_ttl: Option<Duration>) -> Self {
+        let feed = inner.changes().map(std::sync::Mutex::new);
         CachedStore {
             inner,
             agents: RwLock::new(Map::new()),
@@ -230,6 +233,7 @@ impl<S: Store> CachedStore<S> {
             max_bytes: DEFAULT_MAX_BYTES,
             agent_ttl,
             workflow_ttl: Some(DEFAULT_WORKFLOW_TTL),
+            feed,
         }
     }
 
@@ -293,6 +297,28 @@ impl<S: Store> CachedStore<S> {
     }
 }
 
+// ---- issue 14: invalidation by the change feed of the store (I-111) ----
+impl<S: Store> CachedStore<S> {
+    /// Applies, without waiting, the changes other replicas made since the
+    /// last call: an agent's entry is dropped when it changed, every entry
+    /// when notifications were lost (`All`, or this cache fell behind the
+    /// feed: `Lagged`).
+    fn drain_changes(&self) {
+        use tokio::sync::broadcast::error::TryRecvError;
+        let Some(feed) = &self.feed else {
+            return;
+        };
+        let mut feed = feed.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            match feed.try_recv() {
+                Ok(super::StoreChange::Agent(id)) => self.invalidate_agent(&id),
+                Ok(super::StoreChange::All) | Err(TryRecvError::Lagged(_)) => self.clear(),
+                Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl<S: Store> Store for CachedStore<S> {
     async fn register_agent(&self, new: NewRegistration) -> Result<AgentRecord, StoreError> {
@@ -308,6 +334,7 @@ impl<S: Store> Store for CachedStore<S> {
     }
 
     async fn latest_registration(&self, agent_id: &str) -> Result<Option<AgentRecord>, StoreError> {
+        self.drain_changes();
         let generation = {
             let agents = read(&self.agents);
             if let Some(hit) = agents.get(agent_id, self.agent_ttl) {

@@ -13,6 +13,10 @@ use async_trait::async_trait;
 pub mod audit;
 pub mod cache;
 pub mod sqlite;
+// Issue 14: the PostgreSQL store for replicas and backend selection.
+pub mod open;
+pub mod postgres;
+pub use open::open_backend;
 
 /// A JSON object (JWK members, etc.).
 pub type JsonMap = serde_json::Map<String, serde_json::Value>;

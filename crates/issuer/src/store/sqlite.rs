@@ -1050,6 +1050,27 @@ impl Store for SqliteStore {
         .transpose()
     }
 
+    // ---- issue 14: the first client (I-116) --------------------------------
+
+    /// One statement under SQLite's write lock: the client is inserted only
+    /// when the table is empty, so two processes on one file create one.
+    async fn insert_first_client(&self, client: &ClientRecord) -> Result<bool, StoreError> {
+        let scopes = to_json("allowed_scopes", &client.allowed_scopes)?;
+        let done = sqlx::query(
+            "INSERT INTO clients (client_id, secret_hash, allowed_scopes, created_at_ms, \
+             description) SELECT ?1, ?2, ?3, ?4, ?5 WHERE NOT EXISTS (SELECT 1 FROM clients)",
+        )
+        .bind(&client.client_id)
+        .bind(&client.secret_hash)
+        .bind(&scopes)
+        .bind(client.created_at_ms)
+        .bind(&client.description)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| backend(format_args!("cannot store client {}", client.client_id), e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
     // --- signing keys (I-110): see `signing_keys_in` / `apply_key_change_in` below ---
 
     async fn signing_keys(&self) -> Result<Vec<super::StoredSigningKey>, StoreError> {

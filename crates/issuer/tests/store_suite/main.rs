@@ -28,6 +28,19 @@ pub async fn sqlite_store() -> (Arc<dyn Store>, Box<dyn std::any::Any + Send>) {
     (Arc::new(store), Box::new(dir))
 }
 
+/// Two SQLite stores (two pools, as two processes) on one fresh file.
+pub async fn sqlite_pair() -> (
+    Arc<dyn Store>,
+    Arc<dyn Store>,
+    Box<dyn std::any::Any + Send>,
+) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ajwt.sqlite3");
+    let a = SqliteStore::open(&path).await.expect("open sqlite store");
+    let b = SqliteStore::open(&path).await.expect("open sqlite store");
+    (Arc::new(a), Arc::new(b), Box::new(dir))
+}
+
 /// Instantiates each listed check for every backend: `sqlite::<name>` and
 /// `postgres::<name>`.
 macro_rules! store_suite {
@@ -57,15 +70,85 @@ macro_rules! store_suite {
     };
 }
 
+/// Instantiates each listed two-store check (`async fn(Arc<dyn Store>,
+/// Arc<dyn Store>)`: two processes on one database) for every backend:
+/// `sqlite_pair::<name>` and `postgres_pair::<name>`.
+macro_rules! store_suite_pair {
+    ($($module:ident :: $name:ident),* $(,)?) => {
+        mod sqlite_pair {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let (a, b, _guard) = crate::sqlite_pair().await;
+                    crate::$module::$name(a.clone(), b.clone()).await;
+                    a.close().await;
+                    b.close().await;
+                }
+            )*
+        }
+        mod postgres_pair {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some((a, b, _guard)) = crate::backends::postgres_pair(stringify!($name)).await else {
+                        return;
+                    };
+                    crate::$module::$name(a.clone(), b.clone()).await;
+                    a.close().await;
+                    b.close().await;
+                }
+            )*
+        }
+    };
+}
+
 // Topic modules (one per concern; each adds its checks to the list below).
-mod keys;
 mod registry;
+// Issue 14, the PostgreSQL work: the rest of the contract and concurrency.
+mod audit_chain;
+mod change_feed;
+mod clients;
+mod concurrency;
+mod key_records;
+mod keys;
+mod pool;
+mod shared_limits;
+mod stats;
+mod tokens;
+mod workflows;
 
 store_suite! {
     registry::s4_7_1_registration_versions_and_latest,
+    registry::s5_6_1_revocation_blocks_reregistration_unless_admin,
+    registry::s5_4_2_registration_ids_unique_within_one_second,
+    workflows::s4_7_2_workflows_are_immutable,
+    clients::rfc6749_s2_clients_unique_and_counted,
+    clients::i116_first_client_only_on_empty_store,
+    tokens::s9_3_2_token_records_status_lists_and_cascade,
+    tokens::s9_3_2_registration_revocation_cascades,
+    tokens::i83_prune_deletes_expired_records_and_full_lists,
+    audit_chain::i100_audit_chain_appends_and_reads,
+    audit_chain::i104_audit_checkpoints,
+    shared_limits::i113_gcra_takes_burst_then_refuses_with_wait,
+    shared_limits::i113_penalty_box_latest_until_wins,
+    shared_limits::i113_remember_once_refuses_replays,
+    shared_limits::i113_prune_shared_state,
+    stats::i114_stats_count_everything,
+    key_records::i112_sealed_values_page_and_compare_and_swap,
+    key_records::i110_signing_keys_change_atomically,
     keys::i110_signing_keys_insert_read_back_and_set_retires_at,
     keys::i110_retire_deletes_the_private_key_and_keeps_the_record,
     keys::i110_retired_records_are_bounded,
     keys::i110_insert_unless_pending_after_refuses_and_writes_nothing,
     keys::i110_concurrent_guarded_rotations_apply_exactly_one,
+}
+
+store_suite_pair! {
+    concurrency::i115_concurrent_reregistrations_unique_gapless_versions,
+    concurrency::i115_duplicate_checksum_exactly_one_winner,
+    concurrency::i115_concurrent_status_list_allocation_unique,
+    audit_chain::i115_concurrent_appends_from_two_stores_form_one_chain,
+    clients::i116_first_client_race_creates_one,
+    key_records::i110_concurrent_rotations_one_pending_exists,
+    shared_limits::i113_limits_are_shared_between_stores,
 }
