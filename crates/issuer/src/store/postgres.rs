@@ -1357,7 +1357,8 @@ impl Store for PgStore {
         if let Some(k) = &change.insert {
             sqlx::query(
                 "INSERT INTO signing_keys (kid, alg, created_at, activates_at, retires_at, \
-                 retired_at, private_key_pem) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                 retired_at, private_key_pem) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (kid) DO NOTHING",
             )
             .bind(&k.kid)
             .bind(&k.alg)
