@@ -223,3 +223,56 @@ async fn i124_keys_list_imports_legacy_key_files_into_the_store() {
     // Listed again from the store alone.
     assert_eq!(list(&data), listed);
 }
+
+/// `ajwt keys rotate|list --database-url postgres://…` work on the keys a
+/// PostgreSQL deployment shares (I-110, I-124); skipped without
+/// `AJWT_TEST_DATABASE_URL`, except under CI.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn i124_keys_rotate_and_list_on_a_postgres_database() {
+    use ajwt_issuer::config::DatabaseUrl;
+    use ajwt_issuer::store::postgres::PgStore;
+    use ajwt_issuer::store::Store;
+    let Some(db) = ajwt_test_kit::fresh_postgres_database("keys_cli::postgres")
+        .await
+        .unwrap()
+    else {
+        return;
+    };
+    // A deployment's first key, as `ajwt serve --database-url` creates it.
+    let store = PgStore::connect(&DatabaseUrl::new(db.url())).await.unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let ring = ajwt_issuer::key_store::load(
+        &store,
+        None,
+        ajwt_issuer::keys::SigningAlgorithm::Es256,
+        ajwt_issuer::keys::RotationPolicy::default(),
+        now,
+    )
+    .await
+    .unwrap();
+    let first = ring.current_kid().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let url = ["--database-url", db.url()];
+    let (code, out, err) = keys("rotate", &data, &[&url[..], &["--json"]].concat());
+    assert_eq!(code, 0, "{err}");
+    let r: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["previous_kid"], first.as_str());
+    assert_eq!(r["state"], "next");
+    let new = r["kid"].as_str().unwrap().to_owned();
+    // In the shared store: every replica loads it at its next maintenance.
+    let stored = store.signing_keys().await.unwrap();
+    assert!(stored
+        .iter()
+        .any(|k| k.kid == new && k.private_key_pem.is_some()));
+    let (code, out, err) = keys("list", &data, &[&url[..], &["--json"]].concat());
+    assert_eq!(code, 0, "{err}");
+    let listed: Vec<Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(state_of(&listed, &first), "current");
+    assert_eq!(state_of(&listed, &new), "next");
+    assert!(!data.exists(), "no data directory needed");
+    store.close().await;
+}
