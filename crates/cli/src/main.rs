@@ -10,6 +10,8 @@
 //! (publish-then-sign, I-90).
 //! `ajwt audit verify` and `ajwt audit tail` check and read the issuer's
 //! hash-chained audit trail (§9.1.4).
+//! `ajwt kek generate|rotate` manage the key-encryption key sealing agent
+//! specifications and private keys at rest (§9.1.4, I-112).
 //!
 //! Conventions shared by every subcommand: a subcommand builds its whole
 //! output in memory and `main` writes it to stdout in one write followed by a
@@ -27,6 +29,7 @@ use clap::{Parser, Subcommand};
 
 mod audit;
 mod checksum;
+mod kek;
 mod keys;
 mod serve;
 mod token;
@@ -76,6 +79,9 @@ enum Command {
     /// Verify or read the issuer's tamper-evident audit trail (§9.1.4)
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// The key-encryption key sealing prompts and private keys at rest: generate, rotate (§9.1.4)
+    #[command(subcommand)]
+    Kek(kek::KekCommand),
 }
 
 /// A failure reported as one `error: <message>` line on stderr.
@@ -128,6 +134,7 @@ fn main() -> ExitCode {
         Command::Conformance(cmd) => return conformance(cmd),
         Command::Keys(cmd) => keys::run(cmd),
         Command::Audit(cmd) => return audit::main(cmd),
+        Command::Kek(cmd) => kek::run(cmd),
     };
     match result {
         Ok(output) => write_stdout(&output),

@@ -106,6 +106,10 @@ pub struct IssuerConfig {
     /// The key-encryption key file (§9.1.4 encryption at rest, I-112);
     /// `None`: `<data_dir>/kek.key`, created (0600) on first start.
     pub kek_file: Option<PathBuf>,
+    /// Serve Prometheus metrics at `GET /metrics` on the main listener
+    /// (I-114, default true; firewall it or turn it off where the API is
+    /// public: it shows registry sizes and error rates).
+    pub metrics: bool,
 }
 
 /// A database URL; its `Debug` and `Display` hide the password, so the
@@ -233,6 +237,7 @@ impl Default for IssuerConfig {
             audit_checkpoint_interval: Some(Duration::from_secs(300)),
             database_url: None,
             kek_file: None,
+            metrics: true,
         }
     }
 }
@@ -371,6 +376,16 @@ pub struct FileConfig {
     /// Key-encryption key (32 random bytes) sealing prompts and private keys at rest (§9.1.4); replicas share it [default: <data_dir>/kek.key, created on first start]
     #[arg(long, env = "AJWT_KEK_FILE", value_name = "PATH")]
     pub kek_file: Option<PathBuf>,
+    /// Serve Prometheus metrics at GET /metrics on the API listener (I-114); firewall /metrics or set false where the listener is public [default: true]
+    #[arg(
+        long,
+        env = "AJWT_METRICS",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub metrics: Option<bool>,
 }
 
 impl FileConfig {
@@ -550,6 +565,7 @@ impl FileConfig {
             },
             database_url: pick(overrides.database_url, self.database_url).map(DatabaseUrl::new),
             kek_file: overrides.kek_file.or(self.kek_file),
+            metrics: overrides.metrics.or(self.metrics).unwrap_or(d.metrics),
         };
         config.validate()?;
         Ok(config)
@@ -926,5 +942,21 @@ mod tests {
             ..IssuerConfig::default()
         };
         assert!(!format!("{config:?}").contains("s3cr3t-pw"));
+    }
+
+    #[test]
+    fn i133_metrics_is_on_by_default_and_a_toml_key_or_flag_turns_it_off() {
+        assert!(IssuerConfig::default().metrics);
+        let off: FileConfig = toml::from_str("metrics = false").unwrap();
+        assert!(!off.resolve(FileConfig::default()).unwrap().metrics);
+        let flag = FileConfig {
+            metrics: Some(true),
+            ..FileConfig::default()
+        };
+        let off: FileConfig = toml::from_str("metrics = false").unwrap();
+        assert!(
+            off.resolve(flag).unwrap().metrics,
+            "the flag wins over the file"
+        );
     }
 }

@@ -67,6 +67,40 @@ pub fn verify_token_request_proof(
     now: i64,
     replay: &ReplayCache,
 ) -> Result<VerifiedProof, OAuthError> {
+    let verified = check_token_request_proof(proof, token_endpoint, now)?;
+    if !replay.check_and_insert(&verified.jti, now, replay_window_end(&verified)) {
+        return Err(replayed());
+    }
+    Ok(verified)
+}
+
+/// The scope of DPoP proof `jti`s in the shared one-time values
+/// ([`crate::store::Store::remember_once`], I-113).
+pub const REPLAY_SCOPE: &str = "dpop_token_endpoint";
+
+/// Until when (Unix seconds) a proof's `jti` must be remembered: the end of
+/// the window in which the proof is accepted.
+pub fn replay_window_end(proof: &VerifiedProof) -> i64 {
+    proof
+        .iat
+        .saturating_add(PROOF_MAX_AGE)
+        .saturating_add(PROOF_LEEWAY)
+}
+
+/// The refusal of a replayed proof (RFC 9449 §11.1).
+pub fn replayed() -> OAuthError {
+    OAuthError::InvalidDpopProof(
+        "The DPoP proof jti was already used (replay, RFC 9449 Section 11.1)".into(),
+    )
+}
+
+/// RFC 9449 §4.3 steps 1–11 for a token-request proof, without the replay
+/// check (the caller records the `jti`, in this process or shared).
+pub fn check_token_request_proof(
+    proof: &str,
+    token_endpoint: &str,
+    now: i64,
+) -> Result<VerifiedProof, OAuthError> {
     let check = DpopCheck {
         method: "POST",
         url: token_endpoint,
@@ -79,18 +113,8 @@ pub fn verify_token_request_proof(
         allowed: &Alg::ALL,
         max_len: PROOF_MAX_LEN,
     };
-    let verified = verify_dpop_proof(proof, &check)
-        .map_err(|e| OAuthError::InvalidDpopProof(format!("{e} (RFC 9449 Section 4.3)")))?;
-    let expires_at = verified
-        .iat
-        .saturating_add(PROOF_MAX_AGE)
-        .saturating_add(PROOF_LEEWAY);
-    if !replay.check_and_insert(&verified.jti, now, expires_at) {
-        return Err(OAuthError::InvalidDpopProof(
-            "The DPoP proof jti was already used (replay, RFC 9449 Section 11.1)".into(),
-        ));
-    }
-    Ok(verified)
+    verify_dpop_proof(proof, &check)
+        .map_err(|e| OAuthError::InvalidDpopProof(format!("{e} (RFC 9449 Section 4.3)")))
 }
 
 /// RFC 9449 §5: the proof key must be the key the intent token is bound to

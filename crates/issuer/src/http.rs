@@ -1,7 +1,8 @@
 //! The HTTP API (axum): token endpoint for both grants (§4.2, RFC 6749 §4.4),
 //! registration endpoints (§6.2, §6.3), the operator hooks
 //! (`/intent/admin/revoke-agent`, `/intent/admin/rotate-keys`, scope
-//! `admin:intent`), JWKS and RFC 8414 metadata, health.
+//! `admin:intent`), JWKS and RFC 8414 metadata, health, and Prometheus
+//! metrics (`/metrics`, I-114).
 //!
 //! Every error is a JSON body in the RFC 6749 §5.2 shape with its exact status
 //! (never a 500 for bad input); token and registration responses carry
@@ -70,11 +71,23 @@ pub fn router(issuer: Arc<Issuer>) -> Router {
             .nest(&prefix, api)
             .route(&format!("{METADATA_WELL_KNOWN}{prefix}"), get(metadata))
     };
+    let app = if issuer.config().metrics {
+        app.route("/metrics", get(metrics_endpoint))
+    } else {
+        app
+    };
     app.route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(on_panic))
+        // I-114: latency and refusals per route template (applied per
+        // route, so the matched template is known; `unmatched` otherwise;
+        // outside the panic catcher, so a caught panic's 500 counts too).
+        .layer(axum::middleware::from_fn_with_state(
+            issuer.clone(),
+            track_metrics,
+        ))
         // Every request gets a span (method, URI, status, latency).
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(issuer)
@@ -181,7 +194,17 @@ pub fn error_response(e: &ApiError) -> Response {
         _ => {}
     }
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
-    let mut r = (status, axum::Json(e.body())).into_response();
+    let body = e.body();
+    // For the metrics layer (I-114): the error code and the limit.
+    let refusal = crate::metrics::Refusal::of(
+        &body.error,
+        match e {
+            ApiError::RateLimited { limit, .. } => Some(*limit),
+            _ => None,
+        },
+    );
+    let mut r = (status, axum::Json(body)).into_response();
+    r.extensions_mut().insert(refusal);
     if let Some(challenge) = e.www_authenticate() {
         if let Ok(v) = HeaderValue::from_str(&challenge) {
             r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
@@ -392,7 +415,7 @@ async fn token(
             // I-55: a present proof must be valid; the client token is not
             // bound (token_type Bearer tells the client so, RFC 9449 §5).
             if let Some(p) = proof {
-                issuer.verify_token_request_proof(p)?;
+                issuer.verify_token_request_proof(p).await?;
             }
             return issuer
                 .client_credentials(&params, basic_credentials(&parts.headers)?, peer)
@@ -404,7 +427,7 @@ async fn token(
             None => issuer.authorize(authorization(&parts.headers), SCOPE_GENERATE)?,
         };
         let verified = match proof {
-            Some(p) => Some(issuer.verify_token_request_proof(p)?),
+            Some(p) => Some(issuer.verify_token_request_proof(p).await?),
             None => None,
         };
         let options = ajwt_protocol::wire::DecodeOptions {
@@ -464,7 +487,10 @@ async fn register_agent(
     ClientToken(client, _): ClientToken<RegisterScope>,
     JsonBody(bytes): JsonBody,
 ) -> Result<Json<AgentRegistrationResponse>, ApiError> {
-    issuer.rate_limits().check_registration(&client.client_id)?;
+    issuer
+        .rate_limits()
+        .check_registration(&client.client_id)
+        .await?;
     issuer.register_agent_as(&bytes, &client).await.map(Json)
 }
 
@@ -474,7 +500,10 @@ async fn register_workflow(
     ClientToken(client, _): ClientToken<RegisterScope>,
     JsonBody(bytes): JsonBody,
 ) -> Result<Json<WorkflowRegistrationResponse>, ApiError> {
-    issuer.rate_limits().check_registration(&client.client_id)?;
+    issuer
+        .rate_limits()
+        .check_registration(&client.client_id)
+        .await?;
     issuer.register_workflow_as(&bytes, &client).await.map(Json)
 }
 
@@ -486,7 +515,10 @@ async fn register_client(
     JsonBody(bytes): JsonBody,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let outcome = async {
-        issuer.rate_limits().check_registration(&caller.client_id)?;
+        issuer
+            .rate_limits()
+            .check_registration(&caller.client_id)
+            .await?;
         let invalid = |m: &str| ApiError::from(ajwt_protocol::OAuthError::InvalidRequest(m.into()));
         let value = ajwt_checksum::json::parse_strict(&bytes)
             .map_err(|_| invalid("Invalid JSON format"))?
@@ -706,4 +738,52 @@ async fn status_list(
         h.insert(header::CACHE_CONTROL, v);
     }
     Ok(r)
+}
+
+// ---- issue 14: metrics (I-114) --------------------------------------------
+
+/// Records the latency of every request under its route template (never
+/// the raw path: bounded label values), and the refusal an error response
+/// carries ([`crate::metrics::Refusal`]).
+async fn track_metrics(
+    State(issuer): State<Arc<Issuer>>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    // `{param}` written `:param`: braces inside label values trip some
+    // Prometheus text parsers.
+    let endpoint = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(
+            || "unmatched".to_owned(),
+            |p| p.as_str().replace('{', ":").replace('}', ""),
+        );
+    let method = request.method().clone();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let refusal = response
+        .extensions()
+        .get::<crate::metrics::Refusal>()
+        .copied();
+    issuer.metrics().request(
+        &endpoint,
+        &method,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+        refusal,
+    );
+    response
+}
+
+/// `GET /metrics`: the Prometheus text exposition (I-114), when the
+/// `metrics` setting is on. Cheap: in-memory counters, and store gauges
+/// refreshed at most every [`crate::metrics::STATS_MIN_AGE`].
+async fn metrics_endpoint(State(issuer): State<Arc<Issuer>>) -> Response {
+    let mut r = issuer.render_metrics().await.into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    no_store(r)
 }

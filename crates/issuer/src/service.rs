@@ -67,6 +67,8 @@ pub struct Issuer {
     status_tokens: tokens::StatusTokenCache,
     /// Unix second of the last pruning of token records.
     last_prune: std::sync::atomic::AtomicI64,
+    /// Prometheus metrics (I-114), this issuer's own recorder.
+    metrics: crate::metrics::Metrics,
 }
 
 pub(crate) fn random_b64(bytes: usize) -> String {
@@ -85,8 +87,13 @@ impl Issuer {
         clock: Arc<dyn Clock>,
     ) -> Issuer {
         let policy = config.rotation_policy();
+        // I-113: replicas on one database share the failure limits.
+        let limits = match config.database_url {
+            Some(_) => crate::rate_limit::RateLimits::shared(&config.rate_limits, store.clone()),
+            None => crate::rate_limit::RateLimits::new(&config.rate_limits),
+        };
         Issuer {
-            limits: crate::rate_limit::RateLimits::new(&config.rate_limits),
+            limits,
             config,
             // §9.1.4: every registry access is logged on target `audit`.
             store: Arc::new(crate::store::audit::AuditedStore::new(store)),
@@ -97,6 +104,7 @@ impl Issuer {
             dpop_replay: crate::dpop::ReplayCache::default(),
             status_tokens: tokens::StatusTokenCache::default(),
             last_prune: std::sync::atomic::AtomicI64::new(0),
+            metrics: crate::metrics::Metrics::new(),
         }
     }
 
@@ -190,5 +198,49 @@ impl Issuer {
             "ajwt_agent_lifecycle_endpoint": format!("{base}/intent/agents"),
             "ajwt_admin_revoke_registration_endpoint": format!("{base}/intent/admin/revoke-registration"),
         })
+    }
+}
+
+// ---- issue 14: shared limits (I-113) and metrics (I-114) ----------------
+
+impl Issuer {
+    /// This issuer with its rate limits and DPoP replay check shared
+    /// through its store (I-113), as [`Issuer::new`] chooses when
+    /// `database_url` is set: for tests and embeddings running several
+    /// issuers on one database.
+    pub fn with_shared_limits(mut self) -> Issuer {
+        self.limits =
+            crate::rate_limit::RateLimits::shared(&self.config.rate_limits, self.store.clone());
+        self
+    }
+
+    /// The metrics (I-114).
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
+    }
+
+    /// The Prometheus text of the metrics, after refreshing the store and
+    /// key gauges when they are older than [`crate::metrics::STATS_MIN_AGE`]
+    /// (one refresh at a time; others render the cached values, so a scrape
+    /// loop costs no database work). A store that does not answer within
+    /// [`crate::metrics::STATS_TIMEOUT`] leaves the previous values.
+    pub async fn render_metrics(&self) -> String {
+        // Wall-clock time (operations, not protocol): the refresh age.
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .and_then(|d| i64::try_from(d.as_millis()).ok())
+            .unwrap_or(1);
+        if self.metrics.claim_refresh(now_ms) {
+            match tokio::time::timeout(crate::metrics::STATS_TIMEOUT, self.store.stats()).await {
+                Ok(Ok(stats)) => self.metrics.set_store_stats(&stats, now_ms),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "store statistics unavailable for /metrics")
+                }
+                Err(_) => tracing::warn!("store statistics timed out for /metrics"),
+            }
+            self.metrics.set_key_states(&self.key_ring().describe());
+        }
+        self.metrics.render()
     }
 }

@@ -143,6 +143,7 @@ impl Issuer {
             .key_ring()
             .sign(TYP_ACCESS_TOKEN, &claims)
             .map_err(|e| ApiError::Internal(e.to_string()))?;
+        self.metrics.token_issued("client_credentials"); // I-114
         Ok(TokenResponse {
             access_token: token,
             token_type: "Bearer".into(),
@@ -189,7 +190,7 @@ impl Issuer {
         };
         // I-73: a peer or client with too many recent failures is refused
         // before its secret is looked at.
-        self.limits.check_auth(peer, &client_id)?;
+        self.limits.check_auth(peer, &client_id).await?;
         let client = self.store.client(&client_id).await?;
         // Verify against a dummy digest for unknown clients, so that timing
         // does not reveal which client ids exist (I-72).
@@ -214,7 +215,8 @@ impl Issuer {
         let known = client.is_some();
         let Some(client) = client.filter(|_| ok) else {
             self.limits
-                .auth_failed(peer, known.then_some(client_id.as_str()));
+                .auth_failed(peer, known.then_some(client_id.as_str()))
+                .await;
             return Err(ApiError::InvalidClient(
                 "Client authentication failed".into(),
             ));

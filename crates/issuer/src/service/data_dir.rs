@@ -34,6 +34,9 @@ pub enum StartupError {
         /// Why.
         reason: String,
     },
+    /// Encryption at rest could not start (§9.1.4, I-112).
+    #[error("encryption at rest: {0}")]
+    Sealing(#[from] crate::store::sealed::StartError),
 }
 
 fn data_dir_error(path: &Path, reason: impl ToString) -> StartupError {
@@ -63,9 +66,11 @@ impl Issuer {
             std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
                 .map_err(|e| data_dir_error(&dir, e))?;
         }
-        // The configured backend (I-117): SQLite in `dir`, or PostgreSQL.
-        let store: Arc<dyn crate::store::Store> =
-            Arc::new(CachedStore::new(crate::store::open_backend(&config).await?));
+        // The configured backend (I-117): SQLite in `dir`, or PostgreSQL;
+        // encryption at rest (§9.1.4, I-112) below the cache and audit decorators.
+        let backend = crate::store::open_backend(&config).await?;
+        let sealed = crate::store::sealed::open(backend, config.kek_file.as_deref(), &dir).await?;
+        let store: Arc<dyn crate::store::Store> = Arc::new(CachedStore::new(sealed));
         let now = u64::try_from(SystemClock.now()).unwrap_or(0);
         // I-110: the keys live in the store (legacy key files of the data
         // directory are imported once and deleted).

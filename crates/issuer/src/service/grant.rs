@@ -13,17 +13,38 @@ use ajwt_protocol::wire::{TokenRequest, TokenResponse};
 impl Issuer {
     /// Verifies the `DPoP` proof of a token request (RFC 9449 §4.3: `htm`
     /// POST, `htu` the token endpoint, `iat` window) and records its `jti`
-    /// (I-55).
-    pub fn verify_token_request_proof(
+    /// (I-55): in this process, or, with shared limits, in the store, so
+    /// that a proof replayed at another replica is refused (RFC 9449 §11.1,
+    /// I-113; a store error refuses, fail closed).
+    pub async fn verify_token_request_proof(
         &self,
         proof: &str,
     ) -> Result<ajwt_jose::VerifiedProof, ApiError> {
-        Ok(crate::dpop::verify_token_request_proof(
-            proof,
-            &self.config.token_endpoint(),
-            self.clock.now(),
-            &self.dpop_replay,
-        )?)
+        let now = self.clock.now();
+        let endpoint = self.config.token_endpoint();
+        let Some(store) = self.limits.shared_store() else {
+            return Ok(crate::dpop::verify_token_request_proof(
+                proof,
+                &endpoint,
+                now,
+                &self.dpop_replay,
+            )?);
+        };
+        let verified = crate::dpop::check_token_request_proof(proof, &endpoint, now)?;
+        let expires_ms = crate::dpop::replay_window_end(&verified).saturating_mul(1000);
+        match store
+            .remember_once(crate::dpop::REPLAY_SCOPE, &verified.jti, expires_ms)
+            .await
+        {
+            Ok(true) => Ok(verified),
+            Ok(false) => Err(crate::dpop::replayed().into()),
+            Err(e) => {
+                tracing::error!(error = %e, "shared DPoP replay check unavailable: refusing (I-113)");
+                Err(ApiError::Busy {
+                    retry_after_secs: 1,
+                })
+            }
+        }
     }
 
     /// The `agent_checksum` grant after decoding: §4.3.1 steps 2–5, then
@@ -42,14 +63,24 @@ impl Issuer {
         req: TokenRequest,
         proof: Option<&ajwt_jose::VerifiedProof>,
     ) -> Result<TokenResponse, ApiError> {
-        self.limits.check_grant(&client.client_id, &req.agent_id)?;
+        self.limits
+            .check_grant(&client.client_id, &req.agent_id)
+            .await?;
         let agent_id = req.agent_id.clone();
         let presented = req.computed_checksum.to_string(); // audit trail (I-101)
         let outcome = self.issue(req, proof, &client.client_id).await;
         if let Err(ApiError::OAuth(OAuthError::UnknownAgent | OAuthError::AgentChecksumMismatch)) =
             &outcome
         {
-            self.limits.grant_failed(&client.client_id, &agent_id);
+            self.limits.grant_failed(&client.client_id, &agent_id).await;
+        }
+        // Metrics (I-114).
+        match &outcome {
+            Ok(_) => self.metrics.token_issued("agent_checksum"),
+            Err(ApiError::OAuth(OAuthError::AgentChecksumMismatch)) => {
+                self.metrics.checksum_mismatch()
+            }
+            Err(_) => {}
         }
         // Audit trail (§9.1.1, §9.4.1, I-101): the issuance or the refusal.
         self.audit_token_request(client, &agent_id, presented, outcome)

@@ -17,6 +17,8 @@ pub mod sqlite;
 pub mod open;
 pub mod postgres;
 pub use open::open_backend;
+// Encryption at rest (issue 14, §9.1.4, I-112).
+pub mod sealed;
 
 /// A JSON object (JWK members, etc.).
 pub type JsonMap = serde_json::Map<String, serde_json::Value>;

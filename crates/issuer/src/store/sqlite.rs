@@ -1083,6 +1083,217 @@ impl Store for SqliteStore {
     ) -> Result<super::KeyChangeOutcome, StoreError> {
         apply_key_change_in(&self.pool, change).await
     }
+
+    // ---- encryption at rest (I-112): the sealed columns ----------------
+    async fn sealed_values(
+        &self,
+        kind: super::SealedKind,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        self.sealed_page(kind, after, limit).await
+    }
+
+    async fn replace_sealed_value(
+        &self,
+        kind: super::SealedKind,
+        id: &str,
+        old: &str,
+        new: &str,
+    ) -> Result<bool, StoreError> {
+        self.replace_sealed(kind, id, old, new).await
+    }
+
+    // ---- scale-out (issue 14): shared limits and stats (I-113, I-114);
+    // the bodies are in the `impl SqliteStore` block "Shared limits" below.
+
+    async fn rate_limit_take(
+        &self,
+        key: &str,
+        burst: u32,
+        interval_ms: u64,
+        now_ms: i64,
+    ) -> Result<Option<u64>, StoreError> {
+        self.gcra_take(key, burst, interval_ms, now_ms).await
+    }
+
+    async fn rate_limit_block(&self, key: &str, until_ms: i64) -> Result<(), StoreError> {
+        self.block_key(key, until_ms).await
+    }
+
+    async fn rate_limit_blocked_until(
+        &self,
+        keys: &[String],
+        now_ms: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        self.blocked_until(keys, now_ms).await
+    }
+
+    async fn remember_once(
+        &self,
+        scope: &str,
+        value: &str,
+        expires_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.remember(scope, value, expires_ms, now_ms()).await
+    }
+
+    async fn prune_shared_state(&self, now_ms: i64) -> Result<u64, StoreError> {
+        self.prune_shared(now_ms).await
+    }
+
+    async fn stats(&self) -> Result<super::StoreStats, StoreError> {
+        self.sizes().await
+    }
+}
+
+// --- Shared limits (I-113) and stats (I-114) ---
+
+impl SqliteStore {
+    /// GCRA (the algorithm of the `governor` crate): the bucket holds
+    /// `burst` cells, one coming back every `interval_ms`; `tat_ms` is the
+    /// theoretical arrival time of the next cell. A cell is taken when
+    /// `max(tat, now) - now <= (burst - 1) * interval`, setting `tat` to
+    /// `max(tat, now) + interval`, in one upsert (atomic across processes on
+    /// the file: one statement is one write transaction).
+    async fn gcra_take(
+        &self,
+        key: &str,
+        burst: u32,
+        interval_ms: u64,
+        now: i64,
+    ) -> Result<Option<u64>, StoreError> {
+        let interval = i64::try_from(interval_ms).unwrap_or(i64::MAX).max(1);
+        if burst == 0 {
+            return Ok(Some(interval_ms.max(1)));
+        }
+        let tolerance = interval.saturating_mul(i64::from(burst) - 1);
+        let taken = sqlx::query_scalar::<_, i64>(
+            "INSERT INTO rate_limit_buckets (key, tat_ms) VALUES (?1, ?2 + ?3) \
+             ON CONFLICT (key) DO UPDATE SET tat_ms = max(tat_ms, ?2) + ?3 \
+             WHERE max(tat_ms, ?2) - ?2 <= ?4 RETURNING tat_ms",
+        )
+        .bind(key)
+        .bind(now)
+        .bind(interval)
+        .bind(tolerance)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| backend("rate_limit_buckets take", e))?;
+        if taken.is_some() {
+            return Ok(None);
+        }
+        let tat =
+            sqlx::query_scalar::<_, i64>("SELECT tat_ms FROM rate_limit_buckets WHERE key = ?1")
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| backend("rate_limit_buckets read", e))?
+                .unwrap_or(now);
+        let wait = tat.max(now).saturating_sub(now).saturating_sub(tolerance);
+        Ok(Some(u64::try_from(wait).unwrap_or(0).max(1)))
+    }
+
+    /// Puts `key` in the penalty box until `until_ms`; a later time wins.
+    async fn block_key(&self, key: &str, until_ms: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO rate_limit_blocks (key, until_ms) VALUES (?1, ?2) \
+             ON CONFLICT (key) DO UPDATE SET until_ms = max(until_ms, excluded.until_ms)",
+        )
+        .bind(key)
+        .bind(until_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| backend("rate_limit_blocks write", e))?;
+        Ok(())
+    }
+
+    /// The latest penalty-box time after `now` of any of `keys`: one
+    /// indexed read for all keys (the keys are passed as one JSON array).
+    async fn blocked_until(&self, keys: &[String], now: i64) -> Result<Option<i64>, StoreError> {
+        if keys.is_empty() {
+            return Ok(None);
+        }
+        let keys = to_json("rate limit keys", keys)?;
+        sqlx::query_scalar::<_, Option<i64>>(
+            "SELECT max(until_ms) FROM rate_limit_blocks \
+             WHERE key IN (SELECT value FROM json_each(?1)) AND until_ms > ?2",
+        )
+        .bind(keys)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| backend("rate_limit_blocks read", e))
+    }
+
+    /// Records `value` in `scope` until `expires_ms` unless it is recorded
+    /// and unexpired at `now` (then `false`), in one upsert.
+    async fn remember(
+        &self,
+        scope: &str,
+        value: &str,
+        expires_ms: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let fresh = sqlx::query_scalar::<_, i64>(
+            "INSERT INTO once_values (scope, value, expires_ms) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (scope, value) DO UPDATE SET expires_ms = excluded.expires_ms \
+             WHERE once_values.expires_ms <= ?4 RETURNING 1",
+        )
+        .bind(scope)
+        .bind(value)
+        .bind(expires_ms)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| backend("once_values write", e))?;
+        Ok(fresh.is_some())
+    }
+
+    /// Deletes full buckets, ended blocks and expired one-time values.
+    async fn prune_shared(&self, now: i64) -> Result<u64, StoreError> {
+        let mut deleted = 0;
+        for sql in [
+            "DELETE FROM rate_limit_buckets WHERE tat_ms <= ?1",
+            "DELETE FROM rate_limit_blocks WHERE until_ms <= ?1",
+            "DELETE FROM once_values WHERE expires_ms <= ?1",
+        ] {
+            deleted += sqlx::query(sql)
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| backend("prune shared state", e))?
+                .rows_affected();
+        }
+        Ok(deleted)
+    }
+
+    /// Registry and status-list sizes (COUNTs: called by the metrics
+    /// refresh at most every few seconds, never per scrape) and the pool.
+    async fn sizes(&self) -> Result<super::StoreStats, StoreError> {
+        let row = sqlx::query_as::<_, (i64, i64, i64, i64, i64, i64, i64)>(
+            "SELECT (SELECT COUNT(DISTINCT agent_id) FROM agent_registrations), \
+             (SELECT COUNT(*) FROM agent_registrations), (SELECT COUNT(*) FROM workflows), \
+             (SELECT COUNT(*) FROM clients), (SELECT COUNT(*) FROM intent_tokens), \
+             (SELECT COUNT(*) FROM status_lists), (SELECT COALESCE(SUM(used), 0) FROM status_lists)",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| backend("store stats", e))?;
+        let n = |v: i64| u64::try_from(v).unwrap_or(0);
+        Ok(super::StoreStats {
+            agents: n(row.0),
+            registrations: n(row.1),
+            workflows: n(row.2),
+            clients: n(row.3),
+            token_records: n(row.4),
+            status_lists: n(row.5),
+            statuses_used: n(row.6),
+            pool_connections: self.pool.size(),
+            pool_idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+            pool_max: self.pool.options().get_max_connections(),
+        })
+    }
 }
 
 // --- The audit trail (I-100): group commit, reading an existing database, decoding rows ---
@@ -1241,6 +1452,87 @@ impl SqliteStore {
             pool,
             audit: Arc::default(),
         })
+    }
+}
+
+// --- Encryption at rest (§9.1.4, I-112): the sealed columns ---
+//
+// Specification: `agent_registrations.spec_json`, id = `checksum` (unique,
+// indexed). SigningKey: `signing_keys.private_key_pem`, id = `kid` (the
+// table of migration 0004, `private_key_pem` NULL once retired; a database
+// without that table has no stored keys).
+
+/// Most values returned by one [`Store::sealed_values`] page.
+const MAX_SEALED_PAGE: u32 = 1000;
+
+impl SqliteStore {
+    /// Whether the `signing_keys` table exists (migration 0004).
+    async fn has_signing_keys_table(&self) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'signing_keys'",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| backend("sqlite_master read", e))?;
+        Ok(n > 0)
+    }
+
+    async fn sealed_page(
+        &self,
+        kind: super::SealedKind,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let limit = i64::from(limit.min(MAX_SEALED_PAGE));
+        let sql = match kind {
+            super::SealedKind::Specification => {
+                "SELECT checksum, spec_json FROM agent_registrations \
+                 WHERE checksum > ?1 ORDER BY checksum LIMIT ?2"
+            }
+            super::SealedKind::SigningKey => {
+                if !self.has_signing_keys_table().await? {
+                    return Ok(Vec::new());
+                }
+                "SELECT kid, private_key_pem FROM signing_keys \
+                 WHERE kid > ?1 AND private_key_pem IS NOT NULL ORDER BY kid LIMIT ?2"
+            }
+        };
+        sqlx::query_as::<_, (String, String)>(sql)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| backend("sealed values read", e))
+    }
+
+    async fn replace_sealed(
+        &self,
+        kind: super::SealedKind,
+        id: &str,
+        old: &str,
+        new: &str,
+    ) -> Result<bool, StoreError> {
+        let sql = match kind {
+            super::SealedKind::Specification => {
+                "UPDATE agent_registrations SET spec_json = ?3 \
+                 WHERE checksum = ?1 AND spec_json = ?2"
+            }
+            super::SealedKind::SigningKey => {
+                if !self.has_signing_keys_table().await? {
+                    return Ok(false);
+                }
+                "UPDATE signing_keys SET private_key_pem = ?3 \
+                 WHERE kid = ?1 AND private_key_pem = ?2"
+            }
+        };
+        let done = sqlx::query(sql)
+            .bind(id)
+            .bind(old)
+            .bind(new)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| backend("sealed value write", e))?;
+        Ok(done.rows_affected() == 1)
     }
 }
 
@@ -2037,5 +2329,76 @@ mod tests {
             store.revoke_registration("reg_nobody_1", 8).await.unwrap(),
             None
         );
+    }
+
+    /// I-112, SigningKey kind: `sealed_values` and `replace_sealed_value`
+    /// over `signing_keys.private_key_pem` (the table of migration 0004,
+    /// created here by hand with its schema; `IF NOT EXISTS` once merged),
+    /// retired keys (NULL) skipped; a database without the table has none.
+    #[tokio::test]
+    async fn i112_signing_key_sealed_values_on_the_signing_keys_table() {
+        use crate::kek::{Kek, KekRing, SealState};
+        use crate::store::SealedKind::SigningKey;
+        let s = SqliteStore::open_in_memory().await.unwrap();
+        if !s.has_signing_keys_table().await.unwrap() {
+            assert!(s
+                .sealed_values(SigningKey, "", 10)
+                .await
+                .unwrap()
+                .is_empty());
+            assert!(!s
+                .replace_sealed_value(SigningKey, "k", "a", "b")
+                .await
+                .unwrap());
+        }
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS signing_keys (kid TEXT NOT NULL PRIMARY KEY, \
+             alg TEXT NOT NULL, created_at INTEGER NOT NULL, activates_at INTEGER NOT NULL, \
+             retires_at INTEGER, retired_at INTEGER, private_key_pem TEXT) STRICT",
+        )
+        .execute(&s.pool)
+        .await
+        .unwrap();
+        for (kid, pem) in [
+            ("kid-b", Some("-----BEGIN PRIVATE KEY-----\nB")),
+            ("kid-a", Some("-----BEGIN PRIVATE KEY-----\nA")),
+            ("kid-old", None),
+        ] {
+            sqlx::query(
+                "INSERT INTO signing_keys (kid, alg, created_at, activates_at, private_key_pem) \
+                 VALUES (?1, 'ES256', 1, 1, ?2)",
+            )
+            .bind(kid)
+            .bind(pem)
+            .execute(&s.pool)
+            .await
+            .unwrap();
+        }
+        let values = s.sealed_values(SigningKey, "", 10).await.unwrap();
+        let ids: Vec<&str> = values.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, ["kid-a", "kid-b"]);
+        assert_eq!(
+            s.sealed_values(SigningKey, "kid-a", 10)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        // Legacy plaintext keys are sealed under their kid (I-128).
+        let ring = KekRing::new(Kek::generate(), Vec::new());
+        let report = crate::store::sealed::reseal(&s, &ring, false)
+            .await
+            .unwrap();
+        assert_eq!(report.sealed_plaintext, 2);
+        for (kid, v) in s.sealed_values(SigningKey, "", 10).await.unwrap() {
+            assert!(!v.contains("PRIVATE KEY"));
+            let opened = ring.open(SigningKey, &kid, &v).unwrap();
+            assert_eq!(opened.state, SealState::Current);
+            assert!(opened.text.ends_with(&kid[4..].to_uppercase()));
+        }
+        assert!(!s
+            .replace_sealed_value(SigningKey, "kid-a", "stale", "x")
+            .await
+            .unwrap());
     }
 }

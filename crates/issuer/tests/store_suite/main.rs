@@ -103,6 +103,7 @@ macro_rules! store_suite_pair {
 }
 
 // Topic modules (one per concern; each adds its checks to the list below).
+mod limits;
 mod registry;
 // Issue 14, the PostgreSQL work: the rest of the contract and concurrency.
 mod audit_chain;
@@ -112,6 +113,7 @@ mod concurrency;
 mod key_records;
 mod keys;
 mod pool;
+mod sealed;
 mod shared_limits;
 mod stats;
 mod tokens;
@@ -141,6 +143,19 @@ store_suite! {
     keys::i110_retired_records_are_bounded,
     keys::i110_insert_unless_pending_after_refuses_and_writes_nothing,
     keys::i110_concurrent_guarded_rotations_apply_exactly_one,
+    sealed::i112_specifications_are_sealed_in_the_backend,
+    sealed::i112_value_moved_to_another_row_is_refused,
+    sealed::i112_replace_sealed_value_is_compare_and_swap,
+    sealed::i128_legacy_plaintext_is_sealed_at_start,
+    sealed::i126_kek_rotation_rewraps_every_value,
+    sealed::i112_private_keys_are_sealed_in_the_backend,
+    limits::i113_gcra_burst_then_one_cell_per_interval,
+    limits::i113_gcra_is_atomic_under_concurrency,
+    limits::i113_penalty_box_latest_block_of_any_key,
+    limits::rfc9449_11_1_remember_once_refuses_a_replay,
+    limits::rfc9449_11_1_remember_once_is_atomic,
+    limits::i113_prune_deletes_only_what_no_longer_counts,
+    limits::i114_stats_count_the_registry_and_report_the_pool,
 }
 
 store_suite_pair! {
