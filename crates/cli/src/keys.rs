@@ -79,7 +79,8 @@ pub(crate) fn run(cmd: &KeysCommand) -> Result<Vec<u8>, CliError> {
 
 /// The store holding the keys: the configured backend (`--database-url`,
 /// else the SQLite database of the data directory, which must exist: `ajwt
-/// serve` creates it).
+/// serve` creates it) behind the sealing layer (`--kek-file`, else the data
+/// directory's KEK file), as `ajwt serve` opens it.
 async fn open_store(config: &IssuerConfig) -> Result<Arc<dyn Store>, CliError> {
     if config.database_url.is_none() {
         let path = config.data_dir.join(ajwt_issuer::store::open::SQLITE_FILE);
@@ -90,9 +91,16 @@ async fn open_store(config: &IssuerConfig) -> Result<Arc<dyn Store>, CliError> {
             )));
         }
     }
-    ajwt_issuer::store::open_backend(config)
+    let backend = ajwt_issuer::store::open_backend(config)
         .await
-        .map_err(|e| CliError::runtime(e.to_string()))
+        .map_err(|e| CliError::runtime(e.to_string()))?;
+    // Private keys are sealed at rest (I-112): through the sealing layer,
+    // with the server's key-encryption key.
+    let sealed =
+        ajwt_issuer::store::sealed::open(backend, config.kek_file.as_deref(), &config.data_dir)
+            .await
+            .map_err(|e| CliError::runtime(e.to_string()))?;
+    Ok(Arc::new(sealed))
 }
 
 async fn run_on_store(

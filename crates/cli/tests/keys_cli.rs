@@ -256,18 +256,21 @@ async fn i124_keys_rotate_and_list_on_a_postgres_database() {
     let first = ring.current_kid().to_owned();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let url = ["--database-url", db.url()];
+    let kek = dir.path().join("kek.key");
+    let kek = kek.to_str().unwrap();
+    let url = ["--database-url", db.url(), "--kek-file", kek];
     let (code, out, err) = keys("rotate", &data, &[&url[..], &["--json"]].concat());
     assert_eq!(code, 0, "{err}");
     let r: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(r["previous_kid"], first.as_str());
     assert_eq!(r["state"], "next");
     let new = r["kid"].as_str().unwrap().to_owned();
-    // In the shared store: every replica loads it at its next maintenance.
+    // In the shared store, sealed (I-112): every replica loads it at its
+    // next maintenance.
     let stored = store.signing_keys().await.unwrap();
-    assert!(stored
-        .iter()
-        .any(|k| k.kid == new && k.private_key_pem.is_some()));
+    let record = stored.iter().find(|k| k.kid == new).unwrap();
+    let sealed = record.private_key_pem.as_deref().unwrap();
+    assert!(!sealed.contains("PRIVATE KEY"), "{sealed}");
     let (code, out, err) = keys("list", &data, &[&url[..], &["--json"]].concat());
     assert_eq!(code, 0, "{err}");
     let listed: Vec<Value> = serde_json::from_str(&out).unwrap();
