@@ -13,7 +13,6 @@ use ajwt_issuer::config::{FileConfig, IssuerConfig};
 use ajwt_issuer::key_store;
 use ajwt_issuer::keys::{KeyError, KeyInfo};
 use ajwt_issuer::service::KEY_MAINTENANCE_INTERVAL;
-use ajwt_issuer::store::sqlite::SqliteStore;
 use ajwt_issuer::store::Store;
 use clap::{Args, Subcommand};
 
@@ -78,20 +77,30 @@ pub(crate) fn run(cmd: &KeysCommand) -> Result<Vec<u8>, CliError> {
     runtime.block_on(run_on_store(args, rotate, &config))
 }
 
-/// The store holding the keys: for now the SQLite database of the data
-/// directory, which must exist (`ajwt serve` creates it).
+/// The store holding the keys: the configured backend (`--database-url`,
+/// else the SQLite database of the data directory, which must exist: `ajwt
+/// serve` creates it) behind the sealing layer (`--kek-file`, else the data
+/// directory's KEK file), as `ajwt serve` opens it.
 async fn open_store(config: &IssuerConfig) -> Result<Arc<dyn Store>, CliError> {
-    let path = config.data_dir.join("ajwt.sqlite3");
-    if !path.is_file() {
-        return Err(CliError::new(format!(
-            "no signing keys: no issuer database {} (start `ajwt serve` with this data directory first)",
-            path.display()
-        )));
+    if config.database_url.is_none() {
+        let path = config.data_dir.join(ajwt_issuer::store::open::SQLITE_FILE);
+        if !path.is_file() {
+            return Err(CliError::new(format!(
+                "no signing keys: no issuer database {} (start `ajwt serve` with this data directory first)",
+                path.display()
+            )));
+        }
     }
-    let store = SqliteStore::open(&path)
+    let backend = ajwt_issuer::store::open_backend(config)
         .await
         .map_err(|e| CliError::runtime(e.to_string()))?;
-    Ok(Arc::new(store))
+    // Private keys are sealed at rest (I-112): through the sealing layer,
+    // with the server's key-encryption key.
+    let sealed =
+        ajwt_issuer::store::sealed::open(backend, config.kek_file.as_deref(), &config.data_dir)
+            .await
+            .map_err(|e| CliError::runtime(e.to_string()))?;
+    Ok(Arc::new(sealed))
 }
 
 async fn run_on_store(

@@ -189,3 +189,93 @@ async fn i90_keys_rotate_publishes_first_then_signs_and_keys_list_shows_states()
         "{table}"
     );
 }
+
+/// I-121, I-124: `ajwt keys list` on a data directory of an issuer from
+/// before I-110 imports its key files into the database and deletes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn i124_keys_list_imports_legacy_key_files_into_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(data.join("signing-keys")).unwrap();
+    // The database exists (created by an earlier `ajwt serve`), keys are files.
+    let store = ajwt_issuer::store::sqlite::SqliteStore::open(&data.join("ajwt.sqlite3"))
+        .await
+        .unwrap();
+    ajwt_issuer::store::Store::close(&store).await;
+    let key = ajwt_jose::SigningKey::generate(ajwt_jose::Alg::EdDsa).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let doc = serde_json::json!({"kid": key.thumbprint(), "alg": "EdDSA", "created_at": now - 60,
+                                 "private_key_pem": key.to_pkcs8_pem().unwrap()});
+    std::fs::write(
+        data.join("signing-keys")
+            .join(format!("{}.json", key.thumbprint())),
+        doc.to_string(),
+    )
+    .unwrap();
+    let listed = list(&data);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(state_of(&listed, &key.thumbprint()), "current");
+    assert_eq!(listed[0]["alg"], "EdDSA");
+    assert!(!data.join("signing-keys").exists(), "key files deleted");
+    // Listed again from the store alone.
+    assert_eq!(list(&data), listed);
+}
+
+/// `ajwt keys rotate|list --database-url postgres://…` work on the keys a
+/// PostgreSQL deployment shares (I-110, I-124); skipped without
+/// `AJWT_TEST_DATABASE_URL`, except under CI.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn i124_keys_rotate_and_list_on_a_postgres_database() {
+    use ajwt_issuer::config::DatabaseUrl;
+    use ajwt_issuer::store::postgres::PgStore;
+    use ajwt_issuer::store::Store;
+    let Some(db) = ajwt_test_kit::fresh_postgres_database("keys_cli::postgres")
+        .await
+        .unwrap()
+    else {
+        return;
+    };
+    // A deployment's first key, as `ajwt serve --database-url` creates it.
+    let store = PgStore::connect(&DatabaseUrl::new(db.url())).await.unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let ring = ajwt_issuer::key_store::load(
+        &store,
+        None,
+        ajwt_issuer::keys::SigningAlgorithm::Es256,
+        ajwt_issuer::keys::RotationPolicy::default(),
+        now,
+    )
+    .await
+    .unwrap();
+    let first = ring.current_kid().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let kek = dir.path().join("kek.key");
+    let kek = kek.to_str().unwrap();
+    let url = ["--database-url", db.url(), "--kek-file", kek];
+    let (code, out, err) = keys("rotate", &data, &[&url[..], &["--json"]].concat());
+    assert_eq!(code, 0, "{err}");
+    let r: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["previous_kid"], first.as_str());
+    assert_eq!(r["state"], "next");
+    let new = r["kid"].as_str().unwrap().to_owned();
+    // In the shared store, sealed (I-112): every replica loads it at its
+    // next maintenance.
+    let stored = store.signing_keys().await.unwrap();
+    let record = stored.iter().find(|k| k.kid == new).unwrap();
+    let sealed = record.private_key_pem.as_deref().unwrap();
+    assert!(!sealed.contains("PRIVATE KEY"), "{sealed}");
+    let (code, out, err) = keys("list", &data, &[&url[..], &["--json"]].concat());
+    assert_eq!(code, 0, "{err}");
+    let listed: Vec<Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(state_of(&listed, &first), "current");
+    assert_eq!(state_of(&listed, &new), "next");
+    assert!(!data.exists(), "no data directory needed");
+    store.close().await;
+}

@@ -2,7 +2,7 @@
 //! verification of its own compact JWS, and agent proof-of-possession keys
 //! ([`parse_agent_public_key`]) — all built on `ajwt-jose`, the project's
 //! only JOSE code: this module has no key parsing, signature or algorithm
-//! code of its own, only key files and the ring.
+//! code of its own, only the ring and the reading of legacy key files.
 //!
 //! The issuer signs its tokens with the current key of the ring (I-90), of any
 //! algorithm of the one algorithm table ([`ajwt_jose::Alg::ALL`]: ES256,

@@ -343,3 +343,64 @@ async fn i121_legacy_files_are_not_imported_into_a_store_with_other_keys() {
     expected.sort();
     assert_eq!(kids, expected);
 }
+
+/// Two replicas on one PostgreSQL database (skipped without
+/// `AJWT_TEST_DATABASE_URL`, except under CI): a key rotated on A is
+/// published on B at its next key maintenance and still for the whole
+/// publish delay before it signs, because the rotation adds the
+/// maintenance interval on a store shared by processes (I-120); both then
+/// sign with it and verify each other's tokens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn i110_i120_postgres_replicas_publish_a_rotated_key_for_the_whole_delay() {
+    use ajwt_issuer::config::DatabaseUrl;
+    use ajwt_issuer::service::KEY_MAINTENANCE_INTERVAL;
+    use ajwt_issuer::store::postgres::{PgPoolBounds, PgStore};
+    let Some(db) = ajwt_test_kit::fresh_postgres_database("key_rotation::postgres_replicas")
+        .await
+        .unwrap()
+    else {
+        return;
+    };
+    let connect = || async {
+        let store = PgStore::connect_with(
+            &DatabaseUrl::new(db.url()),
+            PgPoolBounds {
+                max_connections: 4,
+                ..PgPoolBounds::default()
+            },
+        )
+        .await
+        .unwrap();
+        Arc::new(CachedStore::new(store)) as Arc<dyn Store>
+    };
+    let a = Harness::with_store(publish_first(), connect().await, SigningAlgorithm::Es256).await;
+    let b = a.replica(connect().await).await;
+    let first = a.issuer.key_ring().current_kid().to_owned();
+    assert_eq!(b.issuer.key_ring().kids(), std::slice::from_ref(&first));
+
+    let ops = a.token_with_scopes(&["admin:intent"]).await;
+    let r = a.post_json(ROTATE, Some(&ops), &json!({})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let new = r.json["kid"].as_str().unwrap().to_owned();
+    let t0 = u64::try_from(a.now()).unwrap();
+    // 300 s publish delay + the 5 s maintenance interval, rounded up.
+    assert_eq!(
+        r.json["activates_at"],
+        t0 + 300 + KEY_MAINTENANCE_INTERVAL + 1
+    );
+    // B publishes it at its next maintenance, at most 5 s later...
+    a.advance(i64::try_from(KEY_MAINTENANCE_INTERVAL).unwrap());
+    assert_eq!(kids(&b.jwks().await), std::slice::from_ref(&first));
+    b.issuer.maintain_keys().await.unwrap();
+    assert_eq!(kids(&b.jwks().await), [first.clone(), new.clone()]);
+    // ... still a whole max-age before the key signs.
+    let activates_at = r.json["activates_at"].as_u64().unwrap();
+    assert!(activates_at > u64::try_from(b.now()).unwrap() + a.config.jwks_max_age);
+    a.advance(i64::try_from(activates_at).unwrap() - a.now());
+    let (by_a, by_b) = (a.admin_token().await, b.admin_token().await);
+    assert_eq!((header_kid(&by_a), header_kid(&by_b)), (new.clone(), new));
+    b.issuer.key_ring().verify(&by_a, "at+jwt").unwrap();
+    a.issuer.key_ring().verify(&by_b, "at+jwt").unwrap();
+    a.store.close().await;
+    b.store.close().await;
+}

@@ -295,7 +295,9 @@ pub trait Store: Send + Sync + 'static {
     /// rotate add one key, [`KeyChangeOutcome::PendingExists`] for the
     /// others, and nothing else of the change is applied); then `retires_at`
     /// updates, then `retire` (private key deleted, `retired_at` set),
-    /// keeping at most [`MAX_RETIRED_KEY_RECORDS`] retired records.
+    /// keeping at most [`MAX_RETIRED_KEY_RECORDS`] retired records. An
+    /// `insert` whose `kid` is already stored changes nothing (the same key;
+    /// a retired key is never revived, I-122).
     async fn apply_key_change(&self, _change: KeyChange) -> Result<KeyChangeOutcome, StoreError> {
         Err(unsupported("apply_key_change"))
     }

@@ -98,6 +98,10 @@ pub async fn i110_retire_deletes_the_private_key_and_keeps_the_record(store: Arc
     };
     apply(&store, change).await;
     assert_eq!(store.signing_keys().await.unwrap(), keys);
+    // Re-inserting a stored kid (a resumed import) changes nothing: the
+    // retired key is not revived with a private key (I-122).
+    apply(&store, insert(key("old", 1_000))).await;
+    assert_eq!(store.signing_keys().await.unwrap(), keys);
 }
 
 /// I-90: at most `MAX_RETIRED_KEY_RECORDS` retired records are kept, the
