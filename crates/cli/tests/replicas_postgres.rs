@@ -341,6 +341,10 @@ async fn issue14_key_rotated_on_one_replica_signs_and_verifies_on_both_without_a
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    eprintln!(
+        "rotation across replicas: {ok} verifications, {} failures, kids {kids:?}",
+        failures.len()
+    );
     assert!(
         failures.is_empty(),
         "{} failures: {failures:?}",
