@@ -172,7 +172,8 @@ async fn s9_1_4_raw_database_holds_no_prompt_tools_or_private_key_and_rotation_k
     let second = r["kek_id"].as_str().unwrap().to_owned();
     assert_ne!(second, first);
     assert_eq!(r["previous_kek_id"], first.as_str());
-    assert_eq!(r["rewrapped"], 1);
+    // The specification and the server's signing key (in the store, I-110).
+    assert_eq!(r["rewrapped"], 2);
     assert_eq!(r["dropped"], serde_json::json!([first]));
     assert_eq!(
         KekRing::load(&kek_file).unwrap().ids(),
