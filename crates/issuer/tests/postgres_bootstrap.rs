@@ -27,10 +27,15 @@ async fn i116_two_replicas_on_one_empty_database_create_one_admin_client() {
         return;
     };
     let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    // Replicas share one key-encryption key file (I-112): a replica with a
+    // KEK of its own would refuse to start on the other's sealed key.
+    let kek_file = dirs[0].path().join("kek.key");
+    ajwt_issuer::kek::KekRing::load_or_create(&kek_file).unwrap();
     let config = |i: usize| IssuerConfig {
         data_dir: dirs[i].path().join("ajwt-data"),
         issuer: "https://idp.example".to_owned(),
         database_url: Some(DatabaseUrl::new(db.url())),
+        kek_file: Some(kek_file.clone()),
         ..IssuerConfig::default()
     };
     let (one, two) = tokio::join!(Issuer::open(config(0)), Issuer::open(config(1)));
