@@ -229,6 +229,18 @@ async fn s9_1_4_audit_verify_names_tampered_records_and_tail_reads_the_trail() {
         stored.close().await;
         c
     };
+    // Closing the last connection checkpoints the WAL into the database file
+    // and deletes it, on sqlx's worker thread after `close` returns: wait for
+    // that, so the copies below never catch the file half-way.
+    let wal = data.path().join("ajwt.sqlite3-wal");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while wal.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the WAL was not checkpointed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let checkpoint_file = keep.path().join("checkpoint.jws");
     std::fs::write(&checkpoint_file, &checkpoint.jws).unwrap();
 
