@@ -732,113 +732,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
     use super::*;
-    use crate::audit::{AuditCheckpoint, AuditEntry, AuditRecord};
     use crate::store::sqlite::SqliteStore;
-
-    /// A backend storing signing keys in memory (the SQLite table comes
-    /// with the signing-keys work), the rest in SQLite.
-    struct Keys {
-        inner: SqliteStore,
-        keys: Mutex<Vec<StoredSigningKey>>,
-    }
-
-    #[async_trait]
-    impl Store for Keys {
-        async fn register_agent(&self, n: NewRegistration) -> Result<AgentRecord, StoreError> {
-            self.inner.register_agent(n).await
-        }
-        async fn latest_registration(&self, a: &str) -> Result<Option<AgentRecord>, StoreError> {
-            self.inner.latest_registration(a).await
-        }
-        async fn revoke_agent(&self, a: &str) -> Result<u64, StoreError> {
-            self.inner.revoke_agent(a).await
-        }
-        async fn registrations(&self, a: &str) -> Result<Vec<AgentRecord>, StoreError> {
-            self.inner.registrations(a).await
-        }
-        async fn insert_workflow(&self, w: &Workflow) -> Result<(), StoreError> {
-            self.inner.insert_workflow(w).await
-        }
-        async fn workflow(&self, w: &str) -> Result<Option<Arc<Workflow>>, StoreError> {
-            self.inner.workflow(w).await
-        }
-        async fn insert_client(&self, c: &ClientRecord) -> Result<(), StoreError> {
-            self.inner.insert_client(c).await
-        }
-        async fn client(&self, c: &str) -> Result<Option<ClientRecord>, StoreError> {
-            self.inner.client(c).await
-        }
-        async fn client_count(&self) -> Result<u64, StoreError> {
-            self.inner.client_count().await
-        }
-        async fn ping(&self) -> Result<(), StoreError> {
-            Ok(())
-        }
-        async fn close(&self) {}
-        async fn append_audit(&self, e: AuditEntry) -> Result<AuditRecord, StoreError> {
-            self.inner.append_audit(e).await
-        }
-        async fn audit_records(&self, a: u64, l: u32) -> Result<Vec<AuditRecord>, StoreError> {
-            self.inner.audit_records(a, l).await
-        }
-        async fn audit_last(&self, n: u32) -> Result<Vec<AuditRecord>, StoreError> {
-            self.inner.audit_last(n).await
-        }
-        async fn append_audit_checkpoint(&self, c: &AuditCheckpoint) -> Result<(), StoreError> {
-            self.inner.append_audit_checkpoint(c).await
-        }
-        async fn latest_audit_checkpoint(&self) -> Result<Option<AuditCheckpoint>, StoreError> {
-            self.inner.latest_audit_checkpoint().await
-        }
-        async fn signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError> {
-            Ok(self.keys.lock().unwrap().clone())
-        }
-        async fn apply_key_change(&self, c: KeyChange) -> Result<KeyChangeOutcome, StoreError> {
-            self.keys.lock().unwrap().extend(c.insert);
-            Ok(KeyChangeOutcome::Applied)
-        }
-        async fn sealed_values(
-            &self,
-            kind: SealedKind,
-            after: &str,
-            limit: u32,
-        ) -> Result<Vec<(String, String)>, StoreError> {
-            if kind == SealedKind::Specification {
-                return self.inner.sealed_values(kind, after, limit).await;
-            }
-            let mut v: Vec<(String, String)> = self
-                .keys
-                .lock()
-                .unwrap()
-                .iter()
-                .filter(|k| k.kid.as_str() > after)
-                .filter_map(|k| Some((k.kid.clone(), k.private_key_pem.clone()?)))
-                .collect();
-            v.sort();
-            v.truncate(limit as usize);
-            Ok(v)
-        }
-        async fn replace_sealed_value(
-            &self,
-            kind: SealedKind,
-            id: &str,
-            old: &str,
-            new: &str,
-        ) -> Result<bool, StoreError> {
-            if kind == SealedKind::Specification {
-                return self.inner.replace_sealed_value(kind, id, old, new).await;
-            }
-            let mut keys = self.keys.lock().unwrap();
-            let Some(k) = keys
-                .iter_mut()
-                .find(|k| k.kid == id && k.private_key_pem.as_deref() == Some(old))
-            else {
-                return Ok(false);
-            };
-            k.private_key_pem = Some(new.to_owned());
-            Ok(true)
-        }
-    }
 
     fn key(kid: &str, pem: Option<&str>) -> StoredSigningKey {
         StoredSigningKey {
@@ -852,11 +746,9 @@ mod tests {
         }
     }
 
-    async fn backend() -> Arc<Keys> {
-        Arc::new(Keys {
-            inner: SqliteStore::open_in_memory().await.unwrap(),
-            keys: Mutex::new(Vec::new()),
-        })
+    /// The real SQLite store (in memory) below the decorator.
+    async fn backend() -> Arc<SqliteStore> {
+        Arc::new(SqliteStore::open_in_memory().await.unwrap())
     }
 
     const PEM: &str = "-----BEGIN PRIVATE KEY-----\nMIGHAgEA\n-----END PRIVATE KEY-----\n";
@@ -879,16 +771,23 @@ mod tests {
                 KeyChangeOutcome::Applied
             );
         }
+        let by_kid = |keys: &[StoredSigningKey], kid: &str| {
+            keys.iter().find(|k| k.kid == kid).cloned().unwrap()
+        };
         let raw = b.signing_keys().await.unwrap();
-        let sealed = raw[0].private_key_pem.clone().unwrap();
+        let sealed = by_kid(&raw, "k1").private_key_pem.unwrap();
         assert!(crate::kek::is_sealed(&sealed));
         assert!(!sealed.contains("PRIVATE KEY"));
-        assert_eq!(raw[1].private_key_pem, None);
+        assert_eq!(by_kid(&raw, "k0").private_key_pem, None);
         let read = s.signing_keys().await.unwrap();
-        assert_eq!(read[0].private_key_pem.as_deref(), Some(PEM));
-        assert_eq!(read[1], key("k0", None));
+        assert_eq!(by_kid(&read, "k1").private_key_pem.as_deref(), Some(PEM));
+        assert_eq!(by_kid(&read, "k0"), key("k0", None));
         // The sealed key moved to another kid is refused.
-        b.keys.lock().unwrap()[0].kid = "k2".to_owned();
+        let moved = KeyChange {
+            insert: Some(key("k2", Some(&sealed))),
+            ..KeyChange::default()
+        };
+        b.apply_key_change(moved).await.unwrap();
         let err = s.signing_keys().await.unwrap_err();
         assert!(
             matches!(&err, StoreError::Backend(m) if m.contains("signing-key k2") && !m.contains("MIGH")),
