@@ -1,22 +1,20 @@
 //! The two canonicalization profiles (§5.3.1 and §5.3.2).
 //!
 //! * [`Profile::Jcs`] (default): the §5.3.1 component object serialized with
-//!   RFC 8785 (serde_jcs), every number an IEEE-754 double.
+//!   RFC 8785, every number an IEEE-754 double.
 //! * [`Profile::PythonRef`]: the §5.3.2 reference code's component object,
 //!   byte-identical to CPython's `json.dumps(components, sort_keys=True)`.
+//!
+//! Both are written in one pass by [`crate::emit`] (issue 15, I-135).
 
 use std::fmt;
 use std::str::FromStr;
 
-use serde::ser::{SerializeMap, SerializeSeq};
-use serde::{Serialize, Serializer};
-use serde_json::ser::{CharEscape, Formatter};
-use serde_json::value::RawValue;
-
+use crate::emit::{self, HashSink, Sink};
 use crate::error::{render_key, ChecksumError, ErrorKind};
 use crate::json::{Number, Value};
-use crate::normalize::normalize_prompt;
-use crate::spec::{AgentSpec, ChecksumLevel, Tool};
+use crate::spec::{AgentSpec, Tool};
+use crate::AgentChecksum;
 
 /// Which canonical form the checksum is computed over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -62,15 +60,6 @@ impl FromStr for Profile {
     }
 }
 
-/// Tools sorted by name with their original index (for error paths).
-fn sorted_tools(spec: &AgentSpec) -> Vec<(usize, &Tool)> {
-    let mut tools: Vec<(usize, &Tool)> = spec.tools.iter().enumerate().collect();
-    // Unicode code point order (§5.3.2 "sort by name"; Python's str order), which
-    // for UTF-8 strings is byte order. Names are unique, so the sort is total.
-    tools.sort_by(|a, b| a.1.name.cmp(&b.1.name));
-    tools
-}
-
 fn child(parent: &str, key: &str) -> String {
     let k = render_key(key);
     if k.starts_with('[') {
@@ -80,34 +69,63 @@ fn child(parent: &str, key: &str) -> String {
     }
 }
 
-// ---------------------------------------------------------------- jcs ----
+// ------------------------------------------------------------ errors ----
+//
+// The one-pass writer (`crate::emit`) only says *that* a number cannot be
+// written. The error to report is then found by the walks below, in the order
+// the pre-issue-15 implementation met it (document order within a value;
+// jcs: tools sorted by name, then configuration; python-ref: configuration),
+// so that kinds, paths and messages stay exactly as they were.
 
-/// Converts a strict value to a serde_json value whose numbers are all doubles,
-/// refusing what a double cannot hold (see `spec/interpretation.md`).
-fn to_jcs_value(v: &Value, path: &str) -> Result<serde_json::Value, ChecksumError> {
-    Ok(match v {
-        Value::Null => serde_json::Value::Null,
-        Value::Bool(b) => serde_json::Value::Bool(*b),
-        Value::String(s) => serde_json::Value::String(s.clone()),
-        Value::Number(n) => serde_json::Value::Number(jcs_number(n, path)?),
-        Value::Array(items) => serde_json::Value::Array(
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, x)| to_jcs_value(x, &format!("{path}[{i}]")))
-                .collect::<Result<_, _>>()?,
-        ),
-        Value::Object(members) => {
-            let mut map = serde_json::Map::new();
-            for (k, x) in members {
-                map.insert(k.clone(), to_jcs_value(x, &child(path, k))?);
-            }
-            serde_json::Value::Object(map)
-        }
-    })
+/// The first number of `v` (document order) that `profile` cannot write.
+fn first_number_error(v: &Value, path: &str, profile: Profile) -> Result<(), ChecksumError> {
+    match v {
+        Value::Number(n) => match profile {
+            Profile::Jcs => jcs_number(n, path).map(|_| ()),
+            Profile::PythonRef => python_number_text(n, path).map(|_| ()),
+        },
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, x)| first_number_error(x, &format!("{path}[{i}]"), profile)),
+        Value::Object(members) => members
+            .iter()
+            .try_for_each(|(k, x)| first_number_error(x, &child(path, k), profile)),
+        _ => Ok(()),
+    }
 }
 
-fn jcs_number(n: &Number, path: &str) -> Result<serde_json::Number, ChecksumError> {
+/// Used when the writer failed but no walk finds why (unreachable).
+fn writer_failed() -> ChecksumError {
+    ChecksumError::new(
+        ErrorKind::NumberOutOfRange,
+        None,
+        "a number could not be serialized".to_owned(),
+    )
+}
+
+fn spec_number_error(
+    spec: &AgentSpec,
+    tools: &[(usize, &Tool)],
+    profile: Profile,
+) -> ChecksumError {
+    let found = (|| {
+        if profile == Profile::Jcs {
+            for (i, t) in tools {
+                first_number_error(&t.parameters, &format!("tools[{i}].parameters"), profile)?;
+            }
+        }
+        if let Some(c) = &spec.configuration {
+            first_number_error(c, "configuration", profile)?;
+        }
+        Ok(())
+    })();
+    found.err().unwrap_or_else(writer_failed)
+}
+
+// ---------------------------------------------------------------- jcs ----
+
+fn jcs_number(n: &Number, path: &str) -> Result<f64, ChecksumError> {
     let f = n.to_f64();
     if n.is_integer_literal() && !(f.is_finite() && integer_is_exact(n.as_str(), f)) {
         return Err(ChecksumError::new(
@@ -119,17 +137,19 @@ fn jcs_number(n: &Number, path: &str) -> Result<serde_json::Number, ChecksumErro
         ));
     }
     // Overflowing fraction/exponent literals were refused by the parser.
-    serde_json::Number::from_f64(f).ok_or_else(|| {
-        ChecksumError::new(
+    if f.is_finite() {
+        Ok(f)
+    } else {
+        Err(ChecksumError::new(
             ErrorKind::NumberOutOfRange,
             Some(path.to_owned()),
             format!("number {n} is out of the range of an IEEE-754 double"),
-        )
-    })
+        ))
+    }
 }
 
 /// True when the integer literal `text` equals the double `f` exactly.
-fn integer_is_exact(text: &str, f: f64) -> bool {
+pub(crate) fn integer_is_exact(text: &str, f: f64) -> bool {
     let digits = text.trim_start_matches('-');
     // Fast path: |n| < 2^53 always round-trips.
     if digits.len() < 16 {
@@ -156,54 +176,17 @@ fn big_to_f64(b: &num_bigint::BigUint) -> f64 {
 /// RFC 8785 canonical form of any strict JSON value, with this crate's number
 /// rules (doubles only; inexact integer literals and overflow refused).
 pub fn jcs_canonicalize(v: &Value) -> Result<Vec<u8>, ChecksumError> {
-    serialize_jcs(&to_jcs_value(v, "$")?)
+    value_bytes(v, Profile::Jcs)
 }
 
-fn serialize_jcs(v: &serde_json::Value) -> Result<Vec<u8>, ChecksumError> {
-    serde_jcs::to_vec(v).map_err(|e| {
-        // Unreachable for values built by `to_jcs_value` (finite doubles, string
-        // keys); reported rather than panicking.
-        ChecksumError::new(
-            ErrorKind::NumberOutOfRange,
-            None,
-            format!("JCS serialization failed: {e}"),
-        )
-    })
-}
-
-fn jcs_canonical(spec: &AgentSpec) -> Result<Vec<u8>, ChecksumError> {
-    let tools = sorted_tools(spec)
-        .into_iter()
-        .map(|(i, t)| {
-            let path = format!("tools[{i}]");
-            let mut m = serde_json::Map::new();
-            m.insert("name".into(), t.name.clone().into());
-            m.insert("description".into(), t.description.clone().into());
-            m.insert(
-                "parameters".into(),
-                to_jcs_value(&t.parameters, &format!("{path}.parameters"))?,
-            );
-            if t.checksum_level == ChecksumLevel::Deep {
-                if let Some(src) = &t.source_code {
-                    m.insert("source_code".into(), src.clone().into());
-                }
-            }
-            Ok(serde_json::Value::Object(m))
-        })
-        .collect::<Result<Vec<_>, ChecksumError>>()?;
-    let configuration = match &spec.configuration {
-        Some(c) => to_jcs_value(c, "configuration")?,
-        None => serde_json::Value::Object(serde_json::Map::new()),
-    };
-    let mut components = serde_json::Map::new();
-    components.insert("agent_id".into(), spec.agent_id.clone().into());
-    components.insert(
-        "prompt_template".into(),
-        normalize_prompt(&spec.prompt).into(),
-    );
-    components.insert("tools".into(), serde_json::Value::Array(tools));
-    components.insert("configuration".into(), configuration);
-    serialize_jcs(&serde_json::Value::Object(components))
+fn value_bytes(v: &Value, profile: Profile) -> Result<Vec<u8>, ChecksumError> {
+    let mut out = Vec::new();
+    match emit::write_value(&mut out, v, profile) {
+        Ok(()) => Ok(out),
+        Err(_) => Err(first_number_error(v, "$", profile)
+            .err()
+            .unwrap_or_else(writer_failed)),
+    }
 }
 
 // --------------------------------------------------------- python-ref ----
@@ -299,219 +282,51 @@ fn python_number_text(n: &Number, path: &str) -> Result<String, ChecksumError> {
     })
 }
 
-/// A value ready for `json.dumps`: numbers pre-rendered, object members sorted
-/// by code point (Python's `sort_keys=True`).
-enum Py {
-    Null,
-    Bool(bool),
-    Str(String),
-    Num(Box<RawValue>),
-    Arr(Vec<Py>),
-    Obj(Vec<(String, Py)>),
-}
-
-fn to_py(v: &Value, path: &str) -> Result<Py, ChecksumError> {
-    Ok(match v {
-        Value::Null => Py::Null,
-        Value::Bool(b) => Py::Bool(*b),
-        Value::String(s) => Py::Str(s.clone()),
-        Value::Number(n) => Py::Num(raw(python_number_text(n, path)?)?),
-        Value::Array(items) => Py::Arr(
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, x)| to_py(x, &format!("{path}[{i}]")))
-                .collect::<Result<_, _>>()?,
-        ),
-        Value::Object(members) => obj(members
-            .iter()
-            .map(|(k, x)| Ok((k.clone(), to_py(x, &child(path, k))?)))
-            .collect::<Result<_, ChecksumError>>()?),
-    })
-}
-
-fn raw(text: String) -> Result<Box<RawValue>, ChecksumError> {
-    RawValue::from_string(text).map_err(|e| {
-        ChecksumError::new(
-            ErrorKind::InvalidJson,
-            None,
-            format!("internal number rendering: {e}"),
-        )
-    })
-}
-
-fn obj(mut members: Vec<(String, Py)>) -> Py {
-    members.sort_by(|a, b| a.0.cmp(&b.0));
-    Py::Obj(members)
-}
-
-impl Serialize for Py {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Py::Null => s.serialize_unit(),
-            Py::Bool(b) => s.serialize_bool(*b),
-            Py::Str(x) => s.serialize_str(x),
-            Py::Num(r) => r.serialize(s),
-            Py::Arr(items) => {
-                let mut seq = s.serialize_seq(Some(items.len()))?;
-                for x in items {
-                    seq.serialize_element(x)?;
-                }
-                seq.end()
-            }
-            Py::Obj(members) => {
-                let mut map = s.serialize_map(Some(members.len()))?;
-                for (k, x) in members {
-                    map.serialize_entry(k, x)?;
-                }
-                map.end()
-            }
-        }
-    }
-}
-
-/// serde_json formatter reproducing CPython's `json.dumps` defaults:
-/// separators `", "` / `": "`, `ensure_ascii=True` with lowercase `\uXXXX`
-/// (surrogate pairs above the BMP) and Python's short escapes.
-struct PythonFormatter;
-
-impl PythonFormatter {
-    fn escape_u16<W: ?Sized + std::io::Write>(w: &mut W, unit: u16) -> std::io::Result<()> {
-        write!(w, "\\u{unit:04x}")
-    }
-}
-
-impl Formatter for PythonFormatter {
-    fn begin_array_value<W: ?Sized + std::io::Write>(
-        &mut self,
-        w: &mut W,
-        first: bool,
-    ) -> std::io::Result<()> {
-        if first {
-            Ok(())
-        } else {
-            w.write_all(b", ")
-        }
-    }
-
-    fn begin_object_key<W: ?Sized + std::io::Write>(
-        &mut self,
-        w: &mut W,
-        first: bool,
-    ) -> std::io::Result<()> {
-        if first {
-            Ok(())
-        } else {
-            w.write_all(b", ")
-        }
-    }
-
-    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        w.write_all(b": ")
-    }
-
-    fn write_string_fragment<W: ?Sized + std::io::Write>(
-        &mut self,
-        w: &mut W,
-        fragment: &str,
-    ) -> std::io::Result<()> {
-        // serde_json already escaped '"', '\\' and U+0000..U+001F; Python's
-        // ensure_ascii also escapes everything outside ' '..='~'.
-        let mut start = 0;
-        for (i, c) in fragment.char_indices() {
-            if (' '..='~').contains(&c) {
-                continue;
-            }
-            w.write_all(&fragment.as_bytes()[start..i])?;
-            let mut units = [0u16; 2];
-            for unit in c.encode_utf16(&mut units) {
-                Self::escape_u16(w, *unit)?;
-            }
-            start = i + c.len_utf8();
-        }
-        w.write_all(&fragment.as_bytes()[start..])
-    }
-
-    fn write_char_escape<W: ?Sized + std::io::Write>(
-        &mut self,
-        w: &mut W,
-        escape: CharEscape,
-    ) -> std::io::Result<()> {
-        let s: &[u8] = match escape {
-            CharEscape::Quote => b"\\\"",
-            CharEscape::ReverseSolidus => b"\\\\",
-            CharEscape::Solidus => b"/",
-            CharEscape::Backspace => b"\\b",
-            CharEscape::FormFeed => b"\\f",
-            CharEscape::LineFeed => b"\\n",
-            CharEscape::CarriageReturn => b"\\r",
-            CharEscape::Tab => b"\\t",
-            CharEscape::AsciiControl(byte) => return Self::escape_u16(w, u16::from(byte)),
-        };
-        w.write_all(s)
-    }
-}
-
 /// CPython `json.dumps(v, sort_keys=True)` of a strict JSON value.
 pub fn python_dumps(v: &Value) -> Result<Vec<u8>, ChecksumError> {
-    dumps(&to_py(v, "$")?)
-}
-
-fn dumps(v: &Py) -> Result<Vec<u8>, ChecksumError> {
-    let mut out = Vec::new();
-    let mut ser = serde_json::Serializer::with_formatter(&mut out, PythonFormatter);
-    v.serialize(&mut ser).map_err(|e| {
-        ChecksumError::new(
-            ErrorKind::InvalidJson,
-            None,
-            format!("serialization failed: {e}"),
-        )
-    })?;
-    Ok(out)
-}
-
-fn python_ref_canonical(spec: &AgentSpec) -> Result<Vec<u8>, ChecksumError> {
-    let tools = sorted_tools(spec)
-        .into_iter()
-        .map(|(_, t)| {
-            let mut m = vec![
-                ("name".to_owned(), Py::Str(t.name.clone())),
-                (
-                    "signature".to_owned(),
-                    t.signature.clone().map_or(Py::Null, Py::Str),
-                ),
-                ("description".to_owned(), Py::Str(t.description.clone())),
-            ];
-            if t.checksum_level == ChecksumLevel::Deep {
-                if let Some(src) = &t.source_code {
-                    m.push(("source_code".to_owned(), Py::Str(src.clone())));
-                }
-            }
-            obj(m)
-        })
-        .collect();
-    // I-61 (supersedes I-5): the reference code as deployed hashes `{}` for an
-    // agent without configuration (hypernome/patchet `configuration: Dict = {}`).
-    let config = match &spec.configuration {
-        Some(c) => to_py(c, "configuration")?,
-        None => Py::Obj(Vec::new()),
-    };
-    let components = obj(vec![
-        ("id".to_owned(), Py::Str(spec.agent_id.clone())),
-        ("prompt".to_owned(), Py::Str(normalize_prompt(&spec.prompt))),
-        ("tools".to_owned(), Py::Arr(tools)),
-        ("config".to_owned(), config),
-    ]);
-    dumps(&components)
+    value_bytes(v, Profile::PythonRef)
 }
 
 /// The exact bytes that are hashed for `spec` under `profile`.
 pub fn canonical_bytes(spec: &AgentSpec, profile: Profile) -> Result<Vec<u8>, ChecksumError> {
-    spec.validate()?;
-    match profile {
-        Profile::Jcs => jcs_canonical(spec),
-        Profile::PythonRef => python_ref_canonical(spec),
-    }
+    let tools = spec.validated_sorted_tools()?;
+    // Roughly the canonical size, so that the buffer grows at most once or twice.
+    let estimate = 256
+        + spec.prompt.len()
+        + spec
+            .tools
+            .iter()
+            .map(|t| {
+                96 + t.name.len()
+                    + t.description.len()
+                    + t.source_code.as_ref().map_or(0, String::len)
+            })
+            .sum::<usize>();
+    let mut out = Vec::with_capacity(estimate);
+    write_canonical(&mut out, spec, &tools, profile)?;
+    Ok(out)
+}
+
+/// The checksum of `spec` under `profile`, hashed while canonicalizing: the
+/// canonical bytes are never held in memory (issue 15, I-135).
+pub fn canonical_digest(
+    spec: &AgentSpec,
+    profile: Profile,
+) -> Result<AgentChecksum, ChecksumError> {
+    let tools = spec.validated_sorted_tools()?;
+    let mut sink = HashSink::new();
+    write_canonical(&mut sink, spec, &tools, profile)?;
+    Ok(sink.finish())
+}
+
+fn write_canonical<S: Sink>(
+    sink: &mut S,
+    spec: &AgentSpec,
+    tools: &[(usize, &Tool)],
+    profile: Profile,
+) -> Result<(), ChecksumError> {
+    emit::write_spec(sink, spec, tools, profile)
+        .map_err(|_| spec_number_error(spec, tools, profile))
 }
 
 #[cfg(test)]

@@ -28,6 +28,7 @@
 
 pub mod canonical;
 pub mod checksum;
+pub mod emit;
 pub mod error;
 pub mod normalize;
 pub mod spec;
@@ -36,7 +37,9 @@ pub mod spec;
 /// `ajwt-json`; re-exported so `ajwt_checksum::json::...` keeps working.
 pub use ajwt_json as json;
 
-pub use canonical::{canonical_bytes, jcs_canonicalize, python_dumps, Profile, UnknownProfile};
+pub use canonical::{
+    canonical_bytes, canonical_digest, jcs_canonicalize, python_dumps, Profile, UnknownProfile,
+};
 pub use checksum::{AgentChecksum, ChecksumFormatError};
 pub use error::{ChecksumError, ErrorKind};
 pub use normalize::normalize_prompt;
@@ -71,9 +74,29 @@ pub fn compute_json(input: &[u8], profile: Profile) -> Result<Computed, Checksum
     compute(&AgentSpec::from_json(input)?, profile)
 }
 
+/// The checksum only, hashed while canonicalizing (no canonical bytes in
+/// memory): the fast path for callers that do not keep
+/// [`Computed::canonical`] (issue 15, I-135). Same result and errors as
+/// `compute(spec, profile).map(|c| c.checksum)`.
+pub fn compute_checksum(
+    spec: &AgentSpec,
+    profile: Profile,
+) -> Result<AgentChecksum, ChecksumError> {
+    canonical_digest(spec, profile)
+}
+
+/// [`compute_checksum`] of a JSON agent specification read strictly; same
+/// result and errors as `compute_json(input, profile).map(|c| c.checksum)`.
+pub fn compute_checksum_json(
+    input: &[u8],
+    profile: Profile,
+) -> Result<AgentChecksum, ChecksumError> {
+    canonical_digest(&AgentSpec::from_json(input)?, profile)
+}
+
 impl AgentSpec {
-    /// The checksum of this specification under `profile`.
+    /// The checksum of this specification under `profile` ([`compute_checksum`]).
     pub fn checksum(&self, profile: Profile) -> Result<AgentChecksum, ChecksumError> {
-        Ok(compute(self, profile)?.checksum)
+        canonical_digest(self, profile)
     }
 }

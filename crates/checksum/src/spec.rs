@@ -11,8 +11,6 @@
 //! Every choice made here where the draft is silent or contradicts itself is
 //! recorded in `spec/interpretation.md`.
 
-use std::collections::HashSet;
-
 use crate::error::{render_key, ChecksumError, ErrorKind};
 use crate::json::{self, Value};
 
@@ -266,19 +264,40 @@ impl AgentSpec {
                 return Err(type_error("configuration", "an object", c));
             }
         }
-        let mut names = HashSet::new();
-        for (i, tool) in self.tools.iter().enumerate() {
-            let path = format!("tools[{i}]");
-            tool.validate(&path)?;
-            if !names.insert(tool.name.as_str()) {
-                return Err(err(
-                    ErrorKind::DuplicateToolName,
-                    &format!("{path}.name"),
-                    format!("duplicate tool name {:?}", tool.name),
-                ));
-            }
+        self.validated_sorted_tools().map(|_| ())
+    }
+
+    /// [`AgentSpec::validate`], returning the tools sorted by name (Unicode
+    /// code point order: §5.3.2 "sort by name", Python's `str` order, which
+    /// for UTF-8 is byte order) with their index in `tools`. The sort also
+    /// finds duplicate names; the error reported is the one the document-order
+    /// loop `for i in tools: tool.validate(i)?; seen.insert(name) or dup(i)`
+    /// would report first. Only the agent id and configuration are checked
+    /// before (see `validate`).
+    pub(crate) fn validated_sorted_tools(&self) -> Result<Vec<(usize, &Tool)>, ChecksumError> {
+        let mut sorted: Vec<(usize, &Tool)> = self.tools.iter().enumerate().collect();
+        // Stable: equal names keep document order.
+        sorted.sort_by(|a, b| a.1.name.cmp(&b.1.name));
+        let first_duplicate = sorted
+            .windows(2)
+            .filter_map(|w| match w {
+                [a, b] if a.1.name == b.1.name => Some(b.0),
+                _ => None,
+            })
+            .min();
+        let checked = first_duplicate.unwrap_or(self.tools.len());
+        for (i, tool) in self.tools.iter().enumerate().take(checked + 1) {
+            tool.validate(i)?;
         }
-        Ok(())
+        if let Some(i) = first_duplicate {
+            let name = self.tools.get(i).map_or("", |t| t.name.as_str());
+            return Err(err(
+                ErrorKind::DuplicateToolName,
+                &format!("tools[{i}].name"),
+                format!("duplicate tool name {name:?}"),
+            ));
+        }
+        Ok(sorted)
     }
 }
 
@@ -349,17 +368,18 @@ impl Tool {
         Ok(tool)
     }
 
-    fn validate(&self, path: &str) -> Result<(), ChecksumError> {
+    fn validate(&self, index: usize) -> Result<(), ChecksumError> {
+        let path = || format!("tools[{index}]");
         if self.name.is_empty() {
             return Err(err(
                 ErrorKind::InvalidToolName,
-                &format!("{path}.name"),
+                &format!("{}.name", path()),
                 "tool name must not be empty".into(),
             ));
         }
         if !matches!(self.parameters, Value::Object(_) | Value::Bool(_)) {
             return Err(type_error(
-                &format!("{path}.parameters"),
+                &format!("{}.parameters", path()),
                 "a JSON Schema (object or boolean)",
                 &self.parameters,
             ));
@@ -367,12 +387,12 @@ impl Tool {
         match (self.checksum_level, &self.source_code) {
             (ChecksumLevel::Deep, None) => Err(err(
                 ErrorKind::MissingSourceCode,
-                &format!("{path}.source_code"),
+                &format!("{}.source_code", path()),
                 format!("required for deep tool {:?} (§5.2.3)", self.name),
             )),
             (ChecksumLevel::Shallow, Some(_)) => Err(err(
                 ErrorKind::UnexpectedSourceCode,
-                &format!("{path}.source_code"),
+                &format!("{}.source_code", path()),
                 format!(
                     "tool {:?} is shallow, so its source code would not be hashed; set \"checksum_level\": \"deep\" or remove it",
                     self.name
