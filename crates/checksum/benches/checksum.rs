@@ -2,9 +2,14 @@
 //! the draft's §5.2.2 example agent and on a large generated agent
 //! (`benches/data/`, written by `cpython_baseline.py generate`).
 //!
-//! For every input and profile two pipelines are measured:
-//! * `compute_json`: strict JSON parse + validation + canonicalization + SHA-256;
-//! * `compute`: canonicalization + SHA-256 of an already parsed [`AgentSpec`].
+//! For every input and profile, in the same criterion group (issue 15):
+//! * `sha256`: SHA-256 (`sha2`) of the canonical bytes alone, the baseline;
+//! * `checksum`: [`compute_checksum`] of a parsed [`AgentSpec`]
+//!   (validation + one-pass canonicalization hashed as it is written);
+//! * `checksum_json`: [`compute_checksum_json`], strict JSON parse +
+//!   validation + the same;
+//! * `compute` / `compute_json`: the same with the canonical bytes kept
+//!   (`Computed::canonical`, what the CLI and registration use).
 //!
 //! Before measuring, one line per input and profile is printed,
 //! `AJWT-CHECKSUM <input> <profile> sha256:<hex>`, so that `run_bench.sh` can
@@ -15,7 +20,10 @@
 use std::hint::black_box;
 use std::path::PathBuf;
 
-use ajwt_checksum::{compute, compute_json, AgentSpec, Profile};
+use ajwt_checksum::{
+    compute, compute_checksum, compute_checksum_json, compute_json, AgentChecksum, AgentSpec,
+    Profile,
+};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 /// (benchmark group name, file under `benches/data/`).
@@ -50,6 +58,23 @@ fn bench_checksum(c: &mut Criterion) {
         let mut group = c.benchmark_group(group_name);
         group.throughput(Throughput::Elements(1));
         for profile in PROFILES {
+            let canonical = compute(&spec, profile).unwrap().canonical;
+            group.bench_with_input(BenchmarkId::new("sha256", profile), &canonical, |b, c| {
+                b.iter(|| AgentChecksum::digest(black_box(c)));
+            });
+            group.bench_with_input(BenchmarkId::new("checksum", profile), &spec, |b, spec| {
+                b.iter(|| compute_checksum(black_box(spec), profile).unwrap());
+            });
+            group.bench_with_input(
+                BenchmarkId::new("checksum_json", profile),
+                &bytes,
+                |b, bytes| {
+                    b.iter(|| compute_checksum_json(black_box(bytes), profile).unwrap());
+                },
+            );
+            group.bench_with_input(BenchmarkId::new("compute", profile), &spec, |b, spec| {
+                b.iter(|| compute(black_box(spec), profile).unwrap());
+            });
             group.bench_with_input(
                 BenchmarkId::new("compute_json", profile),
                 &bytes,
@@ -57,9 +82,6 @@ fn bench_checksum(c: &mut Criterion) {
                     b.iter(|| compute_json(black_box(bytes), profile).unwrap());
                 },
             );
-            group.bench_with_input(BenchmarkId::new("compute", profile), &spec, |b, spec| {
-                b.iter(|| compute(black_box(spec), profile).unwrap());
-            });
         }
         group.finish();
     }

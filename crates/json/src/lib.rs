@@ -13,11 +13,11 @@
 //! implementations reading the same agent specification would hash different
 //! things, and two JOSE libraries reading the same header would act on
 //! different `alg` values (RFC 8725 §3.1, RFC 7515 §4). This crate reads JSON
-//! with serde_json's lexer but builds its own [`Value`], which
+//! with its own reader into its own [`Value`], which
 //!
 //! * rejects a duplicate member name in any object, at any depth, naming its path;
 //! * keeps every number's exact literal text (RFC 8259 §6 grammar, validated by
-//!   serde_json), so that each canonicalization profile can apply its own rules
+//!   the reader), so that each canonicalization profile can apply its own rules
 //!   (ECMAScript doubles for JCS, CPython int/float for `python-ref`);
 //! * keeps object members in document order;
 //! * bounds nesting depth ([`MAX_DEPTH`]).
@@ -25,17 +25,14 @@
 //! [`parse_object`] is the common case: a document that must be a JSON
 //! object, returned as a `serde_json` map.
 //!
-//! Reading is two linear passes: serde_json's lexer drives a visitor that
-//! builds the tree (checking duplicates and depth), then a scan of the
-//! already-validated text collects the number literals in document order,
-//! which is the order in which the visitor met them.
+//! Reading is one linear pass (issue 15, I-136): a recursive-descent reader
+//! builds the tree, checks duplicates and depth as it goes and keeps each
+//! number's literal; syntax errors use serde_json's wording and positions.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 use std::collections::HashSet;
 use std::fmt;
-
-use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 
 /// Maximum nesting depth of arrays and objects (serde_json's own default limit).
 pub const MAX_DEPTH: usize = 128;
@@ -231,128 +228,412 @@ pub const MAX_INTEGER_DIGITS: usize = 4300;
 
 /// [`parse_strict`] over a `&str`.
 pub fn parse_strict_str(text: &str) -> Result<Value, JsonError> {
-    // serde_json would read every number as u64/i64/f64: it forgets the
-    // spelling and refuses integers beyond a double's range, which CPython
-    // reads exactly. So it is shown the text with each number literal masked
-    // as `0` padded with spaces (same length: error positions stay true), and
-    // the literals are checked and put back afterwards.
-    let literals = number_literals(text);
-    let masked = mask(text, &literals)?;
-    let mut found: Option<JsonError> = None;
-    let seed = ValueSeed {
-        path: Path::Root,
-        depth: 0,
-        found: &mut found,
+    let mut p = Parser {
+        text,
+        bytes: text.as_bytes(),
+        pos: 0,
+        deferred: None,
     };
-    let mut de = serde_json::Deserializer::from_str(&masked);
-    // Depth is bounded by our own MAX_DEPTH check before each recursion, so
-    // serde_json's fixed limit (127 levels) is replaced by ours (128).
-    de.disable_recursion_limit();
-    let result = seed.deserialize(&mut de).and_then(|v| de.end().map(|()| v));
-    let mut value = match (result, found) {
-        (_, Some(err)) => return Err(err),
-        (Ok(v), None) => v,
-        (Err(e), None) => return Err(JsonError::Syntax(e.to_string())),
-    };
-    let mut iter = literals.iter().map(|(_, lit)| *lit);
-    fill_numbers(&mut value, &mut iter, &Path::Root)?;
-    if iter.next().is_some() {
-        return Err(JsonError::Syntax(
-            "internal error: unmatched number literal".into(),
-        ));
+    p.skip_ws();
+    let value = p.value(&Path::Root, 0)?;
+    p.skip_ws();
+    if p.pos < p.bytes.len() {
+        return Err(p.syntax_at("trailing characters", p.pos));
     }
-    Ok(value)
+    match p.deferred {
+        Some(err) => Err(err),
+        None => Ok(value),
+    }
 }
 
-/// The maximal runs of `0-9 + - . e E` that start with `-` or a digit outside
-/// string literals, with their byte offsets. In valid JSON these are exactly
-/// the number tokens, in document order.
-fn number_literals(text: &str) -> Vec<(usize, &str)> {
-    let b = text.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while let Some(&c) = b.get(i) {
-        match c {
-            b'"' => {
-                i += 1;
-                while let Some(&c) = b.get(i) {
-                    i += if c == b'\\' { 2 } else { 1 };
-                    if c == b'"' {
-                        break;
-                    }
-                }
-            }
-            b'-' | b'0'..=b'9' => {
-                let start = i;
-                while b
-                    .get(i)
-                    .is_some_and(|c| matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
-                {
-                    i += 1;
-                }
-                if let Some(lit) = text.get(start..i) {
-                    out.push((start, lit));
-                }
-            }
-            _ => i += 1,
-        }
-    }
-    out
-}
+// ------------------------------------------------------------- reader ----
+//
+// One pass (issue 15, I-136): a recursive-descent reader over the validated
+// UTF-8 text that builds the [`Value`], checks duplicate member names and
+// depth as it goes, and keeps every number's literal. Syntax errors carry
+// serde_json's wording and `line L column C` (the reader used before).
+//
+// Errors keep the precedence of the earlier two-pass reader: syntax,
+// duplicate-name and depth errors are returned where they are met; number
+// problems (a literal outside the RFC 8259 grammar, overflow, more than
+// MAX_INTEGER_DIGITS digits) were found by the second pass, so the first one is
+// parked in `deferred` and only reported if the rest of the document is fine.
 
-fn mask<'t>(
+struct Parser<'t> {
     text: &'t str,
-    literals: &[(usize, &str)],
-) -> Result<std::borrow::Cow<'t, str>, JsonError> {
-    if literals.is_empty() {
-        return Ok(std::borrow::Cow::Borrowed(text));
-    }
-    let mut bytes = text.as_bytes().to_vec();
-    for (start, lit) in literals {
-        if let Some(span) = bytes.get_mut(*start..start + lit.len()) {
-            span.fill(b' ');
-            span[0] = b'0';
-        }
-    }
-    // Only ASCII bytes were replaced by ASCII bytes.
-    String::from_utf8(bytes)
-        .map(std::borrow::Cow::Owned)
-        .map_err(|e| JsonError::Syntax(format!("internal error: {e}")))
+    bytes: &'t [u8],
+    pos: usize,
+    deferred: Option<JsonError>,
 }
 
-fn fill_numbers<'a>(
-    v: &mut Value,
-    literals: &mut impl Iterator<Item = &'a str>,
-    path: &Path<'_>,
-) -> Result<(), JsonError> {
-    match v {
-        Value::Number(n) => {
-            let text = literals.next().ok_or_else(|| {
-                JsonError::Syntax("internal error: missing number literal".into())
-            })?;
-            *n = Number::from_literal(text)
-                .ok_or_else(|| JsonError::Syntax(format!("{path}: invalid number {text:?}")))?;
-            let too_long =
-                n.is_integer_literal() && text.trim_start_matches('-').len() > MAX_INTEGER_DIGITS;
-            if too_long || (!n.is_integer_literal() && !n.to_f64().is_finite()) {
-                return Err(JsonError::NumberOutOfRange {
+/// Needs attention inside a string: `"`, `\\` or a control character.
+#[inline]
+fn string_special(b: u8) -> bool {
+    b == b'"' || b == b'\\' || b < 0x20
+}
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// True when one of the 8 bytes is `"`, `\\` or below 0x20 (exact "any").
+#[inline]
+fn word_has_special(x: u64) -> bool {
+    let zero = |y: u64| y.wrapping_sub(LO) & !y & HI;
+    let control = x.wrapping_sub(LO * 0x20) & !x & HI;
+    (control | zero(x ^ (LO * 0x22)) | zero(x ^ (LO * 0x5c))) != 0
+}
+
+impl<'t> Parser<'t> {
+    #[inline]
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    #[inline]
+    fn skip_ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.pos += 1;
+        }
+    }
+
+    /// A syntax error about the byte at `at` (or the end of input).
+    #[cold]
+    fn syntax_at(&self, what: &str, at: usize) -> JsonError {
+        // serde_json's position: the last byte read, 1-based within its line.
+        let end = (at + 1).min(self.bytes.len());
+        let before = self.bytes.get(..end).unwrap_or(self.bytes);
+        let line = 1 + before.iter().filter(|&&b| b == b'\n').count();
+        let line_start = before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        let column = end - line_start;
+        JsonError::Syntax(format!("{what} at line {line} column {column}"))
+    }
+
+    #[cold]
+    fn eof(&self, what: &str) -> JsonError {
+        self.syntax_at(what, self.bytes.len())
+    }
+
+    fn defer(&mut self, err: JsonError) {
+        if self.deferred.is_none() {
+            self.deferred = Some(err);
+        }
+    }
+
+    fn value(&mut self, path: &Path<'_>, depth: usize) -> Result<Value, JsonError> {
+        match self.peek() {
+            None => Err(self.eof("EOF while parsing a value")),
+            Some(b'{') => self.object(path, depth),
+            Some(b'[') => self.array(path, depth),
+            Some(b'"') => Ok(Value::String(self.string()?)),
+            Some(b't') => self.ident(b"true", Value::Bool(true)),
+            Some(b'f') => self.ident(b"false", Value::Bool(false)),
+            Some(b'n') => self.ident(b"null", Value::Null),
+            Some(b'-' | b'0'..=b'9') => Ok(Value::Number(self.number(path))),
+            Some(_) => Err(self.syntax_at("expected value", self.pos)),
+        }
+    }
+
+    fn ident(&mut self, word: &[u8], v: Value) -> Result<Value, JsonError> {
+        for &want in word {
+            match self.peek() {
+                None => return Err(self.eof("EOF while parsing a value")),
+                Some(b) if b == want => self.pos += 1,
+                Some(_) => return Err(self.syntax_at("expected ident", self.pos)),
+            }
+        }
+        Ok(v)
+    }
+
+    /// The maximal run of `0-9 + - . e E` (what the earlier reader took for
+    /// one literal), checked against the grammar and the ranges (deferred).
+    fn number(&mut self, path: &Path<'_>) -> Number {
+        let start = self.pos;
+        while matches!(
+            self.peek(),
+            Some(b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
+        ) {
+            self.pos += 1;
+        }
+        let text = self.text.get(start..self.pos).unwrap_or("");
+        let n = Number {
+            text: text.to_owned(),
+        };
+        if !is_json_number(text) {
+            self.defer(JsonError::Syntax(format!(
+                "{path}: invalid number {text:?}"
+            )));
+        } else if n.is_integer_literal() {
+            if text.trim_start_matches('-').len() > MAX_INTEGER_DIGITS {
+                self.defer(JsonError::NumberOutOfRange {
                     path: path.to_string(),
                 });
             }
+        } else if !n.to_f64().is_finite() {
+            self.defer(JsonError::NumberOutOfRange {
+                path: path.to_string(),
+            });
         }
-        Value::Array(items) => {
-            for (i, x) in items.iter_mut().enumerate() {
-                fill_numbers(x, literals, &Path::Index(path, i))?;
-            }
-        }
-        Value::Object(members) => {
-            for (k, x) in members.iter_mut() {
-                fill_numbers(x, literals, &Path::Key(path, k))?;
-            }
-        }
-        _ => {}
+        n
     }
-    Ok(())
+
+    /// A string literal at `self.pos` (the opening quote), decoded.
+    fn string(&mut self) -> Result<String, JsonError> {
+        self.pos += 1;
+        let start = self.pos;
+        let at = self.next_special(start);
+        if self.peek_at(at) == Some(b'"') {
+            // No escape: one copy of the slice.
+            self.pos = at + 1;
+            return Ok(self.text.get(start..at).unwrap_or("").to_owned());
+        }
+        let mut out = String::with_capacity(at - start + 16);
+        let mut run = start;
+        let mut at = at;
+        loop {
+            out.push_str(self.text.get(run..at).unwrap_or(""));
+            match self.peek_at(at) {
+                None => {
+                    self.pos = at;
+                    return Err(self.eof("EOF while parsing a string"));
+                }
+                Some(b'"') => {
+                    self.pos = at + 1;
+                    return Ok(out);
+                }
+                Some(b'\\') => {
+                    self.pos = at + 1;
+                    self.escape(&mut out)?;
+                }
+                Some(_) => {
+                    return Err(self.syntax_at(
+                        "control character (\\u0000-\\u001F) found while parsing a string",
+                        at,
+                    ))
+                }
+            }
+            run = self.pos;
+            at = self.next_special(run);
+        }
+    }
+
+    #[inline]
+    fn peek_at(&self, at: usize) -> Option<u8> {
+        self.bytes.get(at).copied()
+    }
+
+    /// Index of the first `"`, `\\` or control byte at or after `from` (or the end).
+    #[inline]
+    fn next_special(&self, from: usize) -> usize {
+        let mut i = from;
+        while let Some(chunk) = self.bytes.get(i..i + 8) {
+            let Ok(word) = <[u8; 8]>::try_from(chunk) else {
+                break;
+            };
+            if word_has_special(u64::from_le_bytes(word)) {
+                break;
+            }
+            i += 8;
+        }
+        while let Some(&b) = self.bytes.get(i) {
+            if string_special(b) {
+                break;
+            }
+            i += 1;
+        }
+        i
+    }
+
+    /// After a backslash: one escape, appended to `out`.
+    fn escape(&mut self, out: &mut String) -> Result<(), JsonError> {
+        let Some(c) = self.peek() else {
+            return Err(self.eof("EOF while parsing a string"));
+        };
+        self.pos += 1;
+        let decoded = match c {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => {
+                let first = self.hex4()?;
+                match first {
+                    0xD800..=0xDBFF => {
+                        for want in [b'\\', b'u'] {
+                            match self.peek() {
+                                None => return Err(self.eof("EOF while parsing a string")),
+                                Some(b) if b == want => self.pos += 1,
+                                Some(_) => {
+                                    return Err(
+                                        self.syntax_at("unexpected end of hex escape", self.pos)
+                                    )
+                                }
+                            }
+                        }
+                        let second = self.hex4()?;
+                        if !(0xDC00..=0xDFFF).contains(&second) {
+                            return Err(self.syntax_at(
+                                "lone leading surrogate in hex escape",
+                                self.pos.saturating_sub(1),
+                            ));
+                        }
+                        let c = 0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00);
+                        char::from_u32(c).ok_or_else(|| {
+                            self.syntax_at("invalid unicode code point", self.pos.saturating_sub(1))
+                        })?
+                    }
+                    0xDC00..=0xDFFF => {
+                        return Err(self.syntax_at(
+                            "lone leading surrogate in hex escape",
+                            self.pos.saturating_sub(1),
+                        ))
+                    }
+                    _ => char::from_u32(first).ok_or_else(|| {
+                        self.syntax_at("invalid unicode code point", self.pos.saturating_sub(1))
+                    })?,
+                }
+            }
+            _ => return Err(self.syntax_at("invalid escape", self.pos - 1)),
+        };
+        out.push(decoded);
+        Ok(())
+    }
+
+    /// Four hex digits (serde_json's positions: a short escape is an EOF,
+    /// a bad digit is reported after the four bytes).
+    fn hex4(&mut self) -> Result<u32, JsonError> {
+        let Some(digits) = self.bytes.get(self.pos..self.pos + 4) else {
+            self.pos = self.bytes.len();
+            return Err(self.eof("EOF while parsing a string"));
+        };
+        let mut v = 0u32;
+        let mut ok = true;
+        for &b in digits {
+            let d = match b {
+                b'0'..=b'9' => b - b'0',
+                b'a'..=b'f' => b - b'a' + 10,
+                b'A'..=b'F' => b - b'A' + 10,
+                _ => {
+                    ok = false;
+                    0
+                }
+            };
+            v = v * 16 + u32::from(d);
+        }
+        self.pos += 4;
+        if ok {
+            Ok(v)
+        } else {
+            Err(self.syntax_at("invalid escape", self.pos - 1))
+        }
+    }
+
+    fn enter(&self, path: &Path<'_>, depth: usize) -> Result<(), JsonError> {
+        if depth >= MAX_DEPTH {
+            return Err(JsonError::TooDeep {
+                path: path.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    fn array(&mut self, path: &Path<'_>, depth: usize) -> Result<Value, JsonError> {
+        self.enter(path, depth)?;
+        self.pos += 1;
+        let mut items = Vec::new();
+        loop {
+            self.skip_ws();
+            match self.peek() {
+                None => return Err(self.eof("EOF while parsing a list")),
+                Some(b']') => {
+                    self.pos += 1;
+                    return Ok(Value::Array(items));
+                }
+                Some(b',') if !items.is_empty() => {
+                    self.pos += 1;
+                    self.skip_ws();
+                    match self.peek() {
+                        Some(b']') => return Err(self.syntax_at("trailing comma", self.pos)),
+                        Some(_) => {}
+                        None => return Err(self.eof("EOF while parsing a value")),
+                    }
+                }
+                Some(_) if items.is_empty() => {}
+                Some(_) => return Err(self.syntax_at("expected `,` or `]`", self.pos)),
+            }
+            let item = self.value(&Path::Index(path, items.len()), depth + 1)?;
+            items.push(item);
+        }
+    }
+
+    fn object(&mut self, path: &Path<'_>, depth: usize) -> Result<Value, JsonError> {
+        self.enter(path, depth)?;
+        self.pos += 1;
+        let mut members: Vec<(String, Value)> = Vec::new();
+        // Small objects (the common case) are checked by a linear scan; a set
+        // takes over past 16 members so that huge objects stay linear.
+        let mut seen: Option<HashSet<String>> = None;
+        loop {
+            self.skip_ws();
+            match self.peek() {
+                None => return Err(self.eof("EOF while parsing an object")),
+                Some(b'}') => {
+                    self.pos += 1;
+                    return Ok(Value::Object(members));
+                }
+                Some(b',') if !members.is_empty() => {
+                    self.pos += 1;
+                    self.skip_ws();
+                    match self.peek() {
+                        Some(b'"') => {}
+                        Some(b'}') => return Err(self.syntax_at("trailing comma", self.pos)),
+                        Some(_) => return Err(self.syntax_at("key must be a string", self.pos)),
+                        None => return Err(self.eof("EOF while parsing a value")),
+                    }
+                }
+                Some(b'"') if members.is_empty() => {}
+                Some(_) if members.is_empty() => {
+                    return Err(self.syntax_at("key must be a string", self.pos))
+                }
+                Some(_) => return Err(self.syntax_at("expected `,` or `}`", self.pos)),
+            }
+            let key = self.string()?;
+            let duplicate = match &mut seen {
+                Some(set) => !set.insert(key.clone()),
+                None => {
+                    let dup = members.iter().any(|(k, _)| *k == key);
+                    if members.len() >= 16 {
+                        let mut set: HashSet<String> =
+                            members.iter().map(|(k, _)| k.clone()).collect();
+                        set.insert(key.clone());
+                        seen = Some(set);
+                    }
+                    dup
+                }
+            };
+            if duplicate {
+                return Err(JsonError::DuplicateKey {
+                    path: path.to_string(),
+                    key,
+                });
+            }
+            self.skip_ws();
+            match self.peek() {
+                Some(b':') => self.pos += 1,
+                None => return Err(self.eof("EOF while parsing an object")),
+                Some(_) => return Err(self.syntax_at("expected `:`", self.pos)),
+            }
+            self.skip_ws();
+            let value = self.value(&Path::Key(path, &key), depth + 1)?;
+            members.push((key, value));
+        }
+    }
 }
 
 /// Why a document was refused by [`parse_object`].
@@ -430,132 +711,6 @@ impl fmt::Display for Path<'_> {
             }
             Path::Index(p, i) => write!(f, "{p}[{i}]"),
         }
-    }
-}
-
-/// Deserializes one value at `path`; errors that serde cannot carry with a
-/// path are parked in `found` and a placeholder serde error aborts parsing.
-struct ValueSeed<'p, 'f> {
-    path: Path<'p>,
-    depth: usize,
-    found: &'f mut Option<JsonError>,
-}
-
-impl<'de> DeserializeSeed<'de> for ValueSeed<'_, '_> {
-    type Value = Value;
-
-    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-/// A placeholder; the literal text is filled in by the second pass.
-fn placeholder<E>() -> Result<Value, E> {
-    Ok(Value::Number(Number {
-        text: String::new(),
-    }))
-}
-
-impl ValueSeed<'_, '_> {
-    fn enter<E: de::Error>(&mut self) -> Result<(), E> {
-        if self.depth >= MAX_DEPTH {
-            *self.found = Some(JsonError::TooDeep {
-                path: self.path.to_string(),
-            });
-            return Err(E::custom("nesting too deep"));
-        }
-        Ok(())
-    }
-}
-
-impl<'de> Visitor<'de> for ValueSeed<'_, '_> {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
-        Ok(Value::Bool(b))
-    }
-
-    fn visit_u64<E>(self, _: u64) -> Result<Value, E> {
-        placeholder()
-    }
-
-    fn visit_i64<E>(self, _: i64) -> Result<Value, E> {
-        placeholder()
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<Value, E> {
-        placeholder()
-    }
-
-    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
-        Ok(Value::String(s.to_owned()))
-    }
-
-    fn visit_string<E>(self, s: String) -> Result<Value, E> {
-        Ok(Value::String(s))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Value, A::Error> {
-        self.enter()?;
-        let mut members: Vec<(String, Value)> = Vec::new();
-        // Small objects (the common case) are checked by a linear scan; a set
-        // takes over past 16 members so that huge objects stay linear.
-        let mut seen: Option<HashSet<String>> = None;
-        while let Some(key) = map.next_key::<String>()? {
-            let duplicate = match &mut seen {
-                Some(set) => !set.insert(key.clone()),
-                None => {
-                    let dup = members.iter().any(|(k, _)| *k == key);
-                    if members.len() >= 16 {
-                        let mut set: HashSet<String> =
-                            members.iter().map(|(k, _)| k.clone()).collect();
-                        set.insert(key.clone());
-                        seen = Some(set);
-                    }
-                    dup
-                }
-            };
-            if duplicate {
-                *self.found = Some(JsonError::DuplicateKey {
-                    path: self.path.to_string(),
-                    key,
-                });
-                return Err(de::Error::custom("duplicate key"));
-            }
-            let value = map.next_value_seed(ValueSeed {
-                path: Path::Key(&self.path, &key),
-                depth: self.depth + 1,
-                found: self.found,
-            })?;
-            members.push((key, value));
-        }
-        Ok(Value::Object(members))
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<Value, A::Error> {
-        self.enter()?;
-        let mut items = Vec::new();
-        loop {
-            let index = items.len();
-            let next = seq.next_element_seed(ValueSeed {
-                path: Path::Index(&self.path, index),
-                depth: self.depth + 1,
-                found: self.found,
-            })?;
-            match next {
-                Some(v) => items.push(v),
-                None => break,
-            }
-        }
-        Ok(Value::Array(items))
     }
 }
 
