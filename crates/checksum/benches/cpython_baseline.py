@@ -247,14 +247,16 @@ def generate(out_dir: str) -> None:
 # Timing
 # ---------------------------------------------------------------------------
 
-def best_per_call(stmt, repeat: int, min_time: float) -> float:
-    """Best-of-`repeat` mean seconds per call, each repetition running at
-    least `min_time` seconds (timeit's autorange picks the loop count)."""
+def per_call(stmt, repeat: int, min_time: float):
+    """(best, median) over `repeat` repetitions of the mean seconds per call,
+    each repetition running at least `min_time` seconds (timeit's autorange
+    picks the loop count)."""
     timer = timeit.Timer(stmt)
     number, elapsed = timer.autorange()
     if elapsed < min_time:
         number = max(1, int(number * min_time / max(elapsed, 1e-9)))
-    return min(timer.repeat(repeat=repeat, number=number)) / number
+    times = sorted(t / number for t in timer.repeat(repeat=repeat, number=number))
+    return times[0], times[len(times) // 2]
 
 
 def run(files, repeat: int, min_time: float, as_json: bool) -> None:
@@ -265,14 +267,16 @@ def run(files, repeat: int, min_time: float, as_json: bool) -> None:
         loaded = components_from_spec(json.loads(raw))
         digest = compute_agent_checksum(loaded)
         assert checksum_from_bytes(raw) == digest
-        parsed = best_per_call(lambda: compute_agent_checksum(loaded), repeat, min_time)
-        from_bytes = best_per_call(lambda: checksum_from_bytes(raw), repeat, min_time)
+        parsed, parsed_median = per_call(lambda: compute_agent_checksum(loaded), repeat, min_time)
+        from_bytes, bytes_median = per_call(lambda: checksum_from_bytes(raw), repeat, min_time)
         results.append({
             "file": os.path.basename(path),
             "bytes": len(raw),
             "checksum": digest,
             "parsed_s_per_call": parsed,
             "bytes_s_per_call": from_bytes,
+            "parsed_median_s_per_call": parsed_median,
+            "bytes_median_s_per_call": bytes_median,
         })
     meta = {
         "python": platform.python_implementation() + " " + platform.python_version(),

@@ -170,24 +170,28 @@ fn byte_needs_escape(b: u8, ascii_only: bool) -> bool {
     b < 0x20 || b == b'"' || b == b'\\' || (ascii_only && b >= 0x7f)
 }
 
-/// Index of the first byte at or after `from` that needs an escape.
+/// Index of the first byte at or after `from` that needs an escape: 16 bytes
+/// (two words) per step, then byte by byte from the chunk that has one.
 #[inline]
 fn next_escape(bytes: &[u8], from: usize, ascii_only: bool) -> Option<usize> {
-    let mut i = from;
-    while let Some(chunk) = bytes.get(i..i + 8) {
-        let Ok(word) = <[u8; 8]>::try_from(chunk) else {
+    let rest = bytes.get(from..)?;
+    let mut skipped = 0;
+    for chunk in rest.chunks_exact(16) {
+        let (a, b) = chunk.split_at(8);
+        let (Ok(a), Ok(b)) = (<[u8; 8]>::try_from(a), <[u8; 8]>::try_from(b)) else {
             break;
         };
-        if chunk_needs_escape(u64::from_le_bytes(word), ascii_only) {
+        if chunk_needs_escape(u64::from_le_bytes(a), ascii_only)
+            || chunk_needs_escape(u64::from_le_bytes(b), ascii_only)
+        {
             break;
         }
-        i += 8;
+        skipped += 16;
     }
-    bytes
-        .get(i..)?
+    rest.get(skipped..)?
         .iter()
         .position(|&b| byte_needs_escape(b, ascii_only))
-        .map(|p| i + p)
+        .map(|p| from + skipped + p)
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";

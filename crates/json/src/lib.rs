@@ -424,26 +424,26 @@ impl<'t> Parser<'t> {
         self.bytes.get(at).copied()
     }
 
-    /// Index of the first `"`, `\\` or control byte at or after `from` (or the end).
+    /// Index of the first `"`, `\\` or control byte at or after `from` (or
+    /// the end): 16 bytes (two words) per step, then byte by byte.
     #[inline]
     fn next_special(&self, from: usize) -> usize {
-        let mut i = from;
-        while let Some(chunk) = self.bytes.get(i..i + 8) {
-            let Ok(word) = <[u8; 8]>::try_from(chunk) else {
+        let Some(rest) = self.bytes.get(from..) else {
+            return self.bytes.len();
+        };
+        let mut skipped = 0;
+        for chunk in rest.chunks_exact(16) {
+            let (a, b) = chunk.split_at(8);
+            let (Ok(a), Ok(b)) = (<[u8; 8]>::try_from(a), <[u8; 8]>::try_from(b)) else {
                 break;
             };
-            if word_has_special(u64::from_le_bytes(word)) {
+            if word_has_special(u64::from_le_bytes(a)) || word_has_special(u64::from_le_bytes(b)) {
                 break;
             }
-            i += 8;
+            skipped += 16;
         }
-        while let Some(&b) = self.bytes.get(i) {
-            if string_special(b) {
-                break;
-            }
-            i += 1;
-        }
-        i
+        let tail = rest.get(skipped..).unwrap_or(&[]);
+        from + skipped + tail.iter().position(|&b| string_special(b)).unwrap_or(tail.len())
     }
 
     /// After a backslash: one escape, appended to `out`.
