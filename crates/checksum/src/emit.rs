@@ -165,10 +165,19 @@ fn chunk_needs_escape(x: u64, ascii_only: bool) -> bool {
     m != 0
 }
 
-#[inline]
-fn byte_needs_escape(b: u8, ascii_only: bool) -> bool {
-    b < 0x20 || b == b'"' || b == b'\\' || (ascii_only && b >= 0x7f)
+/// Per byte: needs an escape (JCS, then python-ref's `ensure_ascii`).
+const fn escape_table(ascii_only: bool) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = i < 0x20 || i == 0x22 || i == 0x5c || (ascii_only && i >= 0x7f);
+        i += 1;
+    }
+    t
 }
+
+static ESCAPE_JCS: [bool; 256] = escape_table(false);
+static ESCAPE_ASCII: [bool; 256] = escape_table(true);
 
 /// Index of the first byte at or after `from` that needs an escape: 16 bytes
 /// (two words) per step, then byte by byte from the chunk that has one.
@@ -188,9 +197,14 @@ fn next_escape(bytes: &[u8], from: usize, ascii_only: bool) -> Option<usize> {
         }
         skipped += 16;
     }
+    let table = if ascii_only {
+        &ESCAPE_ASCII
+    } else {
+        &ESCAPE_JCS
+    };
     rest.get(skipped..)?
         .iter()
-        .position(|&b| byte_needs_escape(b, ascii_only))
+        .position(|&b| table[usize::from(b)])
         .map(|p| from + skipped + p)
 }
 
@@ -250,8 +264,15 @@ fn put_str_body<S: Sink>(sink: &mut S, s: &str, ascii_only: bool) {
 /// differing characters are a supplementary one and one in U+E000..U+FFFF.
 pub(crate) fn cmp_utf16(a: &str, b: &str) -> std::cmp::Ordering {
     let (ab, bb) = (a.as_bytes(), b.as_bytes());
+    let bytewise = ab.cmp(bb);
+    // Only a character at or above U+E000 (UTF-8 lead byte 0xEE or more) on
+    // both sides can make the orders differ.
+    let high = |s: &[u8]| s.iter().any(|&x| x >= 0xEE);
+    if bytewise.is_eq() || !high(ab) || !high(bb) {
+        return bytewise;
+    }
     let Some(i) = ab.iter().zip(bb).position(|(x, y)| x != y) else {
-        return ab.len().cmp(&bb.len());
+        return bytewise;
     };
     // Back to the start of the character holding the first difference (the
     // prefix is identical, so it is a boundary in both strings).

@@ -389,7 +389,10 @@ impl<'t> Parser<'t> {
             self.pos = at + 1;
             return Ok(self.text.get(start..at).unwrap_or("").to_owned());
         }
-        let mut out = String::with_capacity(at - start + 16);
+        // Escapes only shrink the text: its raw length bounds the decoded one,
+        // so one allocation holds it (a long prompt full of `\n` escapes
+        // would otherwise be copied on every doubling).
+        let mut out = String::with_capacity(self.raw_string_len(at) - start);
         let mut run = start;
         let mut at = at;
         loop {
@@ -419,6 +422,19 @@ impl<'t> Parser<'t> {
         }
     }
 
+    /// Index of the closing quote of the string containing `from` (or the
+    /// end of the input), skipping escaped characters.
+    fn raw_string_len(&self, from: usize) -> usize {
+        let mut at = from;
+        loop {
+            match self.peek_at(at) {
+                Some(b'"') | None => return at,
+                Some(b'\\') => at = self.next_special(at + 2),
+                Some(_) => at = self.next_special(at + 1),
+            }
+        }
+    }
+
     #[inline]
     fn peek_at(&self, at: usize) -> Option<u8> {
         self.bytes.get(at).copied()
@@ -443,7 +459,11 @@ impl<'t> Parser<'t> {
             skipped += 16;
         }
         let tail = rest.get(skipped..).unwrap_or(&[]);
-        from + skipped + tail.iter().position(|&b| string_special(b)).unwrap_or(tail.len())
+        from + skipped
+            + tail
+                .iter()
+                .position(|&b| string_special(b))
+                .unwrap_or(tail.len())
     }
 
     /// After a backslash: one escape, appended to `out`.
