@@ -64,9 +64,9 @@ impl Sink for Sha256 {
     }
 }
 
-const HASH_BUF: usize = 4096;
+const HASH_BUF: usize = 1024;
 
-/// SHA-256 behind a 4 KiB buffer: the many small writes of a canonicalizer
+/// SHA-256 behind a 1 KiB buffer: the many small writes of a canonicalizer
 /// (`"`, `:`, `,`, short keys) are copied, and the hasher is fed whole buffers.
 pub struct HashSink {
     hasher: Sha256,
@@ -653,7 +653,7 @@ mod tests {
     #[test]
     fn i135_hash_sink_equals_one_shot_sha256() {
         let data: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
-        for split in [1, 7, 63, 64, 2047, 2048, 4095, 4096, 9000] {
+        for split in [1, 7, 63, 64, 1023, 1024, 1025, 2048, 4096, 9000] {
             let mut sink = HashSink::new();
             for piece in data.chunks(split) {
                 sink.put(piece);
