@@ -152,7 +152,12 @@ if os.path.exists(notes_path):
     w("")
     md.extend(notes)
 
-with open(os.path.join(bench, "RESULTS.md"), "w") as f:
+# A BENCH_QUICK smoke run must not overwrite the committed RESULTS.md.
+quick = env.get("BENCH_QUICK", "0") == "1"
+md_path = os.path.join(out_dir, "checksum-RESULTS.md") if quick else os.path.join(bench, "RESULTS.md")
+if quick:
+    md.insert(1, "\n**BENCH_QUICK=1 smoke run: short measurements, not for reporting.**")
+with open(md_path, "w") as f:
     f.write("\n".join(md) + "\n")
 result = {
     "area": "checksum",
@@ -166,7 +171,7 @@ with open(os.path.join(out_dir, "checksum.json"), "w") as f:
     json.dump(result, f, indent=1, ensure_ascii=False)
     f.write("\n")
 print("\n".join(md))
-print(f"wrote {os.path.join(bench, 'RESULTS.md')} and {os.path.join(out_dir, 'checksum.json')}", file=sys.stderr)
+print(f"wrote {md_path} and {os.path.join(out_dir, 'checksum.json')}", file=sys.stderr)
 if not ok:
     print("error: python-ref checksum mismatch", file=sys.stderr)
     sys.exit(1)

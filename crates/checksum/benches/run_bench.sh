@@ -5,7 +5,8 @@
 # $AJWT_BENCH_OUT/checksum.json (default <target dir>/bench-results).
 #
 #   crates/checksum/benches/run_bench.sh              # normal run, < 3 minutes
-#   BENCH_QUICK=1 crates/checksum/benches/run_bench.sh  # smoke run, < 40 s
+#   BENCH_QUICK=1 crates/checksum/benches/run_bench.sh  # smoke run, < 40 s; writes
+#       $AJWT_BENCH_OUT/checksum-RESULTS.md instead of benches/RESULTS.md
 #
 # Issue 15 targets, each a ratio to SHA-256 (sha2) of the canonical bytes
 # alone measured in the SAME criterion group: a checksum from a parsed spec
@@ -79,7 +80,8 @@ for input in "${INPUTS[@]}"; do
     echo "$input ${hex:-unavailable}" >>"$WORK/cli.txt"
 done
 
-export WORK TARGET_DIR BENCH_DIR WARMUP MEASURE LOAD_BEFORE LOAD_AFTER AJWT_BENCH_OUT
+BENCH_QUICK="${BENCH_QUICK:-0}"
+export WORK TARGET_DIR BENCH_DIR WARMUP MEASURE LOAD_BEFORE LOAD_AFTER AJWT_BENCH_OUT BENCH_QUICK
 export INPUT_LIST="${INPUTS[*]}"
 RUSTC_VERSION="$(rustc --version)"
 GIT_REV="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
