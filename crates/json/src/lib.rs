@@ -275,12 +275,26 @@ fn string_special(b: u8) -> bool {
 const LO: u64 = 0x0101_0101_0101_0101;
 const HI: u64 = 0x8080_8080_8080_8080;
 
-/// True when one of the 8 bytes is `"`, `\\` or below 0x20 (exact "any").
+/// Flags (high bit of each byte) the bytes of `x` that are `"`, `\\` or below
+/// 0x20. Only the LOWEST flag is exact (a borrow can flag a byte above a
+/// flagged one), which is all [`Parser::next_special`] uses.
 #[inline]
-fn word_has_special(x: u64) -> bool {
+fn special_mask(x: u64) -> u64 {
     let zero = |y: u64| y.wrapping_sub(LO) & !y & HI;
     let control = x.wrapping_sub(LO * 0x20) & !x & HI;
-    (control | zero(x ^ (LO * 0x22)) | zero(x ^ (LO * 0x5c))) != 0
+    control | zero(x ^ (LO * 0x22)) | zero(x ^ (LO * 0x5c))
+}
+
+/// True when one of the 32 bytes is `"`, `\\` or below 0x20. Branch-free
+/// over a fixed length, so that the compiler turns it into SIMD compares
+/// without `unsafe`.
+#[inline]
+fn block_has_special(block: &[u8; 32]) -> bool {
+    let mut any = 0u8;
+    for &b in block {
+        any |= u8::from(b < 0x20) | u8::from(b == b'"') | u8::from(b == b'\\');
+    }
+    any != 0
 }
 
 impl<'t> Parser<'t> {
@@ -441,29 +455,40 @@ impl<'t> Parser<'t> {
     }
 
     /// Index of the first `"`, `\\` or control byte at or after `from` (or
-    /// the end): 16 bytes (two words) per step, then byte by byte.
+    /// the end). A string always ends with a `"`, so the scan may read past
+    /// the string's end into the rest of the document: 32-byte blocks while
+    /// they are clean (long strings), then 8-byte words whose lowest flagged
+    /// byte is the answer (no byte loop for short names), then the last < 8
+    /// bytes of the input one by one.
     #[inline]
     fn next_special(&self, from: usize) -> usize {
-        let Some(rest) = self.bytes.get(from..) else {
-            return self.bytes.len();
-        };
-        let mut skipped = 0;
-        for chunk in rest.chunks_exact(16) {
-            let (a, b) = chunk.split_at(8);
-            let (Ok(a), Ok(b)) = (<[u8; 8]>::try_from(a), <[u8; 8]>::try_from(b)) else {
-                break;
-            };
-            if word_has_special(u64::from_le_bytes(a)) || word_has_special(u64::from_le_bytes(b)) {
+        let mut at = from.min(self.bytes.len());
+        while let Some(block) = self
+            .bytes
+            .get(at..at + 32)
+            .and_then(|b| <&[u8; 32]>::try_from(b).ok())
+        {
+            if block_has_special(block) {
                 break;
             }
-            skipped += 16;
+            at += 32;
         }
-        let tail = rest.get(skipped..).unwrap_or(&[]);
-        from + skipped
-            + tail
-                .iter()
-                .position(|&b| string_special(b))
-                .unwrap_or(tail.len())
+        while let Some(word) = self
+            .bytes
+            .get(at..at + 8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        {
+            let mask = special_mask(u64::from_le_bytes(word));
+            if mask != 0 {
+                return at + (mask.trailing_zeros() / 8) as usize;
+            }
+            at += 8;
+        }
+        let tail = self.bytes.get(at..).unwrap_or(&[]);
+        at + tail
+            .iter()
+            .position(|&b| string_special(b))
+            .unwrap_or(tail.len())
     }
 
     /// After a backslash: one escape, appended to `out`.

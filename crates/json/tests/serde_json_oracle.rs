@@ -135,3 +135,43 @@ proptest! {
         }
     }
 }
+
+/// I-139: the string scanner reads 32-byte blocks and 8-byte words, past the
+/// end of a string into the rest of the document. A special byte (escape,
+/// raw control character, stray quote) at every offset of strings of every
+/// length around the block and word sizes, followed by 0..9 bytes of
+/// document, must give serde_json's value or serde_json's error message.
+#[test]
+fn i139_word_scanner_agrees_with_serde_json_at_every_offset() {
+    let specials: [&[u8]; 5] = [b"\\n", b"\\u00e9", b"\x01", b"\\\"", b"\x1f"];
+    let tails: [&[u8]; 4] = [b"", b" ", b"        ", b"\n\n\n\n\n\n\n\n\n"];
+    for len in 0..70 {
+        for at in 0..=len {
+            for special in specials {
+                for tail in tails {
+                    let mut doc = b"[\"".to_vec();
+                    doc.extend(std::iter::repeat_n(b'a', at));
+                    doc.extend_from_slice(special);
+                    doc.extend(std::iter::repeat_n(b'b', len - at));
+                    doc.extend_from_slice(b"\"]");
+                    doc.extend_from_slice(tail);
+                    let ours = parse_strict(&doc).map(|v| v.to_serde_json());
+                    let theirs = serde(&doc);
+                    match (ours, theirs) {
+                        (Ok(v), Ok(t)) => assert_eq!(v, t),
+                        (Err(JsonError::Syntax(m)), Err(e)) => assert_eq!(m, e.to_string()),
+                        (o, t) => panic!("{:?}: {o:?} vs {t:?}", String::from_utf8_lossy(&doc)),
+                    }
+                    // Unterminated: the scan runs into the end of the input.
+                    let cut = &doc[..2 + at + special.len()];
+                    assert_eq!(
+                        parse_strict(cut)
+                            .map(|v| v.to_serde_json())
+                            .map_err(|e| e.to_string()),
+                        serde(cut).map_err(|e| format!("invalid JSON: {e}"))
+                    );
+                }
+            }
+        }
+    }
+}
