@@ -12,7 +12,8 @@ use std::str::FromStr;
 
 use crate::emit::{self, HashSink, Sink};
 use crate::error::{render_key, ChecksumError, ErrorKind};
-use crate::json::{Number, Value};
+use crate::json::{literal_is_integer, literal_to_f64, Value};
+use crate::node::{Kind, Node};
 use crate::spec::{AgentSpec, Tool};
 use crate::AgentChecksum;
 
@@ -78,19 +79,19 @@ fn child(parent: &str, key: &str) -> String {
 // so that kinds, paths and messages stay exactly as they were.
 
 /// The first number of `v` (document order) that `profile` cannot write.
-fn first_number_error(v: &Value, path: &str, profile: Profile) -> Result<(), ChecksumError> {
-    match v {
-        Value::Number(n) => match profile {
+fn first_number_error<N: Node>(v: &N, path: &str, profile: Profile) -> Result<(), ChecksumError> {
+    match v.kind() {
+        Kind::Number(n) => match profile {
             Profile::Jcs => jcs_number(n, path).map(|_| ()),
             Profile::PythonRef => python_number_text(n, path).map(|_| ()),
         },
-        Value::Array(items) => items
+        Kind::Array(items) => items
             .iter()
             .enumerate()
             .try_for_each(|(i, x)| first_number_error(x, &format!("{path}[{i}]"), profile)),
-        Value::Object(members) => members
+        Kind::Object(members) => members
             .iter()
-            .try_for_each(|(k, x)| first_number_error(x, &child(path, k), profile)),
+            .try_for_each(|(k, x)| first_number_error(x, &child(path, k.as_ref()), profile)),
         _ => Ok(()),
     }
 }
@@ -104,9 +105,9 @@ fn writer_failed() -> ChecksumError {
     )
 }
 
-fn spec_number_error(
-    spec: &AgentSpec,
-    tools: &[(usize, &Tool)],
+fn spec_number_error<T: AsRef<str>, N: Node>(
+    spec: &AgentSpec<T, N>,
+    tools: &[(usize, &Tool<T, N>)],
     profile: Profile,
 ) -> ChecksumError {
     let found = (|| {
@@ -125,9 +126,9 @@ fn spec_number_error(
 
 // ---------------------------------------------------------------- jcs ----
 
-fn jcs_number(n: &Number, path: &str) -> Result<f64, ChecksumError> {
-    let f = n.to_f64();
-    if n.is_integer_literal() && !(f.is_finite() && integer_is_exact(n.as_str(), f)) {
+fn jcs_number(n: &str, path: &str) -> Result<f64, ChecksumError> {
+    let f = literal_to_f64(n);
+    if literal_is_integer(n) && !(f.is_finite() && integer_is_exact(n, f)) {
         return Err(ChecksumError::new(
             ErrorKind::UnrepresentableNumber,
             Some(path.to_owned()),
@@ -261,17 +262,17 @@ fn decimal_digits(s: &str) -> Option<(String, i32)> {
 }
 
 /// How `json.loads` then `json.dumps` print a number literal.
-fn python_number_text(n: &Number, path: &str) -> Result<String, ChecksumError> {
-    if n.is_integer_literal() {
+fn python_number_text(n: &str, path: &str) -> Result<String, ChecksumError> {
+    if literal_is_integer(n) {
         // `int(text)` prints back its digits; only "-0" changes (to "0").
-        let t = n.as_str();
+        let t = n;
         return Ok(if t == "-0" {
             "0".to_owned()
         } else {
             t.to_owned()
         });
     }
-    python_float_repr(n.to_f64()).ok_or_else(|| {
+    python_float_repr(literal_to_f64(n)).ok_or_else(|| {
         ChecksumError::new(
             ErrorKind::NumberOutOfRange,
             Some(path.to_owned()),
@@ -313,16 +314,24 @@ pub fn canonical_digest(
     spec: &AgentSpec,
     profile: Profile,
 ) -> Result<AgentChecksum, ChecksumError> {
+    digest_of(spec, profile)
+}
+
+/// [`canonical_digest`] over either value type (I-140).
+pub(crate) fn digest_of<T: AsRef<str>, N: Node>(
+    spec: &AgentSpec<T, N>,
+    profile: Profile,
+) -> Result<AgentChecksum, ChecksumError> {
     let tools = spec.validated_sorted_tools()?;
     let mut sink = HashSink::new();
     write_canonical(&mut sink, spec, &tools, profile)?;
     Ok(sink.finish())
 }
 
-fn write_canonical<S: Sink>(
+fn write_canonical<S: Sink, T: AsRef<str>, N: Node>(
     sink: &mut S,
-    spec: &AgentSpec,
-    tools: &[(usize, &Tool)],
+    spec: &AgentSpec<T, N>,
+    tools: &[(usize, &Tool<T, N>)],
     profile: Profile,
 ) -> Result<(), ChecksumError> {
     emit::write_spec(sink, spec, tools, profile)

@@ -31,7 +31,8 @@
 use sha2::{Digest, Sha256};
 
 use crate::canonical::{integer_is_exact, python_float_repr, Profile};
-use crate::json::{Number, Value};
+use crate::json::{literal_is_integer, literal_to_f64};
+use crate::node::{Kind, Node};
 use crate::normalize::python_strip;
 use crate::spec::{AgentSpec, ChecksumLevel, Tool};
 use crate::AgentChecksum;
@@ -399,9 +400,9 @@ impl<S: Sink> Walk<'_, S> {
         self.sink.put(if self.python { b", " } else { b"," });
     }
 
-    fn number(&mut self, n: &Number) -> Result<(), Unwritable> {
-        let text = n.as_str();
-        if n.is_integer_literal() {
+    fn number(&mut self, text: &str) -> Result<(), Unwritable> {
+        let integer = literal_is_integer(text);
+        if integer {
             if text == "-0" {
                 self.sink.put(b"0");
                 return Ok(());
@@ -413,7 +414,7 @@ impl<S: Sink> Walk<'_, S> {
                 return Ok(());
             }
         }
-        let f = n.to_f64();
+        let f = literal_to_f64(text);
         if !f.is_finite() {
             return Err(Unwritable);
         }
@@ -421,7 +422,7 @@ impl<S: Sink> Walk<'_, S> {
             let repr = python_float_repr(f).ok_or(Unwritable)?;
             self.sink.put(repr.as_bytes());
         } else {
-            if n.is_integer_literal() && !integer_is_exact(text, f) {
+            if integer && !integer_is_exact(text, f) {
                 return Err(Unwritable);
             }
             let mut buf = ryu_js::Buffer::new();
@@ -430,14 +431,14 @@ impl<S: Sink> Walk<'_, S> {
         Ok(())
     }
 
-    fn value(&mut self, v: &Value) -> Result<(), Unwritable> {
-        match v {
-            Value::Null => self.sink.put(b"null"),
-            Value::Bool(true) => self.sink.put(b"true"),
-            Value::Bool(false) => self.sink.put(b"false"),
-            Value::Number(n) => self.number(n)?,
-            Value::String(s) => self.string(s),
-            Value::Array(items) => {
+    fn value<N: Node>(&mut self, v: &N) -> Result<(), Unwritable> {
+        match v.kind() {
+            Kind::Null => self.sink.put(b"null"),
+            Kind::Bool(true) => self.sink.put(b"true"),
+            Kind::Bool(false) => self.sink.put(b"false"),
+            Kind::Number(n) => self.number(n)?,
+            Kind::String(s) => self.string(s),
+            Kind::Array(items) => {
                 self.sink.put(b"[");
                 for (i, x) in items.iter().enumerate() {
                     if i > 0 {
@@ -447,15 +448,15 @@ impl<S: Sink> Walk<'_, S> {
                 }
                 self.sink.put(b"]");
             }
-            Value::Object(members) => self.object(members)?,
+            Kind::Object(members) => self.object(members)?,
         }
         Ok(())
     }
 
-    fn object(&mut self, members: &[(String, Value)]) -> Result<(), Unwritable> {
+    fn object<N: Node>(&mut self, members: &[(N::Str, N)]) -> Result<(), Unwritable> {
         let base = self.scratch.len();
         self.scratch.extend(0..members.len());
-        let name = |i: usize| members.get(i).map_or("", |(k, _)| k.as_str());
+        let name = |i: usize| members.get(i).map_or("", |(k, _)| k.as_ref());
         if let Some(order) = self.scratch.get_mut(base..) {
             if self.python {
                 order.sort_unstable_by(|&a, &b| name(a).cmp(name(b)));
@@ -471,7 +472,7 @@ impl<S: Sink> Walk<'_, S> {
             if pos > 0 {
                 self.member_sep();
             }
-            self.string(k);
+            self.string(k.as_ref());
             self.sink.put(if self.python { b": " } else { b":" });
             self.value(x)?;
         }
@@ -504,17 +505,21 @@ impl<S: Sink> Walk<'_, S> {
     /// §5.3.1: `{"agent_id","configuration","prompt_template","tools"}`, tools
     /// as `{"description","name","parameters"[,"source_code"]}` (keys in
     /// RFC 8785 order, which for these ASCII names is byte order).
-    fn jcs_spec(&mut self, spec: &AgentSpec, tools: &[(usize, &Tool)]) -> Result<(), Unwritable> {
+    fn jcs_spec<T: AsRef<str>, N: Node>(
+        &mut self,
+        spec: &AgentSpec<T, N>,
+        tools: &[(usize, &Tool<T, N>)],
+    ) -> Result<(), Unwritable> {
         self.sink.put(b"{");
         self.key(true, "agent_id");
-        self.string(&spec.agent_id);
+        self.string(spec.agent_id.as_ref());
         self.key(false, "configuration");
         match &spec.configuration {
             Some(c) => self.value(c)?,
             None => self.sink.put(b"{}"),
         }
         self.key(false, "prompt_template");
-        self.prompt(&spec.prompt);
+        self.prompt(spec.prompt.as_ref());
         self.key(false, "tools");
         self.sink.put(b"[");
         for (i, (_, t)) in tools.iter().enumerate() {
@@ -523,9 +528,9 @@ impl<S: Sink> Walk<'_, S> {
             }
             self.sink.put(b"{");
             self.key(true, "description");
-            self.string(&t.description);
+            self.string(t.description.as_ref());
             self.key(false, "name");
-            self.string(&t.name);
+            self.string(t.name.as_ref());
             self.key(false, "parameters");
             self.value(&t.parameters)?;
             self.deep_source(t);
@@ -535,11 +540,11 @@ impl<S: Sink> Walk<'_, S> {
         Ok(())
     }
 
-    fn deep_source(&mut self, t: &Tool) {
+    fn deep_source<T: AsRef<str>, N: Node>(&mut self, t: &Tool<T, N>) {
         if t.checksum_level == ChecksumLevel::Deep {
             if let Some(src) = &t.source_code {
                 self.key(false, "source_code");
-                self.string(src);
+                self.string(src.as_ref());
             }
         }
     }
@@ -547,10 +552,10 @@ impl<S: Sink> Walk<'_, S> {
     /// §5.3.2 reference code: `{"config","id","prompt","tools"}`, tools as
     /// `{"description","name","signature"[,"source_code"]}`; an absent
     /// configuration is `{}` (I-61).
-    fn python_spec(
+    fn python_spec<T: AsRef<str>, N: Node>(
         &mut self,
-        spec: &AgentSpec,
-        tools: &[(usize, &Tool)],
+        spec: &AgentSpec<T, N>,
+        tools: &[(usize, &Tool<T, N>)],
     ) -> Result<(), Unwritable> {
         self.sink.put(b"{");
         self.key(true, "config");
@@ -559,9 +564,9 @@ impl<S: Sink> Walk<'_, S> {
             None => self.sink.put(b"{}"),
         }
         self.key(false, "id");
-        self.string(&spec.agent_id);
+        self.string(spec.agent_id.as_ref());
         self.key(false, "prompt");
-        self.prompt(&spec.prompt);
+        self.prompt(spec.prompt.as_ref());
         self.key(false, "tools");
         self.sink.put(b"[");
         for (i, (_, t)) in tools.iter().enumerate() {
@@ -570,12 +575,12 @@ impl<S: Sink> Walk<'_, S> {
             }
             self.sink.put(b"{");
             self.key(true, "description");
-            self.string(&t.description);
+            self.string(t.description.as_ref());
             self.key(false, "name");
-            self.string(&t.name);
+            self.string(t.name.as_ref());
             self.key(false, "signature");
             match &t.signature {
-                Some(s) => self.string(s),
+                Some(s) => self.string(s.as_ref()),
                 None => self.sink.put(b"null"),
             }
             self.deep_source(t);
@@ -588,10 +593,10 @@ impl<S: Sink> Walk<'_, S> {
 
 /// Writes the canonical form of a validated `spec` whose tools, sorted by
 /// name, are `tools`.
-pub(crate) fn write_spec<S: Sink>(
+pub(crate) fn write_spec<S: Sink, T: AsRef<str>, N: Node>(
     sink: &mut S,
-    spec: &AgentSpec,
-    tools: &[(usize, &Tool)],
+    spec: &AgentSpec<T, N>,
+    tools: &[(usize, &Tool<T, N>)],
     profile: Profile,
 ) -> Result<(), Unwritable> {
     let mut walk = Walk {
@@ -606,9 +611,9 @@ pub(crate) fn write_spec<S: Sink>(
 }
 
 /// Writes any strict value in `profile`'s canonical form.
-pub(crate) fn write_value<S: Sink>(
+pub(crate) fn write_value<S: Sink, N: Node>(
     sink: &mut S,
-    v: &Value,
+    v: &N,
     profile: Profile,
 ) -> Result<(), Unwritable> {
     Walk {

@@ -30,6 +30,7 @@ pub mod canonical;
 pub mod checksum;
 pub mod emit;
 pub mod error;
+mod node;
 pub mod normalize;
 pub mod spec;
 
@@ -91,7 +92,10 @@ pub fn compute_checksum_json(
     input: &[u8],
     profile: Profile,
 ) -> Result<AgentChecksum, ChecksumError> {
-    canonical_digest(&AgentSpec::from_json(input)?, profile)
+    // I-140: the document read once without copying its strings, then the
+    // same spec reader, validation and canonical writer as `compute_json`.
+    let value = json::parse_strict_borrowed(input)?;
+    canonical::digest_of(&spec::read_spec(value)?, profile)
 }
 
 impl AgentSpec {

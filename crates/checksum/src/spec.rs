@@ -10,9 +10,16 @@
 //!
 //! Every choice made here where the draft is silent or contradicts itself is
 //! recorded in `spec/interpretation.md`.
+//!
+//! [`AgentSpec`] and [`Tool`] are generic over their string and JSON value
+//! types only so that the checksum-only path from JSON bytes can read,
+//! validate and hash a specification that borrows the document (issue 15,
+//! I-140) with the same code; the defaults (`String`, [`Value`]) are the
+//! public types.
 
 use crate::error::{render_key, ChecksumError, ErrorKind};
 use crate::json::{self, Value};
+use crate::node::{Kind, Node, Parts};
 
 /// Maximum length of an agent identifier.
 pub const MAX_AGENT_ID_LEN: usize = 128;
@@ -54,21 +61,21 @@ impl ChecksumLevel {
 
 /// One tool of an agent (§5.2.1, §5.2.3–§5.2.5).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Tool {
+pub struct Tool<S = String, V = Value> {
     /// Tool name, unique within the agent, non-empty.
-    pub name: String,
+    pub name: S,
     /// Human/LLM-facing description ("" when absent).
-    pub description: String,
+    pub description: S,
     /// JSON Schema of the parameters (`{}` when absent); an object or a boolean.
-    pub parameters: Value,
+    pub parameters: V,
     /// Host-language signature with wrapper parameters removed (§5.2.4);
     /// used by the `python-ref` profile only.
-    pub signature: Option<String>,
+    pub signature: Option<S>,
     /// Shallow or deep (§5.2.3).
     pub checksum_level: ChecksumLevel,
     /// Normalized source (§5.2.5), present exactly when `checksum_level` is deep.
     /// Taken as given: the runtime normalizes it.
-    pub source_code: Option<String>,
+    pub source_code: Option<S>,
     /// The tool is itself an agent (a sub-agent the agent delegates to), as the
     /// draft author's implementation marks it (`is_agent`). Validated, never
     /// hashed by either profile (`spec/interpretation.md` I-62).
@@ -96,16 +103,19 @@ impl Tool {
 
 /// An agent specification (§5.2.1).
 #[derive(Debug, Clone, PartialEq)]
-pub struct AgentSpec {
+pub struct AgentSpec<S = String, V = Value> {
     /// The agent identifier (see [`is_valid_agent_id`]).
-    pub agent_id: String,
+    pub agent_id: S,
     /// The system prompt, before normalization.
-    pub prompt: String,
+    pub prompt: S,
     /// The tools, in any order (they are sorted by name when hashed).
-    pub tools: Vec<Tool>,
+    pub tools: Vec<Tool<S, V>>,
     /// Model configuration, a JSON object; `None` when absent.
-    pub configuration: Option<Value>,
+    pub configuration: Option<V>,
 }
+
+/// Tools sorted by name, each with its index in the document.
+pub(crate) type SortedTools<'s, S, V> = Vec<(usize, &'s Tool<S, V>)>;
 
 fn err(kind: ErrorKind, path: &str, message: String) -> ChecksumError {
     ChecksumError::new(kind, Some(path.to_owned()), message)
@@ -125,27 +135,36 @@ fn join(parent: &str, key: &str) -> String {
 /// Members of an object, consumed; `null` on one of the `optional` members
 /// means absent and is skipped. Anywhere else it is kept (a required member
 /// set to `null` is refused as the wrong type, an unknown one as unknown).
-fn members(
-    obj: Vec<(String, Value)>,
+fn members<N: Node>(
+    obj: Vec<(N::Str, N)>,
     optional: &'static [&'static str],
-) -> impl Iterator<Item = (String, Value)> {
+) -> impl Iterator<Item = (N::Str, N)> {
     obj.into_iter()
-        .filter(move |(k, v)| !(matches!(v, Value::Null) && optional.contains(&k.as_str())))
+        .filter(move |(k, v)| !(matches!(v.kind(), Kind::Null) && optional.contains(&k.as_ref())))
 }
 
-fn type_error(path: &str, expected: &str, found: &Value) -> ChecksumError {
+fn type_error(path: &str, expected: &str, found: &'static str) -> ChecksumError {
     err(
         ErrorKind::InvalidType,
         path,
-        format!("expected {expected}, found {}", found.type_name()),
+        format!("expected {expected}, found {found}"),
     )
 }
 
-fn expect_string(v: Value, path: impl FnOnce() -> String) -> Result<String, ChecksumError> {
-    match v {
-        Value::String(s) => Ok(s),
-        other => Err(type_error(&path(), "a string", &other)),
+fn expect_string<N: Node>(v: N, path: impl FnOnce() -> String) -> Result<N::Str, ChecksumError> {
+    let found = v.type_name();
+    match v.into_parts() {
+        Parts::String(s) => Ok(s),
+        _ => Err(type_error(&path(), "a string", found)),
     }
+}
+
+fn is_object<N: Node>(v: &N) -> bool {
+    matches!(v.kind(), Kind::Object(_))
+}
+
+fn is_schema<N: Node>(v: &N) -> bool {
+    matches!(v.kind(), Kind::Object(_) | Kind::Bool(_))
 }
 
 impl AgentSpec {
@@ -163,105 +182,117 @@ impl AgentSpec {
 
     /// [`AgentSpec::from_value`], consuming the value (no copies).
     pub fn from_owned_value(value: Value) -> Result<AgentSpec, ChecksumError> {
-        let obj = match value {
-            Value::Object(obj) => obj,
-            other => {
-                return Err(ChecksumError::new(
-                    ErrorKind::NotAnObject,
-                    None,
-                    format!(
-                        "agent specification must be a JSON object, found {}",
-                        other.type_name()
-                    ),
-                ))
-            }
-        };
-        let mut agent_id = None;
-        let mut prompt: Option<(String, String)> = None;
-        let mut tools = None;
-        let mut configuration = None;
-        for (key, v) in members(obj, &["configuration"]) {
-            let path = || join("", &key);
-            match key.as_str() {
-                "agent_id" => agent_id = Some(expect_string(v, path)?),
-                "prompt" | "prompt_template" => {
-                    if let Some((other, _)) = &prompt {
-                        return Err(err(
-                            ErrorKind::ConflictingFields,
-                            &path(),
-                            format!("both {other:?} and {key:?} given; use one"),
-                        ));
-                    }
-                    let text = expect_string(v, path)?;
-                    prompt = Some((key, text));
-                }
-                "tools" => {
-                    let Value::Array(items) = v else {
-                        return Err(type_error(&path(), "an array", &v));
-                    };
-                    let parsed = items
-                        .into_iter()
-                        .enumerate()
-                        .map(|(i, t)| Tool::from_owned_value(t, i))
-                        .collect::<Result<Vec<_>, _>>()?;
-                    tools = Some(parsed);
-                }
-                "configuration" => {
-                    if !matches!(v, Value::Object(_)) {
-                        return Err(type_error(&path(), "an object", &v));
-                    }
-                    configuration = Some(v);
-                }
-                _ => {
-                    return Err(err(
-                        ErrorKind::UnknownField,
-                        &path(),
-                        "unknown field (expected agent_id, prompt, tools, configuration)".into(),
-                    ))
-                }
-            }
-        }
-        let missing = |name: &str| {
-            err(
-                ErrorKind::MissingField,
-                name,
-                "missing required field".into(),
-            )
-        };
-        let spec = AgentSpec {
-            agent_id: agent_id.ok_or_else(|| missing("agent_id"))?,
-            prompt: prompt.ok_or_else(|| missing("prompt"))?.1,
-            tools: tools.ok_or_else(|| missing("tools"))?,
-            configuration,
-        };
-        spec.validate()?;
-        Ok(spec)
+        read_spec(value)
     }
 
     /// Checks the rules a specification built in code must also satisfy:
     /// agent id syntax, non-empty unique tool names, `source_code` exactly on
     /// deep tools, `parameters` an object or boolean, `configuration` an object.
     pub fn validate(&self) -> Result<(), ChecksumError> {
-        if self.agent_id.is_empty() {
+        self.check()
+    }
+}
+
+/// [`AgentSpec::from_owned_value`] over either value type (I-140).
+pub(crate) fn read_spec<N: Node>(value: N) -> Result<AgentSpec<N::Str, N>, ChecksumError> {
+    let found = value.type_name();
+    let Parts::Object(obj) = value.into_parts() else {
+        return Err(ChecksumError::new(
+            ErrorKind::NotAnObject,
+            None,
+            format!("agent specification must be a JSON object, found {found}"),
+        ));
+    };
+    let mut agent_id = None;
+    let mut prompt: Option<(N::Str, N::Str)> = None;
+    let mut tools = None;
+    let mut configuration = None;
+    for (key, v) in members(obj, &["configuration"]) {
+        let path = || join("", key.as_ref());
+        match key.as_ref() {
+            "agent_id" => agent_id = Some(expect_string(v, path)?),
+            "prompt" | "prompt_template" => {
+                if let Some((other, _)) = &prompt {
+                    return Err(err(
+                        ErrorKind::ConflictingFields,
+                        &path(),
+                        format!(
+                            "both {:?} and {:?} given; use one",
+                            other.as_ref(),
+                            key.as_ref()
+                        ),
+                    ));
+                }
+                let text = expect_string(v, path)?;
+                prompt = Some((key, text));
+            }
+            "tools" => {
+                let found = v.type_name();
+                let Parts::Array(items) = v.into_parts() else {
+                    return Err(type_error(&path(), "an array", found));
+                };
+                let parsed = items
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, t)| read_tool(t, i))
+                    .collect::<Result<Vec<_>, _>>()?;
+                tools = Some(parsed);
+            }
+            "configuration" => {
+                if !is_object(&v) {
+                    return Err(type_error(&path(), "an object", v.type_name()));
+                }
+                configuration = Some(v);
+            }
+            _ => {
+                return Err(err(
+                    ErrorKind::UnknownField,
+                    &path(),
+                    "unknown field (expected agent_id, prompt, tools, configuration)".into(),
+                ))
+            }
+        }
+    }
+    let missing = |name: &str| {
+        err(
+            ErrorKind::MissingField,
+            name,
+            "missing required field".into(),
+        )
+    };
+    let spec = AgentSpec {
+        agent_id: agent_id.ok_or_else(|| missing("agent_id"))?,
+        prompt: prompt.ok_or_else(|| missing("prompt"))?.1,
+        tools: tools.ok_or_else(|| missing("tools"))?,
+        configuration,
+    };
+    spec.check()?;
+    Ok(spec)
+}
+
+// Crate-internal methods only: `Node` stays private to the crate.
+#[allow(private_bounds)]
+impl<S: AsRef<str>, V: Node> AgentSpec<S, V> {
+    /// [`AgentSpec::validate`] over either value type.
+    pub(crate) fn check(&self) -> Result<(), ChecksumError> {
+        let agent_id = self.agent_id.as_ref();
+        if agent_id.is_empty() {
             return Err(err(
                 ErrorKind::InvalidAgentId,
                 "agent_id",
                 "must not be empty".into(),
             ));
         }
-        if !is_valid_agent_id(&self.agent_id) {
+        if !is_valid_agent_id(agent_id) {
             return Err(err(
                 ErrorKind::InvalidAgentId,
                 "agent_id",
-                format!(
-                    "{:?} does not match ^[A-Za-z0-9][A-Za-z0-9._-]{{0,127}}$",
-                    self.agent_id
-                ),
+                format!("{agent_id:?} does not match ^[A-Za-z0-9][A-Za-z0-9._-]{{0,127}}$"),
             ));
         }
         if let Some(c) = &self.configuration {
-            if !matches!(c, Value::Object(_)) {
-                return Err(type_error("configuration", "an object", c));
+            if !is_object(c) {
+                return Err(type_error("configuration", "an object", c.type_name()));
             }
         }
         self.validated_sorted_tools().map(|_| ())
@@ -274,14 +305,14 @@ impl AgentSpec {
     /// loop `for i in tools: tool.validate(i)?; seen.insert(name) or dup(i)`
     /// would report first. Only the agent id and configuration are checked
     /// before (see `validate`).
-    pub(crate) fn validated_sorted_tools(&self) -> Result<Vec<(usize, &Tool)>, ChecksumError> {
-        let mut sorted: Vec<(usize, &Tool)> = self.tools.iter().enumerate().collect();
+    pub(crate) fn validated_sorted_tools(&self) -> Result<SortedTools<'_, S, V>, ChecksumError> {
+        let mut sorted: Vec<(usize, &Tool<S, V>)> = self.tools.iter().enumerate().collect();
         // Stable: equal names keep document order.
-        sorted.sort_by(|a, b| a.1.name.cmp(&b.1.name));
+        sorted.sort_by(|a, b| a.1.name.as_ref().cmp(b.1.name.as_ref()));
         let first_duplicate = sorted
             .windows(2)
             .filter_map(|w| match w {
-                [a, b] if a.1.name == b.1.name => Some(b.0),
+                [a, b] if a.1.name.as_ref() == b.1.name.as_ref() => Some(b.0),
                 _ => None,
             })
             .min();
@@ -290,7 +321,7 @@ impl AgentSpec {
             tool.validate(i)?;
         }
         if let Some(i) = first_duplicate {
-            let name = self.tools.get(i).map_or("", |t| t.name.as_str());
+            let name = self.tools.get(i).map_or("", |t| t.name.as_ref());
             return Err(err(
                 ErrorKind::DuplicateToolName,
                 &format!("tools[{i}].name"),
@@ -301,101 +332,115 @@ impl AgentSpec {
     }
 }
 
-impl Tool {
-    fn from_owned_value(v: Value, index: usize) -> Result<Tool, ChecksumError> {
-        let path = format!("tools[{index}]");
-        let obj = match v {
-            Value::Object(obj) => obj,
-            other => return Err(type_error(&path, "a tool object", &other)),
-        };
-        let mut name = None;
-        let mut tool = Tool::shallow("", "", Value::Object(Vec::new()));
-        let optional = &[
-            "description",
-            "parameters",
-            "signature",
-            "checksum_level",
-            "source_code",
-            "is_agent",
-        ];
-        for (key, v) in members(obj, optional) {
-            let p = || join(&path, &key);
-            match key.as_str() {
-                "name" => name = Some(expect_string(v, p)?),
-                "description" => tool.description = expect_string(v, p)?,
-                "parameters" => {
-                    if !matches!(v, Value::Object(_) | Value::Bool(_)) {
-                        return Err(type_error(&p(), "a JSON Schema (object or boolean)", &v));
-                    }
-                    tool.parameters = v;
+fn read_tool<N: Node>(v: N, index: usize) -> Result<Tool<N::Str, N>, ChecksumError> {
+    let path = format!("tools[{index}]");
+    let found = v.type_name();
+    let Parts::Object(obj) = v.into_parts() else {
+        return Err(type_error(&path, "a tool object", found));
+    };
+    let mut name = None;
+    let mut tool = Tool {
+        name: N::Str::default(),
+        description: N::Str::default(),
+        parameters: N::empty_object(),
+        signature: None,
+        checksum_level: ChecksumLevel::Shallow,
+        source_code: None,
+        is_agent: false,
+    };
+    let optional = &[
+        "description",
+        "parameters",
+        "signature",
+        "checksum_level",
+        "source_code",
+        "is_agent",
+    ];
+    for (key, v) in members(obj, optional) {
+        let p = || join(&path, key.as_ref());
+        match key.as_ref() {
+            "name" => name = Some(expect_string(v, p)?),
+            "description" => tool.description = expect_string(v, p)?,
+            "parameters" => {
+                if !is_schema(&v) {
+                    return Err(type_error(&p(), "a JSON Schema (object or boolean)", v.type_name()));
                 }
-                "signature" => tool.signature = Some(expect_string(v, p)?),
-                "checksum_level" => {
-                    tool.checksum_level = match expect_string(v, p)?.as_str() {
-                        "shallow" => ChecksumLevel::Shallow,
-                        "deep" => ChecksumLevel::Deep,
-                        other => {
-                            return Err(err(
-                                ErrorKind::UnknownChecksumLevel,
-                                &p(),
-                                format!("unknown checksum level {other:?} (expected \"shallow\" or \"deep\")"),
-                            ))
-                        }
+                tool.parameters = v;
+            }
+            "signature" => tool.signature = Some(expect_string(v, p)?),
+            "checksum_level" => {
+                let level = expect_string(v, p)?;
+                tool.checksum_level = match level.as_ref() {
+                    "shallow" => ChecksumLevel::Shallow,
+                    "deep" => ChecksumLevel::Deep,
+                    other => {
+                        return Err(err(
+                            ErrorKind::UnknownChecksumLevel,
+                            &p(),
+                            format!("unknown checksum level {other:?} (expected \"shallow\" or \"deep\")"),
+                        ))
                     }
-                }
-                "source_code" => tool.source_code = Some(expect_string(v, p)?),
-                // I-62: a boolean (null = absent); not hashed by either profile.
-                "is_agent" => match v {
-                    Value::Bool(b) => tool.is_agent = b,
-                    other => return Err(type_error(&p(), "a boolean", &other)),
-                },
-                _ => {
-                    return Err(err(
-                        ErrorKind::UnknownField,
-                        &p(),
-                        "unknown field (expected name, description, parameters, signature, checksum_level, source_code, is_agent)".into(),
-                    ))
                 }
             }
+            "source_code" => tool.source_code = Some(expect_string(v, p)?),
+            // I-62: a boolean (null = absent); not hashed by either profile.
+            "is_agent" => {
+                let found = v.type_name();
+                match v.into_parts() {
+                    Parts::Bool(b) => tool.is_agent = b,
+                    _ => return Err(type_error(&p(), "a boolean", found)),
+                }
+            }
+            _ => {
+                return Err(err(
+                    ErrorKind::UnknownField,
+                    &p(),
+                    "unknown field (expected name, description, parameters, signature, checksum_level, source_code, is_agent)".into(),
+                ))
+            }
         }
-        tool.name = name.ok_or_else(|| {
-            err(
-                ErrorKind::MissingField,
-                &join(&path, "name"),
-                "missing required field".into(),
-            )
-        })?;
-        Ok(tool)
     }
+    tool.name = name.ok_or_else(|| {
+        err(
+            ErrorKind::MissingField,
+            &join(&path, "name"),
+            "missing required field".into(),
+        )
+    })?;
+    Ok(tool)
+}
 
+// Crate-internal methods only: `Node` stays private to the crate.
+#[allow(private_bounds)]
+impl<S: AsRef<str>, V: Node> Tool<S, V> {
     fn validate(&self, index: usize) -> Result<(), ChecksumError> {
         let path = || format!("tools[{index}]");
-        if self.name.is_empty() {
+        let name = self.name.as_ref();
+        if name.is_empty() {
             return Err(err(
                 ErrorKind::InvalidToolName,
                 &format!("{}.name", path()),
                 "tool name must not be empty".into(),
             ));
         }
-        if !matches!(self.parameters, Value::Object(_) | Value::Bool(_)) {
+        if !is_schema(&self.parameters) {
             return Err(type_error(
                 &format!("{}.parameters", path()),
                 "a JSON Schema (object or boolean)",
-                &self.parameters,
+                self.parameters.type_name(),
             ));
         }
         match (self.checksum_level, &self.source_code) {
             (ChecksumLevel::Deep, None) => Err(err(
                 ErrorKind::MissingSourceCode,
                 &format!("{}.source_code", path()),
-                format!("required for deep tool {:?} (§5.2.3)", self.name),
+                format!("required for deep tool {name:?} (§5.2.3)"),
             )),
             (ChecksumLevel::Shallow, Some(_)) => Err(err(
                 ErrorKind::UnexpectedSourceCode,
                 &format!("{}.source_code", path()),
                 format!(
-                    "tool {:?} is shallow, so its source code would not be hashed; set \"checksum_level\": \"deep\" or remove it",
-                    self.name
+                    "tool {name:?} is shallow, so its source code would not be hashed; set \"checksum_level\": \"deep\" or remove it"
                 ),
             )),
             _ => Ok(()),

@@ -31,6 +31,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 
@@ -127,14 +128,78 @@ impl Number {
     /// True when the literal has neither a fraction nor an exponent
     /// (CPython's `json` reads such a literal as `int`, others as `float`).
     pub fn is_integer_literal(&self) -> bool {
-        !self.text.contains(['.', 'e', 'E'])
+        literal_is_integer(&self.text)
     }
 
     /// The nearest IEEE-754 double (correctly rounded; may be infinite on overflow).
     pub fn to_f64(&self) -> f64 {
-        // The grammar was checked at construction and Rust's float parser accepts
-        // every RFC 8259 number; overflow yields ±inf rather than an error.
-        self.text.parse::<f64>().unwrap_or(f64::NAN)
+        literal_to_f64(&self.text)
+    }
+}
+
+/// [`Number::is_integer_literal`] of a literal the reader accepted.
+pub fn literal_is_integer(text: &str) -> bool {
+    !text.contains(['.', 'e', 'E'])
+}
+
+/// [`Number::to_f64`] of a literal the reader accepted.
+pub fn literal_to_f64(text: &str) -> f64 {
+    // The grammar was checked by the reader and Rust's float parser accepts
+    // every RFC 8259 number; overflow yields ±inf rather than an error.
+    text.parse::<f64>().unwrap_or(f64::NAN)
+}
+
+/// A JSON value read by [`parse_strict_borrowed`]: strings without escapes
+/// and number literals borrow the document (issue 15, I-140). Same reader,
+/// same checks and errors as [`parse_strict`], which is this value made owned.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BorrowedValue<'a> {
+    /// `null`
+    Null,
+    /// `true` / `false`
+    Bool(bool),
+    /// A number literal exactly as written (RFC 8259 grammar checked).
+    Number(&'a str),
+    /// A string, borrowed from the document when it has no escape.
+    String(Cow<'a, str>),
+    /// An array.
+    Array(Vec<BorrowedValue<'a>>),
+    /// An object, members in document order, names unique.
+    Object(Vec<(Cow<'a, str>, BorrowedValue<'a>)>),
+}
+
+impl BorrowedValue<'_> {
+    /// The JSON type name used in error messages ([`Value::type_name`]).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            BorrowedValue::Null => "null",
+            BorrowedValue::Bool(_) => "boolean",
+            BorrowedValue::Number(_) => "number",
+            BorrowedValue::String(_) => "string",
+            BorrowedValue::Array(_) => "array",
+            BorrowedValue::Object(_) => "object",
+        }
+    }
+
+    /// The owned [`Value`] (each borrowed string copied once).
+    pub fn into_owned(self) -> Value {
+        match self {
+            BorrowedValue::Null => Value::Null,
+            BorrowedValue::Bool(b) => Value::Bool(b),
+            BorrowedValue::Number(text) => Value::Number(Number {
+                text: text.to_owned(),
+            }),
+            BorrowedValue::String(s) => Value::String(s.into_owned()),
+            BorrowedValue::Array(items) => {
+                Value::Array(items.into_iter().map(BorrowedValue::into_owned).collect())
+            }
+            BorrowedValue::Object(members) => Value::Object(
+                members
+                    .into_iter()
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect(),
+            ),
+        }
     }
 }
 
@@ -228,6 +293,19 @@ pub const MAX_INTEGER_DIGITS: usize = 4300;
 
 /// [`parse_strict`] over a `&str`.
 pub fn parse_strict_str(text: &str) -> Result<Value, JsonError> {
+    parse_strict_borrowed_str(text).map(BorrowedValue::into_owned)
+}
+
+/// [`parse_strict`] without copying the strings that have no escape nor
+/// the number literals: the same reader, checks and errors.
+pub fn parse_strict_borrowed(input: &[u8]) -> Result<BorrowedValue<'_>, JsonError> {
+    let text = std::str::from_utf8(input)
+        .map_err(|e| JsonError::Syntax(format!("input is not UTF-8 ({e})")))?;
+    parse_strict_borrowed_str(text)
+}
+
+/// [`parse_strict_borrowed`] over a `&str`.
+pub fn parse_strict_borrowed_str(text: &str) -> Result<BorrowedValue<'_>, JsonError> {
     let mut p = Parser {
         text,
         bytes: text.as_bytes(),
@@ -336,21 +414,21 @@ impl<'t> Parser<'t> {
         }
     }
 
-    fn value(&mut self, path: &Path<'_>, depth: usize) -> Result<Value, JsonError> {
+    fn value(&mut self, path: &Path<'_>, depth: usize) -> Result<BorrowedValue<'t>, JsonError> {
         match self.peek() {
             None => Err(self.eof("EOF while parsing a value")),
             Some(b'{') => self.object(path, depth),
             Some(b'[') => self.array(path, depth),
-            Some(b'"') => Ok(Value::String(self.string()?)),
-            Some(b't') => self.ident(b"true", Value::Bool(true)),
-            Some(b'f') => self.ident(b"false", Value::Bool(false)),
-            Some(b'n') => self.ident(b"null", Value::Null),
-            Some(b'-' | b'0'..=b'9') => Ok(Value::Number(self.number(path))),
+            Some(b'"') => Ok(BorrowedValue::String(self.string()?)),
+            Some(b't') => self.ident(b"true", BorrowedValue::Bool(true)),
+            Some(b'f') => self.ident(b"false", BorrowedValue::Bool(false)),
+            Some(b'n') => self.ident(b"null", BorrowedValue::Null),
+            Some(b'-' | b'0'..=b'9') => Ok(BorrowedValue::Number(self.number(path))),
             Some(_) => Err(self.syntax_at("expected value", self.pos)),
         }
     }
 
-    fn ident(&mut self, word: &[u8], v: Value) -> Result<Value, JsonError> {
+    fn ident(&mut self, word: &[u8], v: BorrowedValue<'t>) -> Result<BorrowedValue<'t>, JsonError> {
         for &want in word {
             match self.peek() {
                 None => return Err(self.eof("EOF while parsing a value")),
@@ -363,7 +441,7 @@ impl<'t> Parser<'t> {
 
     /// The maximal run of `0-9 + - . e E` (what the earlier reader took for
     /// one literal), checked against the grammar and the ranges (deferred).
-    fn number(&mut self, path: &Path<'_>) -> Number {
+    fn number(&mut self, path: &Path<'_>) -> &'t str {
         let start = self.pos;
         while matches!(
             self.peek(),
@@ -372,36 +450,34 @@ impl<'t> Parser<'t> {
             self.pos += 1;
         }
         let text = self.text.get(start..self.pos).unwrap_or("");
-        let n = Number {
-            text: text.to_owned(),
-        };
+
         if !is_json_number(text) {
             self.defer(JsonError::Syntax(format!(
                 "{path}: invalid number {text:?}"
             )));
-        } else if n.is_integer_literal() {
+        } else if literal_is_integer(text) {
             if text.trim_start_matches('-').len() > MAX_INTEGER_DIGITS {
                 self.defer(JsonError::NumberOutOfRange {
                     path: path.to_string(),
                 });
             }
-        } else if !n.to_f64().is_finite() {
+        } else if !literal_to_f64(text).is_finite() {
             self.defer(JsonError::NumberOutOfRange {
                 path: path.to_string(),
             });
         }
-        n
+        text
     }
 
     /// A string literal at `self.pos` (the opening quote), decoded.
-    fn string(&mut self) -> Result<String, JsonError> {
+    fn string(&mut self) -> Result<Cow<'t, str>, JsonError> {
         self.pos += 1;
         let start = self.pos;
         let at = self.next_special(start);
         if self.peek_at(at) == Some(b'"') {
             // No escape: one copy of the slice.
             self.pos = at + 1;
-            return Ok(self.text.get(start..at).unwrap_or("").to_owned());
+            return Ok(Cow::Borrowed(self.text.get(start..at).unwrap_or("")));
         }
         // Escapes only shrink the text: its raw length bounds the decoded one,
         // so one allocation holds it (a long prompt full of `\n` escapes
@@ -418,7 +494,7 @@ impl<'t> Parser<'t> {
                 }
                 Some(b'"') => {
                     self.pos = at + 1;
-                    return Ok(out);
+                    return Ok(Cow::Owned(out));
                 }
                 Some(b'\\') => {
                     self.pos = at + 1;
@@ -588,7 +664,7 @@ impl<'t> Parser<'t> {
         Ok(())
     }
 
-    fn array(&mut self, path: &Path<'_>, depth: usize) -> Result<Value, JsonError> {
+    fn array(&mut self, path: &Path<'_>, depth: usize) -> Result<BorrowedValue<'t>, JsonError> {
         self.enter(path, depth)?;
         self.pos += 1;
         let mut items = Vec::new();
@@ -598,7 +674,7 @@ impl<'t> Parser<'t> {
                 None => return Err(self.eof("EOF while parsing a list")),
                 Some(b']') => {
                     self.pos += 1;
-                    return Ok(Value::Array(items));
+                    return Ok(BorrowedValue::Array(items));
                 }
                 Some(b',') if !items.is_empty() => {
                     self.pos += 1;
@@ -617,20 +693,20 @@ impl<'t> Parser<'t> {
         }
     }
 
-    fn object(&mut self, path: &Path<'_>, depth: usize) -> Result<Value, JsonError> {
+    fn object(&mut self, path: &Path<'_>, depth: usize) -> Result<BorrowedValue<'t>, JsonError> {
         self.enter(path, depth)?;
         self.pos += 1;
-        let mut members: Vec<(String, Value)> = Vec::new();
+        let mut members: Vec<(Cow<'t, str>, BorrowedValue<'t>)> = Vec::new();
         // Small objects (the common case) are checked by a linear scan; a set
         // takes over past 16 members so that huge objects stay linear.
-        let mut seen: Option<HashSet<String>> = None;
+        let mut seen: Option<HashSet<Cow<'t, str>>> = None;
         loop {
             self.skip_ws();
             match self.peek() {
                 None => return Err(self.eof("EOF while parsing an object")),
                 Some(b'}') => {
                     self.pos += 1;
-                    return Ok(Value::Object(members));
+                    return Ok(BorrowedValue::Object(members));
                 }
                 Some(b',') if !members.is_empty() => {
                     self.pos += 1;
@@ -654,7 +730,7 @@ impl<'t> Parser<'t> {
                 None => {
                     let dup = members.iter().any(|(k, _)| *k == key);
                     if members.len() >= 16 {
-                        let mut set: HashSet<String> =
+                        let mut set: HashSet<Cow<'t, str>> =
                             members.iter().map(|(k, _)| k.clone()).collect();
                         set.insert(key.clone());
                         seen = Some(set);
@@ -665,7 +741,7 @@ impl<'t> Parser<'t> {
             if duplicate {
                 return Err(JsonError::DuplicateKey {
                     path: path.to_string(),
-                    key,
+                    key: key.into_owned(),
                 });
             }
             self.skip_ws();
