@@ -13,6 +13,11 @@
 //!   claims (§4.4), token record and status index (§9.3.2), sign, metrics,
 //!   audit append with the intent hash (§9.4.1)) on an in-memory SQLite store
 //!   behind `CachedStore`, as `ajwt serve` runs it.
+//! - `pipeline_no_store_writes`: the same pipeline over a store that answers
+//!   the two writes of an issuance (`record_token`, `append_audit`) at once
+//!   without writing (the audit record's hash chain is still computed, as
+//!   the store would), everything else forwarded to the SQLite store: the
+//!   CPU cost of issuance in this process, compared with the target.
 //! - `persistence`: the two store writes of one issuance alone, on the same
 //!   kind of store: `record_token` and `append_audit` (H3 batches them).
 //! - `client_token_hit` / `client_token_miss`: `Issuer::authorize` of the
@@ -25,14 +30,18 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
-use ajwt_issuer::audit::AuditEvent;
+use ajwt_issuer::audit::{AuditCheckpoint, AuditEntry, AuditEvent, AuditRecord};
 use ajwt_issuer::keys::{KeyRing, SigningAlgorithm};
 use ajwt_issuer::service::{ClientContext, Clock, Issuer, SystemClock};
 use ajwt_issuer::store::cache::CachedStore;
 use ajwt_issuer::store::sqlite::SqliteStore;
-use ajwt_issuer::store::{NewTokenRecord, Store};
+use ajwt_issuer::store::{
+    AgentRecord, ClientRecord, NewRegistration, NewTokenRecord, StatusIndex, Store, StoreError,
+    TokenRecord,
+};
 use ajwt_issuer::IssuerConfig;
 use ajwt_jose::{Alg, SigningKey};
+use ajwt_protocol::registration::Workflow;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -52,9 +61,85 @@ impl Clock for FixedClock {
     }
 }
 
+/// The SQLite store with the two writes of an issuance answered at once
+/// (no write): the pipeline's own CPU cost without the store's I/O.
+struct NoWrites {
+    inner: Arc<dyn Store>,
+    n: std::sync::atomic::AtomicU64,
+}
+
+#[async_trait::async_trait]
+impl Store for NoWrites {
+    async fn register_agent(&self, new: NewRegistration) -> Result<AgentRecord, StoreError> {
+        self.inner.register_agent(new).await
+    }
+    async fn latest_registration(&self, id: &str) -> Result<Option<AgentRecord>, StoreError> {
+        self.inner.latest_registration(id).await
+    }
+    async fn revoke_agent(&self, id: &str) -> Result<u64, StoreError> {
+        self.inner.revoke_agent(id).await
+    }
+    async fn registrations(&self, id: &str) -> Result<Vec<AgentRecord>, StoreError> {
+        self.inner.registrations(id).await
+    }
+    async fn insert_workflow(&self, w: &Workflow) -> Result<(), StoreError> {
+        self.inner.insert_workflow(w).await
+    }
+    async fn workflow(&self, id: &str) -> Result<Option<Arc<Workflow>>, StoreError> {
+        self.inner.workflow(id).await
+    }
+    async fn insert_client(&self, c: &ClientRecord) -> Result<(), StoreError> {
+        self.inner.insert_client(c).await
+    }
+    async fn client(&self, id: &str) -> Result<Option<ClientRecord>, StoreError> {
+        self.inner.client(id).await
+    }
+    async fn client_count(&self) -> Result<u64, StoreError> {
+        self.inner.client_count().await
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.ping().await
+    }
+    async fn close(&self) {
+        self.inner.close().await
+    }
+    async fn record_token(
+        &self,
+        _token: NewTokenRecord,
+        list_size: u32,
+        random: u64,
+    ) -> Result<StatusIndex, StoreError> {
+        Ok(StatusIndex {
+            list_id: 1,
+            idx: random % u64::from(list_size.max(1)),
+        })
+    }
+    async fn token_record(&self, jti: &str) -> Result<Option<TokenRecord>, StoreError> {
+        self.inner.token_record(jti).await
+    }
+    async fn append_audit(&self, entry: AuditEntry) -> Result<AuditRecord, StoreError> {
+        let seq = self.n.fetch_add(1, Ordering::Relaxed) + 1;
+        AuditRecord::chain(entry, seq, "0".repeat(64))
+            .map_err(|e| StoreError::Backend(e.to_string()))
+    }
+    async fn audit_records(&self, a: u64, l: u32) -> Result<Vec<AuditRecord>, StoreError> {
+        self.inner.audit_records(a, l).await
+    }
+    async fn audit_last(&self, n: u32) -> Result<Vec<AuditRecord>, StoreError> {
+        self.inner.audit_last(n).await
+    }
+    async fn append_audit_checkpoint(&self, c: &AuditCheckpoint) -> Result<(), StoreError> {
+        self.inner.append_audit_checkpoint(c).await
+    }
+    async fn latest_audit_checkpoint(&self) -> Result<Option<AuditCheckpoint>, StoreError> {
+        self.inner.latest_audit_checkpoint().await
+    }
+}
+
 struct Case {
     name: &'static str,
     issuer: Arc<Issuer>,
+    no_writes: Arc<Issuer>,
     uncached: Arc<Issuer>,
     store: Arc<dyn Store>,
     client: ClientContext,
@@ -74,10 +159,14 @@ async fn setup(alg: SigningAlgorithm, jose_alg: Alg, name: &'static str) -> Case
     ));
     let stored = KeyRing::generate_stored(alg, u64::try_from(now).unwrap()).unwrap();
     let pem = stored.private_key_pem.clone().unwrap();
-    let config = IssuerConfig {
+    let mut config = IssuerConfig {
         issuer: ISSUER.to_owned(),
         ..IssuerConfig::default()
     };
+    // One client and one agent make every request here: the per-minute
+    // request limits (I-73) are still checked, but never reached.
+    config.rate_limits.client = 1_000_000_000;
+    config.rate_limits.agent = 1_000_000_000;
     let (ring, _) = KeyRing::from_stored(
         &[stored],
         config.rotation_policy(),
@@ -92,8 +181,19 @@ async fn setup(alg: SigningAlgorithm, jose_alg: Alg, name: &'static str) -> Case
         ring.clone(),
         clock.clone(),
     ));
-    let uncached =
-        Arc::new(Issuer::new(config, store.clone(), ring, clock).with_client_token_cache(0));
+    let uncached = Arc::new(
+        Issuer::new(config.clone(), store.clone(), ring.clone(), clock.clone())
+            .with_client_token_cache(0),
+    );
+    let no_writes = Arc::new(Issuer::new(
+        config,
+        Arc::new(NoWrites {
+            inner: store.clone(),
+            n: std::sync::atomic::AtomicU64::new(0),
+        }),
+        ring,
+        clock,
+    ));
     let workflow = json!({"workflow_id": WF, "steps": {
         STEP: {"required": true, "requires_approval": false, "agent_id": AGENT}
     }});
@@ -167,6 +267,7 @@ async fn setup(alg: SigningAlgorithm, jose_alg: Alg, name: &'static str) -> Case
     Case {
         name,
         issuer,
+        no_writes,
         uncached,
         store,
         client,
@@ -223,6 +324,15 @@ fn bench(c: &mut Criterion) {
                     ajwt_protocol::wire::decode_token_request(std::hint::black_box(&case.request))
                         .unwrap();
                 rt.block_on(case.issuer.intent_token_for(&case.client, req, None))
+                    .unwrap()
+            })
+        });
+        group.bench_function("pipeline_no_store_writes", |b| {
+            b.iter(|| {
+                let req =
+                    ajwt_protocol::wire::decode_token_request(std::hint::black_box(&case.request))
+                        .unwrap();
+                rt.block_on(case.no_writes.intent_token_for(&case.client, req, None))
                     .unwrap()
             })
         });

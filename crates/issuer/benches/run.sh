@@ -15,7 +15,7 @@ else
   ARGS=(--warm-up-time 1 --measurement-time 4)
 fi
 rm -rf "$TARGET/criterion/issuance_"*
-cargo bench -p ajwt-issuer --bench issuance -- "${ARGS[@]}" --noplot >"$OUT/issuance.log" 2>&1 \
+cargo bench -p ajwt-issuer -p ajwt-verifier --bench issuance -- "${ARGS[@]}" --noplot >"$OUT/issuance.log" 2>&1 \
   || { tail -40 "$OUT/issuance.log"; exit 1; }
 python3 - "$TARGET/criterion" "$OUT" "$(git rev-parse --short HEAD)" <<'EOF'
 import json, os, sys, datetime
@@ -43,8 +43,8 @@ for alg in ("ES256", "EdDSA"):
     hit = median_ns(g, "client_token_hit")
     miss = median_ns(g, "client_token_miss")
     base = f"raw {alg} signature of the same claims (ajwt-jose sign_raw, same key): {raw/1000:.1f} µs"
-    cpu = pipe - pers
-    rows.append({"measure": f"issuance pipeline {alg}, in-process, store writes excluded (pipeline − persistence)",
+    cpu = median_ns(g, "pipeline_no_store_writes")
+    rows.append({"measure": f"issuance pipeline {alg}, in-process, store writes answered without writing",
                  "value": fmt(cpu), "baseline": base, "ratio": round(cpu / raw, 3),
                  "target": "≤ 1.10×", "met": cpu / raw <= 1.10})
     rows.append({"measure": f"issuance pipeline {alg}, in-process, with token record + audit append (in-memory SQLite behind the cache)",
@@ -63,8 +63,9 @@ notes.append("Criterion medians from one run (`crates/issuer/benches/run.sh`); e
              "measurements of the same run. The pipeline is decode → rate-limit check → registry lookup "
              "(cache decorator) → checksum compare → workflow/delegation rules → claims → token record "
              "and status index → sign → metrics → audit append (intent hash).")
-notes.append("'store writes excluded' subtracts the persistence row (the same two store writes measured "
-             "alone) from the pipeline; the persistence cost is the store's (SQLite statements).")
+notes.append("'store writes answered without writing': the same pipeline over a store decorator that answers "
+             "record_token and append_audit at once (the audit hash chain still computed); every other call "
+             "goes to the SQLite store. The persistence row is those two writes alone on the SQLite store.")
 doc = {"area": "issuance", "title": "Issuance pipeline in process (crates/issuer)",
        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%MZ"),
        "commit": commit, "notes": notes, "rows": rows}
