@@ -775,7 +775,7 @@ fn rfc7638(jwk: &Map<String, Value>) -> String {
         "OKP" => format!(r#"{{"crv":"{}","kty":"OKP","x":"{}"}}"#, m("crv"), m("x")),
         other => panic!("kty {other}"),
     };
-    b64(sha2::Sha256::digest(text.as_bytes()).to_vec())
+    b64(sha2::Sha256::digest(text.as_bytes()))
 }
 
 /// I-151: the proof key is built once per encoded header and reused; a
