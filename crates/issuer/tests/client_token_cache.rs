@@ -202,3 +202,34 @@ async fn i145_the_cache_bound_holds_under_many_distinct_tokens() {
         .is_ok());
     assert_eq!(issuer.cached_client_tokens(), BOUND);
 }
+
+/// A cache hit changes nothing observable but the time: every request is
+/// still audited with the client (I-100, I-101) and counted (I-114).
+#[tokio::test]
+async fn i145_hits_keep_the_audit_trail_and_metrics_unchanged() {
+    let h = Harness::new().await;
+    let admin = h.admin_token().await;
+    let agent = common::TestAgent::new("cache-agent");
+    h.register(&admin, &agent).await;
+    let before = h.store.audit_last(1).await.unwrap()[0].seq;
+    for _ in 0..3 {
+        let r = h.intent(&admin, &agent.request(&["repo:read"])).await;
+        assert_eq!(r.status, 200, "{r:?}");
+    }
+    let records = h.store.audit_records(before, 100).await.unwrap();
+    let issued: Vec<_> = records
+        .iter()
+        .filter(|r| r.event == "token_issued")
+        .collect();
+    assert_eq!(issued.len(), 3);
+    assert!(issued
+        .iter()
+        .all(|r| r.client_id.as_deref() == Some(h.admin.client_id.as_str())));
+    let metrics = h.get("/metrics").await;
+    let text = String::from_utf8(metrics.bytes.to_vec()).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("ajwt_tokens_issued_total{grant=\"agent_checksum\"}"))
+        .unwrap();
+    assert!(line.ends_with(" 3"), "{line}");
+}
