@@ -14,9 +14,12 @@ if [[ -n "${BENCH_QUICK:-}" ]]; then
 else
   ARGS=(--warm-up-time 1 --measurement-time 4)
 fi
-rm -rf "$TARGET/criterion/issuance_"*
-cargo bench -p ajwt-issuer -p ajwt-verifier --bench issuance -- "${ARGS[@]}" --noplot >"$OUT/issuance.log" 2>&1 \
-  || { tail -40 "$OUT/issuance.log"; exit 1; }
+# BENCH_REPORT_ONLY=1: rewrite the JSON from the last run without measuring again.
+if [[ -z "${BENCH_REPORT_ONLY:-}" ]]; then
+  rm -rf "$TARGET/criterion/issuance_"*
+  cargo bench -p ajwt-issuer -p ajwt-verifier --bench issuance -- "${ARGS[@]}" --noplot >"$OUT/issuance.log" 2>&1 \
+    || { tail -40 "$OUT/issuance.log"; exit 1; }
+fi
 python3 - "$TARGET/criterion" "$OUT" "$(git rev-parse --short HEAD)" <<'EOF'
 import json, os, sys, datetime
 crit, out, commit = sys.argv[1:4]
@@ -34,15 +37,20 @@ def fmt(ns):
 rows, notes = [], []
 for alg in ("ES256", "EdDSA"):
     g = f"issuance_{alg}"
-    raw = median_ns(g, "raw_sign_ajwt_jose")
-    if raw is None:
+    ours = median_ns(g, "raw_sign_ajwt_jose")
+    if ours is None:
         continue
     jk = median_ns(g, "raw_sign_josekit")
+    # Both rows are the same raw signature (same key, same bytes); on a
+    # shared, noisy machine the lower median is the closer estimate of its
+    # cost, and the stricter baseline for the ratios.
+    raw = min(ours, jk)
     pipe = median_ns(g, "pipeline")
     pers = median_ns(g, "persistence")
     hit = median_ns(g, "client_token_hit")
     miss = median_ns(g, "client_token_miss")
-    base = f"raw {alg} signature of the same claims (ajwt-jose sign_raw, same key): {raw/1000:.1f} µs"
+    base = (f"raw {alg} signature of the same claims, same key: {raw/1000:.1f} µs "
+            f"(lower of ajwt-jose sign_raw {ours/1000:.1f} µs and josekit {jk/1000:.1f} µs)")
     cpu = median_ns(g, "pipeline_no_store_writes")
     rows.append({"measure": f"issuance pipeline {alg}, in-process, store writes answered without writing",
                  "value": fmt(cpu), "baseline": base, "ratio": round(cpu / raw, 3),
@@ -52,9 +60,6 @@ for alg in ("ES256", "EdDSA"):
                  "target": None, "met": None})
     rows.append({"measure": f"persistence of one issuance {alg} alone (record_token + append_audit, in-memory SQLite)",
                  "value": fmt(pers), "baseline": base, "ratio": round(pers / raw, 3),
-                 "target": None, "met": None})
-    rows.append({"measure": f"raw {alg} signature with josekit (second library, same key and bytes)",
-                 "value": fmt(jk), "baseline": base, "ratio": round(jk / raw, 3),
                  "target": None, "met": None})
     rows.append({"measure": f"client access token check, {alg} issuer key, cached (I-145)",
                  "value": fmt(hit), "baseline": f"same token, cache off (signature verified): {miss/1000:.1f} µs",

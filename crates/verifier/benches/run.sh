@@ -14,9 +14,12 @@ if [[ -n "${BENCH_QUICK:-}" ]]; then
 else
   ARGS=(--warm-up-time 1 --measurement-time 3)
 fi
-rm -rf "$TARGET/criterion/verify_"* "$TARGET/criterion/breakdown_"*
-cargo bench -p ajwt-issuer -p ajwt-verifier --bench verify -- "${ARGS[@]}" --noplot >"$OUT/verification.log" 2>&1 \
-  || { tail -40 "$OUT/verification.log"; exit 1; }
+# BENCH_REPORT_ONLY=1: rewrite the JSON from the last run without measuring again.
+if [[ -z "${BENCH_REPORT_ONLY:-}" ]]; then
+  rm -rf "$TARGET/criterion/verify_"* "$TARGET/criterion/breakdown_"*
+  cargo bench -p ajwt-issuer -p ajwt-verifier --bench verify -- "${ARGS[@]}" --noplot >"$OUT/verification.log" 2>&1 \
+    || { tail -40 "$OUT/verification.log"; exit 1; }
+fi
 python3 - "$TARGET/criterion" "$OUT" "$(git rev-parse --short HEAD)" <<'EOF'
 import json, os, sys, datetime
 crit, out, commit = sys.argv[1:4]
