@@ -346,16 +346,86 @@ struct Hashed<'a> {
 pub struct CanonicalError(String);
 
 /// Lowercase hex SHA-256 of the JCS (RFC 8785) form of `value`.
+///
+/// Values without floats (every audit record and intent token this issuer
+/// writes) take a direct writer ([`jcs_into`], I-147): serde_jcs builds and
+/// sorts UTF-16 copies of every key and allocates per fragment, which made the
+/// two hashes of an issuance (intent hash, record hash) cost as much as the
+/// token's ES256 signature. A value with a float, whose ECMAScript number form
+/// the direct writer does not produce, goes to serde_jcs as before.
 pub fn jcs_sha256<T: Serialize + ?Sized>(value: &T) -> Result<String, CanonicalError> {
-    let bytes = serde_jcs::to_vec(value).map_err(|e| CanonicalError(e.to_string()))?;
+    let tree = serde_json::to_value(value).map_err(|e| CanonicalError(e.to_string()))?;
+    let mut bytes = Vec::with_capacity(1024);
+    if jcs_into(&tree, &mut bytes).is_none() {
+        bytes = serde_jcs::to_vec(&tree).map_err(|e| CanonicalError(e.to_string()))?;
+    }
     Ok(hex::encode(Sha256::digest(bytes)))
+}
+
+/// Appends the RFC 8785 form of `v` to `out`; `None` (with `out` partly
+/// written) when `v` holds a float. Members are sorted by their UTF-16 code
+/// units (§3.2.3); strings are escaped as serde_json escapes them, which is
+/// the §3.2.2.2 set (`"`, `\\`, controls as `\b \t \n \f \r` or `\u00xx`
+/// lowercase); integers up to 2^53 in magnitude are written in decimal
+/// (§3.2.2.3); `None` too for larger integers.
+fn jcs_into(v: &Value, out: &mut Vec<u8>) -> Option<()> {
+    match v {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Number(n) => {
+            // Integers a double holds exactly print as themselves (§3.2.2.3);
+            // beyond 2^53 the double's rounding applies: serde_jcs.
+            const EXACT: i64 = 1 << 53;
+            match n.as_i64() {
+                Some(i) if (-EXACT..=EXACT).contains(&i) => {
+                    out.extend_from_slice(i.to_string().as_bytes())
+                }
+                _ => return None,
+            }
+        }
+        Value::String(s) => serde_json::to_writer(&mut *out, s).ok()?,
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                jcs_into(item, out)?;
+            }
+            out.push(b']');
+        }
+        Value::Object(map) => jcs_object_into(map, out)?,
+    }
+    Some(())
+}
+
+/// [`jcs_into`] of an object given as its map.
+fn jcs_object_into(map: &Map<String, Value>, out: &mut Vec<u8>) -> Option<()> {
+    let mut members: Vec<(&String, &Value)> = map.iter().collect();
+    members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+    out.push(b'{');
+    for (i, (k, item)) in members.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut *out, k).ok()?;
+        out.push(b':');
+        jcs_into(item, out)?;
+    }
+    out.push(b'}');
+    Some(())
 }
 
 /// The intent hash of an issued token (§9.4.1 "computed over the canonical
 /// JSON representation of the intent token", I-101): lowercase hex SHA-256
 /// of the JCS form of its claims (the JWS payload).
 pub fn intent_hash(claims: &Map<String, Value>) -> Result<String, CanonicalError> {
-    jcs_sha256(claims)
+    let mut bytes = Vec::with_capacity(1024);
+    if jcs_object_into(claims, &mut bytes).is_none() {
+        return jcs_sha256(claims);
+    }
+    Ok(hex::encode(Sha256::digest(bytes)))
 }
 
 impl AuditRecord {
@@ -798,6 +868,87 @@ impl ChainVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let key = prop_oneof![
+            "[a-z_]{0,6}",
+            // Controls, quotes, non-ASCII, BMP above the surrogates and
+            // astral characters: the UTF-16 order differs from UTF-8's there.
+            proptest::collection::vec(
+                prop_oneof![
+                    Just('\u{0}'),
+                    Just('\u{1f}'),
+                    Just('"'),
+                    Just('\\'),
+                    Just('\u{7f}'),
+                    Just('é'),
+                    Just('\u{20ac}'),
+                    Just('\u{fb33}'),
+                    Just('\u{ffff}'),
+                    Just('\u{1f600}'),
+                    Just('\u{10000}'),
+                    Just('a'),
+                ],
+                0..5
+            )
+            .prop_map(|c| c.into_iter().collect::<String>()),
+        ];
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            (-(1i64 << 53)..=(1i64 << 53)).prop_map(Value::from),
+            (0i64..1_000_000_000_000_000).prop_map(Value::from),
+            key.clone().prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 48, 6, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::btree_map(key.clone(), inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// I-147: the direct JCS writer gives serde_jcs's bytes (the
+        /// oracle) for every float-free value.
+        #[test]
+        fn i147_direct_jcs_matches_serde_jcs(v in json_value()) {
+            let mut ours = Vec::new();
+            if jcs_into(&v, &mut ours).is_some() {
+                prop_assert_eq!(ours, serde_jcs::to_vec(&v).unwrap());
+            }
+            // Whichever path, the hash is serde_jcs's.
+            prop_assert_eq!(
+                jcs_sha256(&v).unwrap(),
+                hex::encode(Sha256::digest(serde_jcs::to_vec(&v).unwrap()))
+            );
+        }
+    }
+
+    /// RFC 8785 §3.2.3's sorting example, and a float falls back to serde_jcs.
+    #[test]
+    fn i147_rfc8785_s3_2_3_member_order_and_float_fallback() {
+        let v: Value = serde_json::from_str(
+            r#"{"\u20ac":"Euro Sign","\r":"Carriage Return","\ufb33":"Hebrew Letter Dalet With Dagesh","1":"One","\ud83d\ude00":"Emoji: Grinning Face","\u0080":"Control","\u00f6":"Latin Small Letter O With Diaeresis"}"#,
+        )
+        .unwrap();
+        let mut ours = Vec::new();
+        jcs_into(&v, &mut ours).unwrap();
+        let expected = "{\"\\r\":\"Carriage Return\",\"1\":\"One\",\"\u{80}\":\"Control\",\
+            \"\u{f6}\":\"Latin Small Letter O With Diaeresis\",\"\u{20ac}\":\"Euro Sign\",\
+            \"\u{1f600}\":\"Emoji: Grinning Face\",\"\u{fb33}\":\"Hebrew Letter Dalet With Dagesh\"}";
+        assert_eq!(String::from_utf8(ours).unwrap(), expected);
+        let float = serde_json::json!({"a": 1.5});
+        assert!(jcs_into(&float, &mut Vec::new()).is_none());
+        assert_eq!(
+            jcs_sha256(&float).unwrap(),
+            hex::encode(Sha256::digest(serde_jcs::to_vec(&float).unwrap()))
+        );
+    }
 
     fn chain(n: u64) -> Vec<AuditRecord> {
         let mut prev = GENESIS_HASH.to_owned();

@@ -887,6 +887,24 @@ impl KeyRing {
         token: &str,
         expected_typ: &str,
     ) -> Result<Map<String, Value>, VerifyError> {
+        self.verify_with_kid(token, expected_typ)
+            .map(|(claims, _)| claims)
+    }
+
+    /// Whether the key `kid` is published by this snapshot (signing,
+    /// pending or retiring): a token it verified still verifies.
+    pub fn publishes(&self, kid: &str) -> bool {
+        self.keys().any(|k| k.kid == kid)
+    }
+
+    /// [`KeyRing::verify`], also returning the `kid` of the key that
+    /// verified the token (the client-token cache forgets a token when that
+    /// key leaves the ring, I-145).
+    pub fn verify_with_kid(
+        &self,
+        token: &str,
+        expected_typ: &str,
+    ) -> Result<(Map<String, Value>, String), VerifyError> {
         let jws = CompactJws::parse(token, MAX_TOKEN_LEN).map_err(|e| match e {
             JoseError::UnsupportedAlgorithm(alg) => VerifyError::UnsupportedAlgorithm(alg),
             _ => VerifyError::Malformed,
@@ -913,12 +931,13 @@ impl KeyRing {
             .public_key()
             .verify(alg, jws.signing_input().as_bytes(), jws.signature())
             .map_err(|_| VerifyError::BadSignature)?;
-        ajwt_json::parse_object(&jws.payload).map_err(|e| match e {
+        let claims = ajwt_json::parse_object(&jws.payload).map_err(|e| match e {
             ObjectError::NotAnObject { .. } => {
                 VerifyError::BadPayload("the payload is not a JSON object".to_owned())
             }
             other => VerifyError::BadPayload(other.to_string()),
-        })
+        })?;
+        Ok((claims, key.kid.clone()))
     }
 }
 

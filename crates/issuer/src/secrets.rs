@@ -101,8 +101,12 @@ pub struct SlowHashes {
     queue: usize,
     /// Argon2 working memory, one buffer per running computation, reused:
     /// allocating 19 MiB per request on ever-new blocking threads left
-    /// hundreds of MiB in the allocator's per-thread arenas.
-    buffers: std::sync::Mutex<Vec<Vec<Block>>>,
+    /// hundreds of MiB in the allocator's per-thread arenas. Shared with the
+    /// blocking task, which returns its buffer before it gives its permit
+    /// back (I-146).
+    buffers: std::sync::Arc<std::sync::Mutex<Vec<Vec<Block>>>>,
+    /// Working-memory buffers ever allocated: at most `running` (I-146).
+    allocated: std::sync::Arc<AtomicUsize>,
 }
 
 /// Too many slow hashes are running and waiting.
@@ -117,8 +121,16 @@ impl SlowHashes {
             permits: std::sync::Arc::new(Semaphore::new(running.max(1))),
             waiting: AtomicUsize::new(0),
             queue,
-            buffers: std::sync::Mutex::new(Vec::new()),
+            buffers: std::sync::Arc::new(std::sync::Mutex::new(Vec::new())),
+            allocated: std::sync::Arc::new(AtomicUsize::new(0)),
         }
+    }
+
+    /// How many Argon2 working-memory buffers were ever allocated: never
+    /// more than the computations allowed to run at once, whatever happens
+    /// to the callers (I-146).
+    pub fn buffers_allocated(&self) -> usize {
+        self.allocated.load(Ordering::Acquire)
     }
 
     /// The process-wide limiter: as many running as cores, four times as
@@ -148,25 +160,35 @@ impl SlowHashes {
 
     /// [`verify_secret`] on a blocking thread under a permit, with a reused
     /// working-memory buffer (at most one per permit ever exists).
+    ///
+    /// The permit and the buffer belong to the blocking task, not to this
+    /// future: a caller that gives up (client disconnect, timeout) drops the
+    /// future while the hash still runs, and the permit must stay held until
+    /// the computation has ended and its buffer is back in the pool, or a
+    /// new request would start another computation with a new buffer, and
+    /// memory would grow with the number of abandoned requests (issue 15:
+    /// 10.5 GB RSS at concurrency 64 with valid secrets; I-146).
     pub async fn verify(&self, secret: String, phc: String) -> Result<bool, SlowHashError> {
         let permit = self.acquire().await?;
-        let mut blocks = self
-            .buffers
-            .lock()
-            .ok()
-            .and_then(|mut b| b.pop())
-            .unwrap_or_default();
-        let (ok, blocks) = tokio::task::spawn_blocking(move || {
+        let pooled = self.buffers.lock().ok().and_then(|mut b| b.pop());
+        let mut blocks = match pooled {
+            Some(b) => b,
+            None => {
+                self.allocated.fetch_add(1, Ordering::AcqRel);
+                Vec::new()
+            }
+        };
+        let pool = self.buffers.clone();
+        tokio::task::spawn_blocking(move || {
             let ok = verify_with_memory(&secret, &phc, &mut blocks);
-            (ok, blocks)
+            if let Ok(mut b) = pool.lock() {
+                b.push(blocks);
+            }
+            drop(permit);
+            ok
         })
         .await
-        .map_err(|e| SlowHashError::Task(e.to_string()))?;
-        if let Ok(mut b) = self.buffers.lock() {
-            b.push(blocks);
-        }
-        drop(permit);
-        Ok(ok)
+        .map_err(|e| SlowHashError::Task(e.to_string()))
     }
 }
 
@@ -303,6 +325,63 @@ mod tests {
             assert_eq!(w.await.unwrap(), Ok(()));
         }
         assert!(limiter.acquire().await.is_ok());
+    }
+
+    /// I-146: with valid secrets and callers that give up mid-hash (client
+    /// disconnects), the Argon2 working memory stays bounded by the permits:
+    /// a computation keeps its permit until it ends, so no more buffers than
+    /// computations allowed to run are ever allocated.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn i146_argon2_memory_is_bounded_by_the_permits_even_when_callers_give_up() {
+        const RUNNING: usize = 2;
+        let limiter = std::sync::Arc::new(SlowHashes::new(RUNNING, 64));
+        // A real Argon2id hash of a valid secret, long enough (4 MiB, t=2)
+        // that the callers below give up while it runs.
+        let params = Params::new(4096, 2, 1, None).unwrap();
+        let salt = SaltString::generate(&mut OsRng);
+        let phc = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password(b"valid secret", &salt)
+            .unwrap()
+            .to_string();
+        let spawn = |n: usize| -> Vec<tokio::task::JoinHandle<Result<bool, SlowHashError>>> {
+            (0..n)
+                .map(|_| {
+                    let l = limiter.clone();
+                    let phc = phc.clone();
+                    tokio::spawn(async move { l.verify("valid secret".to_owned(), phc).await })
+                })
+                .collect()
+        };
+        for _round in 0..2 {
+            // RUNNING callers start hashing, then all give up ...
+            let abandoned = spawn(RUNNING);
+            while limiter.permits.available_permits() > 0 {
+                tokio::task::yield_now().await;
+            }
+            for t in &abandoned {
+                t.abort();
+            }
+            // ... and new callers arrive at once (concurrency 64 in issue 15).
+            for t in spawn(4 * RUNNING) {
+                assert_eq!(t.await.unwrap(), Ok(true));
+            }
+            for t in abandoned {
+                let _ = t.await;
+            }
+        }
+        // Wait for every computation to end (they hold the permits).
+        let all = limiter
+            .permits
+            .acquire_many(u32::try_from(RUNNING).unwrap())
+            .await
+            .unwrap();
+        drop(all);
+        assert!(
+            limiter.buffers_allocated() <= RUNNING,
+            "{} buffers allocated for {RUNNING} permits",
+            limiter.buffers_allocated()
+        );
+        assert!(limiter.buffers.lock().unwrap().len() <= RUNNING);
     }
 
     #[test]

@@ -38,6 +38,7 @@ pub use ajwt_protocol::clock::{Clock, FixedClock, SystemClock};
 mod admin;
 mod audit;
 mod client_auth;
+mod client_token_cache;
 mod data_dir;
 mod error;
 mod grant;
@@ -46,6 +47,7 @@ mod tokens;
 
 pub use admin::{RevokeAgentResponse, RotateKeysResponse, KEY_MAINTENANCE_INTERVAL};
 pub use client_auth::{ClientContext, ClientCredentials};
+pub use client_token_cache::MAX_CACHED_CLIENT_TOKENS;
 pub use data_dir::StartupError;
 pub use error::ApiError;
 pub use tokens::{AgentLifecycle, RevokeRegistrationResponse, StatusListResponse};
@@ -69,6 +71,8 @@ pub struct Issuer {
     last_prune: std::sync::atomic::AtomicI64,
     /// Prometheus metrics (I-114), this issuer's own recorder.
     metrics: crate::metrics::Metrics,
+    /// Verified client access tokens, until their `exp` (I-145).
+    client_tokens: client_token_cache::ClientTokenCache,
 }
 
 pub(crate) fn random_b64(bytes: usize) -> String {
@@ -105,7 +109,21 @@ impl Issuer {
             status_tokens: tokens::StatusTokenCache::default(),
             last_prune: std::sync::atomic::AtomicI64::new(0),
             metrics: crate::metrics::Metrics::new(),
+            client_tokens: client_token_cache::ClientTokenCache::default(),
         }
+    }
+
+    /// This issuer with room for `capacity` verified client access tokens
+    /// in its cache (I-145; default [`MAX_CACHED_CLIENT_TOKENS`], 0 turns
+    /// the cache off).
+    pub fn with_client_token_cache(mut self, capacity: usize) -> Issuer {
+        self.client_tokens = client_token_cache::ClientTokenCache::new(capacity);
+        self
+    }
+
+    /// How many verified client access tokens are cached (I-145).
+    pub fn cached_client_tokens(&self) -> usize {
+        self.client_tokens.len()
     }
 
     /// The configuration.

@@ -759,3 +759,53 @@ proptest! {
         let _ = verify_dpop_proof(&s, &check(None));
     }
 }
+
+/// RFC 7638 §3.2 written out by hand: the required members in
+/// lexicographic order, no whitespace, SHA-256, base64url.
+fn rfc7638(jwk: &Map<String, Value>) -> String {
+    use sha2::Digest as _;
+    let m = |k: &str| jwk[k].as_str().unwrap().to_owned();
+    let text = match m("kty").as_str() {
+        "EC" => format!(
+            r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
+            m("crv"),
+            m("x"),
+            m("y")
+        ),
+        "OKP" => format!(r#"{{"crv":"{}","kty":"OKP","x":"{}"}}"#, m("crv"), m("x")),
+        other => panic!("kty {other}"),
+    };
+    b64(sha2::Sha256::digest(text.as_bytes()))
+}
+
+/// I-151: the proof key is built once per encoded header and reused; a
+/// reused key decides exactly as a fresh one: the same header signed by
+/// another key is still a bad signature, and the thumbprint is the header
+/// key's (checked against an RFC 7638 thumbprint from josekit's JWK).
+#[test]
+fn i151_rfc9449_s4_3_cached_proof_key_decides_like_a_fresh_one() {
+    for alg in [Alg::Es256, Alg::EdDsa] {
+        let k = key(alg);
+        let header = dpop_header(k);
+        let payload = serde_json::to_vec(&claims()).unwrap();
+        let first = k.sign_compact(&header, &payload).unwrap();
+        let expected = rfc7638(&k.public_jwk());
+        for _ in 0..3 {
+            let v = verify_dpop_proof(&first, &check(Some(&expected))).unwrap();
+            assert_eq!(v.jkt, expected);
+        }
+        // Same header bytes (a cache hit), signed by another key.
+        let header_bytes = serde_json::to_vec(&header).unwrap();
+        let forged = other_key(alg).sign_raw(&header_bytes, &payload).unwrap();
+        assert_eq!(
+            forged.split('.').next(),
+            k.sign_raw(&header_bytes, &payload)
+                .unwrap()
+                .split('.')
+                .next()
+        );
+        for _ in 0..2 {
+            assert_eq!(refused(&forged, &check(None)), DpopError::BadSignature);
+        }
+    }
+}

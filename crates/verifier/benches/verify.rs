@@ -3,7 +3,11 @@
 //! token, (b) the full `Verifier::verify` without DPoP (policy disabled),
 //! (c) the full verification with a fresh DPoP proof per request (policy
 //! required, in-memory replay cache; proofs are made outside the timing with
-//! `iter_batched`). Results and ratios: `benches/RESULTS.md`.
+//! `iter_batched`). (b) and (c) include the token's Token Status List check
+//! against a cached, verified status list (I-92), as a resource server runs
+//! it; `breakdown/*/b_without_status_list` is (b) without it.
+//! Results and ratios: `benches/RESULTS.md`; `benches/run.sh` writes
+//! `verification.json` (issue 15 results contract).
 //!
 //! `cargo bench -p ajwt-verifier --bench verify -- --warm-up-time 1 --measurement-time 3 --noplot`
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
@@ -22,9 +26,10 @@ use ajwt_issuer::store::Store;
 use ajwt_issuer::IssuerConfig;
 use ajwt_jose::{verify_dpop_proof, Alg, CompactJws, DpopCheck, DpopKey, JwkSet, PublicKey};
 use ajwt_verifier::{
-    FixedClock, InMemoryReplayCache, KeySource, PopPolicy, RequestParts, Requirements, Verifier,
-    VerifierConfig,
+    FetchError, Fetcher, FixedClock, InMemoryReplayCache, KeySource, PopPolicy, RequestParts,
+    Requirements, StatusListConfig, Verifier, VerifierConfig,
 };
+use base64::Engine as _;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use josekit::jwk::Jwk;
 use josekit::jws::JwsVerifier;
@@ -55,6 +60,19 @@ struct Case {
     issuer_jwk: Map<String, Value>,
     jwks: Value,
     issuer_alg: SigningAlgorithm,
+    /// The status list token the intent token's `status` claim points to.
+    status_list_jwt: String,
+}
+
+/// Serves the one status list token (the resource server's HTTP fetch,
+/// without the network: the list is cached by the source after one fetch).
+struct StaticFetcher(Vec<u8>);
+
+#[async_trait::async_trait]
+impl Fetcher for StaticFetcher {
+    async fn get(&self, _url: &str, _max_len: usize) -> Result<Vec<u8>, FetchError> {
+        Ok(self.0.clone())
+    }
 }
 
 async fn issue(issuer_alg: SigningAlgorithm, agent_alg: Alg, name: &'static str) -> Case {
@@ -107,6 +125,13 @@ async fn issue(issuer_alg: SigningAlgorithm, agent_alg: Alg, name: &'static str)
     let request =
         ajwt_protocol::wire::decode_token_request(&serde_json::to_vec(&request).unwrap()).unwrap();
     let token = issuer.intent_token(request).await.unwrap().access_token;
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token.split('.').nth(1).unwrap())
+        .unwrap();
+    let claims: Value = serde_json::from_slice(&payload).unwrap();
+    let uri = claims["status"]["status_list"]["uri"].as_str().unwrap();
+    let list_id: i64 = uri.rsplit('/').next().unwrap().parse().unwrap();
+    let status_list_jwt = issuer.status_list_token(list_id).await.unwrap().jwt;
     let jwks = issuer.jwks();
     let issuer_jwk = jwks["keys"][0].as_object().unwrap().clone();
     Case {
@@ -117,6 +142,7 @@ async fn issue(issuer_alg: SigningAlgorithm, agent_alg: Alg, name: &'static str)
         issuer_jwk,
         jwks,
         issuer_alg,
+        status_list_jwt,
     }
 }
 
@@ -129,6 +155,14 @@ impl Case {
         Verifier::new(config, KeySource::from_jwks(set))
             .with_clock(Arc::new(FixedClock(self.now)))
             .with_replay_cache(Arc::new(InMemoryReplayCache::new(50_000_000)))
+    }
+
+    /// [`Case::verifier`] checking the token's status list (I-92).
+    fn verifier_with_status(&self, policy: PopPolicy) -> Verifier {
+        self.verifier(policy).with_status_lists(
+            StatusListConfig::new(ISSUER),
+            Arc::new(StaticFetcher(self.status_list_jwt.clone().into_bytes())),
+        )
     }
 
     fn josekit_verifier(&self) -> Box<dyn JwsVerifier> {
@@ -186,8 +220,9 @@ fn bench(c: &mut Criterion) {
             })
         });
 
-        // (b) full verification, PoP disabled, bearer presentation.
-        let v = case.verifier(PopPolicy::Disabled);
+        // (b) full verification, PoP disabled, bearer presentation, status
+        // list checked (cached list).
+        let v = case.verifier_with_status(PopPolicy::Disabled);
         let authorization = [format!("Bearer {}", case.token)];
         let authorization: Vec<&str> = authorization.iter().map(String::as_str).collect();
         let parts = RequestParts {
@@ -201,8 +236,10 @@ fn bench(c: &mut Criterion) {
             b.iter(|| run_now(&rt, v.verify(std::hint::black_box(&parts), &route)).unwrap())
         });
 
-        // (c) full verification with a fresh DPoP proof per request.
-        let v = case.verifier(PopPolicy::Required);
+        // (c) full verification with a fresh DPoP proof per request, status
+        // list checked.
+        let v_no_status = case.verifier(PopPolicy::Disabled);
+        let v = case.verifier_with_status(PopPolicy::Required);
         let authorization = [format!("DPoP {}", case.token)];
         let authorization: Vec<&str> = authorization.iter().map(String::as_str).collect();
         let make_proof = || {
@@ -247,6 +284,15 @@ fn bench(c: &mut Criterion) {
             .unwrap()
             .0;
         let key = set.keys()[0].clone();
+        group.bench_function("b_without_status_list", |b| {
+            b.iter(|| {
+                run_now(
+                    &rt,
+                    v_no_status.verify(std::hint::black_box(&parts), &route),
+                )
+                .unwrap()
+            })
+        });
         group.bench_function("jose_parse_and_signature", |b| {
             b.iter(|| {
                 let jws = CompactJws::parse(std::hint::black_box(&case.token), 16 * 1024).unwrap();

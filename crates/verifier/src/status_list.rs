@@ -202,12 +202,21 @@ impl StatusListSource {
 
     /// The status of index `idx` in the list at `uri` (0 = VALID).
     pub async fn status(&self, uri: &str, idx: u64) -> Result<u8, StatusCheckError> {
-        if !self.uri_allowed(uri) {
-            return Err(StatusCheckError::UriNotAllowed(
-                uri.chars().take(200).collect(),
-            ));
-        }
-        let list = self.list(uri).await?;
+        // A fresh cached list was fetched from this very `uri` after it was
+        // allowed, and the configuration does not change: a hit skips the two
+        // URL parses of `uri_allowed` (the common case of a resource server,
+        // issue 15 / I-150). A miss checks the URI before anything is fetched.
+        let list = match self.cached(uri, true) {
+            Some(list) => list,
+            None => {
+                if !self.uri_allowed(uri) {
+                    return Err(StatusCheckError::UriNotAllowed(
+                        uri.chars().take(200).collect(),
+                    ));
+                }
+                self.list(uri).await?
+            }
+        };
         list.get(idx)
             .ok_or_else(|| StatusCheckError::IndexOutOfRange {
                 uri: uri.to_owned(),

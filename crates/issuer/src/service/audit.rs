@@ -10,7 +10,6 @@
 //! action's response stands; refusals are recorded best-effort likewise.
 
 use ajwt_protocol::wire::TokenResponse;
-use base64::Engine as _;
 use serde_json::{Map, Value};
 
 use super::*;
@@ -55,12 +54,14 @@ impl Issuer {
         client: &ClientContext,
         agent_id: &str,
         presented: String,
-        outcome: Result<TokenResponse, ApiError>,
+        outcome: Result<(TokenResponse, Map<String, Value>), ApiError>,
     ) -> Result<TokenResponse, ApiError> {
         let actor = Some(client.client_id.as_str());
         match outcome {
-            Ok(response) => {
-                let claims = token_claims(&response.access_token)?;
+            // `claims` are exactly the signed payload's members (the payload
+            // is their serialization), so hashing them equals hashing the
+            // decoded payload.
+            Ok((response, claims)) => {
                 let intent_hash = crate::audit::intent_hash(&claims)
                     .map_err(|e| ApiError::Internal(format!("intent hash: {e}")))?;
                 let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("").to_owned();
@@ -149,17 +150,4 @@ impl Issuer {
             }
         }
     }
-}
-
-/// The claims of a token this issuer just signed (its JWS payload).
-fn token_claims(token: &str) -> Result<Map<String, Value>, ApiError> {
-    let payload = token
-        .split('.')
-        .nth(1)
-        .ok_or_else(|| ApiError::Internal("issued token is not a JWS".into()))?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .map_err(|e| ApiError::Internal(format!("issued token payload: {e}")))?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::Internal(format!("issued token payload: {e}")))
 }

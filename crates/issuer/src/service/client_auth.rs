@@ -244,11 +244,53 @@ impl Issuer {
                 ))
             }
         };
-        let claims = self
-            .key_ring()
-            .verify(token, TYP_ACCESS_TOKEN)
-            .map_err(|e| ApiError::InvalidToken(format!("Token rejected: {e}")))?;
+        // I-145: a token verified before (same SHA-256) whose key is still
+        // published skips the signature; exp, iat and scope are checked below
+        // on every use, hit or miss.
+        let key = client_token_cache::digest(token);
+        let ring = self.key_ring();
         let now = self.clock.now();
+        let verified = match self.client_tokens.get(&key, |kid| ring.publishes(kid)) {
+            Some(hit) => hit,
+            None => {
+                let verified = self.verify_client_token(&ring, token)?;
+                // An expired token is not worth a place.
+                if time::check_exp(verified.exp, now, 0).is_ok() {
+                    self.client_tokens.insert(key, verified.clone());
+                }
+                verified
+            }
+        };
+        // RFC 7519 §4.1.4/§4.1.6 via the one rule set: our own tokens, so no
+        // leeway on exp; CLIENT_IAT_LEEWAY seconds of skew on iat.
+        time::check_exp(verified.exp, now, 0)
+            .map_err(|_| ApiError::InvalidToken("Token expired".into()))?;
+        if let Some(iat) = verified.iat {
+            time::check_iat_not_in_future(iat, now, CLIENT_IAT_LEEWAY)
+                .map_err(|_| ApiError::InvalidToken("Token issued in the future".into()))?;
+        }
+        if !is_subset(&[required_scope], &verified.scopes) {
+            return Err(ApiError::InsufficientScope {
+                scope: required_scope.to_owned(),
+            });
+        }
+        let client_id = verified.client_id;
+        let scopes = verified.scopes;
+        Ok(ClientContext { client_id, scopes })
+    }
+
+    /// The checks of a client access token that do not depend on the time
+    /// or the endpoint (§4.2.3): signature by a key of `ring` with `typ`
+    /// `at+jwt`, our `iss`, the client-token audience, a `client_id` and an
+    /// `exp`. Their outcome is what the cache keeps (I-145).
+    fn verify_client_token(
+        &self,
+        ring: &KeyRing,
+        token: &str,
+    ) -> Result<client_token_cache::VerifiedClientToken, ApiError> {
+        let (claims, kid) = ring
+            .verify_with_kid(token, TYP_ACCESS_TOKEN)
+            .map_err(|e| ApiError::InvalidToken(format!("Token rejected: {e}")))?;
         let str_claim = |k: &str| claims.get(k).and_then(Value::as_str);
         if str_claim("iss") != Some(self.config.issuer.as_str()) {
             return Err(ApiError::InvalidToken(
@@ -261,29 +303,23 @@ impl Issuer {
                 self.config.client_audience
             )));
         }
-        // RFC 7519 §4.1.4/§4.1.6 via the one rule set: our own tokens, so no
-        // leeway on exp; CLIENT_IAT_LEEWAY seconds of skew on iat.
         let exp = claims
             .get("exp")
             .and_then(Value::as_i64)
             .ok_or_else(|| ApiError::InvalidToken("Token has no exp".into()))?;
-        time::check_exp(exp, now, 0).map_err(|_| ApiError::InvalidToken("Token expired".into()))?;
-        if let Some(iat) = claims.get("iat").and_then(Value::as_i64) {
-            time::check_iat_not_in_future(iat, now, CLIENT_IAT_LEEWAY)
-                .map_err(|_| ApiError::InvalidToken("Token issued in the future".into()))?;
-        }
         let client_id = str_claim("client_id")
             .ok_or_else(|| ApiError::InvalidToken("Token has no client_id".into()))?
             .to_owned();
         let scopes: Vec<String> = str_claim("scope")
             .and_then(parse_scope_string)
             .unwrap_or_default();
-        if !is_subset(&[required_scope], &scopes) {
-            return Err(ApiError::InsufficientScope {
-                scope: required_scope.to_owned(),
-            });
-        }
-        Ok(ClientContext { client_id, scopes })
+        Ok(client_token_cache::VerifiedClientToken {
+            kid,
+            exp,
+            iat: claims.get("iat").and_then(Value::as_i64),
+            client_id,
+            scopes,
+        })
     }
 }
 

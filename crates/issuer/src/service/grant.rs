@@ -95,17 +95,21 @@ impl Issuer {
         req: TokenRequest,
         proof: Option<&ajwt_jose::VerifiedProof>,
     ) -> Result<TokenResponse, ApiError> {
-        self.issue(req, proof, "").await
+        self.issue(req, proof, "")
+            .await
+            .map(|(response, _)| response)
     }
 
     /// The grant for the client `client_id` (`""`: not known, e.g. an
     /// embedding caller), recorded as the token's requester (RFC 7009 §2.1).
+    /// Returns the response and the signed claims (the audit trail hashes
+    /// them, I-101, without decoding the token again).
     async fn issue(
         &self,
         req: TokenRequest,
         proof: Option<&ajwt_jose::VerifiedProof>,
         client_id: &str,
-    ) -> Result<TokenResponse, ApiError> {
+    ) -> Result<(TokenResponse, serde_json::Map<String, Value>), ApiError> {
         // Look up everything the request names (the decision is pure).
         let record = self
             .store
@@ -247,13 +251,14 @@ impl Issuer {
         }
         let scope = grant.scope();
         tracing::info!(agent_id = %grant.agent_id, registration_id = %grant.registration_id, scope = %scope, dpop = proof.is_some(), "intent token issued");
-        Ok(TokenResponse {
+        let response = TokenResponse {
             access_token: token,
             // §4.4.1 `Bearer`; RFC 9449 §5 `DPoP` when the client proved
             // possession at this request (I-55).
             token_type: if proof.is_some() { "DPoP" } else { "Bearer" }.into(),
             expires_in: Some(lifetime),
             scope: Some(scope),
-        })
+        };
+        Ok((response, claims))
     }
 }
