@@ -12,6 +12,7 @@ use async_trait::async_trait;
 
 pub mod audit;
 pub mod cache;
+pub mod group;
 pub mod sqlite;
 // Issue 14: the PostgreSQL store for replicas and backend selection.
 pub mod open;
