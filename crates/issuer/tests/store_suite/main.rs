@@ -110,6 +110,8 @@ mod audit_chain;
 mod change_feed;
 mod clients;
 mod concurrency;
+// Issue 15: group commit (I-155).
+mod group_commit;
 mod key_set;
 mod keys;
 mod pool;
@@ -156,6 +158,7 @@ store_suite! {
     limits::rfc9449_11_1_remember_once_is_atomic,
     limits::i113_prune_deletes_only_what_no_longer_counts,
     limits::i114_stats_count_the_registry_and_report_the_pool,
+    group_commit::i155_cancelled_callers_do_not_lose_other_writes,
 }
 
 store_suite_pair! {
@@ -166,4 +169,5 @@ store_suite_pair! {
     clients::i116_first_client_race_creates_one,
     key_set::i110_concurrent_rotations_one_pending_exists,
     shared_limits::i113_limits_are_shared_between_stores,
+    group_commit::i155_concurrent_writers_each_get_their_outcome,
 }
