@@ -9,12 +9,16 @@
 //! Guarantees:
 //! - No caller is answered before the COMMIT of its group returned: an
 //!   acknowledged write is durable.
-//! - Each write runs inside its own `SAVEPOINT`: a write that fails
-//!   (e.g. a duplicate checksum, a revoked agent) is rolled back alone and
-//!   only its caller gets the error; the others of the group commit.
-//! - A group whose transaction fails (BEGIN, a failed rollback to a
-//!   savepoint, COMMIT) fails exactly the callers of that group, with the
-//!   same backend error.
+//! - A write that is refused (a revoked agent, I-69) or whose first
+//!   write statement violates a constraint (a duplicate checksum, §5.4.2
+//!   step 3; a duplicate `jti`) fails alone: it changed nothing (SQLite
+//!   rolls a failed statement back, and every later statement of a write
+//!   runs only after its first succeeded), only its caller gets the error
+//!   and the others of the group commit. No savepoint is needed, so a
+//!   write costs only its own statements.
+//! - Any other failure (BEGIN, a later statement of a write, COMMIT, I/O)
+//!   fails the whole group: it is rolled back and exactly its callers get
+//!   the same backend error.
 //! - The group is written by a spawned task that holds the commit lock, so
 //!   a cancelled caller neither loses the other callers' writes nor leaves
 //!   half a group; its own write is committed (or not) with its group.
@@ -85,6 +89,8 @@ pub(super) struct GroupCommit {
     pending: std::sync::Mutex<VecDeque<Pending>>,
     slots: Arc<Semaphore>,
     lock: Arc<tokio::sync::Mutex<()>>,
+    /// Most writes per group ([`MAX_GROUP`]; 1 turns group commit off).
+    max_group: std::sync::atomic::AtomicUsize,
 }
 
 impl Default for GroupCommit {
@@ -93,6 +99,7 @@ impl Default for GroupCommit {
             pending: std::sync::Mutex::default(),
             slots: Arc::new(Semaphore::new(MAX_QUEUED)),
             lock: Arc::default(),
+            max_group: std::sync::atomic::AtomicUsize::new(MAX_GROUP),
         }
     }
 }
@@ -103,6 +110,14 @@ impl GroupCommit {
         self.pending
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Sets the most writes per group, clamped to `1..=MAX_GROUP`.
+    pub(super) fn set_max_group(&self, n: usize) {
+        self.max_group.store(
+            n.clamp(1, MAX_GROUP),
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 
     /// Queues `write` and returns once the group holding it committed (or
@@ -133,7 +148,8 @@ impl GroupCommit {
             }
             let group = {
                 let mut queue = self.queue();
-                let n = queue.len().min(MAX_GROUP);
+                let max = self.max_group.load(std::sync::atomic::Ordering::Relaxed);
+                let n = queue.len().min(max);
                 queue.drain(..n).collect::<Vec<_>>()
             };
             let pool = pool.clone();
@@ -197,12 +213,12 @@ struct GroupState {
     audit: Option<AuditHead>,
 }
 
-/// Writes `writes` in one transaction, each in a savepoint. `Err`: the
+/// Writes `writes` in one transaction. `Err`: the
 /// whole group failed (nothing of it committed, or the commit failed).
 async fn write_group(
     pool: &SqlitePool,
     writes: Vec<Write>,
-) -> Result<Vec<Result<Written, StoreError>>, StoreError> {
+) -> Result<Vec<WriteResult>, StoreError> {
     // Dropping `tx` on an early return rolls the group back.
     let mut tx = pool
         .begin_with("BEGIN IMMEDIATE")
@@ -215,52 +231,53 @@ async fn write_group(
     Ok(results)
 }
 
-async fn exec(conn: &mut SqliteConnection, sql: &str) -> Result<(), StoreError> {
-    sqlx::query(sql)
-        .execute(conn)
-        .await
-        .map(drop)
-        .map_err(|e| backend(format_args!("write group: {sql}"), e))
-}
+/// The outcome of one write inside a group: `Err` is that write's own
+/// refusal (it changed nothing).
+type WriteResult = Result<Written, StoreError>;
 
 async fn write_all(
     conn: &mut SqliteConnection,
     writes: Vec<Write>,
-) -> Result<Vec<Result<Written, StoreError>>, StoreError> {
+) -> Result<Vec<WriteResult>, StoreError> {
     let mut state = GroupState::default();
     let mut results = Vec::with_capacity(writes.len());
     for write in writes {
-        // A token's status list is opened (a new list row inserted when
-        // needed) outside its savepoint: an empty list left by a failed
-        // write is simply used by the next token.
-        if let Write::Token {
-            token, list_size, ..
-        } = &write
-        {
-            if let Err(e) = ensure_open_list(conn, &mut state, *list_size, token.iat).await {
-                results.push(Err(e));
-                continue;
-            }
-        }
-        exec(conn, "SAVEPOINT w").await?;
         let result = match write {
-            Write::Register(r) => register(conn, *r).await.map(|a| Written::Register(a.into())),
-            Write::Token { token, random, .. } => token_record(conn, &mut state, &token, random)
-                .await
-                .map(Written::Token),
-            Write::Audit(entry) => audit(conn, &mut state, *entry)
-                .await
-                .map(|r| Written::Audit(r.into())),
+            Write::Register(r) => register(conn, *r)
+                .await?
+                .map(|a| Written::Register(a.into())),
+            Write::Token {
+                token,
+                list_size,
+                random,
+            } => {
+                ensure_open_list(conn, &mut state, list_size, token.iat).await?;
+                token_record(conn, &mut state, &token, random)
+                    .await?
+                    .map(Written::Token)
+            }
+            Write::Audit(entry) => Ok(Written::Audit(
+                audit(conn, &mut state, *entry).await?.into(),
+            )),
         };
-        if result.is_err() {
-            // Undoes this write only; a failure here fails the group.
-            exec(conn, "ROLLBACK TO w").await?;
-        }
-        exec(conn, "RELEASE w").await?;
         results.push(result);
     }
     flush_list(conn, &mut state).await?;
     Ok(results)
+}
+
+/// Whether `e` is a constraint violation (SQLite rolled the statement
+/// back; the transaction goes on).
+fn is_constraint(e: &sqlx::Error) -> bool {
+    e.as_database_error().is_some_and(|d| {
+        matches!(
+            d.kind(),
+            sqlx::error::ErrorKind::UniqueViolation
+                | sqlx::error::ErrorKind::CheckViolation
+                | sqlx::error::ErrorKind::NotNullViolation
+                | sqlx::error::ErrorKind::ForeignKeyViolation
+        )
+    })
 }
 
 // ---- registrations (§5.4.2 steps 3-5, §5.4.4, I-69, I-70) -----------------
@@ -276,10 +293,11 @@ async fn checksum_owner(
         .map_err(|e| backend("checksum lookup failed", e))
 }
 
+/// `Ok(Err(_))`: refused, nothing written; `Err`: the group fails.
 async fn register(
     conn: &mut SqliteConnection,
     w: RegistrationWrite,
-) -> Result<AgentRecord, StoreError> {
+) -> Result<Result<AgentRecord, StoreError>, StoreError> {
     let RegistrationWrite {
         new,
         checksum,
@@ -287,51 +305,93 @@ async fn register(
         allowed_scopes,
     } = w;
     let second = new.registered_at_ms.div_euclid(1000);
-    let previous = sqlx::query_as::<_, (i64, i64, i64)>(
-        "SELECT version, revoked, \
-         (SELECT COUNT(*) FROM agent_registrations WHERE agent_id = ?1 AND reg_second = ?2) \
-         FROM agent_registrations WHERE agent_id = ?1 ORDER BY version DESC LIMIT 1",
-    )
-    .bind(&new.agent_id)
-    .bind(second)
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(|e| backend(format_args!("previous registration of {}", new.agent_id), e))?;
+    // One statement: the checksum's holder, the latest version and its
+    // revocation, and the agent's registrations in this second.
+    let (holder, previous_version, previous_revoked, same_second) =
+        sqlx::query_as::<_, (Option<String>, Option<i64>, Option<i64>, i64)>(
+            "SELECT (SELECT agent_id FROM agent_registrations WHERE checksum = ?3), \
+             (SELECT version FROM agent_registrations WHERE agent_id = ?1 \
+              ORDER BY version DESC LIMIT 1), \
+             (SELECT revoked FROM agent_registrations WHERE agent_id = ?1 \
+              ORDER BY version DESC LIMIT 1), \
+             (SELECT COUNT(*) FROM agent_registrations WHERE agent_id = ?1 AND reg_second = ?2)",
+        )
+        .bind(&new.agent_id)
+        .bind(second)
+        .bind(&checksum)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|e| backend(format_args!("previous registration of {}", new.agent_id), e))?;
 
     // §5.6.1: a REVOKED agent stays revoked unless an administrator
     // re-registers it (I-69); checked under the write lock.
-    if let Some((_, revoked, _)) = previous {
-        if revoked != 0 && !new.may_reactivate_revoked {
-            return Err(StoreError::AgentRevoked {
-                agent_id: new.agent_id,
-            });
-        }
+    if previous_revoked.is_some_and(|r| r != 0) && !new.may_reactivate_revoked {
+        return Ok(Err(StoreError::AgentRevoked {
+            agent_id: new.agent_id,
+        }));
     }
     // §5.4.2 step 3: a checksum exists once across all agents and versions
     // (including the writes earlier in this group).
-    if let Some(existing_agent_id) = checksum_owner(conn, &checksum).await? {
-        return Err(StoreError::DuplicateChecksum { existing_agent_id });
+    if let Some(existing_agent_id) = holder {
+        return Ok(Err(StoreError::DuplicateChecksum { existing_agent_id }));
     }
+    let inserted = insert_registration(
+        conn,
+        new,
+        &checksum,
+        public_jwk,
+        allowed_scopes,
+        previous_version,
+        same_second,
+    )
+    .await;
+    match inserted {
+        Ok(record) => Ok(Ok(record)),
+        Err(Fail::Write(e)) => Ok(Err(e)),
+        Err(Fail::Group(e)) => Err(e),
+    }
+}
+
+/// A failure of one write: its own (nothing written) or the group's.
+enum Fail {
+    Write(StoreError),
+    Group(StoreError),
+}
+
+async fn insert_registration(
+    conn: &mut SqliteConnection,
+    new: NewRegistration,
+    checksum: &str,
+    public_jwk: Option<String>,
+    allowed_scopes: Option<String>,
+    previous_version: Option<i64>,
+    same_second: i64,
+) -> Result<AgentRecord, Fail> {
+    let second = new.registered_at_ms.div_euclid(1000);
     // §5.4.2 step 4 with the real registration second (I-70).
-    let (version, same_second) = match previous {
+    let (version, same_second) = match previous_version {
         None => (1, 0),
-        Some((v, _, same_second)) => {
+        Some(v) => {
             let next = v.checked_add(1).ok_or_else(|| {
-                StoreError::Backend(format!(
+                Fail::Write(StoreError::Backend(format!(
                     "agent_registrations of {}: version overflows",
                     new.agent_id
-                ))
+                )))
             })?;
             (next, same_second)
         }
     };
-    let version_u32 = u32::try_from(version)
-        .map_err(|e| backend(format_args!("agent {}: version {version}", new.agent_id), e))?;
+    let version_u32 = u32::try_from(version).map_err(|e| {
+        Fail::Write(backend(
+            format_args!("agent {}: version {version}", new.agent_id),
+            e,
+        ))
+    })?;
     let second_u64 = u64::try_from(second).map_err(|e| {
-        backend(
+        Fail::Write(backend(
             format_args!("agent {}: registration second {second}", new.agent_id),
             e,
-        )
+        ))
     })?;
     let timestamp = if same_second == 0 {
         Some(second_u64)
@@ -342,10 +402,10 @@ async fn register(
             .and_then(|k| second_u64.checked_mul(1_000_000)?.checked_add(k))
     };
     let timestamp = timestamp.ok_or_else(|| {
-        StoreError::Backend(format!(
+        Fail::Write(StoreError::Backend(format!(
             "agent {}: too many registrations in second {second}",
             new.agent_id
-        ))
+        )))
     })?;
     let reg_id = registration_id(&new.agent_id, timestamp);
     let inserted = sqlx::query(
@@ -358,7 +418,7 @@ async fn register(
     .bind(version)
     .bind(&reg_id)
     .bind(second)
-    .bind(&checksum)
+    .bind(checksum)
     .bind(new.checksum_profile.as_str())
     .bind(&public_jwk)
     .bind(&new.jwk_thumbprint)
@@ -369,18 +429,26 @@ async fn register(
     .execute(&mut *conn)
     .await;
     if let Err(e) = inserted {
-        let checksum_conflict = e.as_database_error().is_some_and(|d| {
-            d.is_unique_violation() && d.message().contains("agent_registrations.checksum")
-        });
+        let failure = backend(format_args!("cannot store registration {reg_id}"), &e);
+        if !is_constraint(&e) {
+            return Err(Fail::Group(failure));
+        }
+        // The statement was rolled back alone. The pre-check above holds
+        // the write lock, so this is a backstop: map the UNIQUE(checksum)
+        // violation like the pre-check would.
+        let checksum_conflict = e
+            .as_database_error()
+            .is_some_and(|d| d.message().contains("agent_registrations.checksum"));
         if checksum_conflict {
-            if let Some(existing_agent_id) = checksum_owner(conn, &checksum).await? {
-                return Err(StoreError::DuplicateChecksum { existing_agent_id });
+            if let Some(existing_agent_id) =
+                checksum_owner(conn, checksum).await.map_err(Fail::Group)?
+            {
+                return Err(Fail::Write(StoreError::DuplicateChecksum {
+                    existing_agent_id,
+                }));
             }
         }
-        return Err(backend(
-            format_args!("cannot store registration {reg_id}"),
-            e,
-        ));
+        return Err(Fail::Write(failure));
     }
     tracing::debug!(agent_id = %new.agent_id, registration_id = %reg_id, version, "agent registration stored");
     Ok(AgentRecord {
@@ -473,12 +541,14 @@ async fn ensure_open_list(
     Ok(())
 }
 
+/// `Ok(Err(_))`: refused (a duplicate `jti`), nothing written and the
+/// index given back; `Err`: the group fails.
 async fn token_record(
     conn: &mut SqliteConnection,
     state: &mut GroupState,
     token: &NewTokenRecord,
     random: u64,
-) -> Result<StatusIndex, StoreError> {
+) -> Result<Result<StatusIndex, StoreError>, StoreError> {
     let jti = &token.jti;
     let fail = |what: &str, e: &dyn Display| backend(format_args!("token {jti}: {what}"), e);
     let list = state
@@ -493,30 +563,36 @@ async fn token_record(
         .ok_or_else(|| fail("status list bitmap", &format_args!("list {list_id} full")))?;
     list.used += 1;
     list.dirty = true;
-    let written = insert_token(conn, token, list_id, idx).await;
-    if written.is_err() {
-        // The savepoint is rolled back: give the index back.
-        if let Some(list) = state.list.as_mut().filter(|l| l.list_id == list_id) {
-            if let Some(b) = list.allocated.get_mut((idx / 8) as usize) {
-                *b &= !(1u8 << (idx % 8));
+    match insert_token(conn, token, list_id, idx).await {
+        Ok(()) => Ok(Ok(StatusIndex {
+            list_id,
+            idx: u64::from(idx),
+        })),
+        Err(Fail::Group(e)) => Err(e),
+        Err(Fail::Write(e)) => {
+            // Nothing was written: give the index back.
+            if let Some(list) = state.list.as_mut().filter(|l| l.list_id == list_id) {
+                if let Some(b) = list.allocated.get_mut((idx / 8) as usize) {
+                    *b &= !(1u8 << (idx % 8));
+                }
+                list.used -= 1;
             }
-            list.used -= 1;
+            Ok(Err(e))
         }
     }
-    written.map(|()| StatusIndex {
-        list_id,
-        idx: u64::from(idx),
-    })
 }
 
+/// The record's first statement may fail alone (a constraint: nothing
+/// written); a later one fails the group.
 async fn insert_token(
     conn: &mut SqliteConnection,
     token: &NewTokenRecord,
     list_id: i64,
     idx: u32,
-) -> Result<(), StoreError> {
+) -> Result<(), Fail> {
     let jti = &token.jti;
     let fail = |what: &str, e: &dyn Display| backend(format_args!("token {jti}: {what}"), e);
+    let group = |what: &'static str| move |e: sqlx::Error| Fail::Group(fail(what, &e));
     sqlx::query(
         "INSERT INTO intent_tokens (jti, agent_id, registration_id, client_id, iat, exp, \
          list_id, idx) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -531,7 +607,13 @@ async fn insert_token(
     .bind(i64::from(idx))
     .execute(&mut *conn)
     .await
-    .map_err(|e| fail("insert", &e))?;
+    .map_err(|e| {
+        if is_constraint(&e) {
+            Fail::Write(fail("insert", &e))
+        } else {
+            Fail::Group(fail("insert", &e))
+        }
+    })?;
     let mut links: Vec<(&str, &str)> = Vec::new();
     for link in &token.chain {
         links.push(("agent", &link.agent_id));
@@ -549,7 +631,7 @@ async fn insert_token(
         .bind(value)
         .execute(&mut *conn)
         .await
-        .map_err(|e| fail("insert link", &e))?;
+        .map_err(group("insert link"))?;
     }
     let at_ms = token.iat.saturating_mul(1000);
     sqlx::query(
@@ -563,7 +645,7 @@ async fn insert_token(
     .bind(at_ms)
     .execute(&mut *conn)
     .await
-    .map_err(|e| fail("registration activity", &e))?;
+    .map_err(group("registration activity"))?;
     Ok(())
 }
 

@@ -1444,6 +1444,27 @@ impl Store for PgStore {
             .map_err(|e| backend(format_args!("sealed values ({kind:?})"), e))
     }
 
+    /// One aggregate query, run by the server (the client reads a few
+    /// rows, whatever the registry's size; I-158).
+    async fn sealed_heads(
+        &self,
+        kind: SealedKind,
+        max_heads: u32,
+    ) -> Result<Option<Vec<(String, u64)>>, StoreError> {
+        if kind != SealedKind::Specification {
+            return Ok(None);
+        }
+        let rows = sqlx::query_as::<_, (String, i64)>(
+            "SELECT substr(spec_json, 1, 32), COUNT(*) FROM agent_registrations \
+             GROUP BY 1 LIMIT $1",
+        )
+        .bind(i64::from(max_heads).saturating_add(1))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| backend("sealed value heads", e))?;
+        super::sqlite::heads(rows, max_heads)
+    }
+
     async fn replace_sealed_value(
         &self,
         kind: SealedKind,

@@ -139,6 +139,13 @@ impl SqliteStore {
         Self::migrated(pool).await
     }
 
+    /// Limits write groups to `n` writes (1: every write is its own
+    /// transaction and fsync, as before group commit; benchmarks compare
+    /// against that). The default is [`super::group::MAX_GROUP`].
+    pub fn set_write_group_limit(&self, n: usize) {
+        self.writes.set_max_group(n);
+    }
+
     async fn migrated(pool: SqlitePool) -> Result<SqliteStore, StoreError> {
         if let Err(e) = MIGRATOR.run(&pool).await {
             pool.close().await;
@@ -149,6 +156,25 @@ impl SqliteStore {
             writes: Arc::default(),
         })
     }
+}
+
+/// `rows` (head, count) as [`Store::sealed_heads`] returns them: `None`
+/// beyond `max_heads` heads.
+pub(super) fn heads(
+    rows: Vec<(String, i64)>,
+    max_heads: u32,
+) -> Result<Option<Vec<(String, u64)>>, StoreError> {
+    if rows.len() > max_heads as usize {
+        return Ok(None);
+    }
+    rows.into_iter()
+        .map(|(h, n)| {
+            u64::try_from(n)
+                .map(|n| (h, n))
+                .map_err(|e| backend("sealed value heads: count", e))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
 }
 
 /// Reads one column, naming the table, row and column on failure.
@@ -842,6 +868,27 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> Result<Vec<(String, String)>, StoreError> {
         self.sealed_page(kind, after, limit).await
+    }
+
+    /// One `GROUP BY` over the expression index of migration 0006 (the
+    /// index alone is read, not the specifications).
+    async fn sealed_heads(
+        &self,
+        kind: super::SealedKind,
+        max_heads: u32,
+    ) -> Result<Option<Vec<(String, u64)>>, StoreError> {
+        if kind != super::SealedKind::Specification {
+            return Ok(None);
+        }
+        let rows = sqlx::query_as::<_, (String, i64)>(
+            "SELECT substr(spec_json, 1, 32), COUNT(*) FROM agent_registrations \
+             GROUP BY substr(spec_json, 1, 32) LIMIT ?1",
+        )
+        .bind(i64::from(max_heads).saturating_add(1))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| backend("sealed value heads", e))?;
+        heads(rows, max_heads)
     }
 
     async fn replace_sealed_value(

@@ -151,6 +151,7 @@ store_suite! {
     sealed::i128_legacy_plaintext_is_sealed_at_start,
     sealed::i126_kek_rotation_rewraps_every_value,
     sealed::i112_private_keys_are_sealed_in_the_backend,
+    sealed::i158_start_check_counts_envelope_heads,
     limits::i113_gcra_burst_then_one_cell_per_interval,
     limits::i113_gcra_is_atomic_under_concurrency,
     limits::i113_penalty_box_latest_block_of_any_key,
