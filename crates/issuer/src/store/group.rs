@@ -411,8 +411,8 @@ async fn insert_registration(
     let inserted = sqlx::query(
         "INSERT INTO agent_registrations (agent_id, version, registration_id, reg_second, \
          checksum, checksum_profile, public_jwk, jwk_thumbprint, allowed_scopes, app_id, \
-         spec_json, registered_at_ms) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+         spec_json, registered_at_ms, spec_head) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, substr(?11, 1, 32))",
     )
     .bind(&new.agent_id)
     .bind(version)

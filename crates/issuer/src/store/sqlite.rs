@@ -870,8 +870,8 @@ impl Store for SqliteStore {
         self.sealed_page(kind, after, limit).await
     }
 
-    /// One `GROUP BY` over the expression index of migration 0006 (the
-    /// index alone is read, not the specifications).
+    /// One `GROUP BY` over the covering index of `spec_head` (migration
+    /// 0006): the index alone is read, not the specifications.
     async fn sealed_heads(
         &self,
         kind: super::SealedKind,
@@ -880,14 +880,18 @@ impl Store for SqliteStore {
         if kind != super::SealedKind::Specification {
             return Ok(None);
         }
-        let rows = sqlx::query_as::<_, (String, i64)>(
-            "SELECT substr(spec_json, 1, 32), COUNT(*) FROM agent_registrations \
-             GROUP BY substr(spec_json, 1, 32) LIMIT ?1",
+        let rows = sqlx::query_as::<_, (Option<String>, i64)>(
+            "SELECT spec_head, COUNT(*) FROM agent_registrations \
+             GROUP BY spec_head LIMIT ?1",
         )
         .bind(i64::from(max_heads).saturating_add(1))
         .fetch_all(&self.pool)
         .await
         .map_err(|e| backend("sealed value heads", e))?;
+        let rows = rows
+            .into_iter()
+            .map(|(h, n)| (h.unwrap_or_default(), n))
+            .collect();
         heads(rows, max_heads)
     }
 
@@ -1856,6 +1860,12 @@ mod tests {
                 "EXPLAIN QUERY PLAN SELECT agent_id FROM agent_registrations \
                  WHERE checksum = 'x'",
                 "agent_registrations_checksum",
+            ),
+            // I-158: the start-up census reads the expression index only.
+            (
+                "EXPLAIN QUERY PLAN SELECT spec_head, COUNT(*) \
+                 FROM agent_registrations GROUP BY spec_head LIMIT 65",
+                "COVERING INDEX agent_registrations_spec_head",
             ),
         ] {
             let plan: Vec<String> = sqlx::query(sql)
