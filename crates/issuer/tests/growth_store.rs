@@ -199,10 +199,14 @@ async fn growth_group_commit_throughput() {
 }
 
 fn issuer_config(dir: &std::path::Path) -> IssuerConfig {
-    IssuerConfig {
+    let mut config = IssuerConfig {
         data_dir: dir.to_owned(),
         ..IssuerConfig::default()
-    }
+    };
+    // The benchmark measures the store, not the per-agent limits (I-73).
+    config.rate_limits.client = 1_000_000_000;
+    config.rate_limits.agent = 1_000_000_000;
+    config
 }
 
 fn public_jwk() -> serde_json::Map<String, serde_json::Value> {
@@ -263,10 +267,11 @@ async fn growth_seed_and_cache_miss_issuance() {
                 };
                 let id = format!("seed-{n}");
                 let spec = seed_specification(&id);
-                let sum = ajwt_checksum::compute_json(&serde_json::to_vec(&spec).unwrap(), Profile::Jcs)
-                    .unwrap()
-                    .checksum
-                    .to_string();
+                let sum =
+                    ajwt_checksum::compute_json(&serde_json::to_vec(&spec).unwrap(), Profile::Jcs)
+                        .unwrap()
+                        .checksum
+                        .to_string();
                 async move {
                     let req = serde_json::from_value(serde_json::json!({
                         "grant_type": "agent_checksum",

@@ -626,6 +626,64 @@ mod tests {
     use super::*;
     use crate::store::sqlite::SqliteStore;
 
+    impl Weight for u32 {
+        fn weight(&self) -> usize {
+            100
+        }
+    }
+
+    /// I-156: a full map drops its OLDEST insertion (first in, first out);
+    /// a re-inserted or removed key's old position is skipped; the
+    /// insertion queue stays bounded (compacted) under churn.
+    #[test]
+    fn i156_eviction_is_first_in_first_out_and_bounded() {
+        let b = Bounds {
+            capacity: 3,
+            max_bytes: 1 << 20,
+            ttl: None,
+        };
+        let mut m: Map<u32> = Map::new();
+        for (i, k) in ["a", "b", "c"].iter().enumerate() {
+            m.insert(k, Arc::new(i as u32), b);
+        }
+        m.insert("a", Arc::new(10), b); // a is now the newest
+        m.remove("b");
+        m.insert("d", Arc::new(3), b); // room: b was removed
+        m.insert("e", Arc::new(4), b); // drops c, the oldest live one
+        let keys = |m: &Map<u32>| {
+            let mut k: Vec<_> = m.entries.keys().cloned().collect();
+            k.sort();
+            k
+        };
+        assert_eq!(keys(&m), ["a", "d", "e"]);
+        assert_eq!(m.get("a", None).as_deref(), Some(&10));
+        m.insert("f", Arc::new(5), b); // drops a (re-inserted before d)
+        assert_eq!(keys(&m), ["d", "e", "f"]);
+        assert_eq!(m.bytes, 300);
+        for i in 0..10_000u32 {
+            let k = format!("k{}", i % 5);
+            m.insert(&k, Arc::new(i), b);
+            if i % 3 == 0 {
+                m.remove(&k);
+            }
+            assert!(m.entries.len() <= 3);
+            assert!(m.order.len() <= 2 * 3 + 64 + 1, "{}", m.order.len());
+        }
+        // Byte bound: each value weighs 100.
+        let small = Bounds {
+            capacity: 100,
+            max_bytes: 1000,
+            ttl: None,
+        };
+        let mut m: Map<u32> = Map::new();
+        for i in 10..25u32 {
+            m.insert(&format!("x{i}"), Arc::new(i), small);
+        }
+        let want: Vec<String> = (15..25).map(|i| format!("x{i}")).collect();
+        assert_eq!(keys(&m), want);
+        assert_eq!(m.bytes, 1000);
+    }
+
     /// Counts the lookups that reach the wrapped store.
     struct Counting {
         inner: SqliteStore,

@@ -114,10 +114,8 @@ impl GroupCommit {
 
     /// Sets the most writes per group, clamped to `1..=MAX_GROUP`.
     pub(super) fn set_max_group(&self, n: usize) {
-        self.max_group.store(
-            n.clamp(1, MAX_GROUP),
-            std::sync::atomic::Ordering::Relaxed,
-        );
+        self.max_group
+            .store(n.clamp(1, MAX_GROUP), std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Queues `write` and returns once the group holding it committed (or
@@ -177,7 +175,9 @@ impl GroupCommit {
                     }
                 }
             });
-            writer.await.map_err(|e| backend("group commit writer task", e))?;
+            writer
+                .await
+                .map_err(|e| backend("group commit writer task", e))?;
             match rx.try_recv() {
                 Ok(result) => return result,
                 Err(TryRecvError::Closed) => {
@@ -710,4 +710,115 @@ async fn audit(
     head.seq = record.seq.saturating_add(1);
     head.prev_hash = record.record_hash.clone();
     Ok(record)
+}
+
+// ---- a generic batcher (the PostgreSQL store's token records, I-159) -------
+
+/// An item waiting for its batch, its caller's reply and its queue slot.
+type Queued<I, O> = (
+    I,
+    oneshot::Sender<Result<O, StoreError>>,
+    OwnedSemaphorePermit,
+);
+
+/// Group commit of one kind of write: as [`GroupCommit`], with the batch
+/// written by a function given at each call (all calls give the same).
+pub(super) struct Batcher<I, O> {
+    pending: std::sync::Mutex<VecDeque<Queued<I, O>>>,
+    slots: Arc<Semaphore>,
+    lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl<I, O> std::fmt::Debug for Batcher<I, O> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batcher").finish_non_exhaustive()
+    }
+}
+
+impl<I, O> Default for Batcher<I, O> {
+    fn default() -> Self {
+        Batcher {
+            pending: std::sync::Mutex::default(),
+            slots: Arc::new(Semaphore::new(MAX_QUEUED)),
+            lock: Arc::default(),
+        }
+    }
+}
+
+impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
+    fn queue(&self) -> std::sync::MutexGuard<'_, VecDeque<Queued<I, O>>> {
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Queues `item`; the caller that takes the batch runs `write` on up
+    /// to [`MAX_GROUP`] items in a spawned task (a cancelled caller loses
+    /// nothing of the others). `write` returns one result per item, in
+    /// order, or `Err` for the whole batch. Answered only after `write`
+    /// returned (i.e. after its commit).
+    pub(super) async fn submit<F, Fut>(&self, item: I, write: F) -> Result<O, StoreError>
+    where
+        F: Fn(Vec<I>) -> Fut + Clone + Send + 'static,
+        Fut: std::future::Future<Output = Result<Vec<Result<O, StoreError>>, StoreError>>
+            + Send
+            + 'static,
+    {
+        use tokio::sync::oneshot::error::TryRecvError;
+        let permit = self
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| backend("write queue", e))?;
+        let (tx, mut rx) = oneshot::channel();
+        self.queue().push_back((item, tx, permit));
+        loop {
+            let lock = self.lock.clone().lock_owned().await;
+            match rx.try_recv() {
+                Ok(result) => return result,
+                Err(TryRecvError::Closed) => {
+                    return Err(StoreError::Backend("write cancelled".into()))
+                }
+                Err(TryRecvError::Empty) => {}
+            }
+            let batch = {
+                let mut queue = self.queue();
+                let n = queue.len().min(MAX_GROUP);
+                queue.drain(..n).collect::<Vec<_>>()
+            };
+            let write = write.clone();
+            let writer = tokio::spawn(async move {
+                let _lock = lock;
+                let mut items = Vec::with_capacity(batch.len());
+                let mut replies = Vec::with_capacity(batch.len());
+                for (item, reply, permit) in batch {
+                    drop(permit);
+                    items.push(item);
+                    replies.push(reply);
+                }
+                match write(items).await {
+                    Ok(results) => {
+                        for (result, reply) in results.into_iter().zip(replies) {
+                            let _ = reply.send(result);
+                        }
+                    }
+                    Err(e) => {
+                        for reply in replies {
+                            let _ = reply.send(Err(e.clone()));
+                        }
+                    }
+                }
+            });
+            writer.await.map_err(|e| backend("write batch task", e))?;
+            match rx.try_recv() {
+                Ok(result) => return result,
+                Err(TryRecvError::Closed) => {
+                    return Err(StoreError::Backend("write not written".into()))
+                }
+                // Beyond this batch's bound: in the next one.
+                Err(TryRecvError::Empty) => {}
+            }
+        }
+    }
 }

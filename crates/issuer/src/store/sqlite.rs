@@ -22,12 +22,12 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, Sqlite};
 
+use super::group::{GroupCommit, RegistrationWrite, Write, Written};
 use super::{AgentRecord, ClientRecord, JsonMap, NewRegistration, Store, StoreError};
 use super::{
     ChainLink, NewTokenRecord, RegistrationActivity, RevokedRegistration, StatusIndex,
     StoredStatusList, TokenRecord,
 };
-use super::group::{GroupCommit, RegistrationWrite, Write, Written};
 use crate::audit::{AuditCheckpoint, AuditEntry, AuditRecord};
 
 /// How long a connection waits for another connection's write lock before

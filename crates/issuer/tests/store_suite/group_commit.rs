@@ -78,7 +78,10 @@ async fn mixed_writers(stores: &[Arc<dyn Store>], n: usize) -> Vec<Outcome> {
                         other => panic!("writer {i}: {other:?}"),
                     }
                 }
-                2 => match s.register_agent(registration_keyed("gone", &format!("r-{i}"))).await {
+                2 => match s
+                    .register_agent(registration_keyed("gone", &format!("r-{i}")))
+                    .await
+                {
                     Err(StoreError::AgentRevoked { .. }) => Outcome::Revoked,
                     other => panic!("writer {i}: {other:?}"),
                 },
@@ -215,4 +218,55 @@ pub async fn i155_cancelled_callers_do_not_lose_other_writes(store: Arc<dyn Stor
         .register_agent(registration_keyed("after", "after"))
         .await
         .unwrap();
+}
+
+/// I-155, I-159: among concurrent token records, those re-using a recorded
+/// `jti` fail alone (nothing written, their index given back); the others
+/// of their group are recorded with distinct indices.
+pub async fn i159_duplicate_jti_fails_only_its_caller(store: Arc<dyn Store>) {
+    let reg = store
+        .register_agent(registration_keyed("tok", "tok"))
+        .await
+        .unwrap()
+        .registration_id;
+    store
+        .record_token(token("dup", "tok", &reg, 1_800_000_000), 64, 1)
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..60usize {
+        let s = store.clone();
+        let reg = reg.clone();
+        tasks.push(tokio::spawn(async move {
+            let jti = if i % 4 == 0 {
+                "dup".to_owned()
+            } else {
+                format!("t-{i}")
+            };
+            (
+                i,
+                s.record_token(token(&jti, "tok", &reg, 1_800_000_000), 64, i as u64 * 31)
+                    .await,
+            )
+        }));
+    }
+    let mut indices = HashSet::new();
+    for t in tasks {
+        let (i, r) = t.await.unwrap();
+        if i % 4 == 0 {
+            assert!(matches!(r, Err(StoreError::Backend(_))), "{i}: {r:?}");
+        } else {
+            let at = r.unwrap();
+            assert!(indices.insert((at.list_id, at.idx)), "index given twice");
+            let rec = store
+                .token_record(&format!("t-{i}"))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!((rec.status.list_id, rec.status.idx), (at.list_id, at.idx));
+        }
+    }
+    assert_eq!(indices.len(), 45);
+    // 1 + 45 statuses used: the refused ones gave theirs back.
+    assert_eq!(store.stats().await.unwrap().statuses_used, 46);
 }

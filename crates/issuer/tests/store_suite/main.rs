@@ -160,6 +160,7 @@ store_suite! {
     limits::i113_prune_deletes_only_what_no_longer_counts,
     limits::i114_stats_count_the_registry_and_report_the_pool,
     group_commit::i155_cancelled_callers_do_not_lose_other_writes,
+    group_commit::i159_duplicate_jti_fails_only_its_caller,
 }
 
 store_suite_pair! {

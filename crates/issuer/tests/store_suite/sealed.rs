@@ -318,7 +318,10 @@ pub async fn i158_start_check_counts_envelope_heads(store: Arc<dyn Store>) {
     assert_eq!(report.unknown_kek().count(), 4);
 
     // Legacy plaintext: the paging check seals it.
-    store.register_agent(registration("plain", 9)).await.unwrap();
+    store
+        .register_agent(registration("plain", 9))
+        .await
+        .unwrap();
     let report = start_check(&*store, &old).await.unwrap();
     assert_eq!((report.current, report.sealed_plaintext), (4, 1));
     let report = start_check(&*store, &old).await.unwrap();
