@@ -242,11 +242,51 @@ async fn growth_seed_and_cache_miss_issuance() {
         peak_rss_mb()
     ));
 
+    // The read path alone: latest_registration through the issuer's store
+    // stack (audit log decorator, cache, sealing, SQLite), one agent (a
+    // cache hit) vs agents spread over the registry (misses).
+    let mut hit_reads = Vec::new();
+    let mut miss_reads = Vec::new();
+    for round in 0..3u64 {
+        for spread_mode in [false, true] {
+            let store = issuer.store().clone();
+            let offset = round * 20_000;
+            let rate = run_concurrent(20_000, 8, move |i| {
+                let store = store.clone();
+                let n = if spread_mode {
+                    (i + offset).wrapping_mul(2_654_435_761) % agents
+                } else {
+                    0
+                };
+                async move {
+                    store
+                        .latest_registration(&format!("seed-{n}"))
+                        .await
+                        .unwrap()
+                        .unwrap();
+                }
+            })
+            .await;
+            if spread_mode {
+                miss_reads.push(rate);
+            } else {
+                hit_reads.push(rate);
+            }
+        }
+    }
+    let (h, m) = (median(hit_reads), median(miss_reads));
+    out(&format!(
+        "agent lookup at {agents} agents, concurrency 8, median of 3: cached {h:.0}/s ({:.1} us), spread (misses) {m:.0}/s ({:.1} us)",
+        1e6 / h,
+        1e6 / m
+    ));
+
     let client = Arc::new(ClientContext {
         client_id: "bench-client".into(),
         scopes: vec!["generate:intent-token".into()],
     });
     let per_round = env_u64("GROWTH_TOKENS", 4_000);
+    let issue_concurrency = env_u64("GROWTH_ISSUE_CONCURRENCY", 64);
     let mut hit = Vec::new();
     let mut spread = Vec::new();
     for _round in 0..3 {
@@ -254,7 +294,7 @@ async fn growth_seed_and_cache_miss_issuance() {
             let issuer = issuer.clone();
             let client = client.clone();
             let offset = _round * per_round;
-            let rate = run_concurrent(per_round, 8, move |i| {
+            let rate = run_concurrent(per_round, issue_concurrency, move |i| {
                 let issuer = issuer.clone();
                 let client = client.clone();
                 // Spread: a different agent each time, over the whole
@@ -294,7 +334,7 @@ async fn growth_seed_and_cache_miss_issuance() {
     }
     let (h, s) = (median(hit), median(spread));
     out(&format!(
-        "issuance at {agents} agents, concurrency 8, median of 3: cached agent {h:.0}/s, spread over all agents {s:.0}/s (spread/cached time {:.2}x); peak RSS {:.0} MB",
+        "issuance at {agents} agents, concurrency {issue_concurrency}, median of 3: cached agent {h:.0}/s, spread over all agents {s:.0}/s (spread/cached time {:.2}x); peak RSS {:.0} MB",
         h / s,
         peak_rss_mb()
     ));

@@ -1733,39 +1733,6 @@ fn decode_audit(row: &PgRow) -> Result<AuditRecord, StoreError> {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn i111_notification_payloads_round_trip() {
-        assert_eq!(
-            parse_payload(&change_payload("agent-1")),
-            StoreChange::Agent("agent-1".into())
-        );
-        // An id that does not fit a payload: everything is invalidated.
-        assert_eq!(
-            parse_payload(&change_payload(&"x".repeat(MAX_NOTIFY_PAYLOAD + 1))),
-            StoreChange::All
-        );
-        assert_eq!(parse_payload("garbage"), StoreChange::All);
-    }
-
-    #[test]
-    fn i118_gcra_interval_is_clamped() {
-        assert_eq!(gcra_interval(0), 1);
-        assert_eq!(gcra_interval(u64::MAX), GCRA_MAX_MS);
-        assert_eq!(gcra_interval(250), 250);
-    }
-
-    #[tokio::test]
-    async fn i117_bad_url_error_hides_the_password() {
-        let url = DatabaseUrl::new("postgres://u:s3cret@127.0.0.1:notaport/db");
-        let e = PgStore::connect(&url).await.unwrap_err();
-        assert!(!e.to_string().contains("s3cret"), "{e}");
-    }
-}
-
 /// A queued token record: the record, the list size, the random draw.
 type TokenWrite = (NewTokenRecord, u32, u64);
 
@@ -1930,4 +1897,37 @@ async fn record_tokens(
         .await
         .map_err(|e| backend("cannot commit token records", e))?;
     Ok(results)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn i111_notification_payloads_round_trip() {
+        assert_eq!(
+            parse_payload(&change_payload("agent-1")),
+            StoreChange::Agent("agent-1".into())
+        );
+        // An id that does not fit a payload: everything is invalidated.
+        assert_eq!(
+            parse_payload(&change_payload(&"x".repeat(MAX_NOTIFY_PAYLOAD + 1))),
+            StoreChange::All
+        );
+        assert_eq!(parse_payload("garbage"), StoreChange::All);
+    }
+
+    #[test]
+    fn i118_gcra_interval_is_clamped() {
+        assert_eq!(gcra_interval(0), 1);
+        assert_eq!(gcra_interval(u64::MAX), GCRA_MAX_MS);
+        assert_eq!(gcra_interval(250), 250);
+    }
+
+    #[tokio::test]
+    async fn i117_bad_url_error_hides_the_password() {
+        let url = DatabaseUrl::new("postgres://u:s3cret@127.0.0.1:notaport/db");
+        let e = PgStore::connect(&url).await.unwrap_err();
+        assert!(!e.to_string().contains("s3cret"), "{e}");
+    }
 }

@@ -179,7 +179,7 @@ async fn i155_sqlite_acknowledged_group_writes_survive_reopen() {
     let n = 400;
     let outcomes = {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
-        let outcomes = mixed_writers(&[store.clone()], n).await;
+        let outcomes = mixed_writers(std::slice::from_ref(&store), n).await;
         store.close().await;
         outcomes
     };
