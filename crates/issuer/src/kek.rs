@@ -283,6 +283,19 @@ struct Envelope<'a> {
     data: &'a str,
 }
 
+/// Characters of an envelope's head, `ajwt-sealed.v1.<16 hex KEK id>.`
+/// ([`Store::sealed_heads`](crate::store::Store::sealed_heads), I-158).
+pub const ENVELOPE_HEAD_LEN: usize = ENVELOPE_PREFIX.len() + VERSION.len() + 1 + KEK_ID_LEN + 1;
+
+/// The KEK id named by `head`, the first [`ENVELOPE_HEAD_LEN`] characters
+/// of a stored value, when it is the head of a well-formed envelope;
+/// `None` for anything else (legacy plaintext, a malformed envelope).
+pub fn envelope_head_kek_id(head: &str) -> Option<&str> {
+    let rest = head.strip_prefix(ENVELOPE_PREFIX)?.strip_prefix(VERSION)?;
+    let kek_id = rest.strip_prefix('.')?.strip_suffix('.')?;
+    (kek_id.len() == KEK_ID_LEN && kek_id.bytes().all(|b| b.is_ascii_hexdigit())).then_some(kek_id)
+}
+
 /// `true` when `value` is an envelope (or claims to be one), `false` for
 /// legacy plaintext.
 pub fn is_sealed(value: &str) -> bool {

@@ -317,6 +317,13 @@ impl Store for AuditedStore {
     ) -> Result<super::KeyChangeOutcome, StoreError> {
         self.inner.apply_key_change(change).await
     }
+    async fn sealed_heads(
+        &self,
+        kind: super::SealedKind,
+        max_heads: u32,
+    ) -> Result<Option<Vec<(String, u64)>>, StoreError> {
+        self.inner.sealed_heads(kind, max_heads).await
+    }
     async fn sealed_values(
         &self,
         kind: super::SealedKind,

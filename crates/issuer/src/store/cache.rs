@@ -11,7 +11,7 @@
 //! ids cannot evict real entries. Entries also expire after a TTL, which
 //! bounds staleness when another process writes to the same database.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
@@ -85,12 +85,19 @@ struct Entry<T> {
     value: Arc<T>,
     inserted: Instant,
     weight: usize,
+    /// Identifies this insertion in [`Map::order`].
+    stamp: u64,
 }
 
 /// A map bounded in entries and bytes, plus the generation of the last
-/// invalidation.
+/// invalidation. Eviction is first-in first-out in O(1) amortized (I-156):
+/// `order` lists insertions oldest first; a position whose key was removed
+/// or re-inserted since (another stamp) is skipped when reached, and the
+/// list is compacted when stale positions outnumber live entries.
 struct Map<T> {
     entries: HashMap<String, Entry<T>>,
+    order: VecDeque<(String, u64)>,
+    next_stamp: u64,
     generation: u64,
     bytes: usize,
 }
@@ -107,6 +114,8 @@ impl<T: Weight> Map<T> {
     fn new() -> Self {
         Map {
             entries: HashMap::new(),
+            order: VecDeque::new(),
+            next_stamp: 0,
             generation: 0,
             bytes: 0,
         }
@@ -129,12 +138,37 @@ impl<T: Weight> Map<T> {
 
     fn clear(&mut self) {
         self.entries.clear();
+        self.order.clear();
         self.bytes = 0;
     }
 
-    /// Inserts; first drops expired entries and then arbitrary ones until
-    /// both bounds hold. A value over an eighth of the byte bound is not
-    /// cached.
+    /// Removes the oldest insertion still cached; `false` when none is left.
+    fn evict_oldest(&mut self) -> bool {
+        while let Some((key, stamp)) = self.order.pop_front() {
+            if self.entries.get(&key).is_some_and(|e| e.stamp == stamp) {
+                self.remove(&key);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Whether the oldest insertion still cached has expired.
+    fn oldest_expired(&mut self, ttl: Duration) -> bool {
+        while let Some((key, stamp)) = self.order.front() {
+            match self.entries.get(key) {
+                Some(e) if e.stamp == *stamp => return e.inserted.elapsed() >= ttl,
+                _ => {
+                    self.order.pop_front();
+                }
+            }
+        }
+        false
+    }
+
+    /// Inserts; first drops expired entries (the oldest ones) and then the
+    /// oldest ones until both bounds hold, in O(1) amortized. A value over
+    /// an eighth of the byte bound is not cached.
     fn insert(&mut self, key: &str, value: Arc<T>, b: Bounds) {
         let weight = value.weight();
         if b.capacity == 0 || weight > b.max_bytes / 8 {
@@ -142,26 +176,18 @@ impl<T: Weight> Map<T> {
             return;
         }
         self.remove(key);
-        let full = |m: &Self| m.entries.len() >= b.capacity || m.bytes + weight > b.max_bytes;
-        if full(self) {
-            if let Some(ttl) = b.ttl {
-                let mut freed = 0;
-                self.entries.retain(|_, e| {
-                    let keep = e.inserted.elapsed() < ttl;
-                    if !keep {
-                        freed += e.weight;
-                    }
-                    keep
-                });
-                self.bytes -= freed;
-            }
-            while full(self) {
-                let Some(victim) = self.entries.keys().next().cloned() else {
-                    break;
-                };
-                self.remove(&victim);
+        if let Some(ttl) = b.ttl {
+            while self.oldest_expired(ttl) {
+                self.evict_oldest();
             }
         }
+        while self.entries.len() >= b.capacity || self.bytes + weight > b.max_bytes {
+            if !self.evict_oldest() {
+                break;
+            }
+        }
+        let stamp = self.next_stamp;
+        self.next_stamp = self.next_stamp.wrapping_add(1);
         self.bytes += weight;
         self.entries.insert(
             key.to_owned(),
@@ -169,8 +195,15 @@ impl<T: Weight> Map<T> {
                 value,
                 inserted: Instant::now(),
                 weight,
+                stamp,
             },
         );
+        self.order.push_back((key.to_owned(), stamp));
+        if self.order.len() > 2 * self.entries.len() + 64 {
+            let entries = &self.entries;
+            self.order
+                .retain(|(k, s)| entries.get(k).is_some_and(|e| e.stamp == *s));
+        }
     }
 }
 
@@ -518,6 +551,13 @@ impl<S: Store> Store for CachedStore<S> {
     ) -> Result<super::KeyChangeOutcome, StoreError> {
         self.inner.apply_key_change(change).await
     }
+    async fn sealed_heads(
+        &self,
+        kind: super::SealedKind,
+        max_heads: u32,
+    ) -> Result<Option<Vec<(String, u64)>>, StoreError> {
+        self.inner.sealed_heads(kind, max_heads).await
+    }
     async fn sealed_values(
         &self,
         kind: super::SealedKind,
@@ -585,6 +625,64 @@ mod tests {
 
     use super::*;
     use crate::store::sqlite::SqliteStore;
+
+    impl Weight for u32 {
+        fn weight(&self) -> usize {
+            100
+        }
+    }
+
+    /// I-156: a full map drops its OLDEST insertion (first in, first out);
+    /// a re-inserted or removed key's old position is skipped; the
+    /// insertion queue stays bounded (compacted) under churn.
+    #[test]
+    fn i156_eviction_is_first_in_first_out_and_bounded() {
+        let b = Bounds {
+            capacity: 3,
+            max_bytes: 1 << 20,
+            ttl: None,
+        };
+        let mut m: Map<u32> = Map::new();
+        for (i, k) in ["a", "b", "c"].iter().enumerate() {
+            m.insert(k, Arc::new(i as u32), b);
+        }
+        m.insert("a", Arc::new(10), b); // a is now the newest
+        m.remove("b");
+        m.insert("d", Arc::new(3), b); // room: b was removed
+        m.insert("e", Arc::new(4), b); // drops c, the oldest live one
+        let keys = |m: &Map<u32>| {
+            let mut k: Vec<_> = m.entries.keys().cloned().collect();
+            k.sort();
+            k
+        };
+        assert_eq!(keys(&m), ["a", "d", "e"]);
+        assert_eq!(m.get("a", None).as_deref(), Some(&10));
+        m.insert("f", Arc::new(5), b); // drops a (re-inserted before d)
+        assert_eq!(keys(&m), ["d", "e", "f"]);
+        assert_eq!(m.bytes, 300);
+        for i in 0..10_000u32 {
+            let k = format!("k{}", i % 5);
+            m.insert(&k, Arc::new(i), b);
+            if i % 3 == 0 {
+                m.remove(&k);
+            }
+            assert!(m.entries.len() <= 3);
+            assert!(m.order.len() <= 2 * 3 + 64 + 1, "{}", m.order.len());
+        }
+        // Byte bound: each value weighs 100.
+        let small = Bounds {
+            capacity: 100,
+            max_bytes: 1000,
+            ttl: None,
+        };
+        let mut m: Map<u32> = Map::new();
+        for i in 10..25u32 {
+            m.insert(&format!("x{i}"), Arc::new(i), small);
+        }
+        let want: Vec<String> = (15..25).map(|i| format!("x{i}")).collect();
+        assert_eq!(keys(&m), want);
+        assert_eq!(m.bytes, 1000);
+    }
 
     /// Counts the lookups that reach the wrapped store.
     struct Counting {

@@ -12,6 +12,9 @@ use async_trait::async_trait;
 
 pub mod audit;
 pub mod cache;
+pub mod group;
+// Issue 15: seeding agents for benchmarks (I-157).
+pub mod seed;
 pub mod sqlite;
 // Issue 14: the PostgreSQL store for replicas and backend selection.
 pub mod open;
@@ -312,6 +315,20 @@ pub trait Store: Send + Sync + 'static {
         _limit: u32,
     ) -> Result<Vec<(String, String)>, StoreError> {
         Err(unsupported("sealed_values"))
+    }
+    /// How many sealed values of `kind` start with each distinct head (the
+    /// first [`crate::kek::ENVELOPE_HEAD_LEN`] characters: for an envelope,
+    /// `ajwt-sealed.v1.<KEK id>.`), as one aggregate query, or `None` when
+    /// the store cannot count them so or there are more than `max_heads`
+    /// heads (legacy plaintext; the caller then pages through
+    /// [`Store::sealed_values`]). The start-up check uses it instead of
+    /// reading every value (issue 15, I-158).
+    async fn sealed_heads(
+        &self,
+        _kind: SealedKind,
+        _max_heads: u32,
+    ) -> Result<Option<Vec<(String, u64)>>, StoreError> {
+        Ok(None)
     }
     /// Replaces the sealed value of `kind`/`id` by `new` if it is still
     /// `old` (compare-and-swap); `false` when it changed meanwhile.

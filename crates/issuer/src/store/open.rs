@@ -197,6 +197,13 @@ impl Store for Arc<dyn Store> {
     async fn apply_key_change(&self, change: KeyChange) -> Result<KeyChangeOutcome, StoreError> {
         (**self).apply_key_change(change).await
     }
+    async fn sealed_heads(
+        &self,
+        kind: SealedKind,
+        max_heads: u32,
+    ) -> Result<Option<Vec<(String, u64)>>, StoreError> {
+        (**self).sealed_heads(kind, max_heads).await
+    }
     async fn sealed_values(
         &self,
         kind: SealedKind,

@@ -112,6 +112,8 @@ pub struct PgStore {
     max_connections: u32,
     /// Group commit of audit appends (I-100).
     audit: Arc<AuditCommit>,
+    /// Group commit of token records (I-159).
+    tokens: Arc<super::group::Batcher<TokenWrite, StatusIndex>>,
     /// The change feed (I-111); `None` for a read-only inspection store.
     feed: Option<Arc<ChangeFeed>>,
 }
@@ -286,6 +288,7 @@ impl PgStore {
             pool,
             max_connections: max,
             audit: Arc::default(),
+            tokens: Arc::default(),
             feed: Some(Arc::new(ChangeFeed {
                 sender,
                 task: Mutex::new(Some(task)),
@@ -319,6 +322,7 @@ impl PgStore {
             pool,
             max_connections: 2,
             audit: Arc::default(),
+            tokens: Arc::default(),
             feed: None,
         })
     }
@@ -795,115 +799,29 @@ impl Store for PgStore {
 
     // ---- token records, status lists, lifecycle (issue 13) ---------------
 
+    /// Group commit (I-159): the token records queued in this process
+    /// are written in one transaction under ONE acquisition of the status
+    /// list's advisory lock (I-115), the bitmap updated once per batch; a
+    /// duplicate `jti` fails only its caller (`ON CONFLICT DO NOTHING`, so
+    /// the transaction goes on). Answered after the commit.
     async fn record_token(
         &self,
         token: NewTokenRecord,
         list_size: u32,
         random: u64,
     ) -> Result<StatusIndex, StoreError> {
-        let jti = token.jti.clone();
-        let fail = |what: &str, e: &dyn Display| backend(format_args!("token {jti}: {what}"), e);
         if list_size == 0 {
-            return Err(fail("status list size", &"0"));
+            return Err(backend(
+                format_args!("token {}: status list size", token.jti),
+                "0",
+            ));
         }
-        let mut tx = self.begin("token record").await?;
-        // I-115: allocation is serialized across replicas by one advisory
-        // lock taken first (row locks alone deadlocked: a FOR UPDATE that
-        // waited and found the list full keeps its lock while it goes on to
-        // create the next list). The lock is held only for this short
-        // transaction.
-        lock_global(&mut tx, LOCK_STATUS_LIST)
+        let pool = self.pool.clone();
+        self.tokens
+            .submit((token, list_size, random), move |items| {
+                record_tokens(pool.clone(), items)
+            })
             .await
-            .map_err(|e| fail("status list lock", &e))?;
-        let open = sqlx::query_as::<_, (i64, i64, Vec<u8>, i64)>(
-            "SELECT list_id, size, allocated, used FROM status_lists \
-             WHERE used < size ORDER BY list_id LIMIT 1",
-        )
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(|e| fail("open status list", &e))?;
-        let (list_id, size, mut allocated, used) = match open {
-            Some(open) => open,
-            None => {
-                let bytes = vec![0u8; (list_size as usize).div_ceil(8)];
-                let id = sqlx::query_scalar::<_, i64>(
-                    "INSERT INTO status_lists (size, allocated, used, created_at_ms) \
-                     VALUES ($1, $2, 0, $3) RETURNING list_id",
-                )
-                .bind(i64::from(list_size))
-                .bind(&bytes)
-                .bind(token.iat.saturating_mul(1000))
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(|e| fail("new status list", &e))?;
-                (id, i64::from(list_size), bytes, 0)
-            }
-        };
-        let size_u32 = u32::try_from(size).map_err(|e| fail("status list size", &e))?;
-        let free = u64::try_from(size - used).map_err(|e| fail("status list used", &e))?;
-        let idx = crate::status::nth_free(&allocated, size_u32, random % free.max(1))
-            .filter(|i| crate::status::allocate(&mut allocated, *i))
-            .ok_or_else(|| fail("status list bitmap", &format_args!("list {list_id} full")))?;
-        sqlx::query("UPDATE status_lists SET allocated = $2, used = used + 1 WHERE list_id = $1")
-            .bind(list_id)
-            .bind(&allocated)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| fail("allocate index", &e))?;
-        sqlx::query(
-            "INSERT INTO intent_tokens (jti, agent_id, registration_id, client_id, iat, exp, \
-             list_id, idx) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&token.jti)
-        .bind(&token.agent_id)
-        .bind(&token.registration_id)
-        .bind(&token.client_id)
-        .bind(token.iat)
-        .bind(token.exp)
-        .bind(list_id)
-        .bind(i64::from(idx))
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| fail("insert", &e))?;
-        let mut links: Vec<(&str, &str)> = Vec::new();
-        for link in &token.chain {
-            links.push(("agent", &link.agent_id));
-            if let Some(reg) = &link.registration_id {
-                links.push(("registration", reg));
-            }
-        }
-        links.extend(token.ancestors.iter().map(|a| ("ancestor", a.as_str())));
-        for (kind, value) in links {
-            sqlx::query(
-                "INSERT INTO intent_token_links (jti, kind, value) VALUES ($1, $2, $3) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(&token.jti)
-            .bind(kind)
-            .bind(value)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| fail("insert link", &e))?;
-        }
-        let at_ms = token.iat.saturating_mul(1000);
-        sqlx::query(
-            "INSERT INTO registration_activity AS a (registration_id, agent_id, \
-             first_token_at_ms, last_token_at_ms) VALUES ($1, $2, $3, $3) \
-             ON CONFLICT (registration_id) DO UPDATE \
-             SET first_token_at_ms = COALESCE(a.first_token_at_ms, EXCLUDED.first_token_at_ms), \
-             last_token_at_ms = EXCLUDED.last_token_at_ms",
-        )
-        .bind(&token.registration_id)
-        .bind(&token.agent_id)
-        .bind(at_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| fail("registration activity", &e))?;
-        tx.commit().await.map_err(|e| fail("commit", &e))?;
-        Ok(StatusIndex {
-            list_id,
-            idx: u64::from(idx),
-        })
     }
 
     async fn token_record(&self, jti: &str) -> Result<Option<TokenRecord>, StoreError> {
@@ -1444,6 +1362,27 @@ impl Store for PgStore {
             .map_err(|e| backend(format_args!("sealed values ({kind:?})"), e))
     }
 
+    /// One aggregate query, run by the server (the client reads a few
+    /// rows, whatever the registry's size; I-158).
+    async fn sealed_heads(
+        &self,
+        kind: SealedKind,
+        max_heads: u32,
+    ) -> Result<Option<Vec<(String, u64)>>, StoreError> {
+        if kind != SealedKind::Specification {
+            return Ok(None);
+        }
+        let rows = sqlx::query_as::<_, (String, i64)>(
+            "SELECT substr(spec_json, 1, 32), COUNT(*) FROM agent_registrations \
+             GROUP BY 1 LIMIT $1",
+        )
+        .bind(i64::from(max_heads).saturating_add(1))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| backend("sealed value heads", e))?;
+        super::sqlite::heads(rows, max_heads)
+    }
+
     async fn replace_sealed_value(
         &self,
         kind: SealedKind,
@@ -1792,6 +1731,172 @@ fn decode_audit(row: &PgRow) -> Result<AuditRecord, StoreError> {
         prev_hash: column(row, T, key, "prev_hash")?,
         record_hash: column(row, T, key, "record_hash")?,
     })
+}
+
+/// A queued token record: the record, the list size, the random draw.
+type TokenWrite = (NewTokenRecord, u32, u64);
+
+/// The open status list during a batch.
+struct OpenList {
+    list_id: i64,
+    size: u32,
+    allocated: Vec<u8>,
+    used: i64,
+    dirty: bool,
+}
+
+async fn flush_list(
+    tx: &mut sqlx::PgConnection,
+    list: &mut Option<OpenList>,
+) -> Result<(), StoreError> {
+    if let Some(l) = list.as_mut().filter(|l| l.dirty) {
+        sqlx::query("UPDATE status_lists SET allocated = $2, used = $3 WHERE list_id = $1")
+            .bind(l.list_id)
+            .bind(&l.allocated)
+            .bind(l.used)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| backend(format_args!("status list {}: allocate", l.list_id), e))?;
+        l.dirty = false;
+    }
+    Ok(())
+}
+
+/// Writes a batch of token records (I-159) in one transaction under the
+/// status list lock; one result per item, or `Err` for the batch.
+async fn record_tokens(
+    pool: PgPool,
+    items: Vec<TokenWrite>,
+) -> Result<Vec<Result<StatusIndex, StoreError>>, StoreError> {
+    let mut tx = pool
+        .begin()
+        .await
+        .map_err(|e| backend("cannot begin token records", e))?;
+    lock_global(&mut tx, LOCK_STATUS_LIST)
+        .await
+        .map_err(|e| backend("status list lock", e))?;
+    let mut list: Option<OpenList> = None;
+    let mut results = Vec::with_capacity(items.len());
+    for (token, list_size, random) in items {
+        let jti = token.jti.clone();
+        let fail = |what: &str, e: &dyn Display| backend(format_args!("token {jti}: {what}"), e);
+        if list.as_ref().is_none_or(|l| l.used >= i64::from(l.size)) {
+            flush_list(&mut tx, &mut list).await?;
+            let open = sqlx::query_as::<_, (i64, i64, Vec<u8>, i64)>(
+                "SELECT list_id, size, allocated, used FROM status_lists \
+                 WHERE used < size ORDER BY list_id LIMIT 1",
+            )
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| fail("open status list", &e))?;
+            list = Some(match open {
+                Some((list_id, size, allocated, used)) => OpenList {
+                    list_id,
+                    size: u32::try_from(size).map_err(|e| fail("status list size", &e))?,
+                    allocated,
+                    used,
+                    dirty: false,
+                },
+                None => {
+                    let bytes = vec![0u8; (list_size as usize).div_ceil(8)];
+                    let list_id = sqlx::query_scalar::<_, i64>(
+                        "INSERT INTO status_lists (size, allocated, used, created_at_ms) \
+                         VALUES ($1, $2, 0, $3) RETURNING list_id",
+                    )
+                    .bind(i64::from(list_size))
+                    .bind(&bytes)
+                    .bind(token.iat.saturating_mul(1000))
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(|e| fail("new status list", &e))?;
+                    OpenList {
+                        list_id,
+                        size: list_size,
+                        allocated: bytes,
+                        used: 0,
+                        dirty: false,
+                    }
+                }
+            });
+        }
+        let l = list
+            .as_mut()
+            .ok_or_else(|| fail("status list", &"none open"))?;
+        let list_id = l.list_id;
+        let free =
+            u64::try_from(i64::from(l.size) - l.used).map_err(|e| fail("status list used", &e))?;
+        let idx = crate::status::nth_free(&l.allocated, l.size, random % free.max(1))
+            .filter(|i| crate::status::allocate(&mut l.allocated, *i))
+            .ok_or_else(|| fail("status list bitmap", &format_args!("list {list_id} full")))?;
+        let inserted = sqlx::query(
+            "INSERT INTO intent_tokens (jti, agent_id, registration_id, client_id, iat, exp, \
+             list_id, idx) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (jti) DO NOTHING",
+        )
+        .bind(&token.jti)
+        .bind(&token.agent_id)
+        .bind(&token.registration_id)
+        .bind(&token.client_id)
+        .bind(token.iat)
+        .bind(token.exp)
+        .bind(list_id)
+        .bind(i64::from(idx))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| fail("insert", &e))?;
+        if inserted.rows_affected() == 0 {
+            // A duplicate jti: nothing written, the index given back.
+            if let Some(b) = l.allocated.get_mut((idx / 8) as usize) {
+                *b &= !(1u8 << (idx % 8));
+            }
+            results.push(Err(fail("insert", &"jti already recorded")));
+            continue;
+        }
+        l.used += 1;
+        l.dirty = true;
+        let mut links: Vec<(&str, &str)> = Vec::new();
+        for link in &token.chain {
+            links.push(("agent", &link.agent_id));
+            if let Some(reg) = &link.registration_id {
+                links.push(("registration", reg));
+            }
+        }
+        links.extend(token.ancestors.iter().map(|a| ("ancestor", a.as_str())));
+        for (kind, value) in links {
+            sqlx::query(
+                "INSERT INTO intent_token_links (jti, kind, value) VALUES ($1, $2, $3) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(&token.jti)
+            .bind(kind)
+            .bind(value)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| fail("insert link", &e))?;
+        }
+        let at_ms = token.iat.saturating_mul(1000);
+        sqlx::query(
+            "INSERT INTO registration_activity AS a (registration_id, agent_id, \
+             first_token_at_ms, last_token_at_ms) VALUES ($1, $2, $3, $3) \
+             ON CONFLICT (registration_id) DO UPDATE \
+             SET first_token_at_ms = COALESCE(a.first_token_at_ms, EXCLUDED.first_token_at_ms), \
+             last_token_at_ms = EXCLUDED.last_token_at_ms",
+        )
+        .bind(&token.registration_id)
+        .bind(&token.agent_id)
+        .bind(at_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| fail("registration activity", &e))?;
+        results.push(Ok(StatusIndex {
+            list_id,
+            idx: u64::from(idx),
+        }));
+    }
+    flush_list(&mut tx, &mut list).await?;
+    tx.commit()
+        .await
+        .map_err(|e| backend("cannot commit token records", e))?;
+    Ok(results)
 }
 
 #[cfg(test)]

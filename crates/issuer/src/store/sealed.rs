@@ -262,7 +262,7 @@ pub async fn open(
         );
     }
     let store = SealedStore::following(inner, ring, &path);
-    let report = store.reseal(false).await?;
+    let report = start_check(&**store.inner(), &store.ring()).await?;
     let mut missing = report.unknown_kek();
     if let Some((kind, id, e)) = missing.next() {
         let kek_id = match e {
@@ -289,6 +289,39 @@ pub async fn open(
         );
     }
     Ok(store)
+}
+
+/// Most distinct heads [`start_check`] accepts from
+/// [`Store::sealed_heads`] before it pages through the values instead.
+const MAX_START_HEADS: u32 = 64;
+
+/// The start-up check (I-128, I-126) in bounded time and memory (issue 15,
+/// I-158): when the backend counts its specifications per envelope head
+/// and every head names a KEK of `ring`, the counts are the report (no
+/// value is read; signing keys, a handful, are still paged). Otherwise
+/// (legacy plaintext to seal, an unknown or malformed envelope, a backend
+/// without the count) it is [`reseal`] without rewrapping, which reads
+/// every value page by page and reports them one by one.
+pub async fn start_check(store: &dyn Store, ring: &KekRing) -> Result<ResealReport, StoreError> {
+    let heads = store
+        .sealed_heads(SealedKind::Specification, MAX_START_HEADS)
+        .await?;
+    let Some(heads) = heads else {
+        return reseal(store, ring, false).await;
+    };
+    let mut current = 0u64;
+    let mut previous = 0u64;
+    for (head, count) in &heads {
+        match crate::kek::envelope_head_kek_id(head) {
+            Some(k) if k == ring.current().id() => current += count,
+            Some(k) if ring.previous().any(|p| p.id() == k) => previous += count,
+            _ => return reseal(store, ring, false).await,
+        }
+    }
+    let mut report = reseal_kinds(store, ring, false, &[SealedKind::SigningKey]).await?;
+    report.current += current;
+    report.previous += previous;
+    Ok(report)
 }
 
 /// What [`reseal`] did.
@@ -330,8 +363,24 @@ pub async fn reseal(
     ring: &KekRing,
     rewrap: bool,
 ) -> Result<ResealReport, StoreError> {
+    reseal_kinds(
+        store,
+        ring,
+        rewrap,
+        &[SealedKind::Specification, SealedKind::SigningKey],
+    )
+    .await
+}
+
+/// [`reseal`] over the values of `kinds` only.
+async fn reseal_kinds(
+    store: &dyn Store,
+    ring: &KekRing,
+    rewrap: bool,
+    kinds: &[SealedKind],
+) -> Result<ResealReport, StoreError> {
     let mut report = ResealReport::default();
-    for kind in [SealedKind::Specification, SealedKind::SigningKey] {
+    for &kind in kinds {
         let mut after = String::new();
         loop {
             let page = store.sealed_values(kind, &after, RESEAL_PAGE).await?;
@@ -549,6 +598,13 @@ impl Store for SealedStore {
     }
     async fn insert_first_client(&self, client: &ClientRecord) -> Result<bool, StoreError> {
         self.inner.insert_first_client(client).await
+    }
+    async fn sealed_heads(
+        &self,
+        kind: SealedKind,
+        max_heads: u32,
+    ) -> Result<Option<Vec<(String, u64)>>, StoreError> {
+        self.inner.sealed_heads(kind, max_heads).await
     }
     async fn sealed_values(
         &self,

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ajwt_checksum::{AgentChecksum, Profile};
-use ajwt_protocol::registration::{registration_id, Workflow};
+use ajwt_protocol::registration::Workflow;
 use async_trait::async_trait;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -22,6 +22,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, Sqlite};
 
+use super::group::{GroupCommit, RegistrationWrite, Write, Written};
 use super::{AgentRecord, ClientRecord, JsonMap, NewRegistration, Store, StoreError};
 use super::{
     ChainLink, NewTokenRecord, RegistrationActivity, RevokedRegistration, StatusIndex,
@@ -55,8 +56,15 @@ const AGENT_COLUMNS: &str = "id, agent_id, version, registration_id, checksum, c
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
-    /// Group commit of audit appends (I-100).
-    audit: Arc<AuditCommit>,
+    /// Group commit of registrations, token records and audit appends
+    /// (I-100, I-155).
+    writes: Arc<GroupCommit>,
+}
+
+/// A write answered with another kind's result: a bug, reported as a
+/// backend error rather than a panic.
+fn unexpected(w: &Written) -> StoreError {
+    StoreError::Backend(format!("write group: unexpected result {w:?}"))
 }
 
 fn backend(context: impl Display, e: impl Display) -> StoreError {
@@ -131,6 +139,13 @@ impl SqliteStore {
         Self::migrated(pool).await
     }
 
+    /// Limits write groups to `n` writes (1: every write is its own
+    /// transaction and fsync, as before group commit; benchmarks compare
+    /// against that). The default is [`super::group::MAX_GROUP`].
+    pub fn set_write_group_limit(&self, n: usize) {
+        self.writes.set_max_group(n);
+    }
+
     async fn migrated(pool: SqlitePool) -> Result<SqliteStore, StoreError> {
         if let Err(e) = MIGRATOR.run(&pool).await {
             pool.close().await;
@@ -138,23 +153,28 @@ impl SqliteStore {
         }
         Ok(SqliteStore {
             pool,
-            audit: Arc::default(),
+            writes: Arc::default(),
         })
     }
+}
 
-    /// The registration currently holding `checksum`, if any.
-    async fn checksum_owner(
-        conn: &mut sqlx::SqliteConnection,
-        checksum: &str,
-    ) -> Result<Option<String>, StoreError> {
-        sqlx::query_scalar::<_, String>(
-            "SELECT agent_id FROM agent_registrations WHERE checksum = ?1",
-        )
-        .bind(checksum)
-        .fetch_optional(conn)
-        .await
-        .map_err(|e| backend("checksum lookup failed", e))
+/// `rows` (head, count) as [`Store::sealed_heads`] returns them: `None`
+/// beyond `max_heads` heads.
+pub(super) fn heads(
+    rows: Vec<(String, i64)>,
+    max_heads: u32,
+) -> Result<Option<Vec<(String, u64)>>, StoreError> {
+    if rows.len() > max_heads as usize {
+        return Ok(None);
     }
+    rows.into_iter()
+        .map(|(h, n)| {
+            u64::try_from(n)
+                .map(|n| (h, n))
+                .map_err(|e| backend("sealed value heads: count", e))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
 }
 
 /// Reads one column, naming the table, row and column on failure.
@@ -236,6 +256,9 @@ fn to_json<T: serde::Serialize + ?Sized>(what: &str, value: &T) -> Result<String
 
 #[async_trait]
 impl Store for SqliteStore {
+    /// Group commit (I-155): the registration is written with the other
+    /// writes queued at the same time, in one transaction and one fsync,
+    /// each in its own savepoint; see [`super::group`].
     async fn register_agent(&self, new: NewRegistration) -> Result<AgentRecord, StoreError> {
         let checksum = new.checksum.to_string();
         let public_jwk = new
@@ -248,142 +271,16 @@ impl Store for SqliteStore {
             .as_ref()
             .map(|s| to_json("allowed_scopes", s))
             .transpose()?;
-
-        // BEGIN IMMEDIATE takes the write lock up front: the duplicate check,
-        // the version computation and the insert see one consistent state and
-        // a concurrent registration waits (busy_timeout) instead of reading
-        // the same previous version. Dropping `tx` on an early return rolls
-        // back.
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(|e| backend("cannot begin registration", e))?;
-
-        let second = new.registered_at_ms.div_euclid(1000);
-        let previous = sqlx::query_as::<_, (i64, i64, i64)>(
-            "SELECT version, revoked, \
-             (SELECT COUNT(*) FROM agent_registrations WHERE agent_id = ?1 AND reg_second = ?2) \
-             FROM agent_registrations WHERE agent_id = ?1 ORDER BY version DESC LIMIT 1",
-        )
-        .bind(&new.agent_id)
-        .bind(second)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(|e| backend(format_args!("previous registration of {}", new.agent_id), e))?;
-
-        // §5.6.1: a REVOKED agent stays revoked unless an administrator
-        // re-registers it (I-69). Checked under the write lock, so a
-        // concurrent revocation is either seen here or, if it commits
-        // later, also revokes the row inserted below.
-        if let Some((_, revoked, _)) = previous {
-            if revoked != 0 && !new.may_reactivate_revoked {
-                return Err(StoreError::AgentRevoked {
-                    agent_id: new.agent_id,
-                });
-            }
+        let write = Write::Register(Box::new(RegistrationWrite {
+            new,
+            checksum,
+            public_jwk,
+            allowed_scopes,
+        }));
+        match self.writes.submit(&self.pool, write).await? {
+            Written::Register(record) => Ok(*record),
+            other => Err(unexpected(&other)),
         }
-
-        // §5.4.2 step 3: a checksum exists once across all agents and versions.
-        if let Some(existing_agent_id) = Self::checksum_owner(&mut tx, &checksum).await? {
-            return Err(StoreError::DuplicateChecksum { existing_agent_id });
-        }
-
-        // §5.4.2 step 4 with the real registration second (I-70): the plain
-        // `reg_<agent>_<second>` for the agent's first registration in that
-        // second; the k-th further one in the same second gets the
-        // microsecond timestamp `second * 10^6 + k`, still within the real
-        // second and unique (k grows under the write lock).
-        let (version, same_second) = match previous {
-            None => (1, 0),
-            Some((v, _, same_second)) => {
-                let next = v.checked_add(1).ok_or_else(|| {
-                    StoreError::Backend(format!(
-                        "agent_registrations of {}: version overflows",
-                        new.agent_id
-                    ))
-                })?;
-                (next, same_second)
-            }
-        };
-        let version_u32 = u32::try_from(version)
-            .map_err(|e| backend(format_args!("agent {}: version {version}", new.agent_id), e))?;
-        let second_u64 = u64::try_from(second).map_err(|e| {
-            backend(
-                format_args!("agent {}: registration second {second}", new.agent_id),
-                e,
-            )
-        })?;
-        let timestamp = if same_second == 0 {
-            Some(second_u64)
-        } else {
-            u64::try_from(same_second)
-                .ok()
-                .filter(|k| *k < 1_000_000)
-                .and_then(|k| second_u64.checked_mul(1_000_000)?.checked_add(k))
-        };
-        let timestamp = timestamp.ok_or_else(|| {
-            StoreError::Backend(format!(
-                "agent {}: too many registrations in second {second}",
-                new.agent_id
-            ))
-        })?;
-        let reg_id = registration_id(&new.agent_id, timestamp);
-
-        let inserted = sqlx::query(
-            "INSERT INTO agent_registrations (agent_id, version, registration_id, reg_second, \
-             checksum, checksum_profile, public_jwk, jwk_thumbprint, allowed_scopes, app_id, \
-             spec_json, registered_at_ms) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-        )
-        .bind(&new.agent_id)
-        .bind(version)
-        .bind(&reg_id)
-        .bind(second)
-        .bind(&checksum)
-        .bind(new.checksum_profile.as_str())
-        .bind(&public_jwk)
-        .bind(&new.jwk_thumbprint)
-        .bind(&allowed_scopes)
-        .bind(&new.app_id)
-        .bind(&new.spec_json)
-        .bind(new.registered_at_ms)
-        .execute(&mut *tx)
-        .await;
-        if let Err(e) = inserted {
-            // The pre-check above holds the write lock, so this is a backstop:
-            // map the UNIQUE(checksum) violation like the pre-check would.
-            let checksum_conflict = e.as_database_error().is_some_and(|d| {
-                d.is_unique_violation() && d.message().contains("agent_registrations.checksum")
-            });
-            if checksum_conflict {
-                if let Some(existing_agent_id) = Self::checksum_owner(&mut tx, &checksum).await? {
-                    return Err(StoreError::DuplicateChecksum { existing_agent_id });
-                }
-            }
-            return Err(backend(
-                format_args!("cannot store registration {reg_id}"),
-                e,
-            ));
-        }
-        tx.commit()
-            .await
-            .map_err(|e| backend(format_args!("cannot commit registration {reg_id}"), e))?;
-        tracing::debug!(agent_id = %new.agent_id, registration_id = %reg_id, version, "agent registration stored");
-
-        Ok(AgentRecord {
-            agent_id: new.agent_id,
-            registration_id: reg_id,
-            version: version_u32,
-            checksum: new.checksum,
-            checksum_profile: new.checksum_profile,
-            public_jwk: new.public_jwk,
-            jwk_thumbprint: new.jwk_thumbprint,
-            allowed_scopes: new.allowed_scopes,
-            app_id: new.app_id,
-            registered_at_ms: new.registered_at_ms,
-            revoked: false,
-        })
     }
 
     async fn latest_registration(&self, agent_id: &str) -> Result<Option<AgentRecord>, StoreError> {
@@ -550,110 +447,29 @@ impl Store for SqliteStore {
 
     // ---- token records, status lists, lifecycle (issue 13) ---------------
 
+    /// Group commit (I-155): see [`super::group`]; the status list bitmap
+    /// is written once per group.
     async fn record_token(
         &self,
         token: NewTokenRecord,
         list_size: u32,
         random: u64,
     ) -> Result<StatusIndex, StoreError> {
-        let jti = token.jti.clone();
-        let fail = |what: &str, e: &dyn Display| backend(format_args!("token {jti}: {what}"), e);
         if list_size == 0 {
-            return Err(fail("status list size", &"0"));
+            return Err(backend(
+                format_args!("token {}: status list size", token.jti),
+                "0",
+            ));
         }
-        // One write transaction: allocation, record and links commit together.
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(|e| fail("begin", &e))?;
-        let open = sqlx::query_as::<_, (i64, i64, Vec<u8>, i64)>(
-            "SELECT list_id, size, allocated, used FROM status_lists \
-             WHERE used < size ORDER BY list_id LIMIT 1",
-        )
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(|e| fail("open status list", &e))?;
-        let (list_id, size, mut allocated, used) = match open {
-            Some(open) => open,
-            None => {
-                let bytes = vec![0u8; (list_size as usize).div_ceil(8)];
-                let id = sqlx::query_scalar::<_, i64>(
-                    "INSERT INTO status_lists (size, allocated, used, created_at_ms) \
-                     VALUES (?1, ?2, 0, ?3) RETURNING list_id",
-                )
-                .bind(i64::from(list_size))
-                .bind(&bytes)
-                .bind(token.iat.saturating_mul(1000))
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(|e| fail("new status list", &e))?;
-                (id, i64::from(list_size), bytes, 0)
-            }
+        let write = Write::Token {
+            token: Box::new(token),
+            list_size,
+            random,
         };
-        let size_u32 = u32::try_from(size).map_err(|e| fail("status list size", &e))?;
-        let free = u64::try_from(size - used).map_err(|e| fail("status list used", &e))?;
-        let idx = crate::status::nth_free(&allocated, size_u32, random % free.max(1))
-            .filter(|i| crate::status::allocate(&mut allocated, *i))
-            .ok_or_else(|| fail("status list bitmap", &format_args!("list {list_id} full")))?;
-        sqlx::query("UPDATE status_lists SET allocated = ?2, used = used + 1 WHERE list_id = ?1")
-            .bind(list_id)
-            .bind(&allocated)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| fail("allocate index", &e))?;
-        sqlx::query(
-            "INSERT INTO intent_tokens (jti, agent_id, registration_id, client_id, iat, exp, \
-             list_id, idx) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )
-        .bind(&token.jti)
-        .bind(&token.agent_id)
-        .bind(&token.registration_id)
-        .bind(&token.client_id)
-        .bind(token.iat)
-        .bind(token.exp)
-        .bind(list_id)
-        .bind(i64::from(idx))
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| fail("insert", &e))?;
-        let mut links: Vec<(&str, &str)> = Vec::new();
-        for link in &token.chain {
-            links.push(("agent", &link.agent_id));
-            if let Some(reg) = &link.registration_id {
-                links.push(("registration", reg));
-            }
+        match self.writes.submit(&self.pool, write).await? {
+            Written::Token(index) => Ok(index),
+            other => Err(unexpected(&other)),
         }
-        links.extend(token.ancestors.iter().map(|a| ("ancestor", a.as_str())));
-        for (kind, value) in links {
-            sqlx::query(
-                "INSERT OR IGNORE INTO intent_token_links (jti, kind, value) VALUES (?1, ?2, ?3)",
-            )
-            .bind(&token.jti)
-            .bind(kind)
-            .bind(value)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| fail("insert link", &e))?;
-        }
-        let at_ms = token.iat.saturating_mul(1000);
-        sqlx::query(
-            "INSERT INTO registration_activity (registration_id, agent_id, first_token_at_ms, \
-             last_token_at_ms) VALUES (?1, ?2, ?3, ?3) ON CONFLICT (registration_id) DO UPDATE \
-             SET first_token_at_ms = COALESCE(first_token_at_ms, excluded.first_token_at_ms), \
-             last_token_at_ms = excluded.last_token_at_ms",
-        )
-        .bind(&token.registration_id)
-        .bind(&token.agent_id)
-        .bind(at_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| fail("registration activity", &e))?;
-        tx.commit().await.map_err(|e| fail("commit", &e))?;
-        Ok(StatusIndex {
-            list_id,
-            idx: u64::from(idx),
-        })
     }
 
     async fn token_record(&self, jti: &str) -> Result<Option<TokenRecord>, StoreError> {
@@ -928,57 +744,17 @@ impl Store for SqliteStore {
         .transpose()
     }
 
-    /// Group commit (I-100): the entry is queued; whoever holds the commit
-    /// lock writes every queued entry in one transaction (one fsync for
-    /// all), so concurrent appends are not limited to one fsync each. The
-    /// batch is written by a spawned task holding the lock, so a cancelled
-    /// caller neither loses the others' entries nor lets two batches
-    /// interleave.
+    /// Group commit (I-100, I-155): the entry is queued with the other
+    /// writes (registrations, token records) and chained in queue order
+    /// after the head read under the write lock; see [`super::group`].
     async fn append_audit(&self, entry: AuditEntry) -> Result<AuditRecord, StoreError> {
-        use tokio::sync::oneshot::error::TryRecvError;
-        let (tx, mut rx) = tokio::sync::oneshot::channel();
-        self.audit.queue().push((entry, tx));
-        loop {
-            let lock = self.audit.lock.clone().lock_owned().await;
-            match rx.try_recv() {
-                // Written by an earlier batch.
-                Ok(result) => return result,
-                Err(TryRecvError::Closed) => {
-                    return Err(StoreError::Backend("audit append cancelled".into()))
-                }
-                Err(TryRecvError::Empty) => {}
-            }
-            let batch = {
-                let mut queue = self.audit.queue();
-                let n = queue.len().min(MAX_AUDIT_BATCH);
-                queue.drain(..n).collect::<Vec<_>>()
-            };
-            let pool = self.pool.clone();
-            let writer = tokio::spawn(async move {
-                let _lock = lock;
-                let (entries, senders): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-                match append_audit_batch(&pool, entries).await {
-                    Ok(records) => {
-                        for (record, sender) in records.into_iter().zip(senders) {
-                            let _ = sender.send(Ok(record));
-                        }
-                    }
-                    Err(e) => {
-                        for sender in senders {
-                            let _ = sender.send(Err(e.clone()));
-                        }
-                    }
-                }
-            });
-            writer.await.map_err(|e| backend("audit writer task", e))?;
-            match rx.try_recv() {
-                Ok(result) => return result,
-                Err(TryRecvError::Closed) => {
-                    return Err(StoreError::Backend("audit append not written".into()))
-                }
-                // Beyond this batch's bound: in the next one.
-                Err(TryRecvError::Empty) => {}
-            }
+        match self
+            .writes
+            .submit(&self.pool, Write::Audit(Box::new(entry)))
+            .await?
+        {
+            Written::Audit(record) => Ok(*record),
+            other => Err(unexpected(&other)),
         }
     }
 
@@ -1092,6 +868,31 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> Result<Vec<(String, String)>, StoreError> {
         self.sealed_page(kind, after, limit).await
+    }
+
+    /// One `GROUP BY` over the covering index of `spec_head` (migration
+    /// 0006): the index alone is read, not the specifications.
+    async fn sealed_heads(
+        &self,
+        kind: super::SealedKind,
+        max_heads: u32,
+    ) -> Result<Option<Vec<(String, u64)>>, StoreError> {
+        if kind != super::SealedKind::Specification {
+            return Ok(None);
+        }
+        let rows = sqlx::query_as::<_, (Option<String>, i64)>(
+            "SELECT spec_head, COUNT(*) FROM agent_registrations \
+             GROUP BY spec_head LIMIT ?1",
+        )
+        .bind(i64::from(max_heads).saturating_add(1))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| backend("sealed value heads", e))?;
+        let rows = rows
+            .into_iter()
+            .map(|(h, n)| (h.unwrap_or_default(), n))
+            .collect();
+        heads(rows, max_heads)
     }
 
     async fn replace_sealed_value(
@@ -1298,93 +1099,6 @@ impl SqliteStore {
 
 // --- The audit trail (I-100): group commit, reading an existing database, decoding rows ---
 
-/// Most entries written in one audit transaction.
-const MAX_AUDIT_BATCH: usize = 256;
-
-/// An entry waiting for its batch, and where its record goes.
-type PendingAudit = (
-    AuditEntry,
-    tokio::sync::oneshot::Sender<Result<AuditRecord, StoreError>>,
-);
-
-/// The group-commit state of audit appends: queued entries and the lock
-/// held while a batch is written.
-#[derive(Debug, Default)]
-struct AuditCommit {
-    pending: std::sync::Mutex<Vec<PendingAudit>>,
-    lock: Arc<tokio::sync::Mutex<()>>,
-}
-
-impl AuditCommit {
-    fn queue(&self) -> std::sync::MutexGuard<'_, Vec<PendingAudit>> {
-        // The queue is valid whatever a panicking holder did.
-        self.pending
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
-
-/// Appends `entries` in order after the chain's head, in one `BEGIN
-/// IMMEDIATE` transaction: reading the head and inserting after it is one
-/// step under the write lock, so the chain stays one chain even with other
-/// writers (another process) on the file.
-async fn append_audit_batch(
-    pool: &SqlitePool,
-    entries: Vec<AuditEntry>,
-) -> Result<Vec<AuditRecord>, StoreError> {
-    let mut tx = pool
-        .begin_with("BEGIN IMMEDIATE")
-        .await
-        .map_err(|e| backend("cannot begin audit append", e))?;
-    let head = sqlx::query_as::<_, (i64, String)>(
-        "SELECT seq, record_hash FROM audit_log ORDER BY seq DESC LIMIT 1",
-    )
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(|e| backend("audit head", e))?;
-    let (mut seq, mut prev_hash) = match head {
-        None => (1u64, crate::audit::GENESIS_HASH.to_owned()),
-        Some((last, hash)) => {
-            let last = u64::try_from(last).map_err(|e| backend("audit head seq", e))?;
-            (last.saturating_add(1), hash)
-        }
-    };
-    let mut records = Vec::with_capacity(entries.len());
-    for entry in entries {
-        let detail = to_json("audit detail", &entry.detail)?;
-        let record =
-            AuditRecord::chain(entry, seq, prev_hash).map_err(|e| backend("audit record", e))?;
-        let seq_i64 = i64::try_from(record.seq).map_err(|e| backend("audit seq", e))?;
-        sqlx::query(
-            "INSERT INTO audit_log (seq, time_ms, event, client_id, agent_id, registration_id, \
-             jti, error_code, intent_hash, detail, prev_hash, record_hash) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-        )
-        .bind(seq_i64)
-        .bind(record.time_ms)
-        .bind(&record.event)
-        .bind(&record.client_id)
-        .bind(&record.agent_id)
-        .bind(&record.registration_id)
-        .bind(&record.jti)
-        .bind(&record.error_code)
-        .bind(&record.intent_hash)
-        .bind(&detail)
-        .bind(&record.prev_hash)
-        .bind(&record.record_hash)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| backend(format_args!("cannot append audit record {seq}"), e))?;
-        seq = record.seq.saturating_add(1);
-        prev_hash = record.record_hash.clone();
-        records.push(record);
-    }
-    tx.commit()
-        .await
-        .map_err(|e| backend("cannot commit audit records", e))?;
-    Ok(records)
-}
-
 /// Columns of `audit_log` read into an [`AuditRecord`].
 const AUDIT_COLUMNS: &str = "seq, time_ms, event, client_id, agent_id, registration_id, jti, \
      error_code, intent_hash, detail, prev_hash, record_hash";
@@ -1450,7 +1164,7 @@ impl SqliteStore {
         }
         Ok(SqliteStore {
             pool,
-            audit: Arc::default(),
+            writes: Arc::default(),
         })
     }
 }
@@ -2146,6 +1860,12 @@ mod tests {
                 "EXPLAIN QUERY PLAN SELECT agent_id FROM agent_registrations \
                  WHERE checksum = 'x'",
                 "agent_registrations_checksum",
+            ),
+            // I-158: the start-up census reads the expression index only.
+            (
+                "EXPLAIN QUERY PLAN SELECT spec_head, COUNT(*) \
+                 FROM agent_registrations GROUP BY spec_head LIMIT 65",
+                "COVERING INDEX agent_registrations_spec_head",
             ),
         ] {
             let plan: Vec<String> = sqlx::query(sql)

@@ -110,6 +110,8 @@ mod audit_chain;
 mod change_feed;
 mod clients;
 mod concurrency;
+// Issue 15: group commit (I-155).
+mod group_commit;
 mod key_set;
 mod keys;
 mod pool;
@@ -149,6 +151,7 @@ store_suite! {
     sealed::i128_legacy_plaintext_is_sealed_at_start,
     sealed::i126_kek_rotation_rewraps_every_value,
     sealed::i112_private_keys_are_sealed_in_the_backend,
+    sealed::i158_start_check_counts_envelope_heads,
     limits::i113_gcra_burst_then_one_cell_per_interval,
     limits::i113_gcra_is_atomic_under_concurrency,
     limits::i113_penalty_box_latest_block_of_any_key,
@@ -156,6 +159,8 @@ store_suite! {
     limits::rfc9449_11_1_remember_once_is_atomic,
     limits::i113_prune_deletes_only_what_no_longer_counts,
     limits::i114_stats_count_the_registry_and_report_the_pool,
+    group_commit::i155_cancelled_callers_do_not_lose_other_writes,
+    group_commit::i159_duplicate_jti_fails_only_its_caller,
 }
 
 store_suite_pair! {
@@ -166,4 +171,5 @@ store_suite_pair! {
     clients::i116_first_client_race_creates_one,
     key_set::i110_concurrent_rotations_one_pending_exists,
     shared_limits::i113_limits_are_shared_between_stores,
+    group_commit::i155_concurrent_writers_each_get_their_outcome,
 }

@@ -270,3 +270,60 @@ pub async fn i112_private_keys_are_sealed_in_the_backend(store: Arc<dyn Store>) 
         .unwrap());
     assert!(sealed.signing_keys().await.is_err());
 }
+
+/// I-158: the start-up check counts specifications per envelope head with
+/// one aggregate query: all under the current KEK (or a previous one) are
+/// counted without being read; legacy plaintext falls back to the paging
+/// check, which seals it; values under a KEK the ring lacks are reported
+/// (the start is refused) as before.
+pub async fn i158_start_check_counts_envelope_heads(store: Arc<dyn Store>) {
+    use ajwt_issuer::kek::{envelope_head_kek_id, ENVELOPE_HEAD_LEN};
+    use ajwt_issuer::store::sealed::start_check;
+    assert_eq!(ENVELOPE_HEAD_LEN, 32, "the SQL of sealed_heads uses 32");
+    let old = ring();
+    let sealed = SealedStore::new(store.clone(), old.clone());
+    for n in 0..4 {
+        sealed
+            .register_agent(registration(&format!("h{n}"), n))
+            .await
+            .unwrap();
+    }
+    let heads = store
+        .sealed_heads(SealedKind::Specification, 64)
+        .await
+        .unwrap()
+        .expect("both backends count heads");
+    assert_eq!(heads.len(), 1);
+    assert_eq!(envelope_head_kek_id(&heads[0].0), Some(old.current().id()));
+    assert_eq!(heads[0].1, 4);
+    // Too many heads: None (the caller pages instead).
+    assert_eq!(
+        store
+            .sealed_heads(SealedKind::Specification, 0)
+            .await
+            .unwrap(),
+        None
+    );
+    let report = start_check(&*store, &old).await.unwrap();
+    assert_eq!((report.current, report.previous), (4, 0));
+    assert!(report.failed.is_empty());
+
+    // A new current KEK with the old one kept: counted as previous.
+    let newer = KekRing::new(Kek::generate(), vec![old.current().clone()]);
+    let report = start_check(&*store, &newer).await.unwrap();
+    assert_eq!((report.current, report.previous), (0, 4));
+
+    // A ring without the KEK: every value is reported as unknown.
+    let report = start_check(&*store, &ring()).await.unwrap();
+    assert_eq!(report.unknown_kek().count(), 4);
+
+    // Legacy plaintext: the paging check seals it.
+    store
+        .register_agent(registration("plain", 9))
+        .await
+        .unwrap();
+    let report = start_check(&*store, &old).await.unwrap();
+    assert_eq!((report.current, report.sealed_plaintext), (4, 1));
+    let report = start_check(&*store, &old).await.unwrap();
+    assert_eq!((report.current, report.sealed_plaintext), (5, 0));
+}

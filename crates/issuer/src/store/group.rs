@@ -1,0 +1,824 @@
+//! Group commit of the SQLite store's hot writes (issue 15, I-155):
+//! registrations (§5.4.2 step 5), intent-token records with their status
+//! list index (§9.3.2, I-83) and audit appends (§9.1.4, I-100) share ONE
+//! queue. Whoever finds the queue non-empty writes up to [`MAX_GROUP`]
+//! queued writes in one `BEGIN IMMEDIATE` transaction, so a group costs one
+//! WAL fsync (`synchronous=FULL` stays) however many callers it serves; a
+//! token record and an audit entry queued together share that fsync.
+//!
+//! Guarantees:
+//! - No caller is answered before the COMMIT of its group returned: an
+//!   acknowledged write is durable.
+//! - A write that is refused (a revoked agent, I-69) or whose first
+//!   write statement violates a constraint (a duplicate checksum, §5.4.2
+//!   step 3; a duplicate `jti`) fails alone: it changed nothing (SQLite
+//!   rolls a failed statement back, and every later statement of a write
+//!   runs only after its first succeeded), only its caller gets the error
+//!   and the others of the group commit. No savepoint is needed, so a
+//!   write costs only its own statements.
+//! - Any other failure (BEGIN, a later statement of a write, COMMIT, I/O)
+//!   fails the whole group: it is rolled back and exactly its callers get
+//!   the same backend error.
+//! - The group is written by a spawned task that holds the commit lock, so
+//!   a cancelled caller neither loses the other callers' writes nor leaves
+//!   half a group; its own write is committed (or not) with its group.
+//! - Bounded: at most [`MAX_QUEUED`] writes wait (further callers wait for
+//!   a slot) and a group holds at most [`MAX_GROUP`] writes.
+
+use std::collections::VecDeque;
+use std::fmt::Display;
+use std::sync::Arc;
+
+use ajwt_protocol::registration::registration_id;
+use sqlx::sqlite::SqlitePool;
+use sqlx::SqliteConnection;
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
+
+use super::{AgentRecord, NewRegistration, NewTokenRecord, StatusIndex, StoreError};
+use crate::audit::{AuditEntry, AuditRecord};
+
+/// Most writes in one group (one transaction, one fsync).
+pub const MAX_GROUP: usize = 512;
+
+/// Most writes waiting for a group; further callers wait for a slot.
+pub const MAX_QUEUED: usize = 8192;
+
+fn backend(context: impl Display, e: impl Display) -> StoreError {
+    StoreError::Backend(format!("{context}: {e}"))
+}
+
+/// A registration ready to be written (JSON columns encoded by the caller).
+#[derive(Debug)]
+pub(super) struct RegistrationWrite {
+    pub new: NewRegistration,
+    pub checksum: String,
+    pub public_jwk: Option<String>,
+    pub allowed_scopes: Option<String>,
+}
+
+/// One queued write.
+#[derive(Debug)]
+pub(super) enum Write {
+    Register(Box<RegistrationWrite>),
+    Token {
+        token: Box<NewTokenRecord>,
+        list_size: u32,
+        random: u64,
+    },
+    Audit(Box<AuditEntry>),
+}
+
+/// What a write produced.
+#[derive(Debug)]
+pub(super) enum Written {
+    Register(Box<AgentRecord>),
+    Token(StatusIndex),
+    Audit(Box<AuditRecord>),
+}
+
+type Reply = oneshot::Sender<Result<Written, StoreError>>;
+
+/// A queued write, its caller's reply channel and its queue slot (released
+/// when the write was taken into a group, even if its caller is gone).
+type Pending = (Write, Reply, OwnedSemaphorePermit);
+
+/// The group-commit state: queued writes, the slots bounding them and the
+/// lock held while a group is written.
+#[derive(Debug)]
+pub(super) struct GroupCommit {
+    pending: std::sync::Mutex<VecDeque<Pending>>,
+    slots: Arc<Semaphore>,
+    lock: Arc<tokio::sync::Mutex<()>>,
+    /// Most writes per group ([`MAX_GROUP`]; 1 turns group commit off).
+    max_group: std::sync::atomic::AtomicUsize,
+}
+
+impl Default for GroupCommit {
+    fn default() -> Self {
+        GroupCommit {
+            pending: std::sync::Mutex::default(),
+            slots: Arc::new(Semaphore::new(MAX_QUEUED)),
+            lock: Arc::default(),
+            max_group: std::sync::atomic::AtomicUsize::new(MAX_GROUP),
+        }
+    }
+}
+
+impl GroupCommit {
+    fn queue(&self) -> std::sync::MutexGuard<'_, VecDeque<Pending>> {
+        // The queue is valid whatever a panicking holder did.
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Sets the most writes per group, clamped to `1..=MAX_GROUP`.
+    pub(super) fn set_max_group(&self, n: usize) {
+        self.max_group
+            .store(n.clamp(1, MAX_GROUP), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Queues `write` and returns once the group holding it committed (or
+    /// failed). See the module documentation.
+    pub(super) async fn submit(
+        &self,
+        pool: &SqlitePool,
+        write: Write,
+    ) -> Result<Written, StoreError> {
+        use tokio::sync::oneshot::error::TryRecvError;
+        let permit = self
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| backend("write queue", e))?;
+        let (tx, mut rx) = oneshot::channel();
+        self.queue().push_back((write, tx, permit));
+        loop {
+            let lock = self.lock.clone().lock_owned().await;
+            match rx.try_recv() {
+                // Written by a group another caller started.
+                Ok(result) => return result,
+                Err(TryRecvError::Closed) => {
+                    return Err(StoreError::Backend("write cancelled".into()))
+                }
+                Err(TryRecvError::Empty) => {}
+            }
+            let group = {
+                let mut queue = self.queue();
+                let max = self.max_group.load(std::sync::atomic::Ordering::Relaxed);
+                let n = queue.len().min(max);
+                queue.drain(..n).collect::<Vec<_>>()
+            };
+            let pool = pool.clone();
+            // Spawned: the group is written to the end (and its callers
+            // answered) even if this caller is cancelled meanwhile.
+            let writer = tokio::spawn(async move {
+                let _lock = lock;
+                let mut writes = Vec::with_capacity(group.len());
+                let mut replies = Vec::with_capacity(group.len());
+                for (write, reply, permit) in group {
+                    drop(permit);
+                    writes.push(write);
+                    replies.push(reply);
+                }
+                match write_group(&pool, writes).await {
+                    Ok(results) => {
+                        for (result, reply) in results.into_iter().zip(replies) {
+                            let _ = reply.send(result);
+                        }
+                    }
+                    Err(e) => {
+                        for reply in replies {
+                            let _ = reply.send(Err(e.clone()));
+                        }
+                    }
+                }
+            });
+            writer
+                .await
+                .map_err(|e| backend("group commit writer task", e))?;
+            match rx.try_recv() {
+                Ok(result) => return result,
+                Err(TryRecvError::Closed) => {
+                    return Err(StoreError::Backend("write not written".into()))
+                }
+                // Beyond this group's bound: in the next one.
+                Err(TryRecvError::Empty) => {}
+            }
+        }
+    }
+}
+
+/// The open status list as kept in memory during a group: allocations are
+/// made in the bitmap and written once per list (not once per token).
+struct OpenList {
+    list_id: i64,
+    size: u32,
+    allocated: Vec<u8>,
+    used: i64,
+    dirty: bool,
+}
+
+/// The audit chain's head during a group.
+struct AuditHead {
+    seq: u64,
+    prev_hash: String,
+}
+
+/// Per-group state shared by the writes of one transaction.
+#[derive(Default)]
+struct GroupState {
+    list: Option<OpenList>,
+    audit: Option<AuditHead>,
+}
+
+/// Writes `writes` in one transaction. `Err`: the
+/// whole group failed (nothing of it committed, or the commit failed).
+async fn write_group(
+    pool: &SqlitePool,
+    writes: Vec<Write>,
+) -> Result<Vec<WriteResult>, StoreError> {
+    // Dropping `tx` on an early return rolls the group back.
+    let mut tx = pool
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(|e| backend("cannot begin a write group", e))?;
+    let results = write_all(&mut tx, writes).await?;
+    tx.commit()
+        .await
+        .map_err(|e| backend("cannot commit a write group", e))?;
+    Ok(results)
+}
+
+/// The outcome of one write inside a group: `Err` is that write's own
+/// refusal (it changed nothing).
+type WriteResult = Result<Written, StoreError>;
+
+async fn write_all(
+    conn: &mut SqliteConnection,
+    writes: Vec<Write>,
+) -> Result<Vec<WriteResult>, StoreError> {
+    let mut state = GroupState::default();
+    let mut results = Vec::with_capacity(writes.len());
+    for write in writes {
+        let result = match write {
+            Write::Register(r) => register(conn, *r)
+                .await?
+                .map(|a| Written::Register(a.into())),
+            Write::Token {
+                token,
+                list_size,
+                random,
+            } => {
+                ensure_open_list(conn, &mut state, list_size, token.iat).await?;
+                token_record(conn, &mut state, &token, random)
+                    .await?
+                    .map(Written::Token)
+            }
+            Write::Audit(entry) => Ok(Written::Audit(
+                audit(conn, &mut state, *entry).await?.into(),
+            )),
+        };
+        results.push(result);
+    }
+    flush_list(conn, &mut state).await?;
+    Ok(results)
+}
+
+/// Whether `e` is a constraint violation (SQLite rolled the statement
+/// back; the transaction goes on).
+fn is_constraint(e: &sqlx::Error) -> bool {
+    e.as_database_error().is_some_and(|d| {
+        matches!(
+            d.kind(),
+            sqlx::error::ErrorKind::UniqueViolation
+                | sqlx::error::ErrorKind::CheckViolation
+                | sqlx::error::ErrorKind::NotNullViolation
+                | sqlx::error::ErrorKind::ForeignKeyViolation
+        )
+    })
+}
+
+// ---- registrations (§5.4.2 steps 3-5, §5.4.4, I-69, I-70) -----------------
+
+async fn checksum_owner(
+    conn: &mut SqliteConnection,
+    checksum: &str,
+) -> Result<Option<String>, StoreError> {
+    sqlx::query_scalar::<_, String>("SELECT agent_id FROM agent_registrations WHERE checksum = ?1")
+        .bind(checksum)
+        .fetch_optional(conn)
+        .await
+        .map_err(|e| backend("checksum lookup failed", e))
+}
+
+/// `Ok(Err(_))`: refused, nothing written; `Err`: the group fails.
+async fn register(
+    conn: &mut SqliteConnection,
+    w: RegistrationWrite,
+) -> Result<Result<AgentRecord, StoreError>, StoreError> {
+    let RegistrationWrite {
+        new,
+        checksum,
+        public_jwk,
+        allowed_scopes,
+    } = w;
+    let second = new.registered_at_ms.div_euclid(1000);
+    // One statement: the checksum's holder, the latest version and its
+    // revocation, and the agent's registrations in this second.
+    let (holder, previous_version, previous_revoked, same_second) =
+        sqlx::query_as::<_, (Option<String>, Option<i64>, Option<i64>, i64)>(
+            "SELECT (SELECT agent_id FROM agent_registrations WHERE checksum = ?3), \
+             (SELECT version FROM agent_registrations WHERE agent_id = ?1 \
+              ORDER BY version DESC LIMIT 1), \
+             (SELECT revoked FROM agent_registrations WHERE agent_id = ?1 \
+              ORDER BY version DESC LIMIT 1), \
+             (SELECT COUNT(*) FROM agent_registrations WHERE agent_id = ?1 AND reg_second = ?2)",
+        )
+        .bind(&new.agent_id)
+        .bind(second)
+        .bind(&checksum)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|e| backend(format_args!("previous registration of {}", new.agent_id), e))?;
+
+    // §5.6.1: a REVOKED agent stays revoked unless an administrator
+    // re-registers it (I-69); checked under the write lock.
+    if previous_revoked.is_some_and(|r| r != 0) && !new.may_reactivate_revoked {
+        return Ok(Err(StoreError::AgentRevoked {
+            agent_id: new.agent_id,
+        }));
+    }
+    // §5.4.2 step 3: a checksum exists once across all agents and versions
+    // (including the writes earlier in this group).
+    if let Some(existing_agent_id) = holder {
+        return Ok(Err(StoreError::DuplicateChecksum { existing_agent_id }));
+    }
+    let inserted = insert_registration(
+        conn,
+        new,
+        &checksum,
+        public_jwk,
+        allowed_scopes,
+        previous_version,
+        same_second,
+    )
+    .await;
+    match inserted {
+        Ok(record) => Ok(Ok(record)),
+        Err(Fail::Write(e)) => Ok(Err(e)),
+        Err(Fail::Group(e)) => Err(e),
+    }
+}
+
+/// A failure of one write: its own (nothing written) or the group's.
+enum Fail {
+    Write(StoreError),
+    Group(StoreError),
+}
+
+async fn insert_registration(
+    conn: &mut SqliteConnection,
+    new: NewRegistration,
+    checksum: &str,
+    public_jwk: Option<String>,
+    allowed_scopes: Option<String>,
+    previous_version: Option<i64>,
+    same_second: i64,
+) -> Result<AgentRecord, Fail> {
+    let second = new.registered_at_ms.div_euclid(1000);
+    // §5.4.2 step 4 with the real registration second (I-70).
+    let (version, same_second) = match previous_version {
+        None => (1, 0),
+        Some(v) => {
+            let next = v.checked_add(1).ok_or_else(|| {
+                Fail::Write(StoreError::Backend(format!(
+                    "agent_registrations of {}: version overflows",
+                    new.agent_id
+                )))
+            })?;
+            (next, same_second)
+        }
+    };
+    let version_u32 = u32::try_from(version).map_err(|e| {
+        Fail::Write(backend(
+            format_args!("agent {}: version {version}", new.agent_id),
+            e,
+        ))
+    })?;
+    let second_u64 = u64::try_from(second).map_err(|e| {
+        Fail::Write(backend(
+            format_args!("agent {}: registration second {second}", new.agent_id),
+            e,
+        ))
+    })?;
+    let timestamp = if same_second == 0 {
+        Some(second_u64)
+    } else {
+        u64::try_from(same_second)
+            .ok()
+            .filter(|k| *k < 1_000_000)
+            .and_then(|k| second_u64.checked_mul(1_000_000)?.checked_add(k))
+    };
+    let timestamp = timestamp.ok_or_else(|| {
+        Fail::Write(StoreError::Backend(format!(
+            "agent {}: too many registrations in second {second}",
+            new.agent_id
+        )))
+    })?;
+    let reg_id = registration_id(&new.agent_id, timestamp);
+    let inserted = sqlx::query(
+        "INSERT INTO agent_registrations (agent_id, version, registration_id, reg_second, \
+         checksum, checksum_profile, public_jwk, jwk_thumbprint, allowed_scopes, app_id, \
+         spec_json, registered_at_ms, spec_head) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, substr(?11, 1, 32))",
+    )
+    .bind(&new.agent_id)
+    .bind(version)
+    .bind(&reg_id)
+    .bind(second)
+    .bind(checksum)
+    .bind(new.checksum_profile.as_str())
+    .bind(&public_jwk)
+    .bind(&new.jwk_thumbprint)
+    .bind(&allowed_scopes)
+    .bind(&new.app_id)
+    .bind(&new.spec_json)
+    .bind(new.registered_at_ms)
+    .execute(&mut *conn)
+    .await;
+    if let Err(e) = inserted {
+        let failure = backend(format_args!("cannot store registration {reg_id}"), &e);
+        if !is_constraint(&e) {
+            return Err(Fail::Group(failure));
+        }
+        // The statement was rolled back alone. The pre-check above holds
+        // the write lock, so this is a backstop: map the UNIQUE(checksum)
+        // violation like the pre-check would.
+        let checksum_conflict = e
+            .as_database_error()
+            .is_some_and(|d| d.message().contains("agent_registrations.checksum"));
+        if checksum_conflict {
+            if let Some(existing_agent_id) =
+                checksum_owner(conn, checksum).await.map_err(Fail::Group)?
+            {
+                return Err(Fail::Write(StoreError::DuplicateChecksum {
+                    existing_agent_id,
+                }));
+            }
+        }
+        return Err(Fail::Write(failure));
+    }
+    tracing::debug!(agent_id = %new.agent_id, registration_id = %reg_id, version, "agent registration stored");
+    Ok(AgentRecord {
+        agent_id: new.agent_id,
+        registration_id: reg_id,
+        version: version_u32,
+        checksum: new.checksum,
+        checksum_profile: new.checksum_profile,
+        public_jwk: new.public_jwk,
+        jwk_thumbprint: new.jwk_thumbprint,
+        allowed_scopes: new.allowed_scopes,
+        app_id: new.app_id,
+        registered_at_ms: new.registered_at_ms,
+        revoked: false,
+    })
+}
+
+// ---- token records and status lists (§9.3.2, I-83) ------------------------
+
+/// Writes the open list's bitmap and count if the group changed them.
+async fn flush_list(conn: &mut SqliteConnection, state: &mut GroupState) -> Result<(), StoreError> {
+    if let Some(list) = state.list.as_mut().filter(|l| l.dirty) {
+        sqlx::query("UPDATE status_lists SET allocated = ?2, used = ?3 WHERE list_id = ?1")
+            .bind(list.list_id)
+            .bind(&list.allocated)
+            .bind(list.used)
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| backend(format_args!("status list {}: allocate", list.list_id), e))?;
+        list.dirty = false;
+    }
+    Ok(())
+}
+
+/// Makes `state.list` a list with a free index: the group's current one,
+/// else the first stored list with one, else a new list of `list_size`.
+async fn ensure_open_list(
+    conn: &mut SqliteConnection,
+    state: &mut GroupState,
+    list_size: u32,
+    iat: i64,
+) -> Result<(), StoreError> {
+    if list_size == 0 {
+        return Err(StoreError::Backend("status list size: 0".into()));
+    }
+    if let Some(list) = &state.list {
+        if list.used < i64::from(list.size) {
+            return Ok(());
+        }
+    }
+    flush_list(conn, state).await?;
+    let open = sqlx::query_as::<_, (i64, i64, Vec<u8>, i64)>(
+        "SELECT list_id, size, allocated, used FROM status_lists \
+         WHERE used < size ORDER BY list_id LIMIT 1",
+    )
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(|e| backend("open status list", e))?;
+    let list = match open {
+        Some((list_id, size, allocated, used)) => OpenList {
+            list_id,
+            size: u32::try_from(size)
+                .map_err(|e| backend(format_args!("status list {list_id} size"), e))?,
+            allocated,
+            used,
+            dirty: false,
+        },
+        None => {
+            let bytes = vec![0u8; (list_size as usize).div_ceil(8)];
+            let list_id = sqlx::query_scalar::<_, i64>(
+                "INSERT INTO status_lists (size, allocated, used, created_at_ms) \
+                 VALUES (?1, ?2, 0, ?3) RETURNING list_id",
+            )
+            .bind(i64::from(list_size))
+            .bind(&bytes)
+            .bind(iat.saturating_mul(1000))
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(|e| backend("new status list", e))?;
+            OpenList {
+                list_id,
+                size: list_size,
+                allocated: bytes,
+                used: 0,
+                dirty: false,
+            }
+        }
+    };
+    state.list = Some(list);
+    Ok(())
+}
+
+/// `Ok(Err(_))`: refused (a duplicate `jti`), nothing written and the
+/// index given back; `Err`: the group fails.
+async fn token_record(
+    conn: &mut SqliteConnection,
+    state: &mut GroupState,
+    token: &NewTokenRecord,
+    random: u64,
+) -> Result<Result<StatusIndex, StoreError>, StoreError> {
+    let jti = &token.jti;
+    let fail = |what: &str, e: &dyn Display| backend(format_args!("token {jti}: {what}"), e);
+    let list = state
+        .list
+        .as_mut()
+        .ok_or_else(|| fail("status list", &"none open"))?;
+    let list_id = list.list_id;
+    let free = u64::try_from(i64::from(list.size) - list.used)
+        .map_err(|e| fail("status list used", &e))?;
+    let idx = crate::status::nth_free(&list.allocated, list.size, random % free.max(1))
+        .filter(|i| crate::status::allocate(&mut list.allocated, *i))
+        .ok_or_else(|| fail("status list bitmap", &format_args!("list {list_id} full")))?;
+    list.used += 1;
+    list.dirty = true;
+    match insert_token(conn, token, list_id, idx).await {
+        Ok(()) => Ok(Ok(StatusIndex {
+            list_id,
+            idx: u64::from(idx),
+        })),
+        Err(Fail::Group(e)) => Err(e),
+        Err(Fail::Write(e)) => {
+            // Nothing was written: give the index back.
+            if let Some(list) = state.list.as_mut().filter(|l| l.list_id == list_id) {
+                if let Some(b) = list.allocated.get_mut((idx / 8) as usize) {
+                    *b &= !(1u8 << (idx % 8));
+                }
+                list.used -= 1;
+            }
+            Ok(Err(e))
+        }
+    }
+}
+
+/// The record's first statement may fail alone (a constraint: nothing
+/// written); a later one fails the group.
+async fn insert_token(
+    conn: &mut SqliteConnection,
+    token: &NewTokenRecord,
+    list_id: i64,
+    idx: u32,
+) -> Result<(), Fail> {
+    let jti = &token.jti;
+    let fail = |what: &str, e: &dyn Display| backend(format_args!("token {jti}: {what}"), e);
+    let group = |what: &'static str| move |e: sqlx::Error| Fail::Group(fail(what, &e));
+    sqlx::query(
+        "INSERT INTO intent_tokens (jti, agent_id, registration_id, client_id, iat, exp, \
+         list_id, idx) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )
+    .bind(&token.jti)
+    .bind(&token.agent_id)
+    .bind(&token.registration_id)
+    .bind(&token.client_id)
+    .bind(token.iat)
+    .bind(token.exp)
+    .bind(list_id)
+    .bind(i64::from(idx))
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| {
+        if is_constraint(&e) {
+            Fail::Write(fail("insert", &e))
+        } else {
+            Fail::Group(fail("insert", &e))
+        }
+    })?;
+    let mut links: Vec<(&str, &str)> = Vec::new();
+    for link in &token.chain {
+        links.push(("agent", &link.agent_id));
+        if let Some(reg) = &link.registration_id {
+            links.push(("registration", reg));
+        }
+    }
+    links.extend(token.ancestors.iter().map(|a| ("ancestor", a.as_str())));
+    for (kind, value) in links {
+        sqlx::query(
+            "INSERT OR IGNORE INTO intent_token_links (jti, kind, value) VALUES (?1, ?2, ?3)",
+        )
+        .bind(&token.jti)
+        .bind(kind)
+        .bind(value)
+        .execute(&mut *conn)
+        .await
+        .map_err(group("insert link"))?;
+    }
+    let at_ms = token.iat.saturating_mul(1000);
+    sqlx::query(
+        "INSERT INTO registration_activity (registration_id, agent_id, first_token_at_ms, \
+         last_token_at_ms) VALUES (?1, ?2, ?3, ?3) ON CONFLICT (registration_id) DO UPDATE \
+         SET first_token_at_ms = COALESCE(first_token_at_ms, excluded.first_token_at_ms), \
+         last_token_at_ms = excluded.last_token_at_ms",
+    )
+    .bind(&token.registration_id)
+    .bind(&token.agent_id)
+    .bind(at_ms)
+    .execute(&mut *conn)
+    .await
+    .map_err(group("registration activity"))?;
+    Ok(())
+}
+
+// ---- the audit chain (§9.1.4, I-100) ---------------------------------------
+
+/// Appends `entry` after the chain's head (read once per group, under the
+/// write lock, so the chain stays one chain even with other writers on the
+/// file); the head advances only when the insert succeeded.
+async fn audit(
+    conn: &mut SqliteConnection,
+    state: &mut GroupState,
+    entry: AuditEntry,
+) -> Result<AuditRecord, StoreError> {
+    if state.audit.is_none() {
+        let head = sqlx::query_as::<_, (i64, String)>(
+            "SELECT seq, record_hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+        )
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(|e| backend("audit head", e))?;
+        state.audit = Some(match head {
+            None => AuditHead {
+                seq: 1,
+                prev_hash: crate::audit::GENESIS_HASH.to_owned(),
+            },
+            Some((last, hash)) => AuditHead {
+                seq: u64::try_from(last)
+                    .map_err(|e| backend("audit head seq", e))?
+                    .saturating_add(1),
+                prev_hash: hash,
+            },
+        });
+    }
+    let head = state
+        .audit
+        .as_mut()
+        .ok_or_else(|| StoreError::Backend("audit head".into()))?;
+    let detail = serde_json::to_string(&entry.detail).map_err(|e| backend("audit detail", e))?;
+    let record = AuditRecord::chain(entry, head.seq, head.prev_hash.clone())
+        .map_err(|e| backend("audit record", e))?;
+    let seq_i64 = i64::try_from(record.seq).map_err(|e| backend("audit seq", e))?;
+    sqlx::query(
+        "INSERT INTO audit_log (seq, time_ms, event, client_id, agent_id, registration_id, \
+         jti, error_code, intent_hash, detail, prev_hash, record_hash) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )
+    .bind(seq_i64)
+    .bind(record.time_ms)
+    .bind(&record.event)
+    .bind(&record.client_id)
+    .bind(&record.agent_id)
+    .bind(&record.registration_id)
+    .bind(&record.jti)
+    .bind(&record.error_code)
+    .bind(&record.intent_hash)
+    .bind(&detail)
+    .bind(&record.prev_hash)
+    .bind(&record.record_hash)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| backend(format_args!("cannot append audit record {}", record.seq), e))?;
+    head.seq = record.seq.saturating_add(1);
+    head.prev_hash = record.record_hash.clone();
+    Ok(record)
+}
+
+// ---- a generic batcher (the PostgreSQL store's token records, I-159) -------
+
+/// An item waiting for its batch, its caller's reply and its queue slot.
+type Queued<I, O> = (
+    I,
+    oneshot::Sender<Result<O, StoreError>>,
+    OwnedSemaphorePermit,
+);
+
+/// Group commit of one kind of write: as [`GroupCommit`], with the batch
+/// written by a function given at each call (all calls give the same).
+pub(super) struct Batcher<I, O> {
+    pending: std::sync::Mutex<VecDeque<Queued<I, O>>>,
+    slots: Arc<Semaphore>,
+    lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl<I, O> std::fmt::Debug for Batcher<I, O> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batcher").finish_non_exhaustive()
+    }
+}
+
+impl<I, O> Default for Batcher<I, O> {
+    fn default() -> Self {
+        Batcher {
+            pending: std::sync::Mutex::default(),
+            slots: Arc::new(Semaphore::new(MAX_QUEUED)),
+            lock: Arc::default(),
+        }
+    }
+}
+
+impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
+    fn queue(&self) -> std::sync::MutexGuard<'_, VecDeque<Queued<I, O>>> {
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Queues `item`; the caller that takes the batch runs `write` on up
+    /// to [`MAX_GROUP`] items in a spawned task (a cancelled caller loses
+    /// nothing of the others). `write` returns one result per item, in
+    /// order, or `Err` for the whole batch. Answered only after `write`
+    /// returned (i.e. after its commit).
+    pub(super) async fn submit<F, Fut>(&self, item: I, write: F) -> Result<O, StoreError>
+    where
+        F: Fn(Vec<I>) -> Fut + Clone + Send + 'static,
+        Fut: std::future::Future<Output = Result<Vec<Result<O, StoreError>>, StoreError>>
+            + Send
+            + 'static,
+    {
+        use tokio::sync::oneshot::error::TryRecvError;
+        let permit = self
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| backend("write queue", e))?;
+        let (tx, mut rx) = oneshot::channel();
+        self.queue().push_back((item, tx, permit));
+        loop {
+            let lock = self.lock.clone().lock_owned().await;
+            match rx.try_recv() {
+                Ok(result) => return result,
+                Err(TryRecvError::Closed) => {
+                    return Err(StoreError::Backend("write cancelled".into()))
+                }
+                Err(TryRecvError::Empty) => {}
+            }
+            let batch = {
+                let mut queue = self.queue();
+                let n = queue.len().min(MAX_GROUP);
+                queue.drain(..n).collect::<Vec<_>>()
+            };
+            let write = write.clone();
+            let writer = tokio::spawn(async move {
+                let _lock = lock;
+                let mut items = Vec::with_capacity(batch.len());
+                let mut replies = Vec::with_capacity(batch.len());
+                for (item, reply, permit) in batch {
+                    drop(permit);
+                    items.push(item);
+                    replies.push(reply);
+                }
+                match write(items).await {
+                    Ok(results) => {
+                        for (result, reply) in results.into_iter().zip(replies) {
+                            let _ = reply.send(result);
+                        }
+                    }
+                    Err(e) => {
+                        for reply in replies {
+                            let _ = reply.send(Err(e.clone()));
+                        }
+                    }
+                }
+            });
+            writer.await.map_err(|e| backend("write batch task", e))?;
+            match rx.try_recv() {
+                Ok(result) => return result,
+                Err(TryRecvError::Closed) => {
+                    return Err(StoreError::Backend("write not written".into()))
+                }
+                // Beyond this batch's bound: in the next one.
+                Err(TryRecvError::Empty) => {}
+            }
+        }
+    }
+}
