@@ -100,8 +100,8 @@ impl Conn {
         tokio::spawn(async move {
             let _ = conn.await;
         });
-        let host = HeaderValue::from_str(&addr.to_string())
-            .map_err(|e| format!("host header: {e}"))?;
+        let host =
+            HeaderValue::from_str(&addr.to_string()).map_err(|e| format!("host header: {e}"))?;
         Ok(Conn { sender, host })
     }
 
@@ -192,7 +192,9 @@ fn new_hist() -> Histogram<u64> {
 }
 
 fn record(res: &mut LoadResult, latency: Duration, outcome: Result<(u16, Bytes), String>) {
-    let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX).max(1);
+    let us = u64::try_from(latency.as_micros())
+        .unwrap_or(u64::MAX)
+        .max(1);
     let _ = res.hist.record(us.min(600_000_000));
     match outcome {
         Ok((status, _)) if (200..300).contains(&status) => res.ok += 1,

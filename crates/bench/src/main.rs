@@ -27,7 +27,10 @@ use serde_json::Value;
 use report::{Area, Row};
 
 #[derive(Debug, Parser)]
-#[command(name = "ajwt-bench", about = "Issue 15 benchmark harness (load generator, growth, PostgreSQL, report)")]
+#[command(
+    name = "ajwt-bench",
+    about = "Issue 15 benchmark harness (load generator, growth, PostgreSQL, report)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -136,7 +139,8 @@ fn main() {
             reason,
         } => {
             let mut a = Area::new(&area, &title);
-            a.rows.push(Row::info("(area)", format!("not run: {reason}")));
+            a.rows
+                .push(Row::info("(area)", format!("not run: {reason}")));
             a.write(&out)
         }
     };
@@ -196,7 +200,11 @@ fn run_all(
                 a.notes.push(format!(
                     "Area run time {:.0} s{}.",
                     t0.elapsed().as_secs_f64(),
-                    if quick { " (BENCH_QUICK=1 smoke run: figures are not meaningful)" } else { "" }
+                    if quick {
+                        " (BENCH_QUICK=1 smoke run: figures are not meaningful)"
+                    } else {
+                        ""
+                    }
                 ));
                 a
             }
@@ -260,13 +268,15 @@ fn sign_rate(alg: &str, millis: u64, claims: &str) -> Result<(), String> {
     let ring = ajwt_issuer::keys::KeyRing::generate(alg).map_err(|e| format!("key: {e}"))?;
     // Warm-up.
     for _ in 0..20 {
-        ring.sign("JWT", &claims).map_err(|e| format!("sign: {e}"))?;
+        ring.sign("JWT", &claims)
+            .map_err(|e| format!("sign: {e}"))?;
     }
     let start = Instant::now();
     let deadline = Duration::from_millis(millis.max(1));
     let mut n = 0u64;
     while start.elapsed() < deadline {
-        ring.sign("JWT", &claims).map_err(|e| format!("sign: {e}"))?;
+        ring.sign("JWT", &claims)
+            .map_err(|e| format!("sign: {e}"))?;
         n += 1;
     }
     println!("{:.1}", n as f64 / start.elapsed().as_secs_f64());

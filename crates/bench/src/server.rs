@@ -169,10 +169,7 @@ impl Server {
         let child = cmd
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", opts.ajwt.display()))?;
-        let mut server = Server {
-            child,
-            addr,
-        };
+        let mut server = Server { child, addr };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Ok((200, _)) = load::once(addr, &Req::get("/healthz")).await {
