@@ -283,7 +283,8 @@ async fn kind_rows(
     raw: Option<(f64, &str)>,
     concurrencies: &[usize],
     target_ratio: Option<f64>,
-) -> u64 {
+) -> Summary {
+    let mut summary = Summary::default();
     let targets: Vec<SocketAddr> = servers.iter().map(|s| s.addr).collect();
     let mut errors = 0;
     let mut first_error = None;
@@ -300,6 +301,7 @@ async fn kind_rows(
         cpu_at_top = p.server_cpu_us_per_req;
         gen_notes.push(format!("c={c}: {:.0}%", p.generator_cpu_share * 100.0));
         let tput = p.median.throughput();
+        summary.throughput.push(tput);
         let mut row = match (target_ratio, c >= 8) {
             (Some(t), true) => Row::target(
                 format!("{label}, concurrency {c}"),
@@ -366,7 +368,20 @@ async fn kind_rows(
         "{label}: generator CPU (share of its core) {}",
         gen_notes.join(", ")
     ));
-    errors
+    summary.cpu_us = cpu_at_top;
+    summary.errors = errors;
+    summary
+}
+
+/// What [`kind_rows`] measured, for the closing notes.
+#[derive(Debug, Default)]
+struct Summary {
+    /// Median throughput per concurrency, in order.
+    throughput: Vec<f64>,
+    /// Server CPU µs per request at the highest concurrency.
+    cpu_us: f64,
+    /// Errors of all runs.
+    errors: u64,
 }
 
 /// Area `http`: ES256, EdDSA and RS256 servers; the `agent_checksum` grant
@@ -395,6 +410,7 @@ pub async fn http(s: &Settings) -> Result<Area, String> {
             "ES256 agent_checksum grant, data dir on tmpfs (fsync free)".to_owned(),
         ));
     }
+    let mut es256: Vec<(String, Summary, f64)> = Vec::new();
     for (alg, dir, label) in variants {
         let dir = fresh_dir(&dir)?;
         let server = Server::start(&serve_opts(s, &dir, alg, Vec::new())).await?;
@@ -417,7 +433,7 @@ pub async fn http(s: &Settings) -> Result<Area, String> {
         )
         .await;
         let raw = raw_sign_rate(s, alg, &claims, sign_ms)?;
-        kind_rows(
+        let summary = kind_rows(
             s,
             &mut area,
             &label,
@@ -428,6 +444,9 @@ pub async fn http(s: &Settings) -> Result<Area, String> {
             Some(0.6),
         )
         .await;
+        if alg == "ES256" {
+            es256.push((label.clone(), summary, raw));
+        }
         if label == "ES256 agent_checksum grant" {
             let (id, secret) = server::admin_client(&dir)?;
             let cc = Arc::new(vec![server::client_credentials_request(&id, &secret)]);
@@ -445,6 +464,17 @@ pub async fn http(s: &Settings) -> Result<Area, String> {
         }
         drop(server);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+    if let [(_, disk, raw), (_, tmpfs, _)] = es256.as_slice() {
+        let c1 = |x: &Summary| x.throughput.first().copied().unwrap_or(0.0);
+        area.notes.push(format!(
+            "Why the grant misses its targets (same run, same binary): at concurrency 1 the ES256 grant answers {}/s with the data directory on disk against {}/s on tmpfs, where fsync costs nothing: every intent token waits for its own SQLite commit (its token record for the status list, WAL, synchronous=FULL), so on disk it is bound by fsync latency, not CPU; committing in groups (the store) lifts that. Without fsync the server still spends {:.0} µs of CPU per request ({:.0} on disk) against {:.0} µs for the raw signature: a perf sample of the server shows no single hotspot (SQLite record_token/VDBE/WAL first, then hyper, serde_json, allocation): the in-process pipeline (crates/issuer) bounds it.",
+            thousands(c1(disk)),
+            thousands(c1(tmpfs)),
+            tmpfs.cpu_us,
+            disk.cpu_us,
+            1e6 / raw
+        ));
     }
     area.notes.push(format!(
         "Server `ajwt serve` (release) {}; generator {}; loopback HTTP/1.1 keep-alive; every rate limit off by flag (--rate-limit-* 0); AJWT_LOG=warn.",
@@ -515,6 +545,11 @@ pub async fn growth(s: &Settings) -> Result<Area, String> {
         if let Some(e) = p.first_error {
             area.notes.push(format!("registration: first error: {e}"));
         }
+        area.notes.push(format!(
+            "Registration runs on disk (a fresh data directory beside the http area's): {:.0} µs of server CPU per registration (checksum, key parsing, sealing, audit trail) would allow {}/s on one core; the rest of each request is waiting for its own commit (fsync), as for the grant.",
+            p.server_cpu_us_per_req,
+            thousands(1e6 / p.server_cpu_us_per_req.max(1.0))
+        ));
     }
 
     let dir = fresh_dir(&s.tmpfs.as_ref().unwrap_or(&s.work).join("growth"))?;
@@ -555,6 +590,7 @@ pub async fn growth(s: &Settings) -> Result<Area, String> {
                     format!("{label} agents, database size per agent"),
                     why,
                 ));
+                area.notes.push(format!("{label} agents not measured: seeding goes through Issuer::register_agent one agent and one commit at a time ({}/s); scenario::seed (crates/bench/src/scenario.rs) is the one function to point at a bulk store path, or raise BENCH_MAX_SEED_SECS.", thousands(r)));
                 continue;
             }
         }
