@@ -470,15 +470,25 @@ impl<'t> Parser<'t> {
     }
 
     /// A string literal at `self.pos` (the opening quote), decoded.
+    /// Inlined into its callers for the common case (no escape: the
+    /// document's slice); strings with escapes go to [`Parser::escaped_string`].
+    #[inline]
     fn string(&mut self) -> Result<Cow<'t, str>, JsonError> {
         self.pos += 1;
         let start = self.pos;
         let at = self.next_special(start);
         if self.peek_at(at) == Some(b'"') {
-            // No escape: one copy of the slice.
+            // No escape: the document's own slice.
             self.pos = at + 1;
             return Ok(Cow::Borrowed(self.text.get(start..at).unwrap_or("")));
         }
+        self.escaped_string(start, at)
+    }
+
+    /// The rest of a string that starts at `start` and whose first `\\` or
+    /// control byte (or the end of input) is at `at`, decoded.
+    #[inline(never)]
+    fn escaped_string(&mut self, start: usize, at: usize) -> Result<Cow<'t, str>, JsonError> {
         // Escapes only shrink the text: its raw length bounds the decoded one,
         // so one allocation holds it (a long prompt full of `\n` escapes
         // would otherwise be copied on every doubling).
