@@ -23,6 +23,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 root="$(pwd)"
 start=$(date +%s)
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
+# The commit measured, taken before any area script rewrites its own files.
+commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (+ uncommitted changes)')"
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 export AJWT_BENCH_OUT="${AJWT_BENCH_OUT:-$CARGO_TARGET_DIR/bench-results}"
@@ -84,7 +86,7 @@ mode="full"
 [ "${BENCH_QUICK:-0}" = 1 ] && mode="BENCH_QUICK=1 smoke run (figures not meaningful)"
 "$bench" assemble --out "$AJWT_BENCH_OUT" --results crates/bench/RESULTS.md "${readme[@]}" \
   --meta "date=$(date -u +%Y-%m-%dT%H:%MZ)" \
-  --meta "commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (+ uncommitted changes)')" \
+  --meta "commit=${commit}" \
   --meta "machine=${cpu:-unknown CPU}, $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GB RAM" \
   --meta "load average (1/5/15 min)=before ${load_before}, after ${load_after}" \
   --meta "rustc=$(rustc --version)" \
