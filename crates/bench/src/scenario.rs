@@ -10,8 +10,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use ajwt_checksum::{compute_json, Profile};
+use ajwt_issuer::store::seed::{seed_agents, seed_specification, SeedPlan};
 use ajwt_issuer::{Issuer, IssuerConfig};
-use futures_util::StreamExt as _;
 use serde_json::{json, Value};
 
 use crate::load::Req;
@@ -21,14 +21,11 @@ pub fn agent_id(i: u64) -> String {
     format!("bench-agent-{i}")
 }
 
-/// The §5.2 specification of agent `i` (a short prompt and one tool).
+/// The §5.2 specification of agent `i`: the store's seeding specification
+/// ([`ajwt_issuer::store::seed::seed_specification`]), so the agents this
+/// harness registers over HTTP and those seeded in-process are alike.
 pub fn agent_spec(i: u64) -> Value {
-    json!({
-        "agent_id": agent_id(i),
-        "prompt": format!("You are benchmark agent {i}. Summarise the repository's open issues."),
-        "tools": [{"name": "search_issues", "description": "Search the issue tracker",
-                   "parameters": {"query": {"type": "string"}}}],
-    })
+    seed_specification(&agent_id(i))
 }
 
 /// The `sha256:<hex>` checksum (§5.3.1, `jcs` profile) of agent `i`.
@@ -148,23 +145,19 @@ pub async fn seed(
             .map_err(|e| format!("seed workflow {j}: {e}"))?;
     }
     let n = agents.end.saturating_sub(agents.start);
-    let mut results = futures_util::stream::iter(agents)
-        .map(|i| {
-            let issuer = issuer.clone();
-            let jwk = public_jwk.clone();
-            async move {
-                let body = registration_body(i, &jwk)?;
-                issuer
-                    .register_agent(&body)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| format!("seed agent {i}: {e}"))
-            }
-        })
-        .buffer_unordered(concurrency.max(1));
-    while let Some(r) = results.next().await {
-        r?;
-    }
+    let Value::Object(public_jwk) = public_jwk.clone() else {
+        return Err("seed: the public JWK is not an object".into());
+    };
+    // The store's seeding path (I-157): Issuer::register_agent, many in
+    // flight, which group commit (I-155) turns into large transactions.
+    let plan = SeedPlan {
+        start: agents.start,
+        concurrency: concurrency.max(1),
+        ..SeedPlan::new("bench-agent-", n, public_jwk)
+    };
+    seed_agents(&issuer, &plan)
+        .await
+        .map_err(|e| format!("seed agents {}..{}: {e}", agents.start, agents.end))?;
     issuer.store().close().await;
     Ok(Seeded {
         agents: n,
