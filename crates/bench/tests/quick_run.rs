@@ -131,6 +131,12 @@ fn i15_quick_run_every_row_present_zero_errors_markdown_well_formed() {
         );
         assert!(c64["ratio"].as_f64().unwrap() > 0.0, "{c64}");
     }
+    // The disk's own commit latency, the floor of the fixed-rate p99.
+    let fsync = row(&http, "fsync of the data directory's disk");
+    assert!(
+        fsync["value"].as_str().unwrap().starts_with("p50 "),
+        "{fsync}"
+    );
     if Path::new("/dev/shm").is_dir() {
         assert_zero_errors(
             &http,
