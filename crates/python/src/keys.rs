@@ -1,0 +1,8 @@
+//! (issue 16) keys bindings: to be written.
+
+use pyo3::prelude::*;
+
+/// Adds this part's functions and classes to the module.
+pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+    Ok(())
+}
