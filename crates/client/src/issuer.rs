@@ -273,7 +273,10 @@ impl IssuerClient {
             Ok(self
                 .http
                 .post(self.token_url())
-                .basic_auth(&self.config.client_id, Some(&self.config.client_secret))
+                .header(
+                    reqwest::header::AUTHORIZATION,
+                    basic_authorization(&self.config.client_id, &self.config.client_secret),
+                )
                 .form(&[("grant_type", "client_credentials")]))
         })
         .await?;
@@ -416,6 +419,24 @@ async fn read_success<T: serde::de::DeserializeOwned>(
     }
     serde_json::from_slice(&body)
         .map_err(|e| ClientError::Protocol(format!("unexpected issuer response: {e}")))
+}
+
+/// The `Authorization` value of `client_secret_basic` (RFC 6749 §2.3.1):
+/// the client id and secret are each encoded with the
+/// `application/x-www-form-urlencoded` algorithm (RFC 6749 Appendix B)
+/// BEFORE they are joined by `:` and base64-encoded, so that a secret
+/// holding `:`, `+`, `%` or non-ASCII characters reaches the server intact.
+/// (reqwest's `basic_auth` skips the form encoding.)
+pub fn basic_authorization(client_id: &str, client_secret: &str) -> String {
+    use base64::Engine as _;
+    // RFC 6749 Appendix B: the WHATWG `application/x-www-form-urlencoded`
+    // byte serializer (space as `+`, `*-._` and alphanumerics kept).
+    let form = |s: &str| -> String { url::form_urlencoded::byte_serialize(s.as_bytes()).collect() };
+    let joined = format!("{}:{}", form(client_id), form(client_secret));
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(joined)
+    )
 }
 
 #[cfg(test)]

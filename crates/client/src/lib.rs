@@ -79,8 +79,8 @@ pub use cache::{CacheKey, TokenCache, REFRESH_MARGIN_SECS};
 pub use error::{ClientError, Origin};
 pub use identity::{load_or_generate_key, AgentIdentity};
 pub use issuer::{
-    metadata_urls, AgentRegistration, ClientConfig, IssuerClient, IssuerMetadata,
-    WorkflowRegistration,
+    basic_authorization, metadata_urls, AgentRegistration, ClientConfig, IssuerClient,
+    IssuerMetadata, WorkflowRegistration,
 };
 pub use retry::RetryPolicy;
 pub use session::{AgentSession, ApiResponse, Method};
