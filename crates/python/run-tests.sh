@@ -35,8 +35,11 @@ echo "== wheel: maturin build --release"
 wheels="$target/wheels-agentic-jwt"
 rm -rf "$wheels"
 start=$(date +%s%N)
+# The native `linux` platform tag, as `pip install ./crates/python` builds it (the
+# PEP 517 path): the module links the system OpenSSL, which a manylinux repair
+# would have to bundle (and would need patchelf).
 (cd "$here" && CARGO_TARGET_DIR="$target" "$venv/bin/maturin" build --release --locked \
-  --interpreter "$venv/bin/python" --out "$wheels")
+  --compatibility linux --interpreter "$venv/bin/python" --out "$wheels")
 end=$(date +%s%N)
 ms=$(( (end - start) / 1000000 ))
 printf 'wheel build time: %d.%03d s\n' $((ms / 1000)) $((ms % 1000))
