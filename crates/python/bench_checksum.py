@@ -10,10 +10,11 @@ builds one into target/python-venv). Inputs are the ajwt-checksum benchmark's
 (50 tools, ~20 KB prompt). For each input, per call, median of `--repeat`
 timeit rounds:
 
-* reference, components ready: the §5.3.2 code (conformance/adapters/
-  python_reference.py: normalize_prompt, json.dumps(sort_keys=True), sha256)
-  on the already-built components object;
-* reference, from JSON bytes: json.loads + reading the spec + the same;
+* reference, components ready: the draft's §5.3.2 `compute_agent_checksum`
+  (verbatim, conformance/tools/draft_reference.py: normalize_prompt,
+  json.dumps(sort_keys=True), sha256) on the already-built components object;
+* reference, from JSON bytes: json.loads + building the components + the same
+  (both exactly the CPython baseline of crates/checksum/benches/cpython_baseline.py);
 * binding python-ref / jcs, from a dict (the spec already loaded);
 * binding python-ref / jcs, from JSON bytes (strict reader in Rust).
 
@@ -38,8 +39,8 @@ INPUTS = [("draft-example", DATA / "draft-example.json"), ("large-agent", DATA /
 
 
 def load_reference():
-    path = ROOT / "conformance" / "adapters" / "python_reference.py"
-    spec = importlib.util.spec_from_file_location("python_reference", path)
+    path = ROOT / "crates" / "checksum" / "benches" / "cpython_baseline.py"
+    spec = importlib.util.spec_from_file_location("cpython_baseline", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -64,13 +65,14 @@ def main(argv=None):
         raw = path.read_bytes()
         text = raw.decode("utf-8")
         spec = json.loads(raw)
-        components = ref.read_spec(text)
-        _, ref_hex = ref.compute_agent_checksum(components)
+        components = ref.components_from_spec(json.loads(text))
+        ref_hex = ref.compute_agent_checksum(components)
+        assert ref.checksum_from_bytes(raw) == ref_hex
         assert agentic_jwt.checksum(spec, "python-ref") == "sha256:" + ref_hex
         assert agentic_jwt.checksum(raw, "python-ref") == "sha256:" + ref_hex
         cases = {
             "reference (components ready)": lambda: ref.compute_agent_checksum(components),
-            "reference (from JSON bytes)": lambda: ref.compute_agent_checksum(ref.read_spec(raw.decode("utf-8"))),
+            "reference (from JSON bytes)": lambda: ref.checksum_from_bytes(raw),
             "binding python-ref (dict)": lambda: agentic_jwt.checksum(spec, "python-ref"),
             "binding python-ref (JSON bytes)": lambda: agentic_jwt.checksum(raw, "python-ref"),
             "binding jcs (dict)": lambda: agentic_jwt.checksum(spec, "jcs"),
