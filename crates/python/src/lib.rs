@@ -17,6 +17,7 @@ mod client;
 mod errors;
 mod keys;
 mod pyjson;
+pub(crate) mod runtime;
 mod verifier;
 
 /// The extension module `agentic_jwt._native`.
