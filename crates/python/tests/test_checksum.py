@@ -343,3 +343,16 @@ def test_i165_any_dict_answers_as_its_json_text(doc):
     for profile in ("jcs", "python-ref"):
         assert outcome(doc, profile) == outcome(json.dumps(doc), profile)
 
+
+
+def test_large_documents_checksummed_with_the_gil_released():
+    # >= 64 KiB of JSON text goes through the GIL-released path; same answers.
+    spec = dict(ECHO, prompt="line of a long prompt\n" * 5000, configuration={"n": list(range(2000))})
+    text = json.dumps(spec)
+    assert len(text) > 64 * 1024
+    for profile in ("jcs", "python-ref"):
+        expected = oracle(spec, profile)
+        assert outcome(text, profile) == outcome(text.encode(), profile) == outcome(spec, profile) == expected
+    with pytest.raises(ChecksumError) as info:
+        checksum(text[:-1])
+    assert info.value.kind == "invalid_json"
