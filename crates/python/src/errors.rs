@@ -1,7 +1,18 @@
 //! The exception hierarchy of `agentic_jwt` (issue 16). Every exception the
-//! package raises derives from [`AgentJwtError`].
+//! package raises on bad input derives from [`AgentJwtError`]:
+//!
+//! * [`ChecksumError`]: an agent specification that cannot be checksummed
+//!   (§5.2–§5.3), with `.kind` (the stable error-kind name `ajwt checksum`
+//!   and `conformance/vectors/checksum.json` use), `.path` and `.message`;
+//! * [`AgentKeyError`]: a key that cannot be generated, read or used;
+//! * [`VerificationError`]: a refused intent token or DPoP proof (§6.5,
+//!   §9.2; RFC 6750 §3, RFC 9449 §7.1), with the HTTP answer to give.
+//!
+//! The attributes are set on each instance; the classes carry `None`
+//! defaults so that an instance a caller builds by hand still has them.
 
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
 pyo3::create_exception!(
     agentic_jwt,
@@ -10,8 +21,141 @@ pyo3::create_exception!(
     "Base class of every agentic_jwt error."
 );
 
-/// Adds the exception types to the module.
+pyo3::create_exception!(
+    agentic_jwt,
+    ChecksumError,
+    AgentJwtError,
+    "An agent specification that cannot be checksummed (draft-goswami-agentic-jwt-00 \
+§5.2-§5.3). `.kind` is the stable error-kind name `ajwt checksum` reports (the \
+`errorKinds` of conformance/vectors/checksum.json, e.g. \"duplicate_key\"), `.path` \
+where in the document (e.g. \"tools[2].name\", or None), `.message` the message \
+without the path; str(e) is the line `ajwt checksum` prints after `error: `."
+);
+
+pyo3::create_exception!(
+    agentic_jwt,
+    AgentKeyError,
+    AgentJwtError,
+    "An agent key that cannot be generated, read (PEM, JWK) or used to sign a DPoP \
+proof (RFC 9449 §4.2, draft-goswami-agentic-jwt-00 §9.2.2)."
+);
+
+pyo3::create_exception!(
+    agentic_jwt,
+    VerificationError,
+    AgentJwtError,
+    "An intent token or DPoP proof refused by the verifier (draft-goswami-agentic-jwt-00 \
+§6.5, §9.2). `.status` is the HTTP status to answer (401 or 403), `.error` the OAuth \
+error code (RFC 6750 §3.1 / RFC 9449 §7.1; None when no credentials were sent), \
+`.description` the error description, `.www_authenticate` the full WWW-Authenticate \
+challenge, `.headers` every response header to send (WWW-Authenticate, and DPoP-Nonce \
+when the verifier wants the client to use a nonce)."
+);
+
+/// Adds the exception types to the module (with `None` defaults of their
+/// attributes on the classes).
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add("AgentJwtError", m.py().get_type::<AgentJwtError>())?;
+    let py = m.py();
+    m.add("AgentJwtError", py.get_type::<AgentJwtError>())?;
+    let checksum = py.get_type::<ChecksumError>();
+    for attr in ["kind", "path", "message"] {
+        checksum.setattr(attr, py.None())?;
+    }
+    m.add("ChecksumError", checksum)?;
+    m.add("AgentKeyError", py.get_type::<AgentKeyError>())?;
+    let verification = py.get_type::<VerificationError>();
+    for attr in [
+        "status",
+        "error",
+        "description",
+        "www_authenticate",
+        "headers",
+    ] {
+        verification.setattr(attr, py.None())?;
+    }
+    m.add("VerificationError", verification)?;
     Ok(())
+}
+
+/// A [`ChecksumError`] with its attributes; `str(e)` is `path: message`
+/// (as `ajwt checksum` prints it, control characters escaped), or the
+/// message alone without a path.
+pub fn checksum_error(py: Python<'_>, kind: &str, path: Option<&str>, message: &str) -> PyErr {
+    let display = match path {
+        Some(p) => format!(
+            "{}: {}",
+            ajwt_checksum::error::one_line(p),
+            ajwt_checksum::error::one_line(message)
+        ),
+        None => ajwt_checksum::error::one_line(message),
+    };
+    let err = PyErr::new::<ChecksumError, _>(display);
+    let set = || -> PyResult<()> {
+        let v = err.value(py);
+        v.setattr("kind", kind)?;
+        v.setattr("path", path)?;
+        v.setattr("message", message)?;
+        Ok(())
+    };
+    match set() {
+        Ok(()) => err,
+        Err(e) => e,
+    }
+}
+
+/// [`checksum_error`] of the Rust crate's error.
+pub fn from_checksum_error(py: Python<'_>, e: &ajwt_checksum::ChecksumError) -> PyErr {
+    checksum_error(py, e.kind().as_str(), e.path(), e.message())
+}
+
+/// An [`AgentKeyError`] with a message.
+#[allow(dead_code)] // used by keys.rs / verifier.rs (next steps)
+pub fn agent_key_error(message: impl Into<String>) -> PyErr {
+    PyErr::new::<AgentKeyError, _>(message.into())
+}
+
+/// The HTTP answer of a refused request, as the axum layer of
+/// `ajwt-verifier` would send it.
+#[allow(dead_code)] // used by keys.rs / verifier.rs (next steps)
+pub struct Refusal {
+    /// 401 or 403.
+    pub status: u16,
+    /// The OAuth error code (None when no credentials were sent).
+    pub error: Option<String>,
+    /// The error description.
+    pub description: Option<String>,
+    /// The `WWW-Authenticate` value.
+    pub www_authenticate: String,
+    /// Every response header (name, value) to send.
+    pub headers: Vec<(String, String)>,
+}
+
+/// A [`VerificationError`] carrying `refusal`; `str(e)` is
+/// `"<status> <error>: <description>"`.
+#[allow(dead_code)] // used by keys.rs / verifier.rs (next steps)
+pub fn verification_error(py: Python<'_>, refusal: Refusal) -> PyErr {
+    let display = match (&refusal.error, &refusal.description) {
+        (Some(e), Some(d)) => format!("{} {e}: {d}", refusal.status),
+        (Some(e), None) => format!("{} {e}", refusal.status),
+        (None, Some(d)) => format!("{}: {d}", refusal.status),
+        (None, None) => format!("{}", refusal.status),
+    };
+    let err = PyErr::new::<VerificationError, _>(display);
+    let set = || -> PyResult<()> {
+        let v = err.value(py);
+        v.setattr("status", refusal.status)?;
+        v.setattr("error", refusal.error.as_deref())?;
+        v.setattr("description", refusal.description.as_deref())?;
+        v.setattr("www_authenticate", refusal.www_authenticate.as_str())?;
+        let headers = PyDict::new(py);
+        for (name, value) in &refusal.headers {
+            headers.set_item(name, value)?;
+        }
+        v.setattr("headers", headers)?;
+        Ok(())
+    };
+    match set() {
+        Ok(()) => err,
+        Err(e) => e,
+    }
 }

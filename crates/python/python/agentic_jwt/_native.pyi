@@ -1,0 +1,171 @@
+"""Type stubs of agentic_jwt._native, the Rust extension module of agentic-jwt
+(draft-goswami-agentic-jwt-00). Section numbers refer to the draft."""
+
+from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence, Union
+
+__version__: str
+
+Spec = Union[Dict[str, Any], str, bytes]
+Profile = Literal["jcs", "python-ref"]
+
+# --- exceptions ---------------------------------------------------------------
+
+class AgentJwtError(Exception):
+    """Base class of every agentic_jwt error."""
+
+class ChecksumError(AgentJwtError):
+    """An agent specification that cannot be checksummed (§5.2-§5.3)."""
+
+    kind: str
+    """The stable error kind `ajwt checksum` reports (conformance/vectors/checksum.json `errorKinds`)."""
+    path: Optional[str]
+    """Where in the document (e.g. "tools[2].name"), None for whole-document problems."""
+    message: str
+    """The message without the path."""
+
+class AgentKeyError(AgentJwtError):
+    """A key that cannot be generated, read or used (RFC 9449 §4.2, §9.2.2)."""
+
+class VerificationError(AgentJwtError):
+    """A refused intent token or DPoP proof (§6.5, §9.2), with the HTTP answer to give."""
+
+    status: int
+    """401 or 403."""
+    error: Optional[str]
+    """OAuth error code (RFC 6750 §3.1, RFC 9449 §7.1); None when no credentials were sent."""
+    description: Optional[str]
+    """The error description."""
+    www_authenticate: Optional[str]
+    """The full WWW-Authenticate challenge (RFC 6750 §3, RFC 9449 §7.1)."""
+    headers: Dict[str, str]
+    """Every response header to send (WWW-Authenticate, Cache-Control, DPoP-Nonce when wanted)."""
+
+# --- checksums (§5.2-§5.3) and sequence hashes (§4.4.4) -------------------------
+
+def checksum(spec: Spec, profile: Profile = "jcs") -> str:
+    """`sha256:<hex>` of an agent specification, exactly as `ajwt checksum` prints it (§5.3)."""
+    ...
+
+def canonical(spec: Spec, profile: Profile = "jcs") -> bytes:
+    """The exact bytes hashed by checksum() (§5.3.1 JCS or §5.3.2 reference form)."""
+    ...
+
+def normalize_prompt(text: str) -> str:
+    """The prompt normalization of §5.3.2, bit-exact with CPython."""
+    ...
+
+def sequence_hash(completed_steps: Sequence[str], workflow_step: Optional[str] = None) -> str:
+    """The `step_sequence_hash` claim (§4.4.4): 16 hex digits."""
+    ...
+
+def delegation_hash(chain: Sequence[str], agent_id: str) -> str:
+    """The `delegation_chain` claim (§4.4.4): 16 hex digits; agent_id appended unless last (I-16)."""
+    ...
+
+# --- agent keys and DPoP proofs (RFC 9449, §9.2.2) --------------------------------
+
+class AgentKey:
+    """An agent's private key: public JWK, RFC 7638 thumbprint, DPoP proofs (§9.2.2)."""
+
+    @staticmethod
+    def generate(alg: Literal["ES256", "EdDSA", "Ed25519"] = "ES256") -> "AgentKey": ...
+    @staticmethod
+    def from_pem(pem: Union[str, bytes]) -> "AgentKey": ...
+    @staticmethod
+    def from_jwk(jwk: Union[Mapping[str, Any], str, bytes]) -> "AgentKey": ...
+    @property
+    def alg(self) -> str: ...
+    def public_jwk(self) -> Dict[str, Any]: ...
+    def thumbprint(self) -> str: ...
+    def private_pem(self) -> str: ...
+    def dpop_proof(
+        self,
+        method: str,
+        url: str,
+        access_token: Optional[str] = None,
+        nonce: Optional[str] = None,
+    ) -> str: ...
+
+# --- verification (§6.5, §9.2) ----------------------------------------------------
+
+class IntentClaims:
+    """The verified claims of an intent token (§4.4.2), read-only."""
+
+    @property
+    def iss(self) -> str: ...
+    @property
+    def sub(self) -> str: ...
+    @property
+    def aud(self) -> List[str]: ...
+    @property
+    def exp(self) -> int: ...
+    @property
+    def iat(self) -> int: ...
+    @property
+    def nbf(self) -> Optional[int]: ...
+    @property
+    def jti(self) -> str: ...
+    @property
+    def scope(self) -> str: ...
+    @property
+    def scopes(self) -> List[str]: ...
+    @property
+    def agent_id(self) -> str: ...
+    @property
+    def agent_checksum(self) -> str: ...
+    @property
+    def registration_id(self) -> Optional[str]: ...
+    @property
+    def workflow_id(self) -> Optional[str]: ...
+    @property
+    def workflow_step(self) -> Optional[str]: ...
+    @property
+    def delegation_chain(self) -> Optional[str]: ...
+    @property
+    def step_sequence_hash(self) -> Optional[str]: ...
+    @property
+    def cnf_jkt(self) -> Optional[str]: ...
+    @property
+    def dpop_jkt(self) -> Optional[str]: ...
+    @property
+    def claims(self) -> Dict[str, Any]: ...
+
+class Verifier:
+    """Verifies intent tokens for one resource server exactly as ajwt-verifier does (§6.5.3)."""
+
+    def __init__(
+        self,
+        issuer: str,
+        audience: str,
+        pop: Literal["required", "optional", "disabled"] = "required",
+        jwks: Optional[Union[Mapping[str, Any], str, bytes]] = None,
+        *,
+        algorithms: Optional[Sequence[str]] = None,
+        leeway: int = 30,
+        max_age: Optional[int] = None,
+        dpop_window: int = 60,
+        max_token_len: int = 16384,
+        known_checksums: Optional[Sequence[str]] = None,
+        status_lists: bool = True,
+        nonces: bool = False,
+        nonce_lifetime: int = 300,
+        replay_cache_size: int = 100000,
+    ) -> None: ...
+    def verify(
+        self,
+        authorization: Optional[Union[str, Sequence[str]]],
+        dpop: Optional[Union[str, Sequence[str]]],
+        method: str,
+        url: str,
+        scopes: Optional[Sequence[str]] = None,
+        workflow_step: Optional[Union[str, Sequence[str]]] = None,
+        workflow_id: Optional[str] = None,
+    ) -> IntentClaims: ...
+    def current_nonce(self) -> Optional[str]: ...
+    @property
+    def issuer(self) -> str: ...
+    @property
+    def audience(self) -> str: ...
+
+# --- client (PY2) begin ---
+# --- client (PY2) end ---
