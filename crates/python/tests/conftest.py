@@ -21,15 +21,19 @@ def repo_root() -> pathlib.Path:
     return REPO_ROOT
 
 
+def load_module(path, name):
+    """A Python file of the repository (an oracle script) as a module."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def load_reference():
     """conformance/adapters/python_reference.py as a module: the draft's §5.3.2
     reference code in plain CPython (the independent oracle of the python-ref
     profile and of normalize_prompt)."""
-    path = REPO_ROOT / "conformance" / "adapters" / "python_reference.py"
-    spec = importlib.util.spec_from_file_location("python_reference", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(REPO_ROOT / "conformance" / "adapters" / "python_reference.py", "python_reference")
 
 
 @pytest.fixture(scope="session")
