@@ -558,7 +558,7 @@ impl PyIssuerClient {
     ) -> PyResult<Bound<'py, PyDict>> {
         let profile = parse_profile(profile)?;
         let spec = AgentSpec::from_json(&json_bytes(spec)?)
-            .map_err(|e| PyValueError::new_err(format!("agent specification: {e}")))?;
+            .map_err(|e| crate::errors::from_checksum_error(py, &e))?;
         let identity = AgentIdentity::new(spec, dpop_key(key)?).with_profile(profile);
         let inner = self.inner.clone();
         let outcome = block_on(py, async move {
