@@ -109,7 +109,6 @@ pub fn from_checksum_error(py: Python<'_>, e: &ajwt_checksum::ChecksumError) -> 
 }
 
 /// An [`AgentKeyError`] with a message.
-#[allow(dead_code)] // used by keys.rs / verifier.rs (next steps)
 pub fn agent_key_error(message: impl Into<String>) -> PyErr {
     PyErr::new::<AgentKeyError, _>(message.into())
 }

@@ -16,6 +16,7 @@ mod checksum;
 mod client;
 mod errors;
 mod keys;
+mod pyjson;
 mod verifier;
 
 /// The extension module `agentic_jwt._native`.
