@@ -100,7 +100,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 @pytest.fixture()
 def server():
     srv = Server()
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     try:
         yield srv
