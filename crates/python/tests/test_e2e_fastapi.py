@@ -304,3 +304,19 @@ def test_rfc9449_s9_nonce_retry_against_the_example(issuer, nonce_api, agents, e
         statuses.clear()
         assert http.get("/manifests/web-frontend", auth=auth).status_code == 200
         assert statuses == [200], "the nonce is remembered for the origin"
+
+
+def test_s2_async_agent_with_httpx_async_client(issuer, api, agents, example_agent):
+    import asyncio
+
+    reader, _ = agents
+    session = AgentSession(reader, issuer, WorkflowTracker(example_agent.WORKFLOW_ID), AUDIENCE)
+    auth = IntentAuth(session, step=example_agent.READ_STEP, scopes=["repo:read"])
+
+    async def calls():
+        async with httpx.AsyncClient(base_url=api) as http:
+            return await asyncio.gather(*(http.get("/manifests/web-frontend", auth=auth) for _ in range(4)))
+
+    responses = asyncio.run(calls())
+    assert [r.status_code for r in responses] == [200] * 4
+    assert {r.json()["read_by"] for r in responses} == {"manifest-reader"}
