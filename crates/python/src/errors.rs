@@ -48,8 +48,10 @@ pyo3::create_exception!(
 §6.5, §9.2). `.status` is the HTTP status to answer (401 or 403), `.error` the OAuth \
 error code (RFC 6750 §3.1 / RFC 9449 §7.1; None when no credentials were sent), \
 `.description` the error description, `.www_authenticate` the full WWW-Authenticate \
-challenge, `.headers` every response header to send (WWW-Authenticate, and DPoP-Nonce \
-when the verifier wants the client to use a nonce)."
+challenge (None for a 503), `.headers` every response header to send (WWW-Authenticate, \
+Cache-Control: no-store, and DPoP-Nonce when the verifier wants the client to use a \
+nonce), `.body` the JSON body ({\"error\", \"error_description\"}, empty without a code) \
+as ajwt-verifier's axum layer answers."
 );
 
 /// Adds the exception types to the module (with `None` defaults of their
@@ -115,29 +117,29 @@ pub fn agent_key_error(message: impl Into<String>) -> PyErr {
 
 /// The HTTP answer of a refused request, as the axum layer of
 /// `ajwt-verifier` would send it.
-#[allow(dead_code)] // used by keys.rs / verifier.rs (next steps)
 pub struct Refusal {
-    /// 401 or 403.
+    /// 401 or 403 (400 for a malformed Authorization header, 503 when the
+    /// issuer's keys or status list cannot be had).
     pub status: u16,
     /// The OAuth error code (None when no credentials were sent).
     pub error: Option<String>,
-    /// The error description.
+    /// The error description (None without an error code, as in the
+    /// response body).
     pub description: Option<String>,
-    /// The `WWW-Authenticate` value.
-    pub www_authenticate: String,
+    /// The verifier's message (always present).
+    pub message: String,
+    /// The `WWW-Authenticate` value (None for a 503).
+    pub www_authenticate: Option<String>,
     /// Every response header (name, value) to send.
     pub headers: Vec<(String, String)>,
 }
 
 /// A [`VerificationError`] carrying `refusal`; `str(e)` is
-/// `"<status> <error>: <description>"`.
-#[allow(dead_code)] // used by keys.rs / verifier.rs (next steps)
+/// `"<status> <error>: <message>"`.
 pub fn verification_error(py: Python<'_>, refusal: Refusal) -> PyErr {
-    let display = match (&refusal.error, &refusal.description) {
-        (Some(e), Some(d)) => format!("{} {e}: {d}", refusal.status),
-        (Some(e), None) => format!("{} {e}", refusal.status),
-        (None, Some(d)) => format!("{}: {d}", refusal.status),
-        (None, None) => format!("{}", refusal.status),
+    let display = match &refusal.error {
+        Some(e) => format!("{} {e}: {}", refusal.status, refusal.message),
+        None => format!("{}: {}", refusal.status, refusal.message),
     };
     let err = PyErr::new::<VerificationError, _>(display);
     let set = || -> PyResult<()> {
@@ -145,7 +147,16 @@ pub fn verification_error(py: Python<'_>, refusal: Refusal) -> PyErr {
         v.setattr("status", refusal.status)?;
         v.setattr("error", refusal.error.as_deref())?;
         v.setattr("description", refusal.description.as_deref())?;
-        v.setattr("www_authenticate", refusal.www_authenticate.as_str())?;
+        v.setattr("www_authenticate", refusal.www_authenticate.as_deref())?;
+        let body = PyDict::new(py);
+        if let Some(code) = &refusal.error {
+            body.set_item("error", code)?;
+            body.set_item(
+                "error_description",
+                refusal.description.as_deref().unwrap_or(""),
+            )?;
+        }
+        v.setattr("body", body)?;
         let headers = PyDict::new(py);
         for (name, value) in &refusal.headers {
             headers.set_item(name, value)?;

@@ -30,15 +30,17 @@ class VerificationError(AgentJwtError):
     """A refused intent token or DPoP proof (§6.5, §9.2), with the HTTP answer to give."""
 
     status: int
-    """401 or 403."""
+    """401 or 403 (400 for a malformed Authorization header, 503 when keys or status lists are unavailable)."""
     error: Optional[str]
     """OAuth error code (RFC 6750 §3.1, RFC 9449 §7.1); None when no credentials were sent."""
     description: Optional[str]
     """The error description."""
     www_authenticate: Optional[str]
-    """The full WWW-Authenticate challenge (RFC 6750 §3, RFC 9449 §7.1)."""
+    """The full WWW-Authenticate challenge (RFC 6750 §3, RFC 9449 §7.1); None for a 503."""
     headers: Dict[str, str]
-    """Every response header to send (WWW-Authenticate, Cache-Control, DPoP-Nonce when wanted)."""
+    """Every response header to send (WWW-Authenticate, Cache-Control: no-store, DPoP-Nonce when wanted)."""
+    body: Dict[str, str]
+    """The JSON response body: {"error", "error_description"}, empty without an error code."""
 
 # --- checksums (§5.2-§5.3) and sequence hashes (§4.4.4) -------------------------
 
@@ -122,17 +124,19 @@ class IntentClaims:
     @property
     def agent_id(self) -> str: ...
     @property
+    def executed_by(self) -> str: ...
+    @property
     def agent_checksum(self) -> str: ...
     @property
-    def registration_id(self) -> Optional[str]: ...
+    def registration_id(self) -> str: ...
     @property
     def workflow_id(self) -> Optional[str]: ...
     @property
     def workflow_step(self) -> Optional[str]: ...
     @property
-    def delegation_chain(self) -> Optional[str]: ...
+    def delegation_chain(self) -> str: ...
     @property
-    def step_sequence_hash(self) -> Optional[str]: ...
+    def step_sequence_hash(self) -> str: ...
     @property
     def cnf_jkt(self) -> Optional[str]: ...
     @property
@@ -156,22 +160,30 @@ class Verifier:
         dpop_window: int = 60,
         max_token_len: int = 16384,
         known_checksums: Optional[Sequence[str]] = None,
-        status_lists: bool = True,
+        status_lists: Literal["fail-closed", "fail-open", "off"] = "fail-closed",
+        status_list_origins: Optional[Sequence[str]] = None,
         nonces: bool = False,
-        nonce_lifetime: int = 300,
+        nonce_lifetime: float = 300.0,
         replay_cache_size: int = 100000,
-    ) -> None: ...
+    ) -> None:
+        """Keys by RFC 8414 discovery from `issuer` at the first verify() unless `jwks` is given."""
+        ...
     def verify(
         self,
         authorization: Optional[Union[str, Sequence[str]]],
         dpop: Optional[Union[str, Sequence[str]]],
         method: str,
         url: str,
-        scopes: Optional[Sequence[str]] = None,
+        scopes: Optional[Union[str, Sequence[str]]] = None,
         workflow_step: Optional[Union[str, Sequence[str]]] = None,
         workflow_id: Optional[str] = None,
-    ) -> IntentClaims: ...
-    def current_nonce(self) -> Optional[str]: ...
+        delegation_chains: Optional[Sequence[str]] = None,
+    ) -> IntentClaims:
+        """§6.5.3 steps 1-8 for one request (GIL released); raises VerificationError."""
+        ...
+    def current_nonce(self) -> Optional[str]:
+        """The DPoP-Nonce to send (RFC 9449 §8), None without nonces."""
+        ...
     @property
     def issuer(self) -> str: ...
     @property
