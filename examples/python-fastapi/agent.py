@@ -15,12 +15,14 @@ Run it against ``ajwt serve`` and app.py:
 
 The client needs ``register:intent`` (it registers the workflow and both agents, which
 is idempotent) and ``generate:intent-token``: the admin client of ``ajwt serve``
-(``<data-dir>/admin-client.json``) has both.
+(``<data-dir>/admin-client.json``) has both. The agents' keys are kept in
+``$AGENT_KEY_DIR`` (default ``./agent-keys``, files mode 0600).
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any, Dict, Tuple
 
 import httpx
@@ -33,6 +35,10 @@ WORKFLOW_ID = "dependency-update-v1"
 READ_STEP = "step_1_read_manifest"
 PATCH_STEP = "step_2_apply_patch"
 READER = "manifest-reader"
+#: The reader's scopes: its own (repo:read) and the one it delegates to the patcher. A
+#: delegated agent gets at most the scopes of its parent's token (§4.3.4, §9.3), which the
+#: issuer checks against ``parent_token``.
+READER_SCOPES = ["repo:read", "repo:write"]
 PATCHER = "dependency-patcher"
 
 #: The workflow definition (§6.3.3).
@@ -61,17 +67,34 @@ def agent_spec(agent_id: str, prompt: str) -> Dict[str, Any]:
     }
 
 
-def setup(issuer: IssuerClient) -> Tuple[AgentIdentity, AgentIdentity]:
+def load_or_generate_key(path: Path, alg: str) -> AgentKey:
+    """The agent's key from ``path`` (PKCS#8 PEM), or a new one written there with mode
+    0600 (as ``ajwt_client::load_or_generate_key``). The key must outlive the process:
+    the issuer binds tokens to the key registered first, and registering the same
+    specification again is "unchanged" (§5.4), so a new key would never be registered."""
+    try:
+        return AgentKey.from_pem(path.read_bytes())
+    except FileNotFoundError:
+        pass
+    key = AgentKey.generate(alg)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(key.private_pem())
+    return key
+
+
+def setup(issuer: IssuerClient, key_dir: Path) -> Tuple[AgentIdentity, AgentIdentity]:
     """Registers the workflow and both agents (idempotent, §5.4, §6.3) and returns their
-    identities. Keys are generated here; a real agent keeps its key (AgentKey.private_pem)."""
+    identities, with their keys kept in ``key_dir``."""
     issuer.register_workflow(WORKFLOW)
     reader = AgentIdentity(
         agent_spec(READER, "You read package manifests and report outdated dependencies."),
-        AgentKey.generate("ES256"),
+        load_or_generate_key(key_dir / f"{READER}.pem", "ES256"),
     )
     patcher = AgentIdentity(
         agent_spec(PATCHER, "You apply approved dependency updates, nothing else."),
-        AgentKey.generate("EdDSA"),
+        load_or_generate_key(key_dir / f"{PATCHER}.pem", "EdDSA"),
     )
     for identity in (reader, patcher):
         issuer.register_agent(identity.spec, identity.key)
@@ -91,7 +114,7 @@ def run(
     with httpx.Client(base_url=api_url) as http:
         read = http.get(
             "/manifests/web-frontend",
-            auth=IntentAuth(reader_session, step=READ_STEP, scopes=["repo:read"]),
+            auth=IntentAuth(reader_session, step=READ_STEP, scopes=READER_SCOPES),
         )
         read.raise_for_status()
         reader_session.complete_step(READ_STEP)
@@ -110,7 +133,7 @@ def run(
 
 def main() -> None:
     issuer = IssuerClient.from_env()
-    reader, patcher = setup(issuer)
+    reader, patcher = setup(issuer, Path(os.environ.get("AGENT_KEY_DIR", "agent-keys")))
     result = run(
         issuer,
         os.environ.get("API_URL", "http://127.0.0.1:8000"),

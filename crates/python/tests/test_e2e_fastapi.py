@@ -13,6 +13,7 @@ CPython's hashlib (RFC 7638 thumbprint, §4.4.2 ``cnf``).
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import importlib.util
 import json
@@ -114,10 +115,16 @@ def issuer_client(issuer) -> IssuerClient:
     return IssuerClient(issuer.url, issuer.admin["client_id"], issuer.admin["client_secret"])
 
 
+@pytest.fixture(scope="module")
+def registered(issuer_client, example_agent, tmp_path_factory):
+    """The example's workflow and agents, registered once (their keys in a temp dir)."""
+    return example_agent.setup(issuer_client, tmp_path_factory.mktemp("agent-keys"))
+
+
 @pytest.fixture()
-def agents(issuer_client, example_agent):
-    """Fresh keys for the two example agents (re-registered as new versions)."""
-    return example_agent.setup(issuer_client)
+def agents(registered):
+    """The two agents with their own copy of the specification (a test may modify it)."""
+    return tuple(AgentIdentity(copy.deepcopy(a.spec), a.key) for a in registered)
 
 
 def b64url_sha256(data: bytes) -> str:
@@ -143,9 +150,9 @@ def decode_with_pyjwt(issuer_url: str, token: str) -> dict:
 def sessions(issuer_client, reader, patcher, example_agent):
     """The reader's session after step 1, and the patcher's delegated session."""
     reader_session = AgentSession(reader, issuer_client, WorkflowTracker(example_agent.WORKFLOW_ID), AUDIENCE)
-    reader_session.intent_token(example_agent.READ_STEP, ["repo:read"])
+    reader_session.intent_token(example_agent.READ_STEP, example_agent.READER_SCOPES)
     reader_session.complete_step(example_agent.READ_STEP)
-    patcher_session = AgentSession(patcher, issuer, reader_session.delegate(), AUDIENCE)
+    patcher_session = AgentSession(patcher, issuer_client, reader_session.delegate(), AUDIENCE)
     return reader_session, patcher_session
 
 
@@ -159,15 +166,17 @@ def test_s6_6_honest_delegated_workflow_through_the_example(issuer_client, api, 
     assert result["patched"]["workflow_step"] == example_agent.PATCH_STEP
 
 
-def test_s4_4_2_tokens_bind_the_agent_key_and_the_live_checksum(issuer_client, issuer_client, agents, example_agent):
+def test_s4_4_2_tokens_bind_the_agent_key_and_the_live_checksum(issuer, issuer_client, agents, example_agent):
     reader, patcher = agents
     _, patcher_session = sessions(issuer_client, reader, patcher, example_agent)
     token = patcher_session.intent_token(example_agent.PATCH_STEP, ["repo:write"])
     claims = decode_with_pyjwt(issuer.url, token)
     assert claims["sub"] == "dependency-patcher"
-    assert claims["cnf"]["jkt"] == rfc7638_thumbprint(patcher.key.public_jwk())
-    assert claims["cnf"]["jkt"] == patcher.key.thumbprint()
-    assert claims["agent_checksum"] == patcher.checksum()
+    cnf = claims["cnf"]
+    jkt = cnf["jkt"] if "jkt" in cnf else rfc7638_thumbprint(cnf["jwk"])
+    assert jkt == rfc7638_thumbprint(patcher.key.public_jwk())
+    assert jkt == patcher.key.thumbprint()
+    assert claims["agent_proof"]["agent_checksum"] == patcher.checksum()  # §4.4.2
     assert "repo:write" in claims["scope"].split()
     # Same step, same context: the cached token is reused (§2 Token Cache).
     assert patcher_session.intent_token(example_agent.PATCH_STEP, ["repo:write"]) == token
@@ -215,7 +224,9 @@ def test_rfc9449_s11_1_replayed_proof_is_refused(issuer_client, api, agents, exa
 
 def test_s6_5_3_wrong_workflow_step_and_missing_scope_are_refused(issuer_client, api, agents, example_agent):
     reader, patcher = agents
-    reader_session, patcher_session = sessions(issuer_client, reader, patcher, example_agent)
+    _, patcher_session = sessions(issuer_client, reader, patcher, example_agent)
+    # A reader still at step 1 (nothing completed yet).
+    reader_session = AgentSession(reader, issuer_client, WorkflowTracker(example_agent.WORKFLOW_ID), AUDIENCE)
     with httpx.Client(base_url=api) as http:
         # The patcher's step-2 token (even with repo:read) at the step-1 route: the
         # verifier refuses the step (ajwt_verifier::VerifyError::StepNotAllowed: 401
@@ -229,7 +240,7 @@ def test_s6_5_3_wrong_workflow_step_and_missing_scope_are_refused(issuer_client,
         assert 'error="invalid_token"' in r.headers["www-authenticate"]
         # The reader's step-1 token at the step-2 route.
         r = http.post("/patches", json={"manifest": "m", "package": "p", "version": "1"},
-                      auth=IntentAuth(reader_session, step=example_agent.READ_STEP, scopes=["repo:read"]))
+                      auth=IntentAuth(reader_session, step=example_agent.READ_STEP, scopes=example_agent.READER_SCOPES))
         assert r.status_code == 401 and r.json()["error"] == "invalid_token", r.text
         # The right step without the route's scope: 403 insufficient_scope (RFC 6750 §3.1)
         # naming the scope in the challenge.

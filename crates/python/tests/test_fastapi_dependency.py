@@ -60,7 +60,7 @@ def test_rfc9449_s4_3_forwarded_headers_are_ignored_unless_trusted():
 def verifier(**kw: Any) -> Verifier:
     key = AgentKey.generate("ES256").public_jwk()
     key.update({"kid": "k1", "use": "sig", "alg": "ES256"})
-    return Verifier(ISSUER, AUD, jwks={"keys": [key]}, status_lists=False, **kw)
+    return Verifier(ISSUER, AUD, jwks={"keys": [key]}, status_lists="off", **kw)
 
 
 def protected_app(v: Verifier, *, installed: bool) -> TestClient:
