@@ -72,6 +72,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "description",
         "www_authenticate",
         "headers",
+        "body",
     ] {
         verification.setattr(attr, py.None())?;
     }
