@@ -621,6 +621,19 @@ fn parse_challenges<'py>(py: Python<'py>, value: &str) -> PyResult<Vec<Bound<'py
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyIssuerClient>()?;
     m.add_function(wrap_pyfunction!(parse_challenges, m)?)?;
-    m.add("IssuerError", m.py().get_type::<IssuerError>())?;
+    // `None` defaults of the attributes on the class (as errors.rs does), so
+    // an `IssuerError` raised by Python code has them too.
+    let issuer_error = m.py().get_type::<IssuerError>();
+    for attr in [
+        "status",
+        "error",
+        "description",
+        "missing_steps",
+        "retry_after",
+        "existing_agent_id",
+    ] {
+        issuer_error.setattr(attr, m.py().None())?;
+    }
+    m.add("IssuerError", issuer_error)?;
     Ok(())
 }

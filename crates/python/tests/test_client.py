@@ -372,3 +372,17 @@ def test_rfc9110_s11_6_1_parse_challenges():
     ]
     with pytest.raises(ValueError):
         parse_challenges('"garbage')
+
+
+def test_docstrings_cite_the_draft():
+    import inspect
+
+    import agentic_jwt.client as client_module
+    import agentic_jwt.fastapi as fastapi_module
+    import agentic_jwt.httpx as httpx_module
+
+    for obj in (IssuerClient, IssuerError, IssuerClient.intent_token, IssuerClient.register_agent,
+                IssuerClient.register_workflow, client_module, fastapi_module, httpx_module,
+                AgentIdentity, AgentSession, WorkflowTracker, CacheKey, TokenCache,
+                httpx_module.IntentAuth, fastapi_module.require_intent, fastapi_module.request_url):
+        assert "§" in (inspect.getdoc(obj) or ""), obj

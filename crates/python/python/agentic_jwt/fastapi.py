@@ -60,10 +60,7 @@ class IntentRefused(HTTPException):
     ``error`` is the :class:`agentic_jwt.VerificationError`."""
 
     def __init__(self, error: VerificationError) -> None:
-        body: Dict[str, str] = {}
-        if error.error is not None:
-            body["error"] = error.error
-            body["error_description"] = error.description or ""
+        body: Dict[str, str] = dict(error.body)
         super().__init__(status_code=error.status, detail=body, headers=dict(error.headers))
         self.error = error
 
