@@ -135,6 +135,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture()
 def issuer_double():
+    """The issuer double runs on a thread of this process: every IssuerClient call against
+    it would deadlock if the Rust client held the GIL during its HTTP (it detaches)."""
     srv = Issuer()
     thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
