@@ -14,8 +14,12 @@ Ops:
   the ChecksumError's `.kind`.
 * `sequence_hash` (§4.4.4): `agentic_jwt.delegation_hash` and
   `agentic_jwt.sequence_hash`.
-* `authorize_step` and `decode_token_request` are issuer-side rules the
-  package does not offer: answered `unsupported_op` (skipped by the suite).
+* `authorize_step` (§4.3.3, §4.5.5, §6.6.4): `agentic_jwt.authorize_step`
+  over the exact workflow registration text; a refusal is the ProtocolError's
+  error/status/reason/description/missing_steps.
+* `decode_token_request` (§4.2.1, §4.5.6): `agentic_jwt.decode_token_request`
+  over the exact body text; a refusal is the ProtocolError's
+  error/status/description.
 """
 
 import json
@@ -24,7 +28,7 @@ import sys
 import agentic_jwt
 
 PROTOCOL = "ajwt-vectors-adapter/1"
-OPS = ("checksum", "sequence_hash")
+OPS = ("checksum", "sequence_hash", "authorize_step", "decode_token_request")
 
 
 def op_checksum(req):
@@ -57,7 +61,50 @@ def op_sequence_hash(req):
     }
 
 
-HANDLERS = {"checksum": op_checksum, "sequence_hash": op_sequence_hash}
+def exact_bytes(text):
+    """The exact text as UTF-8 bytes (PROTOCOL.md), or the str when it has no UTF-8 form."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text
+
+
+def refused(err, *members):
+    out = {"result": "invalid", "error": err.error, "status": err.status, "description": err.description}
+    for name in members:
+        out[name] = getattr(err, name)
+    return out
+
+
+def op_authorize_step(req):
+    workflow, agent_id = req.get("workflow"), req.get("agent_id")
+    step, completed = req.get("workflow_step"), req.get("completed_steps")
+    if not (isinstance(workflow, str) and isinstance(agent_id, str) and isinstance(step, str)
+            and isinstance(completed, list)):
+        return {"error": "bad_request",
+                "message": "authorize_step needs workflow, agent_id, workflow_step and completed_steps"}
+    try:
+        agentic_jwt.authorize_step(exact_bytes(workflow), agent_id, step, completed)
+    except agentic_jwt.ProtocolError as err:
+        if err.reason is None:  # the workflow registration itself was refused
+            return dict(refused(err), message="workflow registration refused: %s" % err)
+        return refused(err, "reason", "missing_steps")
+    return {"result": "valid"}
+
+
+def op_decode_token_request(req):
+    body = req.get("body")
+    if not isinstance(body, str):
+        return {"error": "bad_request", "message": "decode_token_request needs a string body"}
+    try:
+        decoded = agentic_jwt.decode_token_request(exact_bytes(body))
+    except agentic_jwt.ProtocolError as err:
+        return refused(err)
+    return {"result": "valid", "decoded": decoded}
+
+
+HANDLERS = {"checksum": op_checksum, "sequence_hash": op_sequence_hash,
+            "authorize_step": op_authorize_step, "decode_token_request": op_decode_token_request}
 
 
 def answer(req):

@@ -54,6 +54,17 @@ nonce), `.body` the JSON body ({\"error\", \"error_description\"}, empty without
 as ajwt-verifier's axum layer answers."
 );
 
+pyo3::create_exception!(
+    agentic_jwt,
+    ProtocolError,
+    AgentJwtError,
+    "A token request or workflow step the issuer would refuse (draft-goswami-agentic-jwt-00 \
+§4.2.1, §4.3.3, §4.5): `.error` the OAuth error code (e.g. \"invalid_request\", \
+\"workflow_step_unauthorized\"), `.status` the HTTP status the issuer answers (400, 403), \
+`.description`, and for a refused step `.reason` (e.g. \"missing_prerequisites\") and \
+`.missing_steps`."
+);
+
 /// Adds the exception types to the module (with `None` defaults of their
 /// attributes on the classes).
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -77,6 +88,11 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         verification.setattr(attr, py.None())?;
     }
     m.add("VerificationError", verification)?;
+    let protocol = py.get_type::<ProtocolError>();
+    for attr in ["error", "status", "description", "reason", "missing_steps"] {
+        protocol.setattr(attr, py.None())?;
+    }
+    m.add("ProtocolError", protocol)?;
     Ok(())
 }
 

@@ -16,7 +16,9 @@ mod checksum;
 mod client;
 mod errors;
 mod keys;
+mod protocol;
 mod pyjson;
+pub(crate) mod runtime;
 mod verifier;
 
 /// The extension module `agentic_jwt._native`.
@@ -27,6 +29,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     checksum::register(m)?;
     keys::register(m)?;
+    protocol::register(m)?;
     verifier::register(m)?;
     client::register(m)?;
     Ok(())

@@ -6,7 +6,7 @@
 //! description, `WWW-Authenticate` challenge and headers that the axum layer
 //! of `ajwt-verifier` sends (`error_response_with`), see I-168.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ajwt_jose::{Alg, JwkSet};
@@ -24,37 +24,10 @@ use serde_json::Value;
 
 use crate::errors::{verification_error, Refusal};
 use crate::pyjson;
+use crate::runtime::runtime;
 
 /// How often an unknown `kid` may trigger a JWKS refetch (as the examples).
 const JWKS_MIN_REFRESH: Duration = Duration::from_secs(30);
-
-/// The module's tokio runtime: multi-thread with one worker, built on first
-/// use, rebuilt in a child process after `fork()` (the parent's threads do
-/// not exist there; its runtime is leaked, never dropped).
-fn runtime() -> PyResult<Arc<tokio::runtime::Runtime>> {
-    static RUNTIME: Mutex<Option<(u32, Arc<tokio::runtime::Runtime>)>> = Mutex::new(None);
-    let mut slot = RUNTIME
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let pid = std::process::id();
-    if let Some((owner, rt)) = slot.as_ref() {
-        if *owner == pid {
-            return Ok(rt.clone());
-        }
-    }
-    if let Some((_, stale)) = slot.take() {
-        std::mem::forget(stale);
-    }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("agentic-jwt")
-        .enable_all()
-        .build()
-        .map(Arc::new)
-        .map_err(|e| PyValueError::new_err(format!("cannot start the tokio runtime: {e}")))?;
-    *slot = Some((pid, rt.clone()));
-    Ok(rt)
-}
 
 /// Whether tokens are checked against the issuer's Token Status List (I-92).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -272,9 +245,14 @@ impl Verifier {
             }
             config.algorithms = algs;
         }
-        if leeway < 0 || dpop_window <= 0 || max_age.is_some_and(|m| m <= 0) {
+        // Bounded so that no time arithmetic can overflow (a year is plenty).
+        const YEAR: i64 = 365 * 24 * 3600;
+        if !(0..=YEAR).contains(&leeway)
+            || !(1..=YEAR).contains(&dpop_window)
+            || max_age.is_some_and(|m| !(1..=YEAR).contains(&m))
+        {
             return Err(PyValueError::new_err(
-                "leeway must be >= 0, dpop_window and max_age > 0 (seconds)",
+                "leeway must be 0..=31536000, dpop_window and max_age 1..=31536000 (seconds)",
             ));
         }
         config.leeway = leeway;
@@ -303,10 +281,12 @@ impl Verifier {
             }
         };
         let nonces = if nonces {
-            if !(nonce_lifetime.is_finite() && nonce_lifetime > 0.0) {
-                return Err(PyValueError::new_err("nonce_lifetime must be > 0 seconds"));
-            }
-            let lifetime = Duration::from_secs_f64(nonce_lifetime);
+            let lifetime = Duration::try_from_secs_f64(nonce_lifetime)
+                .ok()
+                .filter(|d| !d.is_zero() && d.as_secs() <= 365 * 24 * 3600)
+                .ok_or_else(|| {
+                    PyValueError::new_err("nonce_lifetime must be > 0 and at most a year (seconds)")
+                })?;
             Some(Arc::new(
                 RotatingNonces::new(lifetime, lifetime)
                     .map_err(|e| PyValueError::new_err(e.to_string()))?,

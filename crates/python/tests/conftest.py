@@ -17,6 +17,11 @@ import time
 
 import httpx
 import pytest
+from hypothesis import settings
+
+# No example database in the source tree (.hypothesis/); every run draws afresh.
+settings.register_profile("agentic-jwt", database=None, deadline=None)
+settings.load_profile("agentic-jwt")
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[3]
 IN_CI = os.environ.get("CI", "").lower() == "true"

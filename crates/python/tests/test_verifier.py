@@ -313,7 +313,9 @@ def test_verify_releases_the_gil(py1_issuer, agent):
 
 def test_verifier_arguments_checked():
     for kwargs in ({"pop": "sometimes"}, {"algorithms": ["HS256"]}, {"algorithms": []}, {"status_lists": "maybe"},
-                   {"jwks": {"keys": "no"}}, {"leeway": -1}, {"nonces": True, "nonce_lifetime": 0},
+                   {"jwks": {"keys": "no"}}, {"leeway": -1}, {"leeway": 2**62}, {"dpop_window": 0},
+                   {"max_age": 10**12}, {"nonces": True, "nonce_lifetime": 0},
+                   {"nonces": True, "nonce_lifetime": 1e300}, {"nonces": True, "nonce_lifetime": float("nan")},
                    {"known_checksums": ["md5:00"]}):
         with pytest.raises(ValueError):
             Verifier("https://issuer.example", AUDIENCE, **kwargs)
@@ -321,3 +323,23 @@ def test_verifier_arguments_checked():
     assert (v.issuer, v.audience) == ("https://issuer.example", AUDIENCE)
     with pytest.raises(TypeError):
         v.verify(42, None, "GET", URL)
+
+
+def test_i169_a_forked_child_verifies_with_its_own_runtime(py1_issuer, agent):
+    import os
+
+    verifier = Verifier(py1_issuer.url, AUDIENCE)
+    token = new_token(py1_issuer)
+    assert route(verifier, f"DPoP {token}", agent.dpop_proof("POST", URL, access_token=token)).sub  # runtime up
+    child_token = new_token(py1_issuer)
+    child_proof = agent.dpop_proof("POST", URL, access_token=child_token)
+    pid = os.fork()
+    if pid == 0:  # the child: the parent's runtime threads do not exist here
+        code = 1
+        try:
+            fresh = Verifier(py1_issuer.url, AUDIENCE)
+            code = 0 if route(fresh, f"DPoP {child_token}", child_proof).sub == PATCHER["agent_id"] else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -64,6 +64,35 @@ def delegation_hash(chain: Sequence[str], agent_id: str) -> str:
     """The `delegation_chain` claim (§4.4.4): 16 hex digits; agent_id appended unless last (I-16)."""
     ...
 
+# --- the issuer's request rules (§4.2.1, §4.3.3, §4.5) ----------------------------
+
+class ProtocolError(AgentJwtError):
+    """A token request or workflow step the issuer would refuse (§4.2.1, §4.3.3, §4.5)."""
+
+    error: str
+    """The OAuth error code ("invalid_request", "workflow_step_unauthorized", ...)."""
+    status: int
+    """The HTTP status the issuer answers (400, 403)."""
+    description: str
+    """The error description."""
+    reason: Optional[str]
+    """For a refused step: why ("missing_prerequisites", "assigned_to_other_agent", ...)."""
+    missing_steps: Optional[List[str]]
+    """For a refused step: the required steps not completed."""
+
+def decode_token_request(body: Union[Mapping[str, Any], str, bytes]) -> Dict[str, Any]:
+    """An agent_checksum token request decoded as `ajwt serve` decodes it (§4.2.1, §4.5.6)."""
+    ...
+
+def authorize_step(
+    workflow: Union[Mapping[str, Any], str, bytes],
+    agent_id: str,
+    workflow_step: str,
+    completed_steps: Sequence[str],
+) -> None:
+    """None if the issuer would authorize the step (§4.3.3, §4.5.5, §6.6.4); raises ProtocolError."""
+    ...
+
 # --- agent keys and DPoP proofs (RFC 9449, §9.2.2) --------------------------------
 
 class AgentKey:
