@@ -9,7 +9,7 @@
 //! All HTTP runs in Rust on the module's tokio runtime with the GIL released
 //! (`Python::detach`), so other Python threads run meanwhile.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ajwt_checksum::{AgentChecksum, AgentSpec, Profile};
@@ -41,39 +41,13 @@ pyo3::create_exception!(
      ``Retry-After``, or None), ``existing_agent_id`` (``duplicate_agent``, §5.4.3)."
 );
 
-/// The tokio runtime the client's HTTP runs on: multi-thread with one
-/// worker (the calls are I/O bound), built on first use and rebuilt in a
-/// child process after `fork()` (the parent's worker does not exist there;
-/// its runtime is leaked, never dropped), as the verifier's is.
-fn runtime() -> PyResult<Arc<tokio::runtime::Runtime>> {
-    static RUNTIME: Mutex<Option<(u32, Arc<tokio::runtime::Runtime>)>> = Mutex::new(None);
-    let mut slot = RUNTIME.lock().unwrap_or_else(PoisonError::into_inner);
-    let pid = std::process::id();
-    if let Some((owner, rt)) = slot.as_ref() {
-        if *owner == pid {
-            return Ok(rt.clone());
-        }
-    }
-    if let Some((_, stale)) = slot.take() {
-        std::mem::forget(stale);
-    }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("agentic-jwt-client")
-        .enable_all()
-        .build()
-        .map(Arc::new)
-        .map_err(|e| PyRuntimeError::new_err(format!("cannot start the tokio runtime: {e}")))?;
-    *slot = Some((pid, rt.clone()));
-    Ok(rt)
-}
-
-/// Runs `fut` to completion on the runtime with the GIL released.
+/// Runs `fut` to completion on the module's one tokio runtime
+/// (`runtime::runtime`, I-169, shared with the verifier) with the GIL released.
 fn block_on<T: Send, F>(py: Python<'_>, fut: F) -> PyResult<T>
 where
     F: std::future::Future<Output = T> + Send,
 {
-    let rt = runtime()?;
+    let rt = crate::runtime::runtime()?;
     Ok(py.detach(|| rt.block_on(fut)))
 }
 
