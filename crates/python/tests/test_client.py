@@ -254,6 +254,11 @@ def test_network_errors_and_bad_arguments():
         c.intent_token("a", checksum(spec()), audience=AUD, workflow_step="only-the-step")
     with pytest.raises(TypeError):
         c.intent_token("a", checksum(spec()), audience=42)
+    with pytest.raises(TypeError):
+        c.intent_token("a", checksum(spec()), audience=AUD, key="not a key")
+    for bad in ({"base_delay": -1.0}, {"max_delay": float("nan")}, {"base_delay": float("inf")}):
+        with pytest.raises(ValueError):
+            IssuerClient("http://127.0.0.1:1", "id", "secret", **bad)
 
 
 def test_configuration_from_the_environment(monkeypatch):
@@ -286,6 +291,17 @@ def test_s5_4_registration_is_idempotent(issuer_double):
     assert c.register_agent(spec(), key, profile="python-ref")["checksum"] == checksum(spec(), "python-ref")
     with pytest.raises(ValueError):
         c.register_agent(spec(), key, profile="sha1")
+    # Bad input is a typed Python error before any request (never a panic).
+    with pytest.raises(agentic_jwt.ChecksumError) as bad:
+        c.register_agent({"prompt": "no agent_id", "tools": []}, key)
+    assert bad.value.kind
+    with pytest.raises(TypeError):
+        c.register_agent(["not", "a", "spec"], key)
+    with pytest.raises(TypeError):
+        c.register_agent(spec(), key.public_jwk())
+    with pytest.raises(TypeError):
+        c.register_workflow(42)
+    assert len(issuer_double.registered) == 3
     wf = {"workflow_id": "wf", "steps": {"s1": {"agent_id": "patcher"}}}
     assert c.register_workflow(wf) == {"status": "registered", "workflow_id": "wf"}
     assert c.register_workflow(json.dumps(wf)) == {"status": "already_exists", "workflow_id": "wf"}
