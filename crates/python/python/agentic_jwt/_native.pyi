@@ -219,4 +219,74 @@ class Verifier:
     def audience(self) -> str: ...
 
 # --- client (PY2) begin ---
+
+class IssuerError(AgentJwtError):
+    """The issuer refused a request or could not be reached (§4.5, RFC 6749 §5.2)."""
+
+    status: Optional[int]
+    """HTTP status of the refusal; None when no response was received."""
+    error: Optional[str]
+    """OAuth error code (`agent_checksum_mismatch`, `workflow_step_unauthorized`, ...;
+    `http_<status>` for a body without one; `network_error`, `discovery_error`,
+    `protocol_error`, `configuration_error` when nothing was refused)."""
+    description: Optional[str]
+    """`error_description`."""
+    missing_steps: List[str]
+    """`missing_steps` of `workflow_step_unauthorized` (§4.5.5)."""
+    retry_after: Optional[float]
+    """Seconds of the last response's `Retry-After` (RFC 9110 §10.2.3), when sent."""
+    existing_agent_id: Optional[str]
+    """`existing_agent_id` of `duplicate_agent` (§5.4.3)."""
+
+class IssuerClient:
+    """The client of one issuer (ajwt_client::IssuerClient, §2): client token cached and
+    refreshed (§4.2.3), the agent_checksum grant (§4.2.1), registration (§5.4, §6.3).
+    HTTP runs in Rust with the GIL released."""
+
+    def __init__(
+        self,
+        issuer: str,
+        client_id: str,
+        client_secret: str,
+        *,
+        max_attempts: int = 3,
+        base_delay: float = 0.2,
+        max_delay: float = 10.0,
+    ) -> None: ...
+    @staticmethod
+    def from_env() -> "IssuerClient": ...
+    @property
+    def issuer(self) -> str: ...
+    @property
+    def client_id(self) -> str: ...
+    def discover(self) -> Dict[str, Optional[str]]: ...
+    def client_token(self) -> str: ...
+    def forget_client_token(self) -> None: ...
+    def intent_token(
+        self,
+        agent_id: str,
+        checksum: str,
+        *,
+        audience: Union[str, Sequence[str]],
+        scopes: Sequence[str] = ...,
+        workflow_id: Optional[str] = None,
+        workflow_step: Optional[str] = None,
+        completed_steps: Sequence[str] = ...,
+        chain: Sequence[str] = ...,
+        parent_token: Optional[str] = None,
+        key: Optional[AgentKey] = None,
+    ) -> Dict[str, Any]: ...
+    def register_agent(
+        self,
+        spec: Spec,
+        key: AgentKey,
+        allowed_scopes: Optional[Sequence[str]] = None,
+        profile: Profile = "jcs",
+    ) -> Dict[str, Any]: ...
+    def register_workflow(self, workflow: Union[Mapping[str, Any], str, bytes]) -> Dict[str, str]: ...
+
+def parse_challenges(value: str) -> List[Dict[str, Any]]:
+    """A WWW-Authenticate value (RFC 9110 §11.6.1) as [{"scheme", "params", "token68"}]."""
+    ...
+
 # --- client (PY2) end ---
