@@ -86,8 +86,8 @@ impl CompactJws {
         let payload = decode_part(payload_b64, "payload")?;
         let signature = decode_part(signature_b64, "signature")?;
 
-        let header = match ajwt_json::parse_strict(&header_bytes) {
-            Ok(v) => match v.to_serde_json() {
+        let header = match ajwt_json::parse_strict_serde(&header_bytes) {
+            Ok(v) => match v {
                 Value::Object(map) => map,
                 _ => {
                     return Err(JoseError::Malformed(

@@ -75,8 +75,7 @@ impl Value {
         match self {
             Value::Null => serde_json::Value::Null,
             Value::Bool(b) => serde_json::Value::Bool(*b),
-            Value::Number(n) => serde_json::from_str::<serde_json::Number>(n.as_str())
-                .map_or(serde_json::Value::Null, serde_json::Value::Number),
+            Value::Number(n) => number_to_serde_json(n.as_str()),
             Value::String(s) => serde_json::Value::String(s.clone()),
             Value::Array(items) => {
                 serde_json::Value::Array(items.iter().map(Value::to_serde_json).collect())
@@ -203,6 +202,55 @@ impl BorrowedValue<'_> {
     }
 }
 
+impl BorrowedValue<'_> {
+    /// The same value as [`Value::to_serde_json`] of [`BorrowedValue::into_owned`],
+    /// built in one step: each string is copied once, straight into the
+    /// `serde_json::Value` (issue 15: the verifier reads every token's
+    /// payload and header this way).
+    pub fn into_serde_json(self) -> serde_json::Value {
+        match self {
+            BorrowedValue::Null => serde_json::Value::Null,
+            BorrowedValue::Bool(b) => serde_json::Value::Bool(b),
+            BorrowedValue::Number(text) => number_to_serde_json(text),
+            BorrowedValue::String(s) => serde_json::Value::String(s.into_owned()),
+            BorrowedValue::Array(items) => serde_json::Value::Array(
+                items
+                    .into_iter()
+                    .map(BorrowedValue::into_serde_json)
+                    .collect(),
+            ),
+            BorrowedValue::Object(members) => serde_json::Value::Object(
+                members
+                    .into_iter()
+                    .map(|(k, v)| (k.into_owned(), v.into_serde_json()))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// A number literal (RFC 8259 grammar already checked) as serde_json reads
+/// it: a plain integer that fits 64 bits directly (what serde_json's own
+/// reader gives: `u64` when non-negative, else `i64`), anything else
+/// (fractions, exponents, `-0`, longer integers) through serde_json itself.
+fn number_to_serde_json(text: &str) -> serde_json::Value {
+    let b = text.as_bytes();
+    let digits = b.strip_prefix(b"-").unwrap_or(b);
+    if !digits.is_empty() && digits.len() <= 18 && digits.iter().all(u8::is_ascii_digit) {
+        if b[0] == b'-' {
+            if digits != b"0" {
+                if let Ok(i) = text.parse::<i64>() {
+                    return serde_json::Value::Number(i.into());
+                }
+            }
+        } else if let Ok(u) = text.parse::<u64>() {
+            return serde_json::Value::Number(u.into());
+        }
+    }
+    serde_json::from_str::<serde_json::Number>(text)
+        .map_or(serde_json::Value::Null, serde_json::Value::Number)
+}
+
 impl fmt::Display for Number {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.text)
@@ -302,6 +350,13 @@ pub fn parse_strict_borrowed(input: &[u8]) -> Result<BorrowedValue<'_>, JsonErro
     let text = std::str::from_utf8(input)
         .map_err(|e| JsonError::Syntax(format!("input is not UTF-8 ({e})")))?;
     parse_strict_borrowed_str(text)
+}
+
+/// [`parse_strict`] straight into a `serde_json::Value` (the same value as
+/// `parse_strict(input)?.to_serde_json()`, with one copy of each string
+/// instead of two): the same reader, checks and errors.
+pub fn parse_strict_serde(input: &[u8]) -> Result<serde_json::Value, JsonError> {
+    parse_strict_borrowed(input).map(BorrowedValue::into_serde_json)
 }
 
 /// [`parse_strict_borrowed`] over a `&str`.

@@ -9,7 +9,7 @@
 //! 128, integers longer than 4300 digits.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use ajwt_json::{parse_strict, JsonError};
+use ajwt_json::{parse_strict, parse_strict_serde, JsonError};
 use proptest::prelude::*;
 
 fn serde(doc: &[u8]) -> Result<serde_json::Value, serde_json::Error> {
@@ -111,7 +111,11 @@ proptest! {
         let ours = parse_strict(&doc);
         let theirs = serde(&doc);
         match (&ours, &theirs) {
-            (Ok(v), Ok(t)) => prop_assert_eq!(&v.to_serde_json(), t),
+            (Ok(v), Ok(t)) => {
+                prop_assert_eq!(&v.to_serde_json(), t);
+                // The one-step conversion of the verifier's hot path (issue 15).
+                prop_assert_eq!(&parse_strict_serde(&doc).unwrap(), t);
+            }
             (Err(JsonError::Syntax(msg)), Err(_)) => {
                 // The earlier reader showed serde_json the text with every run
                 // of number characters masked as `0`, and checked the literals
@@ -173,5 +177,46 @@ fn i139_word_scanner_agrees_with_serde_json_at_every_offset() {
                 }
             }
         }
+    }
+}
+
+/// Issue 15: numbers become serde_json numbers without serde_json's reader
+/// when they are plain 64-bit integers; at and around every boundary the
+/// result is exactly serde_json's own (type and value).
+#[test]
+fn parse_strict_serde_numbers_at_64_bit_boundaries_match_serde_json() {
+    let mut literals: Vec<String> = vec![
+        "0".into(),
+        "-0".into(),
+        "1".into(),
+        "-1".into(),
+        "0.0".into(),
+        "-0.0".into(),
+        "1e3".into(),
+        "1E-3".into(),
+        "123456789012345678".into(),
+        "-123456789012345678".into(),
+        "999999999999999999".into(),
+        "-999999999999999999".into(),
+        "1000000000000000000".into(),
+        "-1000000000000000000".into(),
+    ];
+    for base in [i64::MAX as i128, i64::MIN as i128, u64::MAX as i128] {
+        for d in -2i128..=2 {
+            literals.push((base + d).to_string());
+        }
+    }
+    for lit in &literals {
+        let doc = format!("[{lit}, {{\"n\": {lit}}}]");
+        assert_eq!(
+            parse_strict_serde(doc.as_bytes()).unwrap(),
+            serde(doc.as_bytes()).unwrap(),
+            "{lit}"
+        );
+        assert_eq!(
+            parse_strict(doc.as_bytes()).unwrap().to_serde_json(),
+            serde(doc.as_bytes()).unwrap(),
+            "{lit}"
+        );
     }
 }

@@ -494,7 +494,7 @@ pub fn validate_claims(payload: &Value) -> Result<IntentClaims, ClaimsError> {
 /// value (spec/interpretation.md I-10) — then [`validate_claims`]. This is the
 /// entry point for verifiers.
 pub fn decode_claims(payload: &[u8]) -> Result<IntentClaims, ClaimsError> {
-    let strict = ajwt_checksum::json::parse_strict(payload).map_err(|e| {
+    let strict = ajwt_checksum::json::parse_strict_serde(payload).map_err(|e| {
         let (claim, reason) = match e {
             ajwt_checksum::json::JsonError::DuplicateKey { path, key } => {
                 let claim = if path == "$" {
@@ -513,7 +513,7 @@ pub fn decode_claims(payload: &[u8]) -> Result<IntentClaims, ClaimsError> {
             }],
         }
     })?;
-    validate_claims_inner(&strict.to_serde_json())
+    validate_claims_inner(&strict)
 }
 
 fn validate_claims_inner(payload: &Value) -> Result<IntentClaims, ClaimsError> {

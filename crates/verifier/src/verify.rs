@@ -405,9 +405,8 @@ impl Verifier {
                 found: jws.typ.clone(),
             });
         }
-        let raw = ajwt_checksum::json::parse_strict(&jws.payload)
-            .map_err(|e| VerifyError::InvalidClaims(e.to_string()))?
-            .to_serde_json();
+        let raw = ajwt_checksum::json::parse_strict_serde(&jws.payload)
+            .map_err(|e| VerifyError::InvalidClaims(e.to_string()))?;
         let now = self.clock.now();
         let int = |k: &str| raw.get(k).and_then(Value::as_i64);
         // RFC 7519 §4.1.4/§4.1.6 via the one rule set (ajwt_protocol::time).
@@ -589,8 +588,6 @@ impl Verifier {
 /// The `nonce` claim of a proof whose signature was already verified.
 fn proof_nonce(proof: &str) -> Option<String> {
     let jws = CompactJws::parse(proof, usize::MAX).ok()?;
-    let v = ajwt_checksum::json::parse_strict(&jws.payload)
-        .ok()?
-        .to_serde_json();
+    let v = ajwt_checksum::json::parse_strict_serde(&jws.payload).ok()?;
     v.get("nonce").and_then(Value::as_str).map(str::to_owned)
 }
