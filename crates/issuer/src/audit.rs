@@ -421,11 +421,19 @@ fn jcs_object_into(map: &Map<String, Value>, out: &mut Vec<u8>) -> Option<()> {
 /// JSON representation of the intent token", I-101): lowercase hex SHA-256
 /// of the JCS form of its claims (the JWS payload).
 pub fn intent_hash(claims: &Map<String, Value>) -> Result<String, CanonicalError> {
+    Ok(hex::encode(Sha256::digest(jcs_object_bytes(claims)?)))
+}
+
+/// The RFC 8785 (JCS) form of the object `claims`: the direct writer
+/// ([`jcs_into`], I-147), or serde_jcs for a value holding a float. An
+/// intent token's payload is these bytes (I-180), so its intent hash is the
+/// SHA-256 of the payload as signed.
+pub fn jcs_object_bytes(claims: &Map<String, Value>) -> Result<Vec<u8>, CanonicalError> {
     let mut bytes = Vec::with_capacity(1024);
     if jcs_object_into(claims, &mut bytes).is_none() {
-        return jcs_sha256(claims);
+        bytes = serde_jcs::to_vec(claims).map_err(|e| CanonicalError(e.to_string()))?;
     }
-    Ok(hex::encode(Sha256::digest(bytes)))
+    Ok(bytes)
 }
 
 impl AuditRecord {
