@@ -532,7 +532,10 @@ async fn insert_registration(
 // ---- token records and status lists (§9.3.2, I-83) ------------------------
 
 /// Writes the bitmap and count of every list the group changed.
-async fn flush_lists(conn: &mut SqliteConnection, state: &mut GroupState) -> Result<(), StoreError> {
+async fn flush_lists(
+    conn: &mut SqliteConnection,
+    state: &mut GroupState,
+) -> Result<(), StoreError> {
     for (list_id, list) in state.lists.iter_mut().filter(|(_, l)| l.dirty) {
         sqlx::query("UPDATE status_lists SET allocated = ?2, used = ?3 WHERE list_id = ?1")
             .bind(list_id)
@@ -556,7 +559,8 @@ async fn group_list<'s>(
 ) -> Result<&'s mut GroupList, StoreError> {
     use std::collections::btree_map::Entry;
     let list_id = hold.list_id;
-    let fail = |what: &str, e: &dyn Display| backend(format_args!("status list {list_id}: {what}"), e);
+    let fail =
+        |what: &str, e: &dyn Display| backend(format_args!("status list {list_id}: {what}"), e);
     match state.lists.entry(list_id) {
         Entry::Occupied(o) => Ok(o.into_mut()),
         Entry::Vacant(v) => {
@@ -570,7 +574,10 @@ async fn group_list<'s>(
             let list = match row {
                 Some((size, allocated, used)) => {
                     if size != i64::from(hold.size) {
-                        return Err(fail("size", &format_args!("{size} stored, {} reserved", hold.size)));
+                        return Err(fail(
+                            "size",
+                            &format_args!("{size} stored, {} reserved", hold.size),
+                        ));
                     }
                     // What another writer of the file stored (none when
                     // this store is the only one) is taken in memory too.

@@ -578,7 +578,7 @@ pub struct ChainLink {
 }
 
 /// A status list position (draft-ietf-oauth-status-list §6.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct StatusIndex {
     /// The list.
     pub list_id: i64,
