@@ -24,6 +24,10 @@
 //!   half a group; its own write is committed (or not) with its group.
 //! - Bounded: at most [`MAX_QUEUED`] writes wait (further callers wait for
 //!   a slot) and a group holds at most [`MAX_GROUP`] writes.
+//!
+//! An issued token is ONE write (I-160): its status list index was
+//! reserved in memory before signing ([`Allocator`]), and the group writes
+//! the record at that index together with its `TokenIssued` audit entry.
 
 use std::collections::VecDeque;
 use std::fmt::Display;
