@@ -4,7 +4,8 @@
 //! call it (I-100..I-103).
 //!
 //! Failure policy (I-103): a token is not handed out unless its issuance is
-//! recorded (`503 temporarily_unavailable` otherwise); registrations,
+//! recorded (`503 temporarily_unavailable` otherwise; the token record and
+//! its `TokenIssued` entry are written together, I-160); registrations,
 //! revocations and key rotations have already taken effect when they are
 //! recorded, so a failed append is logged on target `security` and the
 //! action's response stands; refusals are recorded best-effort likewise.
@@ -54,14 +55,14 @@ impl Issuer {
         client: &ClientContext,
         agent_id: &str,
         presented: String,
-        outcome: Result<(TokenResponse, Map<String, Value>), ApiError>,
+        outcome: Result<super::grant::Issued, ApiError>,
     ) -> Result<TokenResponse, ApiError> {
         let actor = Some(client.client_id.as_str());
         match outcome {
             // `claims` are exactly the signed payload's members (the payload
             // is their serialization), so hashing them equals hashing the
             // decoded payload.
-            Ok((response, claims)) => {
+            Ok((response, claims, reservation)) => {
                 let intent_hash = crate::audit::intent_hash(&claims)
                     .map_err(|e| ApiError::Internal(format!("intent hash: {e}")))?;
                 let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("").to_owned();
@@ -77,7 +78,10 @@ impl Issuer {
                     exp: claims.get("exp").and_then(Value::as_i64).unwrap_or(0),
                     scope: text(claims.get("scope")),
                 };
-                self.audit(event, actor).await?;
+                // The token record and this entry: ONE durable write
+                // (I-160); the token is withheld if it fails.
+                let entry = event.into_entry(actor, self.clock.now().saturating_mul(1000));
+                self.store.finish_token(reservation, Some(entry)).await?;
                 Ok(response)
             }
             Err(e @ (ApiError::RateLimited { .. } | ApiError::Busy { .. })) => Err(e),

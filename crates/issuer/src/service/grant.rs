@@ -95,21 +95,24 @@ impl Issuer {
         req: TokenRequest,
         proof: Option<&ajwt_jose::VerifiedProof>,
     ) -> Result<TokenResponse, ApiError> {
-        self.issue(req, proof, "")
-            .await
-            .map(|(response, _)| response)
+        let (response, _, reservation) = self.issue(req, proof, "").await?;
+        // No client, no audit entry: the record alone (I-160).
+        self.store.finish_token(reservation, None).await?;
+        Ok(response)
     }
 
     /// The grant for the client `client_id` (`""`: not known, e.g. an
     /// embedding caller), recorded as the token's requester (RFC 7009 §2.1).
-    /// Returns the response and the signed claims (the audit trail hashes
-    /// them, I-101, without decoding the token again).
+    /// Returns the response, the signed claims (the audit trail hashes
+    /// them, I-101, without decoding the token again) and the token's
+    /// reservation: the token may be handed out only once
+    /// [`crate::store::Store::finish_token`] made it durable (I-160).
     async fn issue(
         &self,
         req: TokenRequest,
         proof: Option<&ajwt_jose::VerifiedProof>,
         client_id: &str,
-    ) -> Result<(TokenResponse, serde_json::Map<String, Value>), ApiError> {
+    ) -> Result<Issued, ApiError> {
         // Look up everything the request names (the decision is pure).
         let record = self
             .store
@@ -229,7 +232,9 @@ impl Issuer {
         let mut claims = grant.claims(&self.config.issuer, now, lifetime, random_b64(16));
         // §9.3.2 token record and the status list claim (issue 13).
         let parent_claims = parent.as_ref().and_then(|p| p.as_ref().ok());
-        self.record_issued(&mut claims, client_id, chain_links, parent_claims)
+        // Dropped on any refusal below: the index is given back.
+        let reservation = self
+            .record_issued(&mut claims, client_id, chain_links, parent_claims)
             .await?;
         let claims = match serde_json::to_value(&claims) {
             Ok(Value::Object(map)) => map,
@@ -259,6 +264,14 @@ impl Issuer {
             expires_in: Some(lifetime),
             scope: Some(scope),
         };
-        Ok((response, claims))
+        Ok((response, claims, reservation))
     }
 }
+
+/// A signed intent token not yet handed out: the response, its claims and
+/// its reservation (I-160).
+pub(crate) type Issued = (
+    TokenResponse,
+    serde_json::Map<String, Value>,
+    crate::store::TokenReservation,
+);

@@ -162,8 +162,12 @@ impl Issuer {
         )
     }
 
-    /// Records an intent token about to be signed (§9.3.2) and gives it its
-    /// `status` claim (draft-ietf-oauth-status-list §6.1). The chain links
+    /// Reserves the record of an intent token about to be signed (§9.3.2,
+    /// phase 1 of I-160) and gives it its `status` claim
+    /// (draft-ietf-oauth-status-list §6.1); the caller hands the returned
+    /// reservation to [`crate::store::Store::finish_token`] once the token
+    /// is signed (with its audit entry, one durable write), or drops it to
+    /// give the index back. The chain links
     /// are the request's chain agents (with the registration each had) and,
     /// for a delegated token, the parent's agent, registration and links;
     /// the ancestors are the parent's `jti` and its ancestors (I-82). A
@@ -174,7 +178,7 @@ impl Issuer {
         client_id: &str,
         chain: Vec<ChainLink>,
         parent: Option<&IntentClaims>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<crate::store::TokenReservation, ApiError> {
         let mut links: BTreeSet<ChainLink> = chain
             .into_iter()
             .filter(|l| l.agent_id != claims.sub)
@@ -212,14 +216,15 @@ impl Issuer {
             chain: links.into_iter().collect(),
             ancestors,
         };
-        let at = self
+        let reservation = self
             .store
-            .record_token(
+            .reserve_token(
                 record,
                 self.config.tokens.status_list_size,
                 rand::random::<u64>(),
             )
             .await?;
+        let at = reservation.index();
         claims.status = Some(StatusClaim {
             status_list: StatusListReference {
                 idx: at.idx,
@@ -227,7 +232,7 @@ impl Issuer {
             },
         });
         self.maybe_prune().await;
-        Ok(())
+        Ok(reservation)
     }
 
     /// Deletes token records past `exp` + leeway, at most once a minute.

@@ -169,6 +169,29 @@ impl Store for AuditedStore {
         r
     }
 
+    async fn reserve_token(
+        &self,
+        token: NewTokenRecord,
+        list_size: u32,
+        random: u64,
+    ) -> Result<crate::store::TokenReservation, StoreError> {
+        let jti = token.jti.clone();
+        let r = self.inner.reserve_token(token, list_size, random).await;
+        audit!("reserve_token", jti = jti, outcome(&r, |_| "reserved"));
+        r
+    }
+
+    async fn finish_token(
+        &self,
+        reservation: crate::store::TokenReservation,
+        audit: Option<crate::audit::AuditEntry>,
+    ) -> Result<Option<crate::audit::AuditRecord>, StoreError> {
+        let jti = reservation.jti().to_owned();
+        let r = self.inner.finish_token(reservation, audit).await;
+        audit!("finish_token", jti = jti, outcome(&r, |_| "stored"));
+        r
+    }
+
     async fn token_record(&self, jti: &str) -> Result<Option<TokenRecord>, StoreError> {
         let r = self.inner.token_record(jti).await;
         audit!("token_record", jti = jti, outcome(&r, found));

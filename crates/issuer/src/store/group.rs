@@ -24,6 +24,10 @@
 //!   half a group; its own write is committed (or not) with its group.
 //! - Bounded: at most [`MAX_QUEUED`] writes wait (further callers wait for
 //!   a slot) and a group holds at most [`MAX_GROUP`] writes.
+//!
+//! An issued token is ONE write (I-160): its status list index was
+//! reserved in memory before signing ([`Allocator`]), and the group writes
+//! the record at that index together with its `TokenIssued` audit entry.
 
 use std::collections::VecDeque;
 use std::fmt::Display;
@@ -60,7 +64,15 @@ pub(super) struct RegistrationWrite {
 #[derive(Debug)]
 pub(super) enum Write {
     Register(Box<RegistrationWrite>),
+    /// A token record with its reserved index and, in the same
+    /// transaction, its `TokenIssued` audit entry (I-160).
     Token {
+        pending: Box<PendingToken>,
+        audit: Option<Box<AuditEntry>>,
+    },
+    /// A token record whose index is chosen inside the group
+    /// ([`super::Store::record_token`]).
+    Record {
         token: Box<NewTokenRecord>,
         list_size: u32,
         random: u64,
@@ -72,7 +84,8 @@ pub(super) enum Write {
 #[derive(Debug)]
 pub(super) enum Written {
     Register(Box<AgentRecord>),
-    Token(StatusIndex),
+    Token(Option<Box<AuditRecord>>),
+    Record(StatusIndex),
     Audit(Box<AuditRecord>),
 }
 
@@ -91,6 +104,10 @@ pub(super) struct GroupCommit {
     lock: Arc<tokio::sync::Mutex<()>>,
     /// Most writes per group ([`MAX_GROUP`]; 1 turns group commit off).
     max_group: std::sync::atomic::AtomicUsize,
+    /// Groups committed so far (tests count the commits of an issuance).
+    commits: Arc<std::sync::atomic::AtomicU64>,
+    /// Status list allocation, kept in memory (I-160).
+    alloc: Arc<Allocator>,
 }
 
 impl Default for GroupCommit {
@@ -100,6 +117,8 @@ impl Default for GroupCommit {
             slots: Arc::new(Semaphore::new(MAX_QUEUED)),
             lock: Arc::default(),
             max_group: std::sync::atomic::AtomicUsize::new(MAX_GROUP),
+            commits: Arc::default(),
+            alloc: Arc::default(),
         }
     }
 }
@@ -116,6 +135,33 @@ impl GroupCommit {
     pub(super) fn set_max_group(&self, n: usize) {
         self.max_group
             .store(n.clamp(1, MAX_GROUP), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How many groups were committed by this store so far.
+    pub(super) fn commits(&self) -> u64 {
+        self.commits.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Reserves a status list index for `token` (phase 1 of I-160): nothing
+    /// is written; the returned [`PendingToken`] holds the index until it is
+    /// written by [`Write::Token`] or dropped.
+    pub(super) async fn reserve(
+        &self,
+        pool: &SqlitePool,
+        token: NewTokenRecord,
+        list_size: u32,
+        random: u64,
+    ) -> Result<PendingToken, StoreError> {
+        let hold = self
+            .alloc
+            .reserve(pool, list_size, random, token.iat.saturating_mul(1000))
+            .await?;
+        Ok(PendingToken { token, hold })
+    }
+
+    /// Reads the stored status lists into memory (once).
+    pub(super) async fn load_lists(&self, pool: &SqlitePool) -> Result<(), StoreError> {
+        self.alloc.load(pool).await
     }
 
     /// Queues `write` and returns once the group holding it committed (or
@@ -151,6 +197,8 @@ impl GroupCommit {
                 queue.drain(..n).collect::<Vec<_>>()
             };
             let pool = pool.clone();
+            let commits = Arc::clone(&self.commits);
+            let alloc = Arc::clone(&self.alloc);
             // Spawned: the group is written to the end (and its callers
             // answered) even if this caller is cancelled meanwhile.
             let writer = tokio::spawn(async move {
@@ -162,8 +210,9 @@ impl GroupCommit {
                     writes.push(write);
                     replies.push(reply);
                 }
-                match write_group(&pool, writes).await {
+                match write_group(&pool, &alloc, writes).await {
                     Ok(results) => {
+                        commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         for (result, reply) in results.into_iter().zip(replies) {
                             let _ = reply.send(result);
                         }
@@ -190,11 +239,10 @@ impl GroupCommit {
     }
 }
 
-/// The open status list as kept in memory during a group: allocations are
-/// made in the bitmap and written once per list (not once per token).
-struct OpenList {
-    list_id: i64,
-    size: u32,
+/// A status list as read (or created) in the current group: indices are
+/// marked in the bitmap and the row is written once per group (not once
+/// per token).
+struct GroupList {
     allocated: Vec<u8>,
     used: i64,
     dirty: bool,
@@ -209,14 +257,18 @@ struct AuditHead {
 /// Per-group state shared by the writes of one transaction.
 #[derive(Default)]
 struct GroupState {
-    list: Option<OpenList>,
+    lists: std::collections::BTreeMap<i64, GroupList>,
     audit: Option<AuditHead>,
+    /// Reserved indices written by this group: committed in memory once
+    /// the COMMIT returned (released if the group fails: dropped).
+    written: Vec<IndexHold>,
 }
 
 /// Writes `writes` in one transaction. `Err`: the
 /// whole group failed (nothing of it committed, or the commit failed).
 async fn write_group(
     pool: &SqlitePool,
+    alloc: &Arc<Allocator>,
     writes: Vec<Write>,
 ) -> Result<Vec<WriteResult>, StoreError> {
     // Dropping `tx` on an early return rolls the group back.
@@ -224,10 +276,15 @@ async fn write_group(
         .begin_with("BEGIN IMMEDIATE")
         .await
         .map_err(|e| backend("cannot begin a write group", e))?;
-    let results = write_all(&mut tx, writes).await?;
+    let mut state = GroupState::default();
+    let results = write_all(&mut tx, alloc, &mut state, writes).await?;
     tx.commit()
         .await
         .map_err(|e| backend("cannot commit a write group", e))?;
+    // Durable: the indices of this group are used for good (I-160).
+    for hold in state.written.drain(..) {
+        hold.commit();
+    }
     Ok(results)
 }
 
@@ -237,32 +294,42 @@ type WriteResult = Result<Written, StoreError>;
 
 async fn write_all(
     conn: &mut SqliteConnection,
+    alloc: &Arc<Allocator>,
+    state: &mut GroupState,
     writes: Vec<Write>,
 ) -> Result<Vec<WriteResult>, StoreError> {
-    let mut state = GroupState::default();
     let mut results = Vec::with_capacity(writes.len());
     for write in writes {
         let result = match write {
             Write::Register(r) => register(conn, *r)
                 .await?
                 .map(|a| Written::Register(a.into())),
-            Write::Token {
+            Write::Token { pending, audit } => {
+                let PendingToken { token, hold } = *pending;
+                match reserved_token(conn, state, &token, hold).await? {
+                    // The token's audit entry only if its record was written.
+                    Ok(()) => {
+                        let record = match audit {
+                            Some(entry) => Some(Box::new(self::audit(conn, state, *entry).await?)),
+                            None => None,
+                        };
+                        Ok(Written::Token(record))
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Write::Record {
                 token,
                 list_size,
                 random,
-            } => {
-                ensure_open_list(conn, &mut state, list_size, token.iat).await?;
-                token_record(conn, &mut state, &token, random)
-                    .await?
-                    .map(Written::Token)
-            }
-            Write::Audit(entry) => Ok(Written::Audit(
-                audit(conn, &mut state, *entry).await?.into(),
-            )),
+            } => allocated_token(conn, alloc, state, &token, list_size, random)
+                .await?
+                .map(Written::Record),
+            Write::Audit(entry) => Ok(Written::Audit(audit(conn, state, *entry).await?.into())),
         };
         results.push(result);
     }
-    flush_list(conn, &mut state).await?;
+    flush_lists(conn, state).await?;
     Ok(results)
 }
 
@@ -468,110 +535,127 @@ async fn insert_registration(
 
 // ---- token records and status lists (§9.3.2, I-83) ------------------------
 
-/// Writes the open list's bitmap and count if the group changed them.
-async fn flush_list(conn: &mut SqliteConnection, state: &mut GroupState) -> Result<(), StoreError> {
-    if let Some(list) = state.list.as_mut().filter(|l| l.dirty) {
+/// Writes the bitmap and count of every list the group changed.
+async fn flush_lists(
+    conn: &mut SqliteConnection,
+    state: &mut GroupState,
+) -> Result<(), StoreError> {
+    for (list_id, list) in state.lists.iter_mut().filter(|(_, l)| l.dirty) {
         sqlx::query("UPDATE status_lists SET allocated = ?2, used = ?3 WHERE list_id = ?1")
-            .bind(list.list_id)
+            .bind(list_id)
             .bind(&list.allocated)
             .bind(list.used)
             .execute(&mut *conn)
             .await
-            .map_err(|e| backend(format_args!("status list {}: allocate", list.list_id), e))?;
+            .map_err(|e| backend(format_args!("status list {list_id}: allocate"), e))?;
         list.dirty = false;
     }
     Ok(())
 }
 
-/// Makes `state.list` a list with a free index: the group's current one,
-/// else the first stored list with one, else a new list of `list_size`.
-async fn ensure_open_list(
+/// The stored row of the list `hold` reserved in, read once per group;
+/// a list reserved in memory but not stored yet is inserted (empty) here,
+/// in the group of its first token (I-160).
+async fn group_list<'s>(
     conn: &mut SqliteConnection,
-    state: &mut GroupState,
-    list_size: u32,
-    iat: i64,
-) -> Result<(), StoreError> {
-    if list_size == 0 {
-        return Err(StoreError::Backend("status list size: 0".into()));
-    }
-    if let Some(list) = &state.list {
-        if list.used < i64::from(list.size) {
-            return Ok(());
-        }
-    }
-    flush_list(conn, state).await?;
-    let open = sqlx::query_as::<_, (i64, i64, Vec<u8>, i64)>(
-        "SELECT list_id, size, allocated, used FROM status_lists \
-         WHERE used < size ORDER BY list_id LIMIT 1",
-    )
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(|e| backend("open status list", e))?;
-    let list = match open {
-        Some((list_id, size, allocated, used)) => OpenList {
-            list_id,
-            size: u32::try_from(size)
-                .map_err(|e| backend(format_args!("status list {list_id} size"), e))?,
-            allocated,
-            used,
-            dirty: false,
-        },
-        None => {
-            let bytes = vec![0u8; (list_size as usize).div_ceil(8)];
-            let list_id = sqlx::query_scalar::<_, i64>(
-                "INSERT INTO status_lists (size, allocated, used, created_at_ms) \
-                 VALUES (?1, ?2, 0, ?3) RETURNING list_id",
+    state: &'s mut GroupState,
+    hold: &IndexHold,
+) -> Result<&'s mut GroupList, StoreError> {
+    use std::collections::btree_map::Entry;
+    let list_id = hold.list_id;
+    let fail =
+        |what: &str, e: &dyn Display| backend(format_args!("status list {list_id}: {what}"), e);
+    match state.lists.entry(list_id) {
+        Entry::Occupied(o) => Ok(o.into_mut()),
+        Entry::Vacant(v) => {
+            let row = sqlx::query_as::<_, (i64, Vec<u8>, i64)>(
+                "SELECT size, allocated, used FROM status_lists WHERE list_id = ?1",
             )
-            .bind(i64::from(list_size))
-            .bind(&bytes)
-            .bind(iat.saturating_mul(1000))
-            .fetch_one(&mut *conn)
+            .bind(list_id)
+            .fetch_optional(&mut *conn)
             .await
-            .map_err(|e| backend("new status list", e))?;
-            OpenList {
-                list_id,
-                size: list_size,
-                allocated: bytes,
-                used: 0,
-                dirty: false,
-            }
+            .map_err(|e| fail("read", &e))?;
+            let list = match row {
+                Some((size, allocated, used)) => {
+                    if size != i64::from(hold.size) {
+                        return Err(fail(
+                            "size",
+                            &format_args!("{size} stored, {} reserved", hold.size),
+                        ));
+                    }
+                    // What another writer of the file stored (none when
+                    // this store is the only one) is taken in memory too.
+                    hold.alloc.merge(list_id, &allocated);
+                    GroupList {
+                        allocated,
+                        used,
+                        dirty: false,
+                    }
+                }
+                None => {
+                    let allocated = vec![0u8; (hold.size as usize).div_ceil(8)];
+                    sqlx::query(
+                        "INSERT INTO status_lists (list_id, size, allocated, used, created_at_ms) \
+                         VALUES (?1, ?2, ?3, 0, ?4)",
+                    )
+                    .bind(list_id)
+                    .bind(i64::from(hold.size))
+                    .bind(&allocated)
+                    .bind(hold.created_at_ms)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(|e| fail("create", &e))?;
+                    GroupList {
+                        allocated,
+                        used: 0,
+                        dirty: false,
+                    }
+                }
+            };
+            Ok(v.insert(list))
         }
-    };
-    state.list = Some(list);
-    Ok(())
+    }
 }
 
-/// `Ok(Err(_))`: refused (a duplicate `jti`), nothing written and the
-/// index given back; `Err`: the group fails.
-async fn token_record(
+/// Writes a token record at its reserved index (I-160). `Ok(Err(_))`:
+/// refused (a duplicate `jti`, or the index is already taken on disk),
+/// nothing written; `Err`: the group fails. The hold goes to
+/// `state.written` when the record was written, and is dropped (the index
+/// given back) when it was refused.
+async fn reserved_token(
     conn: &mut SqliteConnection,
     state: &mut GroupState,
     token: &NewTokenRecord,
-    random: u64,
-) -> Result<Result<StatusIndex, StoreError>, StoreError> {
+    hold: IndexHold,
+) -> Result<Result<(), StoreError>, StoreError> {
     let jti = &token.jti;
-    let fail = |what: &str, e: &dyn Display| backend(format_args!("token {jti}: {what}"), e);
-    let list = state
-        .list
-        .as_mut()
-        .ok_or_else(|| fail("status list", &"none open"))?;
-    let list_id = list.list_id;
-    let free = u64::try_from(i64::from(list.size) - list.used)
-        .map_err(|e| fail("status list used", &e))?;
-    let idx = crate::status::nth_free(&list.allocated, list.size, random % free.max(1))
-        .filter(|i| crate::status::allocate(&mut list.allocated, *i))
-        .ok_or_else(|| fail("status list bitmap", &format_args!("list {list_id} full")))?;
+    let (list_id, idx) = (hold.list_id, hold.idx);
+    let list = group_list(conn, state, &hold).await?;
+    if crate::status::is_allocated(&list.allocated, idx) {
+        // Another writer of the file used it: never twice (I-83). The
+        // index stays taken in memory too.
+        hold.commit();
+        return Ok(Err(StoreError::Backend(format!(
+            "token {jti}: status list {list_id} index {idx} is already used"
+        ))));
+    }
+    if !crate::status::allocate(&mut list.allocated, idx) {
+        return Ok(Err(StoreError::Backend(format!(
+            "token {jti}: status list {list_id} has no index {idx}"
+        ))));
+    }
     list.used += 1;
     list.dirty = true;
     match insert_token(conn, token, list_id, idx).await {
-        Ok(()) => Ok(Ok(StatusIndex {
-            list_id,
-            idx: u64::from(idx),
-        })),
+        Ok(()) => {
+            state.written.push(hold);
+            Ok(Ok(()))
+        }
         Err(Fail::Group(e)) => Err(e),
         Err(Fail::Write(e)) => {
-            // Nothing was written: give the index back.
-            if let Some(list) = state.list.as_mut().filter(|l| l.list_id == list_id) {
+            // Nothing was written: the index is free again, on disk (this
+            // group) and in memory (`hold` dropped).
+            if let Some(list) = state.lists.get_mut(&list_id) {
                 if let Some(b) = list.allocated.get_mut((idx / 8) as usize) {
                     *b &= !(1u8 << (idx % 8));
                 }
@@ -710,6 +794,304 @@ async fn audit(
     head.seq = record.seq.saturating_add(1);
     head.prev_hash = record.record_hash.clone();
     Ok(record)
+}
+
+/// [`super::Store::record_token`]: reserves an index inside the group
+/// (the list's stored bitmap merged into memory first, so an index another
+/// writer of the file stored is skipped) and writes the record there.
+async fn allocated_token(
+    conn: &mut SqliteConnection,
+    alloc: &Arc<Allocator>,
+    state: &mut GroupState,
+    token: &NewTokenRecord,
+    list_size: u32,
+    random: u64,
+) -> Result<Result<StatusIndex, StoreError>, StoreError> {
+    // Each attempt that finds its index taken merged that list first; a
+    // further one can only meet another list (a new one another writer
+    // created meanwhile).
+    for _ in 0..4 {
+        let hold = alloc.reserve_loaded(list_size, random, token.iat.saturating_mul(1000))?;
+        let list = group_list(conn, state, &hold).await?;
+        if crate::status::is_allocated(&list.allocated, hold.idx) {
+            hold.commit();
+            continue;
+        }
+        let index = hold.index();
+        return Ok(reserved_token(conn, state, token, hold)
+            .await?
+            .map(|()| index));
+    }
+    Ok(Err(StoreError::Backend(format!(
+        "token {}: no free status list index",
+        token.jti
+    ))))
+}
+
+// ---- status list indices reserved in memory (issue 15, I-160) -------------
+
+/// A token record waiting to be written, with the index reserved for it
+/// (phase 1 of I-160; [`super::TokenReservation`] carries it).
+#[derive(Debug)]
+pub(crate) struct PendingToken {
+    token: NewTokenRecord,
+    hold: IndexHold,
+}
+
+impl PendingToken {
+    /// The reserved status list position.
+    pub(super) fn index(&self) -> StatusIndex {
+        self.hold.index()
+    }
+
+    /// The token's `jti`.
+    pub(super) fn jti(&self) -> &str {
+        &self.token.jti
+    }
+}
+
+/// One reserved index. Dropped without [`IndexHold::commit`] (signing
+/// failed, the caller was cancelled, the write was refused or its group
+/// failed), it gives the index back.
+#[derive(Debug)]
+struct IndexHold {
+    alloc: Arc<Allocator>,
+    list_id: i64,
+    idx: u32,
+    /// The list's size and creation time (to create its row).
+    size: u32,
+    created_at_ms: i64,
+    armed: bool,
+}
+
+impl IndexHold {
+    fn index(&self) -> StatusIndex {
+        StatusIndex {
+            list_id: self.list_id,
+            idx: u64::from(self.idx),
+        }
+    }
+
+    /// The index is used for good (its record is durable).
+    fn commit(mut self) {
+        self.armed = false;
+        self.alloc.settle(self.list_id, self.idx, false);
+    }
+}
+
+impl Drop for IndexHold {
+    fn drop(&mut self) {
+        if self.armed {
+            self.alloc.settle(self.list_id, self.idx, true);
+        }
+    }
+}
+
+/// A status list as the allocator sees it: its stored indices and the
+/// reserved ones.
+#[derive(Debug)]
+struct MemList {
+    size: u32,
+    created_at_ms: i64,
+    /// Used (stored) or reserved indices.
+    taken: Vec<u8>,
+    /// Number of bits set in `taken`.
+    used: u32,
+    /// Reserved, not yet stored.
+    pending: u32,
+}
+
+#[derive(Debug, Default)]
+struct Allocations {
+    /// Every list with a free or a reserved index, by id; a full list
+    /// without reservations is forgotten (it is full on disk).
+    lists: std::collections::BTreeMap<i64, MemList>,
+    /// The id of the next new list.
+    next_id: i64,
+}
+
+/// The SQLite store's status list allocation in memory (I-160): the store
+/// is the only writer of its file, so the stored lists are read once (the
+/// lists with a free index and the highest id ever given) and every
+/// reservation, write and release after that is reflected here. The group
+/// writer still checks each index against the stored bitmap under the
+/// write lock, so an index is never stored twice even if that assumption
+/// were broken.
+#[derive(Debug, Default)]
+pub(super) struct Allocator {
+    state: std::sync::Mutex<Allocations>,
+    loaded: tokio::sync::OnceCell<()>,
+}
+
+impl Allocator {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Allocations> {
+        // Every update below leaves the state consistent before it can
+        // panic (it does not), so a poisoned lock is still valid.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Reads the lists with a free index and the next list id, once.
+    async fn load(&self, pool: &SqlitePool) -> Result<(), StoreError> {
+        self.loaded
+            .get_or_try_init(|| async {
+                let rows = sqlx::query_as::<_, (i64, i64, Vec<u8>, i64)>(
+                    "SELECT list_id, size, allocated, created_at_ms FROM status_lists \
+                     WHERE used < size ORDER BY list_id",
+                )
+                .fetch_all(pool)
+                .await
+                .map_err(|e| backend("status lists", e))?;
+                // AUTOINCREMENT: the highest id ever given, pruned or not.
+                let last = sqlx::query_scalar::<_, i64>(
+                    "SELECT MAX(COALESCE((SELECT MAX(list_id) FROM status_lists), 0), \
+                     COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'status_lists'), 0))",
+                )
+                .fetch_one(pool)
+                .await
+                .map_err(|e| backend("status list ids", e))?;
+                let mut lists = std::collections::BTreeMap::new();
+                for (list_id, size, taken, created_at_ms) in rows {
+                    let fail = |e: &dyn Display| backend(format_args!("status list {list_id}"), e);
+                    let size = u32::try_from(size).map_err(|e| fail(&e))?;
+                    let bytes = (size as usize).div_ceil(8);
+                    if taken.len() != bytes {
+                        return Err(fail(&format_args!(
+                            "bitmap of {} bytes for {size} statuses",
+                            taken.len()
+                        )));
+                    }
+                    let used = (0..size)
+                        .filter(|i| crate::status::is_allocated(&taken, *i))
+                        .count();
+                    let used = u32::try_from(used).map_err(|e| fail(&e))?;
+                    lists.insert(
+                        list_id,
+                        MemList {
+                            size,
+                            created_at_ms,
+                            taken,
+                            used,
+                            pending: 0,
+                        },
+                    );
+                }
+                let mut state = self.lock();
+                state.lists = lists;
+                state.next_id = last.saturating_add(1);
+                Ok(())
+            })
+            .await
+            .map(drop)
+    }
+
+    /// Reserves a uniformly random free index (I-83) of the first list
+    /// with one, or of a new list of `list_size` statuses.
+    async fn reserve(
+        self: &Arc<Self>,
+        pool: &SqlitePool,
+        list_size: u32,
+        random: u64,
+        now_ms: i64,
+    ) -> Result<IndexHold, StoreError> {
+        if list_size == 0 {
+            return Err(StoreError::Backend("status list size: 0".into()));
+        }
+        self.load(pool).await?;
+        self.reserve_loaded(list_size, random, now_ms)
+    }
+
+    /// [`Allocator::reserve`] once the lists are loaded.
+    fn reserve_loaded(
+        self: &Arc<Self>,
+        list_size: u32,
+        random: u64,
+        now_ms: i64,
+    ) -> Result<IndexHold, StoreError> {
+        if list_size == 0 || self.loaded.get().is_none() {
+            return Err(StoreError::Backend("status lists not loaded".into()));
+        }
+        let mut state = self.lock();
+        let open = state
+            .lists
+            .iter()
+            .find(|(_, l)| l.used < l.size)
+            .map(|(id, _)| *id);
+        let list_id = match open {
+            Some(id) => id,
+            None => {
+                let id = state.next_id;
+                state.next_id = id.saturating_add(1);
+                state.lists.insert(
+                    id,
+                    MemList {
+                        size: list_size,
+                        created_at_ms: now_ms,
+                        taken: vec![0u8; (list_size as usize).div_ceil(8)],
+                        used: 0,
+                        pending: 0,
+                    },
+                );
+                id
+            }
+        };
+        let list = state
+            .lists
+            .get_mut(&list_id)
+            .ok_or_else(|| StoreError::Backend(format!("status list {list_id}: gone")))?;
+        let free = u64::from(list.size - list.used);
+        let idx = crate::status::nth_free(&list.taken, list.size, random % free.max(1))
+            .filter(|i| crate::status::allocate(&mut list.taken, *i))
+            .ok_or_else(|| StoreError::Backend(format!("status list {list_id}: full")))?;
+        list.used += 1;
+        list.pending += 1;
+        Ok(IndexHold {
+            alloc: Arc::clone(self),
+            list_id,
+            idx,
+            size: list.size,
+            created_at_ms: list.created_at_ms,
+            armed: true,
+        })
+    }
+
+    /// Takes in memory every index `stored` (a list's stored bitmap) marks.
+    fn merge(&self, list_id: i64, stored: &[u8]) {
+        let mut state = self.lock();
+        if let Some(list) = state.lists.get_mut(&list_id) {
+            for (m, d) in list.taken.iter_mut().zip(stored) {
+                *m |= *d;
+            }
+            let used = (0..list.size)
+                .filter(|i| crate::status::is_allocated(&list.taken, *i))
+                .count();
+            list.used = u32::try_from(used).unwrap_or(list.size);
+        }
+        if list_id >= state.next_id {
+            state.next_id = list_id.saturating_add(1);
+        }
+    }
+
+    /// Ends a reservation: the index is given back (`release`) or used for
+    /// good; a list left full without reservations is forgotten.
+    fn settle(&self, list_id: i64, idx: u32, release: bool) {
+        let mut state = self.lock();
+        let Some(list) = state.lists.get_mut(&list_id) else {
+            return;
+        };
+        list.pending = list.pending.saturating_sub(1);
+        if release {
+            if let Some(b) = list.taken.get_mut((idx / 8) as usize) {
+                if *b & (1u8 << (idx % 8)) != 0 {
+                    *b &= !(1u8 << (idx % 8));
+                    list.used = list.used.saturating_sub(1);
+                }
+            }
+        } else if list.used >= list.size && list.pending == 0 {
+            state.lists.remove(&list_id);
+        }
+    }
 }
 
 // ---- a generic batcher (the PostgreSQL store's token records, I-159) -------

@@ -184,6 +184,47 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<StatusIndex, StoreError> {
         Err(unsupported("record_token"))
     }
+    /// Phase 1 of issuing an intent token (issue 15, I-160): gives the
+    /// token its status list index (§9.3.2, I-83: uniformly random among
+    /// the free ones of the open list, a new list of `list_size` when none
+    /// has one) before it is signed. The default records the token durably
+    /// now ([`Store::record_token`]); a store may instead only reserve the
+    /// index and write the record in [`Store::finish_token`] (the SQLite
+    /// store, I-160). A reservation dropped without being finished (signing
+    /// failed, the caller was cancelled) gives its index back.
+    async fn reserve_token(
+        &self,
+        token: NewTokenRecord,
+        list_size: u32,
+        random: u64,
+    ) -> Result<TokenReservation, StoreError> {
+        let jti = token.jti.clone();
+        let index = self.record_token(token, list_size, random).await?;
+        Ok(TokenReservation::durable(jti, index))
+    }
+    /// Phase 2 of issuing an intent token (I-160), once it is signed: makes
+    /// the token record durable if [`Store::reserve_token`] did not, and
+    /// appends `audit` (its `TokenIssued` entry, §9.1.4, I-101) to the
+    /// audit chain as [`Store::append_audit`] does. Returns only once both
+    /// are durable; the token must not be handed out otherwise. The default
+    /// appends `audit` (the record is already durable) and refuses a
+    /// reservation it did not make.
+    async fn finish_token(
+        &self,
+        reservation: TokenReservation,
+        audit: Option<crate::audit::AuditEntry>,
+    ) -> Result<Option<crate::audit::AuditRecord>, StoreError> {
+        if !reservation.is_durable() {
+            return Err(StoreError::Backend(format!(
+                "token {}: its reservation was made by another store",
+                reservation.jti()
+            )));
+        }
+        match audit {
+            Some(entry) => Ok(Some(self.append_audit(entry).await?)),
+            None => Ok(None),
+        }
+    }
     /// The record of a token, if it is kept (not pruned).
     async fn token_record(&self, _jti: &str) -> Result<Option<TokenRecord>, StoreError> {
         Err(unsupported("token_record"))
@@ -537,12 +578,67 @@ pub struct ChainLink {
 }
 
 /// A status list position (draft-ietf-oauth-status-list §6.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct StatusIndex {
     /// The list.
     pub list_id: i64,
     /// The index in it.
     pub idx: u64,
+}
+
+/// An intent token's status list index, given before the token is signed
+/// ([`Store::reserve_token`], I-160), and what is still to be written.
+/// Hand it to [`Store::finish_token`] of the same store; dropping it instead
+/// gives an index that was only reserved back (nothing of it was written).
+#[derive(Debug)]
+pub struct TokenReservation {
+    jti: String,
+    index: StatusIndex,
+    /// The record still to be written, holding its reserved index (`None`:
+    /// the record is already durable).
+    pending: Option<Box<group::PendingToken>>,
+}
+
+impl TokenReservation {
+    /// A reservation whose token record is already durable (the default
+    /// [`Store::reserve_token`]).
+    pub fn durable(jti: String, index: StatusIndex) -> TokenReservation {
+        TokenReservation {
+            jti,
+            index,
+            pending: None,
+        }
+    }
+
+    /// The token's status list position (its `status` claim, §9.3.2).
+    pub fn index(&self) -> StatusIndex {
+        self.index
+    }
+
+    /// The token's `jti`.
+    pub fn jti(&self) -> &str {
+        &self.jti
+    }
+
+    /// A reservation whose record is still to be written (I-160).
+    pub(crate) fn reserved(pending: group::PendingToken) -> TokenReservation {
+        TokenReservation {
+            jti: pending.jti().to_owned(),
+            index: pending.index(),
+            pending: Some(Box::new(pending)),
+        }
+    }
+
+    /// The record still to be written, if any.
+    pub(crate) fn into_pending(self) -> Option<Box<group::PendingToken>> {
+        self.pending
+    }
+
+    /// Whether the token record is already durable (nothing left to write
+    /// but the audit entry).
+    pub fn is_durable(&self) -> bool {
+        self.pending.is_none()
+    }
 }
 
 /// A kept token record.

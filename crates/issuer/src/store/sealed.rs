@@ -534,6 +534,21 @@ impl Store for SealedStore {
     async fn token_record(&self, jti: &str) -> Result<Option<TokenRecord>, StoreError> {
         self.inner.token_record(jti).await
     }
+    async fn reserve_token(
+        &self,
+        token: NewTokenRecord,
+        list_size: u32,
+        random: u64,
+    ) -> Result<crate::store::TokenReservation, StoreError> {
+        self.inner.reserve_token(token, list_size, random).await
+    }
+    async fn finish_token(
+        &self,
+        reservation: crate::store::TokenReservation,
+        audit: Option<crate::audit::AuditEntry>,
+    ) -> Result<Option<crate::audit::AuditRecord>, StoreError> {
+        self.inner.finish_token(reservation, audit).await
+    }
     async fn revoke_token(&self, jti: &str, at_ms: i64) -> Result<u64, StoreError> {
         self.inner.revoke_token(jti, at_ms).await
     }

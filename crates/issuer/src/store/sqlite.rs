@@ -26,7 +26,7 @@ use super::group::{GroupCommit, RegistrationWrite, Write, Written};
 use super::{AgentRecord, ClientRecord, JsonMap, NewRegistration, Store, StoreError};
 use super::{
     ChainLink, NewTokenRecord, RegistrationActivity, RevokedRegistration, StatusIndex,
-    StoredStatusList, TokenRecord,
+    StoredStatusList, TokenRecord, TokenReservation,
 };
 use crate::audit::{AuditCheckpoint, AuditEntry, AuditRecord};
 
@@ -144,6 +144,12 @@ impl SqliteStore {
     /// against that). The default is [`super::group::MAX_GROUP`].
     pub fn set_write_group_limit(&self, n: usize) {
         self.writes.set_max_group(n);
+    }
+
+    /// How many write groups (transactions, each one WAL fsync) this store
+    /// committed so far; tests count the commits of an issuance (I-160).
+    pub fn write_groups_committed(&self) -> u64 {
+        self.writes.commits()
     }
 
     async fn migrated(pool: SqlitePool) -> Result<SqliteStore, StoreError> {
@@ -448,7 +454,8 @@ impl Store for SqliteStore {
     // ---- token records, status lists, lifecycle (issue 13) ---------------
 
     /// Group commit (I-155): see [`super::group`]; the status list bitmap
-    /// is written once per group.
+    /// is written once per group. The index is chosen inside the group,
+    /// against the stored bitmap and the indices reserved in memory (I-160).
     async fn record_token(
         &self,
         token: NewTokenRecord,
@@ -461,13 +468,58 @@ impl Store for SqliteStore {
                 "0",
             ));
         }
-        let write = Write::Token {
+        self.writes.load_lists(&self.pool).await?;
+        let write = Write::Record {
             token: Box::new(token),
             list_size,
             random,
         };
         match self.writes.submit(&self.pool, write).await? {
-            Written::Token(index) => Ok(index),
+            Written::Record(index) => Ok(index),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Phase 1 of I-160: the index is reserved in memory (the store is the
+    /// only writer of its file); nothing is written yet.
+    async fn reserve_token(
+        &self,
+        token: NewTokenRecord,
+        list_size: u32,
+        random: u64,
+    ) -> Result<TokenReservation, StoreError> {
+        if list_size == 0 {
+            return Err(backend(
+                format_args!("token {}: status list size", token.jti),
+                "0",
+            ));
+        }
+        let pending = self
+            .writes
+            .reserve(&self.pool, token, list_size, random)
+            .await?;
+        Ok(TokenReservation::reserved(pending))
+    }
+
+    /// Phase 2 of I-160: the token record and its audit entry are ONE
+    /// queued write, so an issuance waits for one group commit.
+    async fn finish_token(
+        &self,
+        reservation: TokenReservation,
+        audit: Option<AuditEntry>,
+    ) -> Result<Option<AuditRecord>, StoreError> {
+        let Some(pending) = reservation.into_pending() else {
+            return match audit {
+                Some(entry) => Ok(Some(self.append_audit(entry).await?)),
+                None => Ok(None),
+            };
+        };
+        let write = Write::Token {
+            pending,
+            audit: audit.map(Box::new),
+        };
+        match self.writes.submit(&self.pool, write).await? {
+            Written::Token(record) => Ok(record.map(|r| *r)),
             other => Err(unexpected(&other)),
         }
     }

@@ -105,6 +105,7 @@ macro_rules! store_suite_pair {
 // Topic modules (one per concern; each adds its checks to the list below).
 mod limits;
 mod registry;
+mod reservations;
 // Issue 14, the PostgreSQL work: the rest of the contract and concurrency.
 mod audit_chain;
 mod change_feed;
@@ -161,6 +162,7 @@ store_suite! {
     limits::i114_stats_count_the_registry_and_report_the_pool,
     group_commit::i155_cancelled_callers_do_not_lose_other_writes,
     group_commit::i159_duplicate_jti_fails_only_its_caller,
+    reservations::i160_reserve_then_finish_records_token_and_entry,
 }
 
 store_suite_pair! {
