@@ -11,6 +11,8 @@ use std::sync::Arc;
 use ajwt_issuer::audit::{AuditEntry, AuditEvent, AuditRecord, ChainVerifier, GENESIS_HASH};
 use ajwt_issuer::store::sqlite::SqliteStore;
 use ajwt_issuer::store::{Store, StoreError};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use common::*;
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
@@ -527,4 +529,43 @@ async fn rfc7009_i100_token_and_registration_revocations_are_recorded() {
     assert_eq!(all[3].registration_id.as_deref(), Some(reg_id.as_str()));
     let text = serde_json::to_string(&all).unwrap();
     assert!(!text.contains(&token), "the token is in the audit trail");
+}
+
+/// I-180: an intent token's payload is the RFC 8785 form of its claims
+/// (checked with serde_jcs, not the issuer's writer), so the audit trail's
+/// intent hash (§9.4.1, I-101) is the SHA-256 of the payload bytes exactly as
+/// signed; tokens with delegation, workflow and non-ASCII members too.
+#[tokio::test]
+async fn i180_intent_token_payload_is_its_jcs_form_and_hashes_to_the_audit_intent_hash() {
+    let h = Harness::new().await;
+    let admin = h.token_with_scopes(&[REGISTER, GENERATE]).await;
+    let agent = TestAgent::new("jcs-payload-agent");
+    h.register(&admin, &agent).await;
+    let mut tokens = Vec::new();
+    for scopes in [&["repo:read"][..], &["repo:read", "repo:write"][..]] {
+        let r = h.intent(&admin, &agent.request(scopes)).await;
+        assert_eq!(r.status, 200, "{r:?}");
+        tokens.push(r.json["access_token"].as_str().unwrap().to_owned());
+    }
+    let all = records(&h).await;
+    intact(&all);
+    for token in &tokens {
+        let payload = URL_SAFE_NO_PAD
+            .decode(token.split('.').nth(1).unwrap())
+            .unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+        assert_eq!(
+            String::from_utf8(serde_jcs::to_vec(&value).unwrap()).unwrap(),
+            String::from_utf8(payload.clone()).unwrap(),
+            "the payload is its own JCS form"
+        );
+        let issued = all
+            .iter()
+            .find(|r| r.jti.as_deref() == value["jti"].as_str())
+            .expect("one token_issued record per token");
+        assert_eq!(
+            issued.intent_hash.as_deref(),
+            Some(hex::encode(Sha256::digest(&payload)).as_str())
+        );
+    }
 }

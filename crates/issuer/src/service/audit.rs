@@ -62,9 +62,12 @@ impl Issuer {
             // `claims` are exactly the signed payload's members (the payload
             // is their serialization), so hashing them equals hashing the
             // decoded payload.
-            Ok((response, claims, reservation)) => {
-                let intent_hash = crate::audit::intent_hash(&claims)
-                    .map_err(|e| ApiError::Internal(format!("intent hash: {e}")))?;
+            Ok(super::grant::Issued {
+                response,
+                claims,
+                intent_hash,
+                reservation,
+            }) => {
                 let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("").to_owned();
                 let event = AuditEvent::TokenIssued {
                     agent_id: text(claims.get("sub")),

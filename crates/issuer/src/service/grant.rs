@@ -95,10 +95,10 @@ impl Issuer {
         req: TokenRequest,
         proof: Option<&ajwt_jose::VerifiedProof>,
     ) -> Result<TokenResponse, ApiError> {
-        let (response, _, reservation) = self.issue(req, proof, "").await?;
+        let issued = self.issue(req, proof, "").await?;
         // No client, no audit entry: the record alone (I-160).
-        self.store.finish_token(reservation, None).await?;
-        Ok(response)
+        self.store.finish_token(issued.reservation, None).await?;
+        Ok(issued.response)
     }
 
     /// The grant for the client `client_id` (`""`: not known, e.g. an
@@ -240,9 +240,16 @@ impl Issuer {
             Ok(Value::Object(map)) => map,
             _ => return Err(ApiError::Internal("intent claims are not an object".into())),
         };
+        // The payload is the claims' RFC 8785 form (I-180): the audit
+        // trail's intent hash (§9.4.1, I-101) is then the SHA-256 of the
+        // payload as signed, computed once, and anyone holding the token can
+        // check it without a canonicalizer.
+        let payload = crate::audit::jcs_object_bytes(&claims)
+            .map_err(|e| ApiError::Internal(format!("intent claims: {e}")))?;
+        let intent_hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&payload));
         let token = self
             .key_ring()
-            .sign(TYP_INTENT_TOKEN, &claims)
+            .sign_payload(TYP_INTENT_TOKEN, &payload)
             .map_err(|e| ApiError::Internal(e.to_string()))?;
         // A token no resource server would take in one header is refused,
         // not issued (I-66).
@@ -264,14 +271,25 @@ impl Issuer {
             expires_in: Some(lifetime),
             scope: Some(scope),
         };
-        Ok((response, claims, reservation))
+        Ok(Issued {
+            response,
+            claims,
+            intent_hash,
+            reservation,
+        })
     }
 }
 
-/// A signed intent token not yet handed out: the response, its claims and
-/// its reservation (I-160).
-pub(crate) type Issued = (
-    TokenResponse,
-    serde_json::Map<String, Value>,
-    crate::store::TokenReservation,
-);
+/// A signed intent token not yet handed out (I-160).
+pub(crate) struct Issued {
+    /// The token response.
+    pub response: TokenResponse,
+    /// The signed claims.
+    pub claims: serde_json::Map<String, Value>,
+    /// Lowercase hex SHA-256 of the signed payload, which is the claims' JCS
+    /// form: the intent hash of the audit trail (§9.4.1, I-101, I-180).
+    pub intent_hash: String,
+    /// The token's status-index reservation: the token may be handed out
+    /// only once [`crate::store::Store::finish_token`] made it durable.
+    pub reservation: crate::store::TokenReservation,
+}
