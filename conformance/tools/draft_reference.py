@@ -1,4 +1,4 @@
-"""The reference code of draft-goswami-agentic-jwt-00, Section 5.3.2
+r"""The reference code of draft-goswami-agentic-jwt-00, Section 5.3.2
 ("Reference Implementation (Python)"), copied VERBATIM: only the 7-column
 artwork margin of the Internet-Draft was removed. Do not "fix" it: the
 conformance vectors, the CPython oracle tests (crates/checksum/tests) and the
