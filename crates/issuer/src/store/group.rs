@@ -89,52 +89,23 @@ pub(super) enum Written {
     Audit(Box<AuditRecord>),
 }
 
-type Reply = oneshot::Sender<Result<Written, StoreError>>;
-
-/// A queued write, its caller's reply channel and its queue slot (released
-/// when the write was taken into a group, even if its caller is gone).
-type Pending = (Write, Reply, OwnedSemaphorePermit);
-
 /// The group-commit state: queued writes, the slots bounding them and the
 /// lock held while a group is written.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(super) struct GroupCommit {
-    pending: std::sync::Mutex<VecDeque<Pending>>,
-    slots: Arc<Semaphore>,
-    lock: Arc<tokio::sync::Mutex<()>>,
-    /// Most writes per group ([`MAX_GROUP`]; 1 turns group commit off).
-    max_group: std::sync::atomic::AtomicUsize,
+    /// The queue and its groups ([`Batcher`], shared with the PostgreSQL
+    /// store's token batches).
+    batcher: Batcher<Write, Written>,
     /// Groups committed so far (tests count the commits of an issuance).
     commits: Arc<std::sync::atomic::AtomicU64>,
     /// Status list allocation, kept in memory (I-160).
     alloc: Arc<Allocator>,
 }
 
-impl Default for GroupCommit {
-    fn default() -> Self {
-        GroupCommit {
-            pending: std::sync::Mutex::default(),
-            slots: Arc::new(Semaphore::new(MAX_QUEUED)),
-            lock: Arc::default(),
-            max_group: std::sync::atomic::AtomicUsize::new(MAX_GROUP),
-            commits: Arc::default(),
-            alloc: Arc::default(),
-        }
-    }
-}
-
 impl GroupCommit {
-    fn queue(&self) -> std::sync::MutexGuard<'_, VecDeque<Pending>> {
-        // The queue is valid whatever a panicking holder did.
-        self.pending
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
     /// Sets the most writes per group, clamped to `1..=MAX_GROUP`.
     pub(super) fn set_max_group(&self, n: usize) {
-        self.max_group
-            .store(n.clamp(1, MAX_GROUP), std::sync::atomic::Ordering::Relaxed);
+        self.batcher.set_max_group(n);
     }
 
     /// How many groups were committed by this store so far.
@@ -171,71 +142,22 @@ impl GroupCommit {
         pool: &SqlitePool,
         write: Write,
     ) -> Result<Written, StoreError> {
-        use tokio::sync::oneshot::error::TryRecvError;
-        let permit = self
-            .slots
-            .clone()
-            .acquire_owned()
+        let (pool, commits, alloc) = (
+            pool.clone(),
+            Arc::clone(&self.commits),
+            Arc::clone(&self.alloc),
+        );
+        self.batcher
+            .submit(write, move |writes| {
+                let (pool, commits, alloc) =
+                    (pool.clone(), Arc::clone(&commits), Arc::clone(&alloc));
+                async move {
+                    let results = write_group(&pool, &alloc, writes).await?;
+                    commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    Ok(results)
+                }
+            })
             .await
-            .map_err(|e| backend("write queue", e))?;
-        let (tx, mut rx) = oneshot::channel();
-        self.queue().push_back((write, tx, permit));
-        loop {
-            let lock = self.lock.clone().lock_owned().await;
-            match rx.try_recv() {
-                // Written by a group another caller started.
-                Ok(result) => return result,
-                Err(TryRecvError::Closed) => {
-                    return Err(StoreError::Backend("write cancelled".into()))
-                }
-                Err(TryRecvError::Empty) => {}
-            }
-            let group = {
-                let mut queue = self.queue();
-                let max = self.max_group.load(std::sync::atomic::Ordering::Relaxed);
-                let n = queue.len().min(max);
-                queue.drain(..n).collect::<Vec<_>>()
-            };
-            let pool = pool.clone();
-            let commits = Arc::clone(&self.commits);
-            let alloc = Arc::clone(&self.alloc);
-            // Spawned: the group is written to the end (and its callers
-            // answered) even if this caller is cancelled meanwhile.
-            let writer = tokio::spawn(async move {
-                let _lock = lock;
-                let mut writes = Vec::with_capacity(group.len());
-                let mut replies = Vec::with_capacity(group.len());
-                for (write, reply, permit) in group {
-                    drop(permit);
-                    writes.push(write);
-                    replies.push(reply);
-                }
-                match write_group(&pool, &alloc, writes).await {
-                    Ok(results) => {
-                        commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        for (result, reply) in results.into_iter().zip(replies) {
-                            let _ = reply.send(result);
-                        }
-                    }
-                    Err(e) => {
-                        for reply in replies {
-                            let _ = reply.send(Err(e.clone()));
-                        }
-                    }
-                }
-            });
-            writer
-                .await
-                .map_err(|e| backend("group commit writer task", e))?;
-            match rx.try_recv() {
-                Ok(result) => return result,
-                Err(TryRecvError::Closed) => {
-                    return Err(StoreError::Backend("write not written".into()))
-                }
-                // Beyond this group's bound: in the next one.
-                Err(TryRecvError::Empty) => {}
-            }
-        }
     }
 }
 
@@ -1094,7 +1016,7 @@ impl Allocator {
     }
 }
 
-// ---- a generic batcher (the PostgreSQL store's token records, I-159) -------
+// ---- the batcher: every group of GroupCommit, and the PostgreSQL store's token records (I-159)
 
 /// An item waiting for its batch, its caller's reply and its queue slot.
 type Queued<I, O> = (
@@ -1109,6 +1031,8 @@ pub(super) struct Batcher<I, O> {
     pending: std::sync::Mutex<VecDeque<Queued<I, O>>>,
     slots: Arc<Semaphore>,
     lock: Arc<tokio::sync::Mutex<()>>,
+    /// Most items per batch ([`MAX_GROUP`]; 1 turns grouping off).
+    max_group: std::sync::atomic::AtomicUsize,
 }
 
 impl<I, O> std::fmt::Debug for Batcher<I, O> {
@@ -1123,15 +1047,23 @@ impl<I, O> Default for Batcher<I, O> {
             pending: std::sync::Mutex::default(),
             slots: Arc::new(Semaphore::new(MAX_QUEUED)),
             lock: Arc::default(),
+            max_group: std::sync::atomic::AtomicUsize::new(MAX_GROUP),
         }
     }
 }
 
 impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
     fn queue(&self) -> std::sync::MutexGuard<'_, VecDeque<Queued<I, O>>> {
+        // The queue is valid whatever a panicking holder did.
         self.pending
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Sets the most items per batch, clamped to `1..=MAX_GROUP`.
+    pub(super) fn set_max_group(&self, n: usize) {
+        self.max_group
+            .store(n.clamp(1, MAX_GROUP), std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Queues `item`; the caller that takes the batch runs `write` on up
@@ -1166,7 +1098,8 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
             }
             let batch = {
                 let mut queue = self.queue();
-                let n = queue.len().min(MAX_GROUP);
+                let max = self.max_group.load(std::sync::atomic::Ordering::Relaxed);
+                let n = queue.len().min(max);
                 queue.drain(..n).collect::<Vec<_>>()
             };
             let write = write.clone();
