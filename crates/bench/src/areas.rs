@@ -118,6 +118,8 @@ struct Point {
     errors: u64,
     first_error: Option<String>,
     server_cpu_us_per_req: f64,
+    /// Context switches of the server's threads per request.
+    server_switches_per_req: f64,
     generator_cpu_share: f64,
 }
 
@@ -128,11 +130,15 @@ where
 {
     let mut runs = Vec::new();
     let (mut cpu, mut ok, mut gen_cpu, mut wall) = (0.0, 0u64, 0.0, 0.0);
+    let mut switches = 0u64;
     for _ in 0..repeats.max(1) {
+        let w0: u64 = servers.iter().map(|s| s.switches()).sum();
         let s0: f64 = servers.iter().map(|s| s.cpu()).sum();
         let g0 = server::cpu_seconds(std::process::id()).unwrap_or(0.0);
         let r = run().await;
         let s1: f64 = servers.iter().map(|s| s.cpu()).sum();
+        let w1: u64 = servers.iter().map(|s| s.switches()).sum();
+        switches += w1.saturating_sub(w0);
         let g1 = server::cpu_seconds(std::process::id()).unwrap_or(0.0);
         cpu += s1 - s0;
         gen_cpu += g1 - g0;
@@ -163,6 +169,11 @@ where
         errors,
         first_error,
         server_cpu_us_per_req: if ok > 0 { cpu * 1e6 / ok as f64 } else { 0.0 },
+        server_switches_per_req: if ok > 0 {
+            switches as f64 / ok as f64
+        } else {
+            0.0
+        },
         generator_cpu_share: if wall > 0.0 { gen_cpu / wall } else { 0.0 },
     }
 }
@@ -290,6 +301,7 @@ async fn kind_rows(
     let mut first_error = None;
     let mut gen_notes = Vec::new();
     let mut cpu_at_top = 0.0;
+    let mut switches_at_top = 0.0;
     for &c in concurrencies {
         let dur = Duration::from_secs_f64(s.secs);
         let p = repeat(servers, s.repeats, false, || {
@@ -299,6 +311,7 @@ async fn kind_rows(
         errors += p.errors;
         first_error = first_error.or(p.first_error.clone());
         cpu_at_top = p.server_cpu_us_per_req;
+        switches_at_top = p.server_switches_per_req;
         gen_notes.push(format!("c={c}: {:.0}%", p.generator_cpu_share * 100.0));
         let tput = p.median.throughput();
         summary.throughput.push(tput);
@@ -341,6 +354,7 @@ async fn kind_rows(
         p99 < 2.0 && p.median.errors == 0,
     ));
     gen_notes.push(format!("fixed rate: {:.0}%", p.generator_cpu_share * 100.0));
+    let fixed_cpu = (p.server_cpu_us_per_req, p.server_switches_per_req);
     let mut cpu_row = Row::info(
         format!(
             "{label}, server CPU per request (concurrency {})",
@@ -355,6 +369,17 @@ async fn kind_rows(
         );
     }
     area.rows.push(cpu_row);
+    area.rows.push(Row::info(
+        format!(
+            "{label}, server CPU and context switches per request (fixed {}/s; concurrency {})",
+            thousands(rate),
+            concurrencies.last().copied().unwrap_or(0)
+        ),
+        format!(
+            "{:.0} µs and {:.1} switches; {:.0} µs and {:.1} switches",
+            fixed_cpu.0, fixed_cpu.1, cpu_at_top, switches_at_top
+        ),
+    ));
     area.rows.push(Row::target(
         format!("{label}, errors (non-2xx or transport, all runs)"),
         match &first_error {
@@ -432,6 +457,11 @@ pub async fn http(s: &Settings) -> Result<Area, String> {
             t.join("http-ES256-tmpfs"),
             "ES256 agent_checksum grant, data dir on tmpfs (fsync free)".to_owned(),
         ));
+    }
+    // BENCH_HTTP_ONLY=<label>[;<label>...]: measure only these variants
+    // (A/B experiments while developing; the full run measures all).
+    if let Ok(only) = std::env::var("BENCH_HTTP_ONLY") {
+        variants.retain(|(_, _, label)| only.split(';').any(|o| o == label));
     }
     // The disk's own floor for the fixed-rate p99: what one durable commit
     // costs here, measured in this run in the data directories' filesystem.

@@ -33,6 +33,28 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
     Some((utime + stime) / clk_tck())
 }
 
+/// Context switches (voluntary + involuntary) of every thread of a
+/// process so far, from `/proc/<pid>/task/*/status`. Threads that already
+/// ended are not counted (the server's threads live as long as it does).
+pub fn context_switches(pid: u32) -> Option<u64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut total = 0;
+    for task in tasks.flatten() {
+        let Ok(status) = std::fs::read_to_string(task.path().join("status")) else {
+            continue;
+        };
+        for line in status.lines() {
+            let v = line
+                .strip_prefix("voluntary_ctxt_switches:")
+                .or_else(|| line.strip_prefix("nonvoluntary_ctxt_switches:"));
+            if let Some(n) = v.and_then(|v| v.trim().parse::<u64>().ok()) {
+                total += n;
+            }
+        }
+    }
+    Some(total)
+}
+
 /// A `/proc/<pid>/status` value in kB (e.g. `VmHWM`).
 pub fn status_kb(pid: u32, key: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -194,6 +216,11 @@ impl Server {
     /// CPU seconds so far.
     pub fn cpu(&self) -> f64 {
         cpu_seconds(self.pid()).unwrap_or(0.0)
+    }
+
+    /// Context switches of all its threads so far.
+    pub fn switches(&self) -> u64 {
+        context_switches(self.pid()).unwrap_or(0)
     }
 
     /// Peak resident set size (`VmHWM`) in MB.

@@ -23,11 +23,11 @@ RAW="$OUT/raw-verification"
 if [[ -z "${BENCH_REPORT_ONLY:-}" ]]; then
   rm -rf "$RAW"
   for i in $(seq "$REPEATS"); do
-    rm -rf "$TARGET/criterion/verify_"* "$TARGET/criterion/breakdown_"*
-    cargo bench -p ajwt-issuer -p ajwt-verifier --bench verify -- "${ARGS[@]}" --noplot >"$OUT/verification.log" 2>&1 \
+    rm -rf "$TARGET/criterion/verify_"* "$TARGET/criterion/breakdown_"* "$TARGET/criterion/paired_"*
+    AJWT_BENCH_PAIRED="$TARGET/criterion" cargo bench -p ajwt-issuer -p ajwt-verifier --bench verify -- "${ARGS[@]}" --noplot >"$OUT/verification.log" 2>&1 \
       || { tail -40 "$OUT/verification.log"; exit 1; }
     mkdir -p "$RAW/$i"
-    cp -r "$TARGET/criterion/verify_"* "$TARGET/criterion/breakdown_"* "$RAW/$i/"
+    cp -r "$TARGET/criterion/verify_"* "$TARGET/criterion/breakdown_"* "$TARGET/criterion/paired_"* "$RAW/$i/"
   done
 fi
 python3 - "$RAW" "$OUT" "$(git rev-parse --short HEAD)" <<'EOF'
@@ -59,15 +59,21 @@ for rep in repeats:
         b0 = median_ns(bd, "b_without_status_list")
         proof = median_ns(bd, "verify_dpop_proof_alone")
         proof_sig = median_ns(bd, "proof_signature_only")
+        # The ratios of the interleaved paired rounds (see `paired` in
+        # verify.rs): robust to load that comes and goes between criterion's
+        # functions. The values stay criterion's medians.
+        with open(os.path.join(CRIT, f"paired_{alg}", "ratios.json")) as f:
+            paired = json.load(f)
+        rb, rc, rb0 = paired["b_over_a"], paired["c_over_a"], paired["b0_over_a"]
         base = f"raw josekit signature verification of the same token: {a/1000:.1f} µs"
         rows.append({"measure": f"{alg} intent token, full verification without DPoP, status list checked (cached list)",
-                     "value": fmt(b), "baseline": base, "ratio": round(b / a, 3),
-                     "target": "≤ 1.1×", "met": b / a <= 1.1})
+                     "value": fmt(b), "baseline": base, "ratio": round(rb, 3),
+                     "target": "≤ 1.1×", "met": rb <= 1.1})
         rows.append({"measure": f"{alg} intent token, full verification with a fresh DPoP proof, status list checked",
-                     "value": fmt(c), "baseline": base, "ratio": round(c / a, 3),
-                     "target": "≤ 2.1×", "met": c / a <= 2.1})
+                     "value": fmt(c), "baseline": base, "ratio": round(rc, 3),
+                     "target": "≤ 2.1×", "met": rc <= 2.1})
         rows.append({"measure": f"{alg} full verification without DPoP and without the status-list check",
-                     "value": fmt(b0), "baseline": base, "ratio": round(b0 / a, 3),
+                     "value": fmt(b0), "baseline": base, "ratio": round(rb0, 3),
                      "target": None, "met": None})
         rows.append({"measure": f"{alg} DPoP proof verification alone (RFC 9449 §4.3)",
                      "value": fmt(proof), "baseline": f"the proof's signature check alone: {proof_sig/1000:.1f} µs",
@@ -80,7 +86,8 @@ for i in range(len(all_rows[0])):
     rows.append(dict(cands[len(cands) // 2]))
 
 notes = [
-    f"Criterion medians; each ratio is the median over {len(repeats)} repeat(s) of the ratio within one repeat (`crates/verifier/benches/run.sh`); tokens issued by the real issuer; "
+    f"Values: criterion medians. Ratios of the full verifications: interleaved paired rounds in the same bench binary (41 rounds; each round times 150 calls of the raw check, the full verification with and without the status list, and the full verification with DPoP, back to back in a rotating order, and divides within the round), median over rounds, then the median over {len(repeats)} repeat(s) (`crates/verifier/benches/run.sh`). "
+    "Criterion measures one function for seconds after another, so on this shared machine a ratio of two criterion medians moves by ±10% with other processes' load. Tokens issued by the real issuer; "
     "the raw baseline is josekit's deserialize_compact with a verifier built once (header parse, base64, signature).",
     "With DPoP the floor is 2× (the proof is one more signature verification); the remainder is proof parsing, "
     "htu normalization, ath, the thumbprint binding and the replay cache insert.",

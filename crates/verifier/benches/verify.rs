@@ -351,7 +351,116 @@ fn bench(c: &mut Criterion) {
             })
         });
         group.finish();
+
+        // AJWT_BENCH_PAIRED=<dir> (set by run.sh): the paired rounds.
+        if let Some(dir) = std::env::var_os("AJWT_BENCH_PAIRED") {
+            paired(&rt, case, &route, &*jv, std::path::Path::new(&dir));
+        }
     }
+}
+
+/// Interleaved paired rounds (issue 15: ratios against a baseline measured
+/// in the same run, on a shared and noisy machine). Criterion measures each
+/// function for seconds, one after the other, so load from other processes
+/// that comes and goes between two functions shows up as a ratio. Here every
+/// round times `PAIRED_ITERS` calls of each of (a) raw josekit, (b) full
+/// verification, (b0) full without the status list and (c) full with a DPoP
+/// proof back to back (in a rotating order), and each ratio is taken within
+/// the round; the median over `PAIRED_ROUNDS` rounds goes to
+/// `<dir>/paired_<alg>/ratios.json` for `run.sh`.
+fn paired(
+    rt: &tokio::runtime::Runtime,
+    case: &Case,
+    route: &Requirements,
+    jv: &dyn JwsVerifier,
+    dir: &std::path::Path,
+) {
+    const PAIRED_ROUNDS: usize = 41;
+    const PAIRED_ITERS: usize = 150;
+    let v_b = case.verifier_with_status(PopPolicy::Disabled);
+    let v_b0 = case.verifier(PopPolicy::Disabled);
+    let v_c = case.verifier_with_status(PopPolicy::Required);
+    let bearer = [format!("Bearer {}", case.token)];
+    let bearer: Vec<&str> = bearer.iter().map(String::as_str).collect();
+    let dpop_auth = [format!("DPoP {}", case.token)];
+    let dpop_auth: Vec<&str> = dpop_auth.iter().map(String::as_str).collect();
+    let parts = RequestParts {
+        method: "POST",
+        url: URL,
+        authorization: &bearer,
+        dpop: &[],
+    };
+    // Warm-up of every path (the status list fetched and cached).
+    run_now(rt, v_b.verify(&parts, route)).unwrap();
+    run_now(rt, v_b0.verify(&parts, route)).unwrap();
+    let time = |f: &mut dyn FnMut()| {
+        let t = std::time::Instant::now();
+        for _ in 0..PAIRED_ITERS {
+            f();
+        }
+        t.elapsed().as_nanos() as f64 / PAIRED_ITERS as f64
+    };
+    let (mut rb, mut rb0, mut rc) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..PAIRED_ROUNDS {
+        // Fresh proofs (new jti each: the replay cache is live), made
+        // outside the timing.
+        let proofs: Vec<String> = (0..PAIRED_ITERS)
+            .map(|_| {
+                case.agent
+                    .proof("POST", URL, Some(&case.token), None, case.now)
+                    .unwrap()
+            })
+            .collect();
+        let mut next_proof = proofs.iter();
+        let mut a = || {
+            josekit::jws::deserialize_compact(std::hint::black_box(&case.token), jv).unwrap();
+        };
+        let mut b = || {
+            run_now(rt, v_b.verify(std::hint::black_box(&parts), route)).unwrap();
+        };
+        let mut b0 = || {
+            run_now(rt, v_b0.verify(std::hint::black_box(&parts), route)).unwrap();
+        };
+        let mut c = || {
+            let proof = next_proof.next().unwrap();
+            let dpop = [proof.as_str()];
+            let parts = RequestParts {
+                method: "POST",
+                url: URL,
+                authorization: &dpop_auth,
+                dpop: &dpop,
+            };
+            run_now(rt, v_c.verify(&parts, route)).unwrap();
+        };
+        let mut t = [0f64; 4];
+        for k in 0..4 {
+            let which = (k + round) % 4;
+            t[which] = match which {
+                0 => time(&mut a),
+                1 => time(&mut b),
+                2 => time(&mut b0),
+                _ => time(&mut c),
+            };
+        }
+        rb.push(t[1] / t[0]);
+        rb0.push(t[2] / t[0]);
+        rc.push(t[3] / t[0]);
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let out = json!({
+        "rounds": PAIRED_ROUNDS,
+        "iters": PAIRED_ITERS,
+        "b_over_a": median(rb),
+        "b0_over_a": median(rb0),
+        "c_over_a": median(rc),
+    });
+    let dir = dir.join(format!("paired_{}", case.name));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("ratios.json"), out.to_string()).unwrap();
+    eprintln!("paired {}: {out}", case.name);
 }
 
 criterion_group!(benches, bench);

@@ -100,6 +100,11 @@ pub(super) struct GroupCommit {
     commits: Arc<std::sync::atomic::AtomicU64>,
     /// Status list allocation, kept in memory (I-160).
     alloc: Arc<Allocator>,
+    /// Whether token/audit groups take the fast path (I-181); off only in
+    /// tests comparing the two paths.
+    careful_only: Arc<std::sync::atomic::AtomicBool>,
+    /// Groups committed by the fast path (I-181).
+    fast_commits: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl GroupCommit {
@@ -111,6 +116,17 @@ impl GroupCommit {
     /// How many groups were committed by this store so far.
     pub(super) fn commits(&self) -> u64 {
         self.commits.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// How many of them the fast path committed (I-181).
+    pub(super) fn fast_commits(&self) -> u64 {
+        self.fast_commits.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Turns the fast path of token/audit groups off (`false`) or on.
+    pub(super) fn set_fast(&self, on: bool) {
+        self.careful_only
+            .store(!on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Reserves a status list index for `token` (phase 1 of I-160): nothing
@@ -147,13 +163,22 @@ impl GroupCommit {
             Arc::clone(&self.commits),
             Arc::clone(&self.alloc),
         );
+        let (careful_only, fast_commits) = (
+            Arc::clone(&self.careful_only),
+            Arc::clone(&self.fast_commits),
+        );
         self.batcher
             .submit(write, move |writes| {
                 let (pool, commits, alloc) =
                     (pool.clone(), Arc::clone(&commits), Arc::clone(&alloc));
+                let fast = !careful_only.load(std::sync::atomic::Ordering::Relaxed);
+                let fast_commits = Arc::clone(&fast_commits);
                 async move {
-                    let results = write_group(&pool, &alloc, writes).await?;
+                    let (results, was_fast) = write_group(&pool, &alloc, writes, fast).await?;
                     commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if was_fast {
+                        fast_commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
                     Ok(results)
                 }
             })
@@ -186,13 +211,26 @@ struct GroupState {
     written: Vec<IndexHold>,
 }
 
-/// Writes `writes` in one transaction. `Err`: the
+/// Writes `writes` in one transaction (by the fast path when `fast` and
+/// the group is eligible; the results say whether it was). `Err`: the
 /// whole group failed (nothing of it committed, or the commit failed).
 async fn write_group(
     pool: &SqlitePool,
     alloc: &Arc<Allocator>,
     writes: Vec<Write>,
-) -> Result<Vec<WriteResult>, StoreError> {
+    fast: bool,
+) -> Result<(Vec<WriteResult>, bool), StoreError> {
+    if fast && fast::eligible(&writes) {
+        match fast::write(pool, &writes).await {
+            Ok(records) => return Ok((fast::settle(writes, records), true)),
+            // Rolled back: the group is written again statement by
+            // statement below, which refuses a write alone or fails the
+            // group exactly as before (I-181).
+            Err(e) => {
+                tracing::debug!(error = %e, "fast write group rolled back; writing it statement by statement")
+            }
+        }
+    }
     // Dropping `tx` on an early return rolls the group back.
     let mut tx = pool
         .begin_with("BEGIN IMMEDIATE")
@@ -207,12 +245,363 @@ async fn write_group(
     for hold in state.written.drain(..) {
         hold.commit();
     }
-    Ok(results)
+    Ok((results, false))
 }
 
 /// The outcome of one write inside a group: `Err` is that write's own
 /// refusal (it changed nothing).
 type WriteResult = Result<Written, StoreError>;
+
+/// The fast path of the hot groups (issue 15, I-181): a group of intent
+/// token records and audit appends only, written in four round trips to
+/// the connection's thread whatever its size (BEGIN; one read of the audit
+/// head and the group's status lists; every write statement of the group
+/// as ONE multi-statement query; COMMIT) instead of one round trip per
+/// statement. sqlx runs each SQLite connection on its own thread, so every
+/// round trip is two context switches; at a steady 1,000 tokens/s they
+/// were most of the server's CPU per token.
+///
+/// The path is optimistic: any failure (a duplicate `jti`, an index
+/// already stored by another writer of the file, I/O) rolls the whole
+/// transaction back and the group is written again by the
+/// statement-by-statement path, which decides what is refused alone and
+/// what fails the group. The statements, their order and the in-memory
+/// bookkeeping are the same; `fast_and_careful_paths_store_the_same_rows`
+/// pins that.
+mod fast {
+    use std::collections::BTreeMap;
+
+    use sqlx::pool::PoolConnection;
+    use sqlx::sqlite::{SqliteArguments, SqliteConnection, SqlitePool, SqliteRow};
+    use sqlx::{Arguments as _, Row as _, Sqlite};
+
+    use super::{GroupList, PendingToken, Write, WriteResult, Written};
+    use crate::audit::{AuditEntry, AuditRecord};
+    use crate::store::StoreError;
+
+    /// A group the fast path may write: token records and audit appends.
+    pub(super) fn eligible(writes: &[Write]) -> bool {
+        writes
+            .iter()
+            .all(|w| matches!(w, Write::Token { .. } | Write::Audit(_)))
+    }
+
+    /// Why the fast path gave up (the careful path runs next).
+    #[derive(Debug, thiserror::Error)]
+    pub(super) enum Fallback {
+        #[error("{0}")]
+        Sql(#[from] sqlx::Error),
+        #[error("argument: {0}")]
+        Arg(String),
+        #[error("{0}")]
+        State(String),
+    }
+
+    /// Statements and their `?` arguments, in order, run as one query.
+    struct Batch<'q> {
+        sql: String,
+        args: SqliteArguments<'q>,
+    }
+
+    impl<'q> Batch<'q> {
+        fn push(&mut self, sql: &str) {
+            self.sql.push_str(sql);
+            self.sql.push_str(";\n");
+        }
+
+        fn arg<T>(&mut self, v: T) -> Result<(), Fallback>
+        where
+            T: 'q + sqlx::Encode<'q, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+        {
+            self.args.add(v).map_err(|e| Fallback::Arg(e.to_string()))
+        }
+    }
+
+    /// The audit records of the group's writes, in order (`None` for a
+    /// token written without an entry).
+    pub(super) type Records = Vec<Option<AuditRecord>>;
+
+    /// A pooled connection inside a transaction this module began with SQL
+    /// of its own (sqlx does not know of it): dropped before
+    /// [`Conn::done`] (an error, or the task dropped at shutdown), the
+    /// connection is closed rather than returned to the pool, so the open
+    /// transaction ends with it and no other user ever sees it.
+    struct Conn(Option<PoolConnection<Sqlite>>);
+
+    impl Conn {
+        fn get(&mut self) -> Result<&mut SqliteConnection, Fallback> {
+            self.0
+                .as_deref_mut()
+                .ok_or_else(|| Fallback::State("connection gone".into()))
+        }
+
+        /// The transaction ended: the connection goes back to the pool.
+        fn done(mut self) {
+            drop(self.0.take());
+        }
+    }
+
+    impl Drop for Conn {
+        fn drop(&mut self) {
+            if let Some(conn) = self.0.as_mut() {
+                conn.close_on_drop();
+            }
+        }
+    }
+
+    /// Writes the group in one transaction, or rolls it back.
+    pub(super) async fn write(pool: &SqlitePool, writes: &[Write]) -> Result<Records, Fallback> {
+        let mut conn = Conn(Some(pool.acquire().await?));
+        match write_in(conn.get()?, writes).await {
+            Ok(records) => {
+                conn.done();
+                Ok(records)
+            }
+            Err(e) => {
+                // The transaction may be open (a statement of the batch
+                // failed): rolled back here, or ended by closing the
+                // connection if even that fails.
+                if sqlx::query("ROLLBACK").execute(conn.get()?).await.is_ok() {
+                    conn.done();
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// BEGIN and the reads (one round trip), then every statement and the
+    /// COMMIT (one round trip).
+    async fn write_in(conn: &mut SqliteConnection, writes: &[Write]) -> Result<Records, Fallback> {
+        // One read: the audit chain's head (2 columns) and the stored row
+        // of every status list the group's indices were reserved in
+        // (4 columns), under the write lock.
+        let mut list_ids: Vec<i64> = writes
+            .iter()
+            .filter_map(|w| match w {
+                Write::Token { pending, .. } => Some(pending.hold.list_id),
+                _ => None,
+            })
+            .collect();
+        list_ids.sort_unstable();
+        list_ids.dedup();
+        let mut read = String::from(
+            "BEGIN IMMEDIATE;\nSELECT seq, record_hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+        );
+        let mut read_args = SqliteArguments::default();
+        for id in &list_ids {
+            read.push_str(
+                ";\nSELECT list_id, size, allocated, used FROM status_lists WHERE list_id = ?",
+            );
+            read_args
+                .add(*id)
+                .map_err(|e| Fallback::Arg(e.to_string()))?;
+        }
+        let rows: Vec<SqliteRow> = sqlx::query_with(&read, read_args)
+            .fetch_all(&mut *conn)
+            .await?;
+        let (mut seq, mut prev_hash) = (1u64, crate::audit::GENESIS_HASH.to_owned());
+        let mut lists: BTreeMap<i64, GroupList> = BTreeMap::new();
+        let mut stored_sizes: BTreeMap<i64, i64> = BTreeMap::new();
+        for row in &rows {
+            if row.len() == 2 {
+                let last: i64 = row.try_get(0)?;
+                seq = u64::try_from(last)
+                    .map_err(|e| Fallback::State(format!("audit head seq: {e}")))?
+                    .saturating_add(1);
+                prev_hash = row.try_get(1)?;
+            } else {
+                let id: i64 = row.try_get(0)?;
+                stored_sizes.insert(id, row.try_get(1)?);
+                let list = GroupList {
+                    allocated: row.try_get(2)?,
+                    used: row.try_get(3)?,
+                    dirty: false,
+                };
+                lists.insert(id, list);
+            }
+        }
+        let mut batch = Batch {
+            sql: String::new(),
+            args: SqliteArguments::default(),
+        };
+        for w in writes {
+            let Write::Token { pending, .. } = w else {
+                continue;
+            };
+            let hold = &pending.hold;
+            match (stored_sizes.get(&hold.list_id), lists.get(&hold.list_id)) {
+                // Stored: its size checked and its bitmap taken in memory
+                // (as `group_list` does).
+                (Some(size), Some(list)) => {
+                    if *size != i64::from(hold.size) {
+                        return Err(Fallback::State(format!(
+                            "status list {}: size {size} stored, {} reserved",
+                            hold.list_id, hold.size
+                        )));
+                    }
+                    hold.alloc.merge(hold.list_id, &list.allocated);
+                }
+                // Created by an earlier token of this group.
+                (None, Some(_)) => {}
+                // Reserved in memory, not stored yet: created first.
+                (_, None) => {
+                    let allocated = vec![0u8; (hold.size as usize).div_ceil(8)];
+                    batch.push(
+                        "INSERT INTO status_lists (list_id, size, allocated, used, created_at_ms) \
+                         VALUES (?, ?, ?, 0, ?)",
+                    );
+                    batch.arg(hold.list_id)?;
+                    batch.arg(i64::from(hold.size))?;
+                    batch.arg(allocated.clone())?;
+                    batch.arg(hold.created_at_ms)?;
+                    let list = GroupList {
+                        allocated,
+                        used: 0,
+                        dirty: false,
+                    };
+                    lists.insert(hold.list_id, list);
+                }
+            }
+        }
+        let mut records: Records = Vec::with_capacity(writes.len());
+        for w in writes {
+            match w {
+                Write::Token { pending, audit } => {
+                    token(&mut batch, &mut lists, pending)?;
+                    records.push(match audit {
+                        Some(entry) => Some(append(&mut batch, &mut seq, &mut prev_hash, entry)?),
+                        None => None,
+                    });
+                }
+                Write::Audit(entry) => {
+                    records.push(Some(append(&mut batch, &mut seq, &mut prev_hash, entry)?));
+                }
+                _ => return Err(Fallback::State("not a fast-path write".into())),
+            }
+        }
+        for (id, list) in lists.iter().filter(|(_, l)| l.dirty) {
+            batch.push("UPDATE status_lists SET allocated = ?, used = ? WHERE list_id = ?");
+            batch.arg(list.allocated.clone())?;
+            batch.arg(list.used)?;
+            batch.arg(*id)?;
+        }
+        batch.sql.push_str("COMMIT");
+        let Batch { sql, args } = batch;
+        sqlx::query_with(&sql, args).execute(&mut *conn).await?;
+        Ok(records)
+    }
+
+    /// The record's statements (as `insert_token`), its index marked.
+    fn token<'q>(
+        batch: &mut Batch<'q>,
+        lists: &mut BTreeMap<i64, GroupList>,
+        pending: &'q PendingToken,
+    ) -> Result<(), Fallback> {
+        let PendingToken { token, hold } = pending;
+        let list = lists
+            .get_mut(&hold.list_id)
+            .ok_or_else(|| Fallback::State(format!("status list {}: not read", hold.list_id)))?;
+        if crate::status::is_allocated(&list.allocated, hold.idx) {
+            return Err(Fallback::State(format!(
+                "status list {} index {} is already used",
+                hold.list_id, hold.idx
+            )));
+        }
+        if !crate::status::allocate(&mut list.allocated, hold.idx) {
+            return Err(Fallback::State(format!(
+                "status list {} has no index {}",
+                hold.list_id, hold.idx
+            )));
+        }
+        list.used += 1;
+        list.dirty = true;
+        batch.push(
+            "INSERT INTO intent_tokens (jti, agent_id, registration_id, client_id, iat, exp, \
+             list_id, idx) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        );
+        batch.arg(token.jti.as_str())?;
+        batch.arg(token.agent_id.as_str())?;
+        batch.arg(token.registration_id.as_str())?;
+        batch.arg(token.client_id.as_str())?;
+        batch.arg(token.iat)?;
+        batch.arg(token.exp)?;
+        batch.arg(hold.list_id)?;
+        batch.arg(i64::from(hold.idx))?;
+        for (kind, value) in token.links() {
+            batch.push(
+                "INSERT OR IGNORE INTO intent_token_links (jti, kind, value) VALUES (?, ?, ?)",
+            );
+            batch.arg(token.jti.as_str())?;
+            batch.arg(kind)?;
+            batch.arg(value)?;
+        }
+        let at_ms = token.iat.saturating_mul(1000);
+        batch.push(
+            "INSERT INTO registration_activity (registration_id, agent_id, first_token_at_ms, \
+             last_token_at_ms) VALUES (?, ?, ?, ?) ON CONFLICT (registration_id) DO UPDATE \
+             SET first_token_at_ms = MIN(COALESCE(first_token_at_ms, excluded.first_token_at_ms), excluded.first_token_at_ms), \
+             last_token_at_ms = MAX(COALESCE(last_token_at_ms, 0), excluded.last_token_at_ms)",
+        );
+        batch.arg(token.registration_id.as_str())?;
+        batch.arg(token.agent_id.as_str())?;
+        batch.arg(at_ms)?;
+        batch.arg(at_ms)?;
+        Ok(())
+    }
+
+    /// The audit record after the head (as `audit`), the head advanced.
+    fn append(
+        batch: &mut Batch<'_>,
+        seq: &mut u64,
+        prev_hash: &mut String,
+        entry: &AuditEntry,
+    ) -> Result<AuditRecord, Fallback> {
+        let detail = serde_json::to_string(&entry.detail)
+            .map_err(|e| Fallback::State(format!("audit detail: {e}")))?;
+        let record = AuditRecord::chain(entry.clone(), *seq, prev_hash.clone())
+            .map_err(|e| Fallback::State(format!("audit record: {e}")))?;
+        let seq_i64 =
+            i64::try_from(record.seq).map_err(|e| Fallback::State(format!("audit seq: {e}")))?;
+        batch.push(
+            "INSERT INTO audit_log (seq, time_ms, event, client_id, agent_id, registration_id, \
+             jti, error_code, intent_hash, detail, prev_hash, record_hash) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        );
+        batch.arg(seq_i64)?;
+        batch.arg(record.time_ms)?;
+        batch.arg(record.event.clone())?;
+        batch.arg(record.client_id.clone())?;
+        batch.arg(record.agent_id.clone())?;
+        batch.arg(record.registration_id.clone())?;
+        batch.arg(record.jti.clone())?;
+        batch.arg(record.error_code.clone())?;
+        batch.arg(record.intent_hash.clone())?;
+        batch.arg(detail)?;
+        batch.arg(record.prev_hash.clone())?;
+        batch.arg(record.record_hash.clone())?;
+        *seq = record.seq.saturating_add(1);
+        prev_hash.clone_from(&record.record_hash);
+        Ok(record)
+    }
+
+    /// After the COMMIT: every reserved index is used for good and each
+    /// caller gets its result.
+    pub(super) fn settle(writes: Vec<Write>, records: Records) -> Vec<WriteResult> {
+        writes
+            .into_iter()
+            .zip(records)
+            .map(|(w, record)| match (w, record) {
+                (Write::Token { pending, .. }, record) => {
+                    let PendingToken { hold, .. } = *pending;
+                    hold.commit();
+                    Ok(Written::Token(record.map(Box::new)))
+                }
+                (Write::Audit(_), Some(record)) => Ok(Written::Audit(Box::new(record))),
+                _ => Err(StoreError::Backend("write group: fast path result".into())),
+            })
+            .collect()
+    }
+}
 
 async fn write_all(
     conn: &mut SqliteConnection,
@@ -620,15 +1009,7 @@ async fn insert_token(
             Fail::Group(fail("insert", &e))
         }
     })?;
-    let mut links: Vec<(&str, &str)> = Vec::new();
-    for link in &token.chain {
-        links.push(("agent", &link.agent_id));
-        if let Some(reg) = &link.registration_id {
-            links.push(("registration", reg));
-        }
-    }
-    links.extend(token.ancestors.iter().map(|a| ("ancestor", a.as_str())));
-    for (kind, value) in links {
+    for (kind, value) in token.links() {
         sqlx::query(
             "INSERT OR IGNORE INTO intent_token_links (jti, kind, value) VALUES (?1, ?2, ?3)",
         )
@@ -643,8 +1024,8 @@ async fn insert_token(
     sqlx::query(
         "INSERT INTO registration_activity (registration_id, agent_id, first_token_at_ms, \
          last_token_at_ms) VALUES (?1, ?2, ?3, ?3) ON CONFLICT (registration_id) DO UPDATE \
-         SET first_token_at_ms = COALESCE(first_token_at_ms, excluded.first_token_at_ms), \
-         last_token_at_ms = excluded.last_token_at_ms",
+         SET first_token_at_ms = MIN(COALESCE(first_token_at_ms, excluded.first_token_at_ms), excluded.first_token_at_ms), \
+         last_token_at_ms = MAX(COALESCE(last_token_at_ms, 0), excluded.last_token_at_ms)",
     )
     .bind(&token.registration_id)
     .bind(&token.agent_id)
@@ -982,13 +1363,20 @@ impl Allocator {
     fn merge(&self, list_id: i64, stored: &[u8]) {
         let mut state = self.lock();
         if let Some(list) = state.lists.get_mut(&list_id) {
+            let mut changed = false;
             for (m, d) in list.taken.iter_mut().zip(stored) {
+                changed |= *d & !*m != 0;
                 *m |= *d;
             }
-            let used = (0..list.size)
-                .filter(|i| crate::status::is_allocated(&list.taken, *i))
-                .count();
-            list.used = u32::try_from(used).unwrap_or(list.size);
+            // Recounted only when another writer's index was taken (this
+            // runs once per group; a count over the whole list is 65,536
+            // bit tests at the default size, I-181).
+            if changed {
+                let used = (0..list.size)
+                    .filter(|i| crate::status::is_allocated(&list.taken, *i))
+                    .count();
+                list.used = u32::try_from(used).unwrap_or(list.size);
+            }
         }
         if list_id >= state.next_id {
             state.next_id = list_id.saturating_add(1);

@@ -568,6 +568,23 @@ pub struct NewTokenRecord {
     pub ancestors: Vec<String>,
 }
 
+impl NewTokenRecord {
+    /// Its rows of `intent_token_links` as (kind, value): each chain agent
+    /// (`agent`) with its registration (`registration`) when known, then
+    /// each ancestor `jti` (`ancestor`).
+    pub(crate) fn links(&self) -> Vec<(&'static str, &str)> {
+        let mut links = Vec::new();
+        for link in &self.chain {
+            links.push(("agent", link.agent_id.as_str()));
+            if let Some(reg) = &link.registration_id {
+                links.push(("registration", reg.as_str()));
+            }
+        }
+        links.extend(self.ancestors.iter().map(|a| ("ancestor", a.as_str())));
+        links
+    }
+}
+
 /// One agent of a delegation chain.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ChainLink {

@@ -1853,15 +1853,7 @@ async fn record_tokens(
         }
         l.used += 1;
         l.dirty = true;
-        let mut links: Vec<(&str, &str)> = Vec::new();
-        for link in &token.chain {
-            links.push(("agent", &link.agent_id));
-            if let Some(reg) = &link.registration_id {
-                links.push(("registration", reg));
-            }
-        }
-        links.extend(token.ancestors.iter().map(|a| ("ancestor", a.as_str())));
-        for (kind, value) in links {
+        for (kind, value) in token.links() {
             sqlx::query(
                 "INSERT INTO intent_token_links (jti, kind, value) VALUES ($1, $2, $3) \
                  ON CONFLICT DO NOTHING",
@@ -1878,8 +1870,8 @@ async fn record_tokens(
             "INSERT INTO registration_activity AS a (registration_id, agent_id, \
              first_token_at_ms, last_token_at_ms) VALUES ($1, $2, $3, $3) \
              ON CONFLICT (registration_id) DO UPDATE \
-             SET first_token_at_ms = COALESCE(a.first_token_at_ms, EXCLUDED.first_token_at_ms), \
-             last_token_at_ms = EXCLUDED.last_token_at_ms",
+             SET first_token_at_ms = LEAST(a.first_token_at_ms, EXCLUDED.first_token_at_ms), \
+             last_token_at_ms = GREATEST(a.last_token_at_ms, EXCLUDED.last_token_at_ms)",
         )
         .bind(&token.registration_id)
         .bind(&token.agent_id)
