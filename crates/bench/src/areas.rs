@@ -559,6 +559,10 @@ pub async fn http(s: &Settings) -> Result<Area, String> {
         if alg == "ES256" {
             es256.push((label.clone(), summary, raw));
         }
+        area.rows.push(Row::info(
+            format!("{label}, peak RSS of ajwt serve (VmHWM, every run above)"),
+            format!("{:.0} MB", server.peak_rss_mb()),
+        ));
         if label == "ES256 agent_checksum grant" {
             let (id, secret) = server::admin_client(&dir)?;
             let cc = Arc::new(vec![server::client_credentials_request(&id, &secret)]);

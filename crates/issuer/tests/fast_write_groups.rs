@@ -191,6 +191,7 @@ async fn i181_fast_and_careful_paths_store_the_same_rows() {
     let careful = SqliteStore::open(&careful_db).await.unwrap();
     careful.set_fast_write_groups(false);
     const N: u64 = 150;
+    const LONE: u64 = 5;
     for store in [&fast, &careful] {
         // Sequential reservations (the same indices in both stores), then
         // every finish in flight at once (many writes per group).
@@ -215,20 +216,27 @@ async fn i181_fast_and_careful_paths_store_the_same_rows() {
         for t in tasks {
             t.await.unwrap().unwrap();
         }
+        // Then a few alone: one-write groups, which always take the fast
+        // path (groups of more than 8 writes do not).
+        for i in N..N + LONE {
+            issue(&store, token(i), i.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+                .await
+                .unwrap();
+        }
     }
-    assert!(fast.write_groups_fast() > 0, "the fast path was taken");
+    assert!(fast.write_groups_fast() >= LONE, "the fast path was taken");
     assert!(
         fast.write_groups_committed() < N,
         "groups held several writes ({} groups)",
         fast.write_groups_committed()
     );
     assert_eq!(careful.write_groups_fast(), 0);
-    chain_intact(&fast, N as usize).await;
-    chain_intact(&careful, N as usize).await;
+    chain_intact(&fast, (N + LONE) as usize).await;
+    chain_intact(&careful, (N + LONE) as usize).await;
     fast.close().await;
     careful.close().await;
     let (a, b) = (rows(&fast_db).await, rows(&careful_db).await);
-    assert_eq!(a.tokens.len(), N as usize);
+    assert_eq!(a.tokens.len(), (N + LONE) as usize);
     assert_eq!(a.lists.len(), 3);
     assert!(!a.links.is_empty());
     assert_eq!(a.tokens, b.tokens);
@@ -250,8 +258,9 @@ async fn i181_a_duplicate_jti_in_a_fast_group_is_refused_alone() {
     let store = SqliteStore::open(&db).await.unwrap();
     issue(&store, token(7), 1).await.unwrap();
     let store = Arc::new(store);
-    // Ten writes in flight, the fifth a second `jti-0007`.
-    let tasks: Vec<_> = (0..10u64)
+    // Eight writes in flight (at most one fast group's worth), the fifth a
+    // second `jti-0007`.
+    let tasks: Vec<_> = (0..8u64)
         .map(|k| {
             let store = Arc::clone(&store);
             let t = if k == 4 { token(7) } else { token(100 + k) };
@@ -266,15 +275,15 @@ async fn i181_a_duplicate_jti_in_a_fast_group_is_refused_alone() {
     }
     assert_eq!(refused.len(), 1, "{refused:?}");
     assert_eq!(refused[0].0, 4);
-    chain_intact(&store, 10).await;
+    chain_intact(&store, 8).await;
     store.close().await;
     let r = rows(&db).await;
-    assert_eq!(r.tokens.len(), 10);
+    assert_eq!(r.tokens.len(), 8);
     // Bits are exactly the stored indices: the refused one was given back.
     let stored: BTreeSet<u32> = r.indices.values().map(|(_, i)| *i as u32).collect();
     let bits: BTreeSet<u32> = r.lists.values().flat_map(|l| l.1.clone()).collect();
     assert_eq!(stored, bits);
-    assert_eq!(r.lists.values().map(|l| l.2).sum::<i64>(), 10);
+    assert_eq!(r.lists.values().map(|l| l.2).sum::<i64>(), 8);
 }
 
 /// I-182: the background checkpointer copies committed WAL frames into the
