@@ -248,6 +248,34 @@ async fn write_group(
     Ok((results, false))
 }
 
+/// The write statements of a group, shared by the fast path (I-181), which
+/// runs them as one multi-statement query, and the statement-by-statement
+/// path. Anonymous `?` placeholders: a multi-statement query binds its
+/// arguments in order across its statements.
+const SQL_CREATE_LIST: &str = "INSERT INTO status_lists (list_id, size, allocated, used, \
+     created_at_ms) VALUES (?, ?, ?, 0, ?)";
+/// See [`SQL_CREATE_LIST`]: a list's bitmap and count, once per group.
+const SQL_UPDATE_LIST: &str = "UPDATE status_lists SET allocated = ?, used = ? WHERE list_id = ?";
+/// See [`SQL_CREATE_LIST`]: a token record at its index.
+const SQL_INSERT_TOKEN: &str = "INSERT INTO intent_tokens (jti, agent_id, registration_id, \
+     client_id, iat, exp, list_id, idx) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+/// See [`SQL_CREATE_LIST`]: one row of [`NewTokenRecord::links`].
+const SQL_INSERT_LINK: &str =
+    "INSERT OR IGNORE INTO intent_token_links (jti, kind, value) VALUES (?, ?, ?)";
+/// See [`SQL_CREATE_LIST`]: the registration's earliest and latest token
+/// (the token's `iat` in ms, bound twice).
+const SQL_UPSERT_ACTIVITY: &str = "INSERT INTO registration_activity (registration_id, agent_id, \
+     first_token_at_ms, last_token_at_ms) VALUES (?, ?, ?, ?) ON CONFLICT (registration_id) DO \
+     UPDATE SET first_token_at_ms = MIN(COALESCE(first_token_at_ms, \
+     excluded.first_token_at_ms), excluded.first_token_at_ms), \
+     last_token_at_ms = MAX(COALESCE(last_token_at_ms, 0), excluded.last_token_at_ms)";
+/// See [`SQL_CREATE_LIST`]: one chained audit record.
+const SQL_INSERT_AUDIT: &str = "INSERT INTO audit_log (seq, time_ms, event, client_id, agent_id, \
+     registration_id, jti, error_code, intent_hash, detail, prev_hash, record_hash) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+/// The audit chain's head: its last `seq` and `record_hash`.
+const SQL_AUDIT_HEAD: &str = "SELECT seq, record_hash FROM audit_log ORDER BY seq DESC LIMIT 1";
+
 /// The outcome of one write inside a group: `Err` is that write's own
 /// refusal (it changed nothing).
 type WriteResult = Result<Written, StoreError>;
@@ -276,6 +304,10 @@ mod fast {
     use sqlx::{Arguments as _, Row as _, Sqlite};
 
     use super::{GroupList, PendingToken, Write, WriteResult, Written};
+    use super::{
+        SQL_AUDIT_HEAD, SQL_CREATE_LIST, SQL_INSERT_AUDIT, SQL_INSERT_LINK, SQL_INSERT_TOKEN,
+        SQL_UPDATE_LIST, SQL_UPSERT_ACTIVITY,
+    };
     use crate::audit::{AuditEntry, AuditRecord};
     use crate::store::StoreError;
 
@@ -395,9 +427,7 @@ mod fast {
             .collect();
         list_ids.sort_unstable();
         list_ids.dedup();
-        let mut read = String::from(
-            "BEGIN IMMEDIATE;\nSELECT seq, record_hash FROM audit_log ORDER BY seq DESC LIMIT 1",
-        );
+        let mut read = format!("BEGIN IMMEDIATE;\n{SQL_AUDIT_HEAD}");
         let mut read_args = SqliteArguments::default();
         for id in &list_ids {
             read.push_str(
@@ -457,10 +487,7 @@ mod fast {
                 // Reserved in memory, not stored yet: created first.
                 (_, None) => {
                     let allocated = vec![0u8; (hold.size as usize).div_ceil(8)];
-                    batch.push(
-                        "INSERT INTO status_lists (list_id, size, allocated, used, created_at_ms) \
-                         VALUES (?, ?, ?, 0, ?)",
-                    );
+                    batch.push(SQL_CREATE_LIST);
                     batch.arg(hold.list_id)?;
                     batch.arg(i64::from(hold.size))?;
                     batch.arg(allocated.clone())?;
@@ -491,7 +518,7 @@ mod fast {
             }
         }
         for (id, list) in lists.iter().filter(|(_, l)| l.dirty) {
-            batch.push("UPDATE status_lists SET allocated = ?, used = ? WHERE list_id = ?");
+            batch.push(SQL_UPDATE_LIST);
             batch.arg(list.allocated.clone())?;
             batch.arg(list.used)?;
             batch.arg(*id)?;
@@ -526,10 +553,7 @@ mod fast {
         }
         list.used += 1;
         list.dirty = true;
-        batch.push(
-            "INSERT INTO intent_tokens (jti, agent_id, registration_id, client_id, iat, exp, \
-             list_id, idx) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        );
+        batch.push(SQL_INSERT_TOKEN);
         batch.arg(token.jti.as_str())?;
         batch.arg(token.agent_id.as_str())?;
         batch.arg(token.registration_id.as_str())?;
@@ -539,20 +563,13 @@ mod fast {
         batch.arg(hold.list_id)?;
         batch.arg(i64::from(hold.idx))?;
         for (kind, value) in token.links() {
-            batch.push(
-                "INSERT OR IGNORE INTO intent_token_links (jti, kind, value) VALUES (?, ?, ?)",
-            );
+            batch.push(SQL_INSERT_LINK);
             batch.arg(token.jti.as_str())?;
             batch.arg(kind)?;
             batch.arg(value)?;
         }
         let at_ms = token.iat.saturating_mul(1000);
-        batch.push(
-            "INSERT INTO registration_activity (registration_id, agent_id, first_token_at_ms, \
-             last_token_at_ms) VALUES (?, ?, ?, ?) ON CONFLICT (registration_id) DO UPDATE \
-             SET first_token_at_ms = MIN(COALESCE(first_token_at_ms, excluded.first_token_at_ms), excluded.first_token_at_ms), \
-             last_token_at_ms = MAX(COALESCE(last_token_at_ms, 0), excluded.last_token_at_ms)",
-        );
+        batch.push(SQL_UPSERT_ACTIVITY);
         batch.arg(token.registration_id.as_str())?;
         batch.arg(token.agent_id.as_str())?;
         batch.arg(at_ms)?;
@@ -573,11 +590,7 @@ mod fast {
             .map_err(|e| Fallback::State(format!("audit record: {e}")))?;
         let seq_i64 =
             i64::try_from(record.seq).map_err(|e| Fallback::State(format!("audit seq: {e}")))?;
-        batch.push(
-            "INSERT INTO audit_log (seq, time_ms, event, client_id, agent_id, registration_id, \
-             jti, error_code, intent_hash, detail, prev_hash, record_hash) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        );
+        batch.push(SQL_INSERT_AUDIT);
         batch.arg(seq_i64)?;
         batch.arg(record.time_ms)?;
         batch.arg(record.event.clone())?;
@@ -863,10 +876,10 @@ async fn flush_lists(
     state: &mut GroupState,
 ) -> Result<(), StoreError> {
     for (list_id, list) in state.lists.iter_mut().filter(|(_, l)| l.dirty) {
-        sqlx::query("UPDATE status_lists SET allocated = ?2, used = ?3 WHERE list_id = ?1")
-            .bind(list_id)
+        sqlx::query(SQL_UPDATE_LIST)
             .bind(&list.allocated)
             .bind(list.used)
+            .bind(list_id)
             .execute(&mut *conn)
             .await
             .map_err(|e| backend(format_args!("status list {list_id}: allocate"), e))?;
@@ -916,17 +929,14 @@ async fn group_list<'s>(
                 }
                 None => {
                     let allocated = vec![0u8; (hold.size as usize).div_ceil(8)];
-                    sqlx::query(
-                        "INSERT INTO status_lists (list_id, size, allocated, used, created_at_ms) \
-                         VALUES (?1, ?2, ?3, 0, ?4)",
-                    )
-                    .bind(list_id)
-                    .bind(i64::from(hold.size))
-                    .bind(&allocated)
-                    .bind(hold.created_at_ms)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(|e| fail("create", &e))?;
+                    sqlx::query(SQL_CREATE_LIST)
+                        .bind(list_id)
+                        .bind(i64::from(hold.size))
+                        .bind(&allocated)
+                        .bind(hold.created_at_ms)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(|e| fail("create", &e))?;
                     GroupList {
                         allocated,
                         used: 0,
@@ -999,51 +1009,42 @@ async fn insert_token(
     let jti = &token.jti;
     let fail = |what: &str, e: &dyn Display| backend(format_args!("token {jti}: {what}"), e);
     let group = |what: &'static str| move |e: sqlx::Error| Fail::Group(fail(what, &e));
-    sqlx::query(
-        "INSERT INTO intent_tokens (jti, agent_id, registration_id, client_id, iat, exp, \
-         list_id, idx) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )
-    .bind(&token.jti)
-    .bind(&token.agent_id)
-    .bind(&token.registration_id)
-    .bind(&token.client_id)
-    .bind(token.iat)
-    .bind(token.exp)
-    .bind(list_id)
-    .bind(i64::from(idx))
-    .execute(&mut *conn)
-    .await
-    .map_err(|e| {
-        if is_constraint(&e) {
-            Fail::Write(fail("insert", &e))
-        } else {
-            Fail::Group(fail("insert", &e))
-        }
-    })?;
-    for (kind, value) in token.links() {
-        sqlx::query(
-            "INSERT OR IGNORE INTO intent_token_links (jti, kind, value) VALUES (?1, ?2, ?3)",
-        )
+    sqlx::query(SQL_INSERT_TOKEN)
         .bind(&token.jti)
-        .bind(kind)
-        .bind(value)
+        .bind(&token.agent_id)
+        .bind(&token.registration_id)
+        .bind(&token.client_id)
+        .bind(token.iat)
+        .bind(token.exp)
+        .bind(list_id)
+        .bind(i64::from(idx))
         .execute(&mut *conn)
         .await
-        .map_err(group("insert link"))?;
+        .map_err(|e| {
+            if is_constraint(&e) {
+                Fail::Write(fail("insert", &e))
+            } else {
+                Fail::Group(fail("insert", &e))
+            }
+        })?;
+    for (kind, value) in token.links() {
+        sqlx::query(SQL_INSERT_LINK)
+            .bind(&token.jti)
+            .bind(kind)
+            .bind(value)
+            .execute(&mut *conn)
+            .await
+            .map_err(group("insert link"))?;
     }
     let at_ms = token.iat.saturating_mul(1000);
-    sqlx::query(
-        "INSERT INTO registration_activity (registration_id, agent_id, first_token_at_ms, \
-         last_token_at_ms) VALUES (?1, ?2, ?3, ?3) ON CONFLICT (registration_id) DO UPDATE \
-         SET first_token_at_ms = MIN(COALESCE(first_token_at_ms, excluded.first_token_at_ms), excluded.first_token_at_ms), \
-         last_token_at_ms = MAX(COALESCE(last_token_at_ms, 0), excluded.last_token_at_ms)",
-    )
-    .bind(&token.registration_id)
-    .bind(&token.agent_id)
-    .bind(at_ms)
-    .execute(&mut *conn)
-    .await
-    .map_err(group("registration activity"))?;
+    sqlx::query(SQL_UPSERT_ACTIVITY)
+        .bind(&token.registration_id)
+        .bind(&token.agent_id)
+        .bind(at_ms)
+        .bind(at_ms)
+        .execute(&mut *conn)
+        .await
+        .map_err(group("registration activity"))?;
     Ok(())
 }
 
@@ -1058,12 +1059,10 @@ async fn audit(
     entry: AuditEntry,
 ) -> Result<AuditRecord, StoreError> {
     if state.audit.is_none() {
-        let head = sqlx::query_as::<_, (i64, String)>(
-            "SELECT seq, record_hash FROM audit_log ORDER BY seq DESC LIMIT 1",
-        )
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(|e| backend("audit head", e))?;
+        let head = sqlx::query_as::<_, (i64, String)>(SQL_AUDIT_HEAD)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(|e| backend("audit head", e))?;
         state.audit = Some(match head {
             None => AuditHead {
                 seq: 1,
@@ -1085,26 +1084,22 @@ async fn audit(
     let record = AuditRecord::chain(entry, head.seq, head.prev_hash.clone())
         .map_err(|e| backend("audit record", e))?;
     let seq_i64 = i64::try_from(record.seq).map_err(|e| backend("audit seq", e))?;
-    sqlx::query(
-        "INSERT INTO audit_log (seq, time_ms, event, client_id, agent_id, registration_id, \
-         jti, error_code, intent_hash, detail, prev_hash, record_hash) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-    )
-    .bind(seq_i64)
-    .bind(record.time_ms)
-    .bind(&record.event)
-    .bind(&record.client_id)
-    .bind(&record.agent_id)
-    .bind(&record.registration_id)
-    .bind(&record.jti)
-    .bind(&record.error_code)
-    .bind(&record.intent_hash)
-    .bind(&detail)
-    .bind(&record.prev_hash)
-    .bind(&record.record_hash)
-    .execute(&mut *conn)
-    .await
-    .map_err(|e| backend(format_args!("cannot append audit record {}", record.seq), e))?;
+    sqlx::query(SQL_INSERT_AUDIT)
+        .bind(seq_i64)
+        .bind(record.time_ms)
+        .bind(&record.event)
+        .bind(&record.client_id)
+        .bind(&record.agent_id)
+        .bind(&record.registration_id)
+        .bind(&record.jti)
+        .bind(&record.error_code)
+        .bind(&record.intent_hash)
+        .bind(&detail)
+        .bind(&record.prev_hash)
+        .bind(&record.record_hash)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| backend(format_args!("cannot append audit record {}", record.seq), e))?;
     head.seq = record.seq.saturating_add(1);
     head.prev_hash = record.record_hash.clone();
     Ok(record)
