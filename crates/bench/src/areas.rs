@@ -115,6 +115,8 @@ const SATURATED_P99_MS: f64 = 200.0;
 /// Repeated runs of one point: the median run and totals.
 struct Point {
     median: LoadResult,
+    /// Median over the runs of each run's p50 (ms).
+    p50_median: f64,
     errors: u64,
     first_error: Option<String>,
     server_cpu_us_per_req: f64,
@@ -123,37 +125,41 @@ struct Point {
     generator_cpu_share: f64,
 }
 
-async fn repeat<F, Fut>(servers: &[&Server], repeats: usize, by_p99: bool, mut run: F) -> Point
+/// What one measured run cost the server and the generator.
+#[derive(Default)]
+struct Costs {
+    cpu: f64,
+    switches: u64,
+    gen_cpu: f64,
+    wall: f64,
+    requests: u64,
+}
+
+/// One run of `run`, with the server's CPU and context switches over it.
+async fn measure_once<Fut>(servers: &[&Server], costs: &mut Costs, run: Fut) -> LoadResult
 where
-    F: FnMut() -> Fut,
     Fut: std::future::Future<Output = LoadResult>,
 {
-    let mut runs = Vec::new();
-    let (mut cpu, mut ok, mut gen_cpu, mut wall) = (0.0, 0u64, 0.0, 0.0);
-    let mut switches = 0u64;
-    for _ in 0..repeats.max(1) {
-        let w0: u64 = servers.iter().map(|s| s.switches()).sum();
-        let s0: f64 = servers.iter().map(|s| s.cpu()).sum();
-        let g0 = server::cpu_seconds(std::process::id()).unwrap_or(0.0);
-        let r = run().await;
-        let s1: f64 = servers.iter().map(|s| s.cpu()).sum();
-        let w1: u64 = servers.iter().map(|s| s.switches()).sum();
-        switches += w1.saturating_sub(w0);
-        let g1 = server::cpu_seconds(std::process::id()).unwrap_or(0.0);
-        cpu += s1 - s0;
-        gen_cpu += g1 - g0;
-        wall += r.elapsed.as_secs_f64();
-        ok += r.ok + r.errors;
-        // A fixed-rate run far beyond the server's capacity (p99 over
-        // 200 ms) is not repeated: more runs only lengthen the queue.
-        let saturated = by_p99 && r.quantile_ms(0.99) > SATURATED_P99_MS;
-        runs.push(r);
-        if saturated {
-            break;
-        }
-    }
+    let w0: u64 = servers.iter().map(|s| s.switches()).sum();
+    let s0: f64 = servers.iter().map(|s| s.cpu()).sum();
+    let g0 = server::cpu_seconds(std::process::id()).unwrap_or(0.0);
+    let r = run.await;
+    let s1: f64 = servers.iter().map(|s| s.cpu()).sum();
+    let w1: u64 = servers.iter().map(|s| s.switches()).sum();
+    let g1 = server::cpu_seconds(std::process::id()).unwrap_or(0.0);
+    costs.switches += w1.saturating_sub(w0);
+    costs.cpu += s1 - s0;
+    costs.gen_cpu += g1 - g0;
+    costs.wall += r.elapsed.as_secs_f64();
+    costs.requests += r.ok + r.errors;
+    r
+}
+
+/// The median run of `runs` (by p99 or by throughput) and the totals.
+fn point(mut runs: Vec<LoadResult>, costs: &Costs, by_p99: bool) -> Point {
     let errors = runs.iter().map(|r| r.errors).sum();
     let first_error = runs.iter().find_map(|r| r.first_error.clone());
+    let p50_median = median(runs.iter().map(|r| r.quantile_ms(0.5)).collect());
     let key = |r: &LoadResult| {
         if by_p99 {
             r.quantile_ms(0.99)
@@ -164,18 +170,71 @@ where
     runs.sort_by(|a, b| key(a).total_cmp(&key(b)));
     let mid = runs.len() / 2;
     let median = runs.swap_remove(mid);
+    let ok = costs.requests;
     Point {
         median,
+        p50_median,
         errors,
         first_error,
-        server_cpu_us_per_req: if ok > 0 { cpu * 1e6 / ok as f64 } else { 0.0 },
+        server_cpu_us_per_req: if ok > 0 { costs.cpu * 1e6 / ok as f64 } else { 0.0 },
         server_switches_per_req: if ok > 0 {
-            switches as f64 / ok as f64
+            costs.switches as f64 / ok as f64
         } else {
             0.0
         },
-        generator_cpu_share: if wall > 0.0 { gen_cpu / wall } else { 0.0 },
+        generator_cpu_share: if costs.wall > 0.0 {
+            costs.gen_cpu / costs.wall
+        } else {
+            0.0
+        },
     }
+}
+
+async fn repeat<F, Fut>(servers: &[&Server], repeats: usize, by_p99: bool, mut run: F) -> Point
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = LoadResult>,
+{
+    let mut runs = Vec::new();
+    let mut costs = Costs::default();
+    for _ in 0..repeats.max(1) {
+        let r = measure_once(servers, &mut costs, run()).await;
+        // A fixed-rate run far beyond the server's capacity (p99 over
+        // 200 ms) is not repeated: more runs only lengthen the queue.
+        let saturated = by_p99 && r.quantile_ms(0.99) > SATURATED_P99_MS;
+        runs.push(r);
+        if saturated {
+            break;
+        }
+    }
+    point(runs, &costs, by_p99)
+}
+
+/// [`repeat`] of two fixed-rate workloads whose p50s are compared, run in
+/// turn (a, b, a, b, ...): load from other processes that comes and goes
+/// on this shared machine then weighs on both alike.
+async fn repeat_interleaved<A, FA, B, FB>(
+    servers: &[&Server],
+    repeats: usize,
+    mut run_a: A,
+    mut run_b: B,
+) -> (Point, Point)
+where
+    A: FnMut() -> FA,
+    FA: std::future::Future<Output = LoadResult>,
+    B: FnMut() -> FB,
+    FB: std::future::Future<Output = LoadResult>,
+{
+    let (mut runs_a, mut runs_b) = (Vec::new(), Vec::new());
+    let (mut costs_a, mut costs_b) = (Costs::default(), Costs::default());
+    for _ in 0..repeats.max(1) {
+        runs_a.push(measure_once(servers, &mut costs_a, run_a()).await);
+        runs_b.push(measure_once(servers, &mut costs_b, run_b()).await);
+    }
+    (
+        point(runs_a, &costs_a, true),
+        point(runs_b, &costs_b, true),
+    )
 }
 
 /// The raw single-core signing rate of `alg` over `claims`, measured by
@@ -753,10 +812,6 @@ pub async fn growth(s: &Settings) -> Result<Area, String> {
             None,
         )
         .await;
-        let pc = repeat(&[&server], s.repeats, true, || {
-            load::open_loop(vec![server.addr], cached.clone(), rate, dur, 64)
-        })
-        .await;
         // Spread: uniformly random agents of the whole registry.
         let n_spread = (rate * s.rate_secs).ceil() as usize * s.repeats.max(1);
         let mut rng = rand::thread_rng();
@@ -764,16 +819,19 @@ pub async fn growth(s: &Settings) -> Result<Area, String> {
             .map(|_| scenario::token_request(rng.gen_range(0..size), wfs, &bearer))
             .collect::<Result<_, _>>()?;
         let spread = Arc::new(spread);
-        let ps = repeat(&[&server], s.repeats, true, || {
-            load::open_loop(vec![server.addr], spread.clone(), rate, dur, 64)
-        })
+        let (pc, ps) = repeat_interleaved(
+            &[&server],
+            s.repeats,
+            || load::open_loop(vec![server.addr], cached.clone(), rate, dur, 64),
+            || load::open_loop(vec![server.addr], spread.clone(), rate, dur, 64),
+        )
         .await;
         let rss = server.peak_rss_mb();
         drop(server);
         let bytes = server::dir_size(&dir);
-        let base = *base_p50.get_or_insert(pc.median.quantile_ms(0.5));
+        let base = *base_p50.get_or_insert(pc.p50_median);
         for (m, p) in [("cached agent", &pc), ("spread over all agents", &ps)] {
-            let p50 = p.median.quantile_ms(0.5);
+            let p50 = p.p50_median;
             let ratio = p50 / base;
             area.rows.push(
                 Row::target(
@@ -820,7 +878,7 @@ pub async fn growth(s: &Settings) -> Result<Area, String> {
         ));
     }
     area.notes.push(format!(
-        "Data directory {}. Agents seeded in-process through Issuer::open + Issuer::register_agent (the real store stack: SQLite WAL synchronous=FULL, encryption at rest, agent cache, audit trail), all sharing one P-256 JWK; then ajwt serve restarted on the data directory (core 0). {} workflows; agent i asks for step_1 of workflow i mod {}. Spread: uniformly random agents over the whole registry (cache misses).",
+        "Data directory {}. Agents seeded in-process through Issuer::open + Issuer::register_agent (the real store stack: SQLite WAL synchronous=FULL, encryption at rest, agent cache, audit trail), all sharing one P-256 JWK; then ajwt serve restarted on the data directory (core 0). {} workflows; agent i asks for step_1 of workflow i mod {}. Spread: uniformly random agents over the whole registry (cache misses; a registry within the agent cache's 10,000 entries is warm after the first run). The cached and the spread runs alternate (cached, spread, cached, ...) on the same server, so that load from other processes on this shared machine weighs on both; p50 is the median over the runs of each run's p50, p99 that of the median run by p99.",
         if s.tmpfs.is_some() { "on tmpfs (/dev/shm): every commit still runs SQLite's fsync, which costs nothing there, so the figures isolate the registry size from the disk (see the http area for the disk)" } else { "on disk" },
         thousands(s.workflows as f64),
         thousands(s.workflows as f64)

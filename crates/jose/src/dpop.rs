@@ -372,7 +372,7 @@ fn proof_key(
 /// access_token is Some, claim must equal ath(token); when expected_jkt is
 /// Some, the jwk thumbprint must equal it.
 pub fn verify_dpop_proof(proof: &str, check: &DpopCheck<'_>) -> Result<VerifiedProof, DpopError> {
-    use ajwt_json::Value as J;
+    use ajwt_json::BorrowedValue as J;
 
     let jws = CompactJws::parse(proof, check.max_len).map_err(|e| match e {
         JoseError::UnsupportedAlgorithm(alg) => DpopError::UnsupportedAlgorithm(alg),
@@ -407,7 +407,7 @@ pub fn verify_dpop_proof(proof: &str, check: &DpopCheck<'_>) -> Result<VerifiedP
             _ => DpopError::BadSignature,
         })?;
 
-    let claims = match ajwt_json::parse_strict(&jws.payload) {
+    let claims = match ajwt_json::parse_strict_borrowed(&jws.payload) {
         Ok(J::Object(members)) => J::Object(members),
         Ok(other) => {
             return Err(DpopError::InvalidClaims(format!(
@@ -438,7 +438,7 @@ pub fn verify_dpop_proof(proof: &str, check: &DpopCheck<'_>) -> Result<VerifiedP
                 "longer than {MAX_JTI_LEN} characters"
             )))
         }
-        Some(J::String(s)) => s.clone(),
+        Some(J::String(s)) => s.to_string(),
         Some(other) => {
             return Err(DpopError::InvalidJti(format!(
                 "a {}, not a string",
@@ -453,18 +453,22 @@ pub fn verify_dpop_proof(proof: &str, check: &DpopCheck<'_>) -> Result<VerifiedP
             found: htm.to_owned(),
         });
     }
-    let htu = normalize_htu(string_claim("htu")?).map_err(DpopError::InvalidHtu)?;
-    let expected_htu = normalize_htu(check.url).map_err(DpopError::InvalidRequestUrl)?;
-    if htu != expected_htu {
-        return Err(DpopError::HtuMismatch {
-            expected: expected_htu,
-            found: htu,
-        });
+    let htu_claim = string_claim("htu")?;
+    let htu = normalize_htu(htu_claim).map_err(DpopError::InvalidHtu)?;
+    // The same text normalizes to the same URI: the request URL is
+    // normalized only when the proof spelled it differently.
+    if htu_claim != check.url {
+        let expected_htu = normalize_htu(check.url).map_err(DpopError::InvalidRequestUrl)?;
+        if htu != expected_htu {
+            return Err(DpopError::HtuMismatch {
+                expected: expected_htu,
+                found: htu,
+            });
+        }
     }
     let iat = match claims.get("iat") {
         None => return Err(DpopError::MissingClaim("iat")),
-        Some(J::Number(n)) if n.is_integer_literal() => n
-            .as_str()
+        Some(J::Number(n)) if ajwt_json::literal_is_integer(n) => n
             .parse::<i64>()
             .map_err(|_| DpopError::InvalidIat(format!("{n} is out of range")))?,
         Some(J::Number(n)) => {

@@ -117,15 +117,16 @@ impl KeyMaterial {
     }
 }
 
-/// A verified, usable public signature key.
+/// A verified, usable public signature key. Cloning is cheap (reference
+/// counts only): a verifier hands out its keys per request (issue 15).
 #[derive(Clone)]
 pub struct PublicKey {
     material: KeyMaterial,
     /// Public members, then `kid`, `alg`, `use` when given.
-    jwk: Map<String, Value>,
-    kid: Option<String>,
+    jwk: std::sync::Arc<Map<String, Value>>,
+    kid: Option<std::sync::Arc<str>>,
     alg: Option<Alg>,
-    thumbprint: String,
+    thumbprint: std::sync::Arc<str>,
 }
 
 impl fmt::Debug for PublicKey {
@@ -241,10 +242,10 @@ impl PublicKey {
         }
         Ok(PublicKey {
             material,
-            jwk: public,
-            kid,
+            jwk: std::sync::Arc::new(public),
+            kid: kid.map(std::sync::Arc::from),
             alg,
-            thumbprint,
+            thumbprint: std::sync::Arc::from(thumbprint),
         })
     }
 

@@ -229,6 +229,50 @@ impl BorrowedValue<'_> {
     }
 }
 
+impl BorrowedValue<'_> {
+    /// Looks up an object member by name (`None` for non-objects); names are
+    /// unique, the reader refused duplicates.
+    pub fn get(&self, name: &str) -> Option<&Self> {
+        match self {
+            BorrowedValue::Object(members) => {
+                members.iter().find(|(k, _)| k == name).map(|(_, v)| v)
+            }
+            _ => None,
+        }
+    }
+
+    /// [`BorrowedValue::into_serde_json`] of a copy, for a part of a document
+    /// that is kept (e.g. the `cnf.jwk` of a token's claims).
+    pub fn to_serde_json(&self) -> serde_json::Value {
+        match self {
+            BorrowedValue::Null => serde_json::Value::Null,
+            BorrowedValue::Bool(b) => serde_json::Value::Bool(*b),
+            BorrowedValue::Number(text) => number_to_serde_json(text),
+            BorrowedValue::String(s) => serde_json::Value::String(s.as_ref().to_owned()),
+            BorrowedValue::Array(items) => {
+                serde_json::Value::Array(items.iter().map(BorrowedValue::to_serde_json).collect())
+            }
+            BorrowedValue::Object(members) => serde_json::Value::Object(
+                members
+                    .iter()
+                    .map(|(k, v)| (k.as_ref().to_owned(), v.to_serde_json()))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// A number literal the reader accepted as serde_json reads it (the number
+/// of [`Value::to_serde_json`]): lets code that checks claims read a literal
+/// with serde_json's integer rules without building a `serde_json::Value`
+/// tree (issue 15).
+pub fn literal_to_serde_number(text: &str) -> Option<serde_json::Number> {
+    match number_to_serde_json(text) {
+        serde_json::Value::Number(n) => Some(n),
+        _ => None,
+    }
+}
+
 /// A number literal (RFC 8259 grammar already checked) as serde_json reads
 /// it: a plain integer that fits 64 bits directly (what serde_json's own
 /// reader gives: `u64` when non-negative, else `i64`), anything else

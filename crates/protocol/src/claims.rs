@@ -4,6 +4,7 @@
 //! its dotted path in one pass. Signatures, expiry against the clock and
 //! audience matching are the verifier's job, not this module's.
 
+use ajwt_checksum::json::{literal_to_serde_number, BorrowedValue};
 use ajwt_checksum::{is_valid_agent_id, AgentChecksum};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -197,13 +198,95 @@ const OBJECT: &str = "object";
 const AUDIENCE: &str = "string or array of strings";
 const ID_SYNTAX: &str = "must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$";
 
+/// Read access to a decoded JSON value, so that [`validate_claims`] applies
+/// one set of rules to serde_json's values and to the strict reader's
+/// borrowed values (the verifier's path: no `serde_json` tree per token,
+/// issue 15). Numbers are read with serde_json's rules in both cases
+/// ([`ajwt_checksum::json::literal_to_serde_number`]).
+pub trait ClaimsJson: Sized {
+    /// The member `name` of an object (`None` when absent or not an object).
+    fn member(&self, name: &str) -> Option<&Self>;
+    /// True for `null`.
+    fn is_null(&self) -> bool;
+    /// The string, if this is one.
+    fn as_str(&self) -> Option<&str>;
+    /// The number as serde_json reads it, if this is one.
+    fn number(&self) -> Option<serde_json::Number>;
+    /// The items, if this is an array.
+    fn items(&self) -> Option<&[Self]>;
+    /// True for an object.
+    fn is_object(&self) -> bool;
+    /// A serde_json copy (for the parts of the claims that are kept as JSON).
+    fn to_serde(&self) -> Value;
+}
+
+impl ClaimsJson for Value {
+    fn member(&self, name: &str) -> Option<&Self> {
+        self.get(name)
+    }
+    fn is_null(&self) -> bool {
+        Value::is_null(self)
+    }
+    fn as_str(&self) -> Option<&str> {
+        Value::as_str(self)
+    }
+    fn number(&self) -> Option<serde_json::Number> {
+        match self {
+            Value::Number(n) => Some(n.clone()),
+            _ => None,
+        }
+    }
+    fn items(&self) -> Option<&[Self]> {
+        self.as_array().map(Vec::as_slice)
+    }
+    fn is_object(&self) -> bool {
+        Value::is_object(self)
+    }
+    fn to_serde(&self) -> Value {
+        self.clone()
+    }
+}
+
+impl ClaimsJson for BorrowedValue<'_> {
+    fn member(&self, name: &str) -> Option<&Self> {
+        self.get(name)
+    }
+    fn is_null(&self) -> bool {
+        matches!(self, BorrowedValue::Null)
+    }
+    fn as_str(&self) -> Option<&str> {
+        match self {
+            BorrowedValue::String(s) => Some(s),
+            _ => None,
+        }
+    }
+    fn number(&self) -> Option<serde_json::Number> {
+        match self {
+            BorrowedValue::Number(text) => literal_to_serde_number(text),
+            _ => None,
+        }
+    }
+    fn items(&self) -> Option<&[Self]> {
+        match self {
+            BorrowedValue::Array(items) => Some(items),
+            _ => None,
+        }
+    }
+    fn is_object(&self) -> bool {
+        matches!(self, BorrowedValue::Object(_))
+    }
+    fn to_serde(&self) -> Value {
+        self.to_serde_json()
+    }
+}
+
 /// The last segment of a dotted path: the member name.
-fn member<'v>(obj: &'v Map<String, Value>, path: &str) -> Option<&'v Value> {
-    obj.get(path.rsplit('.').next().unwrap_or(path))
+fn member<'v, J: ClaimsJson>(obj: &'v J, path: &str) -> Option<&'v J> {
+    obj.member(path.rsplit('.').next().unwrap_or(path))
 }
 
 /// An optional member: `None` when absent or `null`.
-fn optional_member<'v>(obj: &'v Map<String, Value>, path: &str) -> Option<&'v Value> {
+fn optional_member<'v, J: ClaimsJson>(obj: &'v J, path: &str) -> Option<&'v J> {
     member(obj, path).filter(|v| !v.is_null())
 }
 
@@ -242,21 +325,23 @@ impl Checker {
         );
     }
 
-    fn string<'v>(&mut self, obj: &'v Map<String, Value>, path: &str) -> Option<&'v str> {
+    fn string<'v, J: ClaimsJson>(&mut self, obj: &'v J, path: &str) -> Option<&'v str> {
         match member(obj, path) {
             None => {
                 self.missing(path);
                 None
             }
-            Some(Value::String(s)) => Some(s),
-            Some(_) => {
-                self.wrong(path, STRING);
-                None
-            }
+            Some(v) => match v.as_str() {
+                Some(s) => Some(s),
+                None => {
+                    self.wrong(path, STRING);
+                    None
+                }
+            },
         }
     }
 
-    fn non_empty_string<'v>(&mut self, obj: &'v Map<String, Value>, path: &str) -> Option<&'v str> {
+    fn non_empty_string<'v, J: ClaimsJson>(&mut self, obj: &'v J, path: &str) -> Option<&'v str> {
         let s = self.string(obj, path)?;
         if s.is_empty() {
             self.invalid(path, "must not be empty");
@@ -266,50 +351,46 @@ impl Checker {
     }
 
     /// `Some(None)`: absent; `None`: a problem was recorded.
-    fn optional_id<'v>(
+    fn optional_id<'v, J: ClaimsJson>(
         &mut self,
-        obj: &'v Map<String, Value>,
+        obj: &'v J,
         path: &str,
     ) -> Option<Option<&'v str>> {
-        match optional_member(obj, path) {
+        match optional_member(obj, path).map(|v| v.as_str()) {
             None => Some(None),
-            Some(Value::String(s)) if is_valid_agent_id(s) => Some(Some(s)),
-            Some(Value::String(_)) => {
+            Some(Some(s)) if is_valid_agent_id(s) => Some(Some(s)),
+            Some(Some(_)) => {
                 self.invalid(path, ID_SYNTAX);
                 None
             }
-            Some(_) => {
+            Some(None) => {
                 self.wrong(path, STRING);
                 None
             }
         }
     }
 
-    fn integer(&mut self, obj: &Map<String, Value>, path: &str) -> Option<i64> {
-        match member(obj, path) {
+    fn integer<J: ClaimsJson>(&mut self, obj: &J, path: &str) -> Option<i64> {
+        match member(obj, path).map(ClaimsJson::number) {
             None => self.missing(path),
-            Some(Value::Number(n)) => match n.as_i64() {
+            Some(Some(n)) => match n.as_i64() {
                 Some(i) if i >= 0 => return Some(i),
                 Some(_) => self.invalid(path, "must not be negative"),
                 None if n.is_u64() => self.invalid(path, "out of range"),
                 None => self.wrong(path, INTEGER),
             },
-            Some(_) => self.wrong(path, INTEGER),
+            Some(None) => self.wrong(path, INTEGER),
         }
         None
     }
 
-    fn object<'v>(
-        &mut self,
-        obj: &'v Map<String, Value>,
-        path: &str,
-    ) -> Option<&'v Map<String, Value>> {
+    fn object<'v, J: ClaimsJson>(&mut self, obj: &'v J, path: &str) -> Option<&'v J> {
         match member(obj, path) {
             None => {
                 self.missing(path);
                 None
             }
-            Some(Value::Object(m)) => Some(m),
+            Some(m) if m.is_object() => Some(m),
             Some(_) => {
                 self.wrong(path, OBJECT);
                 None
@@ -317,7 +398,7 @@ impl Checker {
         }
     }
 
-    fn hash16<'v>(&mut self, obj: &'v Map<String, Value>, path: &str) -> Option<&'v str> {
+    fn hash16<'v, J: ClaimsJson>(&mut self, obj: &'v J, path: &str) -> Option<&'v str> {
         let s = self.string(obj, path)?;
         if !is_hash16(s) {
             self.invalid(
@@ -329,12 +410,17 @@ impl Checker {
         Some(s)
     }
 
-    fn audience(&mut self, root: &Map<String, Value>) -> Option<Audience> {
-        match root.get("aud") {
-            None => self.missing("aud"),
-            Some(Value::String(s)) if s.is_empty() => self.invalid("aud", "must not be empty"),
-            Some(Value::String(s)) => return Some(Audience::One(s.clone())),
-            Some(Value::Array(items)) => {
+    fn audience<J: ClaimsJson>(&mut self, root: &J) -> Option<Audience> {
+        let aud = root.member("aud");
+        match (
+            aud,
+            aud.and_then(ClaimsJson::as_str),
+            aud.and_then(ClaimsJson::items),
+        ) {
+            (None, _, _) => self.missing("aud"),
+            (_, Some(""), _) => self.invalid("aud", "must not be empty"),
+            (_, Some(s), _) => return Some(Audience::One(s.to_owned())),
+            (_, _, Some(items)) => {
                 let strings: Option<Vec<String>> = items
                     .iter()
                     .map(|v| v.as_str().map(str::to_owned))
@@ -348,30 +434,30 @@ impl Checker {
                     Some(v) => return Some(Audience::Many(v)),
                 }
             }
-            Some(_) => self.wrong("aud", AUDIENCE),
+            (Some(_), None, None) => self.wrong("aud", AUDIENCE),
         }
         None
     }
 
-    fn confirmation(&mut self, cnf: &Map<String, Value>) -> Option<Confirmation> {
+    fn confirmation<J: ClaimsJson>(&mut self, cnf: &J) -> Option<Confirmation> {
         let jwk = match optional_member(cnf, "cnf.jwk") {
             None => Some(None),
-            Some(Value::Object(jwk)) => self.jwk(jwk).map(Some),
+            Some(jwk) if jwk.is_object() => self.jwk(jwk).map(Some),
             Some(_) => {
                 self.wrong("cnf.jwk", OBJECT);
                 None
             }
         };
-        let jkt = match optional_member(cnf, "cnf.jkt") {
+        let jkt = match optional_member(cnf, "cnf.jkt").map(|v| v.as_str()) {
             None => Some(None),
-            Some(Value::String(t))
+            Some(Some(t))
                 if t.len() == 43
                     && t.bytes()
                         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
             {
-                Some(Some(t.clone()))
+                Some(Some(t.to_owned()))
             }
-            Some(Value::String(_)) => {
+            Some(Some(_)) => {
                 self.invalid(
                     "cnf.jkt",
                     "must be a base64url SHA-256 JWK thumbprint (43 characters, RFC 9449 §6.1)",
@@ -400,19 +486,23 @@ impl Checker {
     }
 
     /// A public JWK: `kty` present, no private or symmetric key material.
-    fn jwk(&mut self, jwk: &Map<String, Value>) -> Option<Map<String, Value>> {
+    fn jwk<J: ClaimsJson>(&mut self, jwk: &J) -> Option<Map<String, Value>> {
         let before = self.problems.len();
         self.non_empty_string(jwk, "cnf.jwk.kty");
-        if let Some(secret) = ajwt_jose::private_jwk_member(jwk) {
+        let Value::Object(jwk) = jwk.to_serde() else {
+            self.wrong("cnf.jwk", OBJECT);
+            return None;
+        };
+        if let Some(secret) = ajwt_jose::private_jwk_member(&jwk) {
             self.invalid(
                 "cnf.jwk",
                 format!("must be a public key, found private or symmetric key member '{secret}'"),
             );
         }
-        (self.problems.len() == before).then(|| jwk.clone())
+        (self.problems.len() == before).then_some(jwk)
     }
 
-    fn intent(&mut self, intent: &Map<String, Value>, sub: Option<&str>) -> Option<Intent> {
+    fn intent<J: ClaimsJson>(&mut self, intent: &J, sub: Option<&str>) -> Option<Intent> {
         let workflow_id = self.optional_id(intent, "intent.workflow_id");
         let workflow_step = self.optional_id(intent, "intent.workflow_step");
         // Both or neither (§4.4.2: both REQUIRED when workflow_enabled).
@@ -450,7 +540,7 @@ impl Checker {
         })
     }
 
-    fn agent_proof(&mut self, proof: &Map<String, Value>) -> Option<AgentProof> {
+    fn agent_proof<J: ClaimsJson>(&mut self, proof: &J) -> Option<AgentProof> {
         let checksum = self
             .string(proof, "agent_proof.agent_checksum")
             .and_then(|s| match AgentChecksum::parse(s) {
@@ -485,7 +575,10 @@ impl Checker {
 /// `sha256:<64 lowercase hex>` form, non-empty `registration_id`). Unknown
 /// claims are allowed; `null` counts as absent only for optional members. No
 /// time-based check is made here.
-pub fn validate_claims(payload: &Value) -> Result<IntentClaims, ClaimsError> {
+///
+/// `payload` is a `serde_json::Value` or, on the verifier's path, the strict
+/// reader's [`BorrowedValue`] (same rules, [`ClaimsJson`]).
+pub fn validate_claims<J: ClaimsJson>(payload: &J) -> Result<IntentClaims, ClaimsError> {
     validate_claims_inner(payload)
 }
 
@@ -494,7 +587,8 @@ pub fn validate_claims(payload: &Value) -> Result<IntentClaims, ClaimsError> {
 /// value (spec/interpretation.md I-10) — then [`validate_claims`]. This is the
 /// entry point for verifiers.
 pub fn decode_claims(payload: &[u8]) -> Result<IntentClaims, ClaimsError> {
-    let strict = ajwt_checksum::json::parse_strict_serde(payload).map_err(|e| {
+    // Read into the borrowed value: no serde_json tree (issue 15).
+    let strict = ajwt_checksum::json::parse_strict_borrowed(payload).map_err(|e| {
         let (claim, reason) = match e {
             ajwt_checksum::json::JsonError::DuplicateKey { path, key } => {
                 let claim = if path == "$" {
@@ -516,15 +610,16 @@ pub fn decode_claims(payload: &[u8]) -> Result<IntentClaims, ClaimsError> {
     validate_claims_inner(&strict)
 }
 
-fn validate_claims_inner(payload: &Value) -> Result<IntentClaims, ClaimsError> {
-    let Value::Object(root) = payload else {
+fn validate_claims_inner<J: ClaimsJson>(payload: &J) -> Result<IntentClaims, ClaimsError> {
+    let root = payload;
+    if !root.is_object() {
         return Err(ClaimsError {
             problems: vec![ClaimProblem {
                 claim: String::new(),
                 kind: ClaimProblemKind::WrongType { expected: OBJECT },
             }],
         });
-    };
+    }
     let mut c = Checker::default();
     let iss = c.non_empty_string(root, "iss");
     let aud = c.audience(root);
@@ -557,9 +652,9 @@ fn validate_claims_inner(payload: &Value) -> Result<IntentClaims, ClaimsError> {
     let cnf = c.object(root, "cnf").and_then(|m| c.confirmation(m));
     let intent = c.object(root, "intent").and_then(|m| c.intent(m, sub));
     let agent_proof = c.object(root, "agent_proof").and_then(|m| c.agent_proof(m));
-    let status = match root.get("status") {
-        None | Some(Value::Null) => None,
-        Some(v) => match serde_json::from_value::<crate::status_list::StatusClaim>(v.clone()) {
+    let status = match optional_member(root, "status") {
+        None => None,
+        Some(v) => match crate::status_list::StatusClaim::deserialize(&v.to_serde()) {
             Ok(status) if !status.status_list.uri.is_empty() => Some(status),
             _ => {
                 c.invalid(

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use ajwt_checksum::AgentChecksum;
 use ajwt_jose::{typ_matches, verify_dpop_proof, Alg, CompactJws, DpopCheck, JoseError};
 use ajwt_protocol::audience::aud_contains;
-use ajwt_protocol::claims::{validate_claims, IntentClaims};
+use ajwt_protocol::claims::{validate_claims, ClaimsJson, IntentClaims};
 use ajwt_protocol::scope::scopes_not_held;
 use ajwt_protocol::time;
 use async_trait::async_trait;
@@ -405,10 +405,12 @@ impl Verifier {
                 found: jws.typ.clone(),
             });
         }
-        let raw = ajwt_checksum::json::parse_strict_serde(&jws.payload)
+        // The strict reader's borrowed value, read through the same claim
+        // rules as serde_json's (ClaimsJson): no serde_json tree per token.
+        let raw = ajwt_checksum::json::parse_strict_borrowed(&jws.payload)
             .map_err(|e| VerifyError::InvalidClaims(e.to_string()))?;
         let now = self.clock.now();
-        let int = |k: &str| raw.get(k).and_then(Value::as_i64);
+        let int = |k: &str| raw.get(k).and_then(ClaimsJson::number)?.as_i64();
         // RFC 7519 §4.1.4/§4.1.6 via the one rule set (ajwt_protocol::time).
         let exp = int("exp")
             .ok_or_else(|| VerifyError::InvalidClaims("exp: missing or not an integer".into()))?;
@@ -422,7 +424,8 @@ impl Verifier {
             None => {}
             Some(v) => {
                 let nbf = v
-                    .as_i64()
+                    .number()
+                    .and_then(|n| n.as_i64())
                     .ok_or_else(|| VerifyError::InvalidClaims("nbf: not an integer".into()))?;
                 time::check_nbf(nbf, now, cfg.leeway).map_err(|_| VerifyError::NotYetValid(nbf))?;
             }
@@ -430,7 +433,7 @@ impl Verifier {
         if let Some(max) = cfg.max_age {
             time::check_max_age(iat, now, max, cfg.leeway).map_err(|_| VerifyError::TooOld(max))?;
         }
-        match raw.get("iss").and_then(Value::as_str) {
+        match raw.get("iss").and_then(ClaimsJson::as_str) {
             Some(iss) if iss == cfg.issuer => {}
             other => return Err(VerifyError::WrongIssuer(other.unwrap_or("").to_owned())),
         }
