@@ -176,7 +176,11 @@ fn point(mut runs: Vec<LoadResult>, costs: &Costs, by_p99: bool) -> Point {
         p50_median,
         errors,
         first_error,
-        server_cpu_us_per_req: if ok > 0 { costs.cpu * 1e6 / ok as f64 } else { 0.0 },
+        server_cpu_us_per_req: if ok > 0 {
+            costs.cpu * 1e6 / ok as f64
+        } else {
+            0.0
+        },
         server_switches_per_req: if ok > 0 {
             costs.switches as f64 / ok as f64
         } else {
@@ -231,10 +235,7 @@ where
         runs_a.push(measure_once(servers, &mut costs_a, run_a()).await);
         runs_b.push(measure_once(servers, &mut costs_b, run_b()).await);
     }
-    (
-        point(runs_a, &costs_a, true),
-        point(runs_b, &costs_b, true),
-    )
+    (point(runs_a, &costs_a, true), point(runs_b, &costs_b, true))
 }
 
 /// The raw single-core signing rate of `alg` over `claims`, measured by

@@ -110,6 +110,10 @@ const AGENT_COLUMNS: &str = "id, agent_id, version, registration_id, checksum, c
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The connection every write group runs on (I-185): one connection,
+    /// never recycled, so that its page cache stays valid from one group to
+    /// the next. The same pool as `pool` for in-memory and read-only stores.
+    writer: SqlitePool,
     /// Group commit of registrations, token records and audit appends
     /// (I-100, I-155).
     writes: Arc<GroupCommit>,
@@ -173,10 +177,23 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .test_before_acquire(false)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(|e| backend(format_args!("cannot open {}", path.display()), e))?;
         let mut store = Self::migrated(pool).await?;
+        // I-185: SQLite discards a connection's page cache when it begins a
+        // transaction after another connection wrote. Groups taken by
+        // whichever pooled connection was idle re-read every page they
+        // touched; on their own connection they find them cached.
+        store.writer = SqlitePoolOptions::new()
+            .min_connections(1)
+            .max_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .test_before_acquire(false)
+            .connect_with(options)
+            .await
+            .map_err(|e| backend(format_args!("cannot open {}", path.display()), e))?;
         store.checkpointer = Some(Arc::new(Checkpointer::start(store.pool.clone())));
         Ok(store)
     }
@@ -233,6 +250,7 @@ impl SqliteStore {
             return Err(backend("migration failed", e));
         }
         Ok(SqliteStore {
+            writer: pool.clone(),
             pool,
             writes: Arc::default(),
             checkpointer: None,
@@ -359,7 +377,7 @@ impl Store for SqliteStore {
             public_jwk,
             allowed_scopes,
         }));
-        match self.writes.submit(&self.pool, write).await? {
+        match self.writes.submit(&self.writer, write).await? {
             Written::Register(record) => Ok(*record),
             other => Err(unexpected(&other)),
         }
@@ -524,6 +542,7 @@ impl Store for SqliteStore {
     }
 
     async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 
@@ -550,7 +569,7 @@ impl Store for SqliteStore {
             list_size,
             random,
         };
-        match self.writes.submit(&self.pool, write).await? {
+        match self.writes.submit(&self.writer, write).await? {
             Written::Record(index) => Ok(index),
             other => Err(unexpected(&other)),
         }
@@ -594,7 +613,7 @@ impl Store for SqliteStore {
             pending,
             audit: audit.map(Box::new),
         };
-        match self.writes.submit(&self.pool, write).await? {
+        match self.writes.submit(&self.writer, write).await? {
             Written::Token(record) => Ok(record.map(|r| *r)),
             other => Err(unexpected(&other)),
         }
@@ -1291,6 +1310,7 @@ impl SqliteStore {
             )));
         }
         Ok(SqliteStore {
+            writer: pool.clone(),
             pool,
             writes: Arc::default(),
             checkpointer: None,
@@ -1938,6 +1958,33 @@ mod tests {
             Err(StoreError::DuplicateChecksum { existing_agent_id }) if existing_agent_id == "a1"
         ));
         s.close().await;
+    }
+
+    /// I-185: write groups run on their own connection. With every pooled
+    /// connection held by readers, a registration still commits (before,
+    /// it waited for a reader to give one back), and the groups share one
+    /// connection that is kept (the one whose page cache stays valid).
+    #[tokio::test]
+    async fn i185_write_groups_have_their_own_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&dir.path().join("issuer.db"))
+            .await
+            .unwrap();
+        let mut held = Vec::new();
+        for _ in 0..MAX_CONNECTIONS {
+            held.push(s.pool.acquire().await.unwrap());
+        }
+        let done = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            s.register_agent(reg("agent-i185", 1, 1_000)),
+        )
+        .await
+        .expect("a write group must not wait for the readers' connections");
+        done.unwrap();
+        drop(held);
+        s.register_agent(reg("agent-i185", 2, 2_000)).await.unwrap();
+        assert_eq!(s.writer.size(), 1, "one connection, kept");
+        assert_eq!(s.writer.options().get_max_connections(), 1);
     }
 
     #[tokio::test]
