@@ -57,7 +57,13 @@ impl AgentChecksum {
 
     /// Lowercase hex without prefix (the bare form of §5.3.1 step 4).
     pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
+        let mut out = [0u8; 64];
+        // 32 bytes always fit 64 hex digits (the slice form skips the
+        // per-character iterator of `hex::encode`, I-186).
+        match hex::encode_to_slice(self.0, &mut out) {
+            Ok(()) => String::from_utf8_lossy(&out).into_owned(),
+            Err(_) => hex::encode(self.0),
+        }
     }
 
     /// Parses the strict wire form `sha256:<64 lowercase hex>`.
@@ -122,7 +128,14 @@ impl std::hash::Hash for AgentChecksum {
 
 impl fmt::Display for AgentChecksum {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{PREFIX}{}", self.to_hex())
+        let mut out = [0u8; 64];
+        match hex::encode_to_slice(self.0, &mut out) {
+            Ok(()) => {
+                f.write_str(PREFIX)?;
+                f.write_str(&String::from_utf8_lossy(&out))
+            }
+            Err(_) => write!(f, "{PREFIX}{}", hex::encode(self.0)),
+        }
     }
 }
 

@@ -27,6 +27,11 @@
 //! runs it and writes `issuance.json` (results contract of issue 15).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+/// The allocator `ajwt serve` runs the pipeline with (I-183): the pipeline
+/// is measured as the server runs it (I-186).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 

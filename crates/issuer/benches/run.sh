@@ -97,6 +97,10 @@ notes.append(f"Criterion medians; each ratio is the median over {len(repeats)} r
 notes.append("'store writes answered without writing': the same pipeline over a store decorator that answers "
              "record_token and append_audit at once (the audit hash chain still computed); every other call "
              "goes to the SQLite store. The persistence row is those two writes alone on the SQLite store.")
+notes.append("The bench binary allocates with mimalloc, the allocator of `ajwt serve` (I-183, I-186), so the "
+             "pipeline is measured as the server runs it. Measured with glibc malloc instead (2026-12-07, same "
+             "session, two runs each): ES256 1.74-1.84x against 1.60-1.62x with mimalloc, EdDSA 1.42-1.47x "
+             "against 1.34-1.37x.")
 doc = {"area": "issuance", "title": "Issuance pipeline in process (crates/issuer)",
        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%MZ"),
        "commit": commit, "notes": notes, "rows": rows}

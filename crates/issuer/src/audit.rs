@@ -359,7 +359,7 @@ pub fn jcs_sha256<T: Serialize + ?Sized>(value: &T) -> Result<String, CanonicalE
     if jcs_into(&tree, &mut bytes).is_none() {
         bytes = serde_jcs::to_vec(&tree).map_err(|e| CanonicalError(e.to_string()))?;
     }
-    Ok(hex::encode(Sha256::digest(bytes)))
+    Ok(sha256_hex(&bytes))
 }
 
 /// Appends the RFC 8785 form of `v` to `out`; `None` (with `out` partly
@@ -402,26 +402,68 @@ fn jcs_into(v: &Value, out: &mut Vec<u8>) -> Option<()> {
 
 /// [`jcs_into`] of an object given as its map.
 fn jcs_object_into(map: &Map<String, Value>, out: &mut Vec<u8>) -> Option<()> {
-    let mut members: Vec<(&String, &Value)> = map.iter().collect();
+    let mut members: Vec<(&str, Member<'_>)> = map
+        .iter()
+        .map(|(k, v)| (k.as_str(), Member::Value(v)))
+        .collect();
+    jcs_members_into(&mut members, out)
+}
+
+/// A member value the direct writer takes without building a
+/// [`serde_json::Value`] first (I-186: the audit record hash borrows the
+/// record's fields).
+enum Member<'a> {
+    Value(&'a Value),
+    Object(&'a Map<String, Value>),
+    Str(&'a str),
+    Int(i128),
+}
+
+/// Appends the RFC 8785 object of `members`: sorted by the UTF-16 code
+/// units of their names (§3.2.3), written as [`jcs_into`] writes values.
+/// `None` as [`jcs_into`] (a float, or an integer beyond 2^53).
+fn jcs_members_into(members: &mut [(&str, Member<'_>)], out: &mut Vec<u8>) -> Option<()> {
     members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
     out.push(b'{');
-    for (i, (k, item)) in members.into_iter().enumerate() {
+    for (i, (k, item)) in members.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
         serde_json::to_writer(&mut *out, k).ok()?;
         out.push(b':');
-        jcs_into(item, out)?;
+        match item {
+            Member::Value(v) => jcs_into(v, out)?,
+            Member::Object(map) => jcs_object_into(map, out)?,
+            Member::Str(s) => serde_json::to_writer(&mut *out, s).ok()?,
+            Member::Int(n) => {
+                const EXACT: i128 = 1 << 53;
+                if !(-EXACT..=EXACT).contains(n) {
+                    return None;
+                }
+                out.extend_from_slice(n.to_string().as_bytes());
+            }
+        }
     }
     out.push(b'}');
     Some(())
+}
+
+/// Lowercase hex of the SHA-256 of `bytes` (64 characters).
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let mut hex = [0u8; 64];
+    // 32 bytes always fit 64 hex digits.
+    if hex::encode_to_slice(digest, &mut hex).is_err() {
+        return hex::encode(digest);
+    }
+    String::from_utf8_lossy(&hex).into_owned()
 }
 
 /// The intent hash of an issued token (§9.4.1 "computed over the canonical
 /// JSON representation of the intent token", I-101): lowercase hex SHA-256
 /// of the JCS form of its claims (the JWS payload).
 pub fn intent_hash(claims: &Map<String, Value>) -> Result<String, CanonicalError> {
-    Ok(hex::encode(Sha256::digest(jcs_object_bytes(claims)?)))
+    Ok(sha256_hex(&jcs_object_bytes(claims)?))
 }
 
 /// The RFC 8785 (JCS) form of the object `claims`: the direct writer
@@ -470,6 +512,31 @@ impl AuditRecord {
 
     /// The hash the record's fields would give at position `seq`.
     fn compute_hash_at(&self, seq: u64) -> Result<String, CanonicalError> {
+        // I-186: the record's fields, borrowed, through the direct writer;
+        // a record the direct writer cannot write (a float in `detail`)
+        // goes the general way below, to serde_jcs.
+        let mut members: Vec<(&str, Member<'_>)> = Vec::with_capacity(11);
+        members.push(("seq", Member::Int(i128::from(seq))));
+        members.push(("time_ms", Member::Int(i128::from(self.time_ms))));
+        members.push(("event", Member::Str(&self.event)));
+        for (name, field) in [
+            ("client_id", &self.client_id),
+            ("agent_id", &self.agent_id),
+            ("registration_id", &self.registration_id),
+            ("jti", &self.jti),
+            ("error_code", &self.error_code),
+            ("intent_hash", &self.intent_hash),
+        ] {
+            if let Some(v) = field {
+                members.push((name, Member::Str(v)));
+            }
+        }
+        members.push(("detail", Member::Object(&self.detail)));
+        members.push(("prev_hash", Member::Str(&self.prev_hash)));
+        let mut bytes = Vec::with_capacity(512);
+        if jcs_members_into(&mut members, &mut bytes).is_some() {
+            return Ok(sha256_hex(&bytes));
+        }
         jcs_sha256(&Hashed {
             seq,
             time_ms: self.time_ms,
@@ -935,6 +1002,67 @@ mod tests {
                 hex::encode(Sha256::digest(serde_jcs::to_vec(&v).unwrap()))
             );
         }
+    }
+
+    fn record_oracle_hash(r: &AuditRecord) -> String {
+        // The i100 definition, computed by serde_jcs (the oracle): the
+        // record's JSON without `record_hash`.
+        let mut value = serde_json::to_value(r).unwrap();
+        value.as_object_mut().unwrap().remove("record_hash");
+        hex::encode(Sha256::digest(serde_jcs::to_vec(&value).unwrap()))
+    }
+
+    proptest! {
+        /// I-186: the record hash, written from the borrowed fields, is
+        /// serde_jcs's hash of the record without `record_hash`, for any
+        /// strings (controls, non-ASCII, astral), any present/absent
+        /// optional fields, any float-free detail and any seq / time
+        /// (beyond 2^53 the general path takes over).
+        #[test]
+        fn i186_borrowed_record_hash_matches_serde_jcs(
+            seq in prop_oneof![1u64..1_000_000, any::<u64>()],
+            time_ms in prop_oneof![-1_000i64..4_000_000_000_000, any::<i64>()],
+            event in any::<String>(),
+            opts in proptest::collection::vec(proptest::option::of(any::<String>()), 6),
+            detail in proptest::collection::btree_map(any::<String>(), json_value(), 0..4),
+            prev_hash in any::<String>(),
+        ) {
+            let entry = AuditEntry {
+                time_ms,
+                event,
+                client_id: opts[0].clone(),
+                agent_id: opts[1].clone(),
+                registration_id: opts[2].clone(),
+                jti: opts[3].clone(),
+                error_code: opts[4].clone(),
+                intent_hash: opts[5].clone(),
+                detail: detail.into_iter().collect(),
+            };
+            let r = AuditRecord::chain(entry, seq, prev_hash).unwrap();
+            prop_assert_eq!(&r.record_hash, &record_oracle_hash(&r));
+        }
+    }
+
+    /// I-186: a float in `detail` (no direct form) still hashes as serde_jcs
+    /// writes it.
+    #[test]
+    fn i186_record_with_float_detail_falls_back_to_serde_jcs() {
+        let entry = AuditEntry {
+            time_ms: 1,
+            event: "token_issued".into(),
+            client_id: None,
+            agent_id: Some("a".into()),
+            registration_id: None,
+            jti: None,
+            error_code: None,
+            intent_hash: None,
+            detail: serde_json::json!({"ratio": 0.1, "n": [1e300]})
+                .as_object()
+                .unwrap()
+                .clone(),
+        };
+        let r = AuditRecord::chain(entry, 7, GENESIS_HASH.to_owned()).unwrap();
+        assert_eq!(r.record_hash, record_oracle_hash(&r));
     }
 
     /// RFC 8785 §3.2.3's sorting example, and a float falls back to serde_jcs.

@@ -13,9 +13,9 @@ pub fn truncated_sha256<S: AsRef<str>>(items: &[S]) -> String {
         }
         h.update(item.as_ref().as_bytes());
     }
-    let mut hex = hex::encode(h.finalize());
-    hex.truncate(16);
-    hex
+    let digest = h.finalize();
+    // The first 8 bytes give the 16 hex digits.
+    hex::encode(digest.get(..8).unwrap_or_default())
 }
 
 /// The full delegation chain of a request: the request's `chain` with the

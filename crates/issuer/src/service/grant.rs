@@ -114,19 +114,21 @@ impl Issuer {
         client_id: &str,
     ) -> Result<Issued, ApiError> {
         // Look up everything the request names (the decision is pure).
-        let record = self
+        let mut record = self
             .store
             .latest_registration(&req.agent_id)
             .await?
             .filter(|r| !r.revoked);
-        let agent = match &record {
+        // The key moves into the decision's input (the record is read
+        // below for its ids and thumbprint only).
+        let agent = match &mut record {
             Some(r) => Some(RegisteredAgent {
                 registration_id: r.registration_id.clone(),
                 checksum: r.checksum,
-                allowed_scopes: r.allowed_scopes.clone(),
+                allowed_scopes: r.allowed_scopes.take(),
                 public_jwk: r
                     .public_jwk
-                    .clone()
+                    .take()
                     .ok_or_else(|| ApiError::Internal("registration without public key".into()))?,
             }),
             None => None,
@@ -246,7 +248,7 @@ impl Issuer {
         // check it without a canonicalizer.
         let payload = crate::audit::jcs_object_bytes(&claims)
             .map_err(|e| ApiError::Internal(format!("intent claims: {e}")))?;
-        let intent_hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&payload));
+        let intent_hash = crate::audit::sha256_hex(&payload);
         let token = self
             .key_ring()
             .sign_payload(TYP_INTENT_TOKEN, &payload)
