@@ -164,10 +164,25 @@ pub(crate) struct Unwritable;
 /// only removes whitespace-only lines. Pinned against CPython by
 /// `tests/cpython.rs` and against [`crate::normalize_prompt`] by a proptest.
 pub fn normalized_lines(prompt: &str) -> impl Iterator<Item = &str> {
-    prompt
-        .split('\n')
-        .map(python_strip)
-        .filter(|line| !line.is_empty())
+    // `split('\n')` with the memchr crate's vectorized search (I-187); the
+    // pieces are the same, the last one included.
+    let mut rest = Some(prompt);
+    std::iter::from_fn(move || {
+        let s = rest?;
+        match memchr::memchr(b'\n', s.as_bytes()) {
+            Some(i) => {
+                // `\n` is ASCII: both cuts are character boundaries.
+                rest = s.get(i + 1..);
+                s.get(..i)
+            }
+            None => {
+                rest = None;
+                Some(s)
+            }
+        }
+    })
+    .map(python_strip)
+    .filter(|line| !line.is_empty())
 }
 
 // ------------------------------------------------------------- strings ----
@@ -186,18 +201,25 @@ const fn escape_table(ascii_only: bool) -> [bool; 256] {
 static ESCAPE_JCS: [bool; 256] = escape_table(false);
 static ESCAPE_ASCII: [bool; 256] = escape_table(true);
 
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+#[inline]
+fn has_zero_byte(x: u64) -> u64 {
+    x.wrapping_sub(LO) & !x & HI
+}
+
 /// True when one of the 32 bytes needs an escape. Branch-free over a fixed
 /// length, so that the compiler turns it into SIMD compares (SSE2 on
-/// x86-64) without `unsafe`.
-#[inline]
+/// x86-64) without `unsafe`; inlined into the scan loop (I-187).
+#[inline(always)]
 fn block_needs_escape(block: &[u8; 32], ascii_only: bool) -> bool {
     let mut any = 0u8;
     if ascii_only {
+        // One unsigned range check covers both `b < 0x20` and `b >= 0x7f`.
         for &b in block {
-            any |= u8::from(b < 0x20)
-                | u8::from(b == b'"')
-                | u8::from(b == b'\\')
-                | u8::from(b >= 0x7f);
+            any |=
+                u8::from(b.wrapping_sub(0x20) >= 0x5f) | u8::from(b == b'"') | u8::from(b == b'\\');
         }
     } else {
         for &b in block {
@@ -207,18 +229,22 @@ fn block_needs_escape(block: &[u8; 32], ascii_only: bool) -> bool {
     any != 0
 }
 
-const LO: u64 = 0x0101_0101_0101_0101;
-const HI: u64 = 0x8080_8080_8080_8080;
-
-#[inline]
-fn has_zero_byte(x: u64) -> u64 {
-    x.wrapping_sub(LO) & !x & HI
+/// Index of the first byte of `block` that needs an escape, when one does:
+/// its four words' masks in turn (I-187), no byte-by-byte search.
+#[inline(always)]
+fn first_in_block(block: &[u8; 32], ascii_only: bool) -> Option<usize> {
+    block.chunks_exact(8).enumerate().find_map(|(k, w)| {
+        let word = <&[u8; 8]>::try_from(w).ok()?;
+        let mask = word_escape_mask(word, ascii_only);
+        (mask != 0).then(|| k * 8 + (mask.trailing_zeros() / 8) as usize)
+    })
 }
 
-/// True when one of the 8 bytes needs an escape (exact "any": the borrow
-/// trick only errs in bytes above a byte that does need one).
-#[inline]
-fn word_needs_escape(word: &[u8; 8], ascii_only: bool) -> bool {
+/// The high bit of byte `i` set when byte `i` of the word may need an
+/// escape; the LOWEST set byte is exact (the borrow trick only errs in
+/// bytes above one that does need an escape).
+#[inline(always)]
+fn word_escape_mask(word: &[u8; 8], ascii_only: bool) -> u64 {
     let x = u64::from_le_bytes(*word);
     let control = x.wrapping_sub(LO * 0x20) & !x & HI;
     let quote = has_zero_byte(x ^ (LO * u64::from(b'"')));
@@ -227,7 +253,7 @@ fn word_needs_escape(word: &[u8; 8], ascii_only: bool) -> bool {
     if ascii_only {
         m |= (x & HI) | has_zero_byte(x ^ (LO * 0x7f));
     }
-    m != 0
+    m
 }
 
 /// Index of the first byte at or after `from` that needs an escape. Whole
@@ -243,18 +269,12 @@ fn next_escape(bytes: &[u8], from: usize, ascii_only: bool) -> Option<usize> {
     } else {
         &ESCAPE_JCS
     };
-    let find = |at: usize| {
-        rest.get(at..)?
-            .iter()
-            .position(|&b| table[usize::from(b)])
-            .map(|p| from + at + p)
-    };
     let n = rest.len();
     let mut at = 0;
     while let Some(block) = rest.get(at..at + 32) {
         if let Ok(block) = <&[u8; 32]>::try_from(block) {
             if block_needs_escape(block, ascii_only) {
-                return find(at);
+                return first_in_block(block, ascii_only).map(|i| from + at + i);
             }
         }
         at += 32;
@@ -263,23 +283,40 @@ fn next_escape(bytes: &[u8], from: usize, ascii_only: bool) -> Option<usize> {
         return None;
     }
     if n >= 32 {
-        let last = rest
+        // The rest as the last 32 bytes, which overlap clean checked ones:
+        // the first hit is at or after `at`.
+        let block = rest
             .get(n - 32..)
-            .and_then(|b| <&[u8; 32]>::try_from(b).ok());
-        return match last {
-            Some(block) if !block_needs_escape(block, ascii_only) => None,
-            _ => find(at),
-        };
+            .and_then(|b| <&[u8; 32]>::try_from(b).ok())?;
+        if !block_needs_escape(block, ascii_only) {
+            return None;
+        }
+        return first_in_block(block, ascii_only).map(|i| from + n - 32 + i);
     }
     while let Some(word) = rest.get(at..at + 8) {
         if let Ok(word) = <&[u8; 8]>::try_from(word) {
-            if word_needs_escape(word, ascii_only) {
-                return find(at);
+            let mask = word_escape_mask(word, ascii_only);
+            if mask != 0 {
+                return Some(from + at + (mask.trailing_zeros() / 8) as usize);
             }
         }
         at += 8;
     }
-    find(at)
+    if at == n {
+        return None;
+    }
+    if n >= 8 {
+        // The last word, overlapping clean checked bytes (I-187).
+        let word = rest
+            .get(n - 8..)
+            .and_then(|b| <&[u8; 8]>::try_from(b).ok())?;
+        let mask = word_escape_mask(word, ascii_only);
+        return (mask != 0).then(|| from + n - 8 + (mask.trailing_zeros() / 8) as usize);
+    }
+    rest.get(at..)?
+        .iter()
+        .position(|&b| table[usize::from(b)])
+        .map(|p| from + at + p)
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -651,6 +688,51 @@ mod tests {
                     serde_json::from_str::<String>(&format!("\"{py}\"")).unwrap(),
                     s
                 );
+            }
+        }
+    }
+
+    /// I-187: the block, word and overlapping-tail scans give the first
+    /// byte needing an escape, as a plain byte-by-byte search does, for
+    /// every length up to 100 (blocks, the last overlapping block, words,
+    /// the last overlapping word, bytes), one or two special bytes at every
+    /// offset, and scans starting past the beginning.
+    #[test]
+    fn i187_next_escape_is_the_first_special_byte() {
+        let naive = |b: &[u8], from: usize, ascii_only: bool| {
+            b.iter()
+                .enumerate()
+                .skip(from)
+                .find(|(_, &c)| c < 0x20 || c == b'"' || c == b'\\' || (ascii_only && c >= 0x7f))
+                .map(|(i, _)| i)
+        };
+        let specials = [b'"', b'\\', b'\n', 0x01, 0x1f, 0x7f, 0xc3, b' ', b'~'];
+        for len in 0..100usize {
+            for ascii_only in [false, true] {
+                let clean = vec![b'a'; len];
+                assert_eq!(next_escape(&clean, 0, ascii_only), None, "{len}");
+                for at in 0..len {
+                    for &sp in &specials {
+                        let mut b = clean.clone();
+                        b[at] = sp;
+                        for from in [0, 1, 7, 31, 33] {
+                            assert_eq!(
+                                next_escape(&b, from, ascii_only),
+                                naive(&b, from, ascii_only),
+                                "len {len} at {at} byte {sp:#x} from {from} ascii {ascii_only}"
+                            );
+                        }
+                        // A second special later: still the first one.
+                        if at + 3 < len {
+                            b[len - 1] = b'"';
+                            assert_eq!(
+                                next_escape(&b, 0, ascii_only),
+                                naive(&b, 0, ascii_only),
+                                "two: len {len} at {at} byte {sp:#x}"
+                            );
+                        }
+                    }
+                }
             }
         }
     }

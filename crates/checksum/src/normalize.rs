@@ -31,8 +31,27 @@ pub fn is_python_space(c: char) -> bool {
 }
 
 /// CPython's `str.strip()` with no argument.
+///
+/// ASCII ends are trimmed byte by byte (I-187: most prompt lines start and
+/// end in ASCII); where a non-ASCII character is met at either end, the
+/// whole string takes the general, per-character path.
 pub fn python_strip(s: &str) -> &str {
-    s.trim_matches(is_python_space)
+    let bytes = s.as_bytes();
+    let ascii_space = |b: u8| matches!(b, b'\t'..=b'\r' | 0x1c..=0x20);
+    let start = bytes
+        .iter()
+        .position(|&b| !ascii_space(b))
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|&b| !ascii_space(b))
+        .map_or(start, |i| i + 1);
+    let ascii_ends = |i: Option<&u8>| i.is_none_or(|b| b.is_ascii());
+    if !ascii_ends(bytes.get(start)) || !ascii_ends(end.checked_sub(1).and_then(|i| bytes.get(i))) {
+        return s.trim_matches(is_python_space);
+    }
+    // Both cuts sit next to ASCII bytes: character boundaries.
+    s.get(start..end.max(start)).unwrap_or("")
 }
 
 /// CPython's `re.sub(r'\n\s*\n', '\n', s)`: leftmost, non-overlapping matches;
@@ -93,6 +112,31 @@ pub fn normalize_prompt(prompt: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// I-187: the ASCII fast path of `python_strip` trims exactly what
+        /// the per-character `trim_matches(is_python_space)` trims (itself
+        /// pinned against CPython by tests/cpython.rs), for strings built
+        /// from ASCII and non-ASCII whitespace and other characters.
+        #[test]
+        fn i187_python_strip_fast_path_matches_char_trim(
+            parts in proptest::collection::vec(
+                prop_oneof![
+                    proptest::sample::select(vec![
+                        " ", "\t", "\n", "\r", "\u{0B}", "\u{0C}", "\u{1C}", "\u{1F}",
+                        "\u{85}", "\u{A0}", "\u{2000}", "\u{3000}", "\u{200B}", "a", "é", "\u{1F600}", "x y",
+                    ])
+                    .prop_map(String::from),
+                    any::<String>(),
+                ],
+                0..8,
+            )
+        ) {
+            let s: String = parts.concat();
+            prop_assert_eq!(python_strip(&s), s.trim_matches(is_python_space));
+        }
+    }
 
     #[test]
     fn s5_3_2_normalize_prompt_draft_steps() {
