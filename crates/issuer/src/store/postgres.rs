@@ -1669,36 +1669,71 @@ async fn append_audit_batch(
         None => (1u64, crate::audit::GENESIS_HASH.to_owned()),
         Some((last, hash)) => (to_u64("audit head seq", last)?.saturating_add(1), hash),
     };
+    // The chain is computed here, under the lock; the records then go to
+    // the database in ONE statement (I-188): one round trip per group, not
+    // one per record, while every replica waits for the chain's lock.
     let mut records = Vec::with_capacity(entries.len());
+    let mut details = Vec::with_capacity(entries.len());
     for entry in entries {
-        let detail = to_json("audit detail", &entry.detail)?;
+        details.push(to_json("audit detail", &entry.detail)?);
         let record =
             AuditRecord::chain(entry, seq, prev_hash).map_err(|e| backend("audit record", e))?;
-        let seq_i64 = to_i64("audit seq", record.seq)?;
-        sqlx::query(
-            "INSERT INTO audit_log (seq, time_ms, event, client_id, agent_id, registration_id, \
-             jti, error_code, intent_hash, detail, prev_hash, record_hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(seq_i64)
-        .bind(record.time_ms)
-        .bind(&record.event)
-        .bind(&record.client_id)
-        .bind(&record.agent_id)
-        .bind(&record.registration_id)
-        .bind(&record.jti)
-        .bind(&record.error_code)
-        .bind(&record.intent_hash)
-        .bind(&detail)
-        .bind(&record.prev_hash)
-        .bind(&record.record_hash)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| backend(format_args!("cannot append audit record {seq}"), e))?;
         seq = record.seq.saturating_add(1);
         prev_hash = record.record_hash.clone();
         records.push(record);
     }
+    let seqs = records
+        .iter()
+        .map(|r| to_i64("audit seq", r.seq))
+        .collect::<Result<Vec<i64>, _>>()?;
+    let column = |f: fn(&AuditRecord) -> &Option<String>| -> Vec<Option<&str>> {
+        records.iter().map(|r| f(r).as_deref()).collect()
+    };
+    let (first, last) = (
+        records.first().map_or(0, |r| r.seq),
+        records.last().map_or(0, |r| r.seq),
+    );
+    sqlx::query(
+        "INSERT INTO audit_log (seq, time_ms, event, client_id, agent_id, registration_id, \
+         jti, error_code, intent_hash, detail, prev_hash, record_hash) \
+         SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::text[], $4::text[], $5::text[], \
+         $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])",
+    )
+    .bind(&seqs)
+    .bind(records.iter().map(|r| r.time_ms).collect::<Vec<i64>>())
+    .bind(
+        records
+            .iter()
+            .map(|r| r.event.as_str())
+            .collect::<Vec<&str>>(),
+    )
+    .bind(column(|r| &r.client_id))
+    .bind(column(|r| &r.agent_id))
+    .bind(column(|r| &r.registration_id))
+    .bind(column(|r| &r.jti))
+    .bind(column(|r| &r.error_code))
+    .bind(column(|r| &r.intent_hash))
+    .bind(&details)
+    .bind(
+        records
+            .iter()
+            .map(|r| r.prev_hash.as_str())
+            .collect::<Vec<&str>>(),
+    )
+    .bind(
+        records
+            .iter()
+            .map(|r| r.record_hash.as_str())
+            .collect::<Vec<&str>>(),
+    )
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| {
+        backend(
+            format_args!("cannot append audit records {first}..={last}"),
+            e,
+        )
+    })?;
     tx.commit()
         .await
         .map_err(|e| backend("cannot commit audit records", e))?;
@@ -1762,8 +1797,151 @@ async fn flush_list(
     Ok(())
 }
 
+/// Opens the list the next index comes from: the current one while it has
+/// room, else (after writing the current one's bitmap) the first list with
+/// room, else a new list of `list_size` entries.
+async fn open_list(
+    tx: &mut sqlx::PgConnection,
+    list: &mut Option<OpenList>,
+    list_size: u32,
+    created_at_ms: i64,
+) -> Result<(), StoreError> {
+    if list.as_ref().is_some_and(|l| l.used < i64::from(l.size)) {
+        return Ok(());
+    }
+    flush_list(tx, list).await?;
+    let open = sqlx::query_as::<_, (i64, i64, Vec<u8>, i64)>(
+        "SELECT list_id, size, allocated, used FROM status_lists \
+         WHERE used < size ORDER BY list_id LIMIT 1",
+    )
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(|e| backend("open status list", e))?;
+    *list = Some(match open {
+        Some((list_id, size, allocated, used)) => OpenList {
+            list_id,
+            size: u32::try_from(size)
+                .map_err(|e| backend(format_args!("status list {list_id}: size"), e))?,
+            allocated,
+            used,
+            dirty: false,
+        },
+        None => {
+            let bytes = vec![0u8; (list_size as usize).div_ceil(8)];
+            let list_id = sqlx::query_scalar::<_, i64>(
+                "INSERT INTO status_lists (size, allocated, used, created_at_ms) \
+                 VALUES ($1, $2, 0, $3) RETURNING list_id",
+            )
+            .bind(i64::from(list_size))
+            .bind(&bytes)
+            .bind(created_at_ms)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| backend("new status list", e))?;
+            OpenList {
+                list_id,
+                size: list_size,
+                allocated: bytes,
+                used: 0,
+                dirty: false,
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Writes the token records of one list segment, their links and their
+/// registrations' activity in ONE statement (I-188): data-modifying CTEs
+/// over arrays, so a group costs the same round trips whatever its size.
+/// Returns the `jti`s actually inserted (a `jti` already recorded is
+/// skipped by `ON CONFLICT DO NOTHING`, and so are its links and activity).
+async fn insert_tokens(
+    tx: &mut sqlx::PgConnection,
+    list_id: i64,
+    segment: &[(&NewTokenRecord, u32)],
+) -> Result<std::collections::HashSet<String>, StoreError> {
+    let n = segment.len();
+    let mut link_jti = Vec::new();
+    let mut link_kind = Vec::new();
+    let mut link_value = Vec::new();
+    for (token, _) in segment {
+        for (kind, value) in token.links() {
+            link_jti.push(token.jti.as_str());
+            link_kind.push(kind);
+            link_value.push(value);
+        }
+    }
+    let col = |f: fn(&NewTokenRecord) -> &str| -> Vec<&str> {
+        segment.iter().map(|(t, _)| f(t)).collect()
+    };
+    let inserted: Vec<String> = sqlx::query_scalar(
+        "WITH t AS ( \
+           INSERT INTO intent_tokens (jti, agent_id, registration_id, client_id, iat, exp, \
+             list_id, idx) \
+           SELECT u.jti, u.agent_id, u.registration_id, u.client_id, u.iat, u.exp, $7, u.idx \
+           FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::int8[], \
+             $8::int8[]) AS u(jti, agent_id, registration_id, client_id, iat, exp, idx) \
+           ON CONFLICT (jti) DO NOTHING RETURNING jti), \
+         l AS ( \
+           INSERT INTO intent_token_links (jti, kind, value) \
+           SELECT u.jti, u.kind, u.value \
+           FROM UNNEST($9::text[], $10::text[], $11::text[]) AS u(jti, kind, value) \
+           WHERE u.jti IN (SELECT jti FROM t) \
+           ON CONFLICT DO NOTHING), \
+         a AS ( \
+           INSERT INTO registration_activity AS a (registration_id, agent_id, \
+             first_token_at_ms, last_token_at_ms) \
+           SELECT u.registration_id, MIN(u.agent_id), MIN(u.at_ms), MAX(u.at_ms) \
+           FROM UNNEST($1::text[], $2::text[], $3::text[], $12::int8[]) \
+             AS u(jti, agent_id, registration_id, at_ms) \
+           WHERE u.jti IN (SELECT jti FROM t) \
+           GROUP BY u.registration_id \
+           ON CONFLICT (registration_id) DO UPDATE \
+           SET first_token_at_ms = LEAST(a.first_token_at_ms, EXCLUDED.first_token_at_ms), \
+           last_token_at_ms = GREATEST(a.last_token_at_ms, EXCLUDED.last_token_at_ms)) \
+         SELECT jti FROM t",
+    )
+    .bind(col(|t| &t.jti))
+    .bind(col(|t| &t.agent_id))
+    .bind(col(|t| &t.registration_id))
+    .bind(col(|t| &t.client_id))
+    .bind(segment.iter().map(|(t, _)| t.iat).collect::<Vec<i64>>())
+    .bind(segment.iter().map(|(t, _)| t.exp).collect::<Vec<i64>>())
+    .bind(list_id)
+    .bind(
+        segment
+            .iter()
+            .map(|(_, idx)| i64::from(*idx))
+            .collect::<Vec<i64>>(),
+    )
+    .bind(&link_jti)
+    .bind(&link_kind)
+    .bind(&link_value)
+    .bind(
+        segment
+            .iter()
+            .map(|(t, _)| t.iat.saturating_mul(1000))
+            .collect::<Vec<i64>>(),
+    )
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(|e| {
+        backend(
+            format_args!("status list {list_id}: insert {n} token record(s)"),
+            e,
+        )
+    })?;
+    Ok(inserted.into_iter().collect())
+}
+
 /// Writes a batch of token records (I-159) in one transaction under the
 /// status list lock; one result per item, or `Err` for the batch.
+///
+/// I-188: indices are drawn for as many items as the open list has room
+/// for, and that segment is written in one statement ([`insert_tokens`]);
+/// an item whose `jti` is already recorded, or repeats one earlier in the
+/// batch, fails alone and gives its index back before the bitmap is
+/// written (once per list, at the end or when the list fills).
 async fn record_tokens(
     pool: PgPool,
     items: Vec<TokenWrite>,
@@ -1775,120 +1953,96 @@ async fn record_tokens(
     lock_global(&mut tx, LOCK_STATUS_LIST)
         .await
         .map_err(|e| backend("status list lock", e))?;
-    let mut list: Option<OpenList> = None;
-    let mut results = Vec::with_capacity(items.len());
-    for (token, list_size, random) in items {
-        let jti = token.jti.clone();
-        let fail = |what: &str, e: &dyn Display| backend(format_args!("token {jti}: {what}"), e);
-        if list.as_ref().is_none_or(|l| l.used >= i64::from(l.size)) {
-            flush_list(&mut tx, &mut list).await?;
-            let open = sqlx::query_as::<_, (i64, i64, Vec<u8>, i64)>(
-                "SELECT list_id, size, allocated, used FROM status_lists \
-                 WHERE used < size ORDER BY list_id LIMIT 1",
-            )
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(|e| fail("open status list", &e))?;
-            list = Some(match open {
-                Some((list_id, size, allocated, used)) => OpenList {
-                    list_id,
-                    size: u32::try_from(size).map_err(|e| fail("status list size", &e))?,
-                    allocated,
-                    used,
-                    dirty: false,
-                },
-                None => {
-                    let bytes = vec![0u8; (list_size as usize).div_ceil(8)];
-                    let list_id = sqlx::query_scalar::<_, i64>(
-                        "INSERT INTO status_lists (size, allocated, used, created_at_ms) \
-                         VALUES ($1, $2, 0, $3) RETURNING list_id",
-                    )
-                    .bind(i64::from(list_size))
-                    .bind(&bytes)
-                    .bind(token.iat.saturating_mul(1000))
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(|e| fail("new status list", &e))?;
-                    OpenList {
-                        list_id,
-                        size: list_size,
-                        allocated: bytes,
-                        used: 0,
-                        dirty: false,
-                    }
-                }
-            });
+    let duplicate =
+        |jti: &str| backend(format_args!("token {jti}: insert"), "jti already recorded");
+    let mut results: Vec<Option<Result<StatusIndex, StoreError>>> =
+        items.iter().map(|_| None).collect();
+    // A jti repeated within the batch: only its first item is written.
+    let mut seen = std::collections::HashSet::with_capacity(items.len());
+    let mut pending: Vec<usize> = Vec::with_capacity(items.len());
+    for (i, (token, _, _)) in items.iter().enumerate() {
+        if seen.insert(token.jti.as_str()) {
+            pending.push(i);
+        } else if let Some(slot) = results.get_mut(i) {
+            *slot = Some(Err(duplicate(&token.jti)));
         }
+    }
+    let mut list: Option<OpenList> = None;
+    let mut next = 0;
+    while let Some(&first) = pending.get(next) {
+        let Some((first_token, first_size, _)) = items.get(first) else {
+            break;
+        };
+        open_list(
+            &mut tx,
+            &mut list,
+            *first_size,
+            first_token.iat.saturating_mul(1000),
+        )
+        .await?;
         let l = list
             .as_mut()
-            .ok_or_else(|| fail("status list", &"none open"))?;
+            .ok_or_else(|| backend("status list", "none open"))?;
         let list_id = l.list_id;
-        let free =
-            u64::try_from(i64::from(l.size) - l.used).map_err(|e| fail("status list used", &e))?;
-        let idx = crate::status::nth_free(&l.allocated, l.size, random % free.max(1))
-            .filter(|i| crate::status::allocate(&mut l.allocated, *i))
-            .ok_or_else(|| fail("status list bitmap", &format_args!("list {list_id} full")))?;
-        let inserted = sqlx::query(
-            "INSERT INTO intent_tokens (jti, agent_id, registration_id, client_id, iat, exp, \
-             list_id, idx) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (jti) DO NOTHING",
-        )
-        .bind(&token.jti)
-        .bind(&token.agent_id)
-        .bind(&token.registration_id)
-        .bind(&token.client_id)
-        .bind(token.iat)
-        .bind(token.exp)
-        .bind(list_id)
-        .bind(i64::from(idx))
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| fail("insert", &e))?;
-        if inserted.rows_affected() == 0 {
-            // A duplicate jti: nothing written, the index given back.
-            if let Some(b) = l.allocated.get_mut((idx / 8) as usize) {
-                *b &= !(1u8 << (idx % 8));
+        // Draw an index for each item the list has room for.
+        let mut segment: Vec<(usize, u32)> = Vec::new();
+        while let Some(&i) = pending.get(next) {
+            if l.used >= i64::from(l.size) {
+                break;
             }
-            results.push(Err(fail("insert", &"jti already recorded")));
-            continue;
+            let Some((token, _, random)) = items.get(i) else {
+                break;
+            };
+            let free = u64::try_from(i64::from(l.size) - l.used)
+                .map_err(|e| backend(format_args!("token {}: status list used", token.jti), e))?;
+            let idx = crate::status::nth_free(&l.allocated, l.size, random % free.max(1))
+                .filter(|x| crate::status::allocate(&mut l.allocated, *x))
+                .ok_or_else(|| {
+                    backend(
+                        format_args!("token {}: status list bitmap", token.jti),
+                        format_args!("list {list_id} full"),
+                    )
+                })?;
+            l.used += 1;
+            segment.push((i, idx));
+            next += 1;
         }
-        l.used += 1;
-        l.dirty = true;
-        for (kind, value) in token.links() {
-            sqlx::query(
-                "INSERT INTO intent_token_links (jti, kind, value) VALUES ($1, $2, $3) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(&token.jti)
-            .bind(kind)
-            .bind(value)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| fail("insert link", &e))?;
+        let rows: Vec<(&NewTokenRecord, u32)> = segment
+            .iter()
+            .filter_map(|&(i, idx)| items.get(i).map(|(t, _, _)| (t, idx)))
+            .collect();
+        let inserted = insert_tokens(&mut tx, list_id, &rows).await?;
+        for &(i, idx) in &segment {
+            let Some((token, _, _)) = items.get(i) else {
+                continue;
+            };
+            let outcome = if inserted.contains(&token.jti) {
+                l.dirty = true;
+                Ok(StatusIndex {
+                    list_id,
+                    idx: u64::from(idx),
+                })
+            } else {
+                // Already recorded: nothing written, the index given back.
+                if let Some(b) = l.allocated.get_mut((idx / 8) as usize) {
+                    *b &= !(1u8 << (idx % 8));
+                }
+                l.used -= 1;
+                Err(duplicate(&token.jti))
+            };
+            if let Some(slot) = results.get_mut(i) {
+                *slot = Some(outcome);
+            }
         }
-        let at_ms = token.iat.saturating_mul(1000);
-        sqlx::query(
-            "INSERT INTO registration_activity AS a (registration_id, agent_id, \
-             first_token_at_ms, last_token_at_ms) VALUES ($1, $2, $3, $3) \
-             ON CONFLICT (registration_id) DO UPDATE \
-             SET first_token_at_ms = LEAST(a.first_token_at_ms, EXCLUDED.first_token_at_ms), \
-             last_token_at_ms = GREATEST(a.last_token_at_ms, EXCLUDED.last_token_at_ms)",
-        )
-        .bind(&token.registration_id)
-        .bind(&token.agent_id)
-        .bind(at_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| fail("registration activity", &e))?;
-        results.push(Ok(StatusIndex {
-            list_id,
-            idx: u64::from(idx),
-        }));
     }
     flush_list(&mut tx, &mut list).await?;
     tx.commit()
         .await
         .map_err(|e| backend("cannot commit token records", e))?;
-    Ok(results)
+    Ok(results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(backend("token record", "not written"))))
+        .collect())
 }
 
 #[cfg(test)]

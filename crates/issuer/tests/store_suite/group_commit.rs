@@ -270,3 +270,111 @@ pub async fn i159_duplicate_jti_fails_only_its_caller(store: Arc<dyn Store>) {
     // 1 + 45 statuses used: the refused ones gave theirs back.
     assert_eq!(store.stats().await.unwrap().statuses_used, 46);
 }
+
+/// I-188: a `jti` repeated by concurrent callers (so, often, within one
+/// write group) is recorded once: exactly one caller gets an index, the
+/// others fail alone and give theirs back; the distinct tokens of the same
+/// groups are recorded with distinct indices.
+pub async fn i188_jti_repeated_within_a_group_is_recorded_once(store: Arc<dyn Store>) {
+    let reg = store
+        .register_agent(registration_keyed("twin", "twin"))
+        .await
+        .unwrap()
+        .registration_id;
+    let mut tasks = Vec::new();
+    for i in 0..48usize {
+        let s = store.clone();
+        let reg = reg.clone();
+        tasks.push(tokio::spawn(async move {
+            // The first caller (most likely a group of its own) is not a
+            // twin, so the twins tend to meet in the next group.
+            let jti = if i % 2 == 1 {
+                "twin".to_owned()
+            } else {
+                format!("solo-{i}")
+            };
+            let r = s
+                .record_token(token(&jti, "twin", &reg, 1_800_000_000), 64, i as u64 * 7)
+                .await;
+            (jti, r)
+        }));
+    }
+    let mut twin_ok = Vec::new();
+    let mut indices = HashSet::new();
+    for t in tasks {
+        let (jti, r) = t.await.unwrap();
+        match (jti.as_str(), r) {
+            ("twin", Ok(at)) => twin_ok.push(at),
+            ("twin", Err(StoreError::Backend(_))) => {}
+            (jti, r) => {
+                let at = r.unwrap_or_else(|e| panic!("{jti}: {e}"));
+                assert!(indices.insert((at.list_id, at.idx)), "index given twice");
+            }
+        }
+    }
+    assert_eq!(twin_ok.len(), 1, "the repeated jti recorded once");
+    let rec = store.token_record("twin").await.unwrap().unwrap();
+    assert_eq!(
+        (rec.status.list_id, rec.status.idx),
+        (twin_ok[0].list_id, twin_ok[0].idx)
+    );
+    assert!(indices.insert((rec.status.list_id, rec.status.idx)));
+    // 24 distinct + 1 twin: the 23 refused twins gave their indices back.
+    assert_eq!(store.stats().await.unwrap().statuses_used, 25);
+}
+
+/// I-188: tokens written together keep their chain links (a link repeated
+/// in one chain stored once) and move their registration's activity to the
+/// earliest and latest `iat` of the group, as one-by-one writes did.
+pub async fn i188_group_keeps_links_and_activity(store: Arc<dyn Store>) {
+    use ajwt_issuer::store::ChainLink;
+    let reg = store
+        .register_agent(registration_keyed("worker", "worker"))
+        .await
+        .unwrap()
+        .registration_id;
+    let boss = store
+        .register_agent(registration_keyed("boss", "boss"))
+        .await
+        .unwrap()
+        .registration_id;
+    let mut tasks = Vec::new();
+    for i in 0..30i64 {
+        let s = store.clone();
+        let (reg, boss) = (reg.clone(), boss.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut t = token(&format!("w-{i}"), "worker", &reg, 1_800_000_000);
+            // iat 1_700_000_000 + ((37 i + 15) mod 30): a permutation of
+            // +0..=+29 where the first caller (most likely a group of its
+            // own) is +15, the earliest (+0) i = 15 and the latest (+29)
+            // i = 2, so both extremes are decided inside later groups.
+            t.iat = 1_700_000_000 + (i * 37 + 15) % 30;
+            let link = ChainLink {
+                agent_id: "boss".into(),
+                registration_id: Some(boss.clone()),
+            };
+            t.chain = vec![link.clone(), link];
+            s.record_token(t, 16, i as u64).await.unwrap()
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let activity = store.registration_activity("worker").await.unwrap();
+    let a = activity
+        .iter()
+        .find(|a| a.registration_id == reg)
+        .expect("activity of the worker's registration");
+    assert_eq!(a.first_token_at_ms, Some(1_700_000_000_000));
+    assert_eq!(a.last_token_at_ms, Some(1_700_000_029_000));
+    // Every token's chain contains the boss: revoking it reaches all 30.
+    assert_eq!(
+        store
+            .revoke_agent_tokens("boss", 1_700_000_100_000)
+            .await
+            .unwrap(),
+        30
+    );
+    let rec = store.token_record("w-7").await.unwrap().unwrap();
+    assert!(rec.revoked);
+}

@@ -162,6 +162,8 @@ store_suite! {
     limits::i114_stats_count_the_registry_and_report_the_pool,
     group_commit::i155_cancelled_callers_do_not_lose_other_writes,
     group_commit::i159_duplicate_jti_fails_only_its_caller,
+    group_commit::i188_jti_repeated_within_a_group_is_recorded_once,
+    group_commit::i188_group_keeps_links_and_activity,
     reservations::i160_reserve_then_finish_records_token_and_entry,
 }
 
