@@ -612,8 +612,12 @@ pub struct TokenReservation {
     jti: String,
     index: StatusIndex,
     /// The record still to be written, holding its reserved index (`None`:
-    /// the record is already durable).
+    /// the record is already written).
     pending: Option<Box<group::PendingToken>>,
+    /// The record was committed without waiting for the flush of its
+    /// transaction's log (the PostgreSQL store, I-189): the store that made
+    /// it must flush before the token is handed out.
+    unflushed: bool,
 }
 
 impl TokenReservation {
@@ -624,7 +628,25 @@ impl TokenReservation {
             jti,
             index,
             pending: None,
+            unflushed: false,
         }
+    }
+
+    /// A reservation whose token record is committed but whose commit may
+    /// not be flushed yet (I-189): [`Store::finish_token`] of the store
+    /// that made it flushes before answering.
+    pub(crate) fn committed_unflushed(jti: String, index: StatusIndex) -> TokenReservation {
+        TokenReservation {
+            jti,
+            index,
+            pending: None,
+            unflushed: true,
+        }
+    }
+
+    /// Whether the record's commit may still be waiting for its flush.
+    pub(crate) fn is_unflushed(&self) -> bool {
+        self.unflushed
     }
 
     /// The token's status list position (its `status` claim, §9.3.2).
@@ -643,6 +665,7 @@ impl TokenReservation {
             jti: pending.jti().to_owned(),
             index: pending.index(),
             pending: Some(Box::new(pending)),
+            unflushed: false,
         }
     }
 
@@ -654,7 +677,7 @@ impl TokenReservation {
     /// Whether the token record is already durable (nothing left to write
     /// but the audit entry).
     pub fn is_durable(&self) -> bool {
-        self.pending.is_none()
+        self.pending.is_none() && !self.unflushed
     }
 }
 

@@ -35,7 +35,7 @@ use super::{AgentRecord, ClientRecord, JsonMap, NewRegistration, Store, StoreErr
 use super::{
     ChainLink, KeyChange, KeyChangeOutcome, NewTokenRecord, RegistrationActivity,
     RevokedRegistration, SealedKind, StatusIndex, StoreChange, StoreStats, StoredSigningKey,
-    StoredSpecification, StoredStatusList, TokenRecord, MAX_RETIRED_KEY_RECORDS,
+    StoredSpecification, StoredStatusList, TokenRecord, TokenReservation, MAX_RETIRED_KEY_RECORDS,
 };
 use crate::audit::{AuditCheckpoint, AuditEntry, AuditRecord};
 use crate::config::DatabaseUrl;
@@ -114,6 +114,9 @@ pub struct PgStore {
     audit: Arc<AuditCommit>,
     /// Group commit of token records (I-159).
     tokens: Arc<super::group::Batcher<TokenWrite, StatusIndex>>,
+    /// The open status list as this process's last token group committed
+    /// it (I-189).
+    open_list: Arc<ListCache>,
     /// The change feed (I-111); `None` for a read-only inspection store.
     feed: Option<Arc<ChangeFeed>>,
 }
@@ -289,6 +292,7 @@ impl PgStore {
             max_connections: max,
             audit: Arc::default(),
             tokens: Arc::default(),
+            open_list: Arc::default(),
             feed: Some(Arc::new(ChangeFeed {
                 sender,
                 task: Mutex::new(Some(task)),
@@ -323,6 +327,7 @@ impl PgStore {
             max_connections: 2,
             audit: Arc::default(),
             tokens: Arc::default(),
+            open_list: Arc::default(),
             feed: None,
         })
     }
@@ -339,6 +344,30 @@ impl PgStore {
         .fetch_optional(conn)
         .await
         .map_err(|e| backend("checksum lookup failed", e))
+    }
+
+    /// Queues one token record for the next token group (I-159); `flush`:
+    /// the group's commit waits for its log flush (I-189).
+    async fn submit_token(
+        &self,
+        token: NewTokenRecord,
+        list_size: u32,
+        random: u64,
+        flush: bool,
+    ) -> Result<StatusIndex, StoreError> {
+        if list_size == 0 {
+            return Err(backend(
+                format_args!("token {}: status list size", token.jti),
+                "0",
+            ));
+        }
+        let pool = self.pool.clone();
+        let cache = self.open_list.clone();
+        self.tokens
+            .submit((token, list_size, random, flush), move |items| {
+                record_tokens(pool.clone(), cache.clone(), items)
+            })
+            .await
     }
 
     async fn begin(&self, what: &str) -> Result<sqlx::Transaction<'static, Postgres>, StoreError> {
@@ -810,18 +839,64 @@ impl Store for PgStore {
         list_size: u32,
         random: u64,
     ) -> Result<StatusIndex, StoreError> {
-        if list_size == 0 {
+        self.submit_token(token, list_size, random, true).await
+    }
+
+    /// Phase 1 of an issuance (I-160, I-189): the token record is written
+    /// and its index allocated as by [`Store::record_token`], but the
+    /// group's commit does not wait for its log flush (`synchronous_commit
+    /// = off` for that transaction). Nothing is handed out yet: phase 2
+    /// ([`Store::finish_token`]) commits synchronously after it, and
+    /// PostgreSQL flushes its log in order, so once phase 2 is durable so
+    /// is this record. A crash in between loses only a token that no one
+    /// received.
+    async fn reserve_token(
+        &self,
+        token: NewTokenRecord,
+        list_size: u32,
+        random: u64,
+    ) -> Result<TokenReservation, StoreError> {
+        let jti = token.jti.clone();
+        let index = self.submit_token(token, list_size, random, false).await?;
+        Ok(TokenReservation::committed_unflushed(jti, index))
+    }
+
+    /// Phase 2 (I-189): the audit entry is appended with a synchronous
+    /// commit, which flushes the log past the phase 1 commit; without an
+    /// entry, a transaction that locks the token's own row (a logged write)
+    /// is committed synchronously for the same effect.
+    async fn finish_token(
+        &self,
+        reservation: TokenReservation,
+        audit: Option<AuditEntry>,
+    ) -> Result<Option<AuditRecord>, StoreError> {
+        if !reservation.is_durable() && !reservation.is_unflushed() {
             return Err(backend(
-                format_args!("token {}: status list size", token.jti),
-                "0",
+                format_args!("token {}", reservation.jti()),
+                "its reservation was made by another store",
             ));
         }
-        let pool = self.pool.clone();
-        self.tokens
-            .submit((token, list_size, random), move |items| {
-                record_tokens(pool.clone(), items)
-            })
+        if let Some(entry) = audit {
+            return Ok(Some(self.append_audit(entry).await?));
+        }
+        if reservation.is_unflushed() {
+            let jti = reservation.jti();
+            let mut tx = self.begin("token record flush").await?;
+            let found = sqlx::query_scalar::<_, String>(
+                "SELECT jti FROM intent_tokens WHERE jti = $1 FOR UPDATE",
+            )
+            .bind(jti)
+            .fetch_optional(&mut *tx)
             .await
+            .map_err(|e| backend(format_args!("token {jti}: flush"), e))?;
+            if found.is_none() {
+                return Err(backend(format_args!("token {jti}"), "record missing"));
+            }
+            tx.commit()
+                .await
+                .map_err(|e| backend(format_args!("token {jti}: flush commit"), e))?;
+        }
+        Ok(None)
     }
 
     async fn token_record(&self, jti: &str) -> Result<Option<TokenRecord>, StoreError> {
@@ -1768,10 +1843,32 @@ fn decode_audit(row: &PgRow) -> Result<AuditRecord, StoreError> {
     })
 }
 
-/// A queued token record: the record, the list size, the random draw.
-type TokenWrite = (NewTokenRecord, u32, u64);
+/// A queued token record: the record, the list size, the random draw, and
+/// whether its commit must be flushed before it is answered (`false`: the
+/// phase 1 of an issuance, I-189).
+type TokenWrite = (NewTokenRecord, u32, u64, bool);
+
+/// The open status list as the last token group of this process committed
+/// it (I-189), so that the next group need not read its bitmap again. The
+/// bitmap only ever gains bits, one per unit of `used` (an index given back
+/// is never written), so the stored bitmap is still the cached one exactly
+/// when the list's `used` is unchanged; the group's first read asks for the
+/// bitmap only otherwise (another replica allocated in between).
+#[derive(Default)]
+struct ListCache(Mutex<Option<OpenList>>);
+
+impl ListCache {
+    fn take(&self) -> Option<OpenList> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+
+    fn put(&self, list: Option<OpenList>) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = list;
+    }
+}
 
 /// The open status list during a batch.
+#[derive(Clone)]
 struct OpenList {
     list_id: i64,
     size: u32,
@@ -1803,6 +1900,7 @@ async fn flush_list(
 async fn open_list(
     tx: &mut sqlx::PgConnection,
     list: &mut Option<OpenList>,
+    cached: &mut Option<OpenList>,
     list_size: u32,
     created_at_ms: i64,
 ) -> Result<(), StoreError> {
@@ -1810,22 +1908,37 @@ async fn open_list(
         return Ok(());
     }
     flush_list(tx, list).await?;
-    let open = sqlx::query_as::<_, (i64, i64, Vec<u8>, i64)>(
-        "SELECT list_id, size, allocated, used FROM status_lists \
-         WHERE used < size ORDER BY list_id LIMIT 1",
+    // The bitmap is sent only when it is not the cached one (I-189).
+    let (known_id, known_used) = cached.as_ref().map_or((-1, -1), |c| (c.list_id, c.used));
+    let open = sqlx::query_as::<_, (i64, i64, Option<Vec<u8>>, i64)>(
+        "SELECT list_id, size, \
+         CASE WHEN list_id = $1 AND used = $2 THEN NULL ELSE allocated END, used \
+         FROM status_lists WHERE used < size ORDER BY list_id LIMIT 1",
     )
+    .bind(known_id)
+    .bind(known_used)
     .fetch_optional(&mut *tx)
     .await
     .map_err(|e| backend("open status list", e))?;
     *list = Some(match open {
-        Some((list_id, size, allocated, used)) => OpenList {
-            list_id,
-            size: u32::try_from(size)
-                .map_err(|e| backend(format_args!("status list {list_id}: size"), e))?,
-            allocated,
-            used,
-            dirty: false,
-        },
+        Some((list_id, size, allocated, used)) => {
+            let allocated = match allocated {
+                Some(bytes) => bytes,
+                None => cached
+                    .take()
+                    .filter(|c| c.list_id == list_id && c.used == used)
+                    .map(|c| c.allocated)
+                    .ok_or_else(|| backend(format_args!("status list {list_id}"), "cache lost"))?,
+            };
+            OpenList {
+                list_id,
+                size: u32::try_from(size)
+                    .map_err(|e| backend(format_args!("status list {list_id}: size"), e))?,
+                allocated,
+                used,
+                dirty: false,
+            }
+        }
         None => {
             let bytes = vec![0u8; (list_size as usize).div_ceil(8)];
             let list_id = sqlx::query_scalar::<_, i64>(
@@ -1944,13 +2057,27 @@ async fn insert_tokens(
 /// written (once per list, at the end or when the list fills).
 async fn record_tokens(
     pool: PgPool,
+    cache: Arc<ListCache>,
     items: Vec<TokenWrite>,
 ) -> Result<Vec<Result<StatusIndex, StoreError>>, StoreError> {
+    // Taken now: a batch that fails leaves no cache behind.
+    let mut cached = cache.take();
     let mut tx = pool
         .begin()
         .await
         .map_err(|e| backend("cannot begin token records", e))?;
-    lock_global(&mut tx, LOCK_STATUS_LIST)
+    // I-189: a group of phase 1 writes only does not wait for its flush.
+    // A group with a durable write keeps the database's own setting (which
+    // may be stronger than `on`, e.g. `remote_apply`).
+    let lock = if items.iter().any(|(_, _, _, durable)| *durable) {
+        "SELECT pg_advisory_xact_lock($1, $2)"
+    } else {
+        "SELECT pg_advisory_xact_lock($1, $2), set_config('synchronous_commit', 'off', true)"
+    };
+    sqlx::query(lock)
+        .bind(LOCK_SPACE_GLOBAL)
+        .bind(LOCK_STATUS_LIST)
+        .execute(&mut *tx)
         .await
         .map_err(|e| backend("status list lock", e))?;
     let duplicate =
@@ -1960,7 +2087,7 @@ async fn record_tokens(
     // A jti repeated within the batch: only its first item is written.
     let mut seen = std::collections::HashSet::with_capacity(items.len());
     let mut pending: Vec<usize> = Vec::with_capacity(items.len());
-    for (i, (token, _, _)) in items.iter().enumerate() {
+    for (i, (token, _, _, _)) in items.iter().enumerate() {
         if seen.insert(token.jti.as_str()) {
             pending.push(i);
         } else if let Some(slot) = results.get_mut(i) {
@@ -1970,12 +2097,13 @@ async fn record_tokens(
     let mut list: Option<OpenList> = None;
     let mut next = 0;
     while let Some(&first) = pending.get(next) {
-        let Some((first_token, first_size, _)) = items.get(first) else {
+        let Some((first_token, first_size, _, _)) = items.get(first) else {
             break;
         };
         open_list(
             &mut tx,
             &mut list,
+            &mut cached,
             *first_size,
             first_token.iat.saturating_mul(1000),
         )
@@ -1990,7 +2118,7 @@ async fn record_tokens(
             if l.used >= i64::from(l.size) {
                 break;
             }
-            let Some((token, _, random)) = items.get(i) else {
+            let Some((token, _, random, _)) = items.get(i) else {
                 break;
             };
             let free = u64::try_from(i64::from(l.size) - l.used)
@@ -2009,11 +2137,11 @@ async fn record_tokens(
         }
         let rows: Vec<(&NewTokenRecord, u32)> = segment
             .iter()
-            .filter_map(|&(i, idx)| items.get(i).map(|(t, _, _)| (t, idx)))
+            .filter_map(|&(i, idx)| items.get(i).map(|(t, _, _, _)| (t, idx)))
             .collect();
         let inserted = insert_tokens(&mut tx, list_id, &rows).await?;
         for &(i, idx) in &segment {
-            let Some((token, _, _)) = items.get(i) else {
+            let Some((token, _, _, _)) = items.get(i) else {
                 continue;
             };
             let outcome = if inserted.contains(&token.jti) {
@@ -2039,6 +2167,7 @@ async fn record_tokens(
     tx.commit()
         .await
         .map_err(|e| backend("cannot commit token records", e))?;
+    cache.put(list.filter(|l| l.used < i64::from(l.size)));
     Ok(results
         .into_iter()
         .map(|r| r.unwrap_or_else(|| Err(backend("token record", "not written"))))

@@ -378,3 +378,41 @@ pub async fn i188_group_keeps_links_and_activity(store: Arc<dyn Store>) {
     let rec = store.token_record("w-7").await.unwrap().unwrap();
     assert!(rec.revoked);
 }
+
+/// I-189, PostgreSQL only (a SQLite store reserves indices in memory as the
+/// only writer of its file, I-160): two replicas taking turns, each token
+/// its own group through the reservation path, so the bitmap a replica
+/// cached from its own last group is stale whenever the other one
+/// allocated in between. Every index distinct, every status counted once,
+/// across list boundaries (lists of 16, 40 tokens).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_i189_alternating_replicas_allocate_distinct_indices() {
+    let Some((a, b, _guard)) = crate::backends::postgres_pair("i189_alternating_replicas").await
+    else {
+        return;
+    };
+    let mut seen = HashSet::new();
+    for i in 0..40usize {
+        let s = if i % 3 == 0 { &b } else { &a };
+        let jti = format!("alt-{i}");
+        let r = s
+            .reserve_token(
+                token(&jti, "alt", "reg_alt_1", 1_800_000_000),
+                16,
+                i as u64 * 13,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{jti}: {e}"));
+        let at = r.index();
+        s.finish_token(r, None).await.unwrap();
+        assert!(
+            seen.insert((at.list_id, at.idx)),
+            "{jti}: index given twice"
+        );
+    }
+    let stats = a.stats().await.unwrap();
+    assert_eq!(stats.statuses_used, 40);
+    assert_eq!(stats.status_lists, 3);
+    a.close().await;
+    b.close().await;
+}

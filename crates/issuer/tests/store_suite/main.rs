@@ -165,6 +165,7 @@ store_suite! {
     group_commit::i188_jti_repeated_within_a_group_is_recorded_once,
     group_commit::i188_group_keeps_links_and_activity,
     reservations::i160_reserve_then_finish_records_token_and_entry,
+    reservations::i189_finish_without_entry_keeps_the_record,
 }
 
 store_suite_pair! {
