@@ -17,7 +17,9 @@
 # AJWT_BENCH_DATABASE_URL or AJWT_TEST_DATABASE_URL (PostgreSQL admin URL;
 # without one the postgres rows say "not run: no PostgreSQL"),
 # BENCH_AREAS (default "checksum issuance verification http growth postgres"),
-# BENCH_GROWTH_SIZES (default 1000,100000,1000000), BENCH_NO_README=1.
+# BENCH_GROWTH_SIZES (default 1000,100000,1000000), BENCH_NO_README=1,
+# AJWT_BENCH_TRACE=FILE (every fixed-rate run appends one line per request:
+# schedule index, scheduled offset in µs, latency in µs; I-190).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 root="$(pwd)"

@@ -303,10 +303,16 @@ pub async fn open_loop(
     let total_requests = (rate * duration.as_secs_f64()).round().max(1.0) as usize;
     let (tx, rx) = tokio::sync::mpsc::channel::<(usize, Instant)>(total_requests + 1);
     let rx = Arc::new(tokio::sync::Mutex::new(rx));
+    // AJWT_BENCH_TRACE=FILE appends one line per request (schedule index,
+    // scheduled offset in µs, latency in µs) for a latency timeline.
+    let trace_file = std::env::var_os("AJWT_BENCH_TRACE");
+    let trace = trace_file
+        .as_ref()
+        .map(|_| Arc::new(std::sync::Mutex::new(Vec::<(usize, u64)>::new())));
     let mut tasks = Vec::new();
     for w in 0..connections.max(1) {
         let addr = targets[w % targets.len().max(1)];
-        let (reqs, rx) = (reqs.clone(), rx.clone());
+        let (reqs, rx, trace) = (reqs.clone(), rx.clone(), trace.clone());
         tasks.push(tokio::spawn(async move {
             let mut res = LoadResult::empty();
             let mut conn = Conn::open(addr).await.ok();
@@ -315,7 +321,14 @@ pub async fn open_loop(
                 let Some((i, scheduled)) = item else { break };
                 let req = &reqs[i % reqs.len()];
                 let out = send_on(&mut conn, addr, req).await;
-                record(&mut res, scheduled.elapsed(), out);
+                let latency = scheduled.elapsed();
+                if let Some(trace) = &trace {
+                    trace
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push((i, latency.as_micros() as u64));
+                }
+                record(&mut res, latency, out);
             }
             res
         }));
@@ -344,5 +357,24 @@ pub async fn open_loop(
     }
     let _ = scheduler.join();
     total.elapsed = start.elapsed();
+    if let (Some(path), Some(trace)) = (trace_file, trace) {
+        use std::io::Write as _;
+        let mut lines = trace
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        lines.sort_unstable();
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let step = interval.as_micros() as u64;
+            let _ = writeln!(f, "# open loop {rate}/s, {} requests", lines.len());
+            for (i, us) in lines {
+                let _ = writeln!(f, "{i} {} {us}", i as u64 * step);
+            }
+        }
+    }
     total
 }

@@ -37,6 +37,11 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Pool size of a file database (WAL allows concurrent readers and one writer).
 const MAX_CONNECTIONS: u32 = 8;
 
+/// `PRAGMA wal_autocheckpoint` of a file database (I-190): SQLite's default
+/// is 1,000 pages, which a token group every millisecond reaches about ten
+/// times a second.
+const WAL_AUTOCHECKPOINT_PAGES: &str = "10000";
+
 /// How often the background checkpointer copies the WAL into the database
 /// file (I-182).
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
@@ -53,9 +58,12 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
 /// tail of the fixed-rate latency on disk. This task runs `PRAGMA
 /// wal_checkpoint(PASSIVE)` on a pool connection every [`CHECKPOINT_EVERY`]:
 /// PASSIVE blocks neither writers nor readers, so the copying and the
-/// database file's fsync happen off the commit path, and the checkpoint a
-/// COMMIT still runs at 1,000 pages (it restarts the WAL from its start)
-/// finds almost every page already copied. Durability is unchanged: a
+/// database file's fsync happen off the commit path. A COMMIT still
+/// checkpoints inline at [`WAL_AUTOCHECKPOINT_PAGES`] (I-190: 10,000, not
+/// 1,000), which bounds the WAL when the background copies never catch up
+/// fully; it then finds almost every page already copied. (SQLite restarts
+/// the WAL from its start at the first write after a checkpoint that
+/// copied everything, whoever ran it.) Durability is unchanged: a
 /// commit is durable once its WAL frames are synced. The task ends with the
 /// store (its last clone dropped, or [`Store::close`]).
 #[derive(Debug)]
@@ -170,6 +178,11 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT)
+            // I-190: the COMMIT that takes the WAL past this many pages
+            // checkpoints inline (copy + database fsync) while its group
+            // waits; the background checkpointer does that work, so the
+            // inline one is only a bound on the WAL's size (about 40 MiB).
+            .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)
             .optimize_on_close(true, None);
         // No ping before each use: a SQLite connection cannot be dropped by
         // a server, and the ping is one more round trip to the
@@ -2012,6 +2025,15 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(busy, 5_000);
+        // I-190: on the write-group connection too (it is the one that
+        // commits, so the one whose COMMIT would checkpoint inline).
+        for pool in [&s.pool, &s.writer] {
+            let pages: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            assert_eq!(pages, 10_000, "I-190");
+        }
         s.ping().await.unwrap();
         #[cfg(unix)]
         {
