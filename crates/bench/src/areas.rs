@@ -1008,7 +1008,7 @@ async fn postgres_inner(
         &[&a],
         reqs.clone(),
         None,
-        &[8, 64],
+        &[1, 8, 64],
         None,
     )
     .await;
@@ -1061,12 +1061,13 @@ async fn postgres_inner(
         &[&a, &b],
         reqs,
         None,
-        &[8, 64],
+        &[1, 8, 64],
         None,
     )
     .await;
     drop(b);
     drop(a);
+    area.notes.push("Write path per grant (I-188, I-189): the token record and its status index in a token group (one transaction under the status list's advisory lock: the bitmap re-read only when another replica allocated, one statement for every record of the group, the bitmap written once; its COMMIT does not wait for the WAL flush), then, after signing, the audit entry in an audit group (one transaction under the chain's advisory lock: the head read, one INSERT for the group; a synchronous COMMIT, whose flush also covers the token group). With the penalty-box read that is about 11 round trips and one WAL flush per grant, or per group under load: one request alone takes the concurrency-1 latency. The fixed-rate target is still missed, and not for want of CPU (vmstat showed the machine about 30% idle through this area, 2026-12-08): each stage runs one group at a time (the status list and the audit chain are each locked for the whole deployment), a group of 5 to 6 round trips takes about a millisecond, so at 1,000/s a request waits for the group in flight and then its own, twice, and its latency is several of those.".into());
     area.notes.push("Fresh database per run (dropped after). Both replicas share the KEK file and the issuer id (I-116) and run pinned to core 0 with the generator on core 1; PostgreSQL itself is not pinned, so on 2 cores the two-replica figure shows the cost of sharing the store, not scale-out. The generator spreads its connections over both replicas.".into());
     Ok(())
 }
