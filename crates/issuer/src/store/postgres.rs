@@ -228,6 +228,23 @@ async fn lock_agent(conn: &mut sqlx::PgConnection, agent_id: &str) -> Result<(),
         .map(drop)
 }
 
+/// Begins a transaction holding the global advisory lock `key` in ONE
+/// round trip (I-189): `BEGIN` and the lock (with `extra` columns of the
+/// same `SELECT`, e.g. a `set_config`) sent as one simple query. The
+/// statements that read what the lock protects must come after it (READ
+/// COMMITTED takes a snapshot per statement). sqlx checks that the
+/// connection is in a transaction afterwards and rolls back on failure.
+async fn begin_locked(
+    pool: &PgPool,
+    key: i32,
+    extra: &'static str,
+) -> Result<sqlx::Transaction<'static, Postgres>, sqlx::Error> {
+    pool.begin_with(format!(
+        "BEGIN; SELECT pg_advisory_xact_lock({LOCK_SPACE_GLOBAL}, {key}){extra}"
+    ))
+    .await
+}
+
 /// Takes a global advisory lock until the end of the transaction.
 async fn lock_global(conn: &mut sqlx::PgConnection, key: i32) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
@@ -1727,13 +1744,9 @@ async fn append_audit_batch(
     pool: &PgPool,
     entries: Vec<AuditEntry>,
 ) -> Result<Vec<AuditRecord>, StoreError> {
-    let mut tx = pool
-        .begin()
+    let mut tx = begin_locked(pool, LOCK_AUDIT, "")
         .await
-        .map_err(|e| backend("cannot begin audit append", e))?;
-    lock_global(&mut tx, LOCK_AUDIT)
-        .await
-        .map_err(|e| backend("audit lock", e))?;
+        .map_err(|e| backend("cannot begin audit append (audit lock)", e))?;
     let head = sqlx::query_as::<_, (i64, String)>(
         "SELECT seq, record_hash FROM audit_log ORDER BY seq DESC LIMIT 1",
     )
@@ -1963,16 +1976,19 @@ async fn open_list(
     Ok(())
 }
 
-/// Writes the token records of one list segment, their links and their
-/// registrations' activity in ONE statement (I-188): data-modifying CTEs
-/// over arrays, so a group costs the same round trips whatever its size.
-/// Returns the `jti`s actually inserted (a `jti` already recorded is
-/// skipped by `ON CONFLICT DO NOTHING`, and so are its links and activity).
+/// Writes the token records of one list segment, their links, their
+/// registrations' activity and the list's bitmap and count (`list` as it
+/// stands with the segment's indices drawn) in ONE statement (I-188,
+/// I-189): data-modifying CTEs over arrays, so a group costs the same
+/// round trips whatever its size. Returns the `jti`s actually inserted (a
+/// `jti` already recorded is skipped by `ON CONFLICT DO NOTHING`, and so
+/// are its links and activity; the caller gives its index back).
 async fn insert_tokens(
     tx: &mut sqlx::PgConnection,
-    list_id: i64,
+    list: &OpenList,
     segment: &[(&NewTokenRecord, u32)],
 ) -> Result<std::collections::HashSet<String>, StoreError> {
+    let list_id = list.list_id;
     let n = segment.len();
     let mut link_jti = Vec::new();
     let mut link_kind = Vec::new();
@@ -2011,7 +2027,9 @@ async fn insert_tokens(
            GROUP BY u.registration_id \
            ON CONFLICT (registration_id) DO UPDATE \
            SET first_token_at_ms = LEAST(a.first_token_at_ms, EXCLUDED.first_token_at_ms), \
-           last_token_at_ms = GREATEST(a.last_token_at_ms, EXCLUDED.last_token_at_ms)) \
+           last_token_at_ms = GREATEST(a.last_token_at_ms, EXCLUDED.last_token_at_ms)), \
+         s AS ( \
+           UPDATE status_lists SET allocated = $13, used = $14 WHERE list_id = $7) \
          SELECT jti FROM t",
     )
     .bind(col(|t| &t.jti))
@@ -2036,6 +2054,8 @@ async fn insert_tokens(
             .map(|(t, _)| t.iat.saturating_mul(1000))
             .collect::<Vec<i64>>(),
     )
+    .bind(&list.allocated)
+    .bind(list.used)
     .fetch_all(&mut *tx)
     .await
     .map_err(|e| {
@@ -2051,10 +2071,10 @@ async fn insert_tokens(
 /// status list lock; one result per item, or `Err` for the batch.
 ///
 /// I-188: indices are drawn for as many items as the open list has room
-/// for, and that segment is written in one statement ([`insert_tokens`]);
-/// an item whose `jti` is already recorded, or repeats one earlier in the
-/// batch, fails alone and gives its index back before the bitmap is
-/// written (once per list, at the end or when the list fills).
+/// for, and that segment is written in one statement ([`insert_tokens`],
+/// the list's bitmap included since I-189); an item whose `jti` is already
+/// recorded, or repeats one earlier in the batch, fails alone and gives its
+/// index back (the bitmap is then written again before the commit).
 async fn record_tokens(
     pool: PgPool,
     cache: Arc<ListCache>,
@@ -2062,24 +2082,21 @@ async fn record_tokens(
 ) -> Result<Vec<Result<StatusIndex, StoreError>>, StoreError> {
     // Taken now: a batch that fails leaves no cache behind.
     let mut cached = cache.take();
-    let mut tx = pool
-        .begin()
-        .await
-        .map_err(|e| backend("cannot begin token records", e))?;
     // I-189: a group of phase 1 writes only does not wait for its flush.
     // A group with a durable write keeps the database's own setting (which
     // may be stronger than `on`, e.g. `remote_apply`).
-    let lock = if items.iter().any(|(_, _, _, durable)| *durable) {
-        "SELECT pg_advisory_xact_lock($1, $2)"
-    } else {
-        "SELECT pg_advisory_xact_lock($1, $2), set_config('synchronous_commit', 'off', true)"
-    };
-    sqlx::query(lock)
-        .bind(LOCK_SPACE_GLOBAL)
-        .bind(LOCK_STATUS_LIST)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| backend("status list lock", e))?;
+    let flush = items.iter().any(|(_, _, _, durable)| *durable);
+    let mut tx = begin_locked(
+        &pool,
+        LOCK_STATUS_LIST,
+        if flush {
+            ""
+        } else {
+            ", set_config('synchronous_commit', 'off', true)"
+        },
+    )
+    .await
+    .map_err(|e| backend("cannot begin token records (status list lock)", e))?;
     let duplicate =
         |jti: &str| backend(format_args!("token {jti}: insert"), "jti already recorded");
     let mut results: Vec<Option<Result<StatusIndex, StoreError>>> =
@@ -2139,13 +2156,16 @@ async fn record_tokens(
             .iter()
             .filter_map(|&(i, idx)| items.get(i).map(|(t, _, _, _)| (t, idx)))
             .collect();
-        let inserted = insert_tokens(&mut tx, list_id, &rows).await?;
+        // The segment's statement also writes the bitmap as if every row
+        // were inserted; a `jti` found already recorded gives its index
+        // back below, and the bitmap is then written again (rare).
+        let inserted = insert_tokens(&mut tx, l, &rows).await?;
+        l.dirty = false;
         for &(i, idx) in &segment {
             let Some((token, _, _, _)) = items.get(i) else {
                 continue;
             };
             let outcome = if inserted.contains(&token.jti) {
-                l.dirty = true;
                 Ok(StatusIndex {
                     list_id,
                     idx: u64::from(idx),
@@ -2156,6 +2176,7 @@ async fn record_tokens(
                     *b &= !(1u8 << (idx % 8));
                 }
                 l.used -= 1;
+                l.dirty = true;
                 Err(duplicate(&token.jti))
             };
             if let Some(slot) = results.get_mut(i) {
